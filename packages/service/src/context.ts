@@ -1,0 +1,13 @@
+import type { Span } from "@opentelemetry/api";
+import type { Logger } from "pino";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The request id: the caller's `x-request-id` when it is safe, else a generated one. */
+    requestId: string;
+    /** Child logger carrying `request_id` and `trace_id`. */
+    logger: Logger;
+    /** The server span of this request. */
+    span: Span;
+  }
+}

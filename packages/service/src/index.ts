@@ -1,0 +1,10 @@
+import "./context.ts";
+
+export * from "./config.ts";
+export * from "./create-app.ts";
+export * from "./logger.ts";
+export * from "./metrics.ts";
+export { routePatternOf } from "./observe.ts";
+export * from "./problem.ts";
+export * from "./serve.ts";
+export * from "./tracing.ts";

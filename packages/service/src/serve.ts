@@ -1,0 +1,79 @@
+import type { Logger } from "pino";
+import type { Lifecycle } from "./create-app.ts";
+
+export type ServeOptions = {
+  fetch: (request: Request) => Response | Promise<Response>;
+  port: number;
+  hostname?: string;
+  logger: Logger;
+  lifecycle: Lifecycle;
+  shutdownTimeoutMs?: number;
+  /** Runs after in-flight requests finished (or the timeout passed): close workers, then the database. */
+  onShutdown?: () => Promise<void>;
+  /** Called instead of `process.exit` (tests). */
+  exit?: (code: number) => void;
+};
+
+/**
+ * Listens with Bun.serve and shuts down gracefully on SIGTERM/SIGINT: report not-ready, stop accepting,
+ * let in-flight requests finish (bounded), run `onShutdown`, exit 0.
+ */
+export function serveApp({
+  fetch,
+  port,
+  hostname = "0.0.0.0",
+  logger,
+  lifecycle,
+  shutdownTimeoutMs = 10_000,
+  onShutdown = async () => {},
+  exit = (code) => process.exit(code),
+}: ServeOptions) {
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({ port, hostname, fetch });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const message =
+      code === "EADDRINUSE"
+        ? `Port ${port} is already in use: is another copy running? (lsof -i :${port})`
+        : `Cannot listen on ${hostname}:${port}: ${(error as Error).message}`;
+    logger.fatal(message);
+    exit(1);
+    throw error;
+  }
+  let stopping: Promise<void> | undefined;
+
+  async function shutdown(signal: string) {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      logger.info({ signal }, "shutting down: draining in-flight requests");
+      lifecycle.draining = true;
+      const drained = server.stop(false).then(() => "drained" as const);
+      const timedOut = Bun.sleep(shutdownTimeoutMs).then(() => "timeout" as const);
+      if ((await Promise.race([drained, timedOut])) === "timeout") {
+        logger.warn(
+          { timeoutMs: shutdownTimeoutMs },
+          "in-flight requests did not finish in time; closing them",
+        );
+        await server.stop(true);
+      }
+      try {
+        await onShutdown();
+        logger.info("stopped");
+        exit(0);
+      } catch (error) {
+        logger.error({ err: error }, "error during shutdown");
+        exit(1);
+      }
+    })();
+    return stopping;
+  }
+
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  logger.info(
+    { url: `http://${hostname === "0.0.0.0" ? "localhost" : hostname}:${server.port}` },
+    "listening",
+  );
+  return { server, port: server.port as number, shutdown };
+}

@@ -1,0 +1,111 @@
+import {
+  context as otelContext,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+import type { Context } from "hono";
+
+// W3C Trace Context (https://www.w3.org/TR/trace-context/): the only propagation format Fig speaks.
+const propagator = new W3CTraceContextPropagator();
+propagation.setGlobalPropagator(propagator);
+
+const headersGetter: TextMapGetter<Headers> = {
+  get: (carrier, key) => carrier.get(key) ?? undefined,
+  keys: (carrier) => [...carrier.keys()],
+};
+const headersSetter: TextMapSetter<Headers> = { set: (carrier, key, value) => carrier.set(key, value) };
+
+export type TracingOptions = {
+  serviceName: string;
+  /** OTLP/HTTP base URL; spans are exported only when it is set. */
+  otlpEndpoint?: string | undefined;
+  /** Extra processors (tests use an in-memory exporter). */
+  spanProcessors?: SpanProcessor[];
+};
+
+/**
+ * Sets up tracing once per process. We use `BasicTracerProvider` rather than `NodeSDK`: on Bun, NodeSDK 0.301
+ * accepted a span processor but delivered no spans; the provider does (see packages/service/test/tracing.test.ts).
+ *
+ * @example
+ * const tracing = setupTracing({ serviceName: "reference-data", otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+ * const app = createApp({ ..., tracer: tracing.tracer });
+ */
+export function setupTracing({ serviceName, otlpEndpoint, spanProcessors = [] }: TracingOptions) {
+  const processors = [...spanProcessors];
+  if (otlpEndpoint) {
+    const url = `${otlpEndpoint.replace(/\/$/, "")}/v1/traces`;
+    processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
+  }
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
+    spanProcessors: processors,
+  });
+  trace.setGlobalTracerProvider(provider);
+  return { tracer: provider.getTracer(serviceName), shutdown: () => provider.shutdown() };
+}
+
+/** Starts the server span of a request, parented by the caller's `traceparent` when there is one. */
+export function startServerSpan(tracer: Tracer, request: Request, name: string): Span {
+  const parent = propagator.extract(ROOT_CONTEXT, request.headers, headersGetter);
+  return tracer.startSpan(
+    name,
+    { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method } },
+    parent,
+  );
+}
+
+/** The trace id of a span, or undefined for a non-recording (no-op) span. */
+export function traceIdOf(span: Span): string | undefined {
+  const ctx = span.spanContext();
+  return trace.isSpanContextValid(ctx) ? ctx.traceId : undefined;
+}
+
+/**
+ * `fetch` for calls made while handling a request: a client span, child of the request's server span,
+ * and the W3C `traceparent` header injected so the callee continues the trace.
+ *
+ * @example
+ * const res = await tracedFetch(c, `${config.REFERENCE_DATA_URL}/api/rules`);
+ */
+export async function tracedFetch(
+  c: Context,
+  input: string | URL,
+  init: RequestInit = {},
+): Promise<Response> {
+  const parentSpan = c.get("span");
+  const parent = parentSpan ? trace.setSpan(ROOT_CONTEXT, parentSpan) : otelContext.active();
+  const method = init.method ?? "GET";
+  const tracer = trace.getTracer("fig-http-client");
+  const span = tracer.startSpan(
+    `${method}`,
+    { kind: SpanKind.CLIENT, attributes: { "url.full": String(input) } },
+    parent,
+  );
+  const headers = new Headers(init.headers);
+  propagator.inject(trace.setSpan(parent, span), headers, headersSetter);
+  try {
+    const res = await fetch(input, { ...init, headers });
+    span.setAttribute("http.response.status_code", res.status);
+    if (res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    return res;
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
