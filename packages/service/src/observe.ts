@@ -7,15 +7,12 @@ import { startServerSpan, traceIdOf } from "./tracing.ts";
 
 /**
  * The route pattern that answered (`/api/codes/:code`), never the raw path, so metrics and span names
- * stay low-cardinality. Middleware is registered as method ALL; the handler is the last non-ALL match.
+ * stay low-cardinality. After the chain ran, `routeIndex` is the last handler dispatched; middleware is
+ * registered as method ALL, so an ALL there means no route answered (404).
  */
 export function routePatternOf(c: Context): string {
-  const routes = matchedRoutes(c);
-  for (let i = routes.length - 1; i >= 0; i--) {
-    const route = routes[i];
-    if (route && route.method !== "ALL") return route.path;
-  }
-  return "unmatched";
+  const route = matchedRoutes(c)[c.req.routeIndex];
+  return route && route.method !== "ALL" ? route.path : "unmatched";
 }
 
 /**

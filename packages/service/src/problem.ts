@@ -65,13 +65,11 @@ export class AppError extends Error {
 
 export const FieldErrorSchema = z
   .object({
-    location: z
-      .string()
-      .openapi({
-        description:
-          "Where the problem is: `body.<path>`, `query.<name>`, `header.<name>`, `path.<name>` or `line.<n>.<column>`",
-        example: "body.tariff_cents",
-      }),
+    location: z.string().openapi({
+      description:
+        "Where the problem is: `body.<path>`, `query.<name>`, `header.<name>`, `path.<name>` or `line.<n>.<column>`",
+      example: "body.tariff_cents",
+    }),
     message: z.string().openapi({ example: "Expected number, received string" }),
   })
   .openapi("FieldError");
@@ -81,22 +79,18 @@ export const ProblemSchema = z
     type: z
       .string()
       .openapi({ description: "URI naming the problem type", example: `${PROBLEM_TYPE_BASE}validation` }),
-    title: z
-      .string()
-      .openapi({
-        description: "Short summary, the same for every occurrence of the type",
-        example: "Request validation failed",
-      }),
+    title: z.string().openapi({
+      description: "Short summary, the same for every occurrence of the type",
+      example: "Request validation failed",
+    }),
     status: z.number().int().openapi({ description: "HTTP status code", example: 400 }),
     detail: z
       .string()
       .openapi({ description: "Explanation of this occurrence", example: "1 field is invalid" }),
-    instance: z
-      .string()
-      .openapi({
-        description: "The request id of this occurrence (also in the `x-request-id` header)",
-        example: "01JD3M6Z8W6Y2F6K8X9V4Q2R1T",
-      }),
+    instance: z.string().openapi({
+      description: "The request id of this occurrence (also in the `x-request-id` header)",
+      example: "01JD3M6Z8W6Y2F6K8X9V4Q2R1T",
+    }),
     errors: z
       .array(FieldErrorSchema)
       .optional()

@@ -1,0 +1,100 @@
+import { z } from "zod";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_SECRET_DEFAULT, MIN_DEV_SECRET_BYTES } from "./defaults.ts";
+
+export { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_SECRET_DEFAULT };
+
+const AuthEnvSchema = z.object({
+  AUTH_ISSUER: z.string().default(DEFAULT_ISSUER),
+  AUTH_AUDIENCE: z.string().default(DEFAULT_AUDIENCE),
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  AUTH_DEV_SECRET: z
+    .string()
+    .refine((secret) => new TextEncoder().encode(secret).length >= MIN_DEV_SECRET_BYTES, {
+      error: `must be at least ${MIN_DEV_SECRET_BYTES} bytes`,
+    })
+    .optional(),
+  AUTH_CLOCK_TOLERANCE_S: z.coerce
+    .number({ error: "must be a whole number of seconds" })
+    .int({ error: "must be a whole number of seconds" })
+    .min(0, { error: "must be between 0 and 300" })
+    .max(300, { error: "must be between 0 and 300" })
+    .default(30),
+});
+
+/** Auth settings for a service; the fields match `createTokenVerifier`'s options. */
+export type AuthConfig = {
+  issuer: string;
+  audience: string;
+  jwksUrl?: string;
+  devSecret?: string;
+  clockToleranceSeconds: number;
+  /** NODE_ENV is "production": dev secrets are refused. */
+  production: boolean;
+};
+
+// Compose files often pass unset variables as empty strings.
+function presentValue(env: Record<string, string | undefined>, name: string): string | undefined {
+  const value = env[name];
+  return value?.trim() === "" ? undefined : value;
+}
+
+function productionProblems(production: boolean, env: Record<string, string | undefined>): string[] {
+  if (!production) return [];
+  const problems: string[] = [];
+  if (presentValue(env, "AUTH_DEV_SECRET") !== undefined) {
+    problems.push(
+      "AUTH_DEV_SECRET: is refused when NODE_ENV=production (dev tokens are forgeable); unset it",
+    );
+  }
+  if (presentValue(env, "AUTH_JWKS_URL") === undefined) {
+    problems.push("AUTH_JWKS_URL: is required when NODE_ENV=production");
+  }
+  return problems;
+}
+
+/**
+ * Reads and validates auth settings from an env object; throws one Error listing every bad variable.
+ *
+ * @example
+ * const verifier = createTokenVerifier(readAuthConfig({ AUTH_JWKS_URL: "https://id.example/jwks.json" }));
+ */
+export function readAuthConfig(env: Record<string, string | undefined>): AuthConfig {
+  const production = env.NODE_ENV === "production";
+  const names = Object.keys(AuthEnvSchema.shape);
+  const input = Object.fromEntries(names.map((name) => [name, presentValue(env, name)]));
+  const parsed = AuthEnvSchema.safeParse(input);
+  const problems = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`)),
+    ...productionProblems(production, env),
+  ];
+  if (!parsed.success || problems.length > 0) {
+    throw new Error(`Invalid auth configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+  }
+  const vars = parsed.data;
+  return {
+    issuer: vars.AUTH_ISSUER,
+    audience: vars.AUTH_AUDIENCE,
+    ...(vars.AUTH_JWKS_URL ? { jwksUrl: vars.AUTH_JWKS_URL } : {}),
+    ...(vars.AUTH_DEV_SECRET ? { devSecret: vars.AUTH_DEV_SECRET } : {}),
+    clockToleranceSeconds: vars.AUTH_CLOCK_TOLERANCE_S,
+    production,
+  };
+}
+
+/** `readAuthConfig(process.env)`: for entry points (CLI, dev), never for code that takes config as input. */
+export function loadAuthConfigFromProcess(): AuthConfig {
+  return readAuthConfig(process.env);
+}
+
+/**
+ * The HS256 secret for dev tokens: AUTH_DEV_SECRET, else DEV_SECRET_DEFAULT. Throws in production.
+ *
+ * @example
+ * const verifier = createTokenVerifier({ ...config, devSecret: resolveDevSecret(config) });
+ */
+export function resolveDevSecret(config: AuthConfig): string {
+  if (config.production) throw new Error("Dev secrets are refused when NODE_ENV=production");
+  return config.devSecret ?? DEV_SECRET_DEFAULT;
+}

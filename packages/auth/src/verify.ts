@@ -1,0 +1,211 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from "jose";
+import { invalidTokenError } from "./challenge.ts";
+import { type AuthClaims, AuthClaimsSchema } from "./claims.ts";
+import { MIN_DEV_SECRET_BYTES } from "./defaults.ts";
+
+/** Algorithms a key set may be pinned to: asymmetric only, so a public key can never act as an HMAC secret. */
+export const ASYMMETRIC_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+] as const;
+
+const DEFAULT_ALGORITHMS = ["RS256", "ES256", "EdDSA"];
+const DEV_SECRET_ALGORITHMS = ["HS256"];
+// Far above any real Fig token; refusing early keeps garbage headers from reaching the parser.
+const MAX_TOKEN_LENGTH = 8192;
+
+export type TokenVerifierOptions = {
+  /** Expected `iss`. */
+  issuer: string;
+  /** Expected `aud` (the token's `aud` may be a list that contains it). */
+  audience: string;
+  /** Remote JWKS, fetched and cached by jose. */
+  jwksUrl?: string;
+  /** Local JWKS, for tests and air-gapped setups. */
+  jwks?: JSONWebKeySet;
+  /** HS256 shared secret, dev and test only (`readAuthConfig` refuses it in production). */
+  devSecret?: string;
+  /** Algorithms accepted from the key set; asymmetric only. Default RS256, ES256, EdDSA. */
+  algorithms?: string[];
+  /** Clock skew allowed on `exp` and `nbf`. Default 30. */
+  clockToleranceSeconds?: number;
+};
+
+export type TokenVerifier = {
+  /** Verifies a bearer token and returns its Fig claims; throws AppError("unauthorized") otherwise. */
+  verifyBearerToken(token: string): Promise<AuthClaims>;
+};
+
+/**
+ * Builds a bearer token verifier with pinned algorithms: the key set verifies only asymmetric
+ * algorithms, the dev secret only HS256, and `alg: none` never.
+ *
+ * @example
+ * const verifier = createTokenVerifier({ issuer: "fig-dev", audience: "fig", jwksUrl: "https://id.example/jwks.json" });
+ * const claims = await verifier.verifyBearerToken(token);
+ */
+export function createTokenVerifier({
+  issuer,
+  audience,
+  jwksUrl,
+  jwks,
+  devSecret,
+  algorithms = DEFAULT_ALGORITHMS,
+  clockToleranceSeconds = 30,
+}: TokenVerifierOptions): TokenVerifier {
+  if (!issuer || !audience) throw new Error("createTokenVerifier: issuer and audience are required");
+  if (!Number.isFinite(clockToleranceSeconds) || clockToleranceSeconds < 0) {
+    throw new Error("createTokenVerifier: clockToleranceSeconds must be a non-negative number");
+  }
+  const keySet = createKeySet(jwksUrl, jwks);
+  const secret = devSecret === undefined ? undefined : encodeDevSecret(devSecret);
+  if (!keySet && !secret) {
+    throw new Error("createTokenVerifier: no key source; set jwksUrl or jwks (or devSecret in dev/test)");
+  }
+  const pinned = pinAsymmetricAlgorithms(algorithms);
+  const claimChecks = {
+    issuer,
+    audience,
+    clockTolerance: clockToleranceSeconds,
+    requiredClaims: ["exp"],
+  };
+
+  async function verifyWithKeys(token: string, alg: string): Promise<JWTPayload> {
+    if (secret && (alg === "HS256" || !keySet)) {
+      return (await jwtVerify(token, secret, { ...claimChecks, algorithms: DEV_SECRET_ALGORITHMS })).payload;
+    }
+    // keySet is set here: the constructor demands a key source and the branch above took the secret.
+    return (await jwtVerify(token, keySet as JWTVerifyGetKey, { ...claimChecks, algorithms: pinned }))
+      .payload;
+  }
+
+  async function verifyBearerToken(token: string): Promise<AuthClaims> {
+    const alg = readAlgorithm(token);
+    let payload: JWTPayload;
+    try {
+      payload = await verifyWithKeys(token, alg);
+    } catch (error) {
+      throw invalidTokenError(describeFailure(error, alg), error);
+    }
+    return parseClaims(payload);
+  }
+
+  return { verifyBearerToken };
+}
+
+function createKeySet(
+  jwksUrl: string | undefined,
+  jwks: JSONWebKeySet | undefined,
+): JWTVerifyGetKey | undefined {
+  if (jwksUrl && jwks) throw new Error("createTokenVerifier: set jwksUrl or jwks, not both");
+  if (jwks) return createLocalJWKSet(jwks);
+  if (!jwksUrl) return undefined;
+  let url: URL;
+  try {
+    url = new URL(jwksUrl);
+  } catch {
+    throw new Error(`createTokenVerifier: jwksUrl is not a URL: ${jwksUrl}`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new Error("createTokenVerifier: jwksUrl must be http(s)");
+  }
+  return createRemoteJWKSet(url);
+}
+
+function encodeDevSecret(devSecret: string): Uint8Array {
+  const bytes = new TextEncoder().encode(devSecret);
+  if (bytes.length < MIN_DEV_SECRET_BYTES) {
+    throw new Error(`createTokenVerifier: devSecret must be at least ${MIN_DEV_SECRET_BYTES} bytes`);
+  }
+  return bytes;
+}
+
+function pinAsymmetricAlgorithms(algorithms: string[]): string[] {
+  const allowed: readonly string[] = ASYMMETRIC_ALGORITHMS;
+  const refused = algorithms.filter((alg) => !allowed.includes(alg));
+  if (refused.length > 0 || algorithms.length === 0) {
+    throw new Error(
+      `createTokenVerifier: algorithms must be a non-empty subset of ${ASYMMETRIC_ALGORITHMS.join(", ")}; refused: ${refused.join(", ") || "(empty list)"}`,
+    );
+  }
+  return [...algorithms];
+}
+
+function readAlgorithm(token: string): string {
+  if (token.length > MAX_TOKEN_LENGTH) throw invalidTokenError("token is malformed (too long)");
+  let alg: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch (error) {
+    throw invalidTokenError("token is malformed", error);
+  }
+  if (typeof alg !== "string") throw invalidTokenError("token is malformed (no alg in header)");
+  if (alg.toLowerCase() === "none") throw invalidTokenError("unsigned tokens (alg none) are not accepted");
+  return alg;
+}
+
+// Header and claim names are attacker-controlled: echo them only when they look like names.
+function safeName(alg: string): string {
+  return /^[A-Za-z0-9]{1,16}$/.test(alg) ? alg : "(unrecognised)";
+}
+
+function describeFailure(error: unknown, alg: string): string {
+  if (error instanceof errors.JWTExpired) return "token expired";
+  if (error instanceof errors.JWTClaimValidationFailed) return describeClaimFailure(error);
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "token signature is invalid";
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return `token algorithm ${safeName(alg)} is not allowed`;
+  }
+  if (error instanceof errors.JWKSNoMatchingKey) return "no signing key matches the token";
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return "token is malformed";
+  if (error instanceof errors.JWKSTimeout) return "signing keys are unavailable (key set fetch timed out)";
+  // Remote key set answered with a non-200 or non-JSON body; jose reports that as a bare JOSEError.
+  if (
+    error instanceof errors.JWKSInvalid ||
+    (error instanceof errors.JOSEError && error.code === "ERR_JOSE_GENERIC")
+  ) {
+    return "signing keys are unavailable";
+  }
+  return "token could not be verified";
+}
+
+function describeClaimFailure(error: InstanceType<typeof errors.JWTClaimValidationFailed>): string {
+  const missing = error.reason === "missing";
+  switch (error.claim) {
+    case "nbf":
+      return "token is not yet valid (nbf)";
+    case "iss":
+      return missing ? "token has no issuer (iss)" : "token issuer (iss) is not accepted";
+    case "aud":
+      return missing ? "token has no audience (aud)" : "token audience (aud) is not accepted";
+    case "exp":
+      return missing ? "token has no expiry (exp)" : "token expiry (exp) is invalid";
+    default:
+      return `token claim ${safeName(error.claim)} is invalid`;
+  }
+}
+
+function parseClaims(payload: JWTPayload): AuthClaims {
+  const parsed = AuthClaimsSchema.safeParse(payload);
+  if (parsed.success) return parsed.data;
+  const claims = [...new Set(parsed.error.issues.map((issue) => issue.path.join(".") || "(root)"))];
+  throw invalidTokenError(`token claims missing or invalid: ${claims.join(", ")}`);
+}

@@ -1,0 +1,125 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import type { Logger } from "pino";
+import postgres from "postgres";
+
+/** Drizzle over either driver: services write queries once against this type. */
+export type Database = PgDatabase<PgQueryResultHKT>;
+
+export type DatabaseOptions = {
+  /** The service's name: names the embedded data directory and the migration lock. */
+  service: string;
+  /** postgres:// URL; when absent the database is embedded (PGlite). */
+  url?: string | undefined;
+  /** Root of embedded data directories (default `.data`); `memory://` keeps it in memory. */
+  dataDir?: string;
+  poolMax?: number;
+  statementTimeoutMs?: number;
+  logger?: Pick<Logger, "info" | "warn">;
+};
+
+export type DatabaseHandle = {
+  db: Database;
+  kind: "postgres" | "pglite";
+  /** Readiness: one round trip. */
+  ping(): Promise<void>;
+  /** Applies drizzle-kit migrations from `folder`, serialized across replicas by an advisory lock. */
+  migrate(folder: string): Promise<void>;
+  close(): Promise<void>;
+};
+
+/**
+ * Drizzle over postgres.js when `url` is set, otherwise over PGlite under `<dataDir>/<service>`.
+ *
+ * @example
+ * const database = await createDatabase({ service: "reference-data", url: config.DATABASE_URL, logger });
+ * await database.migrate(new URL("../drizzle", import.meta.url).pathname);
+ */
+export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  return options.url ? connectPostgres(options, options.url) : openEmbedded(options);
+}
+
+function connectPostgres(
+  { service, poolMax = 10, statementTimeoutMs = 5000, logger }: DatabaseOptions,
+  url: string,
+): DatabaseHandle {
+  const client = postgres(url, {
+    max: poolMax,
+    onnotice: () => {},
+    connection: { application_name: service, statement_timeout: statementTimeoutMs },
+  });
+  const db = drizzlePostgres(client) as unknown as Database;
+  logger?.info({ database: redact(url), poolMax }, "database: postgres");
+  return {
+    db,
+    kind: "postgres",
+    async ping() {
+      await client`select 1`;
+    },
+    async migrate(folder) {
+      // drizzle's migrator takes no lock: two replicas starting together would race on the same DDL.
+      const lock = await client.reserve();
+      try {
+        await lock`select pg_advisory_lock(hashtext(${`fig:migrate:${service}`}))`;
+        await migratePostgres(drizzlePostgres(client), { migrationsFolder: folder });
+      } finally {
+        await lock`select pg_advisory_unlock(hashtext(${`fig:migrate:${service}`}))`.catch(() => {});
+        lock.release();
+      }
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openEmbedded({
+  service,
+  dataDir = ".data",
+  statementTimeoutMs = 5000,
+  logger,
+}: DatabaseOptions) {
+  const inMemory = dataDir === "memory://";
+  const path = inMemory ? undefined : join(dataDir, service, "pg");
+  if (path) mkdirSync(path, { recursive: true });
+  const client = new PGlite(path);
+  await client.waitReady;
+  await client.exec(`set statement_timeout = ${Math.trunc(statementTimeoutMs)}`);
+  logger?.warn(
+    { path: path ?? "memory" },
+    "database: EMBEDDED PGlite (set DATABASE_URL to use a Postgres server); one process per data directory",
+  );
+  const db = drizzlePglite(client) as unknown as Database;
+  const handle: DatabaseHandle = {
+    db,
+    kind: "pglite",
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    async migrate(folder) {
+      // PGlite is single-connection and single-process: nobody to race with.
+      await migratePglite(drizzlePglite(client), { migrationsFolder: folder });
+    },
+    async close() {
+      await client.close();
+    },
+  };
+  return handle;
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable url)";
+  }
+}

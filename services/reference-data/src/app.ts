@@ -1,0 +1,47 @@
+import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
+import type { Database } from "@fig/db";
+import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
+import type { Tracer } from "@opentelemetry/api";
+import { codesRouter } from "./routes/codes/handlers.ts";
+import { contextsRouter } from "./routes/contexts/handlers.ts";
+import { establishmentsRouter } from "./routes/establishments/handlers.ts";
+import { rulesRouter } from "./routes/rules/handlers.ts";
+
+export const SERVICE = {
+  name: "reference-data",
+  version: "1.0.0",
+  description:
+    "Quebec physician-billing (RAMQ) reference data: billing codes, contexts, establishments and validation rules. " +
+    "Global (not tenant-owned). Reads need role viewer, writes and imports editor, deletes admin.",
+};
+
+export type AppDeps = {
+  db: Database;
+  verifier: TokenVerifier;
+  logger: Logger;
+  tracer?: Tracer;
+  readiness?: Record<string, ReadinessCheck>;
+  lifecycle?: Lifecycle;
+};
+
+/** Pure factory: the reference-data HTTP app from its dependencies. No I/O happens here. */
+export function buildApp({ db, verifier, logger, tracer, readiness, lifecycle }: AppDeps) {
+  const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle });
+  const deps = { db, verifier };
+  app.route("/api/codes", codesRouter(deps));
+  app.route("/api/contexts", contextsRouter(deps));
+  app.route("/api/establishments", establishmentsRouter(deps));
+  app.route("/api/rules", rulesRouter(deps));
+  return app;
+}
+
+/** The OpenAPI document, built without a database or a listening socket (for `bun run openapi`). */
+export function openApiDocument(logger: Logger) {
+  const unusedDb = new Proxy({} as Database, {
+    get() {
+      throw new Error("openApiDocument must not touch the database");
+    },
+  });
+  const verifier = createTokenVerifier({ issuer: "-", audience: "-", devSecret: DEV_SECRET_DEFAULT });
+  return openApiDocumentOf(buildApp({ db: unusedDb, verifier, logger }), SERVICE);
+}

@@ -1,0 +1,42 @@
+import { type AuthConfig, readAuthConfig } from "@fig/auth";
+import { baseConfigShape, ConfigError, parseConfig } from "@fig/service";
+import { z } from "zod";
+
+const ServiceEnv = z.object({
+  ...baseConfigShape,
+  PORT: z.coerce.number().int().min(0).max(65535).default(8082),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATA_DIR: z.string().default(".data"),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+});
+
+export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig };
+
+/**
+ * The only place reference-data reads the environment. Every bad variable is reported at once.
+ * An empty DATABASE_URL means embedded PGlite (compose files pass unset variables as "").
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ""));
+  const problems: string[] = [];
+  let service: z.infer<typeof ServiceEnv> | undefined;
+  let auth: AuthConfig | undefined;
+  try {
+    service = parseConfig(ServiceEnv, cleaned);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  try {
+    auth = readAuthConfig(cleaned);
+    if (!auth.jwksUrl && !auth.devSecret)
+      problems.push("AUTH_JWKS_URL or AUTH_DEV_SECRET: one is required to verify tokens");
+  } catch (error) {
+    problems.push(
+      (error as Error).message.replace(/^Invalid auth configuration:\n\s*- /, "").replace(/\n\s*- /g, "\n"),
+    );
+  }
+  if (problems.length > 0 || !service || !auth) throw new ConfigError(problems.flatMap((p) => p.split("\n")));
+  return { ...service, auth };
+}

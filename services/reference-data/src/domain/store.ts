@@ -1,0 +1,137 @@
+import type { Database } from "@fig/db";
+import { AppError } from "@fig/service";
+import { and, asc, eq, getTableColumns, gt, like, sql } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
+import { foldForSearch, type ResourceSpec, type Row, searchTextOf } from "./resource.ts";
+
+export type StoreContext = { db: Database };
+
+/** A record as the API shows it: everything but the internal search column. */
+export function publicRow({ search_text: _search, ...row }: Row): Row {
+  return row;
+}
+
+/** Strong validator for If-Match / If-None-Match: the version, plus the write time so a re-created key differs. */
+export function etagOf(row: Row): string {
+  const updated =
+    row.updated_at instanceof Date ? row.updated_at.getTime() : Date.parse(String(row.updated_at));
+  return `"${row.version}-${updated.toString(36)}"`;
+}
+
+export function encodeCursor(key: string): string {
+  const bytes = new TextEncoder().encode(JSON.stringify({ k: key }));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string): string {
+  try {
+    const binary = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
+    const parsed = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
+    if (typeof parsed?.k === "string") return parsed.k;
+  } catch {}
+  throw new AppError("validation", "The cursor is not one this API issued", {
+    errors: [{ location: "query.cursor", message: "Invalid cursor; pass back `nextCursor` unchanged" }],
+  });
+}
+
+export type ListInput = {
+  limit: number;
+  cursor?: string | undefined;
+  q?: string | undefined;
+  filters: Record<string, unknown>;
+};
+
+export async function listRecords({ db }: StoreContext, spec: ResourceSpec, input: ListInput) {
+  const searchColumn = getTableColumns(spec.table).search_text as PgColumn;
+  const where = and(
+    input.cursor ? gt(spec.keyColumn, decodeCursor(input.cursor)) : undefined,
+    input.q ? like(searchColumn, `%${escapeLike(foldForSearch(input.q))}%`) : undefined,
+    ...spec.filterWhere(input.filters),
+  );
+  const rows = (await db
+    .select()
+    .from(spec.table)
+    .where(where)
+    .orderBy(asc(spec.keyColumn))
+    .limit(input.limit + 1)) as Row[];
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  const nextCursor = rows.length > input.limit && last ? encodeCursor(String(last[spec.key])) : null;
+  return { items: page.map(publicRow), nextCursor };
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+}
+
+export async function getRecord({ db }: StoreContext, spec: ResourceSpec, key: string): Promise<Row> {
+  const [row] = (await db.select().from(spec.table).where(eq(spec.keyColumn, key)).limit(1)) as Row[];
+  if (!row) throw notFound(spec, key);
+  return publicRow(row);
+}
+
+export async function createRecord({ db }: StoreContext, spec: ResourceSpec, input: Row): Promise<Row> {
+  const [row] = (await db
+    .insert(spec.table)
+    .values({ ...input, search_text: searchTextOf(spec, input) })
+    .onConflictDoNothing()
+    .returning()) as Row[];
+  if (!row) throw new AppError("conflict", `${spec.singular} ${input[spec.key]} already exists`);
+  return publicRow(row);
+}
+
+/**
+ * Applies a partial update when `ifMatch` names the current ETag (or is `*`); 412 when it is stale.
+ * The row is locked for the comparison so two concurrent writers cannot both win.
+ */
+export async function updateRecord(
+  { db }: StoreContext,
+  spec: ResourceSpec,
+  key: string,
+  patch: Row,
+  ifMatch: string,
+): Promise<Row> {
+  return db.transaction(async (tx) => {
+    const [current] = (await tx
+      .select()
+      .from(spec.table)
+      .where(eq(spec.keyColumn, key))
+      .for("update")) as Row[];
+    if (!current) throw notFound(spec, key);
+    const tags = ifMatch.split(",").map((t) => t.trim());
+    if (!tags.includes("*") && !tags.includes(etagOf(current))) {
+      throw new AppError(
+        "precondition_failed",
+        `${spec.singular} ${key} has changed since you read it; GET it again`,
+        {
+          headers: { etag: etagOf(current) },
+        },
+      );
+    }
+    const next = { ...current, ...patch };
+    const versionColumn = getTableColumns(spec.table).version as PgColumn;
+    const [row] = (await tx
+      .update(spec.table)
+      .set({
+        ...patch,
+        search_text: searchTextOf(spec, next),
+        version: sql`${versionColumn} + 1`,
+        updated_at: new Date(),
+      })
+      .where(eq(spec.keyColumn, key))
+      .returning()) as Row[];
+    return publicRow(row as Row);
+  });
+}
+
+export async function deleteRecord({ db }: StoreContext, spec: ResourceSpec, key: string): Promise<void> {
+  const deleted = (await db.delete(spec.table).where(eq(spec.keyColumn, key)).returning()) as Row[];
+  if (deleted.length === 0) throw notFound(spec, key);
+}
+
+function notFound(spec: ResourceSpec, key: string) {
+  return new AppError("not_found", `${spec.singular} ${key} does not exist`);
+}

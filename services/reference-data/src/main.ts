@@ -1,0 +1,57 @@
+import { createTokenVerifier } from "@fig/auth";
+import { createDatabase } from "@fig/db";
+import { ConfigError, createLifecycle, createLogger, serveApp, setupTracing } from "@fig/service";
+import { buildApp, SERVICE } from "./app.ts";
+import { type Config, loadConfig } from "./config.ts";
+
+const started = performance.now();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`reference-data: ${error.message}`);
+  process.exit(1);
+}
+
+const logger = createLogger({ service: SERVICE.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
+const tracing = setupTracing({ serviceName: SERVICE.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+const database = await createDatabase({
+  service: SERVICE.name,
+  url: config.DATABASE_URL,
+  dataDir: config.DATA_DIR,
+  poolMax: config.DB_POOL_MAX,
+  statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+  logger,
+}).catch((error) => {
+  logger.fatal({ err: error }, "cannot open the database");
+  process.exit(1);
+});
+await database.migrate(new URL("../drizzle", import.meta.url).pathname).catch((error) => {
+  logger.fatal({ err: error }, "migrations failed");
+  process.exit(1);
+});
+
+const lifecycle = createLifecycle();
+const app = buildApp({
+  db: database.db,
+  verifier: createTokenVerifier(config.auth),
+  logger,
+  tracer: tracing.tracer,
+  readiness: { database: () => database.ping() },
+  lifecycle,
+});
+
+serveApp({
+  fetch: app.fetch,
+  port: config.PORT,
+  hostname: config.HOST,
+  logger,
+  lifecycle,
+  shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  onShutdown: async () => {
+    await database.close();
+    await tracing.shutdown();
+  },
+});
+logger.info({ ms: Math.round(performance.now() - started), database: database.kind }, "started");

@@ -1,0 +1,4 @@
+import { referenceRoutes } from "../reference-routes.ts";
+import { contextsSpec } from "./spec.ts";
+
+export const contextsRoutes = referenceRoutes(contextsSpec);

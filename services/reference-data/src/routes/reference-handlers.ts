@@ -1,0 +1,104 @@
+import { requireAuth, requireRole, type TokenVerifier } from "@fig/auth";
+import type { Database } from "@fig/db";
+import { AppError, createRouter } from "@fig/service";
+import { etag } from "hono/etag";
+import { exportCsv, importCsv } from "../domain/csv.ts";
+import type { ResourceSpec, Row } from "../domain/resource.ts";
+import { createRecord, deleteRecord, etagOf, getRecord, listRecords, updateRecord } from "../domain/store.ts";
+import type { ReferenceRoutes } from "./reference-routes.ts";
+
+// The routes are built from a runtime spec, so their input types are erased; read validated input as rows.
+function valid<T = Row>(c: { req: unknown }, target: "query" | "json"): T {
+  return (c.req as { valid(t: string): T }).valid(target);
+}
+
+export type ReferenceDeps = { db: Database; verifier: TokenVerifier };
+
+// Reference data is behind auth, so shared caches must not keep it; clients revalidate with the ETag.
+const CACHE_CONTROL = "private, no-cache";
+
+/** A router serving one reference table: thin adapters from HTTP to the store verbs. */
+export function referenceRouter(
+  spec: ResourceSpec,
+  routes: ReferenceRoutes,
+  { db, verifier }: ReferenceDeps,
+) {
+  const router = createRouter();
+  const ctx = { db };
+  router.use("*", requireAuth(verifier));
+  router.on(["POST"], "/", requireRole("editor"));
+  router.on(["POST"], "/import", requireRole("editor"));
+  router.on(["PATCH"], "/:key", requireRole("editor"));
+  router.on(["DELETE"], "/:key", requireRole("admin"));
+  router.on(["GET"], "*", requireRole("viewer"));
+
+  // Registered before `/{key}` so `export` is not read as a key.
+  router.openapi(routes.export, (c) =>
+    c.body(exportCsv(db, spec), 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${spec.resource}.csv"`,
+    }),
+  );
+
+  router.openapi(routes.import, async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    if (!/^text\/csv\b/i.test(type))
+      throw new AppError(
+        "unsupported_media_type",
+        `Send the file as text/csv (got ${type || "no content type"})`,
+      );
+    if (!c.req.raw.body)
+      throw new AppError("unprocessable", "The body is empty: expected a CSV file with a header row");
+    const result = await importCsv(db, spec, c.req.raw.body);
+    c.get("logger").info({ resource: spec.resource, ...result }, "import committed");
+    return c.json(result, 200);
+  });
+
+  router.use("/", etag());
+  router.openapi(routes.list, async (c) => {
+    const { limit, cursor, q, ...filters } = valid<{ limit: number; cursor?: string; q?: string } & Row>(
+      c,
+      "query",
+    );
+    const page = await listRecords(ctx, spec, { limit, cursor, q, filters });
+    c.header("cache-control", CACHE_CONTROL);
+    return c.json(page as never, 200);
+  });
+
+  router.use("/:key", etag());
+  router.openapi(routes.get, async (c) => {
+    const key = c.req.param(spec.key as never) as string;
+    const row = await getRecord(ctx, spec, key);
+    c.header("etag", etagOf(row));
+    c.header("cache-control", CACHE_CONTROL);
+    return c.json(row as never, 200);
+  });
+
+  router.openapi(routes.create, async (c) => {
+    const input = valid(c, "json");
+    const row = await createRecord(ctx, spec, input);
+    c.header("location", `/api/${spec.resource}/${encodeURIComponent(String(row[spec.key]))}`);
+    c.header("etag", etagOf(row));
+    return c.json(row as never, 201);
+  });
+
+  router.openapi(routes.update, async (c) => {
+    const key = c.req.param(spec.key as never) as string;
+    const ifMatch = c.req.header("if-match");
+    if (!ifMatch)
+      throw new AppError(
+        "precondition_required",
+        "Send If-Match with the ETag from your last GET, so concurrent edits are not lost",
+      );
+    const row = await updateRecord(ctx, spec, key, valid(c, "json"), ifMatch);
+    c.header("etag", etagOf(row));
+    return c.json(row as never, 200);
+  });
+
+  router.openapi(routes.delete, async (c) => {
+    await deleteRecord(ctx, spec, c.req.param(spec.key as never) as string);
+    return c.body(null, 204);
+  });
+
+  return router;
+}
