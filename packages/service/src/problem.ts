@@ -28,7 +28,7 @@ export type ProblemType = keyof typeof problemCatalog;
 /** Base of every problem `type` URI; the fragment names the catalog entry. */
 export const PROBLEM_TYPE_BASE = "https://fig.dev/problems/";
 
-export type FieldError = { location: string; message: string };
+export type FieldError = { location: string; message: string; line?: number; column?: string | null };
 
 /**
  * The one error class handlers throw. `onError` renders it as `application/problem+json`.
@@ -71,6 +71,8 @@ export const FieldErrorSchema = z
       example: "body.tariff_cents",
     }),
     message: z.string().openapi({ example: "Expected number, received string" }),
+    line: z.number().int().optional().openapi({ description: "CSV imports: the 1-based line of the file", example: 12 }),
+    column: z.string().nullable().optional().openapi({ description: "CSV imports: the column name, null for the whole line", example: "tariff_cents" }),
   })
   .openapi("FieldError");
 

@@ -9,6 +9,8 @@ const ServiceEnv = z.object({
   DATA_DIR: z.string().default(".data"),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** `bun run seed` imports through this running service when it answers, else straight into the database. */
+  SEED_URL: z.url().default("http://127.0.0.1:8082"),
 });
 
 export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig };

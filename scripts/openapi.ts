@@ -1,0 +1,58 @@
+/**
+ * `bun run openapi`: builds each service's app without starting it or touching a database, writes
+ * openapi/<service>.json (OpenAPI 3.1), and validates it. `--check` writes nothing and fails when a
+ * committed spec differs from the generated one (CI's drift check).
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLogger } from "../packages/service/src/index.ts";
+import { validate } from "@scalar/openapi-parser";
+import { discoverServices } from "./dev-runner/discover.ts";
+
+const root = join(import.meta.dir, "..");
+const check = process.argv.includes("--check");
+const logger = createLogger({ service: "openapi", level: "silent" });
+const outDir = join(root, "openapi");
+mkdirSync(outDir, { recursive: true });
+
+/** Stable output: paths and component schemas sorted by name; the rest keeps the generator's order. */
+function stable(doc: Record<string, unknown>): Record<string, unknown> {
+  const sortKeys = (o: Record<string, unknown> | undefined) =>
+    o && Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+  const components = doc.components as Record<string, Record<string, unknown>> | undefined;
+  return {
+    ...doc,
+    paths: sortKeys(doc.paths as Record<string, unknown>),
+    ...(components ? { components: { ...components, schemas: sortKeys(components.schemas) } } : {}),
+  };
+}
+
+let failed = false;
+for (const service of discoverServices(root)) {
+  const appModule = join(root, "services", service.name, "src", "app.ts");
+  const { openApiDocument } = (await import(appModule)) as { openApiDocument?: (l: typeof logger) => object };
+  if (!openApiDocument) continue;
+  const doc = stable(openApiDocument(logger) as Record<string, unknown>);
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
+  const { valid, errors } = await validate(text);
+  if (!valid) {
+    failed = true;
+    console.error(`✗ ${service.name}: the generated spec is not valid OpenAPI 3.1`);
+    for (const e of errors ?? []) console.error(`    ${JSON.stringify(e)}`);
+  }
+  const file = join(outDir, `${service.name}.json`);
+  if (check) {
+    let committed = "";
+    try {
+      committed = readFileSync(file, "utf8");
+    } catch {}
+    if (committed !== text) {
+      failed = true;
+      console.error(`✗ openapi/${service.name}.json differs from the code: run \`bun run openapi\` and commit the result`);
+    } else console.log(`✓ openapi/${service.name}.json is up to date and valid`);
+  } else {
+    await Bun.write(file, text);
+    console.log(`✓ wrote openapi/${service.name}.json (${Object.keys(doc.paths ?? {}).length} paths, valid 3.1)`);
+  }
+}
+process.exit(failed ? 1 : 0);
