@@ -30,6 +30,8 @@ export type DatabaseHandle = {
   kind: "postgres" | "pglite";
   /** Readiness: one round trip. */
   ping(): Promise<void>;
+  /** LISTEN on a channel; resolves to an unlisten function. Notifications are hints (they can be missed). */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Applies drizzle-kit migrations from `folder`, serialized across replicas by an advisory lock. */
   migrate(folder: string): Promise<void>;
   close(): Promise<void>;
@@ -74,6 +76,10 @@ function connectPostgres(
         lock.release();
       }
     },
+    async listen(channel, onNotify) {
+      const { unlisten } = await client.listen(channel, (payload) => onNotify(payload));
+      return unlisten;
+    },
     async close() {
       await client.end({ timeout: 5 });
     },
@@ -106,6 +112,10 @@ async function openEmbedded({
     async migrate(folder) {
       // PGlite is single-connection and single-process: nobody to race with.
       await migratePglite(drizzlePglite(client), { migrationsFolder: folder });
+    },
+    async listen(channel, onNotify) {
+      const unlisten = await client.listen(channel, (payload) => onNotify(payload));
+      return async () => unlisten();
     },
     async close() {
       await client.close();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
@@ -14,10 +14,17 @@ const url = adminUrl.replace(/\/postgres$/, `/${name}`);
 // A migration that is slow on purpose and not idempotent: two unserialized runs would both try to create the table.
 const folder = mkdtempSync(join(tmpdir(), "fig-migrations-"));
 mkdirSync(join(folder, "meta"));
-writeFileSync(join(folder, "0000_slow.sql"), "select pg_sleep(0.3);\n--> statement-breakpoint\ncreate table widgets (id int primary key);\n");
+writeFileSync(
+  join(folder, "0000_slow.sql"),
+  "select pg_sleep(0.3);\n--> statement-breakpoint\ncreate table widgets (id int primary key);\n",
+);
 writeFileSync(
   join(folder, "meta", "_journal.json"),
-  JSON.stringify({ version: "7", dialect: "postgresql", entries: [{ idx: 0, version: "7", when: 1, tag: "0000_slow", breakpoints: true }] }),
+  JSON.stringify({
+    version: "7",
+    dialect: "postgresql",
+    entries: [{ idx: 0, version: "7", when: 1, tag: "0000_slow", breakpoints: true }],
+  }),
 );
 
 beforeAll(async () => {
@@ -33,7 +40,9 @@ test("two replicas migrating at once are serialized by the advisory lock", async
   const b = await createDatabase({ service: "lock-test", url });
   await Promise.all([a.migrate(folder), b.migrate(folder)]);
   const rows = await a.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
-  expect((rows as unknown as { n: number }[])[0]?.n ?? (rows as unknown as { rows: { n: number }[] }).rows[0]?.n).toBe(1);
+  expect(
+    (rows as unknown as { n: number }[])[0]?.n ?? (rows as unknown as { rows: { n: number }[] }).rows[0]?.n,
+  ).toBe(1);
   await Promise.all([a.close(), b.close()]);
 });
 

@@ -1,0 +1,183 @@
+import type { Database, DatabaseHandle } from "@fig/db";
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import type { Logger } from "pino";
+import type { EventType, FigEvent } from "./catalog.ts";
+import { EnvelopeError, readEnvelope } from "./envelope.ts";
+import type { NatsClient } from "./nats.ts";
+import { ensureStreams } from "./streams.ts";
+import { deadLetterSubject, eventSubject, streamNames } from "./subjects.ts";
+import { inbox } from "./tables.ts";
+
+const MS_NS = 1_000_000;
+
+export type EventHandler<T extends EventType> = (event: FigEvent<T>, tx: Database) => Promise<void>;
+
+export type EventConsumerOptions<T extends EventType> = {
+  /** Durable consumer name, unique per service and purpose: `validation-reference-sync`. */
+  name: string;
+  type: T;
+  handler: EventHandler<T>;
+  database: DatabaseHandle;
+  nats: NatsClient;
+  namespace: string;
+  logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
+  /** Deliveries before the message goes to the dead-letter stream. */
+  maxDeliver?: number;
+  /** Delay before redelivery after the n-th failure (the last value repeats). */
+  backoffMs?: number[];
+  /** Redelivery when a handler neither acks nor fails (crash); long handlers send `working()` heartbeats. */
+  ackWaitMs?: number;
+};
+
+export type EventConsumer = { start(): Promise<void>; stop(): Promise<void> };
+
+/**
+ * A durable pull consumer with explicit acks. Each event is applied in one database transaction that also
+ * records (consumer, event id) in the inbox, so a redelivered event is applied once; the ack is sent only
+ * after that transaction commits. A handler that keeps failing is retried with backoff, and after
+ * `maxDeliver` deliveries the message is copied to the dead-letter stream with the error, then terminated.
+ */
+export function createEventConsumer<T extends EventType>({
+  name,
+  type,
+  handler,
+  database,
+  nats,
+  namespace,
+  logger,
+  maxDeliver = 5,
+  backoffMs = [200, 1000, 5000, 15_000],
+  ackWaitMs = 30_000,
+}: EventConsumerOptions<T>): EventConsumer {
+  const stream = streamNames(namespace).events;
+  let messages: ConsumerMessages | undefined;
+  let loop: Promise<void> | undefined;
+  let stopping = false;
+
+  async function ensureConsumer() {
+    const jsm = await nats.manager();
+    await ensureStreams(jsm, namespace);
+    const config = {
+      durable_name: name,
+      filter_subject: eventSubject(namespace, type),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_deliver: maxDeliver,
+      ack_wait: ackWaitMs * MS_NS,
+    };
+    const exists = await jsm.consumers.info(stream, name).then(
+      () => true,
+      () => false,
+    );
+    if (exists)
+      await jsm.consumers.update(stream, name, { max_deliver: maxDeliver, ack_wait: config.ack_wait });
+    else await jsm.consumers.add(stream, config);
+  }
+
+  /** Applies the event unless the inbox has it already; true when this call applied it. */
+  async function apply(event: FigEvent<T>): Promise<boolean> {
+    return database.db.transaction(async (tx) => {
+      const fresh = await tx
+        .insert(inbox)
+        .values({ consumer: name, event_id: event.id })
+        .onConflictDoNothing()
+        .returning({ id: inbox.event_id });
+      if (fresh.length === 0) return false;
+      await handler(event, tx as unknown as Database);
+      return true;
+    });
+  }
+
+  async function deadLetter(msg: JsMsg, error: unknown) {
+    const h = natsHeaders();
+    // Keep the CloudEvents attributes; drop Nats-Msg-Id, or a second dead-lettering would be deduped away.
+    for (const [key, values] of msg.headers ?? []) {
+      if (!key.toLowerCase().startsWith("nats-")) for (const v of values) h.append(key, v);
+    }
+    h.set("fig-dlq-consumer", name);
+    h.set("fig-dlq-error", String((error as Error)?.message ?? error).slice(0, 1000));
+    h.set("fig-dlq-deliveries", String(msg.info.deliveryCount));
+    h.set("fig-dlq-subject", msg.subject);
+    h.set("fig-dlq-stream-seq", String(msg.seq));
+    h.set("fig-dlq-time", new Date().toISOString());
+    const js = await nats.jetstream();
+    await js.publish(deadLetterSubject(namespace, name), msg.data, { headers: h });
+  }
+
+  async function handle(msg: JsMsg) {
+    let event: FigEvent<T>;
+    try {
+      event = readEnvelope(msg.headers, msg.data) as FigEvent<T>;
+    } catch (error) {
+      // A malformed message will never succeed: dead-letter it at once instead of retrying.
+      logger.error({ err: error, subject: msg.subject, seq: msg.seq }, "event: malformed; dead-lettered");
+      await deadLetter(msg, error);
+      msg.term();
+      return;
+    }
+    const heartbeat = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 2));
+    try {
+      const applied = await apply(event);
+      msg.ack();
+      logger.debug(
+        { consumer: name, id: event.id, applied },
+        applied ? "event: applied" : "event: duplicate, skipped",
+      );
+    } catch (error) {
+      const deliveries = msg.info.deliveryCount;
+      if (deliveries >= maxDeliver) {
+        await deadLetter(msg, error);
+        msg.term();
+        logger.error(
+          { err: error, consumer: name, id: event.id, deliveries },
+          "event: failed for the last time; dead-lettered",
+        );
+      } else {
+        const delay = backoffMs[Math.min(deliveries - 1, backoffMs.length - 1)] ?? 1000;
+        msg.nak(delay);
+        logger.warn(
+          { err: error, consumer: name, id: event.id, deliveries, retryInMs: delay },
+          "event: handler failed; will retry",
+        );
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async function run() {
+    while (!stopping) {
+      try {
+        await ensureConsumer();
+        const js = await nats.jetstream();
+        const consumer = await js.consumers.get(stream, name);
+        messages = await consumer.consume({ max_messages: 256 });
+        for await (const msg of messages) {
+          await handle(msg);
+          if (stopping) break;
+        }
+      } catch (error) {
+        if (stopping) break;
+        logger.warn({ err: error, consumer: name }, "event consumer: retrying in 1 s");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  return {
+    async start() {
+      stopping = false;
+      loop = run();
+      logger.info({ consumer: name, type }, "event consumer started");
+    },
+    /** Stops pulling and waits for the event in hand to finish (and be acked) before returning. */
+    async stop() {
+      stopping = true;
+      await messages?.close().catch(() => {});
+      await loop;
+    },
+  };
+}
+
+export { EnvelopeError };

@@ -1,0 +1,206 @@
+import type { DatabaseHandle } from "@fig/db";
+import type { PubAck } from "@nats-io/jetstream";
+import { and, asc, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { EventType } from "./catalog.ts";
+import { envelopeHeaders } from "./envelope.ts";
+import type { NatsClient } from "./nats.ts";
+import { ensureStreams } from "./streams.ts";
+import { eventSubject } from "./subjects.ts";
+import { OUTBOX_CHANNEL, outbox } from "./tables.ts";
+
+export type OutboxRelayOptions = {
+  database: DatabaseHandle;
+  nats: NatsClient;
+  namespace: string;
+  logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
+  /** Poll even without NOTIFY (NOTIFY is a hint; a missed one must not strand an event). */
+  pollIntervalMs?: number;
+  batchSize?: number;
+  /** Backoff while NATS is unreachable or rejecting. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Sent rows older than this are deleted. */
+  retentionMs?: number;
+  pruneIntervalMs?: number;
+  /** Fault injection for crash tests: runs after a batch is published and before it is marked sent. */
+  afterPublish?: (ids: string[]) => Promise<void> | void;
+};
+
+export type OutboxRelay = {
+  start(): Promise<void>;
+  /** Stops after the batch in flight, if any. */
+  stop(): Promise<void>;
+  /** Publishes what is pending now; resolves to the number of events sent (tests and benches). */
+  flush(): Promise<number>;
+};
+
+/**
+ * Publishes outbox rows to JetStream with `Nats-Msg-Id` = event id, then marks them sent.
+ * Rows are claimed with FOR UPDATE SKIP LOCKED so several replicas can relay at once; one relay publishes
+ * in `seq` order. A crash between publish and mark republishes the same id, which the broker's duplicate
+ * window drops (and consumers' inboxes would absorb anyway).
+ */
+export function createOutboxRelay({
+  database,
+  nats,
+  namespace,
+  logger,
+  pollIntervalMs = 1000,
+  batchSize = 500,
+  retryMinMs = 200,
+  retryMaxMs = 10_000,
+  retentionMs = 7 * 24 * 3600 * 1000,
+  pruneIntervalMs = 60_000,
+  afterPublish,
+}: OutboxRelayOptions): OutboxRelay {
+  const { db } = database;
+  let running = false;
+  let wake: (() => void) | undefined;
+  // Set by NOTIFY; a notification that arrives mid-flush must not wait for the next poll.
+  let notified = false;
+  let loop: Promise<void> | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+  let streamsReady = false;
+  let lastPrune = 0;
+
+  async function relayBatch(): Promise<number> {
+    const js = await nats.jetstream();
+    if (!streamsReady) {
+      await ensureStreams(await nats.manager(), namespace);
+      streamsReady = true;
+    }
+    return db.transaction(async (tx) => {
+      const rows = await tx
+        .select()
+        .from(outbox)
+        .where(isNull(outbox.sent_at))
+        .orderBy(asc(outbox.seq))
+        .limit(batchSize)
+        .for("update", { skipLocked: true });
+      if (rows.length === 0) return 0;
+      // Issued in order on one connection, so the stream receives them in order; acks are awaited together.
+      const results = await Promise.allSettled(
+        rows.map(
+          (row): Promise<PubAck> =>
+            js.publish(eventSubject(namespace, row.type), JSON.stringify(row.data), {
+              msgID: row.id,
+              headers: envelopeHeaders({
+                id: row.id,
+                type: row.type as EventType,
+                source: row.source,
+                time: row.created_at.toISOString(),
+                subject: row.subject ?? undefined,
+                tenant: row.tenant ?? undefined,
+                traceparent: row.traceparent ?? undefined,
+                data: row.data as never,
+              }),
+            }),
+        ),
+      );
+      const firstFailure = results.findIndex((r) => r.status === "rejected");
+      const published = firstFailure === -1 ? rows : rows.slice(0, firstFailure);
+      if (published.length > 0) {
+        await afterPublish?.(published.map((r) => r.id));
+        await tx
+          .update(outbox)
+          .set({ sent_at: new Date() })
+          .where(
+            inArray(
+              outbox.id,
+              published.map((r) => r.id),
+            ),
+          );
+      }
+      if (firstFailure !== -1) {
+        const failed = rows[firstFailure];
+        const reason = (results[firstFailure] as PromiseRejectedResult).reason as Error;
+        if (failed) {
+          await tx
+            .update(outbox)
+            .set({
+              attempts: sql`${outbox.attempts} + 1`,
+              last_error: String(reason?.message ?? reason).slice(0, 500),
+            })
+            .where(inArray(outbox.id, [failed.id]));
+        }
+        throw reason;
+      }
+      return published.length;
+    });
+  }
+
+  async function prune() {
+    if (Date.now() - lastPrune < pruneIntervalMs) return;
+    lastPrune = Date.now();
+    const cutoff = new Date(Date.now() - retentionMs);
+    const deleted = await db
+      .delete(outbox)
+      .where(and(isNotNull(outbox.sent_at), lt(outbox.sent_at, cutoff)))
+      .returning({ id: outbox.id });
+    if (deleted.length > 0) logger.info({ deleted: deleted.length }, "outbox: pruned sent events");
+  }
+
+  async function flush(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const sent = await relayBatch();
+      total += sent;
+      if (sent < batchSize) return total;
+    }
+  }
+
+  function sleep(ms: number): Promise<void> {
+    if (notified) {
+      notified = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        notified = false;
+        resolve();
+      }
+      wake = done;
+    });
+  }
+
+  async function run() {
+    let retryMs = retryMinMs;
+    while (running) {
+      try {
+        const sent = await flush();
+        if (sent > 0) logger.debug({ sent }, "outbox: published");
+        retryMs = retryMinMs;
+        await prune();
+        if (running) await sleep(pollIntervalMs);
+      } catch (error) {
+        logger.warn({ err: error, retryInMs: retryMs }, "outbox: publish failed; events stay pending");
+        if (running) await sleep(retryMs);
+        retryMs = Math.min(retryMs * 2, retryMaxMs);
+      }
+    }
+  }
+
+  return {
+    async start() {
+      if (running) return;
+      running = true;
+      unlisten = await database.listen(OUTBOX_CHANNEL, () => {
+        notified = true;
+        wake?.();
+      });
+      loop = run();
+      logger.info({ namespace }, "outbox relay started");
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+      await unlisten?.().catch(() => {});
+    },
+    flush,
+  };
+}
