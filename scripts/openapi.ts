@@ -5,8 +5,8 @@
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLogger } from "../packages/service/src/index.ts";
 import { validate } from "@scalar/openapi-parser";
+import { createLogger } from "../packages/service/src/index.ts";
 import { discoverServices } from "./dev-runner/discover.ts";
 
 const root = join(import.meta.dir, "..");
@@ -48,11 +48,15 @@ for (const service of discoverServices(root)) {
     } catch {}
     if (committed !== text) {
       failed = true;
-      console.error(`✗ openapi/${service.name}.json differs from the code: run \`bun run openapi\` and commit the result`);
+      console.error(
+        `✗ openapi/${service.name}.json differs from the code: run \`bun run openapi\` and commit the result`,
+      );
     } else console.log(`✓ openapi/${service.name}.json is up to date and valid`);
   } else {
     await Bun.write(file, text);
-    console.log(`✓ wrote openapi/${service.name}.json (${Object.keys(doc.paths ?? {}).length} paths, valid 3.1)`);
+    console.log(
+      `✓ wrote openapi/${service.name}.json (${Object.keys(doc.paths ?? {}).length} paths, valid 3.1)`,
+    );
   }
 }
 process.exit(failed ? 1 : 0);

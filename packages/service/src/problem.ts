@@ -71,8 +71,19 @@ export const FieldErrorSchema = z
       example: "body.tariff_cents",
     }),
     message: z.string().openapi({ example: "Expected number, received string" }),
-    line: z.number().int().optional().openapi({ description: "CSV imports: the 1-based line of the file", example: 12 }),
-    column: z.string().nullable().optional().openapi({ description: "CSV imports: the column name, null for the whole line", example: "tariff_cents" }),
+    line: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: "CSV imports: the 1-based line of the file", example: 12 }),
+    column: z
+      .string()
+      .nullable()
+      .optional()
+      .openapi({
+        description: "CSV imports: the column name, null for the whole line",
+        example: "tariff_cents",
+      }),
   })
   .openapi("FieldError");
 

@@ -109,3 +109,11 @@ export async function tracedFetch(
     span.end();
   }
 }
+
+/** The W3C `traceparent` of a span, to carry the trace onto events; undefined for a no-op span. */
+export function traceparentOf(span: Span | undefined): string | undefined {
+  if (!span) return undefined;
+  const ctx = span.spanContext();
+  if (!trace.isSpanContextValid(ctx)) return undefined;
+  return `00-${ctx.traceId}-${ctx.spanId}-${(ctx.traceFlags & 1).toString(16).padStart(2, "0")}`;
+}

@@ -1,5 +1,6 @@
 import { createTokenVerifier } from "@fig/auth";
 import { createDatabase } from "@fig/db";
+import { createNatsClient, createOutboxRelay } from "@fig/events";
 import { ConfigError, createLifecycle, createLogger, serveApp, setupTracing } from "@fig/service";
 import { buildApp, SERVICE } from "./app.ts";
 import { type Config, loadConfig } from "./config.ts";
@@ -32,13 +33,18 @@ await database.migrate(new URL("../drizzle", import.meta.url).pathname).catch((e
   process.exit(1);
 });
 
+// NATS may be down at start: writes still commit (their events wait in the outbox) and /ready says why.
+const nats = createNatsClient({ servers: config.NATS_URL, name: SERVICE.name, logger });
+const relay = createOutboxRelay({ database, nats, namespace: config.FIG_NAMESPACE, logger });
+await relay.start();
+
 const lifecycle = createLifecycle();
 const app = buildApp({
   db: database.db,
   verifier: createTokenVerifier(config.auth),
   logger,
   tracer: tracing.tracer,
-  readiness: { database: () => database.ping() },
+  readiness: { database: () => database.ping(), nats: () => nats.check() },
   lifecycle,
 });
 
@@ -50,6 +56,8 @@ serveApp({
   lifecycle,
   shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   onShutdown: async () => {
+    await relay.stop();
+    await nats.close();
     await database.close();
     await tracing.shutdown();
   },

@@ -51,7 +51,12 @@ async function seedOverHttp(config: Config) {
 
 async function seedDatabase(config: Config) {
   const logger = createLogger({ service: SERVICE.name, level: "warn", pretty: config.LOG_PRETTY });
-  const database = await createDatabase({ service: SERVICE.name, url: config.DATABASE_URL, dataDir: config.DATA_DIR, logger });
+  const database = await createDatabase({
+    service: SERVICE.name,
+    url: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    logger,
+  });
   try {
     await database.migrate(join(import.meta.dir, "..", "drizzle"));
     for (const spec of specs) {
@@ -63,8 +68,13 @@ async function seedDatabase(config: Config) {
   }
 }
 
-function report(spec: ResourceSpec, r: { rows: number; inserted: number; updated: number; unchanged: number }) {
-  console.log(`✓ ${spec.resource.padEnd(15)} ${r.rows} rows: ${r.inserted} inserted, ${r.updated} updated, ${r.unchanged} unchanged`);
+function report(
+  spec: ResourceSpec,
+  r: { rows: number; inserted: number; updated: number; unchanged: number },
+) {
+  console.log(
+    `✓ ${spec.resource.padEnd(15)} ${r.rows} rows: ${r.inserted} inserted, ${r.updated} updated, ${r.unchanged} unchanged`,
+  );
 }
 
 try {
@@ -73,7 +83,9 @@ try {
     console.log(`Seeding through the running service at ${config.SEED_URL}`);
     await seedOverHttp(config);
   } else {
-    console.log(`No service at ${config.SEED_URL}; seeding the database directly (${config.DATABASE_URL ? "DATABASE_URL" : `embedded, ${config.DATA_DIR}`})`);
+    console.log(
+      `No service at ${config.SEED_URL}; seeding the database directly (${config.DATABASE_URL ? "DATABASE_URL" : `embedded, ${config.DATA_DIR}`})`,
+    );
     await seedDatabase(config);
   }
 } catch (error) {

@@ -64,3 +64,6 @@ export const rules = pgTable("rules", {
   params: jsonb("params").$type<Record<string, unknown>>().notNull().default({}),
   ...bookkeeping,
 });
+
+// Events leave through the transactional outbox (packages/events); its table lives in this database.
+export { outbox } from "@fig/events";

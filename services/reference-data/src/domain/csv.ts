@@ -4,12 +4,17 @@ import { parse } from "csv-parse/stream";
 import { stringify } from "csv-stringify/sync";
 import { asc, getTableColumns, gt, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
+import { recordReferenceChanged } from "./events.ts";
 import type { CsvColumn, ResourceSpec, Row } from "./resource.ts";
 import { searchTextOf } from "./resource.ts";
 
 export type LineError = { location: string; line: number; column: string | null; message: string };
 export type ImportResult = { rows: number; inserted: number; updated: number; unchanged: number };
-export type ImportOptions = { batchSize?: number; maxReportedErrors?: number };
+export type ImportOptions = {
+  batchSize?: number;
+  maxReportedErrors?: number;
+  traceparent?: string | undefined;
+};
 
 /** Thrown inside the import transaction to roll it back; turned into the 422 report outside. */
 class ImportRejected extends Error {}
@@ -57,7 +62,7 @@ export async function importCsv(
   db: Database,
   spec: ResourceSpec,
   body: ReadableStream<Uint8Array>,
-  { batchSize = 1000, maxReportedErrors = 1000 }: ImportOptions = {},
+  { batchSize = 1000, maxReportedErrors = 1000, traceparent }: ImportOptions = {},
 ): Promise<ImportResult> {
   const errors: LineError[] = [];
   let errorCount = 0;
@@ -74,12 +79,14 @@ export async function importCsv(
       let header: CsvColumn[] | undefined;
       const seen = new Map<string, number>();
       let batch: Row[] = [];
+      const changedKeys: string[] = [];
       const flush = async () => {
         if (batch.length === 0) return;
         if (errorCount === 0) {
           const outcome = await upsert(tx as unknown as Database, batch);
           result.inserted += outcome.inserted;
           result.updated += outcome.updated;
+          for (const key of outcome.keys) changedKeys.push(key);
         }
         batch = [];
       };
@@ -112,6 +119,9 @@ export async function importCsv(
       await flush();
       if (errorCount > 0) throw new ImportRejected();
       result.unchanged = result.rows - result.inserted - result.updated;
+      // One event per import, and none when the file changed nothing.
+      if (changedKeys.length > 0)
+        await recordReferenceChanged(tx as unknown as Database, spec, "imported", changedKeys, traceparent);
     });
   } catch (error) {
     if (!(error instanceof ImportRejected)) throw error;
@@ -223,9 +233,12 @@ function upsertBatch(spec: ResourceSpec) {
         setWhere: sql`(${current}) is distinct from (${incoming})`,
       })
       // xmax = 0 only on a freshly inserted row version: the usual way to tell insert from update in an upsert.
-      .returning({ inserted: sql<boolean>`(xmax = 0)` })) as { inserted: boolean }[];
+      .returning({ key: spec.keyColumn, inserted: sql<boolean>`(xmax = 0)` })) as {
+      key: unknown;
+      inserted: boolean;
+    }[];
     const inserted = written.filter((w) => w.inserted).length;
-    return { inserted, updated: written.length - inserted };
+    return { inserted, updated: written.length - inserted, keys: written.map((w) => String(w.key)) };
   };
 }
 

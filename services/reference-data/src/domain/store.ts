@@ -1,10 +1,12 @@
 import type { Database } from "@fig/db";
-import { AppError } from "@fig/service";
+import { AppError, fieldErrorsFromZod } from "@fig/service";
 import { and, asc, eq, getTableColumns, gt, like, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
+import { recordReferenceChanged } from "./events.ts";
 import { foldForSearch, type ResourceSpec, type Row, searchTextOf } from "./resource.ts";
 
-export type StoreContext = { db: Database };
+/** `traceparent` of the request, carried onto the events the write produces. */
+export type StoreContext = { db: Database; traceparent?: string | undefined };
 
 /** A record as the API shows it: everything but the internal search column. */
 export function publicRow({ search_text: _search, ...row }: Row): Row {
@@ -73,14 +75,21 @@ export async function getRecord({ db }: StoreContext, spec: ResourceSpec, key: s
   return publicRow(row);
 }
 
-export async function createRecord({ db }: StoreContext, spec: ResourceSpec, input: Row): Promise<Row> {
-  const [row] = (await db
-    .insert(spec.table)
-    .values({ ...input, search_text: searchTextOf(spec, input) })
-    .onConflictDoNothing()
-    .returning()) as Row[];
-  if (!row) throw new AppError("conflict", `${spec.singular} ${input[spec.key]} already exists`);
-  return publicRow(row);
+export async function createRecord(
+  { db, traceparent }: StoreContext,
+  spec: ResourceSpec,
+  input: Row,
+): Promise<Row> {
+  return db.transaction(async (tx) => {
+    const [row] = (await tx
+      .insert(spec.table)
+      .values({ ...input, search_text: searchTextOf(spec, input) })
+      .onConflictDoNothing()
+      .returning()) as Row[];
+    if (!row) throw new AppError("conflict", `${spec.singular} ${input[spec.key]} already exists`);
+    await recordReferenceChanged(tx, spec, "created", [String(row[spec.key])], traceparent);
+    return publicRow(row);
+  });
 }
 
 /**
@@ -88,7 +97,7 @@ export async function createRecord({ db }: StoreContext, spec: ResourceSpec, inp
  * The row is locked for the comparison so two concurrent writers cannot both win.
  */
 export async function updateRecord(
-  { db }: StoreContext,
+  { db, traceparent }: StoreContext,
   spec: ResourceSpec,
   key: string,
   patch: Row,
@@ -111,7 +120,16 @@ export async function updateRecord(
         },
       );
     }
+    if (Object.keys(patch).length === 0) return publicRow(current);
     const next = { ...current, ...patch };
+    // Rules that span fields (effective_to ≥ effective_from) hold for the merged record, not just the patch.
+    const { version: _v, updated_at: _u, search_text: _s, ...fields } = next;
+    const merged = spec.create.safeParse(fields);
+    if (!merged.success) {
+      throw new AppError("validation", "The change would make the record invalid", {
+        errors: fieldErrorsFromZod(merged.error.issues, "body"),
+      });
+    }
     const versionColumn = getTableColumns(spec.table).version as PgColumn;
     const [row] = (await tx
       .update(spec.table)
@@ -123,13 +141,21 @@ export async function updateRecord(
       })
       .where(eq(spec.keyColumn, key))
       .returning()) as Row[];
+    await recordReferenceChanged(tx, spec, "updated", [key], traceparent);
     return publicRow(row as Row);
   });
 }
 
-export async function deleteRecord({ db }: StoreContext, spec: ResourceSpec, key: string): Promise<void> {
-  const deleted = (await db.delete(spec.table).where(eq(spec.keyColumn, key)).returning()) as Row[];
-  if (deleted.length === 0) throw notFound(spec, key);
+export async function deleteRecord(
+  { db, traceparent }: StoreContext,
+  spec: ResourceSpec,
+  key: string,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const deleted = (await tx.delete(spec.table).where(eq(spec.keyColumn, key)).returning()) as Row[];
+    if (deleted.length === 0) throw notFound(spec, key);
+    await recordReferenceChanged(tx, spec, "deleted", [key], traceparent);
+  });
 }
 
 function notFound(spec: ResourceSpec, key: string) {

@@ -1,6 +1,7 @@
 import { requireAuth, requireRole, type TokenVerifier } from "@fig/auth";
 import type { Database } from "@fig/db";
-import { AppError, createRouter } from "@fig/service";
+import { AppError, createRouter, traceparentOf } from "@fig/service";
+import type { Context } from "hono";
 import { etag } from "hono/etag";
 import { exportCsv, importCsv } from "../domain/csv.ts";
 import type { ResourceSpec, Row } from "../domain/resource.ts";
@@ -24,7 +25,7 @@ export function referenceRouter(
   { db, verifier }: ReferenceDeps,
 ) {
   const router = createRouter();
-  const ctx = { db };
+  const ctx = (c: Context) => ({ db, traceparent: traceparentOf(c.get("span")) });
   router.use("*", requireAuth(verifier));
   router.on(["POST"], "/", requireRole("editor"));
   router.on(["POST"], "/import", requireRole("editor"));
@@ -49,7 +50,7 @@ export function referenceRouter(
       );
     if (!c.req.raw.body)
       throw new AppError("unprocessable", "The body is empty: expected a CSV file with a header row");
-    const result = await importCsv(db, spec, c.req.raw.body);
+    const result = await importCsv(db, spec, c.req.raw.body, { traceparent: traceparentOf(c.get("span")) });
     c.get("logger").info({ resource: spec.resource, ...result }, "import committed");
     return c.json(result, 200);
   });
@@ -60,7 +61,7 @@ export function referenceRouter(
       c,
       "query",
     );
-    const page = await listRecords(ctx, spec, { limit, cursor, q, filters });
+    const page = await listRecords(ctx(c), spec, { limit, cursor, q, filters });
     c.header("cache-control", CACHE_CONTROL);
     return c.json(page as never, 200);
   });
@@ -68,7 +69,7 @@ export function referenceRouter(
   router.use("/:key", etag());
   router.openapi(routes.get, async (c) => {
     const key = c.req.param(spec.key as never) as string;
-    const row = await getRecord(ctx, spec, key);
+    const row = await getRecord(ctx(c), spec, key);
     c.header("etag", etagOf(row));
     c.header("cache-control", CACHE_CONTROL);
     return c.json(row as never, 200);
@@ -76,7 +77,7 @@ export function referenceRouter(
 
   router.openapi(routes.create, async (c) => {
     const input = valid(c, "json");
-    const row = await createRecord(ctx, spec, input);
+    const row = await createRecord(ctx(c), spec, input);
     c.header("location", `/api/${spec.resource}/${encodeURIComponent(String(row[spec.key]))}`);
     c.header("etag", etagOf(row));
     return c.json(row as never, 201);
@@ -90,13 +91,13 @@ export function referenceRouter(
         "precondition_required",
         "Send If-Match with the ETag from your last GET, so concurrent edits are not lost",
       );
-    const row = await updateRecord(ctx, spec, key, valid(c, "json"), ifMatch);
+    const row = await updateRecord(ctx(c), spec, key, valid(c, "json"), ifMatch);
     c.header("etag", etagOf(row));
     return c.json(row as never, 200);
   });
 
   router.openapi(routes.delete, async (c) => {
-    await deleteRecord(ctx, spec, c.req.param(spec.key as never) as string);
+    await deleteRecord(ctx(c), spec, c.req.param(spec.key as never) as string);
     return c.body(null, 204);
   });
 

@@ -2,21 +2,20 @@ import { z } from "@hono/zod-openapi";
 import { eq, gte, isNull, lte, or } from "drizzle-orm";
 import { codes } from "../../db/schema.ts";
 import type { ResourceSpec } from "../../domain/resource.ts";
-import { asBoolean, booleanQuery, isoDate, recordBookkeeping } from "../fields.ts";
+import { asBoolean, booleanQuery, int32, isoDate, recordBookkeeping, text } from "../fields.ts";
 
 const fields = {
   code: z
     .string()
     .regex(/^\d{5}$/, "must be 5 digits")
     .openapi({ description: "RAMQ billing code (5 digits)", example: "00103" }),
-  description: z
-    .string()
-    .min(1)
-    .max(500)
-    .openapi({ description: "Description (French)", example: "Examen complet majeur" }),
-  category: z.string().min(1).max(60).openapi({ description: "Family of acts", example: "examen" }),
-  tariff_cents: z.number().int().positive().openapi({ description: "Fee per unit, in cents", example: 8650 }),
-  unit: z.string().min(1).max(30).openapi({ description: "What one unit is", example: "acte" }),
+  description: text(1, 500).openapi({
+    description: "Description (French)",
+    example: "Examen complet majeur",
+  }),
+  category: text(1, 60).openapi({ description: "Family of acts", example: "examen" }),
+  tariff_cents: int32.positive().openapi({ description: "Fee per unit, in cents", example: 8650 }),
+  unit: text(1, 30).openapi({ description: "What one unit is", example: "acte" }),
   place_of_service: z.enum(["cabinet", "etablissement", "both"]).openapi({
     description: "Where the act may be billed: private office, establishment, or both",
     example: "both",
@@ -24,9 +23,7 @@ const fields = {
   requires_context: z
     .boolean()
     .openapi({ description: "A context code must accompany the claim line", example: false }),
-  max_per_day: z
-    .number()
-    .int()
+  max_per_day: int32
     .positive()
     .nullable()
     .openapi({ description: "Most units per patient per day; null for no limit", example: 1 }),

@@ -2,18 +2,17 @@ import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { contexts } from "../../db/schema.ts";
 import type { ResourceSpec } from "../../domain/resource.ts";
-import { asBoolean, booleanQuery, recordBookkeeping } from "../fields.ts";
+import { asBoolean, booleanQuery, recordBookkeeping, text } from "../fields.ts";
 
 const fields = {
   code: z
     .string()
     .regex(/^[A-Z0-9-]{1,10}$/, "must be 1–10 upper-case letters, digits or dashes")
     .openapi({ description: "Context code", example: "URG" }),
-  description: z
-    .string()
-    .min(1)
-    .max(500)
-    .openapi({ description: "Description (French)", example: "Service rendu à l'urgence" }),
+  description: text(1, 500).openapi({
+    description: "Description (French)",
+    example: "Service rendu à l'urgence",
+  }),
   active: z.boolean().openapi({ description: "Inactive contexts are kept for history", example: true }),
 };
 const { code: _key, ...mutable } = fields;

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { establishments } from "../../db/schema.ts";
 import type { ResourceSpec } from "../../domain/resource.ts";
-import { asBoolean, booleanQuery, recordBookkeeping } from "../fields.ts";
+import { asBoolean, booleanQuery, recordBookkeeping, text } from "../fields.ts";
 
 const region = z.string().regex(/^(0[1-9]|1[0-8])$/, "must be an RSS region 01–18");
 const fields = {
@@ -10,8 +10,8 @@ const fields = {
     .string()
     .regex(/^\d{5}$/, "must be 5 digits")
     .openapi({ description: "RAMQ establishment number (5 digits)", example: "04521" }),
-  name: z.string().min(1).max(200).openapi({ description: "Name", example: "CLSC de Rosemont" }),
-  type: z.string().min(1).max(20).openapi({
+  name: text(1, 200).openapi({ description: "Name", example: "CLSC de Rosemont" }),
+  type: text(1, 20).openapi({
     description: "Kind of establishment: CLSC, CH, CHSLD, CHU, GMF, cabinet, UMF, CR, …",
     example: "CLSC",
   }),

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { rules } from "../../db/schema.ts";
 import type { ResourceSpec } from "../../domain/resource.ts";
-import { asBoolean, booleanQuery, recordBookkeeping } from "../fields.ts";
+import { asBoolean, booleanQuery, recordBookkeeping, text } from "../fields.ts";
 
 const fields = {
   id: z
@@ -13,18 +13,15 @@ const fields = {
       description: "Rule id (slug), as the validation engine knows it",
       example: "service-too-old",
     }),
-  name: z
-    .string()
-    .min(1)
-    .max(200)
-    .openapi({ description: "Human name", example: "Service de plus de 90 jours" }),
-  category: z.string().min(1).max(40).openapi({ description: "What the rule looks at", example: "date" }),
+  name: text(1, 200).openapi({ description: "Human name", example: "Service de plus de 90 jours" }),
+  category: text(1, 40).openapi({ description: "What the rule looks at", example: "date" }),
   severity: z
     .enum(["error", "warning", "info"])
     .openapi({ description: "Severity of a finding", example: "error" }),
   enabled: z.boolean().openapi({ description: "Disabled rules do not run", example: true }),
   params: z
     .record(z.string(), z.unknown())
+    .refine((p) => !JSON.stringify(p).includes("\\u0000"), "must not contain NUL characters")
     .openapi({ description: "Rule parameters (a JSON object)", example: { maxDays: 90 } }),
 };
 const { id: _key, ...mutable } = fields;
