@@ -1,11 +1,13 @@
 /**
  * `bun run openapi`: builds each service's app without starting it or touching a database, writes
- * openapi/<service>.json (OpenAPI 3.1), and validates it. `--check` writes nothing and fails when a
+ * openapi/<service>.json (OpenAPI 3.1) and openapi/events.asyncapi.json (AsyncAPI 3.0), and validates them. `--check` writes nothing and fails when a
  * committed spec differs from the generated one (CI's drift check).
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Parser } from "@asyncapi/parser";
 import { validate } from "@scalar/openapi-parser";
+import { asyncApiDocument } from "../packages/events/src/asyncapi.ts";
 import { createLogger } from "../packages/service/src/index.ts";
 import { discoverServices } from "./dev-runner/discover.ts";
 
@@ -25,6 +27,26 @@ function stable(doc: Record<string, unknown>): Record<string, unknown> {
     paths: sortKeys(doc.paths as Record<string, unknown>),
     ...(components ? { components: { ...components, schemas: sortKeys(components.schemas) } } : {}),
   };
+}
+
+/** Writes openapi/<name>, or with --check compares it to the committed file; false on drift. */
+async function emit(name: string, text: string, summary: string): Promise<boolean> {
+  const file = join(outDir, name);
+  if (!check) {
+    await Bun.write(file, text);
+    console.log(`✓ wrote openapi/${name} (${summary})`);
+    return true;
+  }
+  let committed = "";
+  try {
+    committed = readFileSync(file, "utf8");
+  } catch {}
+  if (committed !== text) {
+    console.error(`✗ openapi/${name} differs from the code: run \`bun run openapi\` and commit the result`);
+    return false;
+  }
+  console.log(`✓ openapi/${name} is up to date (${summary})`);
+  return true;
 }
 
 let failed = false;
@@ -59,4 +81,23 @@ for (const service of discoverServices(root)) {
     );
   }
 }
+// The event catalog as AsyncAPI 3.0, validated with the AsyncAPI parser.
+{
+  const doc = asyncApiDocument();
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
+  const { diagnostics } = await new Parser().parse(text);
+  const errors = diagnostics.filter((d) => d.severity === 0);
+  if (errors.length > 0) {
+    failed = true;
+    console.error("✗ events: the generated AsyncAPI document is not valid");
+    for (const e of errors) console.error(`    ${e.path.join("/")} ${e.message}`);
+  }
+  failed =
+    !(await emit(
+      "events.asyncapi.json",
+      text,
+      `${Object.keys(doc.channels).length} channels, valid AsyncAPI 3.0`,
+    )) || failed;
+}
+
 process.exit(failed ? 1 : 0);

@@ -43,7 +43,9 @@ export async function listDeadLetters(
 ): Promise<DeadLetter[]> {
   const jsm = await nats.manager();
   const stream = streamNames(namespace).deadLetters;
-  const info = await jsm.streams.info(stream);
+  // No stream yet means nothing was ever dead-lettered in this namespace.
+  const info = await jsm.streams.info(stream).catch(() => null);
+  if (!info) return [];
   const out: DeadLetter[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && out.length < limit; seq++) {
     const m = await getMessage(jsm, stream, seq);
