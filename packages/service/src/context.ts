@@ -1,4 +1,4 @@
-import type { Span } from "@opentelemetry/api";
+import type { Span, Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 
 declare module "hono" {
@@ -9,5 +9,7 @@ declare module "hono" {
     logger: Logger;
     /** The server span of this request. */
     span: Span;
+    /** The tracer of the app, for child spans (outbound calls). */
+    tracer: Tracer;
   }
 }

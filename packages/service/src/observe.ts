@@ -33,6 +33,7 @@ export function observeRequests({
     const span = startServerSpan(tracer, c.req.raw, c.req.method);
     const traceId = traceIdOf(span);
     c.set("span", span);
+    c.set("tracer", tracer);
     c.set(
       "logger",
       logger.child({ request_id: c.get("requestId"), ...(traceId ? { trace_id: traceId } : {}) }),

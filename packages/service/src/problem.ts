@@ -76,14 +76,10 @@ export const FieldErrorSchema = z
       .int()
       .optional()
       .openapi({ description: "CSV imports: the 1-based line of the file", example: 12 }),
-    column: z
-      .string()
-      .nullable()
-      .optional()
-      .openapi({
-        description: "CSV imports: the column name, null for the whole line",
-        example: "tariff_cents",
-      }),
+    column: z.string().nullable().optional().openapi({
+      description: "CSV imports: the column name, null for the whole line",
+      example: "tariff_cents",
+    }),
   })
   .openapi("FieldError");
 

@@ -88,7 +88,7 @@ export async function tracedFetch(
   const parentSpan = c.get("span");
   const parent = parentSpan ? trace.setSpan(ROOT_CONTEXT, parentSpan) : otelContext.active();
   const method = init.method ?? "GET";
-  const tracer = trace.getTracer("fig-http-client");
+  const tracer = c.get("tracer") ?? trace.getTracer("fig-http-client");
   const span = tracer.startSpan(
     `${method}`,
     { kind: SpanKind.CLIENT, attributes: { "url.full": String(input) } },
