@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { catalog } from "./catalog.ts";
-import { eventSubject } from "./subjects.ts";
+import { subjectFor } from "./subjects.ts";
 
 const cloudEventHeaders = {
   type: "object",
@@ -44,8 +44,11 @@ export function asyncApiDocument(namespace = "fig") {
       "x-tenant-owned": definition.tenantOwned,
     };
     channels[id] = {
-      address: eventSubject(namespace, definition.type),
-      description: `JetStream subject of ${definition.type} (stream ${namespace.toUpperCase()}_EVENTS).`,
+      address: subjectFor(namespace, definition.type, definition.channel),
+      description:
+        definition.channel === "jobs"
+          ? `Work-queue subject of ${definition.type} (stream ${namespace.toUpperCase()}_JOBS): each message goes to one worker.`
+          : `JetStream subject of ${definition.type} (stream ${namespace.toUpperCase()}_EVENTS).`,
       messages: { [id]: { $ref: `#/components/messages/${id}` } },
     };
     operations[`publish-${id}`] = {

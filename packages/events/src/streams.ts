@@ -17,6 +17,14 @@ export function streamConfigs(namespace: string): (Partial<StreamConfig> & { nam
       duplicate_window: 2 * 60 * SECOND_NS,
     },
     {
+      name: names.jobs,
+      subjects: [`${namespace}.jobs.>`],
+      // Each job goes to one worker and is removed once acknowledged.
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: 2 * 60 * SECOND_NS,
+    },
+    {
       name: names.deadLetters,
       subjects: [`${namespace}.dlq.>`],
       retention: RetentionPolicy.Limits,
