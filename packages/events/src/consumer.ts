@@ -96,7 +96,13 @@ export function createEventConsumer<T extends EventType>({
       if (!key.toLowerCase().startsWith("nats-")) for (const v of values) h.append(key, v);
     }
     h.set("fig-dlq-consumer", name);
-    h.set("fig-dlq-error", String((error as Error)?.message ?? error).slice(0, 1000));
+    // NATS header values cannot hold line breaks (zod messages and stack-like errors have them).
+    h.set(
+      "fig-dlq-error",
+      String((error as Error)?.message ?? error)
+        .replace(/[\r\n]+/g, " ")
+        .slice(0, 1000),
+    );
     h.set("fig-dlq-deliveries", String(msg.info.deliveryCount));
     h.set("fig-dlq-subject", msg.subject);
     h.set("fig-dlq-stream-seq", String(msg.seq));
@@ -105,15 +111,25 @@ export function createEventConsumer<T extends EventType>({
     await js.publish(deadLetterSubject(namespace, name), msg.data, { headers: h });
   }
 
+  /** Dead-letters then terminates; if the dead-letter publish itself fails, the message is retried instead of lost. */
+  async function deadLetterOrRetry(msg: JsMsg, error: unknown) {
+    try {
+      await deadLetter(msg, error);
+      msg.term();
+    } catch (publishError) {
+      logger.error({ err: publishError, consumer: name }, "event: could not dead-letter; will retry");
+      msg.nak(backoffMs.at(-1) ?? 1000);
+    }
+  }
+
   async function handle(msg: JsMsg) {
     let event: FigEvent<T>;
     try {
       event = readEnvelope(msg.headers, msg.data) as FigEvent<T>;
     } catch (error) {
       // A malformed message will never succeed: dead-letter it at once instead of retrying.
+      await deadLetterOrRetry(msg, error);
       logger.error({ err: error, subject: msg.subject, seq: msg.seq }, "event: malformed; dead-lettered");
-      await deadLetter(msg, error);
-      msg.term();
       return;
     }
     const heartbeat = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 2));
@@ -127,8 +143,7 @@ export function createEventConsumer<T extends EventType>({
     } catch (error) {
       const deliveries = msg.info.deliveryCount;
       if (deliveries >= maxDeliver) {
-        await deadLetter(msg, error);
-        msg.term();
+        await deadLetterOrRetry(msg, error);
         logger.error(
           { err: error, consumer: name, id: event.id, deliveries },
           "event: failed for the last time; dead-lettered",

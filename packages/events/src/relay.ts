@@ -23,9 +23,18 @@ export type OutboxRelayOptions = {
   /** Sent rows older than this are deleted. */
   retentionMs?: number;
   pruneIntervalMs?: number;
+  /** How long to wait for the broker's ack of one publish. */
+  publishTimeoutMs?: number;
   /** Fault injection for crash tests: runs after a batch is published and before it is marked sent. */
   afterPublish?: (ids: string[]) => Promise<void> | void;
 };
+
+/** A publish failure already noted on its row. */
+class RecordedFailure extends Error {
+  constructor(cause: unknown) {
+    super(String((cause as Error)?.message ?? cause), { cause });
+  }
+}
 
 export type OutboxRelay = {
   start(): Promise<void>;
@@ -52,6 +61,7 @@ export function createOutboxRelay({
   retryMaxMs = 10_000,
   retentionMs = 7 * 24 * 3600 * 1000,
   pruneIntervalMs = 60_000,
+  publishTimeoutMs = 2000,
   afterPublish,
 }: OutboxRelayOptions): OutboxRelay {
   const { db } = database;
@@ -70,7 +80,7 @@ export function createOutboxRelay({
       await ensureStreams(await nats.manager(), namespace);
       streamsReady = true;
     }
-    return db.transaction(async (tx) => {
+    const outcome = await db.transaction(async (tx) => {
       const rows = await tx
         .select()
         .from(outbox)
@@ -78,7 +88,7 @@ export function createOutboxRelay({
         .orderBy(asc(outbox.seq))
         .limit(batchSize)
         .for("update", { skipLocked: true });
-      if (rows.length === 0) return 0;
+      if (rows.length === 0) return { sent: 0, failure: undefined, failedId: undefined };
       // Issued in order on one connection, so the stream receives them in order; acks are awaited together.
       const results = await Promise.allSettled(
         rows.map(
@@ -116,22 +126,29 @@ export function createOutboxRelay({
             ),
           );
       }
-      if (firstFailure !== -1) {
-        const failed = rows[firstFailure];
-        const reason = (results[firstFailure] as PromiseRejectedResult).reason as Error;
-        if (failed) {
-          await tx
-            .update(outbox)
-            .set({
-              attempts: sql`${outbox.attempts} + 1`,
-              last_error: String(reason?.message ?? reason).slice(0, 500),
-            })
-            .where(inArray(outbox.id, [failed.id]));
-        }
-        throw reason;
-      }
-      return published.length;
+      const failure =
+        firstFailure === -1 ? undefined : (results[firstFailure] as PromiseRejectedResult).reason;
+      return { sent: published.length, failure, failedId: rows[firstFailure]?.id };
     });
+    // Recorded and thrown only after the commit, so rows published before the failure stay marked sent.
+    if (outcome.failure !== undefined) {
+      await recordFailure(outcome.failure, outcome.failedId);
+      throw new RecordedFailure(outcome.failure);
+    }
+    return outcome.sent;
+  }
+
+  /** Notes a failed attempt on the event (default: the oldest pending one), so operators see why the outbox is stuck. */
+  async function recordFailure(error: unknown, id?: string) {
+    const message = String((error as Error)?.message ?? error).slice(0, 500);
+    const target = id
+      ? sql`${outbox.id} = ${id}`
+      : sql`${outbox.id} = (select ${outbox.id} from ${outbox} where ${outbox.sent_at} is null order by ${outbox.seq} limit 1)`;
+    await db
+      .update(outbox)
+      .set({ attempts: sql`${outbox.attempts} + 1`, last_error: message })
+      .where(target)
+      .catch(() => {});
   }
 
   async function prune() {
@@ -181,6 +198,9 @@ export function createOutboxRelay({
         await prune();
         if (running) await sleep(pollIntervalMs);
       } catch (error) {
+        // The streams may be gone (a NATS restart without its store): declare them again on the next try.
+        streamsReady = false;
+        if (!(error instanceof RecordedFailure)) await recordFailure(error);
         logger.warn({ err: error, retryInMs: retryMs }, "outbox: publish failed; events stay pending");
         if (running) await sleep(retryMs);
         retryMs = Math.min(retryMs * 2, retryMaxMs);

@@ -1,0 +1,318 @@
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import {
+  createEventConsumer,
+  createNatsClient,
+  type DeadLetter,
+  deleteStreams,
+  type EventHandler,
+  ensureStreams,
+  envelopeHeaders,
+  eventSubject,
+  type FigEvent,
+  listDeadLetters,
+  replayDeadLetter,
+  showDeadLetter,
+  streamNames,
+} from "../src/index.ts";
+import {
+  changed,
+  cleanupStack,
+  drained,
+  effectCounts,
+  eventually,
+  makeEvent,
+  migrationsFolder,
+  NATS_URL,
+  publishDirect,
+  silent,
+  uniqueNamespace,
+  until,
+} from "./helpers.ts";
+import { effects } from "./schema.ts";
+
+const fileNamespace = uniqueNamespace();
+const namespaces: string[] = [];
+function testNamespace(label: string): string {
+  const ns = `${fileNamespace}_${label}`;
+  namespaces.push(ns);
+  return ns;
+}
+
+let tdb: TestDatabase;
+const nats = createNatsClient({ servers: NATS_URL, name: "events-consumer-test" });
+const cleanup = cleanupStack();
+
+beforeAll(async () => {
+  tdb = await createTestDatabase({ service: "events", migrationsFolder });
+  expect(tdb.kind).toBe("postgres");
+});
+afterEach(() => cleanup.run());
+afterAll(async () => {
+  const jsm = await nats.manager();
+  for (const ns of namespaces) await deleteStreams(jsm, ns);
+  await nats.close();
+  await tdb.drop();
+});
+
+async function startConsumer(
+  name: string,
+  namespace: string,
+  handler: EventHandler<"reference.changed">,
+  options: { maxDeliver?: number; backoffMs?: number[]; ackWaitMs?: number } = {},
+) {
+  const consumer = createEventConsumer({
+    name,
+    type: "reference.changed",
+    database: tdb,
+    nats,
+    namespace,
+    logger: silent,
+    handler,
+    ...options,
+  });
+  cleanup.defer(() => consumer.stop());
+  // The streams exist before anything is published (the consumer also ensures them, but asynchronously).
+  await ensureStreams(await nats.manager(), namespace);
+  await consumer.start();
+  return consumer;
+}
+
+async function deadLetters(namespace: string, count: number, timeoutMs = 5000): Promise<DeadLetter[]> {
+  return until(
+    async () => {
+      const letters = await listDeadLetters(nats, namespace).catch(() => []);
+      return letters.length >= count ? letters : undefined;
+    },
+    { timeoutMs, message: `${count} dead letter(s) in ${namespace}` },
+  );
+}
+
+test("a failing handler is retried with backoff, dead-lettered after maxDeliver, and replayed once fixed", async () => {
+  const namespace = testNamespace("retry");
+  const deliveries: number[] = [];
+  let failing = true;
+  await startConsumer(
+    "flaky",
+    namespace,
+    async (event, tx) => {
+      deliveries.push(Date.now());
+      await tx.insert(effects).values({ event_id: event.id });
+      // Thrown after a write: the write must roll back with the inbox row.
+      if (failing) throw new Error(`downstream unavailable (delivery ${deliveries.length})`);
+    },
+    { maxDeliver: 3, backoffMs: [100, 300] },
+  );
+  const js = await nats.jetstream();
+  const event = makeEvent({ data: changed(7) });
+  await publishDirect(js, namespace, event);
+
+  const [letter] = await deadLetters(namespace, 1);
+  expect(deliveries).toHaveLength(3);
+  const [g1, g2] = [
+    (deliveries[1] as number) - (deliveries[0] as number),
+    (deliveries[2] as number) - (deliveries[1] as number),
+  ];
+  // Redelivered after backoffMs[0], then backoffMs[1] (scheduling slack above, never early).
+  expect(g1).toBeGreaterThanOrEqual(95);
+  expect(g1).toBeLessThan(100 + 900);
+  expect(g2).toBeGreaterThanOrEqual(295);
+  expect(g2).toBeLessThan(300 + 900);
+
+  expect(letter).toMatchObject({
+    consumer: "flaky",
+    error: "downstream unavailable (delivery 3)",
+    deliveries: 3,
+    subject: eventSubject(namespace, "reference.changed"),
+    eventId: event.id,
+    eventType: "reference.changed",
+  });
+  expect(JSON.parse(letter?.data ?? "")).toEqual(changed(7));
+  expect(letter?.deadLetteredAt).toBeString();
+  expect(await showDeadLetter(nats, namespace, letter?.seq as number)).toEqual(letter as DeadLetter);
+  expect((await effectCounts(tdb.db, [event.id])).size).toBe(0);
+  // Terminated: the consumer holds nothing for it any more.
+  await drained(nats, namespace, "flaky");
+  expect(deliveries).toHaveLength(3);
+
+  failing = false;
+  const replayed = await replayDeadLetter(nats, namespace, letter?.seq as number);
+  expect(replayed.eventId).toBe(event.id);
+  await until(async () => (await effectCounts(tdb.db, [event.id])).get(event.id) === 1, {
+    timeoutMs: 5000,
+    message: "the replayed event to be applied",
+  });
+  await drained(nats, namespace, "flaky");
+  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  expect(deliveries).toHaveLength(4);
+  expect(await listDeadLetters(nats, namespace)).toEqual([]);
+  expect(await showDeadLetter(nats, namespace, letter?.seq as number)).toBeNull();
+}, 15_000);
+
+test("malformed messages go straight to the dead-letter stream, without retries", async () => {
+  const namespace = testNamespace("malformed");
+  const handled: string[] = [];
+  await startConsumer(
+    "strict",
+    namespace,
+    async (event) => {
+      handled.push(event.id);
+    },
+    { maxDeliver: 5, backoffMs: [50] },
+  );
+  const js = await nats.jetstream();
+  const subject = eventSubject(namespace, "reference.changed");
+
+  const ce = (type: string, id: string) => {
+    const h = natsHeaders();
+    h.set("ce-specversion", "1.0");
+    h.set("ce-id", id);
+    h.set("ce-type", type);
+    h.set("ce-source", "somebody");
+    h.set("ce-time", new Date().toISOString());
+    return h;
+  };
+  await js.publish(subject, "{not json", { headers: ce("reference.changed", "bad-json"), msgID: "bad-json" });
+  await js.publish(subject, JSON.stringify(changed(1)), {
+    headers: ce("widget.exploded", "unknown-type"),
+    msgID: "unknown-type",
+  });
+  await js.publish(subject, JSON.stringify(changed(2)), { msgID: "no-headers" });
+
+  const letters = await deadLetters(namespace, 3);
+  expect(letters).toHaveLength(3);
+  expect(
+    letters.map((l) => ({ consumer: l.consumer, deliveries: l.deliveries, subject: l.subject })),
+  ).toEqual(Array(3).fill({ consumer: "strict", deliveries: 1, subject }));
+  expect(letters[0]).toMatchObject({ eventId: "bad-json", error: "data is not JSON", data: "{not json" });
+  expect(letters[1]).toMatchObject({ eventId: "unknown-type", error: "unknown event type widget.exploded" });
+  expect(letters[2]).toMatchObject({ eventId: undefined, error: "not a CloudEvents 1.0 message" });
+  await drained(nats, namespace, "strict");
+  expect(handled).toEqual([]);
+});
+
+test("data that does not match the catalog schema is dead-lettered at once, with the validation error", async () => {
+  const namespace = testNamespace("mismatch");
+  const handled: string[] = [];
+  await startConsumer(
+    "strict",
+    namespace,
+    async (event) => {
+      handled.push(event.id);
+    },
+    { maxDeliver: 5, backoffMs: [50] },
+  );
+  const js = await nats.jetstream();
+  const event = makeEvent();
+  // Valid CloudEvents headers; data that fails the reference.changed schema.
+  await js.publish(eventSubject(namespace, "reference.changed"), JSON.stringify({ table: "planets" }), {
+    msgID: event.id,
+    headers: envelopeHeaders(event),
+  });
+
+  const [letter] = await deadLetters(namespace, 1, 4000);
+  expect(letter).toMatchObject({ consumer: "strict", deliveries: 1, eventId: event.id });
+  expect(letter?.error).toStartWith("data does not match reference.changed");
+  expect(letter?.error).toContain("table");
+  expect(JSON.parse(letter?.data ?? "")).toEqual({ table: "planets" });
+  await drained(nats, namespace, "strict");
+  expect(handled).toEqual([]);
+}, 10_000);
+
+test("a handler error with a multi-line message is dead-lettered too", async () => {
+  const namespace = testNamespace("multiline");
+  let calls = 0;
+  await startConsumer(
+    "multiline",
+    namespace,
+    async () => {
+      calls++;
+      // Errors often span lines (zod issues, SQL detail): the dead letter must still be written.
+      throw new Error("invalid row\n  at line 2\r\n  and more");
+    },
+    { maxDeliver: 2, backoffMs: [50] },
+  );
+  const js = await nats.jetstream();
+  const event = makeEvent();
+  await publishDirect(js, namespace, event);
+
+  const [letter] = await deadLetters(namespace, 1, 4000);
+  expect(letter).toMatchObject({ consumer: "multiline", deliveries: 2, eventId: event.id });
+  expect(letter?.error).toContain("invalid row");
+  expect(letter?.error).toContain("and more");
+  expect(calls).toBe(2);
+}, 10_000);
+
+test("the same event delivered twice (different Nats-Msg-Id) is applied once: the inbox dedupes", async () => {
+  const namespace = testNamespace("dupes");
+  const received: FigEvent<"reference.changed">[] = [];
+  await startConsumer("dedupe", namespace, async (event, tx) => {
+    received.push(event);
+    await tx.insert(effects).values({ event_id: event.id });
+  });
+  const js = await nats.jetstream();
+  const event = makeEvent({
+    data: changed(42),
+    subject: "codes/42",
+    tenant: "acme",
+    traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+  });
+  const first = await publishDirect(js, namespace, event, `${event.id}:a`);
+  const second = await publishDirect(js, namespace, event, `${event.id}:b`);
+  expect(first.duplicate).toBe(false);
+  expect(second.duplicate).toBe(false); // the broker kept both: only the inbox can dedupe
+
+  await until(async () => (await effectCounts(tdb.db, [event.id])).get(event.id), {
+    message: "the event to be applied",
+  });
+  const info = await drained(nats, namespace, "dedupe");
+  expect(info.delivered.stream_seq).toBe(second.seq);
+  expect(info.ack_floor.stream_seq).toBe(second.seq);
+
+  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  expect(received).toHaveLength(1);
+  // The CloudEvents attributes survived the trip through NATS.
+  expect(received[0]).toEqual(event);
+});
+
+test("stop() waits for the in-flight handler to commit and ack; a new instance does not get it again", async () => {
+  const namespace = testNamespace("stop");
+  let started: string | undefined;
+  const first = await startConsumer(
+    "graceful",
+    namespace,
+    async (event, tx) => {
+      started = event.id;
+      await Bun.sleep(300);
+      await tx.insert(effects).values({ event_id: event.id });
+    },
+    { ackWaitMs: 1000 },
+  );
+  const js = await nats.jetstream();
+  const event = makeEvent({ data: changed(1) });
+  const ack = await publishDirect(js, namespace, event);
+  await until(() => started === event.id, { message: "the handler to start" });
+
+  await first.stop();
+  // Committed before stop() returned.
+  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  // And acked: the durable consumer holds nothing unacknowledged.
+  await eventually(async () => {
+    const info = await (await nats.manager()).consumers.info(streamNames(namespace).events, "graceful");
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.ack_floor.stream_seq).toBe(ack.seq);
+  }, 3000);
+
+  const seen: string[] = [];
+  await startConsumer("graceful", namespace, async (e, tx) => {
+    seen.push(e.id);
+    await tx.insert(effects).values({ event_id: e.id });
+  });
+  const next = makeEvent({ data: changed(2) });
+  await publishDirect(js, namespace, next);
+  await until(() => seen.includes(next.id), { message: "the next event to reach the new instance" });
+  await drained(nats, namespace, "graceful");
+  expect(seen).toEqual([next.id]);
+  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+}, 15_000);

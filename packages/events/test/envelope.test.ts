@@ -1,0 +1,139 @@
+import { describe, expect, test } from "bun:test";
+import { Parser } from "@asyncapi/parser";
+import { MsgHdrsImpl, headers as natsHeaders } from "@nats-io/nats-core";
+import { asyncApiDocument, catalog, EnvelopeError, envelopeHeaders, readEnvelope } from "../src/index.ts";
+import { changed, makeEvent } from "./helpers.ts";
+
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+describe("CloudEvents envelope", () => {
+  test("every attribute travels as a header and round-trips through readEnvelope", () => {
+    const event = makeEvent({
+      id: "0b7d6c1e-6f7e-4c59-9f38-2f1a2b3c4d5e",
+      time: "2025-01-02T03:04:05.678Z",
+      subject: "codes/A1",
+      tenant: "acme",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      data: changed(5),
+    });
+    const h = envelopeHeaders(event);
+    expect({
+      specversion: h.get("ce-specversion"),
+      id: h.get("ce-id"),
+      type: h.get("ce-type"),
+      source: h.get("ce-source"),
+      time: h.get("ce-time"),
+      subject: h.get("ce-subject"),
+      dataschema: h.get("ce-dataschema"),
+      contentType: h.get("content-type"),
+      tenant: h.get("tenant"),
+      traceparent: h.get("traceparent"),
+    }).toEqual({
+      specversion: "1.0",
+      id: event.id,
+      type: "reference.changed",
+      source: "reference-data",
+      time: "2025-01-02T03:04:05.678Z",
+      subject: "codes/A1",
+      dataschema: "urn:fig:events:reference.changed:v1",
+      contentType: "application/json",
+      tenant: "acme",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
+    expect(readEnvelope(h, encode(event.data))).toEqual(event);
+  });
+
+  test("optional attributes are absent when unset, and read back as undefined", () => {
+    const event = makeEvent({ data: changed(6) });
+    const h = envelopeHeaders(event);
+    expect(h.has("ce-subject")).toBe(false);
+    expect(h.has("tenant")).toBe(false);
+    expect(h.has("traceparent")).toBe(false);
+    const read = readEnvelope(h, encode(event.data));
+    expect(read).toEqual({ ...event, subject: undefined, tenant: undefined, traceparent: undefined });
+  });
+
+  test("the headers survive NATS wire encoding", () => {
+    const event = makeEvent({ subject: "codes/A1", tenant: "acme", traceparent: "00-ab-cd-01" });
+    // What a subscriber receives: the headers block parsed back from its wire form.
+    const wire = (envelopeHeaders(event) as MsgHdrsImpl).encode();
+    const decoded = MsgHdrsImpl.decode(wire);
+    expect(decoded.get("ce-id")).toBe(event.id);
+    expect(readEnvelope(decoded, encode(event.data))).toEqual(event);
+  });
+
+  test("readEnvelope rejects what is not a valid catalog event with an EnvelopeError", () => {
+    const good = envelopeHeaders(makeEvent());
+    const without = (name: string) => {
+      const h = natsHeaders();
+      for (const [k, values] of good) if (k.toLowerCase() !== name) for (const v of values) h.append(k, v);
+      return h;
+    };
+    const withType = (type: string) => {
+      const h = without("ce-type");
+      h.set("ce-type", type);
+      return h;
+    };
+    const cases: [string, () => unknown, RegExp][] = [
+      ["no headers", () => readEnvelope(undefined, encode(changed(1))), /not a CloudEvents 1.0 message/],
+      ["no specversion", () => readEnvelope(without("ce-specversion"), encode(changed(1))), /CloudEvents/],
+      ["no id", () => readEnvelope(without("ce-id"), encode(changed(1))), /CloudEvents/],
+      [
+        "unknown type",
+        () => readEnvelope(withType("widget.exploded"), encode(changed(1))),
+        /unknown event type/,
+      ],
+      ["bad JSON", () => readEnvelope(good, new TextEncoder().encode("{nope")), /not JSON/],
+      ["schema mismatch", () => readEnvelope(good, encode({ table: "planets" })), /does not match/],
+    ];
+    for (const [label, read, message] of cases) {
+      let error: unknown;
+      try {
+        read();
+      } catch (e) {
+        error = e;
+      }
+      expect({ label, isEnvelopeError: error instanceof EnvelopeError }).toEqual({
+        label,
+        isEnvelopeError: true,
+      });
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});
+
+describe("AsyncAPI document", () => {
+  test("validates with @asyncapi/parser and has a channel and a send operation for every catalog event", async () => {
+    const { document, diagnostics } = await new Parser().parse(JSON.stringify(asyncApiDocument()));
+    expect(diagnostics.filter((d) => d.severity === 0).map((d) => `${d.code}: ${d.message}`)).toEqual([]);
+    expect(document).toBeDefined();
+    if (!document) return;
+
+    const channels = document.channels().all();
+    for (const definition of Object.values(catalog)) {
+      const address = `fig.${definition.channel ?? "events"}.${definition.type}`;
+      const channel = channels.find((c) => c.address() === address);
+      expect(channel?.address()).toBe(address);
+      const messages = channel?.messages().all() ?? [];
+      expect(messages.map((m) => m.name())).toEqual([definition.type]);
+      const payload = messages[0]?.payload()?.json() as { properties?: Record<string, unknown> } | undefined;
+      // The payload schema is the catalog's zod schema.
+      expect(Object.keys(payload?.properties ?? {}).sort()).toEqual(
+        Object.keys((definition.schema as unknown as { shape: Record<string, unknown> }).shape).sort(),
+      );
+      const operations = channel?.operations().all() ?? [];
+      expect(operations.map((o) => o.action())).toEqual(["send"]);
+    }
+    expect(channels).toHaveLength(Object.keys(catalog).length);
+  });
+
+  test("the namespace is the subject prefix", () => {
+    const doc = asyncApiDocument("staging");
+    const addresses = Object.values(doc.channels).map((c) => (c as { address: string }).address);
+    expect(addresses.sort()).toEqual(
+      Object.values(catalog)
+        .map((d) => `staging.${d.channel ?? "events"}.${d.type}`)
+        .sort(),
+    );
+  });
+});
