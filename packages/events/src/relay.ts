@@ -98,6 +98,7 @@ export function createOutboxRelay({
               JSON.stringify(row.data),
               {
                 msgID: row.id,
+                timeout: publishTimeoutMs,
                 headers: envelopeHeaders({
                   id: row.id,
                   type: row.type as EventType,
