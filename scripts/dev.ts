@@ -8,18 +8,34 @@
  *   NODE_ENV                       passed through; "development" unless set
  *   AUTH_DEV_SECRET                passed through; a dev default is supplied outside production
  *   DATABASE_URL                   passed through; unset means embedded PGlite under .data/
+ *   NATS_URL                       passed through; unset means the NATS server already answering on
+ *                                  127.0.0.1:4222, else `nats-server -js` from PATH (data in .data/nats),
+ *                                  else a warning (services start; /ready stays 503 until NATS is reachable)
+ *   FIG_DEV_NATS_PORT              port for that local NATS (default 4222)
  *   NO_COLOR / FORCE_COLOR         colour control (colour is off when stdout is not a TTY)
  */
 import { join, relative, resolve } from "node:path";
 import { DEV_SECRET_DEFAULT } from "../packages/auth/src/config.ts";
 import { type DevService, DiscoveryError, discoverServices } from "./dev-runner/discover.ts";
+import {
+  answersNats,
+  describeNatsUrl,
+  findNatsServer,
+  NATS_HOST,
+  NATS_INSTALL_HINT,
+  natsPort,
+} from "./dev-runner/nats.ts";
 import { colorFor, makePrefix, pipeLines, style, useColor } from "./dev-runner/output.ts";
 import { acquirePidFile, releasePidFile } from "./dev-runner/pidfile.ts";
 import { portProblem } from "./dev-runner/ports.ts";
+import { notReadyDetail } from "./dev-runner/ready.ts";
 
 const READY_POLL_MS = 200;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+const NATS_START_TIMEOUT_MS = 15_000;
+const NATS_STOP_TIMEOUT_MS = 10_000;
+const NATS_DATA_DIR = ".data/nats"; // relative to the workspace root, nats-server's cwd
 const TOKEN_HINT = "bun run token --sub you --tenant acme --roles editor";
 
 const s = style(useColor());
@@ -80,8 +96,37 @@ interface Child {
   drained: Promise<void>;
 }
 
+/** The nats-server this runner started (never one it found running). */
+interface NatsChild {
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  exited: boolean;
+  drained: Promise<void>;
+}
+
+/** Where the services' NATS comes from; `missing` means none: they start anyway, not ready. */
+type NatsPlan =
+  | { kind: "env"; url: string }
+  | { kind: "running"; url: string }
+  | { kind: "spawn"; url: string; bin: string }
+  | { kind: "missing"; url: string }
+  | { kind: "blocked"; url: string; problem: string };
+
+async function planNats(port: number): Promise<NatsPlan> {
+  const envUrl = process.env.NATS_URL?.trim();
+  if (envUrl) return { kind: "env", url: envUrl };
+  const url = `nats://${NATS_HOST}:${port}`;
+  if (await answersNats(port)) return { kind: "running", url };
+  const problem = await portProblem(port);
+  if (problem !== null) return { kind: "blocked", url, problem };
+  const bin = findNatsServer();
+  return bin ? { kind: "spawn", url, bin } : { kind: "missing", url };
+}
+
 async function main(): Promise<void> {
   const { root } = parseArgs(process.argv.slice(2));
+  const natsPortOrError = natsPort(process.env.FIG_DEV_NATS_PORT);
+  if (typeof natsPortOrError === "string") fail(natsPortOrError);
+  const localNatsPort = natsPortOrError;
 
   let services: DevService[];
   try {
@@ -103,6 +148,7 @@ async function main(): Promise<void> {
     );
   }
   const children: Child[] = [];
+  let nats: NatsChild | null = null;
   // Safety net for unexpected exits: never leave our own children or our pid file behind.
   process.on("exit", () => {
     for (const c of children) {
@@ -111,6 +157,11 @@ async function main(): Promise<void> {
           c.proc.kill("SIGKILL");
         } catch {}
       }
+    }
+    if (nats && !nats.exited) {
+      try {
+        nats.proc.kill("SIGTERM"); // it shuts down cleanly on its own; we cannot wait here
+      } catch {}
     }
     releasePidFile(pidFile);
   });
@@ -140,6 +191,10 @@ async function main(): Promise<void> {
   }
   if (s.color && env.FORCE_COLOR === undefined) env.FORCE_COLOR = "1";
   delete env.FIG_DEV_ROOT;
+  delete env.FIG_DEV_NATS_PORT;
+
+  const plan = await planNats(localNatsPort);
+  env.NATS_URL = plan.url;
 
   const relToCwd = relative(process.cwd(), root);
   const rel = relToCwd === "" ? "." : relToCwd.startsWith("..") ? root : relToCwd;
@@ -151,11 +206,69 @@ async function main(): Promise<void> {
   out(
     `  auth      ${defaultedSecret ? "dev secret (AUTH_DEV_SECRET default)" : "AUTH_DEV_SECRET from environment"}`,
   );
+  const local = `${NATS_HOST}:${localNatsPort}`;
+  switch (plan.kind) {
+    case "env":
+      out(`  nats      ${describeNatsUrl(plan.url)}`);
+      break;
+    case "running":
+      out(`  nats      reusing the NATS server already running on ${local}`);
+      break;
+    case "spawn":
+      out(`  nats      starting ${plan.bin} -js on ${local} (data in ${NATS_DATA_DIR})`);
+      break;
+    case "blocked":
+      err(
+        `${s.red("✗")} NATS: port ${localNatsPort} ${plan.problem}, but what holds it does not answer as NATS.\n` +
+          `  Find it with \`lsof -i :${localNatsPort}\`, or set NATS_URL to a NATS server ` +
+          "(or FIG_DEV_NATS_PORT to a free port).",
+      );
+      releasePidFile(pidFile);
+      process.exit(1);
+      break;
+    case "missing":
+      out(`  nats      none (nothing answers on ${local}; nats-server not found)`);
+      err(`${s.yellow("!")} NATS: nothing answers on ${local} and nats-server is not installed.`);
+      err(`  ${NATS_INSTALL_HINT.replace(/\n/g, "\n  ")}`);
+      err(
+        "  Starting the services without NATS: their writes wait in the outbox, and /ready stays 503 " +
+          "until NATS is reachable.",
+      );
+      break;
+  }
 
-  const width = Math.max(...services.map((svc) => svc.name.length));
+  const natsMissing = plan.kind === "missing";
+  const width = Math.max(
+    ...services.map((svc) => svc.name.length),
+    plan.kind === "spawn" ? "nats".length : 0,
+  );
   const startedAt = Date.now();
   let stopping: Promise<void> | null = null;
   let forced = false;
+
+  const stopNats = async (): Promise<void> => {
+    const n = nats;
+    if (!n) return;
+    if (!n.exited) {
+      try {
+        n.proc.kill("SIGTERM");
+      } catch {}
+      const timedOut = await Promise.race([
+        n.proc.exited.then(() => false),
+        sleep(NATS_STOP_TIMEOUT_MS).then(() => true),
+      ]);
+      if (timedOut) {
+        err(
+          `${s.yellow("!")} nats-server did not stop within ${NATS_STOP_TIMEOUT_MS / 1000} s; killing pid ${n.proc.pid}`,
+        );
+        try {
+          n.proc.kill("SIGKILL");
+        } catch {}
+        await Promise.race([n.proc.exited, sleep(2000)]);
+      }
+    }
+    await Promise.race([n.drained, sleep(1000)]);
+  };
 
   const stop = (code: number): Promise<void> => {
     if (stopping) return stopping;
@@ -183,6 +296,8 @@ async function main(): Promise<void> {
         await Promise.race([allExited, sleep(2000)]);
       }
       await Promise.race([Promise.all(children.map((c) => c.drained)), sleep(1000)]);
+      // NATS goes last, so the services can flush and close their connections first.
+      await stopNats();
       releasePidFile(pidFile);
       process.exit(code);
     })();
@@ -198,29 +313,111 @@ async function main(): Promise<void> {
           c.proc.kill("SIGKILL");
         } catch {}
       }
+      if (nats && !nats.exited) {
+        try {
+          nats.proc.kill("SIGKILL");
+        } catch {}
+      }
       return;
     }
+    const what = `${children.filter((c) => !c.exited).length} service(s)${nats && !nats.exited ? " and nats-server" : ""}`;
     out();
-    out(
-      `${s.dim(`${signal}: stopping ${children.filter((c) => !c.exited).length} service(s)… (Ctrl-C again to force)`)}`,
-    );
+    out(`${s.dim(`${signal}: stopping ${what}… (Ctrl-C again to force)`)}`);
     void stop(0);
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGHUP", () => onSignal("SIGHUP"));
 
+  if (plan.kind === "spawn") {
+    const prefix = makePrefix("nats", width, colorFor(services.length), s);
+    let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+    try {
+      proc = Bun.spawn(
+        [plan.bin, "-js", "-a", NATS_HOST, "-p", String(localNatsPort), "-sd", NATS_DATA_DIR],
+        {
+          cwd: root,
+          env: process.env,
+          stdin: "ignore",
+          stdout: "pipe",
+          stderr: "pipe",
+          // Own process group: only this runner signals it, after the services have stopped.
+          detached: true,
+        },
+      );
+    } catch (error) {
+      err(`${s.red("✗")} cannot start ${plan.bin}: ${(error as Error).message}`);
+      err(`  ${NATS_INSTALL_HINT.replace(/\n/g, "\n  ")}`);
+      return stop(1);
+    }
+    const drained = Promise.all([
+      pipeLines(proc.stdout, prefix, (t) => process.stdout.write(t)),
+      pipeLines(proc.stderr, prefix, (t) => process.stderr.write(t)),
+    ]).then(() => {});
+    const child: NatsChild = { proc, exited: false, drained };
+    nats = child;
+    let natsUp = false;
+    void proc.exited.then(async () => {
+      child.exited = true;
+      if (stopping || !natsUp) return;
+      await Promise.race([drained, sleep(500)]);
+      if (stopping) return;
+      const how = proc.signalCode ? `signal ${proc.signalCode}` : `code ${proc.exitCode}`;
+      err(
+        `${s.yellow("!")} nats-server exited with ${how}; the services keep running, ` +
+          "but /ready reports NATS failing until it is back.",
+      );
+    });
+
+    const deadline = Date.now() + NATS_START_TIMEOUT_MS;
+    while (!stopping && !child.exited && Date.now() < deadline) {
+      if (await answersNats(localNatsPort, NATS_HOST, 500)) {
+        natsUp = true;
+        break;
+      }
+      await sleep(100);
+    }
+    if (stopping) return;
+    if (!natsUp) {
+      await Promise.race([drained, sleep(child.exited ? 500 : 0)]);
+      const why = child.exited
+        ? `exited with ${proc.signalCode ? `signal ${proc.signalCode}` : `code ${proc.exitCode}`}`
+        : `did not answer on ${local} within ${NATS_START_TIMEOUT_MS / 1000} s`;
+      err(`${s.red("✗")} nats-server ${why}; its output is above, prefixed "nats".`);
+      err("  Set NATS_URL to use another NATS server, or FIG_DEV_NATS_PORT to use another port.");
+      return stop(1);
+    }
+    out(
+      `${s.green("✓")} ${s.bold("nats")} ready  ${plan.url}  ${s.dim(`(pid ${proc.pid}, stopped with dev)`)}`,
+    );
+  }
+
+  const natsSummary =
+    plan.kind === "env"
+      ? describeNatsUrl(plan.url)
+      : plan.kind === "running"
+        ? `NATS on ${local} (already running)`
+        : `nats-server on ${local}`;
   let readyCount = 0;
-  const onReady = (c: Child) => {
+  const reportReady = (c: Child, notReady: string | null) => {
     c.ready = true;
-    readyCount++;
     const base = `http://localhost:${c.svc.port}`;
-    out(`${s.green("✓")} ${s.bold(c.svc.name)} ready  API ${base}/api  docs ${base}/docs`);
+    const urls = `API ${base}/api  docs ${base}/docs`;
+    if (notReady !== null) {
+      out(`${s.yellow("!")} ${s.bold(c.svc.name)} up (not ready: ${notReady})  ${urls}`);
+    } else {
+      out(`${s.green("✓")} ${s.bold(c.svc.name)} ready  ${urls}`);
+    }
+    readyCount++;
     if (readyCount === services.length) {
       const secs = ((Date.now() - startedAt) / 1000).toFixed(1);
+      const status = natsMissing ? "up" : "ready";
+      const natsNote = natsMissing
+        ? `no NATS: /ready stays 503 until NATS is reachable on ${local}`
+        : natsSummary;
       out(
         s.dim(
-          `all ${services.length} service(s) ready in ${secs} s · ${describeDatabase()} · Ctrl-C to stop`,
+          `all ${services.length} service(s) ${status} in ${secs} s · ${describeDatabase()} · ${natsNote} · Ctrl-C to stop`,
         ),
       );
       if (!production)
@@ -228,16 +425,33 @@ async function main(): Promise<void> {
     }
   };
 
+  /** GET url: status and body, or null when nothing answered. */
+  const probe = async (url: string): Promise<{ status: number; body: string } | null> => {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return { status: res.status, body: await res.text() };
+    } catch {
+      return null;
+    }
+  };
+
   const waitReady = async (c: Child) => {
-    const url = `http://127.0.0.1:${c.svc.port}/ready`;
+    const base = `http://127.0.0.1:${c.svc.port}`;
+    const url = `${base}/ready`;
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let warned = false;
     while (!stopping && !c.exited) {
-      try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-        await res.body?.cancel();
-        if (res.ok && !c.exited && !stopping) return onReady(c);
-      } catch {}
+      const ready = await probe(url);
+      if (stopping || c.exited) return;
+      if (ready && ready.status >= 200 && ready.status < 300) return reportReady(c, null);
+      if (natsMissing && ready) {
+        // Without NATS /ready cannot pass: alive is as good as it gets. Stop polling (each 503 logs an error).
+        const health = await probe(`${base}/health`);
+        if (stopping || c.exited) return;
+        if (health && health.status >= 200 && health.status < 300) {
+          return reportReady(c, notReadyDetail(ready.status, ready.body));
+        }
+      }
       if (!warned && Date.now() > deadline) {
         warned = true;
         err(
@@ -257,6 +471,9 @@ async function main(): Promise<void> {
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
+      // Own process group: only this runner signals it. A signal sent to the whole group (terminal Ctrl-C,
+      // `timeout`) plus our SIGTERM would otherwise hit the service twice, and the second kills it mid-shutdown.
+      detached: true,
     });
     const drained = Promise.all([
       pipeLines(proc.stdout, prefix, (t) => process.stdout.write(t)),

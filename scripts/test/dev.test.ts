@@ -3,8 +3,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { answersNats, describeNatsUrl, findNatsServer } from "../dev-runner/nats.ts";
+import { notReadyDetail } from "../dev-runner/ready.ts";
 
 const DEV_SCRIPT = resolve(import.meta.dir, "..", "dev.ts");
+const NATS_SERVER = findNatsServer();
 
 // A tiny service: /ready answers 200 after ~300 ms; SIGTERM exits 0.
 const FAKE_MAIN = `
@@ -23,7 +26,8 @@ const server = Bun.serve({
   },
 });
 console.log("fake pid=" + process.pid + " port=" + server.port + " env=" + process.env.NODE_ENV +
-  " pretty=" + process.env.LOG_PRETTY + " secret=" + (process.env.AUTH_DEV_SECRET ? "yes" : "no"));
+  " pretty=" + process.env.LOG_PRETTY + " secret=" + (process.env.AUTH_DEV_SECRET ? "yes" : "no") +
+  " nats=" + process.env.NATS_URL + " natsport=" + process.env.FIG_DEV_NATS_PORT);
 process.on("SIGTERM", () => {
   console.log("fake got SIGTERM");
   server.stop(true);
@@ -67,17 +71,23 @@ interface Run {
   done: Promise<number>;
 }
 
-/** Runs the dev runner against root, collecting stdout+stderr. */
-function runDev(root: string, env: Record<string, string> = {}): Run {
+/**
+ * Runs the dev runner against root, collecting stdout+stderr. `undefined` in env removes a variable.
+ * NATS_URL defaults to a placeholder nobody connects to (the fake services ignore it), so these tests
+ * never probe or start a NATS server unless they ask for it.
+ */
+function runDev(root: string, env: Record<string, string | undefined> = {}): Run {
   const childEnv: Record<string, string | undefined> = {
     ...process.env,
     CI: "true",
     NO_COLOR: "1",
     FIG_DEV_ROOT: root,
+    NATS_URL: "nats://nats.invalid:4222",
     ...env,
   };
   delete childEnv.NODE_ENV; // bun test sets NODE_ENV=test; the runner should default to development
   delete childEnv.AUTH_DEV_SECRET;
+  for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
   const proc = Bun.spawn([process.execPath, DEV_SCRIPT], {
     cwd: root,
     env: childEnv,
@@ -161,6 +171,63 @@ describe("bun run dev", () => {
     expect(existsSync(join(root, ".data", "dev.pid"))).toBe(false);
   }, 15_000);
 
+  test("passes NATS_URL through to the services and prints it without credentials", async () => {
+    const natsUrl = "nats://fig:s3cret@nats.example.test:4999";
+    const run = runDev(root, { NATS_URL: natsUrl });
+    started.push(run);
+    expect(await waitFor(() => run.output().includes("✓ fake ready"), 10_000)).toBe(true);
+    const out = run.output();
+    expect(out).toContain(`nats=${natsUrl} natsport=undefined`);
+    expect(out).toContain("  nats      NATS_URL nats://nats.example.test:4999\n");
+    const runnerLines = out.split("\n").filter((line) => !line.startsWith("fake │"));
+    expect(runnerLines.join("\n")).not.toContain("s3cret");
+    run.proc.kill("SIGINT");
+    expect(await run.done).toBe(0);
+  }, 15_000);
+
+  test.skipIf(!NATS_SERVER)(
+    "starts nats-server when nothing answers on the NATS port and stops it after the services",
+    async () => {
+      const natsPort = await freePort(); // never the shared server on 4222
+      expect(await answersNats(natsPort)).toBe(false);
+      const run = runDev(root, { NATS_URL: undefined, FIG_DEV_NATS_PORT: String(natsPort) });
+      started.push(run);
+      let natsPid = 0;
+      try {
+        expect(await waitFor(() => run.output().includes("✓ fake ready"), 20_000)).toBe(true);
+        const out = run.output();
+        expect(out).toContain(
+          `  nats      starting ${NATS_SERVER} -js on 127.0.0.1:${natsPort} (data in .data/nats)`,
+        );
+        expect(out).toContain(`✓ nats ready  nats://127.0.0.1:${natsPort}`);
+        expect(out).toMatch(/^nats +│ .+$/m); // its log, prefixed like a service
+        expect(out).toContain(`nats=nats://127.0.0.1:${natsPort} natsport=undefined`);
+        expect(out.indexOf("✓ nats ready")).toBeLessThan(out.indexOf("fake │ fake pid="));
+        natsPid = Number(/\(pid (\d+), stopped with dev\)/.exec(out)?.[1]);
+        expect(isAlive(natsPid)).toBe(true);
+        expect(await answersNats(natsPort)).toBe(true);
+        expect(existsSync(join(root, ".data", "nats"))).toBe(true);
+
+        const mark = run.output().length;
+        run.proc.kill("SIGINT");
+        expect(await run.done).toBe(0);
+        const tail = run.output().slice(mark);
+        expect(tail).toContain("stopping 1 service(s) and nats-server");
+        // The services stop first; nats-server only then gets its SIGTERM.
+        const serviceStopped = tail.indexOf("fake got SIGTERM");
+        const natsStopping = tail.search(/^nats +│ .*(Trapped|Server Exiting)/m);
+        expect(serviceStopped).toBeGreaterThanOrEqual(0);
+        expect(natsStopping).toBeGreaterThan(serviceStopped);
+        expect(await waitFor(() => !isAlive(natsPid), 2000)).toBe(true);
+        expect(await answersNats(natsPort)).toBe(false);
+      } finally {
+        // Only ever the nats-server this test's runner started, by its pid.
+        if (natsPid > 0 && isAlive(natsPid)) process.kill(natsPid, "SIGKILL");
+      }
+    },
+    30_000,
+  );
+
   test("refuses to start when the port is taken, naming service and port", async () => {
     const blocker = Bun.serve({ hostname: "127.0.0.1", port, fetch: () => new Response("busy") });
     try {
@@ -222,4 +289,40 @@ describe("bun run dev", () => {
       rmSync(failing, { recursive: true, force: true });
     }
   }, 15_000);
+});
+
+describe("dev runner helpers", () => {
+  test("answersNats is false for a listener that is not NATS and for a closed port", async () => {
+    const http = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hi") });
+    try {
+      expect(await answersNats(http.port as number, "127.0.0.1", 300)).toBe(false);
+    } finally {
+      http.stop(true);
+    }
+    expect(await answersNats(await freePort(), "127.0.0.1", 300)).toBe(false);
+  });
+
+  test("findNatsServer falls back to the usual folders, else null", () => {
+    expect(findNatsServer(() => "/opt/nats/nats-server", [])).toBe("/opt/nats/nats-server");
+    expect(findNatsServer(() => null, ["/nonexistent/nats-server", process.execPath])).toBe(process.execPath);
+    expect(findNatsServer(() => null, ["/nonexistent/nats-server"])).toBeNull();
+  });
+
+  test("describeNatsUrl never shows credentials", () => {
+    expect(describeNatsUrl("nats://a:b@h1:4222, tls://h2:4223")).toBe(
+      "NATS_URL nats://h1:4222,tls://h2:4223",
+    );
+    expect(describeNatsUrl("h3:4222")).toBe("NATS_URL nats://h3:4222");
+  });
+
+  test("notReadyDetail names the failing checks from /ready's problem body", () => {
+    const body = JSON.stringify({
+      status: 503,
+      detail: "Dependency not ready: nats",
+      checks: { database: "ok", nats: "failed: CONNECTION_REFUSED" },
+    });
+    expect(notReadyDetail(503, body)).toBe("nats: failed: CONNECTION_REFUSED");
+    expect(notReadyDetail(503, JSON.stringify({ detail: "Shutting down" }))).toBe("Shutting down");
+    expect(notReadyDetail(502, "")).toBe("HTTP 502");
+  });
 });

@@ -20,7 +20,7 @@ export const text = (min: number, max: number) =>
     .string()
     .min(min)
     .max(max)
-    .regex(/^[^\u0000]*$/, "must not contain NUL characters");
+    .refine((s) => !s.includes("\u0000"), "must not contain NUL characters");
 
 /** Whole numbers that fit the `integer` (int4) columns. */
 export const int32 = z.number().int().min(-2147483648).max(2147483647);
