@@ -98,3 +98,17 @@ export function resolveDevSecret(config: AuthConfig): string {
   if (config.production) throw new Error("Dev secrets are refused when NODE_ENV=production");
   return config.devSecret ?? DEV_SECRET_DEFAULT;
 }
+
+/**
+ * Auth settings for a service that verifies tokens: like readAuthConfig, and one key source is required.
+ *
+ * @example
+ * const verifier = createTokenVerifier(readServiceAuthConfig(env));
+ */
+export function readServiceAuthConfig(env: Record<string, string | undefined>): AuthConfig {
+  const config = readAuthConfig(env);
+  if (!config.jwksUrl && !config.devSecret) {
+    throw new Error("AUTH_JWKS_URL or AUTH_DEV_SECRET: one is required to verify tokens");
+  }
+  return config;
+}

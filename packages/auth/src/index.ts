@@ -6,6 +6,7 @@ export type { AuthConfig } from "./config.ts";
 export {
   loadAuthConfigFromProcess,
   readAuthConfig,
+  readServiceAuthConfig,
   resolveDevSecret,
 } from "./config.ts";
 export {

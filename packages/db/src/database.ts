@@ -133,3 +133,20 @@ function redact(url: string): string {
     return "(unparseable url)";
   }
 }
+
+/**
+ * Opens the service's database and applies its migrations: what every main.ts does at start.
+ * Throws with the step that failed in the message.
+ */
+export async function openMigratedDatabase(options: DatabaseOptions & { migrationsFolder: string }): Promise<DatabaseHandle> {
+  const database = await createDatabase(options).catch((error) => {
+    throw new Error(`cannot open the database: ${(error as Error).message}`, { cause: error });
+  });
+  try {
+    await database.migrate(options.migrationsFolder);
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw new Error(`migrations failed: ${(error as Error).message}`, { cause: error });
+  }
+  return database;
+}

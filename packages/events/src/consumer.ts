@@ -1,15 +1,13 @@
 import type { Database, DatabaseHandle } from "@fig/db";
-import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Logger } from "pino";
-import type { EventType, FigEvent } from "./catalog.ts";
+import { catalog, type EventType, type FigEvent } from "./catalog.ts";
 import { EnvelopeError, readEnvelope } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
-import { ensureStreams } from "./streams.ts";
-import { deadLetterSubject, eventSubject, streamNames } from "./subjects.ts";
+import { runDurablePull } from "./pull.ts";
+import { deadLetterSubject, streamNames, subjectFor } from "./subjects.ts";
 import { inbox } from "./tables.ts";
-
-const MS_NS = 1_000_000;
 
 export type EventHandler<T extends EventType> = (event: FigEvent<T>, tx: Database) => Promise<void>;
 
@@ -50,31 +48,6 @@ export function createEventConsumer<T extends EventType>({
   backoffMs = [200, 1000, 5000, 15_000],
   ackWaitMs = 30_000,
 }: EventConsumerOptions<T>): EventConsumer {
-  const stream = streamNames(namespace).events;
-  let messages: ConsumerMessages | undefined;
-  let loop: Promise<void> | undefined;
-  let stopping = false;
-
-  async function ensureConsumer() {
-    const jsm = await nats.manager();
-    await ensureStreams(jsm, namespace);
-    const config = {
-      durable_name: name,
-      filter_subject: eventSubject(namespace, type),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      max_deliver: maxDeliver,
-      ack_wait: ackWaitMs * MS_NS,
-    };
-    const exists = await jsm.consumers.info(stream, name).then(
-      () => true,
-      () => false,
-    );
-    if (exists)
-      await jsm.consumers.update(stream, name, { max_deliver: maxDeliver, ack_wait: config.ack_wait });
-    else await jsm.consumers.add(stream, config);
-  }
-
   /** Applies the event unless the inbox has it already; true when this call applied it. */
   async function apply(event: FigEvent<T>): Promise<boolean> {
     return database.db.transaction(async (tx) => {
@@ -161,37 +134,26 @@ export function createEventConsumer<T extends EventType>({
     }
   }
 
-  async function run() {
-    while (!stopping) {
-      try {
-        await ensureConsumer();
-        const js = await nats.jetstream();
-        const consumer = await js.consumers.get(stream, name);
-        messages = await consumer.consume({ max_messages: 256 });
-        for await (const msg of messages) {
-          await handle(msg);
-          if (stopping) break;
-        }
-      } catch (error) {
-        if (stopping) break;
-        logger.warn({ err: error, consumer: name }, "event consumer: retrying in 1 s");
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
+  const pull = runDurablePull({
+    nats,
+    namespace,
+    stream: streamNames(namespace).events,
+    name,
+    filterSubject: subjectFor(namespace, type, catalog[type].channel),
+    ackWaitMs,
+    maxDeliver,
+    maxMessages: 256,
+    logger,
+    handle,
+  });
 
   return {
     async start() {
-      stopping = false;
-      loop = run();
+      pull.start();
       logger.info({ consumer: name, type }, "event consumer started");
     },
     /** Stops pulling and waits for the event in hand to finish (and be acked) before returning. */
-    async stop() {
-      stopping = true;
-      await messages?.close().catch(() => {});
-      await loop;
-    },
+    stop: () => pull.stop(),
   };
 }
 

@@ -5,6 +5,7 @@ export * from "./dlq.ts";
 export * from "./envelope.ts";
 export * from "./nats.ts";
 export * from "./outbox.ts";
+export * from "./pull.ts";
 export * from "./relay.ts";
 export * from "./streams.ts";
 export * from "./subjects.ts";

@@ -47,3 +47,42 @@ export function parseConfigOrExit<S extends z.ZodType>(
     process.exit(1);
   }
 }
+
+/** Environment without empty values: compose files and shells pass unset variables as "". */
+export function withoutEmptyValues(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""),
+  );
+}
+
+/**
+ * Runs several config readers and reports the problems of all of them in one ConfigError, so a
+ * misconfigured service lists every bad variable at once. A reader's plain Error counts as one problem
+ * per line of its message.
+ *
+ * @example
+ * const { service, auth } = combineConfig({ service: () => parseConfig(Env, env), auth: () => readServiceAuth(env) });
+ */
+export function combineConfig<R extends Record<string, () => unknown>>(
+  readers: R,
+): { [K in keyof R]: ReturnType<R[K]> } {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, read] of Object.entries(readers)) {
+    try {
+      out[key] = read();
+    } catch (error) {
+      if (error instanceof ConfigError) problems.push(...error.problems);
+      else if (error instanceof Error)
+        problems.push(
+          ...error.message
+            .split("\n")
+            .map((l) => l.replace(/^\s*- /, ""))
+            .filter((l) => l && !l.endsWith("configuration:")),
+        );
+      else throw error;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as { [K in keyof R]: ReturnType<R[K]> };
+}

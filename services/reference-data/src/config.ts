@@ -1,5 +1,5 @@
-import { type AuthConfig, readAuthConfig } from "@fig/auth";
-import { baseConfigShape, ConfigError, parseConfig } from "@fig/service";
+import { type AuthConfig, readServiceAuthConfig } from "@fig/auth";
+import { baseConfigShape, combineConfig, parseConfig, withoutEmptyValues } from "@fig/service";
 import { z } from "zod";
 
 const ServiceEnv = z.object({
@@ -26,25 +26,10 @@ export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig };
  * An empty DATABASE_URL means embedded PGlite (compose files pass unset variables as "").
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ""));
-  const problems: string[] = [];
-  let service: z.infer<typeof ServiceEnv> | undefined;
-  let auth: AuthConfig | undefined;
-  try {
-    service = parseConfig(ServiceEnv, cleaned);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
-  try {
-    auth = readAuthConfig(cleaned);
-    if (!auth.jwksUrl && !auth.devSecret)
-      problems.push("AUTH_JWKS_URL or AUTH_DEV_SECRET: one is required to verify tokens");
-  } catch (error) {
-    problems.push(
-      (error as Error).message.replace(/^Invalid auth configuration:\n\s*- /, "").replace(/\n\s*- /g, "\n"),
-    );
-  }
-  if (problems.length > 0 || !service || !auth) throw new ConfigError(problems.flatMap((p) => p.split("\n")));
+  const cleaned = withoutEmptyValues(env);
+  const { service, auth } = combineConfig({
+    service: () => parseConfig(ServiceEnv, cleaned),
+    auth: () => readServiceAuthConfig(cleaned),
+  });
   return { ...service, auth };
 }

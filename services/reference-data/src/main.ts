@@ -1,5 +1,5 @@
 import { createTokenVerifier } from "@fig/auth";
-import { createDatabase } from "@fig/db";
+import { openMigratedDatabase } from "@fig/db";
 import { createNatsClient, createOutboxRelay } from "@fig/events";
 import { ConfigError, createLifecycle, createLogger, serveApp, setupTracing } from "@fig/service";
 import { buildApp, SERVICE } from "./app.ts";
@@ -17,19 +17,16 @@ try {
 
 const logger = createLogger({ service: SERVICE.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
 const tracing = setupTracing({ serviceName: SERVICE.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
-const database = await createDatabase({
+const database = await openMigratedDatabase({
   service: SERVICE.name,
   url: config.DATABASE_URL,
   dataDir: config.DATA_DIR,
   poolMax: config.DB_POOL_MAX,
   statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+  migrationsFolder: new URL("../drizzle", import.meta.url).pathname,
   logger,
 }).catch((error) => {
-  logger.fatal({ err: error }, "cannot open the database");
-  process.exit(1);
-});
-await database.migrate(new URL("../drizzle", import.meta.url).pathname).catch((error) => {
-  logger.fatal({ err: error }, "migrations failed");
+  logger.fatal({ err: error }, (error as Error).message);
   process.exit(1);
 });
 

@@ -1,0 +1,86 @@
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { NatsClient } from "./nats.ts";
+import { ensureStreams } from "./streams.ts";
+
+const MS_NS = 1_000_000;
+
+export type DurablePullOptions = {
+  nats: NatsClient;
+  namespace: string;
+  stream: string;
+  /** Durable name: replicas sharing it share the work. */
+  name: string;
+  filterSubject: string;
+  ackWaitMs: number;
+  maxDeliver: number;
+  /** Messages buffered ahead of the handler. */
+  maxMessages: number;
+  logger: Pick<Logger, "warn">;
+  /** Settles the message (ack, nak or term) itself; a throw is logged and the loop reconnects. */
+  handle(msg: JsMsg): Promise<void>;
+};
+
+/**
+ * A durable, explicit-ack pull consumer declared idempotently (created, or updated to the declared
+ * ack_wait/max_deliver) and consumed one message at a time, reconnecting after errors.
+ * `stop()` stops pulling and waits for the message in hand.
+ */
+export function runDurablePull(options: DurablePullOptions) {
+  const { nats, namespace, stream, name, filterSubject, ackWaitMs, maxDeliver, maxMessages, logger, handle } =
+    options;
+  let messages: ConsumerMessages | undefined;
+  let loop: Promise<void> | undefined;
+  let stopping = false;
+
+  async function ensureConsumer() {
+    const jsm = await nats.manager();
+    await ensureStreams(jsm, namespace);
+    const exists = await jsm.consumers.info(stream, name).then(
+      () => true,
+      () => false,
+    );
+    if (exists)
+      await jsm.consumers.update(stream, name, { ack_wait: ackWaitMs * MS_NS, max_deliver: maxDeliver });
+    else {
+      await jsm.consumers.add(stream, {
+        durable_name: name,
+        filter_subject: filterSubject,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: ackWaitMs * MS_NS,
+        max_deliver: maxDeliver,
+      });
+    }
+  }
+
+  async function run() {
+    while (!stopping) {
+      try {
+        await ensureConsumer();
+        const consumer = await (await nats.jetstream()).consumers.get(stream, name);
+        messages = await consumer.consume({ max_messages: maxMessages });
+        for await (const msg of messages) {
+          await handle(msg);
+          if (stopping) break;
+        }
+      } catch (error) {
+        if (stopping) break;
+        logger.warn({ err: error, consumer: name }, "consumer: retrying in 1 s");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  return {
+    start() {
+      stopping = false;
+      loop = run();
+    },
+    async stop() {
+      stopping = true;
+      await messages?.close().catch(() => {});
+      await loop;
+    },
+  };
+}
