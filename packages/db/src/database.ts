@@ -138,7 +138,9 @@ function redact(url: string): string {
  * Opens the service's database and applies its migrations: what every main.ts does at start.
  * Throws with the step that failed in the message.
  */
-export async function openMigratedDatabase(options: DatabaseOptions & { migrationsFolder: string }): Promise<DatabaseHandle> {
+export async function openMigratedDatabase(
+  options: DatabaseOptions & { migrationsFolder: string },
+): Promise<DatabaseHandle> {
   const database = await createDatabase(options).catch((error) => {
     throw new Error(`cannot open the database: ${(error as Error).message}`, { cause: error });
   });
