@@ -8,6 +8,8 @@ export type ServeOptions = {
   logger: Logger;
   lifecycle: Lifecycle;
   shutdownTimeoutMs?: number;
+  /** Seconds a connection may stay silent before the server closes it (Bun's default is 10; max 255). */
+  idleTimeoutSeconds?: number;
   /** Runs after in-flight requests finished (or the timeout passed): close workers, then the database. */
   onShutdown?: () => Promise<void>;
   /** Called instead of `process.exit` (tests). */
@@ -25,12 +27,13 @@ export function serveApp({
   logger,
   lifecycle,
   shutdownTimeoutMs = 10_000,
+  idleTimeoutSeconds = 60,
   onShutdown = async () => {},
   exit = (code) => process.exit(code),
 }: ServeOptions) {
   let server: ReturnType<typeof Bun.serve>;
   try {
-    server = Bun.serve({ port, hostname, fetch });
+    server = Bun.serve({ port, hostname, fetch, idleTimeout: idleTimeoutSeconds });
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message =

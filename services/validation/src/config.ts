@@ -1,0 +1,50 @@
+import { type AuthConfig, readServiceAuthConfig } from "@fig/auth";
+import { baseConfigShape, ConfigError, combineConfig, parseConfig, withoutEmptyValues } from "@fig/service";
+import { z } from "zod";
+
+const ServiceEnv = z.object({
+  ...baseConfigShape,
+  PORT: z.coerce.number().int().min(0).max(65535).default(8083),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATA_DIR: z.string().default(".data"),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  FIG_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lower-case letters, digits, - and _")
+    .default("fig"),
+  /** Uploads above this many bytes are refused with 413 (default 200 MB). */
+  MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(200 * 1024 * 1024),
+  /** Where the reference-data API is; its data seeds this service's read model. */
+  REFERENCE_DATA_URL: z.url().default("http://127.0.0.1:8082"),
+  /** A viewer token for reference-data; in development one is minted from AUTH_DEV_SECRET when unset. */
+  REFERENCE_DATA_TOKEN: z.string().optional(),
+  /** Run the validation worker in this process (`--worker-only` runs only the worker). */
+  WORKER: z.enum(["on", "off"]).default("on"),
+  WORKER_PROGRESS_EVERY_ROWS: z.coerce.number().int().positive().default(5000),
+  WORKER_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
+  WORKER_MAX_DELIVER: z.coerce.number().int().min(1).default(5),
+});
+
+export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig; workerOnly: boolean };
+
+/** The only place the validation service reads the environment (and argv). Every bad variable at once. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  argv = process.argv,
+): Config {
+  const cleaned = withoutEmptyValues(env);
+  const { service, auth } = combineConfig({
+    service: () => parseConfig(ServiceEnv, cleaned),
+    auth: () => readServiceAuthConfig(cleaned),
+  });
+  if (!service.REFERENCE_DATA_TOKEN && !auth.devSecret) {
+    throw new ConfigError(["REFERENCE_DATA_TOKEN: required when no AUTH_DEV_SECRET can mint one"]);
+  }
+  return { ...service, auth, workerOnly: argv.includes("--worker-only") };
+}

@@ -1,0 +1,103 @@
+import { type Database, withTenant } from "@fig/db";
+import { enqueueEvent } from "@fig/events";
+import { AppError } from "@fig/service";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { and, eq } from "drizzle-orm";
+import { files } from "../db/schema.ts";
+import type { FileStore } from "./object-store.ts";
+
+export type Caller = { tenant: string; sub: string; traceparent?: string | undefined };
+export type FileRow = typeof files.$inferSelect;
+
+export class TooLargeError extends Error {}
+
+/**
+ * Counts and hashes bytes as they stream through, failing the stream past `maxBytes`.
+ * (Web Crypto has no incremental SHA-256, hence @noble/hashes.)
+ */
+function measure(maxBytes: number) {
+  const hash = sha256.create();
+  let bytes = 0;
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      if (bytes > maxBytes) {
+        controller.error(new TooLargeError(`The file is larger than the ${maxBytes}-byte limit`));
+        return;
+      }
+      hash.update(chunk);
+      controller.enqueue(chunk);
+    },
+  });
+  return { stream, result: () => ({ bytes, sha256: bytesToHex(hash.digest()) }) };
+}
+
+/**
+ * Streams an upload into the object store while hashing it, then records its metadata and `file.uploaded`
+ * in one tenant transaction. On any failure, nothing is left behind (the object is deleted).
+ */
+export async function storeUpload(
+  { db, store }: { db: Database; store: FileStore },
+  caller: Caller,
+  upload: { name: string; contentType: string; body: ReadableStream<Uint8Array>; maxBytes: number },
+): Promise<FileRow> {
+  const id = crypto.randomUUID();
+  const objectName = `${caller.tenant}/${id}`;
+  const measured = measure(upload.maxBytes);
+  try {
+    await store.put(objectName, upload.body.pipeThrough(measured.stream));
+  } catch (error) {
+    await store.delete(objectName).catch(() => {});
+    if (error instanceof TooLargeError || (error as Error)?.cause instanceof TooLargeError) {
+      throw new AppError(
+        "payload_too_large",
+        `The file is larger than the ${upload.maxBytes}-byte limit; nothing was stored`,
+      );
+    }
+    throw error;
+  }
+  const { bytes, sha256: digest } = measured.result();
+  try {
+    return await withTenant(db, caller.tenant, async (tx) => {
+      const [row] = await tx
+        .insert(files)
+        .values({
+          id,
+          tenant_id: caller.tenant,
+          name: upload.name,
+          bytes,
+          sha256: digest,
+          content_type: upload.contentType,
+          object_name: objectName,
+          uploaded_by: caller.sub,
+        })
+        .returning();
+      await enqueueEvent(
+        tx,
+        "file.uploaded",
+        { fileId: id, name: upload.name, bytes, sha256: digest },
+        {
+          tenant: caller.tenant,
+          subject: `files/${id}`,
+          ...(caller.traceparent ? { traceparent: caller.traceparent } : {}),
+        },
+      );
+      return row as FileRow;
+    });
+  } catch (error) {
+    await store.delete(objectName).catch(() => {});
+    throw error;
+  }
+}
+
+export async function getFile(db: Database, tenant: string, fileId: string): Promise<FileRow> {
+  const [row] = await withTenant(db, tenant, (tx) =>
+    tx
+      .select()
+      .from(files)
+      .where(and(eq(files.id, fileId))),
+  );
+  if (!row) throw new AppError("not_found", `File ${fileId} does not exist`);
+  return row;
+}
