@@ -1,17 +1,12 @@
 import { createTokenVerifier } from "@fig/auth";
 import { openMigratedDatabase } from "@fig/db";
-import { createEventConsumer, createNatsClient, createOutboxRelay } from "@fig/events";
+import { createNatsClient, createOutboxRelay } from "@fig/events";
 import { ConfigError, createLifecycle, createLogger, serveApp, setupTracing } from "@fig/service";
 import { buildApp, SERVICE } from "./app.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { createFileStore } from "./domain/object-store.ts";
-import {
-  fetchReferenceTable,
-  type ReferenceSource,
-  referenceModelReady,
-  replaceReferenceTable,
-  syncReferenceData,
-} from "./domain/reference-model.ts";
+import { type ReferenceSource, referenceModelReady, syncReferenceData } from "./domain/reference-model.ts";
+import { createReferenceSync } from "./events.ts";
 import { createValidationWorker } from "./worker/worker.ts";
 
 const started = performance.now();
@@ -69,17 +64,12 @@ async function seedReferenceModel(attempt = 1): Promise<void> {
   }
 }
 void seedReferenceModel();
-const referenceSync = createEventConsumer({
-  name: "validation-reference-sync",
-  type: "reference.changed",
+const referenceSync = createReferenceSync({
   database,
   nats,
   namespace: config.FIG_NAMESPACE,
   logger,
-  handler: async (event, tx) => {
-    // Tables are small (hundreds of rows): re-reading the changed table is simpler than patching keys.
-    await replaceReferenceTable(tx, event.data.table, await fetchReferenceTable(source, event.data.table));
-  },
+  source,
 });
 await referenceSync.start();
 

@@ -1,21 +1,20 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { fileURLToPath } from "node:url";
 import type { Role } from "@fig/auth";
-import { createEventConsumer, createOutboxRelay } from "@fig/events";
+import { createOutboxRelay } from "@fig/events";
 import { createLogger } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { eq } from "drizzle-orm";
 import { buildApp as buildReferenceApp } from "../../reference-data/src/app.ts";
 import { refCodes, refContexts, refEstablishments, refRules } from "../src/db/schema.ts";
 import {
-  fetchReferenceTable,
   loadReferenceSnapshot,
   REFERENCE_TABLES,
   type ReferenceSource,
   referenceModelReady,
-  replaceReferenceTable,
   syncReferenceData,
 } from "../src/domain/reference-model.ts";
+import { createReferenceSync } from "../src/events.ts";
 import { SEED_DIR, seedRows, silent, until, useValidationApp } from "./helpers.ts";
 
 const t = useValidationApp();
@@ -134,21 +133,13 @@ describe("the read model, seeded from a real reference-data service", () => {
     });
     await relay.start();
     t.defer(() => relay.stop());
-    // … and the validation side consumes reference.changed exactly as main.ts does.
-    const consumer = createEventConsumer({
-      name: "validation-reference-sync",
-      type: "reference.changed",
+    // … and the validation side consumes reference.changed with the consumer main.ts starts.
+    const consumer = createReferenceSync({
       database: t.tdb,
       nats: t.nats,
       namespace: t.namespace,
       logger: silent,
-      handler: async (event, tx) => {
-        await replaceReferenceTable(
-          tx,
-          event.data.table,
-          await fetchReferenceTable(source, event.data.table),
-        );
-      },
+      source,
     });
     await consumer.start();
     t.defer(() => consumer.stop());

@@ -4,7 +4,7 @@ import { parse } from "csv-parse/stream";
 import { stringify } from "csv-stringify/sync";
 import { asc, getTableColumns, gt, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import { recordReferenceChanged } from "./events.ts";
+import { recordReferenceChanged } from "../events.ts";
 import type { CsvColumn, ResourceSpec, Row } from "./resource.ts";
 import { searchTextOf } from "./resource.ts";
 

@@ -2,7 +2,7 @@ import type { Database } from "@fig/db";
 import { AppError, fieldErrorsFromZod } from "@fig/service";
 import { and, asc, eq, getTableColumns, gt, like, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import { recordReferenceChanged } from "./events.ts";
+import { recordReferenceChanged } from "../events.ts";
 import { foldForSearch, type ResourceSpec, type Row, searchTextOf } from "./resource.ts";
 
 /** `traceparent` of the request, carried onto the events the write produces. */

@@ -14,13 +14,5 @@ export const isoDate = z.iso.date();
 export const booleanQuery = z.enum(["true", "false"]).optional();
 export const asBoolean = (value: unknown) => (value === undefined ? undefined : value === "true");
 
-/** Text a Postgres `text` column can hold: Postgres rejects NUL characters, so they are a 400, not a 500. */
-export const text = (min: number, max: number) =>
-  z
-    .string()
-    .min(min)
-    .max(max)
-    .refine((s) => !s.includes("\u0000"), "must not contain NUL characters");
-
-/** Whole numbers that fit the `integer` (int4) columns. */
-export const int32 = z.number().int().min(-2147483648).max(2147483647);
+// Shared with every service: text without NUL, integers that fit int4.
+export { int4 as int32, pgText as text } from "@fig/service";

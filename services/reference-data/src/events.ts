@@ -1,6 +1,9 @@
 import type { Database } from "@fig/db";
 import { enqueueEvent, REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
-import type { ResourceSpec } from "./resource.ts";
+import type { ResourceSpec } from "./domain/resource.ts";
+
+// Events of this service. Publishes: reference.changed (through the outbox, in the write's transaction).
+// Consumes: none.
 
 type Op = "created" | "updated" | "deleted" | "imported";
 
