@@ -62,6 +62,9 @@ export type TokenVerifier = {
  * const verifier = createTokenVerifier({ issuer: "fig-dev", audience: "fig", jwksUrl: "https://id.example/jwks.json" });
  * const claims = await verifier.verifyBearerToken(token);
  */
+const CACHE_ENTRIES = 10_000;
+const CACHE_MS = 60_000;
+
 export function createTokenVerifier({
   issuer,
   audience,
@@ -76,7 +79,17 @@ export function createTokenVerifier({
     throw new Error("createTokenVerifier: clockToleranceSeconds must be a non-negative number");
   }
   const keySet = createKeySet(jwksUrl, jwks);
-  const secret = devSecret === undefined ? undefined : encodeDevSecret(devSecret);
+  const secretBytes = devSecret === undefined ? undefined : encodeDevSecret(devSecret);
+  // Imported once: handing jose raw bytes re-imports the HMAC key on every verification.
+  let secretKey: Promise<CryptoKey> | undefined;
+  const secret = secretBytes && {
+    key: () => {
+      secretKey ??= crypto.subtle.importKey("raw", secretBytes as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, [
+        "verify",
+      ]);
+      return secretKey;
+    },
+  };
   if (!keySet && !secret) {
     throw new Error("createTokenVerifier: no key source; set jwksUrl or jwks (or devSecret in dev/test)");
   }
@@ -90,14 +103,22 @@ export function createTokenVerifier({
 
   async function verifyWithKeys(token: string, alg: string): Promise<JWTPayload> {
     if (secret && (alg === "HS256" || !keySet)) {
-      return (await jwtVerify(token, secret, { ...claimChecks, algorithms: DEV_SECRET_ALGORITHMS })).payload;
+      return (await jwtVerify(token, await secret.key(), { ...claimChecks, algorithms: DEV_SECRET_ALGORITHMS }))
+        .payload;
     }
     // keySet is set here: the constructor demands a key source and the branch above took the secret.
     return (await jwtVerify(token, keySet as JWTVerifyGetKey, { ...claimChecks, algorithms: pinned }))
       .payload;
   }
 
+  // Verified tokens are remembered (bounded, and never past their exp or CACHE_MS) so a client that sends
+  // the same token on every request pays for the signature check once.
+  const verified = new Map<string, { claims: AuthClaims; until: number }>();
+
   async function verifyBearerToken(token: string): Promise<AuthClaims> {
+    const hit = verified.get(token);
+    if (hit && hit.until > Date.now()) return hit.claims;
+    if (hit) verified.delete(token);
     const alg = readAlgorithm(token);
     let payload: JWTPayload;
     try {
@@ -105,7 +126,10 @@ export function createTokenVerifier({
     } catch (error) {
       throw invalidTokenError(describeFailure(error, alg), error);
     }
-    return parseClaims(payload);
+    const claims = parseClaims(payload);
+    if (verified.size >= CACHE_ENTRIES) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { claims, until: Math.min(Date.now() + CACHE_MS, (payload.exp as number) * 1000) });
+    return claims;
   }
 
   return { verifyBearerToken };

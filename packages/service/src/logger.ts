@@ -1,5 +1,4 @@
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
 
 export type LoggerOptions = { service: string; level?: string; pretty?: boolean };
 
@@ -13,6 +12,8 @@ export type LoggerOptions = { service: string; level?: string; pretty?: boolean 
 export function createLogger({ service, level = "info", pretty: isPretty = false }: LoggerOptions): Logger {
   const options = { level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime };
   if (!isPretty) return pino(options);
+  // Loaded only when asked for: it is development-only and costs ~150 ms of start-up.
+  const pretty = require("pino-pretty") as typeof import("pino-pretty");
   return pino(
     options,
     pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" }),

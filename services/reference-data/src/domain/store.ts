@@ -69,8 +69,27 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
 }
 
+// One prepared lookup per (database, table): the hot read path skips query building and server-side planning.
+const lookups = new WeakMap<Database, Map<ResourceSpec, { execute(v: { key: string }): Promise<unknown> }>>();
+
+function lookupByKey(db: Database, spec: ResourceSpec) {
+  let byTable = lookups.get(db);
+  if (!byTable) lookups.set(db, (byTable = new Map()));
+  let lookup = byTable.get(spec);
+  if (!lookup) {
+    lookup = db
+      .select()
+      .from(spec.table)
+      .where(eq(spec.keyColumn, sql.placeholder("key")))
+      .limit(1)
+      .prepare(`get_${spec.resource}_by_key`);
+    byTable.set(spec, lookup);
+  }
+  return lookup;
+}
+
 export async function getRecord({ db }: StoreContext, spec: ResourceSpec, key: string): Promise<Row> {
-  const [row] = (await db.select().from(spec.table).where(eq(spec.keyColumn, key)).limit(1)) as Row[];
+  const [row] = (await lookupByKey(db, spec).execute({ key })) as Row[];
   if (!row) throw notFound(spec, key);
   return publicRow(row);
 }
