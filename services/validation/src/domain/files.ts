@@ -1,8 +1,6 @@
 import { type Database, withTenant } from "@fig/db";
 import { enqueueEvent } from "@fig/events";
 import { AppError } from "@fig/service";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
 import { and, eq } from "drizzle-orm";
 import { files } from "../db/schema.ts";
 import type { FileStore } from "./object-store.ts";
@@ -12,25 +10,19 @@ export type FileRow = typeof files.$inferSelect;
 
 export class TooLargeError extends Error {}
 
-/**
- * Counts and hashes bytes as they stream through, failing the stream past `maxBytes`.
- * (Web Crypto has no incremental SHA-256, hence @noble/hashes.)
- */
-function measure(maxBytes: number) {
-  const hash = sha256.create();
+/** Counts bytes as they stream through, failing the stream past `maxBytes`. */
+function limitSize(maxBytes: number) {
   let bytes = 0;
-  const stream = new TransformStream<Uint8Array, Uint8Array>({
+  return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       bytes += chunk.byteLength;
       if (bytes > maxBytes) {
         controller.error(new TooLargeError(`The file is larger than the ${maxBytes}-byte limit`));
         return;
       }
-      hash.update(chunk);
       controller.enqueue(chunk);
     },
   });
-  return { stream, result: () => ({ bytes, sha256: bytesToHex(hash.digest()) }) };
 }
 
 /**
@@ -44,9 +36,10 @@ export async function storeUpload(
 ): Promise<FileRow> {
   const id = crypto.randomUUID();
   const objectName = `${caller.tenant}/${id}`;
-  const measured = measure(upload.maxBytes);
+  let stored: { bytes: number; sha256: string };
   try {
-    await store.put(objectName, upload.body.pipeThrough(measured.stream));
+    // The object store hashes (SHA-256) and sizes the object as it writes it.
+    stored = await store.put(objectName, upload.body.pipeThrough(limitSize(upload.maxBytes)));
   } catch (error) {
     await store.delete(objectName).catch(() => {});
     if (error instanceof TooLargeError || (error as Error)?.cause instanceof TooLargeError) {
@@ -57,7 +50,7 @@ export async function storeUpload(
     }
     throw error;
   }
-  const { bytes, sha256: digest } = measured.result();
+  const { bytes, sha256: digest } = stored;
   try {
     return await withTenant(db, caller.tenant, async (tx) => {
       const [row] = await tx
