@@ -68,8 +68,10 @@ const STOP_WORDS = new Set(["de", "du", "des", "d", "la", "le", "l"]);
 const NUMBER_WORDS = new Set(["n", "no", "num", "numero"]);
 
 /**
- * Reduces a header to a comparison key: no BOM, accents, case, punctuation, articles or plural "s";
- * "N° de facture", "no. facture" and "NO_FACTURE" all become "nofacture".
+ * Reduces a header to a comparison key: no BOM, accents, case, punctuation, articles or plural "s".
+ *
+ * @example
+ * headerKey("N° de facture") === headerKey("NO_FACTURE"); // both "nofacture"
  */
 export function headerKey(header: string): string {
   return header
@@ -89,7 +91,12 @@ for (const column of CLAIM_COLUMNS) {
   }
 }
 
-/** The column a header names, or undefined for a column we do not know (ignored). */
+/**
+ * The column a header names, or undefined for a column we do not know (ignored).
+ *
+ * @example
+ * columnForHeader("MONTANT RECLAME")?.name; // "amount_cents"
+ */
 export function columnForHeader(header: string): ClaimColumn | undefined {
   return COLUMN_BY_KEY.get(headerKey(header));
 }

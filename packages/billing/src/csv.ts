@@ -1,3 +1,6 @@
+import { type CsvError, type InfoRecord, type Options, parse } from "csv-parse/stream";
+import { parse as parseSync } from "csv-parse/sync";
+
 /** A record as read from the CSV text: its physical start line, its cells, and why it is broken, if it is. */
 export type CsvRow = { line: number; fields: string[]; error: string | null };
 
@@ -7,219 +10,282 @@ const QUOTE = 34;
 const CR = 13;
 const LF = 10;
 
-// Tokenizer states (plain numbers: the hot loop switches on them for every character).
-const RECORD_START = 0;
-const FIELD_START = 1;
-const UNQUOTED = 2;
-const QUOTED = 3;
-const QUOTE_IN_QUOTED = 4;
-const SKIP_LINE = 5;
+/** One csv-parse instance, from the byte where it was started to where its last record ended. */
+type Instance = {
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** The physical line after its last record: where the next record starts, blank lines aside. */
+  nextLine: number;
+  /** csv-parse's `lines` and `empty_lines` counters at its last record. */
+  lines: number;
+  emptyLines: number;
+  /** Where its last record ended (past the line break) in the whole byte stream. */
+  recordEnd: number;
+  /** The error csv-parse stopped at: the instance is dropped after it. */
+  failure: Failure | null;
+};
+
+/** A broken record: the line it starts on, and whether the fault is on that line too. */
+type Failure = { error: CsvError; line: number; onFirstLine: boolean };
 
 /**
- * An RFC 4180 tokenizer fed text chunk by chunk (so a 1 GB file never sits in memory): quoted cells may hold
- * delimiters, doubled quotes and line breaks; records end at LF, CRLF or CR; blank lines are skipped but
- * counted, so every row carries the physical line it starts on. A record longer than `maxRecordChars`
- * (an unterminated quote, most likely) is cut at the next line break and reported, bounding memory.
+ * CSV records from text fed chunk by chunk (so a 1 GB file never sits in memory), parsed by csv-parse:
+ * RFC 4180 quoting (delimiters, `""` and line breaks inside quotes), records ending at LF, CRLF or CR, blank
+ * lines skipped. What it adds is the physical line each record starts on, and recovery from a broken record:
+ * csv-parse reports it (`skip_records_with_error`), the record becomes an error row, and a fresh csv-parse
+ * instance takes over at the next line break after the fault. Holds the bytes of the record being read and
+ * one chunk; csv-parse's `max_record_size` bounds a runaway record.
  */
-export class CsvTokenizer {
-  private state = RECORD_START;
-  private line = 1;
-  private recordLine = 1;
-  private lastWasCr = false;
-  private fields: string[] = [];
-  private carry = "";
-  private recordChars = 0;
-  private error: string | null = null;
-  private readonly delimiter: number;
-  private chunk = 0;
-  private scanned = -1;
-  private quoteAt = -1;
-  private crAt = -1;
+export class CsvRecords {
+  private readonly encoder = new TextEncoder();
+  private readonly options: Options;
+  private instance: Instance;
+  /** The bytes from `pendingStart` (in the whole stream) to the end of what was fed: the current record. */
+  private pending: Uint8Array = new Uint8Array(0);
+  private pendingStart = 0;
+  /** After a broken record: drop bytes up to the next line break, then resume on `line`. */
+  private skipping: { line: number; afterCr: boolean } | null = null;
+  private rows: CsvRow[] = [];
 
   constructor(
-    private readonly delimiterChar: CsvDelimiter,
+    delimiter: CsvDelimiter,
     private readonly maxRecordChars = 1 << 20,
   ) {
-    this.delimiter = delimiterChar.charCodeAt(0);
+    this.options = {
+      delimiter,
+      record_delimiter: ["\r\n", "\n", "\r"],
+      relax_column_count: true, // the field count is checked against the header by the caller
+      skip_empty_lines: true,
+      skip_records_with_error: true,
+      max_record_size: maxRecordChars,
+    };
+    this.instance = this.open(0, 1);
   }
 
-  /** Tokenizes `text`, appending every record it completes to `out`. */
-  push(text: string, out: CsvRow[]): void {
-    this.chunk++;
-    let i = 0;
-    while (i < text.length) {
-      if (this.state === RECORD_START && this.lastWasCr) {
-        this.lastWasCr = false;
-        if (text.charCodeAt(i) === LF) i++; // the LF of a CRLF that ended the last record
-        continue;
+  /** Parses `text`, returning every record it completes. */
+  async push(text: string): Promise<CsvRow[]> {
+    const bytes = this.encoder.encode(text);
+    this.pending = this.pending.length === 0 ? bytes : concat(this.pending, bytes);
+    await this.feed(bytes, false);
+    this.trim();
+    return this.take();
+  }
+
+  /** Flushes the last record when the text ends. */
+  async end(): Promise<CsvRow[]> {
+    await this.feed(new Uint8Array(0), true);
+    return this.take();
+  }
+
+  private take(): CsvRow[] {
+    const rows = this.rows;
+    this.rows = [];
+    return rows;
+  }
+
+  /** Feeds `data` (the tail of `pending`) to csv-parse, starting a new instance after each broken record. */
+  private async feed(data: Uint8Array, end: boolean): Promise<void> {
+    for (;;) {
+      if (this.skipping) {
+        const resume = this.resumeAfterBreak(data, end);
+        if (resume < 0) return;
+        data = data.subarray(resume);
       }
-      const next = this.state === RECORD_START ? this.plainLine(text, i, out) : -1;
-      i = next >= 0 ? next : this.step(text, i, out);
+      const instance = this.instance;
+      try {
+        if (data.length > 0) await instance.writer.write(asBuffer(data));
+        if (end) await instance.writer.close();
+      } catch (error) {
+        if (!instance.failure) throw error; // else: the instance was stopped at its failure
+      }
+      if (!instance.failure) return;
+      data = this.recover(instance.failure);
+      if (data.length === 0 && !end) return;
     }
   }
 
   /**
-   * The fast path for the common line (no quote, no stray CR, not too long): split it natively.
-   * Returns the index after it, or -1 to let the state machine take the line.
+   * While skipping: the index in `data` just past the next line break, a new instance started there; or -1
+   * if `data` holds none (all of it dropped).
    */
-  private plainLine(text: string, from: number, out: CsvRow[]): number {
-    const lf = text.indexOf("\n", from);
-    if (lf < 0 || lf - from > this.maxRecordChars) return -1;
-    const end = text.charCodeAt(lf - 1) === CR && lf > from ? lf - 1 : lf;
-    if (this.scanned !== this.chunk) {
-      this.scanned = this.chunk;
-      this.quoteAt = -1;
-      this.crAt = -1;
-    }
-    // Where the next quote and CR are: searched again only once passed, so each chunk is scanned once.
-    if (this.quoteAt < from) this.quoteAt = indexOrInfinity(text, '"', from);
-    if (this.crAt < from) this.crAt = indexOrInfinity(text, "\r", from);
-    if (this.quoteAt < end || this.crAt < end) return -1;
-    if (end > from) {
-      out.push({ line: this.line, fields: text.slice(from, end).split(this.delimiterChar), error: null });
-    }
-    this.line++;
-    return lf + 1;
-  }
-
-  /** The state machine, one character at a time, until a record ends or the text does. */
-  private step(text: string, from: number, out: CsvRow[]): number {
-    const n = text.length;
-    const delimiter = this.delimiter;
-    let segmentStart = from;
-    for (let i = from; i < n; i++) {
-      const c = text.charCodeAt(i);
-      const afterCr = this.lastWasCr;
-      this.lastWasCr = c === CR;
-      if (this.state === RECORD_START) {
-        if (c === LF || c === CR) {
-          if (!(c === LF && afterCr)) this.line++;
-          continue;
-        }
-        this.recordLine = this.line;
-        this.state = FIELD_START;
-      }
-      switch (this.state) {
-        case FIELD_START:
-          if (c === QUOTE) {
-            this.state = QUOTED;
-            segmentStart = i + 1;
-          } else if (c === delimiter) {
-            this.pushField("");
-          } else if (c === LF || c === CR) {
-            this.pushField("");
-            return this.endRecord(out, i);
-          } else {
-            this.state = UNQUOTED;
-            segmentStart = i;
-          }
-          continue;
-        case UNQUOTED:
-          if (c === delimiter) {
-            this.pushField(this.take(text, segmentStart, i));
-            this.state = FIELD_START;
-          } else if (c === LF || c === CR) {
-            this.pushField(this.take(text, segmentStart, i));
-            return this.endRecord(out, i);
-          }
-          continue;
-        case QUOTED:
-          if (c === QUOTE) {
-            this.carry += text.slice(segmentStart, i);
-            this.state = QUOTE_IN_QUOTED;
-          } else if (c === CR || (c === LF && !afterCr)) {
-            this.line++;
-          }
-          continue;
-        case QUOTE_IN_QUOTED:
-          if (c === QUOTE) {
-            this.state = QUOTED;
-            segmentStart = i; // keeps one of the two quotes
-          } else if (c === delimiter) {
-            this.pushField(this.take(text, i, i));
-            this.state = FIELD_START;
-          } else if (c === LF || c === CR) {
-            this.pushField(this.take(text, i, i));
-            return this.endRecord(out, i);
-          } else {
-            this.error ??= `unexpected character ${JSON.stringify(text[i])} after a closing quote`;
-            this.state = UNQUOTED;
-            segmentStart = i;
-          }
-          continue;
-        case SKIP_LINE:
-          if (c === LF || c === CR) {
-            this.fields = [];
-            return this.endRecord(out, i);
-          }
-          continue;
+  private resumeAfterBreak(data: Uint8Array, end: boolean): number {
+    const skipping = this.skipping as { line: number; afterCr: boolean };
+    let at: number;
+    if (skipping.afterCr) {
+      at = data.length === 0 ? -1 : data[0] === LF ? 1 : 0;
+    } else {
+      const i = indexOfBreak(data, 0);
+      if (i < 0) at = -1;
+      else if (data[i] === LF) at = i + 1;
+      else if (i + 1 < data.length) at = data[i + 1] === LF ? i + 2 : i + 1;
+      else {
+        skipping.afterCr = true; // a CR at the end of the chunk: skip an LF starting the next one
+        at = -1;
       }
     }
-    if (this.state === UNQUOTED || this.state === QUOTED) {
-      this.carry += text.slice(segmentStart);
-      this.checkLength();
+    if (at < 0) {
+      if (end) this.skipping = null;
+      return -1;
     }
-    return n;
+    this.instance = this.open(this.fedEnd() - data.length + at, skipping.line);
+    this.skipping = null;
+    return at;
   }
 
-  /** Flushes the last record when the text ends without a line break. */
-  end(out: CsvRow[]): void {
-    switch (this.state) {
-      case QUOTED:
-        this.error ??= "unterminated quoted field";
-        this.pushField(this.take("", 0, 0));
-        break;
-      case UNQUOTED:
-      case QUOTE_IN_QUOTED:
-        this.pushField(this.take("", 0, 0));
-        break;
-      case FIELD_START:
-        this.pushField("");
-        break;
-      case SKIP_LINE:
-        this.fields = [];
-        break;
+  /**
+   * Turns the instance's failure into an error row and returns the bytes to go on with (from the fault on,
+   * skipping to the next line break). An unterminated quote at the end of the text leaves nothing to go on with.
+   */
+  private recover({ error, line, onFirstLine }: Failure): Uint8Array {
+    const pending = this.pending;
+    const offset = this.pendingStart;
+    let start = Math.max(this.instance.recordEnd - offset, 0);
+    while (start < pending.length && isBreak(pending[start] as number)) start++;
+    if (error.code === "CSV_QUOTE_NOT_CLOSED") {
+      this.rows.push({ line, fields: [], error: "unterminated quoted field" });
+      this.skipping = { line: Number.POSITIVE_INFINITY, afterCr: false };
+      return new Uint8Array(0);
+    }
+    // Where the fault is. On the record's first line any byte of that line will do (the next line break is the
+    // same), except to name the character after a closing quote.
+    const exact = !onFirstLine || error.code === "CSV_INVALID_CLOSING_QUOTE";
+    let fault = exact ? this.locateFault(start) : start;
+    if (pending[fault] === LF && fault > start && pending[fault - 1] === CR) fault--; // the CR of its CRLF
+    this.rows.push({ line, fields: [], error: this.describe(error, pending.subarray(fault + 1, fault + 5)) });
+    this.skipping = { line: line + countBreaks(pending, start, fault) + 1, afterCr: false };
+    return pending.subarray(fault);
+  }
+
+  /**
+   * The index in `pending` of the byte csv-parse failed at, for the record starting at `start`. csv-parse
+   * tells it only as the record's text up to it (`raw`): parse the record again, alone, with `raw` on.
+   */
+  private locateFault(start: number): number {
+    try {
+      parseSync(asBuffer(this.pending.subarray(start)), {
+        ...this.options,
+        raw: true,
+        on_skip: (_error, raw) => {
+          throw new FaultAt(raw ?? "");
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof FaultAt)) throw e;
+      const end = start + Math.max(this.encoder.encode(e.raw).length - 1, 0);
+      return Math.min(end, this.pending.length - 1);
+    }
+    return start; // not found again (cannot happen): skip from the record's start
+  }
+
+  private describe(error: CsvError, after: Uint8Array): string {
+    switch (error.code) {
+      case "CSV_INVALID_CLOSING_QUOTE": {
+        const next = String.fromCodePoint(new TextDecoder().decode(after).codePointAt(0) ?? 0xfffd);
+        return `unexpected character ${JSON.stringify(next)} after a closing quote`;
+      }
+      case "INVALID_OPENING_QUOTE":
+        return "a quote inside an unquoted field (quote the whole field and double its quotes)";
+      case "CSV_MAX_RECORD_SIZE":
+        return `record longer than ${this.maxRecordChars} characters (an unterminated quote?); skipped to the next line break`;
       default:
-        return; // between records
+        return error.message;
     }
-    this.endRecord(out, 0);
   }
 
-  private take(text: string, from: number, to: number): string {
-    const value = this.carry === "" ? text.slice(from, to) : this.carry + text.slice(from, to);
-    this.carry = "";
-    return value;
+  private open(base: number, line: number): Instance {
+    const instance: Instance = {
+      writer: undefined as unknown as Instance["writer"],
+      nextLine: line,
+      lines: 0,
+      emptyLines: 0,
+      recordEnd: base,
+      failure: null,
+    };
+    const stream = parse({
+      ...this.options,
+      on_record: (fields: string[], info: InfoRecord) => {
+        const blank = info.empty_lines - instance.emptyLines;
+        const line = instance.nextLine + blank;
+        // csv-parse's `lines` counts a CRLF inside quotes twice, so it only tells whether the record spans
+        // lines; if it does, its line breaks are counted in its cells.
+        const spanned = info.lines - instance.lines === 1 + blank ? 0 : breaksIn(fields);
+        instance.nextLine = line + spanned + 1;
+        instance.lines = info.lines;
+        instance.emptyLines = info.empty_lines;
+        instance.recordEnd = base + info.bytes;
+        this.rows.push({ line, fields, error: null });
+        return null; // collected here, not queued on the stream
+      },
+      on_skip: (error) => {
+        if (!error) return;
+        const blank = Number(error.empty_lines) - instance.emptyLines;
+        // csv-parse's `lines` at the fault, against its count where the record started (it only over-counts).
+        const onFirstLine = Number(error.lines) === instance.lines + 1 + blank;
+        instance.failure = { error, line: instance.nextLine + blank, onFirstLine };
+        // csv-parse would go on, out of step (still inside quotes, or dropping the rest): stop it here.
+        throw error;
+      },
+    });
+    instance.writer = stream.writable.getWriter();
+    return instance;
   }
 
-  private pushField(value: string): void {
-    this.fields.push(value);
-    this.recordChars += value.length + 1;
-    this.checkLength();
+  private fedEnd(): number {
+    return this.pendingStart + this.pending.length;
   }
 
-  private checkLength(): void {
-    if (this.recordChars + this.carry.length <= this.maxRecordChars) return;
-    this.error = `record longer than ${this.maxRecordChars} characters (an unterminated quote?); skipped to the next line break`;
-    this.carry = "";
-    this.state = SKIP_LINE;
-  }
-
-  /** Emits the record; `at` is the index of the line break that ends it (the text's end after `end()`). */
-  private endRecord(out: CsvRow[], at: number): number {
-    out.push({ line: this.recordLine, fields: this.fields, error: this.error });
-    this.line++;
-    this.fields = [];
-    this.recordChars = 0;
-    this.error = null;
-    this.state = RECORD_START;
-    return at + 1;
+  /** Drops the bytes before the current record (and the blank lines before it). */
+  private trim(): void {
+    let from = this.skipping ? this.pending.length : Math.max(this.instance.recordEnd - this.pendingStart, 0);
+    while (from < this.pending.length && isBreak(this.pending[from] as number)) from++;
+    if (from === 0) return;
+    this.pending = this.pending.slice(from);
+    this.pendingStart += from;
   }
 }
 
-function indexOrInfinity(text: string, search: string, from: number): number {
-  const at = text.indexOf(search, from);
-  return at < 0 ? Number.POSITIVE_INFINITY : at;
+class FaultAt {
+  constructor(readonly raw: string) {}
 }
+
+const isBreak = (byte: number): boolean => byte === LF || byte === CR;
+
+function indexOfBreak(bytes: Uint8Array, from: number): number {
+  const lf = bytes.indexOf(LF, from);
+  const cr = bytes.indexOf(CR, from);
+  return lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+}
+
+/** Line breaks (LF, CRLF or CR) in `bytes[from, to)`. */
+function countBreaks(bytes: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const b = bytes[i];
+    if (b === LF || (b === CR && bytes[i + 1] !== LF)) n++;
+  }
+  return n;
+}
+
+/** Line breaks (LF, CRLF or CR) inside a record's cells. */
+function breaksIn(fields: string[]): number {
+  let n = 0;
+  for (const field of fields) {
+    if (field.indexOf("\n") < 0 && field.indexOf("\r") < 0) continue;
+    for (let i = 0; i < field.length; i++) {
+      const c = field.charCodeAt(i);
+      if (c === LF || (c === CR && field.charCodeAt(i + 1) !== LF)) n++;
+    }
+  }
+  return n;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** The delimiter a header line uses: the most frequent of `,` `;` and tab outside quotes (`,` on a tie). */
 export function detectDelimiter(headerLine: string): CsvDelimiter {

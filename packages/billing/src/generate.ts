@@ -342,7 +342,12 @@ export type ClaimsFileEncoding = "utf8" | "latin1";
 
 const utf8 = new TextEncoder();
 
-/** Encodes text as UTF-8 or Latin-1 (ISO-8859-1; throws on a character Latin-1 cannot hold). */
+/**
+ * Encodes text as UTF-8 or Latin-1 (ISO-8859-1; throws on a character Latin-1 cannot hold).
+ *
+ * @example
+ * encodeClaimsText("No établissement", "latin1"); // é is the single byte 0xE9
+ */
 export function encodeClaimsText(text: string, encoding: ClaimsFileEncoding): Uint8Array {
   if (encoding === "utf8") return utf8.encode(text);
   const bytes = new Uint8Array(text.length);

@@ -7,7 +7,13 @@ export function encodeNam(letters: string, birthDate: string, female: boolean, s
   return `${letters}${birthDate.slice(2, 4)}${String(month).padStart(2, "0")}${birthDate.slice(8, 10)}${String(serial).padStart(2, "0")}`;
 }
 
-/** Why `nam` is not a valid NAM for someone born on `birthDate` (YYYY-MM-DD), or null when it is. */
+/**
+ * Why `nam` is not a valid NAM for someone born on `birthDate` (YYYY-MM-DD), or null when it is.
+ *
+ * @example
+ * namProblem("TREM85562512", "1985-06-25"); // null (a woman: month + 50)
+ * namProblem("TREM85062612", "1985-06-25"); // 'NAM "TREM85062612" encodes birth date 85-06-26 …'
+ */
 export function namProblem(nam: string, birthDate: string): string | null {
   if (namMatches(nam, birthDate)) return null;
   if (!NAM_FORMAT.test(nam)) return `NAM "${nam}" is not 4 letters followed by 8 digits`;

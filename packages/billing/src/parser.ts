@@ -1,5 +1,5 @@
 import { CLAIM_COLUMNS, type ClaimColumn, type ColumnName, columnForHeader } from "./columns.ts";
-import { type CsvDelimiter, type CsvRow, CsvTokenizer, detectDelimiter, firstLine } from "./csv.ts";
+import { type CsvDelimiter, CsvRecords, type CsvRow, detectDelimiter, firstLine } from "./csv.ts";
 import { type ClaimsEncoding, decodeChunks } from "./decode.ts";
 import { readAmountCents, readContextCodes, readDate, readNam, readTime, readUnits } from "./fields.ts";
 import type { ClaimRecord, Finding, ParsedLine } from "./types.ts";
@@ -9,7 +9,7 @@ export type ParseClaimsOptions = {
   encoding?: ClaimsEncoding | "auto";
   /** "auto" (default) picks the most frequent of `,` `;` and tab in the header line. */
   delimiter?: CsvDelimiter | "auto";
-  /** A longer record is reported as malformed and skipped to the next line break (default 1 MiB). */
+  /** A longer record (csv-parse's `max_record_size`) is reported as malformed and skipped to the next line break (default 1 MiB). */
   maxRecordChars?: number;
   /** Called once, before the first line is yielded, with how the header was read. */
   onHeader?: (header: ClaimsHeader) => void;
@@ -65,10 +65,9 @@ export async function* parseClaims(
       if (/[\r\n]/.test(next.value)) headerLine = firstLine(head);
     }
     const used = delimiter === "auto" ? detectDelimiter(headerLine ?? head) : delimiter;
-    const tokenizer = new CsvTokenizer(used, maxRecordChars);
-    let rows: CsvRow[] = [];
-    tokenizer.push(head, rows);
-    if (ended) tokenizer.end(rows);
+    const records = new CsvRecords(used, maxRecordChars);
+    let rows = await records.push(head);
+    if (ended) rows.push(...(await records.end()));
     let reader: LineReader | undefined;
     for (;;) {
       for (const row of rows) {
@@ -80,13 +79,12 @@ export async function* parseClaims(
         }
       }
       if (ended) break;
-      rows = [];
       const next = await chunks.next();
       if (next.done) {
-        tokenizer.end(rows);
+        rows = await records.end();
         ended = true;
       } else {
-        tokenizer.push(next.value, rows);
+        rows = await records.push(next.value);
       }
     }
     if (!reader) throw new ClaimsHeaderError("The file is empty: no header line.");

@@ -92,7 +92,12 @@ export function referenceSnapshotFromCsv(csv: {
   });
 }
 
-/** Reads the four seed CSVs from a directory (Bun only). */
+/**
+ * Reads the four seed CSVs (codes, contexts, establishments, rules) from a directory (Bun only).
+ *
+ * @example
+ * const snapshot = await loadReferenceSnapshot("services/reference-data/seed");
+ */
 export async function loadReferenceSnapshot(dir: string): Promise<ReferenceSnapshot> {
   const read = (name: string) => Bun.file(`${dir}/${name}.csv`).text();
   const [codes, contexts, establishments, rules] = await Promise.all(

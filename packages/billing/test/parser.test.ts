@@ -199,6 +199,37 @@ describe("malformed lines become findings, never a failed file", () => {
     const [line] = await parseAll(`${HEADER}\n${dataLine({ 11: '"401"x' })}`);
     expect(line?.findings[0]?.message).toBe('Malformed CSV: unexpected character "x" after a closing quote.');
   });
+
+  test("a quote inside an unquoted field (RFC 4180: the field must be quoted)", async () => {
+    const csv = [HEADER, dataLine({ 11: 'Fracture 5" x' }), dataLine({ 0: "2" })].join("\r\n");
+    expect(summary(await parseAll(csv))).toEqual([
+      {
+        line: 2,
+        ok: false,
+        findings: [
+          "Malformed CSV: a quote inside an unquoted field (quote the whole field and double its quotes).",
+        ],
+      },
+      { line: 3, ok: true, findings: [] },
+    ]);
+  });
+
+  test("after a fault in a record spanning lines, parsing resumes at the line after the fault", async () => {
+    const csv = [
+      HEADER,
+      "", // blank lines before a broken record still count
+      dataLine({ 11: '"a\r\nb\nc"é' }), // lines 3–5, the stray "é" on line 5
+      dataLine({ 0: "2", 11: '"x\r\ny"' }), // lines 6–7
+      dataLine({ 0: "3" }),
+    ].join("\r\n");
+    for (const chunkSize of [1, 5, 1 << 16]) {
+      expect(summary(await parseAll(latin1(csv), { chunkSize }))).toEqual([
+        { line: 3, ok: false, findings: ['Malformed CSV: unexpected character "é" after a closing quote.'] },
+        { line: 6, ok: true, findings: [] },
+        { line: 8, ok: true, findings: [] },
+      ]);
+    }
+  });
 });
 
 describe("the header", () => {

@@ -14,11 +14,8 @@ export const duplicateLine = defineRule({
     return {
       check: (line, { patient_nam, billing_code, service_date, physician_number }) => {
         const key = hash53(patient_nam, billing_code, service_date, physician_number);
-        const first = firstLines.get(key);
-        if (first === undefined) {
-          firstLines.set(key, line);
-          return null;
-        }
+        const first = firstLines.getOrSet(key, line);
+        if (first === undefined) return null;
         const message = `Duplicate of line ${first}: same patient ${patient_nam}, code ${billing_code}, service date ${service_date} and physician ${physician_number}.`;
         return { column: null, message };
       },
@@ -41,8 +38,7 @@ export const maxPerDayExceeded = defineRule({
         const max = reference.codes.get(billing_code)?.max_per_day;
         if (max === null || max === undefined) return null;
         const key = hash53(patient_nam, billing_code, service_date);
-        const total = (unitsByDay.get(key) ?? 0) + units;
-        unitsByDay.set(key, Math.min(total, 0xffffffff));
+        const total = unitsByDay.add(key, units);
         if (total <= max) return null;
         const message = `Code ${billing_code} is limited to ${max} per day per patient; with this line patient ${patient_nam} has ${total} on ${service_date}.`;
         return { column: "units", message };

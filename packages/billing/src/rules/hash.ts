@@ -46,13 +46,31 @@ export class KeyTable {
     return this.keys[slot] === key ? this.values[slot] : undefined;
   }
 
-  set(key: number, value: number): void {
+  /** The value already stored for `key`; else stores `value` and returns undefined. One probe. */
+  getOrSet(key: number, value: number): number | undefined {
+    const slot = this.find(key);
+    if (this.keys[slot] === key) return this.values[slot];
+    this.insertAt(slot, key, value);
+    return undefined;
+  }
+
+  /** Adds `delta` to the value of `key` (0 when absent), saturating at 2³²−1; returns the new value. */
+  add(key: number, delta: number): number {
     const slot = this.find(key);
     if (this.keys[slot] !== key) {
-      this.keys[slot] = key;
-      this.count++;
+      const value = Math.min(delta, 0xffffffff);
+      this.insertAt(slot, key, value);
+      return value;
     }
+    const value = Math.min((this.values[slot] as number) + delta, 0xffffffff);
     this.values[slot] = value;
+    return value;
+  }
+
+  private insertAt(slot: number, key: number, value: number): void {
+    this.keys[slot] = key;
+    this.values[slot] = value;
+    this.count++;
     if (this.count * 4 > this.keys.length * 3) this.grow();
   }
 
