@@ -84,9 +84,13 @@ export function createTokenVerifier({
   let secretKey: Promise<CryptoKey> | undefined;
   const secret = secretBytes && {
     key: () => {
-      secretKey ??= crypto.subtle.importKey("raw", secretBytes as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, [
-        "verify",
-      ]);
+      secretKey ??= crypto.subtle.importKey(
+        "raw",
+        secretBytes as Uint8Array<ArrayBuffer>,
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["verify"],
+      );
       return secretKey;
     },
   };
@@ -103,8 +107,9 @@ export function createTokenVerifier({
 
   async function verifyWithKeys(token: string, alg: string): Promise<JWTPayload> {
     if (secret && (alg === "HS256" || !keySet)) {
-      return (await jwtVerify(token, await secret.key(), { ...claimChecks, algorithms: DEV_SECRET_ALGORITHMS }))
-        .payload;
+      return (
+        await jwtVerify(token, await secret.key(), { ...claimChecks, algorithms: DEV_SECRET_ALGORITHMS })
+      ).payload;
     }
     // keySet is set here: the constructor demands a key source and the branch above took the secret.
     return (await jwtVerify(token, keySet as JWTVerifyGetKey, { ...claimChecks, algorithms: pinned }))

@@ -26,6 +26,8 @@ export type EventConsumerOptions<T extends EventType> = {
   backoffMs?: number[];
   /** Redelivery when a handler neither acks nor fails (crash); long handlers send `working()` heartbeats. */
   ackWaitMs?: number;
+  /** Events applied per transaction when they arrive faster than they are applied. */
+  batchSize?: number;
 };
 
 export type EventConsumer = { start(): Promise<void>; stop(): Promise<void> };
@@ -47,6 +49,7 @@ export function createEventConsumer<T extends EventType>({
   maxDeliver = 5,
   backoffMs = [200, 1000, 5000, 15_000],
   ackWaitMs = 30_000,
+  batchSize = 100,
 }: EventConsumerOptions<T>): EventConsumer {
   /** Applies the event unless the inbox has it already; true when this call applied it. */
   async function apply(event: FigEvent<T>): Promise<boolean> {
@@ -134,6 +137,76 @@ export function createEventConsumer<T extends EventType>({
     }
   }
 
+  /**
+   * Applies a batch in ONE transaction (one multi-row inbox insert, then the handlers in stream order) and acks
+   * it after the commit. A transaction per event capped throughput at a few hundred events/s. If the batch
+   * fails, each message goes through `handle` on its own, so retries, backoff and dead letters stay per event.
+   */
+  async function handleBatch(batch: JsMsg[]) {
+    if (batch.length === 1) return handle(batch[0] as JsMsg);
+    const parsed: { msg: JsMsg; event: FigEvent<T> }[] = [];
+    for (const msg of batch) {
+      try {
+        parsed.push({ msg, event: readEnvelope(msg.headers, msg.data) as FigEvent<T> });
+      } catch {
+        await handle(msg); // malformed: dead-lettered there
+      }
+    }
+    if (parsed.length === 0) return;
+    const heartbeat = setInterval(
+      () => {
+        for (const { msg } of parsed) msg.working();
+      },
+      Math.max(1000, ackWaitMs / 2),
+    );
+    try {
+      await database.db.transaction(async (tx) => {
+        const fresh = new Set(
+          (
+            await tx
+              .insert(inbox)
+              .values(parsed.map(({ event }) => ({ consumer: name, event_id: event.id })))
+              .onConflictDoNothing()
+              .returning({ id: inbox.event_id })
+          ).map((r) => r.id),
+        );
+        for (const { event } of parsed) {
+          // The same event twice in one batch (a redelivery racing the original) is applied once.
+          if (fresh.delete(event.id)) await handler(event, tx as unknown as Database);
+        }
+      });
+      for (const { msg } of parsed) msg.ack();
+    } catch (error) {
+      logger.warn(
+        { err: error, consumer: name, size: parsed.length },
+        "event batch failed; retrying one by one",
+      );
+      for (const { msg } of parsed) await handle(msg);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  // Messages wait here while the previous batch is applied; the pull loop stops reading when it is full.
+  const queue: JsMsg[] = [];
+  let wakeApplier: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
+  let stopped = false;
+  let applier: Promise<void> | undefined;
+
+  async function applyLoop() {
+    while (!stopped || queue.length > 0) {
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => {
+          wakeApplier = resolve;
+        });
+        continue;
+      }
+      await handleBatch(queue.splice(0, batchSize));
+      wakeReader?.();
+    }
+  }
+
   const pull = runDurablePull({
     nats,
     namespace,
@@ -142,18 +215,34 @@ export function createEventConsumer<T extends EventType>({
     filterSubject: subjectFor(namespace, type, catalog[type].channel),
     ackWaitMs,
     maxDeliver,
-    maxMessages: 256,
+    maxMessages: 2 * batchSize,
     logger,
-    handle,
+    async handle(msg) {
+      queue.push(msg);
+      wakeApplier?.();
+      while (queue.length >= 2 * batchSize && !stopped) {
+        await new Promise<void>((resolve) => {
+          wakeReader = resolve;
+        });
+      }
+    },
   });
 
   return {
     async start() {
+      stopped = false;
+      applier = applyLoop();
       pull.start();
       logger.info({ consumer: name, type }, "event consumer started");
     },
-    /** Stops pulling and waits for the event in hand to finish (and be acked) before returning. */
-    stop: () => pull.stop(),
+    /** Stops pulling, then applies (and acks) what was already received before returning. */
+    async stop() {
+      stopped = true;
+      wakeReader?.();
+      await pull.stop();
+      wakeApplier?.();
+      await applier;
+    },
   };
 }
 

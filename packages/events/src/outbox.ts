@@ -3,6 +3,8 @@ import { sql } from "drizzle-orm";
 import { catalog, type EventData, type EventType } from "./catalog.ts";
 import { OUTBOX_CHANNEL, outbox } from "./tables.ts";
 
+const notified = new WeakSet<object>();
+
 export type EnqueueOptions = { subject?: string; tenant?: string; traceparent?: string };
 
 /**
@@ -34,7 +36,10 @@ export async function enqueueEvent<T extends EventType>(
     traceparent: options.traceparent ?? null,
     data: parsed,
   });
-  // Delivered at commit, dropped on rollback: exactly the hint the relay needs.
-  await tx.execute(sql`select pg_notify(${OUTBOX_CHANNEL}, '')`);
+  // Delivered at commit, dropped on rollback: exactly the hint the relay needs. Once per transaction is enough.
+  if (!notified.has(tx)) {
+    notified.add(tx);
+    await tx.execute(sql`select pg_notify(${OUTBOX_CHANNEL}, '')`);
+  }
   return id;
 }

@@ -211,7 +211,13 @@ function readRow(
 }
 
 /** INSERT … ON CONFLICT DO UPDATE, touching (and re-versioning) only rows whose content changed. */
-const pgType: Record<CsvColumn["kind"], string> = { text: "text", int: "int4", bool: "bool", date: "date", json: "jsonb" };
+const pgType: Record<CsvColumn["kind"], string> = {
+  text: "text",
+  int: "int4",
+  bool: "bool",
+  date: "date",
+  json: "jsonb",
+};
 
 /**
  * INSERT … SELECT FROM jsonb_to_recordset($batch) … ON CONFLICT DO UPDATE, touching (and re-versioning) only

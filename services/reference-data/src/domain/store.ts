@@ -74,7 +74,10 @@ const lookups = new WeakMap<Database, Map<ResourceSpec, { execute(v: { key: stri
 
 function lookupByKey(db: Database, spec: ResourceSpec) {
   let byTable = lookups.get(db);
-  if (!byTable) lookups.set(db, (byTable = new Map()));
+  if (!byTable) {
+    byTable = new Map();
+    lookups.set(db, byTable);
+  }
   let lookup = byTable.get(spec);
   if (!lookup) {
     lookup = db
