@@ -50,7 +50,9 @@ export function observeRequests({
       span.end();
       metrics.observe(c.req.method, route, status, seconds);
       const line = { method: c.req.method, route, status, duration_ms: Math.round(seconds * 10000) / 10 };
-      if (status >= 500) c.get("logger").error(line, "request failed");
+      // 503 is "not ready / draining": expected while a dependency starts, so a warning, not an error.
+      if (status >= 500 && status !== 503) c.get("logger").error(line, "request failed");
+      else if (status === 503) c.get("logger").warn(line, "request refused: not ready");
       else c.get("logger").info(line, "request");
     }
   };
