@@ -1,12 +1,7 @@
 import { z } from "zod";
+import { natsConfigShape } from "./config-shape.ts";
 
-const EventsEnv = z.object({
-  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
-  FIG_NAMESPACE: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lower-case letters, digits, - and _")
-    .default("fig"),
-});
+const EventsEnv = z.object(natsConfigShape);
 
 /** For the events CLI: the only place this package reads the environment. */
 export function loadEventsCliConfig() {

@@ -1,5 +1,6 @@
 export * from "./asyncapi.ts";
 export * from "./catalog.ts";
+export * from "./config-shape.ts";
 export * from "./consumer.ts";
 export * from "./dlq.ts";
 export * from "./envelope.ts";

@@ -86,3 +86,17 @@ export function combineConfig<R extends Record<string, () => unknown>>(
   if (problems.length > 0) throw new ConfigError(problems);
   return out as { [K in keyof R]: ReturnType<R[K]> };
 }
+
+/**
+ * For main.ts: runs the service's config loader; on a ConfigError prints every problem, prefixed with the
+ * service name, and exits 1 (no stack trace).
+ */
+export function loadConfigOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${service}: ${error.message}`);
+    process.exit(1);
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { mintDevToken, resolveDevSecret } from "@fig/auth";
-import { createDatabase } from "@fig/db";
+import { databaseOptions, openMigratedDatabase } from "@fig/db";
 import { ConfigError, createLogger } from "@fig/service";
 import { SERVICE } from "./app.ts";
 import { type Config, loadConfig } from "./config.ts";
@@ -51,14 +51,13 @@ async function seedOverHttp(config: Config) {
 
 async function seedDatabase(config: Config) {
   const logger = createLogger({ service: SERVICE.name, level: "warn", pretty: config.LOG_PRETTY });
-  const database = await createDatabase({
+  const database = await openMigratedDatabase({
     service: SERVICE.name,
-    url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
+    ...databaseOptions(config),
+    migrationsFolder: join(import.meta.dir, "..", "drizzle"),
     logger,
   });
   try {
-    await database.migrate(join(import.meta.dir, "..", "drizzle"));
     for (const spec of specs) {
       const file = Bun.file(join(seedDir, `${spec.resource}.csv`));
       report(spec, await importCsv(database.db, spec, file.stream()));

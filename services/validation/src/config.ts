@@ -1,19 +1,14 @@
 import { type AuthConfig, readServiceAuthConfig } from "@fig/auth";
+import { databaseConfigShape } from "@fig/db";
+import { natsConfigShape } from "@fig/events";
 import { baseConfigShape, ConfigError, combineConfig, parseConfig, withoutEmptyValues } from "@fig/service";
 import { z } from "zod";
 
 const ServiceEnv = z.object({
   ...baseConfigShape,
   PORT: z.coerce.number().int().min(0).max(65535).default(8083),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  DATA_DIR: z.string().default(".data"),
-  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
-  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
-  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
-  FIG_NAMESPACE: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lower-case letters, digits, - and _")
-    .default("fig"),
+  ...databaseConfigShape,
+  ...natsConfigShape,
   /** Uploads above this many bytes are refused with 413 (default 200 MB). */
   MAX_UPLOAD_BYTES: z.coerce
     .number()

@@ -1,32 +1,22 @@
 import { createTokenVerifier } from "@fig/auth";
-import { openMigratedDatabase } from "@fig/db";
+import { databaseOptions, openMigratedDatabase } from "@fig/db";
 import { createNatsClient, createOutboxRelay } from "@fig/events";
-import { ConfigError, createLifecycle, createLogger, serveApp, setupTracing } from "@fig/service";
+import { createLifecycle, createLogger, loadConfigOrExit, serveApp, setupTracing } from "@fig/service";
 import { buildApp, SERVICE } from "./app.ts";
-import { type Config, loadConfig } from "./config.ts";
+import { loadConfig } from "./config.ts";
 import { createFileStore } from "./domain/object-store.ts";
 import { type ReferenceSource, referenceModelReady, syncReferenceData } from "./domain/reference-model.ts";
 import { createReferenceSync } from "./events.ts";
 import { createValidationWorker } from "./worker/worker.ts";
 
 const started = performance.now();
-let config: Config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(`validation: ${error.message}`);
-  process.exit(1);
-}
+const config = loadConfigOrExit(SERVICE.name, () => loadConfig());
 
 const logger = createLogger({ service: SERVICE.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
 const tracing = setupTracing({ serviceName: SERVICE.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const database = await openMigratedDatabase({
   service: SERVICE.name,
-  url: config.DATABASE_URL,
-  dataDir: config.DATA_DIR,
-  poolMax: config.DB_POOL_MAX,
-  statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+  ...databaseOptions(config),
   migrationsFolder: new URL("../drizzle", import.meta.url).pathname,
   logger,
 }).catch((error) => {
