@@ -28,7 +28,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { createDatabase, type Database, type DatabaseHandle } from "../packages/db/src/index.ts";
 // The NATS client and drizzle are dependencies of packages/events, not of the root: import them from there.
 import {
@@ -55,8 +54,22 @@ import {
   streamNames,
 } from "../packages/events/src/index.ts";
 import { effects, inbox, outbox } from "../packages/events/test/schema.ts";
+import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { adminUrl, createBenchDatabase, dropAll, dropBenchDatabase, serverVersion } from "./lib/postgres.ts";
-import { heading, int, kv, line, table } from "./lib/report.ts";
+import {
+  check,
+  heading,
+  int,
+  kv,
+  line,
+  loadAverage,
+  printSummary,
+  problems,
+  redactedHost,
+  summary,
+  table,
+  verdict,
+} from "./lib/report.ts";
 import { machineCpuSeconds } from "./lib/service.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -91,62 +104,22 @@ const USAGE = `usage: bun bench/events.ts [--only throughput|latency|raw[,…]] 
                the ${LATENCY_REFERENCE_RATE} events/s reference runs min(duration, 5) s)`;
 
 function readArgs(): { only: Section[]; events: number; duration: number } {
-  let values: { only?: string; events?: string; duration?: string; help?: boolean };
-  try {
-    values = parseArgs({
-      args: Bun.argv.slice(2),
-      options: {
-        only: { type: "string" },
-        events: { type: "string" },
-        duration: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const only = (values.only ?? SECTIONS.join(","))
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const unknown = only.filter((s) => !SECTIONS.includes(s as Section));
-  if (unknown.length || only.length === 0)
-    usageError(`--only takes ${SECTIONS.join(", ")} (got ${values.only})`);
+  const values = parseFlags(USAGE, ["only", "events", "duration"]);
+  const only = parseOnly(USAGE, SECTIONS, values.only);
   const events = Number(values.events ?? 20_000);
   if (!Number.isInteger(events) || events < EVENTS_PER_TX)
-    usageError(`--events must be an integer ≥ ${EVENTS_PER_TX}`);
+    usageError(USAGE, `--events must be an integer ≥ ${EVENTS_PER_TX}`);
   const duration = Number(values.duration ?? 10);
-  if (!Number.isFinite(duration) || duration < 1) usageError("--duration must be a number of seconds ≥ 1");
-  return { only: only as Section[], events, duration };
-}
-
-function usageError(message: string): never {
-  console.error(`error: ${message}\n\n${USAGE}`);
-  process.exit(2);
+  if (!Number.isFinite(duration) || duration < 1)
+    usageError(USAGE, "--duration must be a number of seconds ≥ 1");
+  return { only, events, duration };
 }
 
 // ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
 
-type SummaryRow = { figure: string; result: string; goal: string; verdict: string };
-const summary: SummaryRow[] = [];
-const problems: string[] = [];
 /** Figures the raw section compares against: events/s of our layer, by stage. */
 const ours: { live?: number; relay?: number; consumer?: number } = {};
 
-function check(ok: boolean, message: string): boolean {
-  if (!ok) {
-    problems.push(message);
-    line(`  ✗ CHECK FAILED: ${message}`);
-  }
-  return ok;
-}
-
-const verdict = (met: boolean) => (met ? "met" : "MISSED");
 const rate = (n: number, ms: number) => (n * 1000) / ms;
 const perS = (n: number, ms: number) => `${int(rate(n, ms))}/s`;
 const fmtMs = (v: number) => (v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
@@ -1007,33 +980,21 @@ async function cleanup() {
   for (const problem of await dropAll()) failed(problem);
 }
 
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`\n${signal}: deleting the bench streams and dropping the bench databases…`);
-    void cleanup().finally(() => process.exit(130));
-  });
+cleanupOnSignals("deleting the bench streams and dropping the bench databases", cleanup);
 
 async function main(): Promise<number> {
   const { only, events, duration } = readArgs();
   const pgVersion = await serverVersion();
-  const redacted = new URL(adminUrl);
-  if (redacted.password) redacted.password = "***";
   const probe = await connect({ servers: NATS_URL, name: "bench-events-probe" });
   const natsVersion = probe.info?.version ?? "?";
   await probe.close();
   line(`events benchmarks — ${new Date().toISOString()}`);
   line(`command: bun bench/events.ts ${Bun.argv.slice(2).join(" ")}`.trimEnd());
   line(
-    `Bun ${Bun.version} · ${availableParallelism()} cores · PostgreSQL ${pgVersion} at ${redacted.host} · nats-server ${natsVersion} at ${NATS_URL} · namespaces bench${RUN}* · figures: ${only.join(", ")}`,
+    `Bun ${Bun.version} · ${availableParallelism()} cores · PostgreSQL ${pgVersion} at ${redactedHost(adminUrl)} · nats-server ${natsVersion} at ${NATS_URL} · namespaces bench${RUN}* · figures: ${only.join(", ")}`,
   );
   line("NOTE: producer, relay, consumer, Postgres and nats-server all share this machine's cores.");
-  const load = () =>
-    loadavg()
-      .map((v) => v.toFixed(2))
-      .join(" / ");
+  const load = () => loadAverage(" / ");
   line(`load average before (1 / 5 / 15 min): ${load()}`);
   if ((loadavg()[0] ?? 0) > 0.5)
     line('  (the machine is already busy: other work competes for the cores; see "rest of machine" CPU)');
@@ -1058,19 +1019,7 @@ async function main(): Promise<number> {
 
   heading("Summary (goals are printed, not asserted)");
   line(`load average after (1 / 5 / 15 min): ${load()}`);
-  if (summary.length)
-    line(
-      table([
-        ["Figure", "Result", "Goal", ""],
-        ...summary.map((r) => [r.figure, r.result, r.goal, r.verdict]),
-      ]),
-    );
-  if (problems.length) {
-    line(`\n${problems.length} problem(s) — the figures above may not mean what they say:`);
-    for (const p of problems) line(`  - ${p.split("\n")[0]}`);
-    return 1;
-  }
-  return 0;
+  return printSummary();
 }
 
 process.exit(await main());

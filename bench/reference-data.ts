@@ -17,11 +17,11 @@
  * where this user may CREATE DATABASE. Every database is named fig_bench_refdata_*_<random> and dropped at the end.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import autocannon, { type Result } from "autocannon";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
+import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import {
   adminUrl,
   backendPids,
@@ -30,7 +30,23 @@ import {
   dropBenchDatabase,
   serverVersion,
 } from "./lib/postgres.ts";
-import { heading, int, kv, line, median, mib, ms, seconds, table } from "./lib/report.ts";
+import {
+  check,
+  heading,
+  int,
+  kv,
+  line,
+  loadAverage,
+  median,
+  mib,
+  ms,
+  printSummary,
+  problems,
+  redactedHost,
+  seconds,
+  summary,
+  verdict,
+} from "./lib/report.ts";
 import {
   freePort,
   machineCpuSeconds,
@@ -68,56 +84,15 @@ const USAGE = `usage: bun bench/reference-data.ts [--only cold|get|import[,…]]
   --duration   seconds of measured load for "get" (default 10; a ${WARMUP_S} s warmup comes first)`;
 
 function readArgs(): { only: Section[]; duration: number } {
-  let values: { only?: string; duration?: string; help?: boolean };
-  try {
-    values = parseArgs({
-      args: Bun.argv.slice(2),
-      options: {
-        only: { type: "string" },
-        duration: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const only = (values.only ?? SECTIONS.join(","))
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const unknown = only.filter((s) => !SECTIONS.includes(s as Section));
-  if (unknown.length || only.length === 0)
-    usageError(`--only takes ${SECTIONS.join(", ")} (got ${values.only})`);
+  const values = parseFlags(USAGE, ["only", "duration"]);
+  const only = parseOnly(USAGE, SECTIONS, values.only);
   const duration = Number(values.duration ?? 10);
-  if (!Number.isFinite(duration) || duration < 1) usageError("--duration must be a number of seconds ≥ 1");
-  return { only: only as Section[], duration };
-}
-
-function usageError(message: string): never {
-  console.error(`error: ${message}\n\n${USAGE}`);
-  process.exit(2);
+  if (!Number.isFinite(duration) || duration < 1)
+    usageError(USAGE, "--duration must be a number of seconds ≥ 1");
+  return { only, duration };
 }
 
 // ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
-
-type SummaryRow = { figure: string; result: string; goal: string; verdict: string; note?: string };
-const summary: SummaryRow[] = [];
-const problems: string[] = [];
-
-function check(ok: boolean, message: string): boolean {
-  if (!ok) {
-    problems.push(message);
-    line(`  ✗ CHECK FAILED: ${message}`);
-  }
-  return ok;
-}
-
-const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
 function startReferenceData(databaseUrl: string, logLevel: string): Service {
   return startService(
@@ -509,30 +484,17 @@ async function cleanup() {
   for (const problem of await dropAll()) console.error(problem);
 }
 
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`\n${signal}: stopping the services and dropping the bench databases…`);
-    void cleanup().finally(() => process.exit(130));
-  });
+cleanupOnSignals("stopping the services and dropping the bench databases", cleanup);
 
 async function main(): Promise<number> {
   const { only, duration } = readArgs();
   const pgVersion = await serverVersion();
-  const redacted = new URL(adminUrl);
-  if (redacted.password) redacted.password = "***";
   line(`reference-data benchmarks — ${new Date().toISOString()}`);
   line(
-    `Bun ${Bun.version} · ${availableParallelism()} cores · PostgreSQL ${pgVersion} at ${redacted.host} · figures: ${only.join(", ")}`,
+    `Bun ${Bun.version} · ${availableParallelism()} cores · PostgreSQL ${pgVersion} at ${redactedHost(adminUrl)} · figures: ${only.join(", ")}`,
   );
 
-  line(
-    `load average before starting: ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} (other work skews every figure)`,
-  );
+  line(`load average before starting: ${loadAverage()} (other work skews every figure)`);
 
   try {
     if (only.includes("cold")) await benchColdStart();
@@ -546,19 +508,7 @@ async function main(): Promise<number> {
   }
 
   heading("Summary (goals are printed, not asserted)");
-  if (summary.length)
-    line(
-      table([
-        ["Figure", "Result", "Goal", "", "CPU cost / notes"],
-        ...summary.map((r) => [r.figure, r.result, r.goal, r.verdict, r.note ?? ""]),
-      ]),
-    );
-  if (problems.length) {
-    line(`\n${problems.length} problem(s) — the figures above may not mean what they say:`);
-    for (const p of problems) line(`  - ${p.split("\n")[0]}`);
-    return 1;
-  }
-  return 0;
+  return printSummary("CPU cost / notes");
 }
 
 // Exit explicitly: keep-alive sockets to the stopped services must not keep the process alive.

@@ -26,9 +26,8 @@
  * object-store bucket of the namespace bench<random>val are deleted at the end (also after a failure or Ctrl-C).
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
 import {
   createNatsClient,
@@ -39,8 +38,26 @@ import {
 // The object-store client is a dependency of services/validation, not of the root: import it from there.
 import { Objm } from "../services/validation/node_modules/@nats-io/obj/lib/mod.js";
 import { bucketName } from "../services/validation/src/domain/object-store.ts";
+import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { adminUrl, backendPids, createBenchDatabase, dropAll, serverVersion } from "./lib/postgres.ts";
-import { heading, int, kv, line, median, mib, ms, seconds, table } from "./lib/report.ts";
+import {
+  check,
+  heading,
+  int,
+  kv,
+  line,
+  loadAverage,
+  median,
+  mib,
+  ms,
+  printSummary,
+  problems,
+  redactedHost,
+  seconds,
+  summary,
+  table,
+  verdict,
+} from "./lib/report.ts";
 import {
   freePort,
   machineCpuSeconds,
@@ -85,65 +102,23 @@ const USAGE = `usage: bun bench/validation.ts [--only small|large[,…]] [--runs
 type Args = { only: Section[]; runs: number; smallRows: number; sizes: number[] };
 
 function readArgs(): Args {
-  let values: { only?: string; runs?: string; "small-rows"?: string; sizes?: string; help?: boolean };
-  try {
-    values = parseArgs({
-      args: Bun.argv.slice(2),
-      options: {
-        only: { type: "string" },
-        runs: { type: "string" },
-        "small-rows": { type: "string" },
-        sizes: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const only = (values.only ?? SECTIONS.join(","))
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (only.length === 0 || only.some((s) => !SECTIONS.includes(s as Section)))
-    usageError(`--only takes ${SECTIONS.join(", ")} (got ${values.only})`);
+  const values = parseFlags(USAGE, ["only", "runs", "small-rows", "sizes"]);
+  const only = parseOnly(USAGE, SECTIONS, values.only);
   const whole = (text: string, flag: string) => {
     const n = Number(text);
-    if (!Number.isSafeInteger(n) || n < 1) usageError(`${flag} must be a whole number ≥ 1 (got ${text})`);
+    if (!Number.isSafeInteger(n) || n < 1)
+      usageError(USAGE, `${flag} must be a whole number ≥ 1 (got ${text})`);
     return n;
   };
   return {
-    only: only as Section[],
+    only,
     runs: whole(values.runs ?? "3", "--runs"),
     smallRows: whole(values["small-rows"] ?? "10000", "--small-rows"),
     sizes: (values.sizes ?? "250000,500000,1000000").split(",").map((s) => whole(s.trim(), "--sizes")),
   };
 }
 
-function usageError(message: string): never {
-  console.error(`error: ${message}\n\n${USAGE}`);
-  process.exit(2);
-}
-
 // ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
-
-type SummaryRow = { figure: string; result: string; goal: string; verdict: string; note?: string };
-const summary: SummaryRow[] = [];
-const problems: string[] = [];
-
-function check(ok: boolean, message: string): boolean {
-  if (!ok) {
-    problems.push(message);
-    line(`  ✗ CHECK FAILED: ${message}`);
-  }
-  return ok;
-}
-
-const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
 /** "YYYY-MM-DD" in local time: what the worker's rule engine takes as today (packages/billing localToday). */
 function localToday(now = new Date()): string {
@@ -664,32 +639,17 @@ async function cleanup() {
   for (const problem of await dropAll()) console.error(problem);
 }
 
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(
-      `\n${signal}: stopping the services, deleting the streams and dropping the bench databases…`,
-    );
-    void cleanup().finally(() => process.exit(130));
-  });
+cleanupOnSignals("stopping the services, deleting the streams and dropping the bench databases", cleanup);
 
 async function main(): Promise<number> {
   const args = readArgs();
   const pgVersion = await serverVersion();
-  const redacted = new URL(adminUrl);
-  if (redacted.password) redacted.password = "***";
   line(`validation benchmarks — ${new Date().toISOString()}`);
   line(
-    `Bun ${Bun.version} · ${availableParallelism()} cores · PostgreSQL ${pgVersion} at ${redacted.host} · NATS at ${NATS_URL} · namespace ${NAMESPACE} · figures: ${args.only.join(", ")}`,
+    `Bun ${Bun.version} · ${availableParallelism()} cores · PostgreSQL ${pgVersion} at ${redactedHost(adminUrl)} · NATS at ${NATS_URL} · namespace ${NAMESPACE} · figures: ${args.only.join(", ")}`,
   );
   line(`command: bun bench/validation.ts ${Bun.argv.slice(2).join(" ")}`.trimEnd());
-  line(
-    `load average before starting: ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} (other work skews every figure)`,
-  );
+  line(`load average before starting: ${loadAverage()} (other work skews every figure)`);
   const dir = mkdtempSync(join(tmpdir(), "fig-bench-validation-"));
   try {
     const env = await setUp();
@@ -706,19 +666,7 @@ async function main(): Promise<number> {
 
   heading("Summary (goals are printed, not asserted)");
   line(`command: bun bench/validation.ts ${Bun.argv.slice(2).join(" ")}`.trimEnd());
-  if (summary.length)
-    line(
-      table([
-        ["Figure", "Result", "Goal", "", "Breakdown / notes"],
-        ...summary.map((r) => [r.figure, r.result, r.goal, r.verdict, r.note ?? ""]),
-      ]),
-    );
-  if (problems.length) {
-    line(`\n${problems.length} problem(s) — the figures above may not mean what they say:`);
-    for (const p of problems) line(`  - ${p.split("\n")[0]}`);
-    return 1;
-  }
-  return 0;
+  return printSummary("Breakdown / notes");
 }
 
 // Exit explicitly: keep-alive sockets to the stopped services must not keep the process alive.

@@ -1,4 +1,5 @@
 /** Small formatting helpers shared by the benchmark scripts. */
+import { loadavg } from "node:os";
 
 export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,4 +31,56 @@ export function table(rows: string[][]): string {
       .trimEnd();
   const [head, ...body] = rows;
   return [render(head ?? []), widths.map((w) => "─".repeat(w)).join("  "), ...body.map(render)].join("\n");
+}
+
+/** Where a database URL points (host and port): never its user or password. */
+export const redactedHost = (url: string): string => new URL(url).host;
+
+/** The 1, 5 and 15 minute load averages, joined by `separator`. */
+export const loadAverage = (separator = " "): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(separator);
+
+// ─── the summary every script ends with ─────────────────────────────────────────────────────────────────────
+
+export type SummaryRow = { figure: string; result: string; goal: string; verdict: string; note?: string };
+/** One row per figure, printed by printSummary(). */
+export const summary: SummaryRow[] = [];
+/** What did not work; any makes the script exit non-zero. */
+export const problems: string[] = [];
+
+/** Records a problem (and prints it at once) unless `ok`; returns `ok`. */
+export function check(ok: boolean, message: string): boolean {
+  if (!ok) {
+    problems.push(message);
+    line(`  ✗ CHECK FAILED: ${message}`);
+  }
+  return ok;
+}
+
+export const verdict = (met: boolean) => (met ? "met" : "MISSED");
+
+/**
+ * Prints the summary table (with a last column of notes headed `notesHeader`, when given) and the problems;
+ * returns the exit code: 1 when there were problems, else 0.
+ */
+export function printSummary(notesHeader?: string): number {
+  if (summary.length)
+    line(
+      table(
+        notesHeader === undefined
+          ? [["Figure", "Result", "Goal", ""], ...summary.map((r) => [r.figure, r.result, r.goal, r.verdict])]
+          : [
+              ["Figure", "Result", "Goal", "", notesHeader],
+              ...summary.map((r) => [r.figure, r.result, r.goal, r.verdict, r.note ?? ""]),
+            ],
+      ),
+    );
+  if (problems.length) {
+    line(`\n${problems.length} problem(s) — the figures above may not mean what they say:`);
+    for (const p of problems) line(`  - ${p.split("\n")[0]}`);
+    return 1;
+  }
+  return 0;
 }

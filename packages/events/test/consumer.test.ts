@@ -1,11 +1,7 @@
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { expect, test } from "bun:test";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import {
-  createEventConsumer,
-  createNatsClient,
   type DeadLetter,
-  deleteStreams,
   type EventHandler,
   ensureStreams,
   envelopeHeaders,
@@ -18,43 +14,18 @@ import {
 } from "../src/index.ts";
 import {
   changed,
-  cleanupStack,
   drained,
   effectCounts,
+  eventsTestEnv,
   eventually,
   makeEvent,
-  migrationsFolder,
-  NATS_URL,
   publishDirect,
-  silent,
-  uniqueNamespace,
   until,
 } from "./helpers.ts";
 import { effects } from "./schema.ts";
 
-const fileNamespace = uniqueNamespace();
-const namespaces: string[] = [];
-function testNamespace(label: string): string {
-  const ns = `${fileNamespace}_${label}`;
-  namespaces.push(ns);
-  return ns;
-}
-
-let tdb: TestDatabase;
-const nats = createNatsClient({ servers: NATS_URL, name: "events-consumer-test" });
-const cleanup = cleanupStack();
-
-beforeAll(async () => {
-  tdb = await createTestDatabase({ service: "events", migrationsFolder });
-  expect(tdb.kind).toBe("postgres");
-});
-afterEach(() => cleanup.run());
-afterAll(async () => {
-  const jsm = await nats.manager();
-  for (const ns of namespaces) await deleteStreams(jsm, ns);
-  await nats.close();
-  await tdb.drop();
-});
+const env = eventsTestEnv("events-consumer-test");
+const { nats, testNamespace } = env;
 
 async function startConsumer(
   name: string,
@@ -62,21 +33,25 @@ async function startConsumer(
   handler: EventHandler<"reference.changed">,
   options: { maxDeliver?: number; backoffMs?: number[]; ackWaitMs?: number } = {},
 ) {
-  const consumer = createEventConsumer({
-    name,
-    type: "reference.changed",
-    database: tdb,
-    nats,
-    namespace,
-    logger: silent,
-    handler,
-    ...options,
-  });
-  cleanup.defer(() => consumer.stop());
+  const consumer = env.consumer({ name, type: "reference.changed", namespace, handler, ...options });
   // The streams exist before anything is published (the consumer also ensures them, but asynchronously).
   await ensureStreams(await nats.manager(), namespace);
   await consumer.start();
   return consumer;
+}
+
+/** A consumer "strict" whose handler only records what reaches it; returns that record. */
+async function startStrictConsumer(namespace: string): Promise<string[]> {
+  const handled: string[] = [];
+  await startConsumer(
+    "strict",
+    namespace,
+    async (event) => {
+      handled.push(event.id);
+    },
+    { maxDeliver: 5, backoffMs: [50] },
+  );
+  return handled;
 }
 
 async function deadLetters(namespace: string, count: number, timeoutMs = 5000): Promise<DeadLetter[]> {
@@ -131,7 +106,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
   expect(JSON.parse(letter?.data ?? "")).toEqual(changed(7));
   expect(letter?.deadLetteredAt).toBeString();
   expect(await showDeadLetter(nats, namespace, letter?.seq as number)).toEqual(letter as DeadLetter);
-  expect((await effectCounts(tdb.db, [event.id])).size).toBe(0);
+  expect((await effectCounts(env.tdb.db, [event.id])).size).toBe(0);
   // Terminated: the consumer holds nothing for it any more.
   await drained(nats, namespace, "flaky");
   expect(deliveries).toHaveLength(3);
@@ -139,12 +114,12 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
   failing = false;
   const replayed = await replayDeadLetter(nats, namespace, letter?.seq as number);
   expect(replayed.eventId).toBe(event.id);
-  await until(async () => (await effectCounts(tdb.db, [event.id])).get(event.id) === 1, {
+  await until(async () => (await effectCounts(env.tdb.db, [event.id])).get(event.id) === 1, {
     timeoutMs: 5000,
     message: "the replayed event to be applied",
   });
   await drained(nats, namespace, "flaky");
-  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBe(1);
   expect(deliveries).toHaveLength(4);
   expect(await listDeadLetters(nats, namespace)).toEqual([]);
   expect(await showDeadLetter(nats, namespace, letter?.seq as number)).toBeNull();
@@ -152,15 +127,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
 
 test("malformed messages go straight to the dead-letter stream, without retries", async () => {
   const namespace = testNamespace("malformed");
-  const handled: string[] = [];
-  await startConsumer(
-    "strict",
-    namespace,
-    async (event) => {
-      handled.push(event.id);
-    },
-    { maxDeliver: 5, backoffMs: [50] },
-  );
+  const handled = await startStrictConsumer(namespace);
   const js = await nats.jetstream();
   const subject = eventSubject(namespace, "reference.changed");
 
@@ -194,15 +161,7 @@ test("malformed messages go straight to the dead-letter stream, without retries"
 
 test("data that does not match the catalog schema is dead-lettered at once, with the validation error", async () => {
   const namespace = testNamespace("mismatch");
-  const handled: string[] = [];
-  await startConsumer(
-    "strict",
-    namespace,
-    async (event) => {
-      handled.push(event.id);
-    },
-    { maxDeliver: 5, backoffMs: [50] },
-  );
+  const handled = await startStrictConsumer(namespace);
   const js = await nats.jetstream();
   const event = makeEvent();
   // Valid CloudEvents headers; data that fails the reference.changed schema.
@@ -263,14 +222,14 @@ test("the same event delivered twice (different Nats-Msg-Id) is applied once: th
   expect(first.duplicate).toBe(false);
   expect(second.duplicate).toBe(false); // the broker kept both: only the inbox can dedupe
 
-  await until(async () => (await effectCounts(tdb.db, [event.id])).get(event.id), {
+  await until(async () => (await effectCounts(env.tdb.db, [event.id])).get(event.id), {
     message: "the event to be applied",
   });
   const info = await drained(nats, namespace, "dedupe");
   expect(info.delivered.stream_seq).toBe(second.seq);
   expect(info.ack_floor.stream_seq).toBe(second.seq);
 
-  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBe(1);
   expect(received).toHaveLength(1);
   // The CloudEvents attributes survived the trip through NATS.
   expect(received[0]).toEqual(event);
@@ -296,7 +255,7 @@ test("stop() waits for the in-flight handler to commit and ack; a new instance d
 
   await first.stop();
   // Committed before stop() returned.
-  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBe(1);
   // And acked: the durable consumer holds nothing unacknowledged.
   await eventually(async () => {
     const info = await (await nats.manager()).consumers.info(streamNames(namespace).events, "graceful");
@@ -314,5 +273,5 @@ test("stop() waits for the in-flight handler to commit and ack; a new instance d
   await until(() => seen.includes(next.id), { message: "the next event to reach the new instance" });
   await drained(nats, namespace, "graceful");
   expect(seen).toEqual([next.id]);
-  expect((await effectCounts(tdb.db, [event.id])).get(event.id)).toBe(1);
+  expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBe(1);
 }, 15_000);

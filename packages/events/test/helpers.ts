@@ -1,12 +1,19 @@
+import { afterAll, afterEach, beforeAll, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Database } from "@fig/db";
-import type { TestDatabase } from "@fig/testing";
+import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { inArray, sql } from "drizzle-orm";
 import pino from "pino";
 import {
+  createEventConsumer,
+  createNatsClient,
+  createOutboxRelay,
+  deleteStreams,
+  type EventConsumer,
+  type EventConsumerOptions,
   type EventData,
   type EventType,
   enqueueEvent,
@@ -14,6 +21,8 @@ import {
   eventSubject,
   type FigEvent,
   type NatsClient,
+  type OutboxRelay,
+  type OutboxRelayOptions,
   outbox,
   streamNames,
 } from "../src/index.ts";
@@ -232,6 +241,74 @@ export function cleanupStack() {
       }
     },
   };
+}
+
+/** Options of a relay or consumer built by an {@link EventsTestEnv}: database, NATS client and logger default to its own. */
+type EnvOptions<O> = Omit<O, "database" | "nats" | "logger"> &
+  Partial<Pick<O, Extract<keyof O, "nats" | "logger">>>;
+
+export type EventsTestEnv = {
+  /** The file's test database (created in beforeAll, dropped in afterAll). */
+  readonly tdb: TestDatabase;
+  /** The file's client of the shared NATS server (closed in afterAll). */
+  readonly nats: NatsClient;
+  /** Run after each test. */
+  readonly cleanup: ReturnType<typeof cleanupStack>;
+  /** One namespace per test, all under the file's unique prefix; their streams are deleted in afterAll. */
+  testNamespace(label: string): string;
+  /** A relay on the file's database, NATS and a silent logger unless given; stopped after the test. */
+  relay(options: EnvOptions<OutboxRelayOptions>): OutboxRelay;
+  /** A consumer on the file's database, NATS and a silent logger unless given; stopped after the test. */
+  consumer<T extends EventType>(options: EnvOptions<EventConsumerOptions<T>>): EventConsumer;
+};
+
+/**
+ * The setup every Postgres + NATS test file shares: registers its beforeAll/afterEach/afterAll hooks. Call
+ * once, at the top level of the test file; `clientName` names its NATS connection.
+ */
+export function eventsTestEnv(clientName: string): EventsTestEnv {
+  const fileNamespace = uniqueNamespace();
+  const namespaces: string[] = [];
+  let tdb: TestDatabase | undefined;
+  const nats = createNatsClient({ servers: NATS_URL, name: clientName });
+  const cleanup = cleanupStack();
+
+  const env: EventsTestEnv = {
+    get tdb() {
+      if (!tdb) throw new Error("the test database is created in beforeAll");
+      return tdb;
+    },
+    nats,
+    cleanup,
+    testNamespace(label) {
+      const ns = `${fileNamespace}_${label}`;
+      namespaces.push(ns);
+      return ns;
+    },
+    relay(options) {
+      const relay = createOutboxRelay({ database: env.tdb, nats, logger: silent, ...options });
+      cleanup.defer(() => relay.stop());
+      return relay;
+    },
+    consumer(options) {
+      const consumer = createEventConsumer({ database: env.tdb, nats, logger: silent, ...options });
+      cleanup.defer(() => consumer.stop());
+      return consumer;
+    },
+  };
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase({ service: "events", migrationsFolder });
+    expect(tdb.kind).toBe("postgres");
+  });
+  afterEach(() => cleanup.run());
+  afterAll(async () => {
+    const jsm = await nats.manager();
+    for (const ns of namespaces) await deleteStreams(jsm, ns);
+    await nats.close();
+    await env.tdb.drop();
+  });
+  return env;
 }
 
 export type { TestDatabase };

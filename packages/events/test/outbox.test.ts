@@ -1,55 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { describe, expect, test } from "bun:test";
 import { count, eq, inArray } from "drizzle-orm";
-import {
-  createEventConsumer,
-  createNatsClient,
-  createOutboxRelay,
-  deleteStreams,
-  enqueueEvent,
-  outbox,
-  streamNames,
-} from "../src/index.ts";
-import {
-  changed,
-  cleanupStack,
-  enqueueMany,
-  migrationsFolder,
-  NATS_URL,
-  outboxRows,
-  silent,
-  uniqueNamespace,
-  until,
-} from "./helpers.ts";
+import { enqueueEvent, outbox, streamNames } from "../src/index.ts";
+import { changed, enqueueMany, eventsTestEnv, outboxRows, until } from "./helpers.ts";
 import { effects, widgets } from "./schema.ts";
 
-const fileNamespace = uniqueNamespace();
-const namespaces: string[] = [];
-/** One namespace per test, all under this file's unique prefix, all deleted in afterAll. */
-function testNamespace(label: string): string {
-  const ns = `${fileNamespace}_${label}`;
-  namespaces.push(ns);
-  return ns;
-}
-
-let tdb: TestDatabase;
-const nats = createNatsClient({ servers: NATS_URL, name: "events-outbox-test" });
-const cleanup = cleanupStack();
-
-beforeAll(async () => {
-  tdb = await createTestDatabase({ service: "events", migrationsFolder });
-  expect(tdb.kind).toBe("postgres");
-});
-afterEach(() => cleanup.run());
-afterAll(async () => {
-  const jsm = await nats.manager();
-  for (const ns of namespaces) await deleteStreams(jsm, ns);
-  await nats.close();
-  await tdb.drop();
-});
+const env = eventsTestEnv("events-outbox-test");
+const { nats, testNamespace } = env;
 
 async function outboxCount(): Promise<number> {
-  const [row] = await tdb.db.select({ n: count() }).from(outbox);
+  const [row] = await env.tdb.db.select({ n: count() }).from(outbox);
   return row?.n ?? 0;
 }
 
@@ -58,7 +17,7 @@ describe("enqueueEvent: the outbox row shares the state change's transaction", (
     const before = await outboxCount();
     let enqueued: string | undefined;
     await expect(
-      tdb.db.transaction(async (tx) => {
+      env.tdb.db.transaction(async (tx) => {
         await tx.insert(widgets).values({ id: "w-rolled-back", name: "never" });
         enqueued = await enqueueEvent(tx, "reference.changed", changed(1));
         throw new Error("business rule failed after the write");
@@ -66,13 +25,13 @@ describe("enqueueEvent: the outbox row shares the state change's transaction", (
     ).rejects.toThrow("business rule failed");
 
     expect(enqueued).toBeString();
-    expect(await tdb.db.select().from(widgets).where(eq(widgets.id, "w-rolled-back"))).toEqual([]);
-    expect(await outboxRows(tdb.db, [enqueued as string])).toEqual([]);
+    expect(await env.tdb.db.select().from(widgets).where(eq(widgets.id, "w-rolled-back"))).toEqual([]);
+    expect(await outboxRows(env.tdb.db, [enqueued as string])).toEqual([]);
     expect(await outboxCount()).toBe(before);
   });
 
   test("commit writes both, the event pending with its catalog attributes", async () => {
-    const id = await tdb.db.transaction(async (tx) => {
+    const id = await env.tdb.db.transaction(async (tx) => {
       await tx.insert(widgets).values({ id: "w-committed", name: "kept" });
       return enqueueEvent(tx, "reference.changed", changed(2), {
         subject: "codes/A1",
@@ -80,10 +39,10 @@ describe("enqueueEvent: the outbox row shares the state change's transaction", (
       });
     });
 
-    expect(await tdb.db.select().from(widgets).where(eq(widgets.id, "w-committed"))).toEqual([
+    expect(await env.tdb.db.select().from(widgets).where(eq(widgets.id, "w-committed"))).toEqual([
       { id: "w-committed", name: "kept" },
     ]);
-    const [row] = await outboxRows(tdb.db, [id]);
+    const [row] = await outboxRows(env.tdb.db, [id]);
     expect(row).toMatchObject({
       id,
       type: "reference.changed",
@@ -104,17 +63,17 @@ describe("enqueueEvent: the outbox row shares the state change's transaction", (
 
     // Inside a transaction with a state change: the whole transaction fails.
     await expect(
-      tdb.db.transaction(async (tx) => {
+      env.tdb.db.transaction(async (tx) => {
         await tx.insert(widgets).values({ id: "w-bad-event", name: "never" });
         await enqueueEvent(tx, "reference.changed", bad as never);
       }),
     ).rejects.toThrow();
-    expect(await tdb.db.select().from(widgets).where(eq(widgets.id, "w-bad-event"))).toEqual([]);
+    expect(await env.tdb.db.select().from(widgets).where(eq(widgets.id, "w-bad-event"))).toEqual([]);
 
     // Outside a transaction too: the schema check runs before any write.
-    await expect(enqueueEvent(tdb.db, "reference.changed", bad as never)).rejects.toThrow();
+    await expect(enqueueEvent(env.tdb.db, "reference.changed", bad as never)).rejects.toThrow();
     await expect(
-      enqueueEvent(tdb.db, "reference.changed", { ...changed(3), extra: "not in the schema" } as never),
+      enqueueEvent(env.tdb.db, "reference.changed", { ...changed(3), extra: "not in the schema" } as never),
     ).rejects.toThrow();
 
     expect(await outboxCount()).toBe(before);
@@ -124,38 +83,27 @@ describe("enqueueEvent: the outbox row shares the state change's transaction", (
 describe("relay", () => {
   test("NOTIFY wakes an idle relay: an event enqueued after start is sent long before the next poll", async () => {
     const namespace = testNamespace("notify");
-    const relay = createOutboxRelay({
-      database: tdb,
-      nats,
-      namespace,
-      logger: silent,
-      pollIntervalMs: 10_000,
-    });
+    const relay = env.relay({ namespace, pollIntervalMs: 10_000 });
     const applied = new Map<string, number>();
-    const consumer = createEventConsumer({
+    const consumer = env.consumer({
       name: "notify-test",
       type: "reference.changed",
-      database: tdb,
-      nats,
       namespace,
-      logger: silent,
       handler: async (event, tx) => {
         await tx.insert(effects).values({ event_id: event.id });
         applied.set(event.id, Date.now());
       },
     });
-    cleanup.defer(() => relay.stop());
-    cleanup.defer(() => consumer.stop());
 
     // Warm up: the first poll sends this one, then the relay sleeps for 10 s unless NOTIFY wakes it.
-    const [warmup] = await enqueueMany(tdb.db, 1, 100);
+    const [warmup] = await enqueueMany(env.tdb.db, 1, 100);
     await relay.start();
     await consumer.start();
     await until(() => applied.has(warmup as string), { message: "the warm-up event to be consumed" });
 
     const started = Date.now();
-    const [id] = await enqueueMany(tdb.db, 1, 101);
-    const sentAt = await until(async () => (await outboxRows(tdb.db, [id as string]))[0]?.sent_at, {
+    const [id] = await enqueueMany(env.tdb.db, 1, 101);
+    const sentAt = await until(async () => (await outboxRows(env.tdb.db, [id as string]))[0]?.sent_at, {
       timeoutMs: 5000,
       message: "the relay to send the event (NOTIFY)",
     });
@@ -171,7 +119,7 @@ describe("relay", () => {
     const namespace = testNamespace("prune");
     const old = crypto.randomUUID();
     const young = crypto.randomUUID();
-    await tdb.db.insert(outbox).values([
+    await env.tdb.db.insert(outbox).values([
       {
         id: old,
         type: "reference.changed",
@@ -188,46 +136,28 @@ describe("relay", () => {
         sent_at: new Date(),
       },
     ]);
-    const relay = createOutboxRelay({
-      database: tdb,
-      nats,
-      namespace,
-      logger: silent,
-      pollIntervalMs: 20,
-      retentionMs: 60_000,
-      pruneIntervalMs: 0,
-    });
-    cleanup.defer(() => relay.stop());
-    const [pending] = await enqueueMany(tdb.db, 1, 202);
+    const relay = env.relay({ namespace, pollIntervalMs: 20, retentionMs: 60_000, pruneIntervalMs: 0 });
+    const [pending] = await enqueueMany(env.tdb.db, 1, 202);
     await relay.start();
 
-    await until(async () => (await outboxRows(tdb.db, [old])).length === 0, {
+    await until(async () => (await outboxRows(env.tdb.db, [old])).length === 0, {
       timeoutMs: 5000,
       message: "the old sent row to be pruned",
     });
     // The pending row was sent, not pruned (it is younger than the retention).
-    const kept = await outboxRows(tdb.db, [young, pending as string]);
+    const kept = await outboxRows(env.tdb.db, [young, pending as string]);
     expect(kept.map((r) => r.id).sort()).toEqual([young, pending as string].sort());
     expect(kept.every((r) => r.sent_at !== null)).toBe(true);
     await relay.stop();
 
     // With a tiny retention, what the relay itself sent goes too, once sent (never before).
-    const quick = createOutboxRelay({
-      database: tdb,
-      nats,
-      namespace,
-      logger: silent,
-      pollIntervalMs: 20,
-      retentionMs: 100,
-      pruneIntervalMs: 0,
-    });
-    cleanup.defer(() => quick.stop());
-    const [ephemeral] = await enqueueMany(tdb.db, 1, 203);
+    const quick = env.relay({ namespace, pollIntervalMs: 20, retentionMs: 100, pruneIntervalMs: 0 });
+    const [ephemeral] = await enqueueMany(env.tdb.db, 1, 203);
     await quick.start();
     await until(
       async () =>
         (
-          await tdb.db
+          await env.tdb.db
             .select({ n: count() })
             .from(outbox)
             .where(inArray(outbox.id, [ephemeral as string, young, pending as string]))

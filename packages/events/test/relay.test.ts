@@ -1,22 +1,14 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeEach, expect, test } from "bun:test";
 import { join } from "node:path";
-import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { sql } from "drizzle-orm";
-import {
-  createEventConsumer,
-  createNatsClient,
-  createOutboxRelay,
-  deleteStreams,
-  type NatsClient,
-} from "../src/index.ts";
+import { createNatsClient, createOutboxRelay, deleteStreams, type NatsClient } from "../src/index.ts";
 import {
   capturingLogger,
-  cleanupStack,
   drained,
   effectCounts,
   enqueueMany,
+  eventsTestEnv,
   freePort,
-  migrationsFolder,
   NATS_URL,
   natsStoreDir,
   outboxRows,
@@ -30,51 +22,42 @@ import {
 } from "./helpers.ts";
 import { effects } from "./schema.ts";
 
-const fileNamespace = uniqueNamespace();
-const namespaces: string[] = [];
-function testNamespace(label: string): string {
-  const ns = `${fileNamespace}_${label}`;
-  namespaces.push(ns);
-  return ns;
-}
+const env = eventsTestEnv("events-relay-test");
+const { nats, cleanup, testNamespace } = env;
 
-let tdb: TestDatabase;
-const nats = createNatsClient({ servers: NATS_URL, name: "events-relay-test" });
-const cleanup = cleanupStack();
-
-beforeAll(async () => {
-  tdb = await createTestDatabase({ service: "events", migrationsFolder });
-  expect(tdb.kind).toBe("postgres");
-});
 // Every relay relays the whole outbox: start each test from an empty one.
 beforeEach(async () => {
-  await tdb.db.execute(sql`truncate outbox, inbox, effects, widgets`);
-});
-afterEach(() => cleanup.run());
-afterAll(async () => {
-  const jsm = await nats.manager();
-  for (const ns of namespaces) await deleteStreams(jsm, ns);
-  await nats.close();
-  await tdb.drop();
+  await env.tdb.db.execute(sql`truncate outbox, inbox, effects, widgets`);
 });
 
 /** A consumer whose effect is one `effects` row per application; `seen` lists deliveries in order. */
 function effectConsumer(name: string, namespace: string, client: NatsClient = nats) {
   const seen: string[] = [];
-  const consumer = createEventConsumer({
+  const consumer = env.consumer({
     name,
     type: "reference.changed",
-    database: tdb,
     nats: client,
     namespace,
-    logger: silent,
     handler: async (event, tx) => {
       await tx.insert(effects).values({ event_id: event.id });
       seen.push(event.data.keys[0] as string);
     },
   });
-  cleanup.defer(() => consumer.stop());
   return { consumer, seen };
+}
+
+/** A relay on `client` (a private NATS server) that retries fast and keeps its log records. */
+function retryingRelay(namespace: string, client: NatsClient) {
+  const { logger, records } = capturingLogger();
+  const relay = env.relay({
+    nats: client,
+    namespace,
+    logger,
+    pollIntervalMs: 50,
+    retryMinMs: 50,
+    retryMaxMs: 200,
+  });
+  return { relay, records };
 }
 
 function expectEachOnce(counts: Map<string, number>, ids: string[]) {
@@ -89,45 +72,35 @@ test("NATS down at commit time: events stay pending (attempts recorded) and all 
   cleanup.defer(() => removeDir(storeDir));
   const down = createNatsClient({ servers: `127.0.0.1:${port}`, name: "events-outage" });
   cleanup.defer(() => down.close());
-  const { logger, records } = capturingLogger();
-  const relay = createOutboxRelay({
-    database: tdb,
-    nats: down,
-    namespace,
-    logger,
-    pollIntervalMs: 50,
-    retryMinMs: 50,
-    retryMaxMs: 200,
-  });
-  cleanup.defer(() => relay.stop());
+  const { relay, records } = retryingRelay(namespace, down);
   const { consumer } = effectConsumer("outage", namespace, down);
 
-  const ids = await enqueueMany(tdb.db, 20, 0);
+  const ids = await enqueueMany(env.tdb.db, 20, 0);
   await relay.start();
   await consumer.start();
   const failures = () => records.filter((r) => r.msg.startsWith("outbox: publish failed")).length;
   await until(() => failures() >= 3, { timeoutMs: 5000, message: "three failed relay attempts" });
   // More commits while NATS is down.
-  ids.push(...(await enqueueMany(tdb.db, 5, 20)));
+  ids.push(...(await enqueueMany(env.tdb.db, 5, 20)));
   await until(() => failures() >= 5, { timeoutMs: 5000, message: "two more failed relay attempts" });
 
-  const duringOutage = await outboxRows(tdb.db, ids);
+  const duringOutage = await outboxRows(env.tdb.db, ids);
   expect(duringOutage).toHaveLength(25);
   expect(duringOutage.every((r) => r.sent_at === null)).toBe(true);
 
   // NATS comes up on the port the relay keeps retrying: its client connects on the next retry.
   const server = await startPrivateNats(port, storeDir);
   cleanup.defer(() => server.stop());
-  await until(async () => (await outboxRows(tdb.db, ids)).every((r) => r.sent_at !== null), {
+  await until(async () => (await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null), {
     timeoutMs: 10_000,
     message: "every pending event to be sent once NATS is up",
   });
-  await until(async () => (await effectCounts(tdb.db, ids)).size === ids.length, {
+  await until(async () => (await effectCounts(env.tdb.db, ids)).size === ids.length, {
     timeoutMs: 10_000,
     message: "every event to be consumed",
   });
   await drained(down, namespace, "outage");
-  expectEachOnce(await effectCounts(tdb.db, ids), ids);
+  expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   expect(await streamMessages(down, namespace)).toBe(ids.length);
 
   // The outbox tells an operator why events are stuck: at least the head of the queue, which the relay
@@ -149,59 +122,49 @@ test("NATS restarting under a connected relay: events committed meanwhile all ar
   cleanup.defer(() => server.stop());
   const client = createNatsClient({ servers: server.url, name: "events-restart" });
   cleanup.defer(() => client.close());
-  const { logger, records } = capturingLogger();
-  const relay = createOutboxRelay({
-    database: tdb,
-    nats: client,
-    namespace,
-    logger,
-    pollIntervalMs: 50,
-    retryMinMs: 50,
-    retryMaxMs: 200,
-  });
-  cleanup.defer(() => relay.stop());
+  const { relay, records } = retryingRelay(namespace, client);
   const { consumer } = effectConsumer("restart", namespace, client);
   await relay.start();
   await consumer.start();
 
-  const before = await enqueueMany(tdb.db, 5, 0);
-  await until(async () => (await effectCounts(tdb.db, before)).size === before.length, {
+  const before = await enqueueMany(env.tdb.db, 5, 0);
+  await until(async () => (await effectCounts(env.tdb.db, before)).size === before.length, {
     message: "the events sent before the restart to be consumed",
   });
 
   await server.stop();
-  const during = await enqueueMany(tdb.db, 10, 5);
+  const during = await enqueueMany(env.tdb.db, 10, 5);
   // A publish to a disconnected client fails on its timeout; wait for the relay to see that.
   await until(() => records.some((r) => r.msg.startsWith("outbox: publish failed")), {
     timeoutMs: 15_000,
     message: "the relay to fail while NATS is down",
   });
-  expect((await outboxRows(tdb.db, during)).every((r) => r.sent_at === null)).toBe(true);
+  expect((await outboxRows(env.tdb.db, during)).every((r) => r.sent_at === null)).toBe(true);
 
   server = await startPrivateNats(port, storeDir);
   const ids = [...before, ...during];
-  await until(async () => (await effectCounts(tdb.db, ids)).size === ids.length, {
+  await until(async () => (await effectCounts(env.tdb.db, ids)).size === ids.length, {
     timeoutMs: 15_000,
     message: "every event to be consumed after NATS is back",
   });
   await drained(client, namespace, "restart");
-  expectEachOnce(await effectCounts(tdb.db, ids), ids);
+  expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   expect(await streamMessages(client, namespace)).toBe(ids.length);
 }, 40_000);
 
 test("a publish the broker rejects leaves the row pending with attempts and last_error", async () => {
   const namespace = testNamespace("rejected");
-  const relay = createOutboxRelay({ database: tdb, nats, namespace, logger: silent });
-  const [first] = await enqueueMany(tdb.db, 1, 0);
+  const relay = createOutboxRelay({ database: env.tdb, nats, namespace, logger: silent });
+  const [first] = await enqueueMany(env.tdb.db, 1, 0);
   expect(await relay.flush()).toBe(1); // creates the streams, sends the first event
-  expect((await outboxRows(tdb.db, [first as string]))[0]?.sent_at).toBeInstanceOf(Date);
+  expect((await outboxRows(env.tdb.db, [first as string]))[0]?.sent_at).toBeInstanceOf(Date);
 
   // The stream is gone: JetStream answers the next publish with "no responders".
   await deleteStreams(await nats.manager(), namespace);
-  const [second] = await enqueueMany(tdb.db, 1, 1);
+  const [second] = await enqueueMany(env.tdb.db, 1, 1);
   await expect(relay.flush()).rejects.toThrow();
 
-  const [row] = await outboxRows(tdb.db, [second as string]);
+  const [row] = await outboxRows(env.tdb.db, [second as string]);
   expect(row?.sent_at).toBeNull();
   expect({ attempts: row?.attempts, last_error: row?.last_error }).toEqual({
     attempts: 1,
@@ -211,11 +174,11 @@ test("a publish the broker rejects leaves the row pending with attempts and last
 
 test("relay killed between publish and mark: rows stay pending, the republish is deduped, effects happen once", async () => {
   const namespace = testNamespace("crash");
-  const ids = await enqueueMany(tdb.db, 10, 0);
-  expect(tdb.url).toBeString();
+  const ids = await enqueueMany(env.tdb.db, 10, 0);
+  expect(env.tdb.url).toBeString();
 
   const proc = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "relay-process.ts")], {
-    env: { ...Bun.env, FIG_TEST_DATABASE_URL: tdb.url, FIG_NAMESPACE: namespace, NATS_URL },
+    env: { ...Bun.env, FIG_TEST_DATABASE_URL: env.tdb.url, FIG_NAMESPACE: namespace, NATS_URL },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -232,75 +195,60 @@ test("relay killed between publish and mark: rows stay pending, the republish is
   expect(proc.signalCode).toBe("SIGKILL");
 
   // Published to the stream, never marked sent.
-  expect((await outboxRows(tdb.db, ids)).every((r) => r.sent_at === null)).toBe(true);
+  expect((await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at === null)).toBe(true);
   expect(await streamMessages(nats, namespace)).toBe(ids.length);
 
   const republished: string[] = [];
-  const relay = createOutboxRelay({
-    database: tdb,
-    nats,
+  const relay = env.relay({
     namespace,
-    logger: silent,
     pollIntervalMs: 50,
     afterPublish: (batch) => {
       republished.push(...batch);
     },
   });
-  cleanup.defer(() => relay.stop());
   const { consumer } = effectConsumer("crash", namespace);
   await consumer.start();
   await relay.start();
   // The killed relay's transaction (and its row locks) end when Postgres sees the connection drop.
-  await until(async () => (await outboxRows(tdb.db, ids)).every((r) => r.sent_at !== null), {
+  await until(async () => (await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null), {
     timeoutMs: 10_000,
     message: "the second relay to send the rows the crashed one left pending",
   });
-  await until(async () => (await effectCounts(tdb.db, ids)).size === ids.length, {
+  await until(async () => (await effectCounts(env.tdb.db, ids)).size === ids.length, {
     message: "every event to be consumed",
   });
   await drained(nats, namespace, "crash");
 
   expect([...republished].sort()).toEqual([...ids].sort());
-  expectEachOnce(await effectCounts(tdb.db, ids), ids);
+  expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   // JetStream's duplicate window dropped the republished copies: one message per event id.
   expect(await streamMessages(nats, namespace)).toBe(ids.length);
 }, 30_000);
 
 test("one relay keeps per-subject order: 200 events arrive in the order they were enqueued", async () => {
   const namespace = testNamespace("order");
-  const relay = createOutboxRelay({
-    database: tdb,
-    nats,
-    namespace,
-    logger: silent,
-    pollIntervalMs: 20,
-    batchSize: 32,
-  });
-  cleanup.defer(() => relay.stop());
+  const relay = env.relay({ namespace, pollIntervalMs: 20, batchSize: 32 });
   const { consumer, seen } = effectConsumer("order", namespace);
   await relay.start();
   await consumer.start();
 
   // Enqueued while the relay runs, so they go out over many batches.
-  const ids = await enqueueMany(tdb.db, 200, 0);
+  const ids = await enqueueMany(env.tdb.db, 200, 0);
   await until(() => seen.length >= 200, { timeoutMs: 15_000, message: "200 events to arrive" });
   await drained(nats, namespace, "order");
 
   expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
-  expectEachOnce(await effectCounts(tdb.db, ids), ids);
+  expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
 }, 30_000);
 
 test("two relays on one database deliver every event exactly once (SKIP LOCKED)", async () => {
   const namespace = testNamespace("replicas");
   const n = 300;
-  const ids = await enqueueMany(tdb.db, n, 0);
+  const ids = await enqueueMany(env.tdb.db, n, 0);
   const publishedBy: string[][] = [[], []];
   const relays = publishedBy.map((published) =>
-    createOutboxRelay({
-      database: tdb,
-      nats,
+    env.relay({
       namespace,
-      logger: silent,
       pollIntervalMs: 20,
       batchSize: 20,
       afterPublish: async (batch) => {
@@ -310,12 +258,11 @@ test("two relays on one database deliver every event exactly once (SKIP LOCKED)"
       },
     }),
   );
-  for (const relay of relays) cleanup.defer(() => relay.stop());
   const { consumer } = effectConsumer("replicas", namespace);
   await consumer.start();
   await Promise.all(relays.map((r) => r.start()));
 
-  await until(async () => (await effectCounts(tdb.db, ids)).size === n, {
+  await until(async () => (await effectCounts(env.tdb.db, ids)).size === n, {
     timeoutMs: 15_000,
     message: `${n} events to be consumed`,
   });
@@ -327,7 +274,7 @@ test("two relays on one database deliver every event exactly once (SKIP LOCKED)"
   // No row was published by both relays, and none was missed.
   expect(first.length + second.length).toBe(n);
   expect([...first, ...second].sort()).toEqual([...ids].sort());
-  expectEachOnce(await effectCounts(tdb.db, ids), ids);
+  expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   expect(await streamMessages(nats, namespace)).toBe(n);
-  expect((await outboxRows(tdb.db, ids)).every((r) => r.sent_at !== null)).toBe(true);
+  expect((await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null)).toBe(true);
 }, 30_000);
