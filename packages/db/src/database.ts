@@ -57,7 +57,7 @@ function connectPostgres(
     onnotice: () => {},
     connection: { application_name: service, statement_timeout: statementTimeoutMs },
   });
-  const db = drizzlePostgres(client) as unknown as Database;
+  const db = drizzlePostgres(preparingAll(client)) as unknown as Database;
   logger?.info({ database: redact(url), poolMax }, "database: postgres");
   return {
     db,
@@ -122,6 +122,43 @@ async function openEmbedded({
     },
   };
   return handle;
+}
+
+/**
+ * drizzle's postgres-js driver runs every query that was not `.prepare()`d with `prepare: false`: Postgres then
+ * parses and plans each statement again, and postgres.js needs an extra round trip for it. drizzle's SQL text
+ * is the same for the same query shape, so preparing everything keeps a small, bounded set of statements per
+ * connection and removes that cost from every query (transactions included).
+ */
+function preparingAll(sql: postgres.Sql): postgres.Sql {
+  const unsafe = (query: string, params?: unknown[], options?: { prepare?: boolean }) =>
+    sql.unsafe(query, params as never, { ...options, prepare: true });
+  const wrapTransaction =
+    (method: "begin" | "savepoint") =>
+    (...args: unknown[]) => {
+      const callback = args.at(-1) as (inner: postgres.Sql) => unknown;
+      const run = Reflect.get(sql, method) as (...a: unknown[]) => unknown;
+      return run.apply(sql, [...args.slice(0, -1), (inner: postgres.Sql) => callback(preparingAll(inner))]);
+    };
+  const overrides: Record<string | symbol, unknown> = {
+    unsafe,
+    begin: wrapTransaction("begin"),
+    savepoint: wrapTransaction("savepoint"),
+  };
+  const bound = new Map<string | symbol, unknown>();
+  return new Proxy(sql, {
+    get(target, prop) {
+      if (prop in overrides) return overrides[prop];
+      const value = Reflect.get(target, prop);
+      if (typeof value !== "function") return value;
+      let fn = bound.get(prop);
+      if (!fn) {
+        fn = value.bind(target);
+        bound.set(prop, fn);
+      }
+      return fn;
+    },
+  });
 }
 
 function redact(url: string): string {
