@@ -189,3 +189,8 @@ export async function openMigratedDatabase(
   }
   return database;
 }
+
+/** The rows of a `db.execute(sql…)` result: postgres.js returns an array, PGlite an object with `rows`. */
+export function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
-import { createDatabase } from "../src/index.ts";
+import { createDatabase, rowsOf } from "../src/index.ts";
 
 const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 const name = `fig_test_db_${crypto.randomUUID().replace(/-/g, "").slice(0, 12)}`;
@@ -40,9 +40,7 @@ test("two replicas migrating at once are serialized by the advisory lock", async
   const b = await createDatabase({ service: "lock-test", url });
   await Promise.all([a.migrate(folder), b.migrate(folder)]);
   const rows = await a.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
-  expect(
-    (rows as unknown as { n: number }[])[0]?.n ?? (rows as unknown as { rows: { n: number }[] }).rows[0]?.n,
-  ).toBe(1);
+  expect(rowsOf<{ n: number }>(rows)[0]?.n).toBe(1);
   await Promise.all([a.close(), b.close()]);
 });
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { MALFORMED_LINE } from "@fig/billing";
+import { encodeCursor } from "@fig/service";
 import { sql } from "drizzle-orm";
-import { encodeCursor } from "../src/domain/cursor.ts";
 import {
   expectProblem,
   generatedClaims,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Role } from "@fig/auth";
 import { type ClaimsExpectation, streamClaims } from "@fig/billing";
-import type { Database } from "@fig/db";
+import { type Database, rowsOf } from "@fig/db";
 import { createNatsClient, createOutboxRelay, deleteStreams, type NatsClient } from "@fig/events";
 import { createLogger, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemCatalog } from "@fig/service";
 import { createTestAuth, createTestDatabase, type TestAuth, type TestDatabase } from "@fig/testing";
@@ -102,8 +102,7 @@ export const silent = createLogger({ service: "validation", level: "silent" });
 
 /** Rows of `db.execute` (postgres.js answers an array, PGlite `{ rows }`). */
 export async function query<T extends Record<string, unknown>>(db: Database, statement: SQL): Promise<T[]> {
-  const result = await db.execute(statement);
-  return (Array.isArray(result) ? result : (result as unknown as { rows: T[] }).rows) as T[];
+  return rowsOf<T>(await db.execute(statement));
 }
 
 /** The reference-data seed CSVs, parsed. */

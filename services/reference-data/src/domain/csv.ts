@@ -1,4 +1,4 @@
-import type { Database } from "@fig/db";
+import { type Database, rowsOf } from "@fig/db";
 import { AppError } from "@fig/service";
 import { parse } from "csv-parse/stream";
 import { stringify } from "csv-stringify/sync";
@@ -244,10 +244,7 @@ function upsertBatch(spec: ResourceSpec) {
   );
   return async (db: Database, rows: Row[]) => {
     const result = await db.execute(sql`${head}${JSON.stringify(rows)}${tail}`);
-    const written = (Array.isArray(result) ? result : (result as unknown as { rows: unknown[] }).rows) as {
-      key: unknown;
-      inserted: boolean;
-    }[];
+    const written = rowsOf<{ key: unknown; inserted: boolean }>(result);
     const inserted = written.filter((w) => w.inserted).length;
     return { inserted, updated: written.length - inserted, keys: written.map((w) => String(w.key)) };
   };

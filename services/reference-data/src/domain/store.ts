@@ -1,5 +1,5 @@
 import type { Database } from "@fig/db";
-import { AppError, fieldErrorsFromZod } from "@fig/service";
+import { AppError, decodeCursor, encodeCursor, fieldErrorsFromZod } from "@fig/service";
 import { and, asc, eq, getTableColumns, gt, like, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { recordReferenceChanged } from "../events.ts";
@@ -20,24 +20,8 @@ export function etagOf(row: Row): string {
   return `"${row.version}-${updated.toString(36)}"`;
 }
 
-export function encodeCursor(key: string): string {
-  const bytes = new TextEncoder().encode(JSON.stringify({ k: key }));
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
-export function decodeCursor(cursor: string): string {
-  try {
-    const binary = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
-    const parsed = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
-    if (typeof parsed?.k === "string") return parsed.k;
-  } catch {}
-  throw new AppError("validation", "The cursor is not one this API issued", {
-    errors: [{ location: "query.cursor", message: "Invalid cursor; pass back `nextCursor` unchanged" }],
-  });
-}
+// Cursors carry the last key of the page: `{ k: key }`.
+const isKeyCursor = (v: unknown): v is { k: string } => typeof (v as { k?: unknown } | null)?.k === "string";
 
 export type ListInput = {
   limit: number;
@@ -49,7 +33,7 @@ export type ListInput = {
 export async function listRecords({ db }: StoreContext, spec: ResourceSpec, input: ListInput) {
   const searchColumn = getTableColumns(spec.table).search_text as PgColumn;
   const where = and(
-    input.cursor ? gt(spec.keyColumn, decodeCursor(input.cursor)) : undefined,
+    input.cursor ? gt(spec.keyColumn, decodeCursor(input.cursor, isKeyCursor).k) : undefined,
     input.q ? like(searchColumn, `%${escapeLike(foldForSearch(input.q))}%`) : undefined,
     ...spec.filterWhere(input.filters),
   );
@@ -61,7 +45,7 @@ export async function listRecords({ db }: StoreContext, spec: ResourceSpec, inpu
     .limit(input.limit + 1)) as Row[];
   const page = rows.slice(0, input.limit);
   const last = page.at(-1);
-  const nextCursor = rows.length > input.limit && last ? encodeCursor(String(last[spec.key])) : null;
+  const nextCursor = rows.length > input.limit && last ? encodeCursor({ k: String(last[spec.key]) }) : null;
   return { items: page.map(publicRow), nextCursor };
 }
 

@@ -1,6 +1,6 @@
 import { mintDevToken } from "@fig/auth";
 import type { ReferenceSnapshot, Severity } from "@fig/billing";
-import type { Database } from "@fig/db";
+import { type Database, rowsOf } from "@fig/db";
 import { parse } from "csv-parse/sync";
 import { sql } from "drizzle-orm";
 import { refCodes, refContexts, refEstablishments, refRules } from "../db/schema.ts";
@@ -121,10 +121,7 @@ export async function referenceModelReady(db: Database): Promise<boolean> {
   const rows = await db.execute(
     sql`select exists(select 1 from ref_codes) and exists(select 1 from ref_rules) as ready`,
   );
-  const first = (Array.isArray(rows) ? rows[0] : (rows as unknown as { rows: unknown[] }).rows[0]) as
-    | { ready: boolean }
-    | undefined;
-  return first?.ready === true;
+  return rowsOf<{ ready: boolean }>(rows)[0]?.ready === true;
 }
 
 /** The read model as the rule engine sees it. */

@@ -1,9 +1,8 @@
 import { type Database, withTenant } from "@fig/db";
 import { enqueueEvent } from "@fig/events";
-import { AppError, INT4_MAX } from "@fig/service";
+import { AppError, decodeCursor, encodeCursor, INT4_MAX } from "@fig/service";
 import { and, asc, desc, eq, gt, gte, lt, lte, or, type SQL } from "drizzle-orm";
 import { files, results, validations } from "../db/schema.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { Caller } from "./files.ts";
 
 export type ValidationRow = typeof validations.$inferSelect;

@@ -1,6 +1,13 @@
-import { AppError } from "@fig/service";
+import { AppError } from "./problem.ts";
 
-/** Opaque cursors: base64url of a small JSON value; anything else is a 400 at `query.cursor`. */
+/**
+ * Opaque pagination cursors: base64url of a small JSON value. A cursor that does not decode to a value
+ * `check` accepts is a 400 at `query.cursor`.
+ *
+ * @example
+ * const nextCursor = encodeCursor({ k: lastKey });
+ * const { k } = decodeCursor(cursor, (v): v is { k: string } => typeof (v as { k?: unknown })?.k === "string");
+ */
 export function encodeCursor(value: unknown): string {
   const bytes = new TextEncoder().encode(JSON.stringify(value));
   return btoa(String.fromCharCode(...bytes))
