@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { catalog } from "./catalog.ts";
-import { subjectFor } from "./subjects.ts";
+import { catalog, type EventType } from "./catalog.ts";
+import { subjectOf } from "./subjects.ts";
 
 const cloudEventHeaders = {
   type: "object",
@@ -44,7 +44,7 @@ export function asyncApiDocument(namespace = "fig") {
       "x-tenant-owned": definition.tenantOwned,
     };
     channels[id] = {
-      address: subjectFor(namespace, definition.type, definition.channel),
+      address: subjectOf(namespace, definition.type as EventType),
       description:
         definition.channel === "jobs"
           ? `Work-queue subject of ${definition.type} (stream ${namespace.toUpperCase()}_JOBS): each message goes to one worker.`

@@ -2,11 +2,11 @@ import type { Database, DatabaseHandle } from "@fig/db";
 import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Logger } from "pino";
-import { catalog, type EventType, type FigEvent } from "./catalog.ts";
+import type { EventType, FigEvent } from "./catalog.ts";
 import { EnvelopeError, readEnvelope } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
 import { runDurablePull } from "./pull.ts";
-import { deadLetterSubject, streamNames, subjectFor } from "./subjects.ts";
+import { deadLetterSubject, streamNames, subjectOf } from "./subjects.ts";
 import { inbox } from "./tables.ts";
 
 export type EventHandler<T extends EventType> = (event: FigEvent<T>, tx: Database) => Promise<void>;
@@ -212,7 +212,7 @@ export function createEventConsumer<T extends EventType>({
     namespace,
     stream: streamNames(namespace).events,
     name,
-    filterSubject: subjectFor(namespace, type, catalog[type].channel),
+    filterSubject: subjectOf(namespace, type),
     ackWaitMs,
     maxDeliver,
     maxMessages: 2 * batchSize,

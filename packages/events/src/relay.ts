@@ -2,11 +2,11 @@ import type { DatabaseHandle } from "@fig/db";
 import type { PubAck } from "@nats-io/jetstream";
 import { and, asc, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import { catalog, type EventType } from "./catalog.ts";
+import type { EventType } from "./catalog.ts";
 import { envelopeHeaders } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
 import { ensureStreams } from "./streams.ts";
-import { subjectFor } from "./subjects.ts";
+import { subjectOf } from "./subjects.ts";
 import { OUTBOX_CHANNEL, outbox } from "./tables.ts";
 
 export type OutboxRelayOptions = {
@@ -93,24 +93,20 @@ export function createOutboxRelay({
       const results = await Promise.allSettled(
         rows.map(
           (row): Promise<PubAck> =>
-            js.publish(
-              subjectFor(namespace, row.type, catalog[row.type as EventType]?.channel),
-              JSON.stringify(row.data),
-              {
-                msgID: row.id,
-                timeout: publishTimeoutMs,
-                headers: envelopeHeaders({
-                  id: row.id,
-                  type: row.type as EventType,
-                  source: row.source,
-                  time: row.created_at.toISOString(),
-                  subject: row.subject ?? undefined,
-                  tenant: row.tenant ?? undefined,
-                  traceparent: row.traceparent ?? undefined,
-                  data: row.data as never,
-                }),
-              },
-            ),
+            js.publish(subjectOf(namespace, row.type as EventType), JSON.stringify(row.data), {
+              msgID: row.id,
+              timeout: publishTimeoutMs,
+              headers: envelopeHeaders({
+                id: row.id,
+                type: row.type as EventType,
+                source: row.source,
+                time: row.created_at.toISOString(),
+                subject: row.subject ?? undefined,
+                tenant: row.tenant ?? undefined,
+                traceparent: row.traceparent ?? undefined,
+                data: row.data as never,
+              }),
+            }),
         ),
       );
       const firstFailure = results.findIndex((r) => r.status === "rejected");

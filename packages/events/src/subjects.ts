@@ -1,13 +1,14 @@
-/**
- * Every subject and stream name carries a namespace (FIG_NAMESPACE, default `fig`), so tests and parallel
- * runs sharing one NATS server never see each other's messages.
- */
-export function eventSubject(namespace: string, type: string): string {
-  return `${namespace}.events.${type}`;
-}
+import { catalog, type EventType } from "./catalog.ts";
 
-/** Where a catalog type is published: its channel's subject (`<ns>.events.<type>` or `<ns>.jobs.<type>`). */
-export function subjectFor(namespace: string, type: string, channel: "events" | "jobs" = "events"): string {
+// Every subject and stream name carries a namespace (FIG_NAMESPACE, default `fig`), so tests and parallel
+// runs sharing one NATS server never see each other's messages.
+
+/**
+ * Where a catalog type is published: the subject of its channel, `<ns>.events.<type>` or `<ns>.jobs.<type>`.
+ * The catalog decides the channel; a type it does not know is an event.
+ */
+export function subjectOf(namespace: string, type: EventType): string {
+  const channel = (catalog[type] as { channel?: "events" | "jobs" } | undefined)?.channel ?? "events";
   return `${namespace}.${channel}.${type}`;
 }
 

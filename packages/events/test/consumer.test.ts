@@ -5,12 +5,12 @@ import {
   type EventHandler,
   ensureStreams,
   envelopeHeaders,
-  eventSubject,
   type FigEvent,
   listDeadLetters,
   replayDeadLetter,
   showDeadLetter,
   streamNames,
+  subjectOf,
 } from "../src/index.ts";
 import {
   changed,
@@ -99,7 +99,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
     consumer: "flaky",
     error: "downstream unavailable (delivery 3)",
     deliveries: 3,
-    subject: eventSubject(namespace, "reference.changed"),
+    subject: subjectOf(namespace, "reference.changed"),
     eventId: event.id,
     eventType: "reference.changed",
   });
@@ -129,7 +129,7 @@ test("malformed messages go straight to the dead-letter stream, without retries"
   const namespace = testNamespace("malformed");
   const handled = await startStrictConsumer(namespace);
   const js = await nats.jetstream();
-  const subject = eventSubject(namespace, "reference.changed");
+  const subject = subjectOf(namespace, "reference.changed");
 
   const ce = (type: string, id: string) => {
     const h = natsHeaders();
@@ -165,7 +165,7 @@ test("data that does not match the catalog schema is dead-lettered at once, with
   const js = await nats.jetstream();
   const event = makeEvent();
   // Valid CloudEvents headers; data that fails the reference.changed schema.
-  await js.publish(eventSubject(namespace, "reference.changed"), JSON.stringify({ table: "planets" }), {
+  await js.publish(subjectOf(namespace, "reference.changed"), JSON.stringify({ table: "planets" }), {
     msgID: event.id,
     headers: envelopeHeaders(event),
   });

@@ -18,13 +18,13 @@ import {
   type EventType,
   enqueueEvent,
   envelopeHeaders,
-  eventSubject,
   type FigEvent,
   type NatsClient,
   type OutboxRelay,
   type OutboxRelayOptions,
   outbox,
   streamNames,
+  subjectOf,
 } from "../src/index.ts";
 import { effects } from "./schema.ts";
 
@@ -146,7 +146,7 @@ export function publishDirect(
   event: FigEvent,
   msgID: string = event.id,
 ): Promise<PubAck> {
-  return js.publish(eventSubject(namespace, event.type), JSON.stringify(event.data), {
+  return js.publish(subjectOf(namespace, event.type), JSON.stringify(event.data), {
     msgID,
     headers: envelopeHeaders(event),
   });

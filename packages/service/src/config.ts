@@ -34,20 +34,6 @@ export function parseConfig<S extends z.ZodType>(
   );
 }
 
-/** For main.ts: parse, or print the list of problems and exit 1 (fail fast, no stack trace). */
-export function parseConfigOrExit<S extends z.ZodType>(
-  schema: S,
-  env: Record<string, string | undefined>,
-): z.infer<S> {
-  try {
-    return parseConfig(schema, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(1);
-  }
-}
-
 /** Environment without empty values: compose files and shells pass unset variables as "". */
 export function withoutEmptyValues(env: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(

@@ -1,7 +1,6 @@
 import { type Database, withTenant } from "@fig/db";
 import { enqueueEvent } from "@fig/events";
 import { AppError } from "@fig/service";
-import { and, eq } from "drizzle-orm";
 import { files } from "../db/schema.ts";
 import type { FileStore } from "./object-store.ts";
 
@@ -82,15 +81,4 @@ export async function storeUpload(
     await store.delete(objectName).catch(() => {});
     throw error;
   }
-}
-
-export async function getFile(db: Database, tenant: string, fileId: string): Promise<FileRow> {
-  const [row] = await withTenant(db, tenant, (tx) =>
-    tx
-      .select()
-      .from(files)
-      .where(and(eq(files.id, fileId))),
-  );
-  if (!row) throw new AppError("not_found", `File ${fileId} does not exist`);
-  return row;
 }

@@ -5,7 +5,7 @@ import {
   readEnvelope,
   runDurablePull,
   streamNames,
-  subjectFor,
+  subjectOf,
 } from "@fig/events";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
@@ -85,7 +85,7 @@ export function createValidationWorker(options: WorkerOptions) {
     namespace,
     stream: streamNames(namespace).jobs,
     name,
-    filterSubject: subjectFor(namespace, "validation.requested", "jobs"),
+    filterSubject: subjectOf(namespace, "validation.requested"),
     ackWaitMs,
     maxDeliver,
     maxMessages: 1,
