@@ -180,8 +180,7 @@ export function createApp({
     description:
       "A JWT with claims `sub`, `tenant`, `roles` (viewer < editor < admin). Dev: `bun run token`.",
   });
-  const info = { title: `Fig ${name}`, version, ...(description ? { description } : {}) };
-  app.doc31("/openapi.json", { openapi: "3.1.0", info });
+  app.doc31("/openapi.json", documentConfig({ name, version, description }));
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: `Fig ${name} API` }));
 
   return app;
@@ -189,13 +188,17 @@ export function createApp({
 
 export type App = ReturnType<typeof createApp>;
 
-/** The OpenAPI 3.1 document of an app, built without serving it (for `bun run openapi`). */
-export function openApiDocumentOf(
-  app: App,
-  { name, version, description }: { name: string; version: string; description?: string },
-) {
-  return app.getOpenAPI31Document({
+type ServiceInfo = { name: string; version: string; description?: string | undefined };
+
+/** The document header, shared by the served /openapi.json and `bun run openapi` so the two never differ. */
+function documentConfig({ name, version, description }: ServiceInfo) {
+  return {
     openapi: "3.1.0",
     info: { title: `Fig ${name}`, version, ...(description ? { description } : {}) },
-  });
+  };
+}
+
+/** The OpenAPI 3.1 document of an app, built without serving it (for `bun run openapi`). */
+export function openApiDocumentOf(app: App, service: ServiceInfo) {
+  return app.getOpenAPI31Document(documentConfig(service));
 }
