@@ -5,6 +5,7 @@ import type { Env } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
+import { DomainError, problemOfDomainError } from "./domain-error.ts";
 import { createHttpMetrics } from "./metrics.ts";
 import { observeRequests } from "./observe.ts";
 import {
@@ -135,6 +136,7 @@ export function createApp({
   );
   app.onError((error, c) => {
     if (error instanceof AppError) return problemResponse(c, error);
+    if (error instanceof DomainError) return problemResponse(c, problemOfDomainError(error));
     if (error instanceof HTTPException && error.status < 500) {
       const type = statusToProblem.get(error.status) ?? "validation";
       return problemResponse(c, new AppError(type, error.message || problemCatalog[type].title));
