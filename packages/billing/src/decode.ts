@@ -1,9 +1,11 @@
-export type ClaimsEncoding = "utf-8" | "windows-1252";
+export type ClaimsEncoding = "utf-8" | "windows-1252" | "utf-16le" | "utf-16be";
 
 /**
- * Decodes a byte stream chunk by chunk. With `encoding: "auto"` the choice is made at the first non-ASCII
- * byte (ASCII reads the same in both): valid UTF-8 there → UTF-8, else Windows-1252 (a superset of
- * Latin-1 for printable text). A UTF-8 BOM means UTF-8 and is dropped. Holds at most one chunk.
+ * Decodes a byte stream chunk by chunk. With `encoding: "auto"` a UTF-16 BOM (FF FE or FE FF, as Excel's
+ * "Unicode text" export writes) means UTF-16 LE/BE; otherwise the choice is made at the first non-ASCII byte
+ * (ASCII reads the same in both): valid UTF-8 there → UTF-8, else Windows-1252 (a superset of Latin-1 for
+ * printable text). A BOM is dropped. The decoders run in streaming mode, so a code unit, a surrogate pair or
+ * a UTF-8 sequence split across chunks is joined. Holds at most one chunk.
  */
 export async function* decodeChunks(
   stream: ReadableStream<Uint8Array>,
@@ -13,6 +15,8 @@ export async function* decodeChunks(
   let decoder = encoding === "auto" ? undefined : new TextDecoder(encoding);
   // Bytes not yet decoded while undecided: an incomplete multi-byte sequence at a chunk's end.
   let pending: Uint8Array | undefined;
+  // A UTF-16 BOM is looked for in the first two bytes, which may arrive in two chunks.
+  let bomChecked = encoding !== "auto";
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -24,6 +28,20 @@ export async function* decodeChunks(
       }
       const bytes = pending ? concat(pending, value) : value;
       pending = undefined;
+      if (!bomChecked) {
+        if (bytes.length < 2) {
+          pending = bytes.slice();
+          continue;
+        }
+        bomChecked = true;
+        const utf16 = utf16ByBom(bytes);
+        if (utf16) {
+          decoder = new TextDecoder(utf16); // drops the BOM (ignoreBOM is false)
+          const text = decoder.decode(bytes, { stream: true });
+          if (text !== "") yield text;
+          continue;
+        }
+      }
       const decided = decide(bytes);
       if (decided === undefined) {
         const cut = firstNonAscii(bytes);
@@ -47,6 +65,13 @@ export async function* decodeChunks(
     await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
+}
+
+/** "utf-16le" or "utf-16be" when `bytes` start with that byte order mark. */
+export function utf16ByBom(bytes: Uint8Array): "utf-16le" | "utf-16be" | undefined {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return "utf-16le";
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return "utf-16be";
+  return undefined;
 }
 
 /** The encoding these bytes prove, or undefined while they are ASCII (plus an incomplete tail). */

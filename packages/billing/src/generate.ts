@@ -1,4 +1,5 @@
 import { CLAIM_COLUMNS } from "./columns.ts";
+import type { CsvDelimiter } from "./csv.ts";
 import { dateOfDay, dayNumber, localToday } from "./fields.ts";
 import { INJECTABLE_RULES, injectError } from "./generate-errors.ts";
 import { encodeNam } from "./nam.ts";
@@ -13,8 +14,8 @@ export type GenerateClaimsOptions = {
   seed?: number;
   /** "YYYY-MM-DD": the engine's `today` when checking the file (default: the local date). */
   today?: string;
-  /** Default ";" (French exports; amounts then use a decimal comma). */
-  delimiter?: "," | ";";
+  /** Default ";" (French exports; amounts then use a decimal comma, as with tab: Excel's "Unicode text"). */
+  delimiter?: CsvDelimiter;
 };
 
 /** What checking the generated file must find: per rule id, exactly this many findings. */
@@ -244,7 +245,7 @@ function paramOf<T>(reference: ReferenceSnapshot, rule: string, name: string, fa
   return value === undefined ? fallback : (value as T);
 }
 
-function formatLine(line: ClaimLine, delimiter: "," | ";", world: World): string {
+function formatLine(line: ClaimLine, delimiter: CsvDelimiter, world: World): string {
   const timed = world.rand() < 0.6;
   const start = world.int(7 * 60, 20 * 60);
   const end = start + world.int(10, 60);
@@ -261,7 +262,7 @@ function formatLine(line: ClaimLine, delimiter: "," | ";", world: World): string
     billing_code: line.code.code,
     context_codes: line.contexts.join(world.rand() < 0.5 ? " " : ";"),
     units: String(line.units),
-    amount_cents: money(line.amount, delimiter === ";" ? "," : "."),
+    amount_cents: money(line.amount, delimiter === "," ? "." : ","),
     diagnosis_code: world.rand() < 0.7 ? world.pick(DIAGNOSES) : "",
     referring_physician: world.rand() < 0.15 ? world.pick(world.physicians) : "",
     start_time: timed ? time(start) : "",
@@ -302,8 +303,8 @@ function mulberry32(seed: number): () => number {
 }
 
 /**
- * Generated claims as a pull-based byte stream (UTF-8, or Latin-1 as older exports are), in ~64 KiB chunks;
- * `expected` resolves once the last line has been pulled.
+ * Generated claims as a pull-based byte stream (UTF-8, Latin-1 as older exports are, or UTF-16 with its BOM as
+ * Excel's "Unicode text" export is), in ~64 KiB chunks; `expected` resolves once the last line has been pulled.
  *
  * @example
  * const { stream, expected } = streamClaims({ reference, rows: 5000, seed: 1, encoding: "latin1" });
@@ -316,10 +317,12 @@ export function streamClaims(
   const { encoding = "utf8", chunkChars = 1 << 16 } = options;
   const lines = generateClaims(options);
   const { promise, resolve } = Promise.withResolvers<ClaimsExpectation>();
+  let bom = claimsBom(encoding);
   const stream = new ReadableStream<Uint8Array>(
     {
       pull(controller) {
-        let text = "";
+        let text = bom;
+        bom = "";
         while (text.length < chunkChars) {
           const next = lines.next();
           if (next.done) {
@@ -338,23 +341,38 @@ export function streamClaims(
   return { stream, expected: promise };
 }
 
-export type ClaimsFileEncoding = "utf8" | "latin1";
+export type ClaimsFileEncoding = "utf8" | "latin1" | "utf16le" | "utf16be";
+
+/** The byte order mark a file in `encoding` starts with, as text (U+FEFF): UTF-16 files carry one, others not. */
+export function claimsBom(encoding: ClaimsFileEncoding): string {
+  return encoding === "utf16le" || encoding === "utf16be" ? "\uFEFF" : "";
+}
 
 const utf8 = new TextEncoder();
 
 /**
- * Encodes text as UTF-8 or Latin-1 (ISO-8859-1; throws on a character Latin-1 cannot hold).
+ * Encodes text as UTF-8, Latin-1 (ISO-8859-1; throws on a character Latin-1 cannot hold) or UTF-16 LE/BE
+ * (the BOM only if `text` starts with U+FEFF: see {@link claimsBom}).
  *
  * @example
  * encodeClaimsText("No établissement", "latin1"); // é is the single byte 0xE9
  */
 export function encodeClaimsText(text: string, encoding: ClaimsFileEncoding): Uint8Array {
   if (encoding === "utf8") return utf8.encode(text);
+  if (encoding === "utf16le" || encoding === "utf16be") return utf16(text, encoding === "utf16le");
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c > 0xff) throw new RangeError(`Latin-1 cannot encode ${JSON.stringify(text[i])}`);
     bytes[i] = c;
   }
+  return bytes;
+}
+
+/** UTF-16 code units of `text` (JS strings are UTF-16 already: surrogate pairs come out as they are). */
+function utf16(text: string, littleEndian: boolean): Uint8Array {
+  const bytes = new Uint8Array(text.length * 2);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < text.length; i++) view.setUint16(i * 2, text.charCodeAt(i), littleEndian);
   return bytes;
 }

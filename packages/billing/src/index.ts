@@ -12,6 +12,7 @@ export { createRuleEngine, type RuleEngine, type RuleEngineOptions, RuleParamsEr
 export {
   type ClaimsExpectation,
   type ClaimsFileEncoding,
+  claimsBom,
   encodeClaimsText,
   type GenerateClaimsOptions,
   generateClaims,
@@ -36,4 +37,5 @@ export {
   type Violation,
 } from "./rules/define.ts";
 export { BUILTIN_RULES } from "./rules/index.ts";
+export { CLAIMS_HEAD_BYTES, type ClaimsHeadProblem, inspectClaimsHead } from "./sniff.ts";
 export type * from "./types.ts";

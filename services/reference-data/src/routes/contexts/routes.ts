@@ -1,4 +1,0 @@
-import { referenceRoutes } from "../reference-routes.ts";
-import { contextsSpec } from "./spec.ts";
-
-export const contextsRoutes = referenceRoutes(contextsSpec);
