@@ -22,7 +22,10 @@ import {
 } from "./helpers.ts";
 import { effects } from "./schema.ts";
 
-const env = eventsTestEnv("events-relay-test");
+const env = eventsTestEnv("events-relay-test", {
+  requiresServer:
+    "a relay in a child process on the same database; two relays locking rows over separate connections",
+});
 const { nats, cleanup, testNamespace } = env;
 
 // Every relay relays the whole outbox: start each test from an empty one.

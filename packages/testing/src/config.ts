@@ -1,4 +1,6 @@
 /** The one place the test kit reads the environment. */
 export const testConfig = {
   databaseUrl: process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+  /** CI=true (or any value but "", "0", "false"): the suite refuses the PGlite fallback. */
+  ci: !["", "0", "false"].includes((process.env.CI ?? "").trim().toLowerCase()),
 };

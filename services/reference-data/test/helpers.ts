@@ -32,8 +32,9 @@ export type ReferenceTest = {
 };
 
 /**
- * One real database and one app per test file: registers beforeAll/afterAll and returns an object whose
- * fields are filled before the first test runs.
+ * One database and one app per test file: registers beforeAll/afterAll and returns an object whose fields are
+ * filled before the first test runs. The database is a real Postgres one (`t.tdb.kind`); in-memory PGlite only
+ * outside CI when nothing listens, as the file's warning says.
  */
 export function useReferenceApp(): ReferenceTest {
   const t = {} as ReferenceTest;

@@ -42,8 +42,14 @@ export type ValidationTest = {
   defer(fn: () => Promise<unknown> | unknown): void;
 };
 
-/** One real database, one NATS namespace (streams and bucket deleted afterwards) and one app per test file. */
-export function useValidationApp(options: { maxUploadBytes?: number } = {}): ValidationTest {
+/**
+ * One database, one NATS namespace (streams and bucket deleted afterwards) and one app per test file. The
+ * database is a real Postgres one (`t.tdb.kind`); in-memory PGlite only outside CI when nothing listens, as the
+ * file's warning says, and never when `requiresServer` says why the file needs a real server.
+ */
+export function useValidationApp(
+  options: { maxUploadBytes?: number; requiresServer?: string } = {},
+): ValidationTest {
   const t = {} as ValidationTest;
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   t.defer = (fn) => {
@@ -51,7 +57,11 @@ export function useValidationApp(options: { maxUploadBytes?: number } = {}): Val
   };
   beforeAll(async () => {
     t.namespace = `t${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
-    t.tdb = await createTestDatabase({ service: "validation", migrationsFolder: MIGRATIONS });
+    t.tdb = await createTestDatabase({
+      service: "validation",
+      migrationsFolder: MIGRATIONS,
+      ...(options.requiresServer ? { requiresServer: options.requiresServer } : {}),
+    });
     t.auth = createTestAuth();
     t.nats = createNatsClient({ servers: NATS_URL, name: "validation-test" });
     t.store = createFileStore(t.nats, t.namespace);
