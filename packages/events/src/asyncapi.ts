@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { catalog, type EventType } from "./catalog.ts";
-import { subjectOf } from "./subjects.ts";
+import { publishersOf, subjectOf } from "./subjects.ts";
 
 const cloudEventHeaders = {
   type: "object",
@@ -43,20 +43,24 @@ export function asyncApiDocument(namespace = "fig") {
       "x-version": definition.version,
       "x-tenant-owned": definition.tenantOwned,
     };
-    channels[id] = {
-      address: subjectOf(namespace, definition.type as EventType),
-      description:
-        definition.channel === "jobs"
-          ? `Work-queue subject of ${definition.type} (stream ${namespace.toUpperCase()}_JOBS): each message goes to one worker.`
-          : `JetStream subject of ${definition.type} (stream ${namespace.toUpperCase()}_EVENTS).`,
-      messages: { [id]: { $ref: `#/components/messages/${id}` } },
-    };
-    operations[`publish-${id}`] = {
-      action: "send",
-      summary: `${definition.source} publishes ${definition.type} through its transactional outbox`,
-      channel: { $ref: `#/channels/${id}` },
-      messages: [{ $ref: `#/channels/${id}/messages/${id}` }],
-    };
+    for (const source of publishersOf(definition.type as EventType)) {
+      const owner = source === definition.source;
+      const channelId = owner ? id : `${id}-${source}`;
+      channels[channelId] = {
+        address: subjectOf(namespace, definition.type as EventType, source),
+        description:
+          definition.channel === "jobs"
+            ? `Work-queue subject of ${definition.type} (stream ${namespace.toUpperCase()}_JOBS): each message goes to one worker.`
+            : `JetStream subject of ${definition.type}${owner ? "" : ` as ${source} publishes it`} (stream ${namespace.toUpperCase()}_EVENTS).`,
+        messages: { [id]: { $ref: `#/components/messages/${id}` } },
+      };
+      operations[`publish-${channelId}`] = {
+        action: "send",
+        summary: `${source} publishes ${definition.type} through its transactional outbox`,
+        channel: { $ref: `#/channels/${channelId}` },
+        messages: [{ $ref: `#/channels/${channelId}/messages/${id}` }],
+      };
+    }
   }
   return {
     asyncapi: "3.0.0",

@@ -5,8 +5,13 @@ export type EventDefinition<S extends z.ZodType = z.ZodType> = {
   /** `<entity>.<past-tense-verb>` */
   type: string;
   version: number;
-  /** The owning (only publishing) service. */
+  /** The owning service. */
   source: string;
+  /**
+   * Other services that publish the same type while a route is being strangled (the monolith), each on its
+   * own subject (`subjectOf(ns, type, source)`), so the owner's consumers never take theirs by mistake.
+   */
+  alsoPublishedBy?: readonly string[];
   description: string;
   /** Tenant-owned events carry the `tenant` header. */
   tenantOwned: boolean;
@@ -30,17 +35,28 @@ export const catalog = {
     type: "reference.changed",
     version: 1,
     source: "reference-data",
+    alsoPublishedBy: ["monolith"],
     tenantOwned: false,
     description:
       "Reference data changed: one event per write, and one per import. `keys` lists the changed keys, " +
-      `or is empty with \`truncated: true\` when an import touched more than ${REFERENCE_CHANGED_MAX_KEYS}; \`count\` is always the number of rows.`,
+      `or is empty with \`truncated: true\` when an import touched more than ${REFERENCE_CHANGED_MAX_KEYS}; \`count\` is always the number of rows. ` +
+      "The monolith publishes it too (source `monolith`, on its own subject) with `rows`: the changed rows' fields, enough to apply the change elsewhere.",
     schema: z
       .object({
         table: z.enum(["codes", "contexts", "establishments", "rules"]).describe("The reference table"),
         op: z.enum(["created", "updated", "deleted", "imported"]).describe("What happened"),
         keys: z.array(z.string()).max(REFERENCE_CHANGED_MAX_KEYS).describe("Keys of the changed rows"),
         count: z.number().int().nonnegative().describe("Number of rows changed"),
-        truncated: z.boolean().describe("True when `keys` was left empty because too many rows changed"),
+        truncated: z
+          .boolean()
+          .describe("True when `keys` (and `rows`) were left empty because too many rows changed"),
+        rows: z
+          .array(z.record(z.string(), z.unknown()))
+          .max(REFERENCE_CHANGED_MAX_KEYS)
+          .optional()
+          .describe(
+            "The changed rows' fields as the API names them (for `deleted`, the row as it was), in `keys` order; sent by the monolith",
+          ),
       })
       .strict(),
   }),

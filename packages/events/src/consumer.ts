@@ -15,6 +15,8 @@ export type EventConsumerOptions<T extends EventType> = {
   /** Durable consumer name, unique per service and purpose: `validation-reference-sync`. */
   name: string;
   type: T;
+  /** Whose events to take: the catalog's owner unless named (e.g. `monolith`); each publisher has its own subject. */
+  source?: string;
   handler: EventHandler<T>;
   database: DatabaseHandle;
   nats: NatsClient;
@@ -41,6 +43,7 @@ export type EventConsumer = { start(): Promise<void>; stop(): Promise<void> };
 export function createEventConsumer<T extends EventType>({
   name,
   type,
+  source,
   handler,
   database,
   nats,
@@ -212,7 +215,7 @@ export function createEventConsumer<T extends EventType>({
     namespace,
     stream: streamNames(namespace).events,
     name,
-    filterSubject: subjectOf(namespace, type),
+    filterSubject: subjectOf(namespace, type, source),
     ackWaitMs,
     maxDeliver,
     maxMessages: 2 * batchSize,

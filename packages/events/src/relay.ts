@@ -93,7 +93,7 @@ export function createOutboxRelay({
       const results = await Promise.allSettled(
         rows.map(
           (row): Promise<PubAck> =>
-            js.publish(subjectOf(namespace, row.type as EventType), JSON.stringify(row.data), {
+            js.publish(subjectOf(namespace, row.type as EventType, row.source), JSON.stringify(row.data), {
               msgID: row.id,
               timeout: publishTimeoutMs,
               headers: envelopeHeaders({

@@ -5,11 +5,29 @@ import { catalog, type EventType } from "./catalog.ts";
 
 /**
  * Where a catalog type is published: the subject of its channel, `<ns>.events.<type>` or `<ns>.jobs.<type>`.
- * The catalog decides the channel; a type it does not know is an event.
+ * The catalog decides the channel; a type it does not know is an event. A publisher other than the owner
+ * (`alsoPublishedBy`, e.g. the monolith) gets its own subject, `<ns>.events.<type>.<source>`.
+ *
+ * @example
+ * subjectOf("fig", "reference.changed"); // fig.events.reference.changed (reference-data's)
+ * subjectOf("fig", "reference.changed", "monolith"); // fig.events.reference.changed.monolith
  */
-export function subjectOf(namespace: string, type: EventType): string {
-  const channel = (catalog[type] as { channel?: "events" | "jobs" } | undefined)?.channel ?? "events";
-  return `${namespace}.${channel}.${type}`;
+export function subjectOf(namespace: string, type: EventType, source?: string): string {
+  const definition = catalog[type] as
+    | { source: string; channel?: "events" | "jobs"; alsoPublishedBy?: readonly string[] }
+    | undefined;
+  const channel = definition?.channel ?? "events";
+  const subject = `${namespace}.${channel}.${type}`;
+  if (!definition || source === undefined || source === definition.source) return subject;
+  if (!definition.alsoPublishedBy?.includes(source))
+    throw new Error(`${source} does not publish ${type} (the catalog names ${definition.source})`);
+  return `${subject}.${source}`;
+}
+
+/** Every service that publishes `type`: the owner first. */
+export function publishersOf(type: EventType): string[] {
+  const definition = catalog[type] as { source: string; alsoPublishedBy?: readonly string[] };
+  return [definition.source, ...(definition.alsoPublishedBy ?? [])];
 }
 
 export function deadLetterSubject(namespace: string, consumer: string): string {

@@ -1,16 +1,19 @@
 import { type Database, rowsOf } from "@fig/db";
-import { AppError } from "@fig/service";
+import { REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
+import { DomainError } from "@fig/service";
 import { parse } from "csv-parse/stream";
 import { stringify } from "csv-stringify/sync";
 import { asc, getTableColumns, getTableName, gt, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import { recordReferenceChanged } from "../events.ts";
+import type { RecordChange } from "./changes.ts";
 import type { CsvColumn, ResourceSpec, Row } from "./resource.ts";
 import { searchTextOf } from "./resource.ts";
 
 export type LineError = { location: string; line: number; column: string | null; message: string };
 export type ImportResult = { rows: number; inserted: number; updated: number; unchanged: number };
 export type ImportOptions = {
+  /** Writes the import's one event (none when the file changed nothing) in the import's transaction. */
+  recordChange: RecordChange;
   batchSize?: number;
   maxReportedErrors?: number;
   traceparent?: string | undefined;
@@ -62,7 +65,7 @@ export async function importCsv(
   db: Database,
   spec: ResourceSpec,
   body: ReadableStream<Uint8Array>,
-  { batchSize = 1000, maxReportedErrors = 1000, traceparent }: ImportOptions = {},
+  { recordChange, batchSize = 1000, maxReportedErrors = 1000, traceparent }: ImportOptions,
 ): Promise<ImportResult> {
   const errors: LineError[] = [];
   let errorCount = 0;
@@ -80,6 +83,8 @@ export async function importCsv(
       const seen = new Map<string, number>();
       let batch: Row[] = [];
       const changedKeys: string[] = [];
+      // Rows travel in the event only up to its limit; past it the event is truncated anyway.
+      const changedRows: Row[] = [];
       const flush = async () => {
         if (batch.length === 0) return;
         if (errorCount === 0) {
@@ -87,6 +92,10 @@ export async function importCsv(
           result.inserted += outcome.inserted;
           result.updated += outcome.updated;
           for (const key of outcome.keys) changedKeys.push(key);
+          if (changedKeys.length <= REFERENCE_CHANGED_MAX_KEYS) {
+            const changed = new Set(outcome.keys);
+            for (const row of batch) if (changed.has(String(row[spec.key]))) changedRows.push(row);
+          }
         }
         batch = [];
       };
@@ -115,21 +124,25 @@ export async function importCsv(
         report({ line: error.lines ?? result.rows + 2, column: null, message: error.message });
       }
       if (!header && errorCount === 0)
-        throw new AppError("unprocessable", "The file is empty: expected a header row");
+        throw new DomainError("unprocessable", "The file is empty: expected a header row");
       await flush();
       if (errorCount > 0) throw new ImportRejected();
       result.unchanged = result.rows - result.inserted - result.updated;
       // One event per import, and none when the file changed nothing.
       if (changedKeys.length > 0)
-        await recordReferenceChanged(tx as unknown as Database, spec, "imported", changedKeys, traceparent);
+        await recordChange(
+          tx as unknown as Database,
+          { spec, op: "imported", keys: changedKeys, rows: changedRows },
+          traceparent,
+        );
     });
   } catch (error) {
     if (!(error instanceof ImportRejected)) throw error;
-    throw new AppError(
+    throw new DomainError(
       "unprocessable",
       `${errorCount} problem${errorCount === 1 ? "" : "s"} in the file; nothing was imported` +
         (errorCount > errors.length ? ` (the first ${errors.length} are listed)` : ""),
-      { errors, extensions: { errorCount } },
+      { errors, details: { errorCount } },
     );
   }
   return result;
@@ -160,7 +173,7 @@ function readHeader(spec: ResourceSpec, record: string[]): CsvColumn[] {
         message: "unknown column",
       })),
     ];
-    throw new AppError("unprocessable", `The header must be: ${spec.columns.map((c) => c.name).join(",")}`, {
+    throw new DomainError("unprocessable", `The header must be: ${spec.columns.map((c) => c.name).join(",")}`, {
       errors,
     });
   }

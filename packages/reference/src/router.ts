@@ -3,29 +3,42 @@ import type { Database } from "@fig/db";
 import { AppError, createRouter, traceparentOf } from "@fig/service";
 import type { Context } from "hono";
 import { etag } from "hono/etag";
-import { exportCsv, importCsv } from "../domain/csv.ts";
-import type { ResourceSpec, Row } from "../domain/resource.ts";
-import { createRecord, deleteRecord, etagOf, getRecord, listRecords, updateRecord } from "../domain/store.ts";
-import type { ReferenceRoutes } from "./reference-routes.ts";
+import type { RecordChange } from "./changes.ts";
+import { exportCsv, importCsv } from "./csv.ts";
+import type { ResourceSpec, Row } from "./resource.ts";
+import { referenceRoutes } from "./routes.ts";
+import {
+  createRecord,
+  deleteRecord,
+  etagOf,
+  getRecord,
+  listRecords,
+  StaleWriteError,
+  updateRecord,
+} from "./store.ts";
 
 // The routes are built from a runtime spec, so their input types are erased; read validated input as rows.
 function valid<T = Row>(c: { req: unknown }, target: "query" | "json"): T {
   return (c.req as { valid(t: string): T }).valid(target);
 }
 
-export type ReferenceDeps = { db: Database; verifier: TokenVerifier };
+/** `recordChange` is the service's own event for a write (see `referenceChangeRecorder`). */
+export type ReferenceDeps = { db: Database; verifier: TokenVerifier; recordChange: RecordChange };
 
 // Reference data is behind auth, so shared caches must not keep it; clients revalidate with the ETag.
 const CACHE_CONTROL = "private, no-cache";
 
-/** A router serving one reference table: thin adapters from HTTP to the store verbs. */
-export function referenceRouter(
-  spec: ResourceSpec,
-  routes: ReferenceRoutes,
-  { db, verifier }: ReferenceDeps,
-) {
+/**
+ * A router serving one reference table (mount it at `/api/<resource>`): thin adapters from HTTP to the
+ * store verbs, under the routes of `referenceRoutes(spec)`.
+ *
+ * @example
+ * app.route("/api/codes", referenceRouter(codesSpec, { db, verifier, recordChange: referenceChangeRecorder() }));
+ */
+export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange }: ReferenceDeps) {
+  const routes = referenceRoutes(spec);
   const router = createRouter();
-  const ctx = (c: Context) => ({ db, traceparent: traceparentOf(c.get("span")) });
+  const ctx = (c: Context) => ({ db, recordChange, traceparent: traceparentOf(c.get("span")) });
   router.use("*", requireAuth(verifier));
   router.on(["POST"], "/", requireRole("editor"));
   router.on(["POST"], "/import", requireRole("editor"));
@@ -50,7 +63,10 @@ export function referenceRouter(
       );
     if (!c.req.raw.body)
       throw new AppError("unprocessable", "The body is empty: expected a CSV file with a header row");
-    const result = await importCsv(db, spec, c.req.raw.body, { traceparent: traceparentOf(c.get("span")) });
+    const result = await importCsv(db, spec, c.req.raw.body, {
+      recordChange,
+      traceparent: traceparentOf(c.get("span")),
+    });
     c.get("logger").info({ resource: spec.resource, ...result }, "import committed");
     return c.json(result, 200);
   });
@@ -91,7 +107,11 @@ export function referenceRouter(
         "precondition_required",
         "Send If-Match with the ETag from your last GET, so concurrent edits are not lost",
       );
-    const row = await updateRecord(ctx(c), spec, key, valid(c, "json"), ifMatch);
+    const row = await updateRecord(ctx(c), spec, key, valid(c, "json"), ifMatch).catch((error) => {
+      // The current ETag goes back with the 412, so the client can GET (or retry) knowingly.
+      if (error instanceof StaleWriteError) c.header("etag", error.currentEtag);
+      throw error;
+    });
     c.header("etag", etagOf(row));
     return c.json(row as never, 200);
   });

@@ -1,6 +1,6 @@
 import { errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { ResourceSpec } from "../domain/resource.ts";
+import type { ResourceSpec } from "./resource.ts";
 
 const security = [{ bearerAuth: [] }];
 const ETagHeader = z

@@ -1,12 +1,24 @@
 import type { Database } from "@fig/db";
-import { AppError, decodeCursor, encodeCursor, fieldErrorsFromZod } from "@fig/service";
+import { DomainError, decodeCursor, encodeCursor, fieldErrorsFromZod } from "@fig/service";
 import { and, asc, eq, getTableColumns, gt, like, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import { recordReferenceChanged } from "../events.ts";
+import type { RecordChange } from "./changes.ts";
 import { foldForSearch, type ResourceSpec, type Row, searchTextOf } from "./resource.ts";
 
-/** `traceparent` of the request, carried onto the events the write produces. */
-export type StoreContext = { db: Database; traceparent?: string | undefined };
+/**
+ * `recordChange` writes the service's event for a change in the write's transaction; `traceparent` of the
+ * request is carried onto it.
+ */
+export type StoreContext = { db: Database; recordChange: RecordChange; traceparent?: string | undefined };
+
+/** A PATCH whose If-Match is stale: carries the current ETag so the adapter can send it back. */
+export class StaleWriteError extends DomainError {
+  readonly currentEtag: string;
+  constructor(message: string, currentEtag: string) {
+    super("precondition_failed", message);
+    this.currentEtag = currentEtag;
+  }
+}
 
 /** A record as the API shows it: everything but the internal search column. */
 export function publicRow({ search_text: _search, ...row }: Row): Row {
@@ -82,7 +94,7 @@ export async function getRecord({ db }: StoreContext, spec: ResourceSpec, key: s
 }
 
 export async function createRecord(
-  { db, traceparent }: StoreContext,
+  { db, recordChange, traceparent }: StoreContext,
   spec: ResourceSpec,
   input: Row,
 ): Promise<Row> {
@@ -92,8 +104,8 @@ export async function createRecord(
       .values({ ...input, search_text: searchTextOf(spec, input) })
       .onConflictDoNothing()
       .returning()) as Row[];
-    if (!row) throw new AppError("conflict", `${spec.singular} ${input[spec.key]} already exists`);
-    await recordReferenceChanged(tx, spec, "created", [String(row[spec.key])], traceparent);
+    if (!row) throw new DomainError("already_exists", `${spec.singular} ${input[spec.key]} already exists`);
+    await recordChange(tx, { spec, op: "created", keys: [String(row[spec.key])], rows: [row] }, traceparent);
     return publicRow(row);
   });
 }
@@ -103,7 +115,7 @@ export async function createRecord(
  * The row is locked for the comparison so two concurrent writers cannot both win.
  */
 export async function updateRecord(
-  { db, traceparent }: StoreContext,
+  { db, recordChange, traceparent }: StoreContext,
   spec: ResourceSpec,
   key: string,
   patch: Row,
@@ -118,12 +130,9 @@ export async function updateRecord(
     if (!current) throw notFound(spec, key);
     const tags = ifMatch.split(",").map((t) => t.trim());
     if (!tags.includes("*") && !tags.includes(etagOf(current))) {
-      throw new AppError(
-        "precondition_failed",
+      throw new StaleWriteError(
         `${spec.singular} ${key} has changed since you read it; GET it again`,
-        {
-          headers: { etag: etagOf(current) },
-        },
+        etagOf(current),
       );
     }
     if (Object.keys(patch).length === 0) return publicRow(current);
@@ -132,7 +141,7 @@ export async function updateRecord(
     const { version: _v, updated_at: _u, search_text: _s, ...fields } = next;
     const merged = spec.create.safeParse(fields);
     if (!merged.success) {
-      throw new AppError("validation", "The change would make the record invalid", {
+      throw new DomainError("invalid", "The change would make the record invalid", {
         errors: fieldErrorsFromZod(merged.error.issues, "body"),
       });
     }
@@ -147,23 +156,23 @@ export async function updateRecord(
       })
       .where(eq(spec.keyColumn, key))
       .returning()) as Row[];
-    await recordReferenceChanged(tx, spec, "updated", [key], traceparent);
+    await recordChange(tx, { spec, op: "updated", keys: [key], rows: [row as Row] }, traceparent);
     return publicRow(row as Row);
   });
 }
 
 export async function deleteRecord(
-  { db, traceparent }: StoreContext,
+  { db, recordChange, traceparent }: StoreContext,
   spec: ResourceSpec,
   key: string,
 ): Promise<void> {
   await db.transaction(async (tx) => {
     const deleted = (await tx.delete(spec.table).where(eq(spec.keyColumn, key)).returning()) as Row[];
     if (deleted.length === 0) throw notFound(spec, key);
-    await recordReferenceChanged(tx, spec, "deleted", [key], traceparent);
+    await recordChange(tx, { spec, op: "deleted", keys: [key], rows: deleted }, traceparent);
   });
 }
 
 function notFound(spec: ResourceSpec, key: string) {
-  return new AppError("not_found", `${spec.singular} ${key} does not exist`);
+  return new DomainError("not_found", `${spec.singular} ${key} does not exist`);
 }

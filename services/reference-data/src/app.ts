@@ -2,10 +2,8 @@ import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fi
 import type { Database } from "@fig/db";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
-import { codesRouter } from "./routes/codes/handlers.ts";
-import { contextsRouter } from "./routes/contexts/handlers.ts";
-import { establishmentsRouter } from "./routes/establishments/handlers.ts";
-import { rulesRouter } from "./routes/rules/handlers.ts";
+import { REFERENCE_SPECS, referenceRouter } from "@fig/reference";
+import { recordReferenceChanged } from "./events.ts";
 
 export const SERVICE = {
   name: "reference-data",
@@ -27,11 +25,9 @@ export type AppDeps = {
 /** Pure factory: the reference-data HTTP app from its dependencies. No I/O happens here. */
 export function buildApp({ db, verifier, logger, tracer, readiness, lifecycle }: AppDeps) {
   const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle });
-  const deps = { db, verifier };
-  app.route("/api/codes", codesRouter(deps));
-  app.route("/api/contexts", contextsRouter(deps));
-  app.route("/api/establishments", establishmentsRouter(deps));
-  app.route("/api/rules", rulesRouter(deps));
+  // The routes, store and CSV codec live in @fig/reference (the monolith serves the same contract).
+  const deps = { db, verifier, recordChange: recordReferenceChanged };
+  for (const spec of REFERENCE_SPECS) app.route(`/api/${spec.resource}`, referenceRouter(spec, deps));
   return app;
 }
 

@@ -2,21 +2,19 @@
  * `bun run seed`: loads the synthetic sample in seed/*.csv through the import path.
  * When the service answers at SEED_URL it imports over HTTP (a running dev server owns the embedded
  * database, which one process at a time may open); otherwise it opens the database itself.
+ * Needs no variables outside production: the token is signed with the same dev default secret as
+ * `bun run dev` gives its services (withDevAuthDefaults).
  */
 import { join } from "node:path";
-import { mintDevToken, resolveDevSecret } from "@fig/auth";
+import { mintDevToken, resolveDevSecret, withDevAuthDefaults } from "@fig/auth";
 import { databaseOptions, openMigratedDatabase } from "@fig/db";
 import { ConfigError, createLogger } from "@fig/service";
 import { SERVICE } from "./app.ts";
 import { type Config, loadConfig } from "./config.ts";
-import { importCsv } from "./domain/csv.ts";
-import type { ResourceSpec } from "./domain/resource.ts";
-import { codesSpec } from "./routes/codes/spec.ts";
-import { contextsSpec } from "./routes/contexts/spec.ts";
-import { establishmentsSpec } from "./routes/establishments/spec.ts";
-import { rulesSpec } from "./routes/rules/spec.ts";
+import { importCsv, REFERENCE_SPECS, type ResourceSpec } from "@fig/reference";
+import { recordReferenceChanged } from "./events.ts";
 
-const specs: ResourceSpec[] = [codesSpec, contextsSpec, establishmentsSpec, rulesSpec];
+const specs = REFERENCE_SPECS;
 const seedDir = join(import.meta.dir, "..", "seed");
 
 async function serviceAnswers(url: string): Promise<boolean> {
@@ -60,7 +58,7 @@ async function seedDatabase(config: Config) {
   try {
     for (const spec of specs) {
       const file = Bun.file(join(seedDir, `${spec.resource}.csv`));
-      report(spec, await importCsv(database.db, spec, file.stream()));
+      report(spec, await importCsv(database.db, spec, file.stream(), { recordChange: recordReferenceChanged }));
     }
   } finally {
     await database.close();
@@ -77,7 +75,8 @@ function report(
 }
 
 try {
-  const config = loadConfig();
+  // From a plain terminal too: outside production, the dev secret `bun run dev` gives its services.
+  const config = loadConfig(withDevAuthDefaults(process.env).env);
   if (await serviceAnswers(config.SEED_URL)) {
     console.log(`Seeding through the running service at ${config.SEED_URL}`);
     await seedOverHttp(config);

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { eq, gte, isNull, lte, or } from "drizzle-orm";
-import { codes } from "../../db/schema.ts";
-import type { ResourceSpec } from "../../domain/resource.ts";
+import { codes } from "../tables.ts";
+import type { ResourceSpec } from "../resource.ts";
 import { asBoolean, booleanQuery, int32, isoDate, recordBookkeeping, text } from "../fields.ts";
 
 const fields = {

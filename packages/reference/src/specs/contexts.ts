@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import { contexts } from "../../db/schema.ts";
-import type { ResourceSpec } from "../../domain/resource.ts";
+import { contexts } from "../tables.ts";
+import type { ResourceSpec } from "../resource.ts";
 import { asBoolean, booleanQuery, recordBookkeeping, text } from "../fields.ts";
 
 const fields = {
