@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import type { Logger } from "pino";
 import {
   type DeadLetter,
   type EventHandler,
@@ -13,6 +14,7 @@ import {
   subjectOf,
 } from "../src/index.ts";
 import {
+  capturingLogger,
   changed,
   drained,
   effectCounts,
@@ -31,7 +33,7 @@ async function startConsumer(
   name: string,
   namespace: string,
   handler: EventHandler<"reference.changed">,
-  options: { maxDeliver?: number; backoffMs?: number[]; ackWaitMs?: number } = {},
+  options: { maxDeliver?: number; backoffMs?: number[]; ackWaitMs?: number; logger?: Logger } = {},
 ) {
   const consumer = env.consumer({ name, type: "reference.changed", namespace, handler, ...options });
   // The streams exist before anything is published (the consumer also ensures them, but asynchronously).
@@ -54,7 +56,7 @@ async function startStrictConsumer(namespace: string): Promise<string[]> {
   return handled;
 }
 
-async function deadLetters(namespace: string, count: number, timeoutMs = 5000): Promise<DeadLetter[]> {
+async function deadLetters(namespace: string, count: number, timeoutMs = 15_000): Promise<DeadLetter[]> {
   return until(
     async () => {
       const letters = await listDeadLetters(nats, namespace).catch(() => []);
@@ -68,6 +70,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
   const namespace = testNamespace("retry");
   const deliveries: number[] = [];
   let failing = true;
+  const { logger, records } = capturingLogger();
   await startConsumer(
     "flaky",
     namespace,
@@ -77,7 +80,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
       // Thrown after a write: the write must roll back with the inbox row.
       if (failing) throw new Error(`downstream unavailable (delivery ${deliveries.length})`);
     },
-    { maxDeliver: 3, backoffMs: [100, 300] },
+    { maxDeliver: 3, backoffMs: [100, 300], logger },
   );
   const js = await nats.jetstream();
   const event = makeEvent({ data: changed(7) });
@@ -85,15 +88,16 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
 
   const [letter] = await deadLetters(namespace, 1);
   expect(deliveries).toHaveLength(3);
-  const [g1, g2] = [
-    (deliveries[1] as number) - (deliveries[0] as number),
-    (deliveries[2] as number) - (deliveries[1] as number),
-  ];
-  // Redelivered after backoffMs[0], then backoffMs[1] (scheduling slack above, never early).
-  expect(g1).toBeGreaterThanOrEqual(95);
-  expect(g1).toBeLessThan(100 + 900);
-  expect(g2).toBeGreaterThanOrEqual(295);
-  expect(g2).toBeLessThan(300 + 900);
+  // The delay asked of the broker for each failure: backoffMs[0], then backoffMs[1].
+  const retries = records.filter((r) => r.msg === "event: handler failed; will retry");
+  expect(retries.map((r) => ({ deliveries: r.deliveries, retryInMs: r.retryInMs }))).toEqual([
+    { deliveries: 1, retryInMs: 100 },
+    { deliveries: 2, retryInMs: 300 },
+  ]);
+  // And the broker honoured it: never redelivered early (late is only a slow machine, so no upper bound).
+  // 5 ms of slack for the millisecond clock.
+  expect((deliveries[1] as number) - (deliveries[0] as number)).toBeGreaterThanOrEqual(95);
+  expect((deliveries[2] as number) - (deliveries[1] as number)).toBeGreaterThanOrEqual(295);
 
   expect(letter).toMatchObject({
     consumer: "flaky",
@@ -115,7 +119,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
   const replayed = await replayDeadLetter(nats, namespace, letter?.seq as number);
   expect(replayed.eventId).toBe(event.id);
   await until(async () => (await effectCounts(env.tdb.db, [event.id])).get(event.id) === 1, {
-    timeoutMs: 5000,
+    timeoutMs: 15_000,
     message: "the replayed event to be applied",
   });
   await drained(nats, namespace, "flaky");
@@ -123,7 +127,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
   expect(deliveries).toHaveLength(4);
   expect(await listDeadLetters(nats, namespace)).toEqual([]);
   expect(await showDeadLetter(nats, namespace, letter?.seq as number)).toBeNull();
-}, 15_000);
+}, 30_000);
 
 test("malformed messages go straight to the dead-letter stream, without retries", async () => {
   const namespace = testNamespace("malformed");
@@ -170,14 +174,14 @@ test("data that does not match the catalog schema is dead-lettered at once, with
     headers: envelopeHeaders(event),
   });
 
-  const [letter] = await deadLetters(namespace, 1, 4000);
+  const [letter] = await deadLetters(namespace, 1);
   expect(letter).toMatchObject({ consumer: "strict", deliveries: 1, eventId: event.id });
   expect(letter?.error).toStartWith("data does not match reference.changed");
   expect(letter?.error).toContain("table");
   expect(JSON.parse(letter?.data ?? "")).toEqual({ table: "planets" });
   await drained(nats, namespace, "strict");
   expect(handled).toEqual([]);
-}, 10_000);
+}, 30_000);
 
 test("a handler error with a multi-line message is dead-lettered too", async () => {
   const namespace = testNamespace("multiline");
@@ -196,12 +200,12 @@ test("a handler error with a multi-line message is dead-lettered too", async () 
   const event = makeEvent();
   await publishDirect(js, namespace, event);
 
-  const [letter] = await deadLetters(namespace, 1, 4000);
+  const [letter] = await deadLetters(namespace, 1);
   expect(letter).toMatchObject({ consumer: "multiline", deliveries: 2, eventId: event.id });
   expect(letter?.error).toContain("invalid row");
   expect(letter?.error).toContain("and more");
   expect(calls).toBe(2);
-}, 10_000);
+}, 30_000);
 
 test("the same event delivered twice (different Nats-Msg-Id) is applied once: the inbox dedupes", async () => {
   const namespace = testNamespace("dupes");
@@ -238,12 +242,14 @@ test("the same event delivered twice (different Nats-Msg-Id) is applied once: th
 test("stop() waits for the in-flight handler to commit and ack; a new instance does not get it again", async () => {
   const namespace = testNamespace("stop");
   let started: string | undefined;
+  // The handler stays in flight until the test has called stop(): no race with a sleep.
+  const release = Promise.withResolvers<void>();
   const first = await startConsumer(
     "graceful",
     namespace,
     async (event, tx) => {
       started = event.id;
-      await Bun.sleep(300);
+      await release.promise;
       await tx.insert(effects).values({ event_id: event.id });
     },
     { ackWaitMs: 1000 },
@@ -253,7 +259,18 @@ test("stop() waits for the in-flight handler to commit and ack; a new instance d
   const ack = await publishDirect(js, namespace, event);
   await until(() => started === event.id, { message: "the handler to start" });
 
-  await first.stop();
+  let stopReturned = false;
+  const stopping = first.stop().then(() => {
+    stopReturned = true;
+  });
+  // stop() cannot return while the handler holds: give it every chance to (the pull loop closes meanwhile).
+  await until(async () => (await nats.manager()).consumers.info(streamNames(namespace).events, "graceful"), {
+    message: "the consumer info",
+  });
+  expect(stopReturned).toBe(false);
+  expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBeUndefined();
+  release.resolve();
+  await stopping;
   // Committed before stop() returned.
   expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBe(1);
   // And acked: the durable consumer holds nothing unacknowledged.
@@ -261,7 +278,7 @@ test("stop() waits for the in-flight handler to commit and ack; a new instance d
     const info = await (await nats.manager()).consumers.info(streamNames(namespace).events, "graceful");
     expect(info.num_ack_pending).toBe(0);
     expect(info.ack_floor.stream_seq).toBe(ack.seq);
-  }, 3000);
+  }, 10_000);
 
   const seen: string[] = [];
   await startConsumer("graceful", namespace, async (e, tx) => {
@@ -274,4 +291,4 @@ test("stop() waits for the in-flight handler to commit and ack; a new instance d
   await drained(nats, namespace, "graceful");
   expect(seen).toEqual([next.id]);
   expect((await effectCounts(env.tdb.db, [event.id])).get(event.id)).toBe(1);
-}, 15_000);
+}, 30_000);

@@ -82,10 +82,10 @@ test("NATS down at commit time: events stay pending (attempts recorded) and all 
   await relay.start();
   await consumer.start();
   const failures = () => records.filter((r) => r.msg.startsWith("outbox: publish failed")).length;
-  await until(() => failures() >= 3, { timeoutMs: 5000, message: "three failed relay attempts" });
+  await until(() => failures() >= 3, { timeoutMs: 15_000, message: "three failed relay attempts" });
   // More commits while NATS is down.
   ids.push(...(await enqueueMany(env.tdb.db, 5, 20)));
-  await until(() => failures() >= 5, { timeoutMs: 5000, message: "two more failed relay attempts" });
+  await until(() => failures() >= 5, { timeoutMs: 15_000, message: "two more failed relay attempts" });
 
   const duringOutage = await outboxRows(env.tdb.db, ids);
   expect(duringOutage).toHaveLength(25);
@@ -114,7 +114,7 @@ test("NATS down at commit time: events stay pending (attempts recorded) and all 
     last_error: expect.stringMatching(/.+/),
   });
   expect(head?.attempts).toBeGreaterThanOrEqual(1);
-}, 30_000);
+}, 60_000);
 
 test("NATS restarting under a connected relay: events committed meanwhile all arrive once after it is back", async () => {
   const namespace = uniqueNamespace(); // lives on the private server only
@@ -153,7 +153,7 @@ test("NATS restarting under a connected relay: events committed meanwhile all ar
   await drained(client, namespace, "restart");
   expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   expect(await streamMessages(client, namespace)).toBe(ids.length);
-}, 40_000);
+}, 60_000);
 
 test("a publish the broker rejects leaves the row pending with attempts and last_error", async () => {
   const namespace = testNamespace("rejected");
@@ -248,36 +248,56 @@ test("two relays on one database deliver every event exactly once (SKIP LOCKED)"
   const namespace = testNamespace("replicas");
   const n = 300;
   const ids = await enqueueMany(env.tdb.db, n, 0);
-  const publishedBy: string[][] = [[], []];
-  const relays = publishedBy.map((published) =>
-    env.relay({
-      namespace,
-      pollIntervalMs: 20,
-      batchSize: 20,
-      afterPublish: async (batch) => {
-        published.push(...batch);
-        // Hold the claimed rows a little, so the other relay must claim different ones meanwhile.
-        await Bun.sleep(15);
-      },
-    }),
-  );
+  const publishedBy: [string[], string[]] = [[], []];
+  // Relay A holds its first claimed batch (rows locked, transaction open) until relay B has published one:
+  // B can only do that by skipping A's locked rows. No sleeps decide who gets what.
+  const aHolds = Promise.withResolvers<void>();
+  const bPublished = Promise.withResolvers<void>();
+  let aHeld = false;
+  const relayA = env.relay({
+    namespace,
+    pollIntervalMs: 20,
+    batchSize: 20,
+    afterPublish: async (batch) => {
+      publishedBy[0].push(...batch);
+      if (aHeld) return;
+      aHeld = true;
+      aHolds.resolve();
+      // Bounded, so a relay that blocks on A's locks fails the assertions below instead of hanging the file.
+      await Promise.race([bPublished.promise, Bun.sleep(20_000)]);
+    },
+  });
+  const relayB = env.relay({
+    namespace,
+    pollIntervalMs: 20,
+    batchSize: 20,
+    afterPublish: (batch) => {
+      publishedBy[1].push(...batch);
+      bPublished.resolve();
+    },
+  });
   const { consumer } = effectConsumer("replicas", namespace);
   await consumer.start();
-  await Promise.all(relays.map((r) => r.start()));
+  await relayA.start();
+  await aHolds.promise;
+  const heldByA = [...publishedBy[0]];
+  expect(heldByA).toHaveLength(20);
+  await relayB.start();
 
   await until(async () => (await effectCounts(env.tdb.db, ids)).size === n, {
-    timeoutMs: 15_000,
+    timeoutMs: 25_000,
     message: `${n} events to be consumed`,
   });
   await drained(nats, namespace, "replicas");
 
-  const [first, second] = publishedBy as [string[], string[]];
-  expect(first.length).toBeGreaterThan(0);
+  const [first, second] = publishedBy;
+  // B published while A still held its batch, and none of A's locked rows.
   expect(second.length).toBeGreaterThan(0);
+  expect(second.filter((id) => heldByA.includes(id))).toEqual([]);
   // No row was published by both relays, and none was missed.
   expect(first.length + second.length).toBe(n);
   expect([...first, ...second].sort()).toEqual([...ids].sort());
   expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   expect(await streamMessages(nats, namespace)).toBe(n);
   expect((await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null)).toBe(true);
-}, 30_000);
+}, 40_000);

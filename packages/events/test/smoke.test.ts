@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
+import { rowsOf } from "@fig/db";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { sql } from "drizzle-orm";
 import pino from "pino";
@@ -55,8 +56,7 @@ test("smoke: outbox → relay → consumer", async () => {
   const deadline = Date.now() + 10_000;
   let n = 0;
   while (Date.now() < deadline) {
-    const rows = await tdb.db.execute(sql`select count(*)::int as n from effects`);
-    n = (rows as unknown as { n: number }[])[0]?.n ?? 0;
+    n = rowsOf<{ n: number }>(await tdb.db.execute(sql`select count(*)::int as n from effects`))[0]?.n ?? 0;
     if (n >= 20) break;
     await Bun.sleep(50);
   }
