@@ -11,9 +11,9 @@ const DELIMITERS = /[,;\t]/;
 
 /**
  * Judges a file from its first {@link CLAIMS_HEAD_BYTES} bytes (fewer when `ended`: the whole file), before it
- * is stored: binary content (a NUL byte without a UTF-16 byte order mark: PNG, ZIP/XLSX, PDF streams…) or a
- * first line without `,` `;` or tab is not a claims export. An empty or blank file passes: reading it reports
- * "no rows", which says more.
+ * is stored: binary content (a NUL byte without a UTF-16 byte order mark: PNG, ZIP/XLSX…) or a first line
+ * without `,` `;` or tab (judged only when the head holds the whole line) is not a claims export. An empty or
+ * blank file passes: reading it reports "no rows", which says more.
  *
  * @example
  * const problem = inspectClaimsHead(head, head.length < CLAIMS_HEAD_BYTES);
@@ -36,9 +36,9 @@ export function inspectClaimsHead(head: Uint8Array, ended: boolean): ClaimsHeadP
   // Delimiters are ASCII: a lenient decoder is enough to find them.
   const text = new TextDecoder(utf16 ?? "utf-8").decode(bytes, { stream: !ended });
   if (text.trim() === "") return null;
-  // An incomplete first line (longer than the head) is judged on what there is of it.
-  const line = firstLine(ended ? `${text}\n` : text) ?? text;
-  if (DELIMITERS.test(line)) return null;
+  // A first line longer than the head is not judged: what it holds further on is unknown.
+  const line = firstLine(ended ? `${text}\n` : text);
+  if (line === undefined || DELIMITERS.test(line)) return null;
   const shown = line.trim().slice(0, 60);
   return {
     kind: "no-delimiter",

@@ -47,13 +47,15 @@ describe("inspectClaimsHead: is this delimited text?", () => {
     expect(pdf).toEqual({ kind: "no-delimiter", detail: expect.stringContaining('"%PDF-1.7"') });
     expect(inspectClaimsHead(utf8("just some words\nand, later, commas\n"), true)?.kind).toBe("no-delimiter");
     expect(inspectClaimsHead(utf8("No facture"), true)?.kind).toBe("no-delimiter");
-    const long = inspectClaimsHead(utf8("x".repeat(5000)), false);
+    const long = inspectClaimsHead(utf8(`${"x".repeat(500)}\n1,2\n`), true);
     expect(long?.detail).toMatch(/"x{60}"…/);
   });
 
-  test("a first line longer than the head is judged on its start; quoted line breaks do not end it", () => {
+  test("a first line longer than the head is not judged; quoted line breaks do not end it", () => {
     const wide = `${HEADER},${"Remarque ".repeat(200)}\r\n`;
     expect(inspectClaimsHead(utf8(wide).subarray(0, CLAIMS_HEAD_BYTES), false)).toBeNull();
+    // Not even without a delimiter in sight: past the head, the line may still have one (the size limit applies).
+    expect(inspectClaimsHead(utf8("x".repeat(5000)).subarray(0, CLAIMS_HEAD_BYTES), false)).toBeNull();
     expect(inspectClaimsHead(utf8('"No\nfacture",No ligne\r\n'), true)).toBeNull();
   });
 });
