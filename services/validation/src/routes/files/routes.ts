@@ -25,7 +25,7 @@ export const uploadFile = createRoute({
   description:
     "Streams the file into the object store, hashing it on the way. Send `multipart/form-data` with the file in field `file`, " +
     "or the raw CSV with `Content-Type: text/csv` (name it with `?name=`; this form is streamed end to end). " +
-    "Text in UTF-8, Windows-1252 or UTF-16 with a byte order mark (Excel's \"Unicode text\" export), delimited by `,` `;` or tab. " +
+    'Text in UTF-8, Windows-1252 or UTF-16 with a byte order mark (Excel\'s "Unicode text" export), delimited by `,` `;` or tab. ' +
     "413 above the size limit (default 200 MB); 415 for anything but CSV, binary content included (a NUL byte in the first KiB " +
     "without a UTF-16 byte order mark); 422 when the first line has no delimiter. In every case nothing is kept. Requires role editor.",
   security: [{ bearerAuth: [] }],
