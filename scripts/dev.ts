@@ -7,7 +7,9 @@
  *   --root <dir> | FIG_DEV_ROOT   workspace to run (default: this repository)
  *   NODE_ENV                       passed through; "development" unless set
  *   AUTH_DEV_SECRET                passed through; a dev default is supplied outside production
- *   DATABASE_URL                   passed through; unset means embedded PGlite under .data/
+ *   DATABASE_URL                   a Postgres server: each service gets its own database there, named after it
+ *                                  (reference-data → reference_data, as in compose.yaml), created if missing;
+ *                                  unset means embedded PGlite per service under .data/
  *   NATS_URL                       passed through; unset means the NATS server already answering on
  *                                  127.0.0.1:4222, else `nats-server -js` from PATH (data in .data/nats),
  *                                  else a warning (services start; /ready stays 503 until NATS is reachable)
@@ -15,7 +17,13 @@
  *   NO_COLOR / FORCE_COLOR         colour control (colour is off when stdout is not a TTY)
  */
 import { join, relative, resolve } from "node:path";
-import { DEV_SECRET_DEFAULT } from "../packages/auth/src/config.ts";
+import { withDevAuthDefaults } from "../packages/auth/src/defaults.ts";
+import {
+  describePostgresUrl,
+  prepareServiceDatabases,
+  type ServiceDatabase,
+  serviceDatabaseName,
+} from "./dev-runner/databases.ts";
 import { type DevService, DiscoveryError, discoverServices } from "./dev-runner/discover.ts";
 import {
   answersNats,
@@ -77,14 +85,28 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function describeDatabase(): string {
-  const url = process.env.DATABASE_URL;
-  if (!url) return "embedded Postgres (PGlite) under .data/";
+/** One line for the summary: where the services' databases are. */
+function describeDatabases(databases: ServiceDatabase[] | null): string {
+  if (!databases) return "embedded Postgres (PGlite) under .data/";
+  const server = databases[0] ? new URL(databases[0].url).host : "?";
+  return `Postgres at ${server}, a database per service`;
+}
+
+/** DATABASE_URL set: each service's own database on that server (created if missing); null: embedded. */
+async function planDatabases(services: DevService[]): Promise<ServiceDatabase[] | null> {
+  const url = process.env.DATABASE_URL?.trim();
+  if (!url) return null;
   try {
-    const u = new URL(url);
-    return `DATABASE_URL ${u.protocol}//${u.host}${u.pathname}`; // never print credentials
-  } catch {
-    return "DATABASE_URL (set)";
+    return await prepareServiceDatabases(
+      url,
+      services.map((svc) => svc.name),
+    );
+  } catch (error) {
+    fail(
+      `DATABASE_URL ${describePostgresUrl(url)}: cannot prepare a database per service: ${(error as Error).message}\n` +
+        "  The role needs CREATEDB (or create the databases yourself: " +
+        `${services.map((svc) => serviceDatabaseName(svc.name)).join(", ")}); unset DATABASE_URL for embedded PGlite.`,
+    );
   }
 }
 
@@ -183,12 +205,12 @@ async function main(): Promise<void> {
 
   const nodeEnv = process.env.NODE_ENV || "development";
   const production = nodeEnv === "production";
-  const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: nodeEnv, LOG_PRETTY: "true" };
-  let defaultedSecret = false;
-  if (!process.env.AUTH_DEV_SECRET?.trim() && !production) {
-    env.AUTH_DEV_SECRET = DEV_SECRET_DEFAULT;
-    defaultedSecret = true;
-  }
+  // The same dev default secret the scripts (seed, token, events…) fall back to in a plain terminal.
+  const { env, defaulted: defaultedSecret } = withDevAuthDefaults<Record<string, string | undefined>>({
+    ...process.env,
+    NODE_ENV: nodeEnv,
+    LOG_PRETTY: "true",
+  });
   if (s.color && env.FORCE_COLOR === undefined) env.FORCE_COLOR = "1";
   delete env.FIG_DEV_ROOT;
   delete env.FIG_DEV_NATS_PORT;
@@ -202,7 +224,14 @@ async function main(): Promise<void> {
     `${s.bold("fig dev")} starting ${services.length} service${services.length === 1 ? "" : "s"} ` +
       `from ${rel} ${s.dim(`(NODE_ENV=${nodeEnv}, reload on change)`)}`,
   );
-  out(`  database  ${describeDatabase()}`);
+  const databases = await planDatabases(services);
+  if (!databases) out(`  database  ${describeDatabases(null)}`);
+  for (const [i, db] of (databases ?? []).entries()) {
+    const name = db.service.padEnd(Math.max(...services.map((svc) => svc.name.length)));
+    out(
+      `  ${i === 0 ? "database " : "         "} ${name} → ${describePostgresUrl(db.url)} ${s.dim(db.created ? "(created)" : "(exists)")}`,
+    );
+  }
   out(
     `  auth      ${defaultedSecret ? "dev secret (AUTH_DEV_SECRET default)" : "AUTH_DEV_SECRET from environment"}`,
   );
@@ -417,7 +446,7 @@ async function main(): Promise<void> {
         : natsSummary;
       out(
         s.dim(
-          `all ${services.length} service(s) ${status} in ${secs} s · ${describeDatabase()} · ${natsNote} · Ctrl-C to stop`,
+          `all ${services.length} service(s) ${status} in ${secs} s · ${describeDatabases(databases)} · ${natsNote} · Ctrl-C to stop`,
         ),
       );
       if (!production)
@@ -467,7 +496,11 @@ async function main(): Promise<void> {
     const prefix = makePrefix(svc.name, width, colorFor(index), s);
     const proc = Bun.spawn([process.execPath, "--watch", svc.main], {
       cwd: root,
-      env: { ...env, PORT: String(svc.port) },
+      env: {
+        ...env,
+        PORT: String(svc.port),
+        ...(databases ? { DATABASE_URL: databases.find((db) => db.service === svc.name)?.url } : {}),
+      },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",

@@ -1,0 +1,155 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  describePostgresUrl,
+  prepareServiceDatabases,
+  serviceDatabaseName,
+  withDatabase,
+} from "../dev-runner/databases.ts";
+
+// The real Postgres the suite uses (as packages/testing); every database made here has a unique name and is dropped.
+const SERVER_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const DEV_SCRIPT = resolve(import.meta.dir, "..", "dev.ts");
+const unique = () => `devdb${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
+
+const admin = new Bun.SQL(SERVER_URL, { max: 2 });
+const made = new Set<string>();
+
+afterAll(async () => {
+  for (const name of made) await admin.unsafe(`drop database if exists "${name}" with (force)`);
+  await admin.close();
+});
+
+async function databasesLike(prefix: string): Promise<string[]> {
+  const rows: { datname: string }[] = await admin`
+    select datname from pg_database where starts_with(datname, ${prefix}) order by datname`;
+  return rows.map((r) => r.datname);
+}
+
+async function currentDatabase(url: string): Promise<string> {
+  const sql = new Bun.SQL(url, { max: 1 });
+  try {
+    const [row] = await sql`select current_database() as name`;
+    return row.name;
+  } finally {
+    await sql.close();
+  }
+}
+
+describe("prepareServiceDatabases: a database per service on DATABASE_URL's server", () => {
+  test("names them after the service, creates the missing ones, hands out URLs that reach them", async () => {
+    const prefix = `${unique()}_`;
+    for (const s of ["reference-data", "validation"]) made.add(serviceDatabaseName(s, prefix));
+    const first = await prepareServiceDatabases(SERVER_URL, ["reference-data", "validation"], { prefix });
+    expect(first.map(({ service, database, created }) => ({ service, database, created }))).toEqual([
+      { service: "reference-data", database: `${prefix}reference_data`, created: true },
+      { service: "validation", database: `${prefix}validation`, created: true },
+    ]);
+    expect(await databasesLike(prefix)).toEqual([`${prefix}reference_data`, `${prefix}validation`]);
+    for (const db of first) expect(await currentDatabase(db.url)).toBe(db.database);
+
+    const again = await prepareServiceDatabases(SERVER_URL, ["reference-data", "validation"], { prefix });
+    expect(again.map((db) => db.created)).toEqual([false, false]);
+    expect(again.map((db) => db.url)).toEqual(first.map((db) => db.url));
+  });
+
+  test("two runners at once: both succeed, each database created exactly once", async () => {
+    const prefix = `${unique()}_`;
+    for (const s of ["a", "b"]) made.add(serviceDatabaseName(s, prefix));
+    const runs = await Promise.all(
+      [0, 1, 2].map(() => prepareServiceDatabases(SERVER_URL, ["a", "b"], { prefix })),
+    );
+    for (const index of [0, 1]) {
+      expect(runs.filter((run) => run[index]?.created)).toHaveLength(1);
+    }
+    expect(await databasesLike(prefix)).toEqual([`${prefix}a`, `${prefix}b`]);
+  });
+
+  test("a server that refuses fails with its reason", async () => {
+    const url = withDatabase(SERVER_URL, "postgres");
+    const u = new URL(url);
+    u.username = `no_such_role_${unique()}`;
+    await expect(prepareServiceDatabases(u.toString(), ["x"])).rejects.toThrow(/no_such_role|role|auth/i);
+  });
+
+  test("names and URLs", () => {
+    expect(serviceDatabaseName("reference-data")).toBe("reference_data");
+    expect(serviceDatabaseName("Gateway.v2")).toBe("gateway_v2");
+    expect(withDatabase("postgres://u:p@h:5433/postgres?sslmode=disable", "validation")).toBe(
+      "postgres://u:p@h:5433/validation?sslmode=disable",
+    );
+    expect(describePostgresUrl("postgres://u:secret@h:5433/validation")).toBe("postgres://h:5433/validation");
+  });
+});
+
+// A service that prints the database it was given and answers /ready; SIGTERM exits 0.
+const FAKE_MAIN = `
+const server = Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), fetch: () => new Response("ok") });
+console.log("given db=" + new URL(process.env.DATABASE_URL).pathname.slice(1));
+process.on("SIGTERM", () => { server.stop(true); process.exit(0); });
+`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen({ port: 0, host: "127.0.0.1" }, () => {
+      const address = srv.address();
+      srv.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+test("bun run dev with DATABASE_URL gives each service its own database and prints which", async () => {
+  const root = mkdtempSync(join(tmpdir(), "fig-dev-db-test-"));
+  const names = [`${unique()}-one`, `${unique()}-two`];
+  for (const name of names) made.add(serviceDatabaseName(name));
+  try {
+    for (const name of names) {
+      mkdirSync(join(root, "services", name, "src"), { recursive: true });
+      const pkg = { name: `@fig/${name}`, private: true, fig: { port: await freePort() } };
+      writeFileSync(join(root, "services", name, "package.json"), JSON.stringify(pkg));
+      writeFileSync(join(root, "services", name, "src", "main.ts"), FAKE_MAIN);
+    }
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? root,
+      NO_COLOR: "1",
+      FIG_DEV_ROOT: root,
+      NATS_URL: "nats://nats.invalid:4222", // the fake services never connect
+      DATABASE_URL: SERVER_URL,
+    };
+    const proc = Bun.spawn([process.execPath, DEV_SCRIPT], {
+      cwd: root,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    let output = "";
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
+    };
+    const collected = Promise.all([collect(proc.stdout), collect(proc.stderr)]);
+    const deadline = Date.now() + 20_000;
+    while (!/all 2 service\(s\)/.test(output) && proc.exitCode === null && Date.now() < deadline)
+      await Bun.sleep(50);
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(0);
+    await collected;
+
+    const server = new URL(SERVER_URL).host;
+    for (const name of names) {
+      const db = serviceDatabaseName(name);
+      expect(output).toMatch(new RegExp(`${name} +→ postgres://${server}/${db} \\(created\\)`));
+      expect(output).toContain(`${name} │ given db=${db}`);
+    }
+    expect(output).toContain(`Postgres at ${server}, a database per service`);
+    expect(await databasesLike(serviceDatabaseName(names[0] as string))).toHaveLength(1);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}, 30_000);
