@@ -1,5 +1,11 @@
 import { z } from "zod";
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_SECRET_DEFAULT, MIN_DEV_SECRET_BYTES } from "./defaults.ts";
+import {
+  DEFAULT_AUDIENCE,
+  DEFAULT_ISSUER,
+  DEV_SECRET_DEFAULT,
+  MIN_DEV_SECRET_BYTES,
+  withDevAuthDefaults,
+} from "./defaults.ts";
 
 export { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_SECRET_DEFAULT };
 
@@ -83,9 +89,12 @@ export function readAuthConfig(env: Record<string, string | undefined>): AuthCon
   };
 }
 
-/** `readAuthConfig(process.env)`: for entry points (CLI, dev), never for code that takes config as input. */
+/**
+ * Auth settings for a dev script (`bun run token`, …), from the process environment with the dev default
+ * secret outside production ({@link withDevAuthDefaults}); never for code that takes config as input.
+ */
 export function loadAuthConfigFromProcess(): AuthConfig {
-  return readAuthConfig(process.env);
+  return readAuthConfig(withDevAuthDefaults(process.env).env);
 }
 
 /**
@@ -96,7 +105,7 @@ export function loadAuthConfigFromProcess(): AuthConfig {
  */
 export function resolveDevSecret(config: AuthConfig): string {
   if (config.production) throw new Error("Dev secrets are refused when NODE_ENV=production");
-  return config.devSecret ?? DEV_SECRET_DEFAULT;
+  return config.devSecret ?? DEV_SECRET_DEFAULT; // the same default withDevAuthDefaults supplies
 }
 
 /**

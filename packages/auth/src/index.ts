@@ -14,6 +14,7 @@ export {
   DEFAULT_ISSUER,
   DEV_SECRET_DEFAULT,
   MIN_DEV_SECRET_BYTES,
+  withDevAuthDefaults,
 } from "./defaults.ts";
 export { requireAuth, requireRole } from "./middleware.ts";
 export type { MintDevTokenOptions } from "./mint.ts";
