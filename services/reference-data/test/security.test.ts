@@ -18,6 +18,7 @@ type Fixture = {
   freshKey(): string;
   input(key: string): Json;
   csv(key: string): string;
+  /** A change to a record made by `input()`: every value differs from the stored one. */
   patch: Json;
 };
 
@@ -29,25 +30,25 @@ const fixtures: Record<Resource, Fixture> = {
     freshKey: () => String(70000 + next()),
     input: (code) => codeInput(code),
     csv: (code) => `${CODE_HEADER}\n${codeLine(code)}\n`,
-    patch: { unit: "acte" },
+    patch: { unit: "séance", tariff_cents: 4321 },
   },
   contexts: {
     freshKey: () => `S-${next()}`,
     input: (code) => ({ code, description: "Contexte de sécurité", active: true }),
     csv: (code) => `code,description,active\n${code},Contexte importé,true\n`,
-    patch: { active: true },
+    patch: { description: "Contexte modifié", active: false },
   },
   establishments: {
     freshKey: () => String(80000 + next()),
     input: (number) => ({ number, name: "Établissement", type: "CLSC", region: "06", active: true }),
     csv: (number) => `number,name,type,region,active\n${number},Importé,CH,06,true\n`,
-    patch: { active: true },
+    patch: { name: "Établissement modifié", active: false },
   },
   rules: {
     freshKey: () => `sec-${next()}`,
     input: (id) => ({ id, name: "Règle", category: "code", severity: "info", enabled: true, params: {} }),
     csv: (id) => `id,name,category,severity,enabled,params\n${id},Importée,code,info,true,{}\n`,
-    patch: { enabled: true },
+    patch: { name: "Règle modifiée", enabled: false },
   },
 };
 
@@ -57,8 +58,11 @@ type Route = {
   name: "list" | "get" | "export" | "create" | "import" | "patch" | "delete";
   minRole: Role;
   success: number;
-  /** Builds the request; `existing` is a key that exists for the whole file. */
-  call(resource: Resource, existing: string): Promise<{ request: Call; target: string }>;
+  /**
+   * Builds the request; `existing` is a key that exists for the whole file. `before` is the target as stored
+   * before the request, when the request would change it: a refused request must leave it exactly so.
+   */
+  call(resource: Resource, existing: string): Promise<{ request: Call; target: string; before?: Json }>;
   /** After a refused write, the target must read back with this status. */
   untouched?: number;
 };
@@ -115,15 +119,24 @@ const routes: Route[] = [
     name: "patch",
     minRole: "editor",
     success: 200,
-    call: async (r, existing) => ({
-      request: {
+    untouched: 200,
+    // A record of its own each time, as input() made it: the patch changes every field it sends, so a refused
+    // PATCH that was applied anyway shows (an allowed one is checked to apply, below).
+    call: async (r) => {
+      const key = fixtures[r].freshKey();
+      const created = await t.request("POST", `/api/${r}`, { as: "admin", json: fixtures[r].input(key) });
+      expect(created.status).toBe(201);
+      const before = await readBack(r, key);
+      for (const [field, value] of Object.entries(fixtures[r].patch))
+        expect(before[field]).not.toEqual(value);
+      const request = {
         method: "PATCH",
-        path: `/api/${r}/${existing}`,
+        path: `/api/${r}/${key}`,
         json: fixtures[r].patch,
         headers: { "if-match": "*" },
-      },
-      target: existing,
-    }),
+      };
+      return { request, target: key, before };
+    },
   },
   {
     name: "delete",
@@ -134,7 +147,11 @@ const routes: Route[] = [
       const key = fixtures[r].freshKey();
       const created = await t.request("POST", `/api/${r}`, { as: "admin", json: fixtures[r].input(key) });
       expect(created.status).toBe(201);
-      return { request: { method: "DELETE", path: `/api/${r}/${key}` }, target: key };
+      return {
+        request: { method: "DELETE", path: `/api/${r}/${key}` },
+        target: key,
+        before: await readBack(r, key),
+      };
     },
   },
 ];
@@ -152,9 +169,16 @@ beforeAll(async () => {
   }
 });
 
+/** The record as GET returns it (as admin). */
+async function readBack(r: Resource, key: string): Promise<Json> {
+  const res = await t.request("GET", `/api/${r}/${key}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as Json;
+}
+
 /** Sends the route's request with the given Authorization header (none when undefined). */
 async function send(r: Resource, route: Route, authorization: string | undefined, requestId: string) {
-  const { request, target } = await route.call(r, existing[r]);
+  const { request, target, before } = await route.call(r, existing[r]);
   const headers: Record<string, string> = { ...request.headers, "x-request-id": requestId };
   if (authorization !== undefined) headers.authorization = authorization;
   const res = await t.request(request.method, request.path, {
@@ -163,14 +187,14 @@ async function send(r: Resource, route: Route, authorization: string | undefined
     ...(request.json === undefined ? {} : { json: request.json }),
     ...(request.body === undefined ? {} : { body: request.body }),
   });
-  return { res, target };
+  return { res, target, before };
 }
 
-/** A refused request must change nothing. */
-async function expectUntouched(r: Resource, route: Route, target: string) {
+/** A refused request must change nothing: the target reads back with `untouched`, field for field as before. */
+async function expectUntouched(r: Resource, route: Route, target: string, before: Json | undefined) {
   const res = await t.request("GET", `/api/${r}/${target}`);
   if (route.untouched !== undefined) expect(res.status).toBe(route.untouched);
-  if (route.name === "patch") expect(res.status).toBe(200);
+  if (before !== undefined) expect(await res.json()).toEqual(before);
 }
 
 for (const r of resources) {
@@ -178,48 +202,53 @@ for (const r of resources) {
     for (const route of routes) {
       describe(route.name, () => {
         test("no token → 401 with a Bearer challenge", async () => {
-          const { res, target } = await send(r, route, undefined, `req-${r}-${route.name}-none`);
+          const { res, target, before } = await send(r, route, undefined, `req-${r}-${route.name}-none`);
           await expectProblem(res, 401, `req-${r}-${route.name}-none`);
           expect(res.headers.get("www-authenticate")).toBe('Bearer realm="fig"');
-          await expectUntouched(r, route, target);
+          await expectUntouched(r, route, target, before);
         });
 
         test("a non-Bearer scheme → 401", async () => {
-          const { res } = await send(r, route, "Basic dXNlcjpwYXNz", "req-basic");
+          const { res, target, before } = await send(r, route, "Basic dXNlcjpwYXNz", "req-basic");
           await expectProblem(res, 401, "req-basic");
           expect(res.headers.get("www-authenticate")).toStartWith("Bearer");
+          await expectUntouched(r, route, target, before);
         });
 
         for (const kind of ["expired", "foreignKey", "algNone", "wrongAudience", "wrongIssuer"] as const) {
           test(`${kind} token → 401 invalid_token`, async () => {
-            const { res, target } = await send(r, route, `Bearer ${invalid[kind]}`, `req-${kind}`);
+            const { res, target, before } = await send(r, route, `Bearer ${invalid[kind]}`, `req-${kind}`);
             await expectProblem(res, 401, `req-${kind}`);
             expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
-            await expectUntouched(r, route, target);
+            await expectUntouched(r, route, target, before);
           });
         }
 
         test("a token with no role → 403", async () => {
           const token = await t.auth.token({ roles: [] });
-          const { res, target } = await send(r, route, `Bearer ${token}`, "req-norole");
+          const { res, target, before } = await send(r, route, `Bearer ${token}`, "req-norole");
           await expectProblem(res, 403, "req-norole");
           expect(res.headers.get("www-authenticate")).toContain('error="insufficient_scope"');
-          await expectUntouched(r, route, target);
+          await expectUntouched(r, route, target, before);
         });
 
         for (const role of ROLES) {
           const allowed = roleAtLeast([role], route.minRole);
           test(`${role} → ${allowed ? route.success : 403}`, async () => {
             const token = await t.auth.token({ roles: [role] });
-            const { res, target } = await send(r, route, `Bearer ${token}`, `req-${role}`);
+            const { res, target, before } = await send(r, route, `Bearer ${token}`, `req-${role}`);
             if (!allowed) {
               const problem = await expectProblem(res, 403, `req-${role}`);
               expect(problem.detail).toContain(route.minRole);
-              await expectUntouched(r, route, target);
+              await expectUntouched(r, route, target, before);
               return;
             }
             expect(res.status).toBe(route.success);
             await res.arrayBuffer();
+            // The same request, allowed, does change the target: so the refusals above were seen to matter.
+            if (route.name === "patch") expect(await readBack(r, target)).toMatchObject(fixtures[r].patch);
+            if (route.name === "delete")
+              expect((await t.request("GET", `/api/${r}/${target}`)).status).toBe(404);
           });
         }
       });
