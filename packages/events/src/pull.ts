@@ -1,3 +1,4 @@
+import { abortableSleep } from "@fig/retry";
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { NatsClient } from "./nats.ts";
@@ -32,6 +33,7 @@ export function runDurablePull(options: DurablePullOptions) {
   let messages: ConsumerMessages | undefined;
   let loop: Promise<void> | undefined;
   let stopping = false;
+  let stopped = new AbortController();
 
   async function ensureConsumer() {
     const jsm = await nats.manager();
@@ -60,6 +62,13 @@ export function runDurablePull(options: DurablePullOptions) {
         await ensureConsumer();
         const consumer = await (await nats.jetstream()).consumers.get(stream, name);
         messages = await consumer.consume({ max_messages: maxMessages });
+        // stop() may have run while the consumer was being set up: it found no `messages` to close, and an
+        // idle iterator below would never look at `stopping` again.
+        // (close() resolves only once someone iterates, so it is not awaited here.)
+        if (stopping) {
+          void messages.close().catch(() => {});
+          break;
+        }
         for await (const msg of messages) {
           await handle(msg);
           if (stopping) break;
@@ -67,7 +76,7 @@ export function runDurablePull(options: DurablePullOptions) {
       } catch (error) {
         if (stopping) break;
         logger.warn({ err: error, consumer: name }, "consumer: retrying in 1 s");
-        await new Promise((r) => setTimeout(r, 1000));
+        await abortableSleep(1000, stopped.signal).catch(() => {});
       }
     }
   }
@@ -75,10 +84,12 @@ export function runDurablePull(options: DurablePullOptions) {
   return {
     start() {
       stopping = false;
+      stopped = new AbortController();
       loop = run();
     },
     async stop() {
       stopping = true;
+      stopped.abort();
       await messages?.close().catch(() => {});
       await loop;
     },

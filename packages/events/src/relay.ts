@@ -1,4 +1,5 @@
 import type { DatabaseHandle } from "@fig/db";
+import { backoffDelayMs } from "@fig/retry";
 import type { PubAck } from "@nats-io/jetstream";
 import { and, asc, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Logger } from "pino";
@@ -186,21 +187,22 @@ export function createOutboxRelay({
   }
 
   async function run() {
-    let retryMs = retryMinMs;
+    const backoff = { initialMs: retryMinMs, maxMs: retryMaxMs };
+    let failures = 0;
     while (running) {
       try {
         const sent = await flush();
         if (sent > 0) logger.debug({ sent }, "outbox: published");
-        retryMs = retryMinMs;
+        failures = 0;
         await prune();
         if (running) await sleep(pollIntervalMs);
       } catch (error) {
         // The streams may be gone (a NATS restart without its store): declare them again on the next try.
         streamsReady = false;
         if (!(error instanceof RecordedFailure)) await recordFailure(error);
+        const retryMs = backoffDelayMs(backoff, ++failures);
         logger.warn({ err: error, retryInMs: retryMs }, "outbox: publish failed; events stay pending");
         if (running) await sleep(retryMs);
-        retryMs = Math.min(retryMs * 2, retryMaxMs);
       }
     }
   }

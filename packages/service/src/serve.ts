@@ -7,11 +7,15 @@ export type ServeOptions = {
   hostname?: string;
   logger: Logger;
   lifecycle: Lifecycle;
+  /**
+   * The whole grace period, from the signal to exit: in-flight requests get at most half of it, `onShutdown`
+   * the rest (it receives the deadline). Past it the process exits 1, whatever is still running.
+   */
   shutdownTimeoutMs?: number;
   /** Seconds a connection may stay silent before the server closes it (Bun's default is 10; max 255). */
   idleTimeoutSeconds?: number;
-  /** Runs after in-flight requests finished (or the timeout passed): close workers, then the database. */
-  onShutdown?: () => Promise<void>;
+  /** Runs after in-flight requests finished (or their share of the grace period passed); `deadline` is epoch ms. */
+  onShutdown?: (options: { deadline: number }) => Promise<void>;
   /** Called instead of `process.exit` (tests). */
   exit?: (code: number) => void;
 };
@@ -48,24 +52,34 @@ export function serveApp({
 
   async function shutdown(signal: string) {
     if (stopping) return stopping;
+    const deadline = Date.now() + shutdownTimeoutMs;
+    // A backstop: whatever hangs (a stop that never settles, a stuck socket), the process ends in its grace period.
+    const backstop = setTimeout(() => {
+      logger.error(
+        { timeoutMs: shutdownTimeoutMs },
+        "did not stop within the shutdown grace period; exiting",
+      );
+      exit(1);
+    }, shutdownTimeoutMs + 250);
+    backstop.unref?.();
     stopping = (async () => {
       logger.info({ signal }, "shutting down: draining in-flight requests");
       lifecycle.draining = true;
+      const drainMs = Math.floor(shutdownTimeoutMs / 2);
       const drained = server.stop(false).then(() => "drained" as const);
-      const timedOut = Bun.sleep(shutdownTimeoutMs).then(() => "timeout" as const);
+      const timedOut = Bun.sleep(drainMs).then(() => "timeout" as const);
       if ((await Promise.race([drained, timedOut])) === "timeout") {
-        logger.warn(
-          { timeoutMs: shutdownTimeoutMs },
-          "in-flight requests did not finish in time; closing them",
-        );
+        logger.warn({ timeoutMs: drainMs }, "in-flight requests did not finish in time; closing them");
         await server.stop(true);
       }
       try {
-        await onShutdown();
+        await onShutdown({ deadline });
         logger.info("stopped");
+        clearTimeout(backstop);
         exit(0);
       } catch (error) {
         logger.error({ err: error }, "error during shutdown");
+        clearTimeout(backstop);
         exit(1);
       }
     })();

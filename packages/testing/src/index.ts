@@ -1,2 +1,3 @@
+export * from "./config.ts";
 export * from "./database.ts";
 export * from "./tokens.ts";

@@ -1,6 +1,8 @@
 import { mintDevToken } from "@fig/auth";
 import type { ReferenceSnapshot, Severity } from "@fig/billing";
 import { type Database, rowsOf } from "@fig/db";
+import { type Backoff, retry } from "@fig/retry";
+import type { Logger } from "@fig/service";
 import { parse } from "csv-parse/sync";
 import { sql } from "drizzle-orm";
 import { refCodes, refContexts, refEstablishments, refRules } from "../db/schema.ts";
@@ -31,10 +33,12 @@ async function bearer(source: ReferenceSource): Promise<string> {
 export async function fetchReferenceTable(
   source: ReferenceSource,
   table: ReferenceTable,
+  signal?: AbortSignal,
 ): Promise<Record<string, string>[]> {
+  const timeout = AbortSignal.timeout(30_000);
   const res = await fetch(`${source.url}/api/${table}/export`, {
     headers: { authorization: `Bearer ${await bearer(source)}` },
-    signal: AbortSignal.timeout(30_000),
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
   });
   if (!res.ok) throw new Error(`reference-data ${table} export: HTTP ${res.status}`);
   return parse(await res.text(), { columns: true, skip_empty_lines: true, bom: true });
@@ -106,9 +110,13 @@ export async function replaceReferenceTable(
 }
 
 /** Pulls every table from reference-data into the read model (at start, and when an event says a table changed). */
-export async function syncReferenceData(db: Database, source: ReferenceSource, tables = REFERENCE_TABLES) {
+export async function syncReferenceData(
+  db: Database,
+  source: ReferenceSource,
+  { tables = REFERENCE_TABLES, signal }: { tables?: ReferenceTable[]; signal?: AbortSignal } = {},
+) {
   const fetched = await Promise.all(
-    tables.map(async (t) => [t, await fetchReferenceTable(source, t)] as const),
+    tables.map(async (t) => [t, await fetchReferenceTable(source, t, signal)] as const),
   );
   await db.transaction(async (tx) => {
     for (const [table, rows] of fetched) await replaceReferenceTable(tx as unknown as Database, table, rows);
@@ -142,5 +150,61 @@ export async function loadReferenceSnapshot(db: Database): Promise<ReferenceSnap
     contexts: new Map(contexts.map((c) => [c.code, c])),
     establishments: new Map(establishments.map((e) => [e.number, e])),
     rules: new Map(rules.map((r) => [r.id, { ...r, severity: r.severity as Severity }])),
+  };
+}
+
+export type ReferenceModelSeeder = {
+  name: string;
+  start(): void;
+  stop(): Promise<void>;
+  /** Readiness: resolves once the read model holds data (seeded now or by an earlier run). */
+  check(): Promise<void>;
+};
+
+/**
+ * Seeds the read model from reference-data at start, retrying in the background (exponential backoff)
+ * while reference-data is unreachable; the service keeps its last copy meanwhile. `stop()` cuts the
+ * attempt in flight and the wait, so shutdown never waits on reference-data.
+ */
+export function createReferenceModelSeeder({
+  db,
+  source,
+  logger,
+  backoff = { initialMs: 1000, maxMs: 30_000 },
+}: {
+  db: Database;
+  source: ReferenceSource;
+  logger: Pick<Logger, "info" | "warn">;
+  backoff?: Backoff;
+}): ReferenceModelSeeder {
+  const stopping = new AbortController();
+  let seeded = false;
+  let running: Promise<void> | undefined;
+  return {
+    name: "reference read model seed",
+    start() {
+      running = retry((signal) => syncReferenceData(db, source, { signal }), {
+        backoff,
+        signal: stopping.signal,
+        onRetry: ({ error, delayMs }) =>
+          logger.warn(
+            { err: error, retryInMs: delayMs },
+            "reference-data unreachable; the read model keeps its last copy",
+          ),
+      }).then(
+        (counts) => {
+          seeded = true;
+          logger.info({ counts }, "reference read model seeded from reference-data");
+        },
+        () => {}, // only an abort ends the retries, and that is shutdown
+      );
+    },
+    async stop() {
+      stopping.abort(new Error("shutting down"));
+      await running;
+    },
+    async check() {
+      if (!seeded && !(await referenceModelReady(db))) throw new Error("read model not seeded yet");
+    },
   };
 }

@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createNatsClient, deleteStreams } from "@fig/events";
+import { createApp, createLogger } from "@fig/service";
+import { TEST_AUTH, testConfig } from "@fig/testing";
+import postgres from "postgres";
+import { type Component, runService, type ServiceConfig } from "../src/index.ts";
+
+// Real Postgres and NATS: the bootstrap opens, migrates and closes them itself.
+const ADMIN_URL = testConfig.databaseUrl;
+const dbName = `fig_test_bootstrap_${crypto.randomUUID().slice(0, 8)}`;
+const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+const migrations = new URL("../../events/test/drizzle", import.meta.url);
+const namespace = `bootstrap${crypto.randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  await admin.unsafe(`create database ${dbName}`);
+});
+afterAll(async () => {
+  const nats = createNatsClient({ servers: "nats://127.0.0.1:4222", name: "bootstrap-test-cleanup" });
+  await deleteStreams(await nats.manager(), namespace);
+  await nats.close();
+  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+  await admin.end();
+});
+
+function configWith(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  return {
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    PORT: 0,
+    LOG_LEVEL: "silent",
+    LOG_PRETTY: false,
+    SHUTDOWN_TIMEOUT_MS: 4000,
+    auth: {
+      issuer: TEST_AUTH.issuer,
+      audience: TEST_AUTH.audience,
+      devSecret: TEST_AUTH.secret,
+      clockToleranceSeconds: 30,
+      production: false,
+    },
+    DATABASE_URL: url.toString(),
+    NATS_URL: "nats://127.0.0.1:4222",
+    FIG_NAMESPACE: namespace,
+    ...overrides,
+  };
+}
+
+/** An `exit` that resolves a promise instead of ending the test process. */
+function exitProbe() {
+  let resolve!: (code: number) => void;
+  const exited = new Promise<number>((r) => {
+    resolve = r;
+  });
+  return { exit: (code: number) => resolve(code), exited };
+}
+
+const app = { fetch: () => new Response("ok") };
+
+describe("runService", () => {
+  test("starts database, NATS and components in order, serves /ready, and stops in reverse within the grace period", async () => {
+    const log: string[] = [];
+    const { exit, exited } = exitProbe();
+    let databaseOpenWhileStopping: boolean | undefined;
+    const started = await runService({
+      service: { name: "bootstrap-test", version: "0.0.0" },
+      loadConfig: () => configWith(),
+      database: { migrationsFolder: migrations },
+      events: { relay: true },
+      exit,
+      build: ({ database, nats, readiness }) => {
+        log.push(`build: database ${database.kind}, nats ${typeof nats.check}`);
+        const component = (name: string, onStop?: () => Promise<void>): Component => ({
+          name,
+          start: () => void log.push(`start ${name}`),
+          stop: async () => {
+            await onStop?.();
+            log.push(`stop ${name}`);
+          },
+        });
+        const logger = createLogger({ service: "bootstrap-test", level: "silent" });
+        return {
+          app: createApp({ name: "bootstrap-test", version: "0", logger, readiness }),
+          components: [
+            component("first", async () => {
+              databaseOpenWhileStopping = await database.ping().then(
+                () => true,
+                () => false,
+              );
+            }),
+            component("second"),
+          ],
+        };
+      },
+    });
+    const ready = await fetch(`http://127.0.0.1:${started.port}/ready`);
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks).toEqual({
+      database: "ok",
+      nats: "ok",
+    });
+
+    void started.shutdown("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(log).toEqual([
+      "build: database postgres, nats function",
+      "start first",
+      "start second",
+      "stop second",
+      "stop first",
+    ]);
+    // Components stopped while the database was open; the bootstrap closed it afterwards.
+    expect(databaseOpenWhileStopping).toBe(true);
+    await expect(started.database?.ping()).rejects.toThrow();
+  });
+
+  test("a component that never stops is abandoned: the database still closes and the exit code says 1", async () => {
+    const { exit, exited } = exitProbe();
+    let stopCalled!: () => void;
+    const stopReached = new Promise<void>((r) => {
+      stopCalled = r;
+    });
+    const started = await runService({
+      service: { name: "bootstrap-hang", version: "0.0.0" },
+      loadConfig: () => configWith({ SHUTDOWN_TIMEOUT_MS: 800 }),
+      database: { migrationsFolder: migrations },
+      exit,
+      build: () => ({
+        app,
+        components: [
+          {
+            name: "stuck worker",
+            start: () => {},
+            stop: () => {
+              stopCalled();
+              return new Promise<void>(() => {}); // never settles
+            },
+          },
+        ],
+      }),
+    });
+    void started.shutdown("SIGTERM");
+    await stopReached;
+    expect(await exited).toBe(1);
+    await expect(started.database?.ping()).rejects.toThrow();
+  });
+
+  test("no database and no NATS: a gateway-like service starts with only HTTP", async () => {
+    const { exit, exited } = exitProbe();
+    const started = await runService({
+      service: { name: "bootstrap-bare", version: "0.0.0" },
+      loadConfig: () => configWith({ DATABASE_URL: undefined }),
+      exit,
+      build: ({ database, nats, readiness }) => {
+        expect(database).toBeUndefined();
+        expect(nats).toBeUndefined();
+        expect(Object.keys(readiness)).toEqual([]);
+        return { app };
+      },
+    });
+    expect(await (await fetch(`http://127.0.0.1:${started.port}/`)).text()).toBe("ok");
+    expect(started.database).toBeUndefined();
+    void started.shutdown("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  test("a component that fails to start closes what was opened and exits 1", async () => {
+    const { exit, exited } = exitProbe();
+    const stopped: string[] = [];
+    const starting = runService({
+      service: { name: "bootstrap-fail", version: "0.0.0" },
+      loadConfig: () => configWith(),
+      database: { migrationsFolder: migrations },
+      exit,
+      build: () => ({
+        app,
+        components: [
+          { name: "ok", start: () => {}, stop: () => void stopped.push("ok") },
+          {
+            name: "broken",
+            start: () => {
+              throw new Error("cannot start");
+            },
+            stop: () => void stopped.push("broken"),
+          },
+        ],
+      }),
+    });
+    await expect(starting).rejects.toThrow("cannot start");
+    expect(await exited).toBe(1);
+    expect(stopped).toEqual(["ok"]);
+  });
+});
