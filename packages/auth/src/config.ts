@@ -90,11 +90,19 @@ export function readAuthConfig(env: Record<string, string | undefined>): AuthCon
 }
 
 /**
- * Auth settings for a dev script (`bun run token`, …), from the process environment with the dev default
- * secret outside production ({@link withDevAuthDefaults}); never for code that takes config as input.
+ * The process environment as a dev script (`seed`, `token`, `events`, `gate`, `promote`) sees it: the dev
+ * default secret outside production ({@link withDevAuthDefaults}). For script entry points only.
+ *
+ * @example
+ * const config = loadConfig(devScriptEnv()); // a service's config loader, from a plain terminal
  */
+export function devScriptEnv(): Record<string, string | undefined> {
+  return withDevAuthDefaults<Record<string, string | undefined>>(process.env).env;
+}
+
+/** Auth settings for a dev script (`bun run token`, …): {@link devScriptEnv}, read by readAuthConfig. */
 export function loadAuthConfigFromProcess(): AuthConfig {
-  return readAuthConfig(withDevAuthDefaults(process.env).env);
+  return readAuthConfig(devScriptEnv());
 }
 
 /**

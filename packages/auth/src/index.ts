@@ -4,6 +4,7 @@ export type { AuthClaims } from "./claims.ts";
 export { AuthClaimsSchema } from "./claims.ts";
 export type { AuthConfig } from "./config.ts";
 export {
+  devScriptEnv,
   loadAuthConfigFromProcess,
   readAuthConfig,
   readServiceAuthConfig,

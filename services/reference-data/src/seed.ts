@@ -3,15 +3,15 @@
  * When the service answers at SEED_URL it imports over HTTP (a running dev server owns the embedded
  * database, which one process at a time may open); otherwise it opens the database itself.
  * Needs no variables outside production: the token is signed with the same dev default secret as
- * `bun run dev` gives its services (withDevAuthDefaults).
+ * `bun run dev` gives its services (devScriptEnv).
  */
 import { join } from "node:path";
-import { mintDevToken, resolveDevSecret, withDevAuthDefaults } from "@fig/auth";
+import { devScriptEnv, mintDevToken, resolveDevSecret } from "@fig/auth";
 import { databaseOptions, openMigratedDatabase } from "@fig/db";
+import { importCsv, REFERENCE_SPECS, type ResourceSpec } from "@fig/reference";
 import { ConfigError, createLogger } from "@fig/service";
 import { SERVICE } from "./app.ts";
 import { type Config, loadConfig } from "./config.ts";
-import { importCsv, REFERENCE_SPECS, type ResourceSpec } from "@fig/reference";
 import { recordReferenceChanged } from "./events.ts";
 
 const specs = REFERENCE_SPECS;
@@ -58,7 +58,10 @@ async function seedDatabase(config: Config) {
   try {
     for (const spec of specs) {
       const file = Bun.file(join(seedDir, `${spec.resource}.csv`));
-      report(spec, await importCsv(database.db, spec, file.stream(), { recordChange: recordReferenceChanged }));
+      report(
+        spec,
+        await importCsv(database.db, spec, file.stream(), { recordChange: recordReferenceChanged }),
+      );
     }
   } finally {
     await database.close();
@@ -76,7 +79,7 @@ function report(
 
 try {
   // From a plain terminal too: outside production, the dev secret `bun run dev` gives its services.
-  const config = loadConfig(withDevAuthDefaults(process.env).env);
+  const config = loadConfig(devScriptEnv());
   if (await serviceAnswers(config.SEED_URL)) {
     console.log(`Seeding through the running service at ${config.SEED_URL}`);
     await seedOverHttp(config);
