@@ -371,7 +371,7 @@ describe("runs list: cursor pagination", () => {
   // equal, and ties within one millisecond are broken by id: every run is listed exactly once.
   test("runs queued within the same millisecond are each listed once", async () => {
     const tenant = "pager";
-    const fileId = await uploadFile(t, "No facture\n", tenant);
+    const fileId = await uploadFile(t, "No facture,No ligne\n", tenant);
     const ids = Array.from({ length: 5 }, () => crypto.randomUUID());
     for (const [i, id] of ids.entries()) {
       await query(
@@ -393,13 +393,22 @@ describe("runs list: cursor pagination", () => {
       cursor = page.nextCursor;
     } while (cursor && ++pages < 10);
     expect(listed).toHaveLength(ids.length);
-    expect([...listed].sort()).toEqual([...ids].sort());
+    // Ties on queued_at are ordered by id, newest-first's tie-break: descending.
+    expect(listed).toEqual([...ids].sort().reverse());
   });
 
   test("runs queued at different times walk once, newest first", async () => {
     const tenant = "walker";
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await validateCsv(t, "", tenant));
+    // Queued through the API, possibly within one millisecond on a fast machine: give them the distinct times
+    // this test is about (one second apart, in the order they were queued).
+    for (const [i, id] of ids.entries()) {
+      await query(
+        t.tdb.db,
+        sql`update validations set queued_at = ${`2026-02-01T00:00:0${i}.000Z`}::timestamptz where id = ${id}`,
+      );
+    }
     const listed: string[] = [];
     let cursor: string | null = null;
     do {

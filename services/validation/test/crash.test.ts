@@ -14,39 +14,50 @@ import {
   waitForRun,
 } from "./helpers.ts";
 
-const t = useValidationApp({ maxUploadBytes: 64 * 1024 * 1024 });
+const t = useValidationApp({
+  maxUploadBytes: 64 * 1024 * 1024,
+  requiresServer: "the worker runs in a child process on the same database",
+});
 const ACK_WAIT_MS = 2000;
+/** The child holds its run here (a committed progress update) until it is killed: mid-run on any machine. */
+const HOLD_AFTER_ROWS = 40_000;
 
 beforeAll(async () => {
   // The relay runs here; the only worker, at first, is the child process.
   await startPipeline(t, { worker: false });
 }, 30_000);
 
-/** Reads `stream` until a line starting with `prefix` arrives. */
-async function waitForLine(stream: ReadableStream<Uint8Array>, prefix: string, timeoutMs: number) {
+/** Complete lines of `stream`, read on demand: `next(prefix)` skips to the next line starting with `prefix`. */
+function lineReader(stream: ReadableStream<Uint8Array>) {
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
-  const deadline = Bun.sleep(timeoutMs).then(() => ({ timedOut: true }) as const);
-  try {
-    for (;;) {
-      const next = await Promise.race([reader.read(), deadline]);
-      if ("timedOut" in next) throw new Error(`no "${prefix}" line within ${timeoutMs} ms; got ${buffer}`);
-      if (next.done) throw new Error(`the process closed stdout before "${prefix}"; got ${buffer}`);
-      buffer += decoder.decode(next.value, { stream: true });
-      const line = buffer.split("\n").find((l) => l.startsWith(prefix));
-      if (line) return line;
-    }
-  } finally {
-    reader.releaseLock();
-  }
+  let seen = "";
+  return {
+    async next(prefix: string, timeoutMs: number): Promise<string> {
+      const deadline = Bun.sleep(timeoutMs).then(() => ({ timedOut: true }) as const);
+      for (;;) {
+        for (let at = buffer.indexOf("\n"); at >= 0; at = buffer.indexOf("\n")) {
+          const line = buffer.slice(0, at);
+          buffer = buffer.slice(at + 1);
+          seen += `${line}\n`;
+          if (line.startsWith(prefix)) return line;
+        }
+        const chunk = await Promise.race([reader.read(), deadline]);
+        if ("timedOut" in chunk)
+          throw new Error(`no "${prefix}" line within ${timeoutMs} ms; got ${seen}${buffer}`);
+        if (chunk.done) throw new Error(`the process closed stdout before "${prefix}"; got ${seen}${buffer}`);
+        buffer += decoder.decode(chunk.value, { stream: true });
+      }
+    },
+  };
 }
 
 const countOf = async (statement: ReturnType<typeof sql>) =>
   Number((await query<{ n: number }>(t.tdb.db, statement))[0]?.n);
 
 test("kill -9 of a worker process mid-run → the job is redelivered and exactly one complete set of results is kept", async () => {
-  const rows = 100_000;
+  const rows = 60_000;
   const { bytes, expected, total } = await generatedClaims(t, rows, { seed: 3 });
   const id = await validateCsv(t, bytes);
   expect(t.tdb.url).toBeString();
@@ -59,6 +70,7 @@ test("kill -9 of a worker process mid-run → the job is redelivered and exactly
       NATS_URL,
       WORKER_ACK_WAIT_MS: String(ACK_WAIT_MS),
       WORKER_PROGRESS_EVERY_ROWS: "500",
+      WORKER_HOLD_AFTER_ROWS: String(HOLD_AFTER_ROWS),
       TODAY,
     },
     stdout: "pipe",
@@ -68,25 +80,34 @@ test("kill -9 of a worker process mid-run → the job is redelivered and exactly
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
     await proc.exited;
   });
-  await waitForLine(proc.stdout, "STARTED", 15_000);
+  const stdout = lineReader(proc.stdout);
+  await stdout.next("STARTED", 15_000);
 
-  // Mid-run: the child has claimed the run and written progress (and some findings).
-  const mid = await waitForRun(t, id, {
-    done: (run) => run.progress.processedRows > 0 || run.status === "completed" || run.status === "failed",
-    timeoutMs: 20_000,
+  // Mid-run: the child has claimed the run, written progress and flushed some findings, and holds there.
+  const holding = await stdout.next("HOLDING ", 60_000);
+  expect(Number(holding.slice("HOLDING ".length))).toBe(HOLD_AFTER_ROWS);
+  const mid = await waitForRun(t, id, { done: () => true });
+  expect({ status: mid.status, attempts: mid.attempts, processedRows: mid.progress.processedRows }).toEqual({
+    status: "processing",
+    attempts: 1,
+    processedRows: HOLD_AFTER_ROWS,
   });
-  expect({ status: mid.status, attempts: mid.attempts }).toEqual({ status: "processing", attempts: 1 });
+  const partial = await countOf(sql`select count(*)::int as n from results where validation_id = ${id}`);
+  expect(partial).toBeGreaterThan(0);
+  expect(partial).toBeLessThan(total);
   proc.kill("SIGKILL");
   await proc.exited;
   expect(proc.signalCode).toBe("SIGKILL");
 
   const orphan = await waitForRun(t, id, { done: () => true });
-  expect(orphan.status).toBe("processing");
-  expect(orphan.progress.processedRows).toBeLessThan(rows);
+  expect({ status: orphan.status, processedRows: orphan.progress.processedRows }).toEqual({
+    status: "processing",
+    processedRows: HOLD_AFTER_ROWS,
+  });
 
   // A surviving replica: same durable consumer. The dead worker's job comes back after ack_wait.
   await startWorker(t, { ackWaitMs: ACK_WAIT_MS, progressEveryRows: 500 });
-  const run = await waitForRun(t, id, { timeoutMs: 40_000 });
+  const run = await waitForRun(t, id, { timeoutMs: 60_000 });
 
   expect(run.status).toBe("completed");
   expect(run.attempts).toBeGreaterThanOrEqual(2);
@@ -116,4 +137,4 @@ test("kill -9 of a worker process mid-run → the job is redelivered and exactly
       sql`select count(*)::int as n from outbox where type = 'validation.completed' and data->>'validationId' = ${id}`,
     ),
   ).toBe(1);
-}, 90_000);
+}, 120_000);

@@ -1,9 +1,20 @@
 import { describe, expect, test } from "bun:test";
+import { Objm } from "@nats-io/obj";
 import { files, outbox } from "../src/db/schema.ts";
+import { bucketName } from "../src/domain/object-store.ts";
 import { useValidationApp } from "./helpers.ts";
 
 const t = useValidationApp({ maxUploadBytes: 4096 });
 const csv = "No facture,No ligne\n1,1\n";
+
+/** Every live object in the test namespace's bucket, by name, as the object store lists them. */
+async function storedObjects(): Promise<string[]> {
+  const bucket = await new Objm(await t.nats.connection()).open(bucketName(t.namespace));
+  return (await bucket.list())
+    .filter((o) => !o.deleted)
+    .map((o) => `${o.name} ${o.size}`)
+    .sort();
+}
 
 async function sha256Hex(text: string) {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -34,23 +45,38 @@ describe("POST /api/files", () => {
   });
 
   test("415 for a non-CSV, 413 above the limit; nothing left behind", async () => {
-    const before = (await t.tdb.db.select().from(files)).length;
+    // At least one file is stored first, so the bucket exists and "nothing new" is a real comparison.
+    expect((await t.upload(csv, { name: "before.csv" })).status).toBe(201);
+    const rowsBefore = await t.tdb.db.select().from(files);
+    const objectsBefore = await storedObjects();
+    const outboxBefore = (await t.tdb.db.select().from(outbox)).length;
+    expect(objectsBefore.length).toBeGreaterThan(0);
+
     const pdf = new FormData();
     pdf.append("file", new File(["%PDF-1.7"], "scan.pdf", { type: "application/pdf" }));
     const notCsv = await t.request("/api/files", { method: "POST", body: pdf });
     expect(notCsv.status).toBe(415);
     expect(notCsv.headers.get("content-type")).toBe("application/problem+json");
+    // A CSV (header, then rows) that never ends: refused once past the limit, mid-stream.
+    const encoder = new TextEncoder();
+    let started = false;
     const big = await t.request("/api/files?name=big.csv", {
       method: "POST",
       body: new ReadableStream({
         pull(c) {
-          c.enqueue(new TextEncoder().encode("x".repeat(1000)));
+          if (!started) c.enqueue(encoder.encode("No facture,No ligne\n"));
+          started = true;
+          c.enqueue(encoder.encode("1,1\n".repeat(250)));
         },
       }),
       headers: { "content-type": "text/csv" },
     });
     expect(big.status).toBe(413);
-    expect((await t.tdb.db.select().from(files)).length).toBe(before);
+
+    // No metadata row, no object in the store (not even a partial one), no event.
+    expect(await t.tdb.db.select().from(files)).toEqual(rowsBefore);
+    expect(await storedObjects()).toEqual(objectsBefore);
+    expect((await t.tdb.db.select().from(outbox)).length).toBe(outboxBefore);
   });
 
   test("400 without a file field; 415 for another content type", async () => {

@@ -17,7 +17,7 @@ import {
   REFERENCE_TABLES,
   replaceReferenceTable,
 } from "../src/domain/reference-model.ts";
-import { createValidationWorker } from "../src/worker/worker.ts";
+import { createValidationWorker, type WorkerOptions } from "../src/worker/worker.ts";
 
 export const MIGRATIONS = fileURLToPath(new URL("../drizzle", import.meta.url));
 export const NATS_URL = "127.0.0.1:4222";
@@ -128,7 +128,13 @@ export async function seedReadModel(db: Database) {
   });
 }
 
-export type PipelineOptions = { progressEveryRows?: number; ackWaitMs?: number; worker?: boolean };
+export type PipelineOptions = {
+  progressEveryRows?: number;
+  ackWaitMs?: number;
+  worker?: boolean;
+  /** The worker's test hook: awaited after each progress update commits (hold a run mid-way). */
+  afterProgress?: WorkerOptions["afterProgress"];
+};
 
 /** Seeds the read model and runs an outbox relay and (unless `worker: false`) a worker in this process. */
 export async function startPipeline(t: ValidationTest, options: PipelineOptions = {}) {
@@ -158,6 +164,7 @@ export async function startWorker(t: ValidationTest, options: PipelineOptions = 
     ackWaitMs: options.ackWaitMs ?? 10_000,
     maxDeliver: 5,
     today: TODAY,
+    ...(options.afterProgress ? { afterProgress: options.afterProgress } : {}),
   });
   await worker.start();
   t.defer(() => worker.stop());

@@ -15,6 +15,11 @@ export type RunContext = {
   /** The day rules treat as "today" (service dates in the future, 90-day limit), YYYY-MM-DD. */
   today?: string;
   resultBatchSize?: number;
+  /**
+   * Test hook (unset in services): awaited after each progress update has committed, so a test can hold a run
+   * mid-way (the crash test kills it there, the SSE test sees every step). JetStream heartbeats continue meanwhile.
+   */
+  afterProgress?: (progress: { validationId: string; processedRows: number }) => Promise<void> | void;
 };
 
 export type RunOutcome = "completed" | "failed" | "skipped";
@@ -110,6 +115,7 @@ export async function runValidation(
               .where(eq(validations.id, validationId)),
           );
           ctx.onProgress?.();
+          await ctx.afterProgress?.({ validationId, processedRows: rows });
         }
       }
       await record(engine.finish());

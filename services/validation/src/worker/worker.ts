@@ -7,10 +7,14 @@ import {
   streamNames,
   subjectOf,
 } from "@fig/events";
+import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { FileStore } from "../domain/object-store.ts";
-import { finish, runValidation } from "./run-validation.ts";
+import { finish, type RunContext, runValidation } from "./run-validation.ts";
+
+/** Redelivery delay after a failed run: 2 s, 4 s, … up to 30 s. */
+const RETRY_BACKOFF: Backoff = { initialMs: 2000, maxMs: 30_000 };
 
 export type WorkerOptions = {
   db: Database;
@@ -24,6 +28,8 @@ export type WorkerOptions = {
   today?: string;
   /** Durable consumer name shared by every worker replica (the work is split between them). */
   name?: string;
+  /** Test hook, passed to each run: see RunContext.afterProgress. */
+  afterProgress?: RunContext["afterProgress"];
 };
 
 /**
@@ -71,7 +77,7 @@ export function createValidationWorker(options: WorkerOptions) {
         msg.term();
         logger.error({ err: error, validationId }, "worker: validation failed for the last time");
       } else {
-        msg.nak(Math.min(30_000, 1000 * 2 ** msg.info.deliveryCount));
+        msg.nak(backoffDelayMs(RETRY_BACKOFF, msg.info.deliveryCount));
         logger.warn({ err: error, validationId }, "worker: validation failed; will retry");
       }
     } finally {
