@@ -85,8 +85,8 @@ describe("GET /api/validations/{id}/events over a real socket", () => {
     // fast machine as on a slow one. Bounded, so a step that never shows fails below instead of hanging.
     const shown = new Map<number, PromiseWithResolvers<void>>();
     const shownAt = (processedRows: number) => {
-      let step = shown.get(processedRows);
-      if (!step) shown.set(processedRows, (step = Promise.withResolvers<void>()));
+      const step = shown.get(processedRows) ?? Promise.withResolvers<void>();
+      shown.set(processedRows, step);
       return step;
     };
     const worker = await startWorker(t, {
