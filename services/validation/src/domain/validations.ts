@@ -1,6 +1,6 @@
 import { type Database, withTenant } from "@fig/db";
 import { enqueueEvent } from "@fig/events";
-import { AppError, decodeCursor, encodeCursor, INT4_MAX } from "@fig/service";
+import { DomainError, decodeCursor, encodeCursor, INT4_MAX } from "@fig/service";
 import { and, asc, desc, eq, gt, gte, lt, lte, or, type SQL } from "drizzle-orm";
 import { files, results, validations } from "../db/schema.ts";
 import type { Caller } from "./files.ts";
@@ -50,7 +50,7 @@ export async function requestValidation(
   return withTenant(db, caller.tenant, async (tx) => {
     const [file] = await tx.select().from(files).where(eq(files.id, fileId));
     if (!file) {
-      throw new AppError("not_found", `File ${fileId} does not exist`, {
+      throw new DomainError("not_found", `File ${fileId} does not exist`, {
         errors: [{ location: "body.fileId", message: "No such file for your tenant" }],
       });
     }
@@ -81,7 +81,7 @@ export async function getValidation(db: Database, tenant: string, id: string): P
   const [row] = await withTenant(db, tenant, (tx) =>
     tx.select().from(validations).where(eq(validations.id, id)),
   );
-  if (!row) throw new AppError("not_found", `Validation ${id} does not exist`);
+  if (!row) throw new DomainError("not_found", `Validation ${id} does not exist`);
   return row;
 }
 
@@ -162,7 +162,7 @@ export async function listResults(
   const afterSeq = input.cursor ? decodeCursor(input.cursor, isSeq) : undefined;
   return withTenant(db, tenant, async (tx) => {
     const [run] = await tx.select({ id: validations.id }).from(validations).where(eq(validations.id, id));
-    if (!run) throw new AppError("not_found", `Validation ${id} does not exist`);
+    if (!run) throw new DomainError("not_found", `Validation ${id} does not exist`);
     const rows = await tx
       .select()
       .from(results)
