@@ -45,12 +45,20 @@ export function useMonolithApp(): MonolithTest {
       const bearer = token === undefined ? await t.auth.token({ tenant, roles }) : token;
       if (bearer !== null) headers.set("authorization", `Bearer ${bearer}`);
       if (json !== undefined) headers.set("content-type", "application/json");
-      return t.app.request(path, { ...rest, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) });
+      return t.app.request(path, {
+        ...rest,
+        headers,
+        ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+      });
     };
     t.upload = async (csv, { tenant } = {}) => {
       const form = new FormData();
       form.append("file", new File([csv], "claims.csv", { type: "text/csv" }));
-      const res = await t.request("/api/files", { method: "POST", body: form, ...(tenant ? { tenant } : {}) });
+      const res = await t.request("/api/files", {
+        method: "POST",
+        body: form,
+        ...(tenant ? { tenant } : {}),
+      });
       if (res.status !== 201) throw new Error(`upload: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { fileId: string }).fileId;
     };

@@ -41,20 +41,28 @@ describe("POST /api/validations (synchronous)", () => {
       json: { fileId: crypto.randomUUID() },
     });
     expect(missing.status).toBe(404);
-    expect(((await missing.json()) as { errors: { location: string }[] }).errors[0]?.location).toBe("body.fileId");
+    expect(((await missing.json()) as { errors: { location: string }[] }).errors[0]?.location).toBe(
+      "body.fileId",
+    );
   });
 
   test("another tenant's file and run are invisible (row-level security)", async () => {
     expect(t.tdb.kind).toBe("postgres");
     const { csv } = await claimsFile(20);
     const fileId = await t.upload(csv, { tenant: "tenant-a" });
-    const other = await t.request("/api/validations", { method: "POST", json: { fileId }, tenant: "tenant-b" });
+    const other = await t.request("/api/validations", {
+      method: "POST",
+      json: { fileId },
+      tenant: "tenant-b",
+    });
     expect(other.status).toBe(404);
     const mine = (await (
       await t.request("/api/validations", { method: "POST", json: { fileId }, tenant: "tenant-a" })
     ).json()) as Run;
     for (const path of ["", "/results", "/results.csv", "/events"])
-      expect((await t.request(`/api/validations/${mine.validationId}${path}`, { tenant: "tenant-b" })).status).toBe(404);
+      expect(
+        (await t.request(`/api/validations/${mine.validationId}${path}`, { tenant: "tenant-b" })).status,
+      ).toBe(404);
     const list = (await (await t.request("/api/validations", { tenant: "tenant-b" })).json()) as Page<Run>;
     expect(list.items).toEqual([]);
   });
@@ -76,9 +84,15 @@ describe("archived runs (history from before the migration)", () => {
       const archived = runs.filter((r) => r.archived);
       expect(archived.length).toBeGreaterThanOrEqual(50);
       for (const run of archived) {
-        expect((run as unknown as { timings: { queuedAt: string } }).timings.queuedAt < "2026-01-01").toBe(true);
+        expect((run as unknown as { timings: { queuedAt: string } }).timings.queuedAt < "2026-01-01").toBe(
+          true,
+        );
         const one = await t.request(`/api/validations/${run.validationId}`, { tenant, roles: ["viewer"] });
-        expect(await one.json()).toMatchObject({ validationId: run.validationId, archived: true, status: "completed" });
+        expect(await one.json()).toMatchObject({
+          validationId: run.validationId,
+          archived: true,
+          status: "completed",
+        });
         const findings = (await (
           await t.request(`/api/validations/${run.validationId}/results`, { tenant, roles: ["viewer"] })
         ).json()) as Page<Json>;

@@ -1,4 +1,15 @@
-import { bigint, boolean, customType, index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
 
 // The legacy Dash app's own database. Reference tables are the same as reference-data's (one declaration in
 // @fig/reference); files, validations and findings are tenant-owned and guarded by row-level security

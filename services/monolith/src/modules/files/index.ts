@@ -39,7 +39,10 @@ export function filesModule({ db, verifier, config }: ModuleDeps) {
   router.openapi(uploadFile, async (c) => {
     const limit = config.MAX_UPLOAD_BYTES;
     const tooLarge = () =>
-      new AppError("payload_too_large", `The upload is larger than the ${limit}-byte limit; nothing was stored`);
+      new AppError(
+        "payload_too_large",
+        `The upload is larger than the ${limit}-byte limit; nothing was stored`,
+      );
     if (Number(c.req.header("content-length") ?? 0) > limit + 64 * 1024) throw tooLarge();
     const upload = await readUpload(c.req.raw, c.req.valid("query").name);
     if (upload.content.byteLength > limit) throw tooLarge();

@@ -28,7 +28,9 @@ export function validationsModule({ db, verifier }: ModuleDeps) {
     return c.json(presentRun(run), 200);
   });
 
-  router.openapi(listRunsRoute, async (c) => c.json(await listRuns(db, c.get("auth").tenant, c.req.valid("query")), 200));
+  router.openapi(listRunsRoute, async (c) =>
+    c.json(await listRuns(db, c.get("auth").tenant, c.req.valid("query")), 200),
+  );
 
   router.openapi(getRunRoute, async (c) => {
     const run = await getRun(db, c.get("auth").tenant, c.req.valid("param").id);
@@ -59,7 +61,11 @@ export function validationsModule({ db, verifier }: ModuleDeps) {
   router.openapi(eventsRoute, async (c) => {
     const run = presentRun(await getRun(db, c.get("auth").tenant, c.req.valid("param").id));
     return streamSSE(c, async (stream) => {
-      await stream.writeSSE({ event: run.status, data: JSON.stringify(run), id: String(run.progress.processedRows) });
+      await stream.writeSSE({
+        event: run.status,
+        data: JSON.stringify(run),
+        id: String(run.progress.processedRows),
+      });
     }) as never;
   });
 

@@ -93,7 +93,8 @@ export type FindingFilters = {
   lineTo?: number | undefined;
 };
 
-const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= INT4_MAX;
+const isSeq = (v: unknown): v is number =>
+  Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= INT4_MAX;
 
 /** One page of a run's findings in order (after the `afterSeq` cursor), inside the tenant's transaction. */
 function findingsPage(tx: Database, id: string, f: FindingFilters, limit: number, afterSeq?: number) {

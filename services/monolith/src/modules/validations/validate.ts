@@ -66,7 +66,13 @@ export async function validateNow(
       found.push(...engine.finish());
     }
     if (rows === 0)
-      found.push({ line: 0, ruleId: "no-rows", severity: "error", column: null, message: "The file has no data rows" });
+      found.push({
+        line: 0,
+        ruleId: "no-rows",
+        severity: "error",
+        column: null,
+        message: "The file has no data rows",
+      });
   } catch (error) {
     if (!(error instanceof ClaimsHeaderError)) throw error;
     failureReason = error.message;
