@@ -216,7 +216,7 @@ export async function startPrivateNats(port: number, storeDir: string): Promise<
           return false;
         }
       },
-      { timeoutMs: 5000, message: `nats-server on port ${port}` },
+      { timeoutMs: 15_000, message: `nats-server on port ${port}` },
     );
   } catch (error) {
     await stop();
