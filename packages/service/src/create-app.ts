@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Tracer, trace } from "@opentelemetry/api";
-import { Scalar } from "@scalar/hono-api-reference";
 import type { Env } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
+import { docsRoutes } from "./docs.ts";
 import { DomainError, problemOfDomainError } from "./domain-error.ts";
 import { createHttpMetrics } from "./metrics.ts";
 import { observeRequests } from "./observe.ts";
@@ -24,10 +24,15 @@ export type ReadinessCheck = () => Promise<unknown>;
 export type Lifecycle = { draining: boolean };
 export const createLifecycle = (): Lifecycle => ({ draining: false });
 
+/** An OpenAPI Server Object: where consumers send requests. */
+export type ServerInfo = { url: string; description?: string };
+
 export type AppOptions = {
   name: string;
   version: string;
   description?: string;
+  /** Default: `/`, i.e. the origin the document was fetched from (OpenAPI 3.1 §4.8.5). */
+  servers?: ServerInfo[];
   logger: Logger;
   tracer?: Tracer;
   readiness?: Record<string, ReadinessCheck>;
@@ -79,6 +84,7 @@ const healthRoute = createRoute({
   operationId: "getHealth",
   tags: ["Operations"],
   summary: "Liveness: the process is up",
+  security: [], // probes answer without a token (orchestrators call them)
   responses: { 200: { description: "Alive", content: { "application/json": { schema: HealthSchema } } } },
 });
 
@@ -88,6 +94,7 @@ const readyRoute = createRoute({
   operationId: "getReady",
   tags: ["Operations"],
   summary: "Readiness: every dependency answers",
+  security: [],
   description: "503 names the dependency that failed (or `shutdown` while draining).",
   responses: {
     200: { description: "Ready", content: { "application/json": { schema: ReadySchema } } },
@@ -119,6 +126,7 @@ export function createApp({
   name,
   version,
   description,
+  servers,
   logger,
   tracer = trace.getTracer(name),
   readiness = {},
@@ -182,21 +190,31 @@ export function createApp({
     description:
       "A JWT with claims `sub`, `tenant`, `roles` (viewer < editor < admin). Dev: `bun run token`.",
   });
-  app.doc31("/openapi.json", documentConfig({ name, version, description }));
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: `Fig ${name} API` }));
+  app.doc31("/openapi.json", documentConfig({ name, version, description, servers }));
+  app.route("/docs", docsRoutes({ title: `Fig ${name} API`, specUrl: "/openapi.json", basePath: "/docs" }));
 
   return app;
 }
 
 export type App = ReturnType<typeof createApp>;
 
-type ServiceInfo = { name: string; version: string; description?: string | undefined };
+type ServiceInfo = {
+  name: string;
+  version: string;
+  description?: string | undefined;
+  servers?: ServerInfo[] | undefined;
+};
+
+// Relative, so "try it" in /docs calls whichever host served the document (localhost in dev, the
+// deployed host elsewhere) instead of a URL baked in when the spec was generated.
+const defaultServers: ServerInfo[] = [{ url: "/", description: "The host that serves this document" }];
 
 /** The document header, shared by the served /openapi.json and `bun run openapi` so the two never differ. */
-function documentConfig({ name, version, description }: ServiceInfo) {
+function documentConfig({ name, version, description, servers = defaultServers }: ServiceInfo) {
   return {
     openapi: "3.1.0",
     info: { title: `Fig ${name}`, version, ...(description ? { description } : {}) },
+    servers,
   };
 }
 

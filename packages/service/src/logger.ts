@@ -1,6 +1,42 @@
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger } from "pino";
+import type { PrettyOptions } from "pino-pretty";
 
-export type LoggerOptions = { service: string; level?: string; pretty?: boolean };
+export type LoggerOptions = {
+  service: string;
+  level?: string;
+  pretty?: boolean;
+  /** Where lines go (default stdout); tests pass a stream to read them back. */
+  destination?: DestinationStream;
+  /** Pretty mode only: ANSI colours (default true; the dev runner keeps them when it prefixes lines). */
+  colors?: boolean;
+};
+
+type LogRecord = Record<string, unknown>;
+
+// Fields the one-line request format shows itself; pino-pretty must not print them again below it.
+const shownInMessage = ["method", "path", "route", "status", "duration_ms", "request_id", "trace_id"];
+const WARN = 40;
+
+/**
+ * One line per request, `GET /api/codes 200 1.2ms req=…`: pino-pretty otherwise prints one line per
+ * field. Warnings and errors keep the route, the trace id and (below, from pino-pretty) the error.
+ */
+export function prettyMessage(log: LogRecord, messageKey: string): string {
+  const detailed = typeof log.level === "number" && log.level >= WARN;
+  const parts: string[] = [];
+  if (typeof log.method === "string" && typeof log.status === "number") {
+    parts.push(`${log.method} ${log.path ?? log.route} ${log.status} ${log.duration_ms}ms`);
+    if (detailed) parts.push(`(${log[messageKey]}; route ${log.route})`);
+  } else {
+    parts.push(String(log[messageKey] ?? ""));
+    // Not a request line: the ignored names are ordinary fields here, so they must still show.
+    for (const key of ["method", "path", "route", "status", "duration_ms"])
+      if (log[key] !== undefined) parts.push(`${key}=${JSON.stringify(log[key])}`);
+  }
+  if (log.request_id !== undefined) parts.push(`req=${log.request_id}`);
+  if (detailed && log.trace_id !== undefined) parts.push(`trace=${log.trace_id}`);
+  return parts.join(" ");
+}
 
 /**
  * JSON lines (pino) in production; human-readable lines when `pretty` (dev only).
@@ -9,15 +45,26 @@ export type LoggerOptions = { service: string; level?: string; pretty?: boolean 
  * @example
  * const logger = createLogger({ service: "reference-data", pretty: config.LOG_PRETTY });
  */
-export function createLogger({ service, level = "info", pretty: isPretty = false }: LoggerOptions): Logger {
+export function createLogger({
+  service,
+  level = "info",
+  pretty: isPretty = false,
+  destination,
+  colors = true,
+}: LoggerOptions): Logger {
   const options = { level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (!isPretty) return pino(options);
+  if (!isPretty) return destination ? pino(options, destination) : pino(options);
   // Loaded only when asked for: it is development-only and costs ~150 ms of start-up.
   const pretty = require("pino-pretty") as typeof import("pino-pretty");
-  return pino(
-    options,
-    pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" }),
-  );
+  const prettyOptions: PrettyOptions = {
+    colorize: colors,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: ["pid", "hostname", "service", ...shownInMessage].join(","),
+    messageFormat: prettyMessage,
+    singleLine: true, // other fields (`port`, `database`…) stay on the line as JSON; `err` keeps its stack
+    ...(destination ? { destination } : {}),
+  };
+  return pino(options, pretty(prettyOptions));
 }
 
 export type { Logger };

@@ -49,7 +49,13 @@ export function observeRequests({
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
       metrics.observe(c.req.method, route, status, seconds);
-      const line = { method: c.req.method, route, status, duration_ms: Math.round(seconds * 10000) / 10 };
+      const line = {
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status,
+        duration_ms: Math.round(seconds * 10000) / 10,
+      };
       // 503 is "not ready / draining": expected while a dependency starts, so a warning, not an error.
       if (status >= 500 && status !== 503) c.get("logger").error(line, "request failed");
       else if (status === 503) c.get("logger").warn(line, "request refused: not ready");

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { eq, gte, isNull, lte, or } from "drizzle-orm";
-import { codes } from "../tables.ts";
-import type { ResourceSpec } from "../resource.ts";
 import { asBoolean, booleanQuery, int32, isoDate, recordBookkeeping, text } from "../fields.ts";
+import type { ResourceSpec } from "../resource.ts";
+import { codes } from "../tables.ts";
 
 const fields = {
   code: z
@@ -14,7 +14,7 @@ const fields = {
     example: "Examen complet majeur",
   }),
   category: text(1, 60).openapi({ description: "Family of acts", example: "examen" }),
-  tariff_cents: int32.positive().openapi({ description: "Fee per unit, in cents", example: 8650 }),
+  tariff_cents: int32.min(1).openapi({ description: "Fee per unit, in cents", example: 8650 }),
   unit: text(1, 30).openapi({ description: "What one unit is", example: "acte" }),
   place_of_service: z.enum(["cabinet", "etablissement", "both"]).openapi({
     description: "Where the act may be billed: private office, establishment, or both",
@@ -24,7 +24,7 @@ const fields = {
     .boolean()
     .openapi({ description: "A context code must accompany the claim line", example: false }),
   max_per_day: int32
-    .positive()
+    .min(1)
     .nullable()
     .openapi({ description: "Most units per patient per day; null for no limit", example: 1 }),
   effective_from: isoDate.openapi({ description: "First day the code may be billed", example: "2015-01-01" }),
