@@ -21,6 +21,7 @@ export const problemCatalog = {
   internal: { status: 500, title: "Internal server error" },
   bad_gateway: { status: 502, title: "Upstream failed" },
   not_ready: { status: 503, title: "Service not ready" },
+  gateway_timeout: { status: 504, title: "Upstream timed out" },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
 
 export type ProblemType = keyof typeof problemCatalog;
@@ -141,7 +142,7 @@ export function fieldErrorsFromZod(
   }));
 }
 
-type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 412 | 413 | 415 | 422 | 428 | 429 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 412 | 413 | 415 | 422 | 428 | 429 | 502 | 503 | 504;
 const statusToType: Record<ErrorStatus, ProblemType> = {
   400: "validation",
   401: "unauthorized",
@@ -154,7 +155,9 @@ const statusToType: Record<ErrorStatus, ProblemType> = {
   422: "unprocessable",
   428: "precondition_required",
   429: "rate_limited",
+  502: "bad_gateway",
   503: "not_ready",
+  504: "gateway_timeout",
 };
 
 /**
