@@ -4,6 +4,7 @@ import type { Env } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import { docsRoutes } from "./docs.ts";
 import { DomainError, problemOfDomainError } from "./domain-error.ts";
 import { createHttpMetrics } from "./metrics.ts";
@@ -38,6 +39,10 @@ export type AppOptions = {
   readiness?: Record<string, ReadinessCheck>;
   readinessTimeoutMs?: number;
   lifecycle?: Lifecycle;
+  /** Extra fields for a 200 `/ready` body (a gateway reports how fresh its route state is). */
+  readyDetails?: () => Record<string, unknown>;
+  /** Extra metrics served on `/metrics` after the HTTP ones (a gateway's per-upstream metrics). */
+  metricsRegistry?: Registry;
 };
 
 // Problem locations name the part of the HTTP message, not the validator (RFC 9457 `errors[].location`).
@@ -132,6 +137,8 @@ export function createApp({
   readiness = {},
   readinessTimeoutMs = 2000,
   lifecycle = createLifecycle(),
+  readyDetails,
+  metricsRegistry,
 }: AppOptions) {
   const app = createRouter();
   const metrics = createHttpMetrics();
@@ -176,12 +183,15 @@ export function createApp({
         extensions: { checks },
       });
     }
-    return c.json({ status: "ready" as const, checks: checks as Record<string, "ok"> }, 200);
+    const details = readyDetails?.() ?? {};
+    return c.json({ ...details, status: "ready" as const, checks: checks as Record<string, "ok"> }, 200);
   });
 
-  app.get("/metrics", async (c) =>
-    c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
-  );
+  app.get("/metrics", async (c) => {
+    const text = await metrics.registry.metrics();
+    const extra = metricsRegistry ? await metricsRegistry.metrics() : "";
+    return c.body(extra ? `${text}\n${extra}` : text, 200, { "content-type": metrics.registry.contentType });
+  });
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
