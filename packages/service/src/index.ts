@@ -3,6 +3,7 @@ import "./context.ts";
 export * from "./config.ts";
 export * from "./create-app.ts";
 export * from "./cursor.ts";
+export { type DocsOptions, docsRoutes } from "./docs.ts";
 export * from "./domain-error.ts";
 export * from "./fields.ts";
 export * from "./logger.ts";
