@@ -1,8 +1,8 @@
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
 import type { Database } from "@fig/db";
+import { REFERENCE_SPECS, referenceRouter } from "@fig/reference";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
-import { REFERENCE_SPECS, referenceRouter } from "@fig/reference";
 import { recordReferenceChanged } from "./events.ts";
 
 export const SERVICE = {
