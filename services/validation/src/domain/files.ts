@@ -1,7 +1,7 @@
 import { CLAIMS_HEAD_BYTES, inspectClaimsHead } from "@fig/billing";
 import { type Database, withTenant } from "@fig/db";
 import { enqueueEvent } from "@fig/events";
-import { AppError } from "@fig/service";
+import { DomainError } from "@fig/service";
 import { files } from "../db/schema.ts";
 import type { FileStore } from "./object-store.ts";
 
@@ -26,8 +26,8 @@ function limitSize(maxBytes: number) {
 }
 
 /**
- * Reads the first KiB of `body` and refuses what is not delimited text (binary: 415; no delimiter in the
- * first line: 422) before anything is stored. Returns the whole body again, the head replayed first.
+ * Reads the first KiB of `body` and refuses what is not delimited text (binary: `unsupported_content`; no
+ * delimiter in the first line: `unprocessable`) before anything is stored. Returns the whole body again, the head replayed first.
  */
 export async function assertDelimitedText(
   body: ReadableStream<Uint8Array>,
@@ -48,8 +48,8 @@ export async function assertDelimitedText(
   const problem = inspectClaimsHead(concat(chunks, size), ended);
   if (problem) {
     await reader.cancel().catch(() => {});
-    throw new AppError(
-      problem.kind === "binary" ? "unsupported_media_type" : "unprocessable",
+    throw new DomainError(
+      problem.kind === "binary" ? "unsupported_content" : "unprocessable",
       `${problem.detail} Nothing was stored.`,
     );
   }
@@ -98,8 +98,8 @@ export async function storeUpload(
   } catch (error) {
     await store.delete(objectName).catch(() => {});
     if (error instanceof TooLargeError || (error as Error)?.cause instanceof TooLargeError) {
-      throw new AppError(
-        "payload_too_large",
+      throw new DomainError(
+        "too_large",
         `The file is larger than the ${upload.maxBytes}-byte limit; nothing was stored`,
       );
     }
