@@ -1,0 +1,139 @@
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  circuitBreaker,
+  handleWhen,
+  SamplingBreaker,
+} from "cockatiel";
+import { isAbortError } from "./timeout.ts";
+import type { UpstreamName } from "./types.ts";
+
+export type BreakerState = "closed" | "open" | "half-open" | "isolated";
+
+export type BreakerStateChange = { upstream: UpstreamName; from: BreakerState; to: BreakerState; at: Date };
+
+export type BreakerOptions = {
+  /** Failure share that opens the breaker (the issue: ≥ 50 %). */
+  threshold?: number;
+  /** Fewest requests in the window before the share counts (the issue: ≥ 20 requests in 10 s). */
+  minimumRequests?: number;
+  /** Sampling window (10 s). */
+  windowMs?: number;
+  /** How long an open breaker refuses before letting one probe through (5 s). */
+  halfOpenAfterMs?: number;
+};
+
+export type Breakers = {
+  /**
+   * True while `upstream` must not get traffic: open and still cooling down, or half-open with its one probe
+   * in flight. The proxy moves such an upstream's share to the monolith. Once the cool-down has passed
+   * it is false again, so the next request is the half-open probe.
+   */
+  isOpen(upstream: UpstreamName): boolean;
+  /**
+   * Runs one attempt at `upstream` through its breaker. A 5xx response or a thrown error counts as a failure
+   * (a client abort does not: the client leaving says nothing about the upstream). Throws `BrokenCircuitError`
+   * without calling `fn` while `isOpen(upstream)`.
+   */
+  run<T>(upstream: UpstreamName, fn: () => Promise<T>): Promise<T>;
+  state(upstream: UpstreamName): BreakerState;
+  /** Every upstream that has been seen, with its state: for `/metrics` and `/_fig/routes`. */
+  states(): Record<UpstreamName, BreakerState>;
+  /** Subscribe to state changes (log them, count them); returns the unsubscribe function. */
+  onStateChange(listener: (change: BreakerStateChange) => void): () => void;
+};
+
+const stateName: Record<CircuitState, BreakerState> = {
+  [CircuitState.Closed]: "closed",
+  [CircuitState.Open]: "open",
+  [CircuitState.HalfOpen]: "half-open",
+  [CircuitState.Isolated]: "isolated",
+};
+
+/** Failures: thrown errors other than client aborts, and 5xx responses. */
+const failurePolicy = handleWhen((error) => !isAbortError(error)).orWhenResult(
+  (result) => result instanceof Response && result.status >= 500,
+);
+
+/**
+ * One cockatiel circuit breaker per upstream: a SamplingBreaker that opens at ≥ `threshold` failures over
+ * ≥ `minimumRequests` requests in `windowMs`, half-opens after `halfOpenAfterMs`, and closes on one
+ * successful probe (or re-opens on a failed one).
+ *
+ * @example
+ * const breakers = createBreakers();
+ * breakers.onStateChange(({ upstream, to }) => logger.warn({ upstream, breaker: to }, "breaker changed"));
+ * const response = await breakers.run("validation", () => send("validation", request, signal));
+ */
+export function createBreakers({
+  threshold = 0.5,
+  minimumRequests = 20,
+  windowMs = 10_000,
+  halfOpenAfterMs = 5000,
+}: BreakerOptions = {}): Breakers {
+  const policies = new Map<UpstreamName, { policy: CircuitBreakerPolicy; openedAt: number }>();
+  const listeners = new Set<(change: BreakerStateChange) => void>();
+
+  const entry = (upstream: UpstreamName) => {
+    let found = policies.get(upstream);
+    if (found) return found;
+    const policy = circuitBreaker(failurePolicy, {
+      halfOpenAfter: halfOpenAfterMs,
+      breaker: new SamplingBreaker({
+        // SamplingBreaker opens when failures > threshold × total; a hair below turns that into ≥.
+        threshold: threshold - 1e-9,
+        duration: windowMs,
+        // cockatiel's minimum is a rate per second over the window: 20 requests in 10 s is 2/s.
+        minimumRps: minimumRequests / (windowMs / 1000),
+      }),
+    });
+    const created = { policy, openedAt: 0 };
+    let previous: BreakerState = "closed";
+    policy.onStateChange((state) => {
+      const to = stateName[state];
+      if (to === "open") created.openedAt = Date.now();
+      const change = { upstream, from: previous, to, at: new Date() };
+      previous = to;
+      for (const listener of listeners) listener(change);
+    });
+    policies.set(upstream, created);
+    found = created;
+    return found;
+  };
+
+  const isOpen = (upstream: UpstreamName) => {
+    const found = policies.get(upstream);
+    if (!found) return false;
+    switch (found.policy.state) {
+      case CircuitState.Closed:
+        return false;
+      case CircuitState.Open:
+        return Date.now() - found.openedAt < halfOpenAfterMs;
+      default:
+        // Half-open: cockatiel would park further calls until the probe decides; send them elsewhere instead.
+        return true;
+    }
+  };
+
+  return {
+    isOpen,
+    async run(upstream, fn) {
+      const { policy } = entry(upstream);
+      if (isOpen(upstream)) throw new BrokenCircuitError();
+      return policy.execute(fn);
+    },
+    state: (upstream) => {
+      const found = policies.get(upstream);
+      return found ? stateName[found.policy.state] : "closed";
+    },
+    states: () =>
+      Object.fromEntries([...policies].map(([name, { policy }]) => [name, stateName[policy.state]])),
+    onStateChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+export { BrokenCircuitError };

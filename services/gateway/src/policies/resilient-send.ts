@@ -1,0 +1,151 @@
+import { AppError } from "@fig/service";
+import { type Breakers, BrokenCircuitError } from "./breaker.ts";
+import { fallbackOrder, shouldFallback } from "./read-fallback.ts";
+import { DEFAULT_MAX_RETRIES, isRetryable, isSafeMethod, type RetryBudget, retryDelayMs } from "./retry.ts";
+import {
+  DEFAULT_TIMEOUT_MS,
+  gatewayTimeout,
+  isAbortError,
+  isTimeoutError,
+  startDeadline,
+} from "./timeout.ts";
+import type { Outcome, SendFn, UpstreamName } from "./types.ts";
+
+export type ForwardPlan = {
+  /** The prepared upstream request (headers rewritten, body streaming). Sent as is to every attempt. */
+  request: Request;
+  /** The upstream the proxy picked (weights, stickiness, pin, breaker fallback). */
+  upstream: UpstreamName;
+  /** All of the route's upstreams in declared order: where retries and read fallback may go. */
+  upstreams: readonly UpstreamName[];
+  /** The client's signal: the client leaving aborts the upstream request. */
+  clientSignal?: AbortSignal;
+  timeoutMs?: number;
+  maxRetries?: number;
+  /** The route declares read fallback: a GET answered 404 is asked of the other upstreams. */
+  readFallback?: boolean;
+  /** Pinned with `x-fig-route`: the caller wants this upstream's answer, so never another's. */
+  pinned?: boolean;
+};
+
+export type Attempt = {
+  upstream: UpstreamName;
+  kind: "first" | "retry" | "fallback";
+  status?: number;
+  error?: string;
+};
+
+export type ForwardResult = { response: Response; upstream: UpstreamName; attempts: Attempt[] };
+
+export type ResilientSendOptions = {
+  send: SendFn;
+  /** Per-upstream circuit breakers; without them every upstream counts as closed. */
+  breakers?: Breakers;
+  /** The retry budget shared by the requests this sender forwards; without one, retries are not budgeted. */
+  budget?: RetryBudget;
+};
+
+/**
+ * Forwards one request with the route's resilience policies, in Envoy's order: a route deadline that spans
+ * every attempt and aborts the upstream, a circuit breaker per upstream, at most `maxRetries` retries of
+ * idempotent bodiless requests on connection errors and 502/503/504 inside the retry budget (to another
+ * upstream for safe methods, to the same one for PUT/DELETE), then read fallback of a 404 GET.
+ * Throws an `AppError` (504 on the deadline, 503 when the breaker refuses, 502 on a connection error),
+ * carrying `Fig-Served-By`, or the client's abort error as is when the client left.
+ *
+ * @example
+ * const forward = createResilientSend({ send, breakers, budget });
+ * const { response, upstream } = await forward({ request, upstream: "validation", upstreams: ["monolith", "validation"] });
+ */
+export function createResilientSend({ send, breakers, budget }: ResilientSendOptions) {
+  const isOpen = (upstream: UpstreamName) => breakers?.isOpen(upstream) ?? false;
+
+  return async function forward(plan: ForwardPlan): Promise<ForwardResult> {
+    const { request, upstreams } = plan;
+    const method = request.method;
+    const hasBody = request.body !== null;
+    const timeoutMs = plan.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const maxRetries = plan.maxRetries ?? DEFAULT_MAX_RETRIES;
+    const deadline = startDeadline(timeoutMs, plan.clientSignal);
+    const attempts: Attempt[] = [];
+    const tried = new Set<UpstreamName>();
+    budget?.recordRequest();
+
+    const attempt = async (upstream: UpstreamName, kind: Attempt["kind"]): Promise<Outcome> => {
+      tried.add(upstream);
+      const call = () => send(upstream, request, deadline.signal);
+      try {
+        const response = breakers ? await breakers.run(upstream, call) : await call();
+        attempts.push({ upstream, kind, status: response.status });
+        return { upstream, response };
+      } catch (error) {
+        attempts.push({ upstream, kind, error: error instanceof Error ? error.name : String(error) });
+        return { upstream, error };
+      }
+    };
+
+    const retryTarget = (failed: UpstreamName): UpstreamName | undefined => {
+      if (isSafeMethod(method) && !plan.pinned) {
+        const other = fallbackOrder(upstreams, tried, isOpen)[0];
+        if (other) return other;
+      }
+      return isOpen(failed) ? undefined : failed;
+    };
+
+    try {
+      let outcome = await attempt(plan.upstream, "first");
+      for (let retries = 0; retries < maxRetries; retries++) {
+        if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
+        const next = retryTarget(outcome.upstream);
+        if (next === undefined || (budget && !budget.tryAcquire())) break;
+        discard(outcome.response);
+        const delay = retryDelayMs(next === outcome.upstream);
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        outcome = await attempt(next, "retry");
+      }
+
+      if (outcome.response && plan.readFallback && !plan.pinned && shouldFallback(method, outcome.response)) {
+        for (const next of fallbackOrder(upstreams, tried, isOpen)) {
+          const fallback = await attempt(next, "fallback");
+          if (fallback.response && fallback.response.status !== 404) {
+            discard(outcome.response);
+            outcome = fallback;
+            break;
+          }
+          discard(fallback.response);
+        }
+      }
+
+      if (outcome.response) return { response: outcome.response, upstream: outcome.upstream, attempts };
+      throw problemOf(outcome, timeoutMs, deadline.expired);
+    } finally {
+      // Headers are in (or it failed): the deadline bounded the wait; the body streams as long as it needs.
+      deadline.stop();
+    }
+  };
+}
+
+function problemOf(outcome: Outcome, timeoutMs: number, expired: boolean): unknown {
+  const { upstream, error } = outcome;
+  const headers = { "fig-served-by": upstream };
+  if (expired || isTimeoutError(error)) return gatewayTimeout(upstream, timeoutMs, { cause: error, headers });
+  if (isAbortError(error)) return error;
+  if (error instanceof BrokenCircuitError) {
+    return new AppError("not_ready", `Circuit breaker open for upstream ${upstream}`, {
+      extensions: { upstream },
+      headers,
+      cause: error,
+    });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new AppError("bad_gateway", `Upstream ${upstream} failed: ${reason}`, {
+    extensions: { upstream },
+    headers,
+    cause: error,
+  });
+}
+
+/** Releases the connection of a response nobody will read. */
+function discard(response: Response | undefined): void {
+  response?.body?.cancel().catch(() => {});
+}
