@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { Scalar } from "@scalar/hono-api-reference";
 import { Hono } from "hono";
-import { etag } from "hono/etag";
+import { etag, RETAINED_304_HEADERS } from "hono/etag";
 // @ts-expect-error TS7016: a browser bundle read as a file path (Bun's `type: "file"`), never executed here.
 // The package's `exports` hide dist/, hence the path through node_modules (isolated installs link it here).
 import scalarBundleRef from "../node_modules/@scalar/api-reference/dist/browser/standalone.js" with {
@@ -61,7 +61,8 @@ export type DocsOptions = { title: string; specUrl?: string; basePath?: string }
  */
 export function docsRoutes({ title, specUrl = "/openapi.json", basePath = "/docs" }: DocsOptions) {
   const docs = new Hono();
-  docs.use("/scalar.js", etag());
+  // A 304 keeps only the cache headers by default; the request id must survive it like any response.
+  docs.use("/scalar.js", etag({ retainedHeaders: [...RETAINED_304_HEADERS, "x-request-id"] }));
 
   docs.get("/", async (c, next) => {
     const { version } = await scalarBundle();

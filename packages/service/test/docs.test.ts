@@ -53,9 +53,14 @@ describe("/docs without a CDN", () => {
 
     const etag = res.headers.get("etag") as string;
     expect(etag).toMatch(/^"\w+"$/);
-    const again = await app.request(script as string, { headers: { "if-none-match": etag } });
+    const again = await app.request(script as string, {
+      headers: { "if-none-match": etag, "x-request-id": "revalidate-1" },
+    });
     expect(again.status).toBe(304);
     expect(await again.text()).toBe("");
+    expect(again.headers.get("x-request-id")).toBe("revalidate-1");
+    expect(again.headers.get("etag")).toBe(etag);
+    expect(again.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
 
     const unversioned = await app.request("/docs/scalar.js?v=stale");
     expect(unversioned.headers.get("cache-control")).toBe("no-cache");
