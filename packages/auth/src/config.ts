@@ -1,3 +1,4 @@
+import { ConfigError, withoutEmptyValues } from "@fig/service";
 import { z } from "zod";
 import {
   DEFAULT_AUDIENCE,
@@ -38,46 +39,38 @@ export type AuthConfig = {
   production: boolean;
 };
 
-// Compose files often pass unset variables as empty strings.
-function presentValue(env: Record<string, string | undefined>, name: string): string | undefined {
-  const value = env[name];
-  return value?.trim() === "" ? undefined : value;
-}
-
-function productionProblems(production: boolean, env: Record<string, string | undefined>): string[] {
+function productionProblems(production: boolean, env: Record<string, string>): string[] {
   if (!production) return [];
   const problems: string[] = [];
-  if (presentValue(env, "AUTH_DEV_SECRET") !== undefined) {
+  if (env.AUTH_DEV_SECRET !== undefined) {
     problems.push(
       "AUTH_DEV_SECRET: is refused when NODE_ENV=production (dev tokens are forgeable); unset it",
     );
   }
-  if (presentValue(env, "AUTH_JWKS_URL") === undefined) {
+  if (env.AUTH_JWKS_URL === undefined) {
     problems.push("AUTH_JWKS_URL: is required when NODE_ENV=production");
   }
   return problems;
 }
 
 /**
- * Reads and validates auth settings from an env object; throws one Error listing every bad variable.
+ * Reads and validates auth settings from an env object; throws one ConfigError listing every bad variable.
  *
  * @example
  * const verifier = createTokenVerifier(readAuthConfig({ AUTH_JWKS_URL: "https://id.example/jwks.json" }));
  */
 export function readAuthConfig(env: Record<string, string | undefined>): AuthConfig {
-  const production = env.NODE_ENV === "production";
-  const names = Object.keys(AuthEnvSchema.shape);
-  const input = Object.fromEntries(names.map((name) => [name, presentValue(env, name)]));
-  const parsed = AuthEnvSchema.safeParse(input);
+  // Compose files often pass unset variables as empty strings: the one stripper every config reader uses.
+  const present = withoutEmptyValues(env);
+  const production = present.NODE_ENV === "production";
+  const parsed = AuthEnvSchema.safeParse(present);
   const problems = [
     ...(parsed.success
       ? []
       : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`)),
-    ...productionProblems(production, env),
+    ...productionProblems(production, present),
   ];
-  if (!parsed.success || problems.length > 0) {
-    throw new Error(`Invalid auth configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
-  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const vars = parsed.data;
   return {
     issuer: vars.AUTH_ISSUER,
@@ -112,7 +105,8 @@ export function loadAuthConfigFromProcess(): AuthConfig {
  * const verifier = createTokenVerifier({ ...config, devSecret: resolveDevSecret(config) });
  */
 export function resolveDevSecret(config: AuthConfig): string {
-  if (config.production) throw new Error("Dev secrets are refused when NODE_ENV=production");
+  if (config.production)
+    throw new ConfigError(["AUTH_DEV_SECRET: dev secrets are refused when NODE_ENV=production"]);
   return config.devSecret ?? DEV_SECRET_DEFAULT; // the same default withDevAuthDefaults supplies
 }
 
@@ -125,7 +119,7 @@ export function resolveDevSecret(config: AuthConfig): string {
 export function readServiceAuthConfig(env: Record<string, string | undefined>): AuthConfig {
   const config = readAuthConfig(env);
   if (!config.jwksUrl && !config.devSecret) {
-    throw new Error("AUTH_JWKS_URL or AUTH_DEV_SECRET: one is required to verify tokens");
+    throw new ConfigError(["AUTH_JWKS_URL or AUTH_DEV_SECRET: one is required to verify tokens"]);
   }
   return config;
 }

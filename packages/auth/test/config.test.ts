@@ -41,7 +41,7 @@ describe("readAuthConfig", () => {
     } catch (error) {
       message = (error as Error).message;
     }
-    expect(message).toContain("Invalid auth configuration");
+    expect(message).toContain("Invalid configuration");
     expect(message).toContain("AUTH_JWKS_URL: must be an http(s) URL");
     expect(message).toContain("AUTH_DEV_SECRET: must be at least 32 bytes");
     expect(message).toContain("AUTH_CLOCK_TOLERANCE_S: must be a whole number of seconds");

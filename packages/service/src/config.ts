@@ -34,20 +34,23 @@ export function parseConfig<S extends z.ZodType>(
   );
 }
 
-/** Environment without empty values: compose files and shells pass unset variables as "". */
+/**
+ * Environment without empty values: compose files and shells pass unset variables as "" (or blanks).
+ * The one empty-value stripper: every config reader (services, auth, CLIs) goes through it.
+ */
 export function withoutEmptyValues(env: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""),
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1].trim() !== ""),
   );
 }
 
 /**
  * Runs several config readers and reports the problems of all of them in one ConfigError, so a
- * misconfigured service lists every bad variable at once. A reader's plain Error counts as one problem
- * per line of its message.
+ * misconfigured service lists every bad variable at once. Readers throw ConfigError (the one config error
+ * style); anything else is a bug and propagates as it is.
  *
  * @example
- * const { service, auth } = combineConfig({ service: () => parseConfig(Env, env), auth: () => readServiceAuth(env) });
+ * const { service, auth } = combineConfig({ service: () => parseConfig(Env, env), auth: () => readServiceAuthConfig(env) });
  */
 export function combineConfig<R extends Record<string, () => unknown>>(
   readers: R,
@@ -58,15 +61,8 @@ export function combineConfig<R extends Record<string, () => unknown>>(
     try {
       out[key] = read();
     } catch (error) {
-      if (error instanceof ConfigError) problems.push(...error.problems);
-      else if (error instanceof Error)
-        problems.push(
-          ...error.message
-            .split("\n")
-            .map((l) => l.replace(/^\s*- /, ""))
-            .filter((l) => l && !l.endsWith("configuration:")),
-        );
-      else throw error;
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
