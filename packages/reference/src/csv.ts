@@ -173,9 +173,13 @@ function readHeader(spec: ResourceSpec, record: string[]): CsvColumn[] {
         message: "unknown column",
       })),
     ];
-    throw new DomainError("unprocessable", `The header must be: ${spec.columns.map((c) => c.name).join(",")}`, {
-      errors,
-    });
+    throw new DomainError(
+      "unprocessable",
+      `The header must be: ${spec.columns.map((c) => c.name).join(",")}`,
+      {
+        errors,
+      },
+    );
   }
   return names.map((n) => known.get(n) as CsvColumn);
 }

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import { contexts } from "../tables.ts";
-import type { ResourceSpec } from "../resource.ts";
 import { asBoolean, booleanQuery, recordBookkeeping, text } from "../fields.ts";
+import type { ResourceSpec } from "../resource.ts";
+import { contexts } from "../tables.ts";
 
 const fields = {
   code: z

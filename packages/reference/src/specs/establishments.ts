@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import { establishments } from "../tables.ts";
-import type { ResourceSpec } from "../resource.ts";
 import { asBoolean, booleanQuery, recordBookkeeping, text } from "../fields.ts";
+import type { ResourceSpec } from "../resource.ts";
+import { establishments } from "../tables.ts";
 
 const region = z.string().regex(/^(0[1-9]|1[0-8])$/, "must be an RSS region 01–18");
 const fields = {

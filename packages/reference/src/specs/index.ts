@@ -5,4 +5,9 @@ import { establishmentsSpec } from "./establishments.ts";
 import { rulesSpec } from "./rules.ts";
 
 /** The four reference tables, in the order they are mounted, seeded and documented. */
-export const REFERENCE_SPECS: readonly ResourceSpec[] = [codesSpec, contextsSpec, establishmentsSpec, rulesSpec];
+export const REFERENCE_SPECS: readonly ResourceSpec[] = [
+  codesSpec,
+  contextsSpec,
+  establishmentsSpec,
+  rulesSpec,
+];
