@@ -6,6 +6,7 @@
  *   bun bench/index.ts                                   # every script
  *   bun bench/index.ts --duration 5                      # flags go to every script
  *   bun bench/index.ts reference-data --only cold        # just bench/reference-data.ts, with its flags
+ *   bun bench/index.ts gateway --only ratio --rounds 5    # the gateway against nginx/haproxy (needs wrk)
  *
  * Scripts print their figures; goals are never asserted. The exit code is non-zero when a script failed
  * (could not run, or a correctness check in it failed), after all scripts have run.
