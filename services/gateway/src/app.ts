@@ -1,0 +1,175 @@
+import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
+import { openApiDocument as referenceDataDocument } from "@fig/reference-data";
+import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
+import { openApiDocument as validationDocument } from "@fig/validation";
+import type { Tracer } from "@opentelemetry/api";
+import type { Context } from "hono";
+import { adminRouter } from "./admin/handlers.ts";
+import {
+  mergeOpenApiDocuments,
+  type OpenApiDocument,
+  type UpstreamDocument,
+  withGatewayResponses,
+} from "./docs/merge.ts";
+import { createGatewayMetrics } from "./metrics.ts";
+import { type Breakers, createBreakers } from "./policies/breaker.ts";
+import { createRateLimiter, type RateLimiter } from "./policies/rate-limit.ts";
+import { createResilientSend } from "./policies/resilient-send.ts";
+import { createRetryBudget, type RetryBudget } from "./policies/retry.ts";
+import type { SendFn } from "./policies/types.ts";
+import { createProxyHandler, createSend, type Mirror } from "./proxy/forward.ts";
+import { type RouteTable, routeTable } from "./routes.ts";
+import { createMemoryRouteStore } from "./state/memory-store.ts";
+import type { RouteStateStore } from "./state/types.ts";
+
+export const SERVICE = {
+  name: "gateway",
+  version: "1.0.0",
+  description:
+    "The one URL in front of Fig: every /api operation of the monolith and the services extracted from it, routed route by route " +
+    "(weighted, sticky per user; writes to the route's write owner). Send `Authorization: Bearer <JWT>`; every answer carries " +
+    "`Fig-Served-By` (the upstream that answered) and `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` " +
+    "(a token bucket per user and route; 429 adds `Retry-After`). Tokens with role admin or gate may pin an upstream with " +
+    "`x-fig-route: <upstream>`. `/_fig/*` is the admin API (role admin).",
+};
+
+export type GatewayDeps = {
+  table: RouteTable;
+  store: RouteStateStore;
+  verifier: TokenVerifier;
+  logger: Logger;
+  tracer?: Tracer;
+  readiness?: Record<string, ReadinessCheck>;
+  lifecycle?: Lifecycle;
+  /** The upstream services' OpenAPI documents, merged into the gateway's /openapi.json. */
+  upstreamDocuments?: UpstreamDocument[];
+  /** The client's address; default: the Bun server's `requestIP` (Hono passes the server as `c.env`). */
+  clientIp?: (c: Context) => string | undefined;
+  send?: SendFn;
+  breakers?: Breakers;
+  budget?: RetryBudget;
+  limiter?: RateLimiter;
+  mirror?: Mirror;
+};
+
+type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
+const serverClientIp = (c: Context) => (c.env as AddressOwner | undefined)?.requestIP?.(c.req.raw)?.address;
+
+/** The route state's freshness for /ready: current, or stale since when (NATS unreachable). */
+function routeStateNote(store: RouteStateStore): string {
+  const { loaded, staleSince } = store.health();
+  if (staleSince === null) return "current";
+  return `stale since ${staleSince}: serving the ${loaded ? "last state seen" : "routes.ts seed"}`;
+}
+
+/**
+ * Pure factory: the gateway app from its dependencies (no I/O here). /api/* is proxied; /_fig/* is the
+ * admin API; /openapi.json is the merged document of every operation reachable through the gateway.
+ */
+export function buildGateway(deps: GatewayDeps) {
+  const { table, store, verifier, logger } = deps;
+  const metrics = createGatewayMetrics();
+  const breakers = deps.breakers ?? createBreakers();
+  breakers.onStateChange(({ upstream, from, to }) => {
+    const log = to === "closed" ? logger.info.bind(logger) : logger.warn.bind(logger);
+    log(
+      { upstream, from, to },
+      `breaker ${to} for ${upstream}${to === "open" ? ": its share goes to the monolith" : ""}`,
+    );
+  });
+  const urls = new Map<string, string>();
+  for (const route of [table.defaultRoute, ...table.routes])
+    for (const u of route.upstreams) urls.set(u.name, u.url);
+  const forward = createResilientSend({
+    send: deps.send ?? createSend(urls),
+    breakers,
+    budget: deps.budget ?? createRetryBudget(),
+  });
+  const limiter = deps.limiter ?? createRateLimiter();
+  const clientIp = deps.clientIp ?? serverClientIp;
+
+  const readiness: Record<string, ReadinessCheck> = {
+    ...deps.readiness,
+    // Not ready only until the live state was read once: a replica serving a stale seed could send writes to
+    // the wrong owner. After that, NATS being down leaves the gateway ready (it serves the last state).
+    routes: async () => {
+      if (!store.health().loaded)
+        throw new Error("route state not loaded from NATS KV yet (serving the routes.ts seed)");
+    },
+  };
+  const app = createApp({
+    ...SERVICE,
+    logger,
+    tracer: deps.tracer,
+    readiness,
+    lifecycle: deps.lifecycle,
+    readyDetails: () => ({ routeState: routeStateNote(store) }),
+    metricsRegistry: metrics.registry,
+  });
+  app.route(
+    "/_fig",
+    adminRouter({
+      table,
+      store,
+      verifier,
+      limiter,
+      rateLimit: table.defaultRoute.policies.rateLimit,
+      breakers,
+      clientIp,
+    }),
+  );
+  const proxy = createProxyHandler({
+    table,
+    store,
+    verifier,
+    limiter,
+    metrics,
+    forward,
+    breakers,
+    clientIp,
+    ...(deps.mirror ? { mirror: deps.mirror } : {}),
+  });
+  app.all("/api", proxy);
+  app.all("/api/*", proxy);
+
+  // createApp serves /openapi.json from getOpenAPI31Document at request time: serve the merged one there.
+  const own = app.getOpenAPI31Document;
+  let merged: OpenApiDocument | undefined;
+  app.getOpenAPI31Document = (config, generator) => {
+    merged ??= withGatewayResponses(
+      mergeOpenApiDocuments(
+        own(config, generator) as unknown as OpenApiDocument,
+        deps.upstreamDocuments ?? [],
+      ),
+    );
+    return merged as unknown as ReturnType<typeof own>;
+  };
+  return { app, metrics, breakers, limiter };
+}
+
+/** The upstream services' documents, built from their code (no network, no database). */
+export function upstreamDocuments(logger: Logger): UpstreamDocument[] {
+  return [
+    { name: "reference-data", document: referenceDataDocument(logger) as unknown as OpenApiDocument },
+    { name: "validation", document: validationDocument(logger) as unknown as OpenApiDocument },
+  ];
+}
+
+/** The merged OpenAPI document, built without NATS or a socket (for `bun run openapi`). */
+export function openApiDocument(logger: Logger) {
+  const table = routeTable({
+    urls: {
+      monolith: "http://127.0.0.1:8081",
+      referenceData: "http://127.0.0.1:8082",
+      validation: "http://127.0.0.1:8083",
+    },
+  });
+  const { app } = buildGateway({
+    table,
+    store: createMemoryRouteStore([table.defaultRoute, ...table.routes]),
+    verifier: createTokenVerifier({ issuer: "-", audience: "-", devSecret: DEV_SECRET_DEFAULT }),
+    logger,
+    upstreamDocuments: upstreamDocuments(logger),
+  });
+  return openApiDocumentOf(app, SERVICE);
+}

@@ -1,0 +1,47 @@
+import { runService } from "@fig/bootstrap";
+import { buildGateway, SERVICE, upstreamDocuments } from "./app.ts";
+import { loadConfig } from "./config.ts";
+import { routeTable } from "./routes.ts";
+import { createKvRouteStore, routesBucketName } from "./state/kv-store.ts";
+
+await runService({
+  service: SERVICE,
+  loadConfig,
+  events: {},
+  build: ({ config, nats, namespace, verifier, logger, tracer, readiness, lifecycle }) => {
+    const table = routeTable({
+      urls: {
+        monolith: config.MONOLITH_URL,
+        referenceData: config.REFERENCE_DATA_URL,
+        validation: config.VALIDATION_URL,
+      },
+      perMinute: config.RATE_LIMIT_PER_MINUTE,
+      gatePerMinute: config.GATE_RATE_LIMIT_PER_MINUTE,
+      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    });
+    const store = createKvRouteStore({
+      connection: () => nats.connection(),
+      bucket: routesBucketName(namespace),
+      routes: [table.defaultRoute, ...table.routes],
+      logger,
+    });
+    // NATS is the control plane, not the data plane: with it down the gateway serves the last state it saw
+    // (/ready says "stale since …"), so the bootstrap's NATS check must not take the gateway out of rotation.
+    delete readiness.nats;
+    const { app } = buildGateway({
+      table,
+      store,
+      verifier,
+      logger,
+      tracer,
+      readiness,
+      lifecycle,
+      upstreamDocuments: upstreamDocuments(logger),
+    });
+    return {
+      app,
+      components: [{ name: "route state", start: () => store.start(), stop: () => store.stop() }],
+      summary: { bucket: routesBucketName(namespace), routes: table.routes.map((r) => r.id) },
+    };
+  },
+});

@@ -1,0 +1,75 @@
+import type { AuthClaims, Role, TokenVerifier } from "@fig/auth";
+import { roleAtLeast } from "@fig/auth";
+import { AppError } from "@fig/service";
+import type { RoutePolicies } from "../routes.ts";
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** A request's identity: verified claims, no token at all, or a refusal (bad token) to answer after rate limiting. */
+export type Identity =
+  | { kind: "token"; claims: AuthClaims }
+  | { kind: "anonymous" }
+  | { kind: "refused"; error: AppError };
+
+const challenge = (error: string, detail: string) =>
+  new AppError("unauthorized", detail, {
+    headers: { "www-authenticate": `Bearer error="${error}", error_description="${detail.slice(0, 200)}"` },
+  });
+
+/**
+ * Reads and verifies the bearer token, if any. Never throws: a bad token is returned as `refused` so the
+ * caller can still count it against the client's rate limit (no free guessing) before answering 401.
+ *
+ * @example
+ * const identity = await identify(verifier, c.req.header("authorization"));
+ */
+export async function identify(verifier: TokenVerifier, header: string | undefined): Promise<Identity> {
+  if (header === undefined || header.trim() === "") return { kind: "anonymous" };
+  const [scheme = "", token, ...rest] = header.trim().split(/\s+/);
+  if (scheme.toLowerCase() !== "bearer") {
+    return {
+      kind: "refused",
+      error: new AppError("unauthorized", "Authorization header must use the Bearer scheme", {
+        headers: { "www-authenticate": 'Bearer realm="fig"' },
+      }),
+    };
+  }
+  if (token === undefined || rest.length > 0 || !B64TOKEN.test(token)) {
+    return { kind: "refused", error: challenge("invalid_token", "token is malformed") };
+  }
+  try {
+    return { kind: "token", claims: await verifier.verifyBearerToken(token) };
+  } catch (error) {
+    if (error instanceof AppError) return { kind: "refused", error };
+    throw error;
+  }
+}
+
+/**
+ * The gateway's check of a route's auth policy: 401 without a valid token, 403 without the role the
+ * method needs (reads: `read`, others: `write`). Upstreams verify again (zero trust); this check keeps
+ * refused requests off them.
+ */
+export function authorize(
+  policy: RoutePolicies["auth"],
+  method: string,
+  identity: Identity,
+): AuthClaims | undefined {
+  if (identity.kind === "refused") throw identity.error;
+  if (policy === false) return identity.kind === "token" ? identity.claims : undefined;
+  if (identity.kind === "anonymous") {
+    throw new AppError("unauthorized", "Missing bearer token", {
+      headers: { "www-authenticate": 'Bearer realm="fig"' },
+    });
+  }
+  const need: Role = SAFE.has(method) ? policy.read : policy.write;
+  if (!roleAtLeast(identity.claims.roles, need)) {
+    const held = identity.claims.roles.length > 0 ? identity.claims.roles.join(", ") : "no role";
+    throw new AppError("forbidden", `Requires role ${need} or higher; the token has ${held}`, {
+      headers: { "www-authenticate": 'Bearer error="insufficient_scope"' },
+    });
+  }
+  return identity.claims;
+}

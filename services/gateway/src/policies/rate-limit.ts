@@ -1,0 +1,86 @@
+import type { Role } from "@fig/auth";
+import type { RoutePolicies } from "../routes.ts";
+
+export type RateDecision = {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the bucket is full again (RateLimit-Reset). */
+  resetSeconds: number;
+  /** Seconds until the next token, when refused (Retry-After). */
+  retryAfterSeconds: number;
+};
+
+export type RateLimiter = {
+  /** Takes one token from the consumer's bucket on the route. */
+  take(routeId: string, consumer: string, limitPerMinute: number): RateDecision;
+  size(): number;
+};
+
+const WINDOW_MS = 60_000;
+
+/**
+ * Token buckets in this process (per replica, like Kong's `local` policy): capacity `limit`, refilled
+ * continuously at `limit` per minute, one bucket per (route, consumer). Bounded: past `maxKeys` the
+ * oldest bucket is dropped (its consumer starts again full, erring towards admitting).
+ *
+ * Not rate-limiter-flexible: its RateLimiterMemory is a fixed window (up to twice the limit across a
+ * window edge), arms one timer per key, and its package entry requires node:cluster and node:crypto,
+ * which the request path must not import. A token bucket is a dozen lines of arithmetic.
+ *
+ * @example
+ * const limiter = createRateLimiter();
+ * const d = limiter.take("validation", "alice", 100);
+ * if (!d.allowed) return 429;
+ */
+export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): RateLimiter {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return {
+    take(routeId, consumer, limit) {
+      const key = `${routeId}\u0000${consumer}`;
+      const t = now();
+      const perMs = limit / WINDOW_MS;
+      let bucket = buckets.get(key);
+      if (!bucket) {
+        if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value as string);
+        bucket = { tokens: limit, at: t };
+        buckets.set(key, bucket);
+      } else {
+        bucket.tokens = Math.min(limit, bucket.tokens + (t - bucket.at) * perMs);
+        bucket.at = t;
+      }
+      const allowed = bucket.tokens >= 1;
+      if (allowed) bucket.tokens -= 1;
+      return {
+        allowed,
+        limit,
+        remaining: Math.floor(bucket.tokens),
+        resetSeconds: Math.ceil((limit - bucket.tokens) / perMs / 1000),
+        retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)),
+      };
+    },
+    size: () => buckets.size,
+  };
+}
+
+/** The consumer's limit on a route: the highest `byRole` limit among its roles, else the route's. */
+export function limitFor(policy: RoutePolicies["rateLimit"], roles: readonly Role[] | undefined): number {
+  let limit: number | undefined;
+  for (const role of roles ?? []) {
+    const byRole = policy.byRole[role];
+    if (byRole !== undefined && (limit === undefined || byRole > limit)) limit = byRole;
+  }
+  return limit ?? policy.perMinute;
+}
+
+/** The RateLimit-* fields (draft-ietf-httpapi-ratelimit-headers) for a decision; Retry-After on refusal. */
+export function rateLimitHeaders(d: RateDecision): Record<string, string> {
+  const headers: Record<string, string> = {
+    "ratelimit-limit": String(d.limit),
+    "ratelimit-remaining": String(d.remaining),
+    "ratelimit-reset": String(d.resetSeconds),
+    "ratelimit-policy": `${d.limit};w=60`,
+  };
+  if (!d.allowed) headers["retry-after"] = String(d.retryAfterSeconds);
+  return headers;
+}

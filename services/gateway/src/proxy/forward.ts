@@ -1,0 +1,207 @@
+import { hasAnyRole, type TokenVerifier } from "@fig/auth";
+import { AppError, traceparentOf } from "@fig/service";
+import type { Context } from "hono";
+import { authorize, identify } from "../policies/auth.ts";
+import type { Breakers } from "../policies/breaker.ts";
+import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { ForwardPlan, ForwardResult } from "../policies/resilient-send.ts";
+import { isAbortError } from "../policies/timeout.ts";
+import type { SendFn } from "../policies/types.ts";
+import type { RouteDefinition, RouteTable } from "../routes.ts";
+import type { RouteStateStore } from "../state/types.ts";
+import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { createRouteMatcher } from "./match.ts";
+import { bucketOf, pickByWeight } from "./pick.ts";
+
+/** What the proxy reports; prom-client stays behind this (see metrics.ts). */
+export type ProxyMetrics = {
+  observe(route: string, upstream: string, method: string, status: number, seconds: number): void;
+  error(route: string, upstream: string, kind: string): void;
+  divert(route: string, from: string, to: string, reason: string): void;
+  rateLimited(route: string): void;
+};
+
+/** Mirrors a share of GETs to a candidate (never awaited, never changes the client's answer). */
+export type Mirror = (route: RouteDefinition, request: Request, primary: Response, upstream: string) => void;
+
+export type ProxyDeps = {
+  table: RouteTable;
+  store: RouteStateStore;
+  verifier: TokenVerifier;
+  limiter: RateLimiter;
+  metrics: ProxyMetrics;
+  /** The route's resilience policies around `send` (timeout, retries + budget, breaker, read fallback). */
+  forward: (plan: ForwardPlan) => Promise<ForwardResult>;
+  breakers?: Breakers;
+  mirror?: Mirror;
+  /** The client's address (the runtime knows it: Bun's server.requestIP); rate limits key on it without a token. */
+  clientIp: (c: Context) => string | undefined;
+};
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+const PIN_HEADER = "x-fig-route";
+const PIN_ROLES = ["admin", "gate"] as const;
+
+/**
+ * `fetch` of one attempt: the prepared request's path and query on the upstream's base URL, bodies
+ * streamed both ways (`duplex: "half"`), redirects and content encodings passed through untouched.
+ */
+export function createSend(urls: ReadonlyMap<string, string>): SendFn {
+  return function send(upstream, request, signal) {
+    const base = urls.get(upstream);
+    if (!base) return Promise.reject(new Error(`No URL for upstream ${upstream}`));
+    const url = request.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    return fetch(base + (pathStart === -1 ? "/" : url.slice(pathStart)), {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      signal,
+      redirect: "manual",
+      // Bun: keep the upstream's bytes (and its content-encoding) as they are, streaming.
+      decompress: false,
+      duplex: "half",
+    } as RequestInit);
+  };
+}
+
+/** Which upstream a request goes to before resilience policies run, and why (for logs and metrics). */
+export function chooseUpstream(
+  route: RouteDefinition,
+  live: { weights: Record<string, number>; state: string; writeOwner: string },
+  method: string,
+  consumer: string,
+): { upstream: string; reason: "weights" | "inactive" | "write-owner" } {
+  const first = route.upstreams[0]?.name as string;
+  if (live.state === "inactive") return { upstream: first, reason: "inactive" };
+  if (!SAFE.has(method) && route.writes === "owner")
+    return { upstream: live.writeOwner, reason: "write-owner" };
+  const order = route.upstreams.map((u) => u.name);
+  return { upstream: pickByWeight(order, live.weights, bucketOf(consumer, route.id)), reason: "weights" };
+}
+
+/**
+ * The gateway's request path for everything under /api: route match → identity → rate limit → auth →
+ * upstream choice (pin, state, write owner, sticky weights, breaker) → resilient forward → streamed
+ * response with `Fig-Served-By` and RateLimit-* headers. Web-standard APIs only.
+ */
+export function createProxyHandler(deps: ProxyDeps) {
+  const match = createRouteMatcher(deps.table);
+  const orders = new Map<string, string[]>(
+    [deps.table.defaultRoute, ...deps.table.routes].map((r) => [r.id, r.upstreams.map((u) => u.name)]),
+  );
+
+  return async function proxy(c: Context): Promise<Response> {
+    const method = c.req.method;
+    const route = match(c.req.path, method) ?? deps.table.defaultRoute;
+    const order = orders.get(route.id) as string[];
+    const identity = await identify(deps.verifier, c.req.header("authorization"));
+    const claims = identity.kind === "token" ? identity.claims : undefined;
+    const consumer = claims?.sub ?? deps.clientIp(c) ?? "unknown";
+
+    const decision = deps.limiter.take(route.id, consumer, limitFor(route.policies.rateLimit, claims?.roles));
+    const limitHeaders = rateLimitHeaders(decision);
+    for (const name in limitHeaders) c.header(name, limitHeaders[name]);
+    if (!decision.allowed) {
+      deps.metrics.rateLimited(route.id);
+      throw new AppError(
+        "rate_limited",
+        `Rate limit of ${decision.limit} requests per minute on route ${route.id}`,
+        {
+          extensions: { route: route.id },
+        },
+      );
+    }
+    authorize(route.policies.auth, method, identity);
+
+    const live = deps.store.get(route.id) ?? {
+      weights: { [order[0] as string]: 100 },
+      state: "active",
+      writeOwner: order[0] as string,
+    };
+    const pin = c.req.header(PIN_HEADER);
+    const pinned = pin !== undefined && claims !== undefined && hasAnyRole(claims.roles, PIN_ROLES);
+    let upstream: string;
+    if (pinned) {
+      if (!order.includes(pin)) {
+        throw new AppError("validation", `Route ${route.id} has no upstream ${pin}`, {
+          errors: [{ location: `header.${PIN_HEADER}`, message: `Expected one of ${order.join(", ")}` }],
+        });
+      }
+      upstream = pin;
+    } else {
+      upstream = chooseUpstream(route, live, method, consumer).upstream;
+      const fallback = order[0] as string;
+      if (route.policies.breaker && upstream !== fallback && deps.breakers?.isOpen(upstream)) {
+        deps.metrics.divert(route.id, upstream, fallback, "breaker_open");
+        c.get("logger")?.debug(
+          { route_id: route.id, from: upstream, to: fallback },
+          "breaker open: served by the monolith",
+        );
+        upstream = fallback;
+      }
+    }
+
+    const incoming = c.req.raw;
+    const headers = upstreamRequestHeaders(incoming.headers, {
+      requestId: c.get("requestId"),
+      traceparent: traceparentOf(c.get("span")) ?? incoming.headers.get("traceparent") ?? undefined,
+      clientIp: deps.clientIp(c),
+      proto: c.req.url.startsWith("https:") ? "https" : "http",
+      host: incoming.headers.get("host") ?? undefined,
+    });
+    const request = new Request(incoming.url, {
+      method,
+      headers,
+      body: incoming.body,
+      duplex: "half",
+    } as RequestInit);
+    const started = performance.now();
+    let result: ForwardResult;
+    try {
+      result = await deps.forward({
+        request,
+        upstream,
+        upstreams: order,
+        clientSignal: incoming.signal,
+        timeoutMs: route.policies.timeoutMs,
+        maxRetries: route.policies.retries,
+        readFallback: route.policies.readFallback,
+        pinned,
+      });
+    } catch (error) {
+      const seconds = (performance.now() - started) / 1000;
+      c.set("logger", c.get("logger").child({ route_id: route.id, upstream }));
+      if (isAbortError(error)) {
+        c.get("logger").debug({ seconds }, "client disconnected before the upstream answered");
+        return new Response(null, { status: 499 });
+      }
+      deps.metrics.error(route.id, upstream, error instanceof AppError ? error.type : "error");
+      throw error;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const served = result.upstream;
+    deps.metrics.observe(route.id, served, method, result.response.status, seconds);
+    for (const attempt of result.attempts) {
+      if (attempt.error) deps.metrics.error(route.id, attempt.upstream, attempt.error);
+      if (attempt.kind !== "first") deps.metrics.divert(route.id, upstream, attempt.upstream, attempt.kind);
+    }
+    c.set("logger", c.get("logger").child({ route_id: route.id, upstream: served }));
+    incoming.signal.addEventListener(
+      "abort",
+      () =>
+        c.get("logger").debug({ route_id: route.id, upstream: served }, "client disconnected mid-response"),
+      { once: true },
+    );
+
+    const out = clientResponseHeaders(result.response.headers);
+    out.set("fig-served-by", served);
+    for (const name in limitHeaders) out.set(name, limitHeaders[name] as string);
+    if (deps.mirror && method === "GET" && !pinned) deps.mirror(route, request, result.response, served);
+    return new Response(result.response.body, {
+      status: result.response.status,
+      statusText: result.response.statusText,
+      headers: out,
+    });
+  };
+}

@@ -1,0 +1,67 @@
+// RFC 9110 §7.6.1: connection-specific fields are not forwarded, nor any field the Connection header names.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+function connectionListed(headers: Headers): Set<string> | undefined {
+  const value = headers.get("connection");
+  if (!value) return undefined;
+  return new Set(value.split(",").map((token) => token.trim().toLowerCase()));
+}
+
+export type ForwardedInfo = {
+  requestId: string;
+  traceparent: string | undefined;
+  clientIp: string | undefined;
+  proto: string;
+  host: string | undefined;
+};
+
+/**
+ * The headers sent upstream: the client's, less hop-by-hop fields, `host` (fetch sets the upstream's)
+ * and every `x-fig-*` (identity and routing hints are the gateway's to set, never a client's); plus
+ * `x-request-id`, `traceparent` and X-Forwarded-For (appended) / -Proto / -Host. `authorization` passes
+ * as it came: upstreams verify the token themselves.
+ */
+export function upstreamRequestHeaders(incoming: Headers, info: ForwardedInfo): Headers {
+  const listed = connectionListed(incoming);
+  const out = new Headers();
+  for (const [name, value] of incoming) {
+    if (HOP_BY_HOP.has(name) || name === "host" || name.startsWith("x-fig-") || listed?.has(name)) continue;
+    out.append(name, value);
+  }
+  out.set("x-request-id", info.requestId);
+  if (info.traceparent) out.set("traceparent", info.traceparent);
+  if (info.clientIp) {
+    const prior = incoming.get("x-forwarded-for");
+    out.set("x-forwarded-for", prior ? `${prior}, ${info.clientIp}` : info.clientIp);
+  }
+  out.set("x-forwarded-proto", info.proto);
+  if (info.host) out.set("x-forwarded-host", info.host);
+  return out;
+}
+
+/** The upstream's response headers for the client, less hop-by-hop fields. */
+export function clientResponseHeaders(upstream: Headers): Headers {
+  const listed = connectionListed(upstream);
+  const out = new Headers();
+  for (const [name, value] of upstream) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out.append(name, value);
+  }
+  // Headers iteration joins Set-Cookie; getSetCookie keeps each cookie its own field (RFC 6265 §3).
+  const cookies = upstream.getSetCookie();
+  if (cookies.length > 1) {
+    out.delete("set-cookie");
+    for (const cookie of cookies) out.append("set-cookie", cookie);
+  }
+  return out;
+}
