@@ -26,6 +26,8 @@ export type ForwardPlan = {
   readFallback?: boolean;
   /** Pinned with `x-fig-route`: the caller wants this upstream's answer, so never another's. */
   pinned?: boolean;
+  /** The route's breaker policy (default true); false: attempts bypass the breakers and are not counted. */
+  breaker?: boolean;
 };
 
 export type Attempt = {
@@ -58,10 +60,10 @@ export type ResilientSendOptions = {
  * const { response, upstream } = await forward({ request, upstream: "validation", upstreams: ["monolith", "validation"] });
  */
 export function createResilientSend({ send, breakers, budget }: ResilientSendOptions) {
-  const isOpen = (upstream: UpstreamName) => breakers?.isOpen(upstream) ?? false;
-
   return async function forward(plan: ForwardPlan): Promise<ForwardResult> {
     const { request, upstreams } = plan;
+    const guard = plan.breaker === false ? undefined : breakers;
+    const isOpen = (upstream: UpstreamName) => guard?.isOpen(upstream) ?? false;
     const method = request.method;
     const hasBody = request.body !== null;
     const timeoutMs = plan.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -75,7 +77,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       tried.add(upstream);
       const call = () => send(upstream, request, deadline.signal);
       try {
-        const response = breakers ? await breakers.run(upstream, call) : await call();
+        const response = guard ? await guard.run(upstream, call) : await call();
         attempts.push({ upstream, kind, status: response.status });
         return { upstream, response };
       } catch (error) {

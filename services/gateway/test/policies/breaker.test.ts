@@ -144,4 +144,20 @@ describe("circuit breaker per upstream", () => {
     expect(breakers.isOpen("monolith")).toBe(false);
     expect(breakers.isOpen("never-seen")).toBe(false);
   });
+
+  test("a route without the breaker policy bypasses the breakers (and is not counted)", async () => {
+    candidate.handle(() => new Response("down", { status: 500 }));
+    const breakers = createBreakers(options);
+    const forward = createResilientSend({ send, breakers });
+    for (let i = 0; i < 25; i++) {
+      const { response } = await forward({
+        request: get(),
+        upstream: "validation",
+        upstreams: ["validation"],
+        breaker: false,
+      });
+      expect(response.status).toBe(500);
+    }
+    expect(breakers.states()).toEqual({});
+  });
 });

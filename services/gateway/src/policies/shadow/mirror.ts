@@ -45,9 +45,8 @@ export type MirrorPlan = {
 
 export type Shadow = {
   /**
-   * Maybe mirrors one GET; never waits for it. Returns the response to send the client: `plan.response`
-   * itself, or (when the body is compared) an identical response over one branch of a tee of its body,
-   * so the original must not be used afterwards.
+   * Maybe mirrors one GET; never waits for it. When the body is to be compared it is `clone()`d (a tee):
+   * `plan.response` still streams to the client unchanged. Returns `plan.response`, for chaining.
    */
   maybeMirror(plan: MirrorPlan): Response;
   /** The report served at `GET /_fig/shadow`. */
@@ -280,23 +279,15 @@ export function createShadow({
       outstanding++;
 
       let body: Promise<CapturedBody> | undefined;
-      let toClient = response;
       const declared = Number(response.headers.get("content-length") ?? Number.NaN);
       if (!isJsonContentType(response.headers.get("content-type"))) body = undefined;
       else if (declared > bodyCapBytes) body = Promise.resolve({ kind: "too-large" });
       else if (!response.body) body = Promise.resolve({ kind: "ok", text: "" });
-      else {
-        const [client, comparison] = response.body.tee();
-        toClient = new Response(client, {
-          status: response.status,
-          statusText: response.statusText,
-          headers: response.headers,
-        });
-        body = captureBody(comparison, bodyCapBytes);
-      }
+      // clone() tees the body: `response` keeps streaming to the client, the copy is read here up to the cap.
+      else body = captureBody(response.clone().body, bodyCapBytes);
       waiting.push({ plan, stats, status: response.status, body, noise: random() < noiseShare });
       pump();
-      return toClient;
+      return response;
     },
 
     snapshot() {
@@ -377,4 +368,37 @@ function clip(value: unknown): unknown {
 function pathAndQuery(url: string): string {
   const parsed = new URL(url);
   return `${parsed.pathname}${parsed.search}`;
+}
+
+/** What `routeMirror` reads of a route: its id and its shadow policy (routes.ts `RoutePolicies["shadow"]`). */
+export type ShadowedRoute = {
+  id: string;
+  policies: { shadow: { percent: number; candidate: UpstreamName; ignorePaths: readonly string[] } | false };
+};
+
+/**
+ * The proxy's mirror hook over a shadow: the route's own shadow policy says how much, to whom, and what to ignore.
+ *
+ * @example
+ * createProxyHandler({ ..., mirror: routeMirror(createShadow({ fetch: send, logger })) });
+ */
+export function routeMirror(shadow: Shadow) {
+  return function mirror(
+    route: ShadowedRoute,
+    request: Request,
+    primary: Response,
+    upstream: UpstreamName,
+  ): void {
+    const policy = route.policies.shadow;
+    if (!policy) return;
+    shadow.maybeMirror({
+      routeId: route.id,
+      percent: policy.percent,
+      candidate: policy.candidate,
+      primary: upstream,
+      request,
+      response: primary,
+      ignorePaths: policy.ignorePaths,
+    });
+  };
 }
