@@ -16,8 +16,9 @@ import { type Breakers, createBreakers } from "./policies/breaker.ts";
 import { createRateLimiter, type RateLimiter } from "./policies/rate-limit.ts";
 import { createResilientSend } from "./policies/resilient-send.ts";
 import { createRetryBudget, type RetryBudget } from "./policies/retry.ts";
+import { createShadow, routeMirror, type Shadow } from "./policies/shadow/mirror.ts";
 import type { SendFn } from "./policies/types.ts";
-import { createProxyHandler, createSend, type Mirror } from "./proxy/forward.ts";
+import { createProxyHandler, createSend } from "./proxy/forward.ts";
 import { type RouteTable, routeTable } from "./routes.ts";
 import { createMemoryRouteStore } from "./state/memory-store.ts";
 import type { RouteStateStore } from "./state/types.ts";
@@ -49,7 +50,8 @@ export type GatewayDeps = {
   breakers?: Breakers;
   budget?: RetryBudget;
   limiter?: RateLimiter;
-  mirror?: Mirror;
+  /** Shadow traffic (mirror, compare, noise baseline); default: one over the proxy's own send. */
+  shadow?: Shadow;
 };
 
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
@@ -80,8 +82,10 @@ export function buildGateway(deps: GatewayDeps) {
   const urls = new Map<string, string>();
   for (const route of [table.defaultRoute, ...table.routes])
     for (const u of route.upstreams) urls.set(u.name, u.url);
+  const send = deps.send ?? createSend(urls);
+  const shadow = deps.shadow ?? createShadow({ fetch: send, logger });
   const forward = createResilientSend({
-    send: deps.send ?? createSend(urls),
+    send,
     breakers,
     budget: deps.budget ?? createRetryBudget(),
   });
@@ -127,7 +131,7 @@ export function buildGateway(deps: GatewayDeps) {
     forward,
     breakers,
     clientIp,
-    ...(deps.mirror ? { mirror: deps.mirror } : {}),
+    mirror: routeMirror(shadow),
   });
   app.all("/api", proxy);
   app.all("/api/*", proxy);
@@ -144,7 +148,7 @@ export function buildGateway(deps: GatewayDeps) {
     );
     return merged as unknown as ReturnType<typeof own>;
   };
-  return { app, metrics, breakers, limiter };
+  return { app, metrics, breakers, limiter, shadow };
 }
 
 /** The upstream services' documents, built from their code (no network, no database). */

@@ -4,6 +4,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { authorize, identify } from "../policies/auth.ts";
 import type { Breakers } from "../policies/breaker.ts";
 import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { RouteDefinition, RoutePolicies, RouteTable } from "../routes.ts";
 import {
   type LiveRoute,
@@ -20,6 +21,7 @@ import {
   putStateRoute,
   putWeightsRoute,
   putWriteOwnerRoute,
+  shadowReportRoute,
 } from "./routes.ts";
 
 export type AdminDeps = {
@@ -29,6 +31,7 @@ export type AdminDeps = {
   limiter: RateLimiter;
   rateLimit: RoutePolicies["rateLimit"];
   breakers?: Breakers;
+  shadow?: Shadow;
   clientIp: (c: Context) => string | undefined;
 };
 
@@ -168,6 +171,11 @@ export function adminRouter(deps: AdminDeps) {
     const { id } = c.req.valid("param");
     routeOr404(id);
     return c.json({ id, history: store.get(id)?.history ?? [] }, 200);
+  });
+
+  router.openapi(shadowReportRoute, (c) => {
+    if (!deps.shadow) throw new AppError("not_found", "Shadow traffic is not configured");
+    return c.json(deps.shadow.snapshot(), 200);
   });
 
   return router;

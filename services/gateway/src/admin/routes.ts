@@ -1,5 +1,6 @@
 import { errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
+import { ShadowReportSchema } from "../policies/shadow/report.ts";
 
 const security = [{ bearerAuth: [] }];
 const tags = ["Gateway admin"];
@@ -173,6 +174,21 @@ export const historyRoute = createRoute({
   request: { params: IdParams },
   responses: {
     200: { description: "The history", content: json(HistorySchema) },
+    ...errorResponses(401, 403, 404, 429),
+  },
+});
+
+export const shadowReportRoute = createRoute({
+  method: "get",
+  path: "/shadow",
+  operationId: "getGatewayShadowReport",
+  tags,
+  summary: "Shadow traffic: matches, mismatches, noise and recent diffs per route",
+  description:
+    "Requires role admin. Mirrored GETs compared by status and JSON body (ignored paths left out); fields that differ between two answers of the primary itself are noise, not mismatches.",
+  security,
+  responses: {
+    200: { description: "The shadow report", content: json(ShadowReportSchema) },
     ...errorResponses(401, 403, 404, 429),
   },
 });
