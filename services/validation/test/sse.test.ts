@@ -83,7 +83,7 @@ describe("GET /api/validations/{id}/events over a real socket", () => {
 
     // The worker holds after each progress update until this stream has shown it: every step is seen, on a
     // fast machine as on a slow one. Bounded, so a step that never shows fails below instead of hanging.
-    const shown = new Map<number, PromiseWithResolvers<void>>();
+    const shown = new Map<number, ReturnType<typeof Promise.withResolvers<void>>>();
     const shownAt = (processedRows: number) => {
       const step = shown.get(processedRows) ?? Promise.withResolvers<void>();
       shown.set(processedRows, step);
