@@ -218,6 +218,39 @@ describe("shadow traffic", () => {
     expect(route(shadow)).toMatchObject({ mirrored: 2, compared: 2 });
   });
 
+  test("an encoded primary body (passed through by the proxy) is decoded before comparing", async () => {
+    const body = JSON.stringify({ code: "A", total_cents: 5 });
+    primary.handle(
+      () =>
+        new Response(Bun.gzipSync(body), {
+          headers: { "content-type": "application/json", "content-encoding": "gzip" },
+        }),
+    );
+    candidate.handle(() => Response.json({ code: "A", total_cents: 6 }));
+    const raw: typeof send = (upstream, request, signal) =>
+      fetch(`${upstream === "monolith" ? primary.url : candidate.url}${new URL(request.url).pathname}`, {
+        headers: request.headers,
+        signal,
+        decompress: false,
+      } as RequestInit);
+    const shadow = createShadow({ fetch: raw, noiseShare: 0 });
+    const request = new Request("http://gateway/api/files", { headers: { "accept-encoding": "gzip" } });
+    const response = shadow.maybeMirror({
+      routeId: "validation",
+      percent: 100,
+      candidate: "validation",
+      primary: "monolith",
+      request,
+      response: await raw("monolith", request, new AbortController().signal),
+    });
+    // The client gets the encoded bytes untouched.
+    expect(response.headers.get("content-encoding")).toBe("gzip");
+    expect(new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await response.arrayBuffer())))).toBe(body);
+    await shadow.drained();
+    expect(route(shadow).samples[0]?.fields).toEqual([{ path: "/total_cents", primary: 5, candidate: 6 }]);
+    expect(candidate.hits.at(-1)?.headers.get("accept-encoding")).toBe("identity");
+  });
+
   test("an unreachable candidate is counted, not compared", async () => {
     primary.handle(() => Response.json({ n: 1 }));
     const shadow = createShadow({

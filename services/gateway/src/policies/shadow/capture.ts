@@ -39,6 +39,26 @@ export async function captureBody(
   return { kind: "ok", text: new TextDecoder().decode(joined) };
 }
 
+/**
+ * The body as the upstream meant it: gzip/deflate decoded with the web-standard DecompressionStream (the
+ * proxy passes encodings through untouched); null for an encoding it cannot decode, which is not compared.
+ * The size cap then applies to the decoded bytes.
+ */
+export function decodedBody(body: ReadableStream<Uint8Array> | null, contentEncoding: string | null) {
+  const encoding = contentEncoding?.trim().toLowerCase() ?? "identity";
+  if (!body || encoding === "" || encoding === "identity") return { body };
+  if (encoding === "gzip" || encoding === "x-gzip" || encoding === "deflate") {
+    const format = encoding === "deflate" ? "deflate" : "gzip";
+    // The DOM lib types DecompressionStream over Uint8Array<ArrayBuffer> only; the bytes are the same.
+    const decompress = new DecompressionStream(format) as unknown as ReadableWritablePair<
+      Uint8Array,
+      Uint8Array
+    >;
+    return { body: body.pipeThrough(decompress) };
+  }
+  return null;
+}
+
 /** Parses JSON, or says it is not JSON. */
 export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   try {

@@ -1,5 +1,5 @@
 import type { SendFn, UpstreamName } from "../types.ts";
-import { type CapturedBody, captureBody, isJsonContentType, parseJson } from "./capture.ts";
+import { type CapturedBody, captureBody, decodedBody, isJsonContentType, parseJson } from "./capture.ts";
 import { compileIgnore, diffJson, type FieldDifference, generalize, STATUS_PATH } from "./diff.ts";
 import type { ShadowReport, ShadowRouteReport, ShadowSample } from "./report.ts";
 
@@ -180,13 +180,24 @@ export function createShadow({
   const ask = async (upstream: UpstreamName, request: Request, readBody: boolean) => {
     const headers = new Headers(request.headers);
     headers.set("x-fig-shadow", "1");
+    // Plain bytes to compare; the primary's own answer is decoded if it came encoded.
+    headers.set("accept-encoding", "identity");
     const mirrored = new Request(request.url, { method: "GET", headers });
     const response = await send(upstream, mirrored, AbortSignal.timeout(timeoutMs));
     if (!readBody) {
       await response.body?.cancel();
       return { status: response.status, body: undefined };
     }
-    return { status: response.status, body: await captureBody(response.body, bodyCapBytes) };
+    return { status: response.status, body: await capture(response) };
+  };
+
+  const capture = (response: Response): Promise<CapturedBody> => {
+    const decoded = decodedBody(response.body, response.headers.get("content-encoding"));
+    if (!decoded) {
+      response.body?.cancel().catch(() => {});
+      return Promise.resolve({ kind: "error", error: new Error("unsupported content-encoding") });
+    }
+    return captureBody(decoded.body, bodyCapBytes);
   };
 
   async function compare(job: Job): Promise<void> {
@@ -284,7 +295,7 @@ export function createShadow({
       else if (declared > bodyCapBytes) body = Promise.resolve({ kind: "too-large" });
       else if (!response.body) body = Promise.resolve({ kind: "ok", text: "" });
       // clone() tees the body: `response` keeps streaming to the client, the copy is read here up to the cap.
-      else body = captureBody(response.clone().body, bodyCapBytes);
+      else body = capture(response.clone());
       waiting.push({ plan, stats, status: response.status, body, noise: random() < noiseShare });
       pump();
       return response;
