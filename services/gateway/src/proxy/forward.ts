@@ -196,6 +196,8 @@ export function createProxyHandler(deps: ProxyDeps) {
 
     const out = clientResponseHeaders(result.response.headers);
     out.set("fig-served-by", served);
+    // A returned Response does not carry headers set with c.header() earlier in the chain.
+    out.set("x-request-id", c.get("requestId"));
     for (const name in limitHeaders) out.set(name, limitHeaders[name] as string);
     if (deps.mirror && method === "GET" && !pinned) deps.mirror(route, request, result.response, served);
     return new Response(result.response.body, {

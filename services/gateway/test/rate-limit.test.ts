@@ -1,0 +1,62 @@
+import { describe, expect, test } from "bun:test";
+import { createRateLimiter, limitFor } from "../src/policies/rate-limit.ts";
+import { bearer, nameSend, testGateway } from "./harness.ts";
+
+describe("token bucket", () => {
+  test("capacity, refill over a minute, Reset and Retry-After in seconds", () => {
+    let now = 0;
+    const limiter = createRateLimiter({ now: () => now });
+    for (let i = 0; i < 100; i++) expect(limiter.take("r", "alice", 100).allowed).toBe(true);
+    const refused = limiter.take("r", "alice", 100);
+    expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 1, resetSeconds: 60 });
+    now += 600; // 100/min = one token per 600 ms
+    expect(limiter.take("r", "alice", 100).allowed).toBe(true);
+    expect(limiter.take("r", "bob", 100).remaining).toBe(99); // per consumer
+    expect(limiter.take("other", "alice", 100).remaining).toBe(99); // per route
+  });
+
+  test("the highest role limit wins; gate has its own", () => {
+    const policy = { perMinute: 100, byRole: { gate: 1_000_000 } };
+    expect(limitFor(policy, ["viewer"])).toBe(100);
+    expect(limitFor(policy, ["viewer", "gate"])).toBe(1_000_000);
+    expect(limitFor(policy, undefined)).toBe(100);
+  });
+
+  test("bounded: past maxKeys the oldest bucket goes", () => {
+    const limiter = createRateLimiter({ maxKeys: 10 });
+    for (let i = 0; i < 50; i++) limiter.take("r", `u${i}`, 5);
+    expect(limiter.size()).toBe(10);
+  });
+});
+
+describe("through the gateway", () => {
+  test("every response carries RateLimit-*; the 4th request of a 3/min consumer is a 429 with Retry-After", async () => {
+    const g = testGateway({ send: nameSend, perMinute: 3 });
+    const headers = await bearer({ sub: "limited" });
+    for (let i = 0; i < 3; i++) {
+      const res = await g.app.request("/api/codes", { headers });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("ratelimit-limit")).toBe("3");
+      expect(res.headers.get("ratelimit-remaining")).toBe(String(2 - i));
+      expect(Number(res.headers.get("ratelimit-reset"))).toBeGreaterThan(0);
+    }
+    const refused = await g.app.request("/api/codes", { headers });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("content-type")).toContain("application/problem+json");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get("ratelimit-remaining")).toBe("0");
+    // Another route has its own bucket; a 401 counts against the client's address, and says so.
+    expect((await g.app.request("/api/files", { headers })).status).toBe(200);
+    const anonymous = await g.app.request("/api/codes");
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("ratelimit-limit")).toBe("3");
+    const text = await (await g.app.request("/metrics")).text();
+    expect(text).toContain('gateway_rate_limited_total{route="reference-data"} 1');
+  });
+
+  test("the gate role is not throttled at the default limit", async () => {
+    const g = testGateway({ send: nameSend, perMinute: 3 });
+    const headers = await bearer({ sub: "k6", roles: ["gate"] });
+    for (let i = 0; i < 10; i++) expect((await g.app.request("/api/codes", { headers })).status).toBe(200);
+  });
+});
