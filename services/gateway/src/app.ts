@@ -119,6 +119,7 @@ export function buildGateway(deps: GatewayDeps) {
       limiter,
       rateLimit: table.defaultRoute.policies.rateLimit,
       breakers,
+      shadow,
       clientIp,
     }),
   );
