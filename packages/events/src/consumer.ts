@@ -1,4 +1,5 @@
 import type { Database, DatabaseHandle } from "@fig/db";
+import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Logger } from "pino";
@@ -24,8 +25,8 @@ export type EventConsumerOptions<T extends EventType> = {
   logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
   /** Deliveries before the message goes to the dead-letter stream. */
   maxDeliver?: number;
-  /** Delay before redelivery after the n-th failure (the last value repeats). */
-  backoffMs?: number[];
+  /** Delay before redelivery after the n-th failure (default 200 ms, 1 s, 5 s, then 15 s). */
+  backoff?: Backoff;
   /** Redelivery when a handler neither acks nor fails (crash); long handlers send `working()` heartbeats. */
   ackWaitMs?: number;
   /** Events applied per transaction when they arrive faster than they are applied. */
@@ -50,7 +51,7 @@ export function createEventConsumer<T extends EventType>({
   namespace,
   logger,
   maxDeliver = 5,
-  backoffMs = [200, 1000, 5000, 15_000],
+  backoff = { initialMs: 200, maxMs: 15_000, factor: 5 },
   ackWaitMs = 30_000,
   batchSize = 100,
 }: EventConsumerOptions<T>): EventConsumer {
@@ -97,7 +98,7 @@ export function createEventConsumer<T extends EventType>({
       msg.term();
     } catch (publishError) {
       logger.error({ err: publishError, consumer: name }, "event: could not dead-letter; will retry");
-      msg.nak(backoffMs.at(-1) ?? 1000);
+      msg.nak(backoff.maxMs);
     }
   }
 
@@ -128,7 +129,7 @@ export function createEventConsumer<T extends EventType>({
           "event: failed for the last time; dead-lettered",
         );
       } else {
-        const delay = backoffMs[Math.min(deliveries - 1, backoffMs.length - 1)] ?? 1000;
+        const delay = backoffDelayMs(backoff, deliveries);
         msg.nak(delay);
         logger.warn(
           { err: error, consumer: name, id: event.id, deliveries, retryInMs: delay },

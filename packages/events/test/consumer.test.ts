@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { type Backoff, constantBackoff } from "@fig/retry";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import {
@@ -33,7 +34,7 @@ async function startConsumer(
   name: string,
   namespace: string,
   handler: EventHandler<"reference.changed">,
-  options: { maxDeliver?: number; backoffMs?: number[]; ackWaitMs?: number; logger?: Logger } = {},
+  options: { maxDeliver?: number; backoff?: Backoff; ackWaitMs?: number; logger?: Logger } = {},
 ) {
   const consumer = env.consumer({ name, type: "reference.changed", namespace, handler, ...options });
   // The streams exist before anything is published (the consumer also ensures them, but asynchronously).
@@ -51,7 +52,7 @@ async function startStrictConsumer(namespace: string): Promise<string[]> {
     async (event) => {
       handled.push(event.id);
     },
-    { maxDeliver: 5, backoffMs: [50] },
+    { maxDeliver: 5, backoff: constantBackoff(50) },
   );
   return handled;
 }
@@ -80,7 +81,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
       // Thrown after a write: the write must roll back with the inbox row.
       if (failing) throw new Error(`downstream unavailable (delivery ${deliveries.length})`);
     },
-    { maxDeliver: 3, backoffMs: [100, 300], logger },
+    { maxDeliver: 3, backoff: { initialMs: 100, maxMs: 300, factor: 3 }, logger },
   );
   const js = await nats.jetstream();
   const event = makeEvent({ data: changed(7) });
@@ -88,7 +89,7 @@ test("a failing handler is retried with backoff, dead-lettered after maxDeliver,
 
   const [letter] = await deadLetters(namespace, 1);
   expect(deliveries).toHaveLength(3);
-  // The delay asked of the broker for each failure: backoffMs[0], then backoffMs[1].
+  // The delay asked of the broker for each failure: 100 ms, then 300 ms (the backoff's first two steps).
   const retries = records.filter((r) => r.msg === "event: handler failed; will retry");
   expect(retries.map((r) => ({ deliveries: r.deliveries, retryInMs: r.retryInMs }))).toEqual([
     { deliveries: 1, retryInMs: 100 },
@@ -194,7 +195,7 @@ test("a handler error with a multi-line message is dead-lettered too", async () 
       // Errors often span lines (zod issues, SQL detail): the dead letter must still be written.
       throw new Error("invalid row\n  at line 2\r\n  and more");
     },
-    { maxDeliver: 2, backoffMs: [50] },
+    { maxDeliver: 2, backoff: constantBackoff(50) },
   );
   const js = await nats.jetstream();
   const event = makeEvent();
