@@ -166,4 +166,17 @@ describe("resilience through the gateway", () => {
     // Found nowhere: 404.
     expect((await get(onMonolith, "/api/validations/nope")).status).toBe(404);
   });
+
+  test("a route without the breaker policy (the default route) never trips a breaker", async () => {
+    reset();
+    monolith.handle(() => Response.json({ error: "down" }, { status: 500 }));
+    const breakers = createBreakers({ minimumRequests: 20, windowMs: 3_600_000, halfOpenAfterMs: 3_600_000 });
+    const g = await gatewayWith({ breakers });
+    // /api/legacy is not carved out: the default route, whose policies say breaker: false.
+    for (let i = 0; i < 25; i++) expect((await get(g, "/api/legacy")).status).toBe(500);
+    expect(breakers.state("monolith")).toBe("closed");
+    monolith.handle(() => Response.json({ from: "monolith" }));
+    expect(await get(g, "/api/legacy")).toMatchObject({ status: 200, servedBy: "monolith" });
+    expect(hitsOf(monolith)).toBe(26);
+  });
 });

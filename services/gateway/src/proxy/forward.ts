@@ -168,6 +168,7 @@ export function createProxyHandler(deps: ProxyDeps) {
         maxRetries: route.policies.retries,
         readFallback: route.policies.readFallback,
         pinned,
+        breaker: route.policies.breaker,
       });
     } catch (error) {
       const seconds = (performance.now() - started) / 1000;
