@@ -16,6 +16,7 @@
  *   FIG_DEV_NATS_PORT              port for that local NATS (default 4222)
  *   NO_COLOR / FORCE_COLOR         colour control (colour is off when stdout is not a TTY)
  */
+import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { withDevAuthDefaults } from "../packages/auth/src/defaults.ts";
 import {
@@ -224,7 +225,8 @@ async function main(): Promise<void> {
     `${s.bold("fig dev")} starting ${services.length} service${services.length === 1 ? "" : "s"} ` +
       `from ${rel} ${s.dim(`(NODE_ENV=${nodeEnv}, reload on change)`)}`,
   );
-  const databases = await planDatabases(services);
+  // Only services with migrations have a database (the gateway has none).
+  const databases = await planDatabases(services.filter((svc) => existsSync(join(svc.dir, "drizzle"))));
   if (!databases) out(`  database  ${describeDatabases(null)}`);
   for (const [i, db] of (databases ?? []).entries()) {
     const name = db.service.padEnd(Math.max(...services.map((svc) => svc.name.length)));
@@ -451,6 +453,11 @@ async function main(): Promise<void> {
       );
       if (!production)
         out(`Get a dev token:  ${s.bold(TOKEN_HINT)}  ${s.dim("(send it as Authorization: Bearer …)")}`);
+      const gateway = services.find((svc) => svc.name === "gateway");
+      if (gateway)
+        out(
+          `Open ${s.bold(`http://localhost:${gateway.port}/docs`)}  ${s.dim("— the one URL: the gateway routes /api to every service")}`,
+        );
     }
   };
 
