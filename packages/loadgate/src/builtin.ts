@@ -1,0 +1,364 @@
+/**
+ * The builtin engine: the same k6 script, run under Bun. `k6`, `k6/http` and `k6/metrics` are virtual modules
+ * registered with Bun.plugin; the script is imported once per run (a fresh module instance each time, so
+ * init code reads this run's __ENV); VUs are async loops sharing this realm (see context.ts).
+ */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  type BuiltinMetrics,
+  installGlobals,
+  newGroup,
+  type RunState,
+  runInVu,
+  setInitRun,
+  type VuState,
+} from "./context.ts";
+import { type ExecutorRuntime, runExecutor } from "./executors.ts";
+import { type CounterSink, MetricRegistry, type RateSink, type Sink, type TrendSink } from "./metrics.ts";
+import { DEFAULT_RESPONSE_CALLBACK, httpModule, InterruptedError } from "./modules/http.ts";
+import { k6Module, waitUntil } from "./modules/k6.ts";
+import { metricsModule } from "./modules/metrics.ts";
+import { resolveScenarios, type Scenario, type ShortcutOverrides } from "./scenarios.ts";
+import { DEFAULT_TREND_STATS, groupToSummary, metricsToSummary, type Numbers, type SummaryExport } from "./summary.ts";
+import {
+  assertMethodFits,
+  evaluateThreshold,
+  parseThresholds,
+  ThresholdConfigError,
+  type ThresholdDefinition,
+  type ThresholdOutcome,
+} from "./thresholds.ts";
+
+export type Progress = {
+  elapsedMs: number;
+  requests: number;
+  /** http_req_duration p(95) so far, ms; null before the first request. */
+  p95: number | null;
+  /** http_req_failed rate so far; null before the first request. */
+  errorRate: number | null;
+  iterations: number;
+  vus: number;
+};
+
+export type EngineRun = {
+  script: string;
+  env: Record<string, string>;
+  overrides?: ShortcutOverrides;
+  onProgress?: (p: Progress) => void;
+  progressIntervalMs?: number;
+  /** Stops the run early (Ctrl-C, a promotion being cancelled); the summary is still produced. */
+  signal?: AbortSignal;
+};
+
+export type EngineResult = {
+  engine: "builtin" | "k6";
+  summary: SummaryExport;
+  outcomes: ThresholdOutcome[];
+  numbers: Numbers;
+  durationMs: number;
+  aborted: string | null;
+  iterationErrors: number;
+  /** Custom metrics holding times, for the readable table. */
+  timeMetrics: string[];
+  notes: string[];
+};
+
+/** A script that could not be loaded or whose init code threw (k6's exit 107). */
+export class ScriptError extends Error {
+  override name = "ScriptError";
+}
+
+export const BUILTIN_NOTES = [
+  "builtin engine: http_req_duration is fetch start → body read (includes connecting on new connections)",
+  "not measured, so not reported: http_req_blocked, http_req_connecting, http_req_tls_handshaking, http_req_sending, http_req_waiting, http_req_receiving",
+  "data_sent / data_received are the bytes of request and response as fetch sees them (headers set by the script, decoded bodies), not socket counters",
+];
+
+let modulesRegistered = false;
+
+function registerK6Modules() {
+  if (modulesRegistered) return;
+  modulesRegistered = true;
+  Bun.plugin({
+    name: "fig-loadgate-k6",
+    setup(build) {
+      build.module("k6", () => ({ exports: { ...k6Module, default: k6Module }, loader: "object" }));
+      build.module("k6/http", () => ({ exports: { ...httpModule, default: httpModule }, loader: "object" }));
+      build.module("k6/metrics", () => ({ exports: { ...metricsModule, default: metricsModule }, loader: "object" }));
+    },
+  });
+}
+
+function defineBuiltins(registry: MetricRegistry): BuiltinMetrics {
+  return {
+    http_reqs: registry.define("http_reqs", "counter"),
+    http_req_duration: registry.define("http_req_duration", "trend", "time"),
+    http_req_failed: registry.define("http_req_failed", "rate"),
+    checks: registry.define("checks", "rate"),
+    iterations: registry.define("iterations", "counter"),
+    iteration_duration: registry.define("iteration_duration", "trend", "time"),
+    vus: registry.define("vus", "gauge"),
+    vus_max: registry.define("vus_max", "gauge"),
+    data_sent: registry.define("data_sent", "counter", "data"),
+    data_received: registry.define("data_received", "counter", "data"),
+    dropped_iterations: registry.define("dropped_iterations", "counter"),
+    group_duration: registry.define("group_duration", "trend", "time"),
+  };
+}
+
+let importChain: Promise<unknown> = Promise.resolve();
+let importCount = 0;
+
+type ScriptModule = Record<string, unknown> & { options?: Record<string, unknown> };
+
+/** Imports the script as a fresh module with `run` as the init context; imports are serialized. */
+async function importScript(script: string, run: RunState): Promise<ScriptModule> {
+  const url = `${pathToFileURL(resolve(script)).href}?fig-loadgate-run=${++importCount}`;
+  const load = importChain.then(async () => {
+    setInitRun(run);
+    try {
+      return (await import(url)) as ScriptModule;
+    } finally {
+      setInitRun(undefined);
+    }
+  });
+  importChain = load.catch(() => {});
+  try {
+    return await load;
+  } catch (err) {
+    throw new ScriptError(`${script}: ${(err as Error)?.stack ?? String(err)}`);
+  }
+}
+
+/** Reads a script's `options` (init code runs, no VU code): what the k6 engine needs to know its thresholds. */
+export async function loadScriptOptions(script: string, env: Record<string, string>) {
+  registerK6Modules();
+  installGlobals();
+  const run = newRunState(env);
+  const mod = await importScript(script, run);
+  return { options: mod.options ?? {}, run };
+}
+
+function newRunState(env: Record<string, string>): RunState {
+  const registry = new MetricRegistry();
+  return {
+    registry,
+    builtin: defineBuiltins(registry),
+    rootGroup: newGroup("", null),
+    responseCallback: DEFAULT_RESPONSE_CALLBACK,
+    globalTags: {},
+    userAgent: "fig-loadgate/1 (k6-compatible builtin engine)",
+    discardResponseBodies: false,
+    env,
+    iterationErrors: 0,
+    lastErrors: [],
+  };
+}
+
+/** Threshold definitions bound to their sinks; unknown metrics and misfit aggregations are config errors. */
+export function bindThresholds(registry: MetricRegistry, raw: unknown) {
+  const defs = parseThresholds(raw);
+  return defs.map((def): { def: ThresholdDefinition; sink: Sink } => {
+    const metric = registry.metrics.get(def.metric);
+    if (!metric) throw new ThresholdConfigError(`invalid threshold on ${def.key}: no metric named "${def.metric}" found`);
+    assertMethodFits(def, metric.type);
+    const sink = def.tags.length === 0 ? metric.sink : registry.submetric(metric, def.key, def.tags).sink;
+    return { def, sink };
+  });
+}
+
+export async function runBuiltin(opts: EngineRun): Promise<EngineResult> {
+  registerK6Modules();
+  installGlobals();
+  const run = newRunState(opts.env);
+  const mod = await importScript(opts.script, run);
+  const options = mod.options ?? {};
+  if (options.tags && typeof options.tags === "object")
+    run.globalTags = Object.fromEntries(Object.entries(options.tags).map(([k, v]) => [k, String(v)]));
+  if (typeof options.userAgent === "string") run.userAgent = options.userAgent;
+  run.discardResponseBodies = options.discardResponseBodies === true;
+  const trendStats = Array.isArray(options.summaryTrendStats)
+    ? (options.summaryTrendStats as string[])
+    : [...DEFAULT_TREND_STATS];
+
+  const bound = bindThresholds(run.registry, options.thresholds);
+  const scenarios = resolveScenarios(options, opts.overrides);
+  for (const s of scenarios)
+    if (typeof mod[s.exec] !== "function")
+      throw new ScenarioExecError(`scenario ${s.name}: the script exports no function "${s.exec}"`);
+
+  const stop = new AbortController();
+  let aborted: string | null = null;
+  const onExternal = () => {
+    aborted ??= "stopped from outside (signal)";
+    stop.abort();
+  };
+  if (opts.signal?.aborted) onExternal();
+  opts.signal?.addEventListener("abort", onExternal, { once: true });
+
+  const { registry, builtin } = run;
+  let vuIds = 0;
+  let activeVus = 0;
+  let allocatedVus = 0;
+  const started = performance.now();
+  const elapsedSeconds = () => (performance.now() - started) / 1000;
+
+  // setup() and teardown() run on a VU 0 of their own, as k6's do.
+  const serviceVu = (): VuState => ({
+    id: 0,
+    iter: 0,
+    scenario: "",
+    tags: {},
+    env: opts.env,
+    group: run.rootGroup,
+    sleepUntil: 0,
+    signal: stop.signal,
+    run,
+  });
+
+  let data: unknown;
+  if (typeof mod.setup === "function") {
+    const fn = mod.setup as () => unknown;
+    const value = await runInVu(serviceVu(), () => fn());
+    data = value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+  }
+
+  const sampleVus = () => {
+    registry.add(builtin.vus, activeVus, run.globalTags);
+    registry.add(builtin.vus_max, allocatedVus, run.globalTags);
+  };
+  const evaluate = () => bound.map(({ def, sink }) => evaluateThreshold(def, sink, elapsedSeconds()));
+  const abortable = bound.filter(({ def }) => def.abortOnFail);
+  const durationSink = builtin.http_req_duration.sink as TrendSink;
+  const failedSink = builtin.http_req_failed.sink as RateSink;
+  const progress = (): Progress => ({
+    elapsedMs: performance.now() - started,
+    requests: durationSink.count,
+    p95: durationSink.count ? durationSink.percentile(95) : null,
+    errorRate: failedSink.count ? failedSink.rate : null,
+    iterations: (builtin.iterations.sink as CounterSink).sum,
+    vus: activeVus,
+  });
+  const tick = setInterval(() => {
+    sampleVus();
+    for (const { def, sink } of abortable) {
+      const outcome = evaluateThreshold(def, sink, elapsedSeconds());
+      // No data never aborts (nor passes); a failure aborts once delayAbortEval has elapsed.
+      if (outcome.inconclusive || outcome.ok) continue;
+      if (def.delayAbortEvalMs !== undefined && performance.now() - started < def.delayAbortEvalMs) continue;
+      aborted ??= `threshold ${def.key} '${def.expression.source}' failed with abortOnFail`;
+      stop.abort();
+    }
+    opts.onProgress?.(progress());
+  }, opts.progressIntervalMs ?? 1000);
+
+  const runScenario = async (s: Scenario) => {
+    if (s.startTimeMs > 0) await waitUntil(started + s.startTimeMs, stop.signal);
+    if (stop.signal.aborted) return;
+    const hard = new AbortController();
+    const onStop = () => hard.abort();
+    stop.signal.addEventListener("abort", onStop, { once: true });
+    const fn = mod[s.exec] as (data: unknown) => unknown;
+    const env = { ...opts.env, ...s.env };
+    const tags = { ...s.tags, scenario: s.name };
+    const rt: ExecutorRuntime = {
+      stopSignal: stop.signal,
+      newVu: () => {
+        allocatedVus++;
+        return {
+          id: ++vuIds,
+          iter: 0,
+          scenario: s.name,
+          tags,
+          env,
+          group: run.rootGroup,
+          sleepUntil: 0,
+          signal: hard.signal,
+          run,
+        };
+      },
+      active: (delta) => {
+        activeVus += delta;
+      },
+      dropped: () => registry.add(builtin.dropped_iterations, 1, { ...run.globalTags, ...tags }),
+      hardStop: () => hard.abort(),
+      iterate: (vu) => iterate(vu, fn, data),
+    };
+    try {
+      await runExecutor(s, rt);
+    } finally {
+      stop.signal.removeEventListener("abort", onStop);
+    }
+  };
+
+  try {
+    await Promise.all(scenarios.map(runScenario));
+    if (typeof mod.teardown === "function") {
+      const fn = mod.teardown as (d: unknown) => unknown;
+      await runInVu(serviceVu(), () => fn(data));
+    }
+  } finally {
+    clearInterval(tick);
+    opts.signal?.removeEventListener("abort", onExternal);
+  }
+  sampleVus();
+  opts.onProgress?.(progress());
+
+  const durationMs = performance.now() - started;
+  const outcomes = evaluate();
+  const summary: SummaryExport = {
+    root_group: groupToSummary(run.rootGroup),
+    metrics: metricsToSummary(registry, outcomes, durationMs / 1000, trendStats),
+  };
+  const timeMetrics = [...registry.metrics.values()].filter((m) => m.contains === "time").map((m) => m.name);
+  return {
+    engine: "builtin",
+    summary,
+    outcomes,
+    numbers: {
+      p95: durationSink.count ? durationSink.percentile(95) : null,
+      errorRate: failedSink.count ? failedSink.rate : null,
+      requests: (builtin.http_reqs.sink as CounterSink).sum,
+    },
+    durationMs,
+    aborted,
+    iterationErrors: run.iterationErrors,
+    timeMetrics,
+    notes: [...BUILTIN_NOTES, ...run.lastErrors.map((e) => `iteration error: ${e}`)],
+  };
+}
+
+export class ScenarioExecError extends Error {
+  override name = "ScenarioExecError";
+}
+
+const MAX_LOGGED_ERRORS = 10;
+
+/** One iteration: the exported function, then any un-awaited sleep; metrics unless interrupted. */
+async function iterate(vu: VuState, fn: (data: unknown) => unknown, data: unknown) {
+  if (vu.signal.aborted) return;
+  const start = performance.now();
+  let interrupted = false;
+  try {
+    await runInVu(vu, () => fn(data));
+    if (vu.sleepUntil > performance.now()) await waitUntil(vu.sleepUntil, vu.signal);
+  } catch (err) {
+    if (err instanceof InterruptedError || vu.signal.aborted) interrupted = true;
+    else {
+      const run = vu.run;
+      run.iterationErrors++;
+      const message = (err as Error)?.message ?? String(err);
+      if (run.iterationErrors <= MAX_LOGGED_ERRORS)
+        console.error(`loadgate: VU ${vu.id} iteration ${vu.iter} threw: ${(err as Error)?.stack ?? message}`);
+      if (run.lastErrors.length < 5) run.lastErrors.push(message);
+    }
+  } finally {
+    vu.iter++;
+  }
+  if (interrupted || vu.signal.aborted) return;
+  const { registry, builtin } = vu.run;
+  const tags = { ...vu.run.globalTags, ...vu.tags, group: "" };
+  registry.add(builtin.iterations, 1, tags);
+  registry.add(builtin.iteration_duration, performance.now() - start, tags);
+}
