@@ -13,13 +13,16 @@
  *             wrk2), through the target vs straight to the upstream, interleaved, medians over --rounds.
  *   memory  — the target's VmRSS idle, under wrk load, and during a 200 MB upload streamed through it to the
  *             upstream (which counts and discards the bytes).
- *   profile — the target under wrk load with `bun --cpu-prof-md`: the top functions by self time, by file.
+ *   profile — the target under wrk load with `bun --cpu-prof-md`: the top functions by self time, by package;
+ *             perf (software clock) beside it: kernel / libc / bun / JIT split.
+ *   breakdown — CPU per request of five processes that each add one layer of the gateway's request path
+ *             (bare proxy → header work → proxy handler + policies → createApp middleware → the real process).
  *
  * Goals are printed, never asserted: the exit code is non-zero only when something did not work (a proxy did
  * not start, a response was wrong, the upload lost bytes).
  *
  * Usage (from the repository root; needs `apt-get install -y nginx-light haproxy wrk`):
- *   bun bench/gateway.ts [--only ratio|latency|memory|profile[,…]] [--duration 10] [--rounds 3]
+ *   bun bench/gateway.ts [--only ratio|latency|memory|profile|breakdown[,…]] [--duration 10] [--rounds 3]
  *                        [--target gateway|bare|hono] [--threads 2] [--rate 3000]
  * Env: BENCH_NATS_URL (else NATS_URL, else 127.0.0.1:4222): the JetStream server the gateway keeps its route
  * state in (KV); the gateway runs with FIG_NAMESPACE=bench<random> and that namespace's streams are deleted at
@@ -73,7 +76,7 @@ const NATS_URL = process.env.BENCH_NATS_URL ?? process.env.NATS_URL ?? "127.0.0.
 const RUN = crypto.randomUUID().replace(/-/g, "").slice(0, 8);
 const NAMESPACE = `bench${RUN}gw`;
 const SECRET = `fig-bench-${crypto.randomUUID()}`; // 46 bytes: the verifier wants ≥ 32
-const SECTIONS = ["ratio", "latency", "memory", "profile"] as const;
+const SECTIONS = ["ratio", "latency", "memory", "profile", "breakdown"] as const;
 type Section = (typeof SECTIONS)[number];
 const TARGETS = ["gateway", "bare", "hono"] as const;
 type TargetKind = (typeof TARGETS)[number];
@@ -91,9 +94,9 @@ const REFERENCE = { nginx: "0.43–0.51", haproxy: "0.44–0.52", bare: "0.36", 
 
 // ─── arguments ──────────────────────────────────────────────────────────────────────────────────────────────
 
-const USAGE = `usage: bun bench/gateway.ts [--only ratio|latency|memory|profile[,…]] [--duration <s>] [--rounds <n>]
+const USAGE = `usage: bun bench/gateway.ts [--only ratio|latency|memory|profile|breakdown[,…]] [--duration <s>] [--rounds <n>]
                             [--target gateway|bare|hono] [--threads <n>] [--rate <req/s>]
-  --only       run only these figures (comma-separated); default: all four
+  --only       run only these figures (comma-separated); default: all five
   --duration   seconds of each measured run (default 10; each proxy gets a ${WARMUP_S} s warmup first)
   --rounds     interleaved rounds for ratio and latency (default 3; medians are reported)
   --target     what latency, memory and profile measure (default gateway; bare/hono test the harness)
@@ -176,7 +179,7 @@ function startGateway(upstream: Service, bunFlags: string[] = []): Service {
   );
 }
 
-const token = (role: "viewer" | "admin") =>
+const token = (role: "viewer" | "editor" | "admin") =>
   mintDevToken({ secret: SECRET, sub: `bench-${role}`, tenant: "bench", roles: [role], ttl: "2h" });
 
 /** Weighted routing on: the reference-data route split 50/50 between two names of the same upstream. */
@@ -483,6 +486,11 @@ async function benchLatency(args: Args) {
     kv("direct p50 / p99 (median)", `${ms2(p50.direct)} / ${ms2(p99.direct)}`);
     kv(`${args.target} p50 / p99 (median)`, `${ms2(p50.target)} / ${ms2(p99.target)}`);
     kv("added p50 / p99", `${ms2(p50.target - p50.direct)} / ${ms2(p99.target - p99.direct)}`);
+    const saturated = results.target.some((r) => r.rate < args.rate * 0.98);
+    if (saturated)
+      line(
+        `  ⚠ ${args.target} answered fewer than ${int(args.rate)}/s in some round: it is saturated at this rate on this machine now, so the latency is queueing, not the proxy's own`,
+      );
     const lag = Math.max(...[...results.direct, ...results.target].map((r) => r.sendLagP99));
     if (lag > 5)
       line(
@@ -490,7 +498,7 @@ async function benchLatency(args: Args) {
       );
     summary.push({
       figure: `Added latency at ${int(args.rate)}/s (${args.target})`,
-      result: `p50 +${ms2(p50.target - p50.direct)}, p99 +${ms2(p99.target - p99.direct)}`,
+      result: `p50 +${ms2(p50.target - p50.direct)}, p99 +${ms2(p99.target - p99.direct)}${saturated ? " (SATURATED)" : ""}`,
       goal: "—",
       verdict: "",
       note: `direct p50 ${ms2(p50.direct)} p99 ${ms2(p99.direct)}; ${args.target} p50 ${ms2(p50.target)} p99 ${ms2(p99.target)}`,
@@ -561,7 +569,11 @@ async function benchMemory(args: Args) {
     const started = performance.now();
     const res = await fetch(`${target.service.baseUrl}${UPLOAD_PATH}`, {
       method: "POST",
-      headers: { authorization, "content-type": "application/octet-stream" },
+      // A write: the gateway wants role editor for it (and sends it to the write owner, the monolith).
+      headers: {
+        authorization: `Bearer ${await token("editor")}`,
+        "content-type": "application/octet-stream",
+      },
       body: generatedBody(UPLOAD_BYTES),
       duplex: "half",
     } as RequestInit);
@@ -586,6 +598,7 @@ async function benchMemory(args: Args) {
       `${mib(uploadPeak)} / ${hwmReset ? mib(hwm) : "n/a"} (before: ${mib(beforeUpload)})`,
     );
     const peak = Math.max(uploadPeak, hwm ?? 0);
+    const uploaded = res.status === 200 && bytes === UPLOAD_BYTES;
     summary.push(
       { figure: `RSS idle (${args.target})`, result: mib(idle), goal: "—", verdict: "" },
       {
@@ -597,9 +610,11 @@ async function benchMemory(args: Args) {
       },
       {
         figure: `RSS during 200 MB upload (${args.target})`,
-        result: `peak ${mib(peak)} (+${mib(peak - (beforeUpload ?? 0))})`,
+        result: uploaded
+          ? `peak ${mib(peak)} (+${mib(peak - (beforeUpload ?? 0))})`
+          : `FAILED (${res.status})`,
         goal: "flat",
-        verdict: verdict(peak - (beforeUpload ?? 0) < 64 * 1024 * 1024),
+        verdict: uploaded ? verdict(peak - (beforeUpload ?? 0) < 64 * 1024 * 1024) : "",
         note: `${seconds(uploadSeconds)}; "flat" read as < 64 MiB above the RSS before`,
       },
     );
@@ -629,6 +644,17 @@ function profileTable(md: string, title: string): string[][] {
     );
   }
   return rows.slice(1); // header
+}
+
+/** `node_modules/.bun/pino@10.4.0/node_modules/pino/lib/x.js` → `pino`; `services/gateway/src/proxy/x.ts` → itself. */
+function packageOf(file: string): string {
+  const nm = file.lastIndexOf("node_modules/");
+  if (nm >= 0) {
+    const [scope = "", name = ""] = file.slice(nm + "node_modules/".length).split("/");
+    return scope.startsWith("@") ? `${scope}/${name}` : scope;
+  }
+  if (file.startsWith("services/") || file.startsWith("packages/")) return file;
+  return file;
 }
 
 /** The percentage lines of `perf report --sort <sort>` (no call graphs). */
@@ -712,9 +738,20 @@ async function benchProfile(args: Args) {
       line(
         `  ${r.selfPct.padStart(6)} self ${r.totalPct.padStart(6)} total  ${r.fn.slice(0, 40).padEnd(40)} ${r.location}`,
       );
-    line("\n  By file (self time):");
-    for (const [selfPct = "", , file = ""] of profileTable(md, "Files").slice(0, 15))
-      line(`  ${selfPct.padStart(6)}  ${file.replace(`${ROOT}/`, "")}`);
+    line(
+      "\n  Self time by package (node_modules package, or workspace folder; [native code] is Bun itself):",
+    );
+    const byPackage = new Map<string, number>();
+    for (const [selfPct = "", , file = ""] of profileTable(md, "Files")) {
+      const key = packageOf(file.replace(`${ROOT}/`, ""));
+      byPackage.set(key, (byPackage.get(key) ?? 0) + Number.parseFloat(selfPct));
+    }
+    for (const [key, pct] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 14))
+      line(`  ${`${pct.toFixed(1)}%`.padStart(6)}  ${key}`);
+    line(
+      "  (the profile spans start-up, warmup, the run and shutdown: module loading and `async shutdown` are not",
+    );
+    line("  request work.)");
     if (perf && existsSync(perfData)) {
       line("\n  perf, whole process (all threads) by binary:");
       for (const l of (await perfReport(perfData, "dso")).slice(0, 6)) line(`  ${l.trim()}`);
@@ -735,6 +772,100 @@ async function benchProfile(args: Args) {
   } finally {
     if (target) await stopService(target.service, 5000);
     await stopService(upstream, 5000);
+  }
+}
+
+// ─── e. breakdown: the request path layer by layer ──────────────────────────────────────────────────────────
+
+const VARIANTS = [
+  ["bare", "bare Bun.serve → fetch"],
+  ["headers", "+ gateway header work (proxy/headers.ts, new Request/Response)"],
+  ["handler", "+ proxy handler + policies (plain Hono, no createApp middleware)"],
+  ["full", "+ createApp middleware: buildGateway() in memory, no NATS"],
+  ["gateway", "the gateway process (main.ts: NATS KV state, tracing SDK)"],
+] as const;
+
+async function benchBreakdown(args: Args) {
+  heading("e. Where the time goes: CPU per request, layer by layer");
+  line(
+    "  How: the same wrk load against five processes that each add one layer of the gateway's request path",
+  );
+  line(
+    "  (bench/lib/gateway-variants.ts builds them from the gateway's own modules), interleaved over --rounds;",
+  );
+  line(
+    "  CPU per request = the proxy process's user+sys CPU ÷ requests answered (all of Bun's threads), a figure",
+  );
+  line(
+    "  that depends far less on other load than req/s does. The difference between rows is that layer's cost.",
+  );
+  if (!gatewayBuilt()) throw new Error(`${GATEWAY_ENTRY} does not exist yet: the breakdown needs it`);
+  const upstream = startUpstream();
+  const started: Service[] = [upstream];
+  try {
+    await waitReady(upstream);
+    const proxies: Proxy[] = [];
+    for (const [name, label] of VARIANTS) {
+      let service: Service;
+      if (name === "bare") service = startBunProxy("bare", upstream);
+      else if (name === "gateway") service = (await startTarget("gateway", upstream)).service;
+      else
+        service = startService(
+          ["bun", "bench/lib/gateway-variants.ts"],
+          serviceEnv({
+            PORT: String(freePort()),
+            MODE: name,
+            TARGET: upstream.baseUrl,
+            AUTH_DEV_SECRET: SECRET,
+          }),
+          ROOT,
+        );
+      started.push(service);
+      await waitReady(service);
+      proxies.push({ name, label, service, url: `${service.baseUrl}${GET_PATH}` });
+    }
+    const authorization = `Bearer ${await token("viewer")}`;
+    const script = writeWrkScript(tempDir(), "get", { authorization });
+    for (const proxy of proxies) if (!(await verifyProxy({ ...proxy, name: "any" }, authorization))) return;
+    for (const proxy of proxies) await measure(proxy, upstream, script, args, WARMUP_S);
+    const cpu = new Map<string, number[]>();
+    const rps = new Map<string, number[]>();
+    for (let round = 1; round <= args.rounds; round++) {
+      const cells: string[] = [];
+      for (const proxy of proxies) {
+        const { wrk, cpu: split } = await measure(proxy, upstream, script, args);
+        check(
+          wrk.non2xx === 0 && wrk.errors === 0,
+          `${proxy.name}: ${wrk.non2xx} non-2xx, ${wrk.errors} errors`,
+        );
+        const us = (split.proxy / wrk.requests) * 1e6;
+        cpu.set(proxy.name, [...(cpu.get(proxy.name) ?? []), us]);
+        rps.set(proxy.name, [...(rps.get(proxy.name) ?? []), wrk.rps]);
+        cells.push(`${proxy.name} ${Math.round(us)} µs`);
+      }
+      line(`  round ${round}: ${cells.join(", ")}`);
+    }
+    line();
+    let previous = 0;
+    for (const proxy of proxies) {
+      const us = median(cpu.get(proxy.name) ?? []);
+      const delta = previous ? ` (${us - previous >= 0 ? "+" : ""}${Math.round(us - previous)})` : "";
+      line(
+        `  ${proxy.label.padEnd(66)} ${`${Math.round(us)} µs${delta}`.padStart(14)}  ${int(median(rps.get(proxy.name) ?? []))} req/s`,
+      );
+      previous = us;
+    }
+    const bareUs = median(cpu.get("bare") ?? []);
+    const gatewayUs = median(cpu.get("gateway") ?? []);
+    summary.push({
+      figure: "CPU per request: gateway vs bare Bun proxy",
+      result: `${Math.round(gatewayUs)} µs vs ${Math.round(bareUs)} µs`,
+      goal: "—",
+      verdict: "",
+      note: proxies.map((p) => `${p.name} ${Math.round(median(cpu.get(p.name) ?? []))}`).join(", "),
+    });
+  } finally {
+    for (const service of started.reverse()) await stopService(service, 5000);
   }
 }
 
@@ -778,6 +909,7 @@ async function main(): Promise<number> {
     if (args.only.includes("latency")) await benchLatency(args);
     if (args.only.includes("memory")) await benchMemory(args);
     if (args.only.includes("profile")) await benchProfile(args);
+    if (args.only.includes("breakdown")) await benchBreakdown(args);
   } catch (error) {
     problems.push((error as Error).message);
     console.error(`\nerror: ${(error as Error).message}`);
