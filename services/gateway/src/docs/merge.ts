@@ -65,7 +65,7 @@ export function mergeOpenApiDocuments(base: OpenApiDocument, upstreams: Upstream
       const target = components[section] as Json;
       for (const [key, value] of Object.entries(entries)) {
         const existing = target[key];
-        const fixed = (renamed.components?.[section] ?? {})[key];
+        const fixed = renamed.components?.[section]?.[key];
         if (existing === undefined) target[key] = fixed;
         else if (!deepEqual(existing, value)) target[`${pascal(name)}${key}`] = fixed;
       }
