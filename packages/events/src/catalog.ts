@@ -40,7 +40,10 @@ export const catalog = {
     description:
       "Reference data changed: one event per write, and one per import. `keys` lists the changed keys, " +
       `or is empty with \`truncated: true\` when an import touched more than ${REFERENCE_CHANGED_MAX_KEYS}; \`count\` is always the number of rows. ` +
-      "The monolith publishes it too (source `monolith`, on its own subject) with `rows`: the changed rows' fields, enough to apply the change elsewhere.",
+      "The monolith publishes it too (source `monolith`, on its own subject). Both publishers send `rows`: the changed rows' fields " +
+      "with their `version` and `updated_at`, enough to apply the change elsewhere without calling back, and `sequence`, " +
+      "which grows with every change of a key in commit order (per publisher), so a replica applies each key's changes in order. " +
+      "Older events may lack `rows` and `sequence`: a consumer then re-reads the table, as for `truncated`.",
     schema: z
       .object({
         table: z.enum(["codes", "contexts", "establishments", "rules"]).describe("The reference table"),
@@ -55,7 +58,15 @@ export const catalog = {
           .max(REFERENCE_CHANGED_MAX_KEYS)
           .optional()
           .describe(
-            "The changed rows' fields as the API names them (for `deleted`, the row as it was), in `keys` order; sent by the monolith",
+            "The changed rows' fields as the API names them, with `version` and `updated_at` (for `deleted`, the row as it was), in `keys` order",
+          ),
+        sequence: z
+          .number()
+          .int()
+          .nonnegative()
+          .optional()
+          .describe(
+            "Publisher-local change sequence, taken in the write's transaction after its row locks: for one key, a later commit has a larger one",
           ),
       })
       .strict(),

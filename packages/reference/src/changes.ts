@@ -1,5 +1,6 @@
-import type { Database } from "@fig/db";
+import { type Database, rowsOf } from "@fig/db";
 import { enqueueEvent, REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
+import { inArray, sql } from "drizzle-orm";
 import type { ResourceSpec, Row } from "./resource.ts";
 
 export type ChangeOp = "created" | "updated" | "deleted" | "imported";
@@ -11,8 +12,33 @@ export type ReferenceChange = { spec: ResourceSpec; op: ChangeOp; keys: string[]
 export type RecordChange = (tx: Database, change: ReferenceChange, traceparent?: string) => Promise<void>;
 
 /**
- * `reference.changed` through the caller's outbox. reference-data (the owner) sends keys; the monolith names
- * itself as `source` (its own subject) and sends `rows` too, so another copy can apply the change.
+ * The rows as stored, in `keys` order: an import hands over its parsed input (no `version`), so it is read back
+ * inside the import's transaction, where its own writes are visible.
+ */
+async function storedRows(tx: Database, { spec, op, keys, rows }: ReferenceChange): Promise<Row[]> {
+  if (op !== "imported" && rows.every((r) => r.version !== undefined)) return rows;
+  const found = (await tx.select().from(spec.table).where(inArray(spec.keyColumn, keys))) as Row[];
+  const byKey = new Map(found.map((r) => [String(r[spec.key]), r]));
+  return keys.map((k) => byKey.get(k)).filter((r): r is Row => r !== undefined);
+}
+
+/**
+ * A per-publisher change sequence, drawn after the write took its row locks: two writes of one key are
+ * serialized by the lock, so the later commit draws the larger value. The outbox's own sequence serves.
+ */
+async function nextSequence(tx: Database): Promise<number> {
+  const [row] = rowsOf<{ n: string | number }>(
+    await tx.execute(sql`select nextval(pg_get_serial_sequence('outbox', 'seq')) as n`),
+  );
+  return Number(row?.n);
+}
+
+const isoOf = (value: unknown) => (value instanceof Date ? value.toISOString() : value);
+
+/**
+ * `reference.changed` through the caller's outbox. With `withRows` (both publishers now), each event carries
+ * the changed rows with their `version` and `updated_at`, and a `sequence`, so another copy can apply the
+ * change without calling back; the monolith names itself as `source` (its own subject).
  *
  * @example
  * const recordChange = referenceChangeRecorder({ source: "monolith", withRows: true });
@@ -24,9 +50,15 @@ export function referenceChangeRecorder({
   source?: string;
   withRows?: boolean;
 } = {}): RecordChange {
-  return async function recordReferenceChanged(tx, { spec, op, keys, rows }, traceparent) {
+  return async function recordReferenceChanged(tx, change, traceparent) {
+    const { spec, op, keys } = change;
     const truncated = keys.length > REFERENCE_CHANGED_MAX_KEYS;
-    const fields = (row: Row) => Object.fromEntries(spec.columns.map((c) => [c.name, row[c.name] ?? null]));
+    const fields = (row: Row) => ({
+      ...Object.fromEntries(spec.columns.map((c) => [c.name, row[c.name] ?? null])),
+      version: row.version,
+      updated_at: isoOf(row.updated_at),
+    });
+    const rows = withRows && !truncated ? (await storedRows(tx, change)).map(fields) : [];
     await enqueueEvent(
       tx,
       "reference.changed",
@@ -36,7 +68,7 @@ export function referenceChangeRecorder({
         keys: truncated ? [] : keys,
         count: keys.length,
         truncated,
-        ...(withRows ? { rows: truncated ? [] : rows.map(fields) } : {}),
+        ...(withRows ? { rows, sequence: await nextSequence(tx) } : {}),
       },
       {
         subject: keys.length === 1 ? `${spec.resource}/${keys[0]}` : spec.resource,

@@ -2,6 +2,7 @@ import { createTokenVerifier, DEV_SECRET_DEFAULT } from "@fig/auth";
 import type { Database } from "@fig/db";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
+import type { Registry } from "prom-client";
 import type { ModuleDeps } from "./deps.ts";
 import { filesModule } from "./modules/files/index.ts";
 import { mountReferenceModule } from "./modules/reference/index.ts";
@@ -22,11 +23,13 @@ export type AppDeps = ModuleDeps & {
   tracer?: Tracer;
   readiness?: Record<string, ReadinessCheck>;
   lifecycle?: Lifecycle;
+  /** Extra metrics for /metrics (the reverse sync's lag). */
+  metricsRegistry?: Registry;
 };
 
 /** Pure factory: the monolith's HTTP app (every module) from its dependencies. No I/O happens here. */
-export function buildApp({ logger, tracer, readiness, lifecycle, ...deps }: AppDeps) {
-  const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle });
+export function buildApp({ logger, tracer, readiness, lifecycle, metricsRegistry, ...deps }: AppDeps) {
+  const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle, metricsRegistry });
   mountReferenceModule(app, deps);
   app.route("/api/files", filesModule(deps));
   app.route("/api/validations", validationsModule(deps));

@@ -18,6 +18,12 @@ const ServiceEnv = z.object({
     .default(50 * 1024 * 1024),
   /** reference-data's seed CSVs, loaded into the monolith's empty reference tables at start (same data). */
   REFERENCE_SEED_DIR: z.string().default(join(import.meta.dir, "..", "..", "reference-data", "seed")),
+  /** After the write-ownership flip the reverse sync re-reads a table from reference-data when an event has no rows. */
+  REFERENCE_DATA_URL: z.url().default("http://127.0.0.1:8082"),
+  /** The gateway route whose write owner switches the reverse sync on (owner reference-data) and off. */
+  SYNC_ROUTE: z.string().min(1).default("reference-data"),
+  /** Bearer token (role viewer) for those re-reads; without it one is minted with AUTH_DEV_SECRET. */
+  SYNC_TOKEN: z.string().optional(),
 });
 
 export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig };

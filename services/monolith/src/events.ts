@@ -1,9 +1,40 @@
+import { createReferenceSync, createSyncMetrics, followWriteOwner, type OwnerApi } from "@fig/datasync";
+import type { DatabaseHandle } from "@fig/db";
+import type { NatsClient } from "@fig/events";
 import { referenceChangeRecorder } from "@fig/reference";
+import type { Logger } from "@fig/service";
+import type { Registry } from "prom-client";
 
 // Events of the monolith. Publishes: reference.changed (source `monolith`, its own subject
 // `<ns>.events.reference.changed.monolith`) for every write of the legacy admin module, with the changed rows,
 // so the data can follow traffic while routes move. Validations publish nothing (the legacy app never did).
-// Consumes: none.
+// Consumes: reference-data's reference.changed once reference-data owns the writes of route `reference-data`
+// (after the flip), so the monolith's remaining modules (its synchronous validation) keep current reference data.
 
 /** Records the monolith's `reference.changed` in the outbox of the write's transaction. */
 export const recordMonolithReferenceChanged = referenceChangeRecorder({ source: "monolith", withRows: true });
+
+/** The reverse live sync: reference-data → monolith, on while reference-data owns the route's writes. */
+export function createReferenceDataSync(options: {
+  database: DatabaseHandle;
+  nats: NatsClient;
+  namespace: string;
+  logger: Logger;
+  registry: Registry;
+  route: string;
+  referenceData: OwnerApi;
+}) {
+  const { database, nats, namespace, logger, registry, route, referenceData } = options;
+  const sync = createReferenceSync({
+    name: "monolith-reference-sync",
+    origin: "reference-data",
+    database,
+    nats,
+    namespace,
+    logger,
+    ownerApi: referenceData,
+    recordChange: recordMonolithReferenceChanged,
+    metrics: createSyncMetrics(registry),
+  });
+  return followWriteOwner({ route, origin: "reference-data", sync, nats, namespace, logger });
+}

@@ -80,7 +80,9 @@ describe("reference.changed from the monolith", () => {
       keys: ["MONO-1"],
       count: 1,
       truncated: false,
-      rows: [input],
+      // The row as stored (version, write time) and the change's sequence, so a copy can apply it in order.
+      rows: [{ ...input, version: 1, updated_at: expect.any(String) }],
+      sequence: expect.any(Number),
     });
   });
 

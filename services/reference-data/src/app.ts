@@ -3,6 +3,7 @@ import type { Database } from "@fig/db";
 import { REFERENCE_SPECS, referenceRouter } from "@fig/reference";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
+import type { Registry } from "prom-client";
 import { recordReferenceChanged } from "./events.ts";
 
 export const SERVICE = {
@@ -20,11 +21,13 @@ export type AppDeps = {
   tracer?: Tracer;
   readiness?: Record<string, ReadinessCheck>;
   lifecycle?: Lifecycle;
+  /** Extra metrics for /metrics (the live sync's lag). */
+  metricsRegistry?: Registry;
 };
 
 /** Pure factory: the reference-data HTTP app from its dependencies. No I/O happens here. */
-export function buildApp({ db, verifier, logger, tracer, readiness, lifecycle }: AppDeps) {
-  const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle });
+export function buildApp({ db, verifier, logger, tracer, readiness, lifecycle, metricsRegistry }: AppDeps) {
+  const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle, metricsRegistry });
   // The routes, store and CSV codec live in @fig/reference (the monolith serves the same contract).
   const deps = { db, verifier, recordChange: recordReferenceChanged };
   for (const spec of REFERENCE_SPECS) app.route(`/api/${spec.resource}`, referenceRouter(spec, deps));

@@ -11,6 +11,12 @@ const ServiceEnv = z.object({
   ...natsConfigShape,
   /** `bun run seed` imports through this running service when it answers, else straight into the database. */
   SEED_URL: z.url().default("http://127.0.0.1:8082"),
+  /** The live sync re-reads a table from the monolith's API when an event does not carry the rows. */
+  MONOLITH_URL: z.url().default("http://127.0.0.1:8081"),
+  /** The gateway route whose write owner switches the live sync on (owner monolith) and off. */
+  SYNC_ROUTE: z.string().min(1).default("reference-data"),
+  /** Bearer token (role viewer) for those re-reads; without it one is minted with AUTH_DEV_SECRET. */
+  SYNC_TOKEN: z.string().optional(),
 });
 
 export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig };

@@ -1,7 +1,40 @@
+import { createReferenceSync, createSyncMetrics, followWriteOwner, type OwnerApi } from "@fig/datasync";
+import type { DatabaseHandle } from "@fig/db";
+import type { NatsClient } from "@fig/events";
 import { referenceChangeRecorder } from "@fig/reference";
+import type { Logger } from "@fig/service";
+import type { Registry } from "prom-client";
 
-// Events of this service. Publishes: reference.changed (through the outbox, in the write's transaction),
-// with the changed keys. Consumes: none.
+// Events of this service.
+// Publishes: reference.changed (through the outbox, in the write's transaction), with the changed keys and,
+//   additively, the rows (version, updated_at) and a per-key sequence, so the monolith can follow it after the flip.
+// Consumes: the monolith's reference.changed (source monolith, its own subject) while the monolith is the write
+//   owner of route `reference-data` (gateway KV): the live sync applies the carried rows here.
 
-/** Records `reference.changed` in the outbox of the write's transaction (the owner's subject, keys only). */
-export const recordReferenceChanged = referenceChangeRecorder();
+/** Records `reference.changed` in the outbox of the write's transaction (the owner's subject, keys and rows). */
+export const recordReferenceChanged = referenceChangeRecorder({ withRows: true });
+
+/** The live sync from the monolith, on while the monolith owns the route's writes. */
+export function createMonolithSync(options: {
+  database: DatabaseHandle;
+  nats: NatsClient;
+  namespace: string;
+  logger: Logger;
+  registry: Registry;
+  route: string;
+  monolith: OwnerApi;
+}) {
+  const { database, nats, namespace, logger, registry, route, monolith } = options;
+  const sync = createReferenceSync({
+    name: "reference-data-reference-sync",
+    origin: "monolith",
+    database,
+    nats,
+    namespace,
+    logger,
+    ownerApi: monolith,
+    recordChange: recordReferenceChanged,
+    metrics: createSyncMetrics(registry),
+  });
+  return followWriteOwner({ route, origin: "monolith", sync, nats, namespace, logger });
+}

@@ -1,13 +1,36 @@
 import { runService } from "@fig/bootstrap";
+import { Registry } from "prom-client";
 import { buildApp, SERVICE } from "./app.ts";
 import { loadConfig } from "./config.ts";
+import { createMonolithSync } from "./events.ts";
 
 await runService({
   service: SERVICE,
   loadConfig,
   database: { migrationsFolder: new URL("../drizzle", import.meta.url) },
   events: { relay: true },
-  build: ({ database, verifier, logger, tracer, readiness, lifecycle }) => ({
-    app: buildApp({ db: database.db, verifier, logger, tracer, readiness, lifecycle }),
-  }),
+  build: ({ config, database, nats, namespace, verifier, logger, tracer, readiness, lifecycle }) => {
+    const metricsRegistry = new Registry();
+    const { auth } = config;
+    const sync = createMonolithSync({
+      database,
+      nats,
+      namespace,
+      logger,
+      registry: metricsRegistry,
+      route: config.SYNC_ROUTE,
+      monolith: {
+        url: config.MONOLITH_URL,
+        token: config.SYNC_TOKEN,
+        dev: auth.devSecret
+          ? { secret: auth.devSecret, issuer: auth.issuer, audience: auth.audience }
+          : undefined,
+        caller: SERVICE.name,
+      },
+    });
+    return {
+      app: buildApp({ db: database.db, verifier, logger, tracer, readiness, lifecycle, metricsRegistry }),
+      components: [sync],
+    };
+  },
 });

@@ -73,12 +73,18 @@ describe("reference.changed goes through the outbox, in the write's transaction"
     ).toBe(422);
     const added = (await outboxRows()).slice(before);
     expect(added).toHaveLength(1);
-    expect(added[0]?.data).toEqual({
+    expect(added[0]?.data).toMatchObject({
       table: "codes",
       op: "imported",
       keys: ["55601", "55602"],
       count: 2,
       truncated: false,
+      // The rows as stored, so the monolith can follow after the write-ownership flip (additive).
+      rows: [
+        { code: "55601", description: "Un", version: 1 },
+        { code: "55602", description: "Deux", version: 1 },
+      ],
+      sequence: expect.any(Number),
     });
   });
 
@@ -89,6 +95,14 @@ describe("reference.changed goes through the outbox, in the write's transaction"
     );
     expect((await t.importCsv("codes", `${header}\n${lines.join("\n")}\n`)).status).toBe(200);
     const last = (await outboxRows()).at(-1);
-    expect(last?.data).toEqual({ table: "codes", op: "imported", keys: [], count: 1500, truncated: true });
+    expect(last?.data).toEqual({
+      table: "codes",
+      op: "imported",
+      keys: [],
+      count: 1500,
+      truncated: true,
+      rows: [],
+      sequence: expect.any(Number),
+    });
   });
 });

@@ -79,5 +79,7 @@ export const findings = pgTable(
   (t) => [index("findings_run_idx").on(t.validation_id, t.seq)],
 );
 
+// The live sync's inbox (above) and per-key watermarks: changes of reference data applied from the write owner.
+export { syncKeys } from "@fig/datasync/tables";
 // Events leave through the transactional outbox (packages/events); its table lives in this database.
-export { outbox } from "@fig/events";
+export { inbox, outbox } from "@fig/events";

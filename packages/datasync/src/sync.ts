@@ -1,0 +1,295 @@
+import type { Database, DatabaseHandle } from "@fig/db";
+import {
+  type FigEvent,
+  inbox,
+  type NatsClient,
+  readEnvelope,
+  runDurablePull,
+  streamNames,
+  subjectOf,
+} from "@fig/events";
+import { REFERENCE_SPECS, type RecordChange, type ResourceSpec, type Row } from "@fig/reference";
+import type { JsMsg } from "@nats-io/jetstream";
+import { and, eq } from "drizzle-orm";
+import type { Logger } from "pino";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { type ApplyOutcome, applyIncomingChange, applySnapshot, type ChangeOp } from "./apply.ts";
+import { fetchOwnerTable, type OwnerApi } from "./owner-api.ts";
+
+type ChangedEvent = FigEvent<"reference.changed">;
+
+export type ReferenceSyncOptions = {
+  /** Durable consumer name: `<service>-reference-sync`. */
+  name: string;
+  /** Whose `reference.changed` to apply: `monolith` or `reference-data` (each publishes on its own subject). */
+  origin: string;
+  database: DatabaseHandle;
+  nats: NatsClient;
+  namespace: string;
+  logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
+  /** The origin's API, re-read when an event is truncated or carries no rows. */
+  ownerApi: OwnerApi;
+  /** The service's own event for what was applied (its consumers hear about synced changes too). */
+  recordChange?: RecordChange;
+  metrics?: SyncMetrics;
+  batchSize?: number;
+  ackWaitMs?: number;
+  maxDeliver?: number;
+};
+
+export type SyncMetrics = {
+  lag: Histogram<"origin" | "table">;
+  events: Counter<"origin" | "outcome">;
+};
+
+/** `fig_sync_lag_seconds` (owner commit → applied here) and `fig_sync_events_total`, in `registry`. */
+export function createSyncMetrics(registry: Registry): SyncMetrics {
+  return {
+    lag: new Histogram({
+      name: "fig_sync_lag_seconds",
+      help: "Live sync lag: the owner's commit (event time) to the change applied here (commit of the apply)",
+      labelNames: ["origin", "table"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: "fig_sync_events_total",
+      help: "reference.changed events taken by the live sync, by outcome (applied, duplicate, failed, malformed)",
+      labelNames: ["origin", "outcome"],
+      registers: [registry],
+    }),
+  };
+}
+
+const specOf = (table: string) => REFERENCE_SPECS.find((s) => s.resource === table) as ResourceSpec;
+
+/** An event the applier cannot use as is: no rows (truncated, or an older keys-only one), or rows without versions. */
+export function needsSnapshot(data: ChangedEvent["data"]): boolean {
+  return (
+    data.truncated ||
+    data.sequence === undefined ||
+    data.rows === undefined ||
+    (data.rows.length === 0 && data.count > 0) ||
+    data.rows.some((r) => r.version === undefined || r.updated_at === undefined)
+  );
+}
+
+export type ReferenceSync = {
+  start(): Promise<void>;
+  /** Stops pulling; what was received is applied (and acked) first. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The live sync: a durable JetStream consumer of the origin's `reference.changed` that applies the carried
+ * rows to this database. Per batch: one transaction records the events in the inbox (a redelivery is applied
+ * once) and applies them in stream order; acks follow the commit. An event without rows is turned into a
+ * re-read of that table from the origin's API, fetched BEFORE its transaction (never inside it). A failure
+ * naks the failed event and everything after it in the batch; per-key sequences make any reordering on
+ * redelivery harmless (an overtaken change is skipped as stale).
+ */
+export function createReferenceSync({
+  name,
+  origin,
+  database,
+  nats,
+  namespace,
+  logger,
+  ownerApi,
+  recordChange,
+  metrics,
+  batchSize = 200,
+  ackWaitMs = 30_000,
+  maxDeliver = 1000,
+}: ReferenceSyncOptions): ReferenceSync {
+  const queue: JsMsg[] = [];
+  let wakeApplier: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
+  let stopped = true;
+  let applier: Promise<void> | undefined;
+
+  async function alreadyApplied(id: string) {
+    const [row] = await database.db
+      .select({ id: inbox.event_id })
+      .from(inbox)
+      .where(and(eq(inbox.consumer, name), eq(inbox.event_id, id)));
+    return row !== undefined;
+  }
+
+  /** Inbox first: false when this event was applied before (a redelivery). */
+  async function claim(tx: Database, id: string) {
+    const fresh = await tx
+      .insert(inbox)
+      .values({ consumer: name, event_id: id })
+      .onConflictDoNothing()
+      .returning({ id: inbox.event_id });
+    return fresh.length === 1;
+  }
+
+  function observe(events: ChangedEvent[]) {
+    const now = Date.now();
+    for (const e of events) {
+      const seconds = Math.max(0, (now - Date.parse(e.time)) / 1000);
+      metrics?.lag.observe({ origin, table: e.data.table }, seconds);
+    }
+  }
+
+  async function applyRun(events: ChangedEvent[]): Promise<ApplyOutcome & { duplicates: number }> {
+    const total = { applied: 0, skipped: 0, duplicates: 0 };
+    const applied: ChangedEvent[] = [];
+    await database.db.transaction(async (txAny) => {
+      const tx = txAny as unknown as Database;
+      for (const event of events) {
+        if (!(await claim(tx, event.id))) {
+          total.duplicates++;
+          continue;
+        }
+        const outcome = await applyIncomingChange(
+          tx,
+          {
+            origin,
+            spec: specOf(event.data.table),
+            op: event.data.op as ChangeOp,
+            rows: event.data.rows as Row[],
+            sequence: event.data.sequence as number,
+            eventTime: new Date(event.time),
+          },
+          recordChange,
+        );
+        total.applied += outcome.applied;
+        total.skipped += outcome.skipped;
+        applied.push(event);
+      }
+    });
+    observe(applied);
+    return total;
+  }
+
+  async function applyWithSnapshot(event: ChangedEvent) {
+    if (await alreadyApplied(event.id)) return { applied: 0, skipped: 0, duplicates: 1 };
+    const spec = specOf(event.data.table);
+    // The call to the owner happens here, outside the transaction below.
+    const snapshot = await fetchOwnerTable(ownerApi, spec);
+    let outcome: ApplyOutcome = { applied: 0, skipped: 0 };
+    let duplicates = 0;
+    await database.db.transaction(async (txAny) => {
+      const tx = txAny as unknown as Database;
+      if (!(await claim(tx, event.id))) {
+        duplicates = 1;
+        return;
+      }
+      outcome = await applySnapshot(
+        tx,
+        { origin, spec, snapshot, sequence: event.data.sequence, eventTime: new Date(event.time) },
+        recordChange,
+      );
+    });
+    if (!duplicates) observe([event]);
+    logger.info(
+      { consumer: name, table: spec.resource, rows: snapshot.length, ...outcome },
+      "sync: table re-read from its owner",
+    );
+    return { ...outcome, duplicates };
+  }
+
+  /** Splits the batch into runs applied in one transaction each, and re-reads on their own. */
+  async function handleBatch(batch: JsMsg[]) {
+    const parsed: { msg: JsMsg; event: ChangedEvent }[] = [];
+    for (const msg of batch) {
+      try {
+        parsed.push({ msg, event: readEnvelope(msg.headers, msg.data) as ChangedEvent });
+      } catch (error) {
+        metrics?.events.inc({ origin, outcome: "malformed" });
+        logger.error({ err: error, consumer: name, seq: msg.seq }, "sync: malformed event; terminated");
+        msg.term();
+      }
+    }
+    let i = 0;
+    while (i < parsed.length) {
+      const first = parsed[i] as { msg: JsMsg; event: ChangedEvent };
+      let run: typeof parsed;
+      if (needsSnapshot(first.event.data)) run = [first];
+      else {
+        let j = i;
+        while (j < parsed.length && !needsSnapshot((parsed[j] as (typeof parsed)[0]).event.data)) j++;
+        run = parsed.slice(i, j);
+      }
+      try {
+        const outcome =
+          run.length === 1 && needsSnapshot(first.event.data)
+            ? await applyWithSnapshot(first.event)
+            : await applyRun(run.map((p) => p.event));
+        for (const { msg } of run) msg.ack();
+        metrics?.events.inc({ origin, outcome: "applied" }, run.length - outcome.duplicates);
+        if (outcome.duplicates) metrics?.events.inc({ origin, outcome: "duplicate" }, outcome.duplicates);
+        logger.debug({ consumer: name, events: run.length, ...outcome }, "sync: applied");
+      } catch (error) {
+        // Nothing of this run committed; it and the rest of the batch come back.
+        const rest = parsed.slice(i);
+        metrics?.events.inc({ origin, outcome: "failed" }, rest.length);
+        const deliveries = first.msg.info.deliveryCount;
+        const delay = Math.min(200 * 2 ** Math.min(deliveries - 1, 6), 10_000);
+        logger.warn(
+          { err: error, consumer: name, id: first.event.id, deliveries, retryInMs: delay },
+          "sync: apply failed; will retry",
+        );
+        for (const { msg } of rest) msg.nak(delay);
+        return;
+      }
+      i += run.length;
+    }
+  }
+
+  async function applyLoop() {
+    while (!stopped || queue.length > 0) {
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => {
+          wakeApplier = resolve;
+        });
+        continue;
+      }
+      await handleBatch(queue.splice(0, batchSize));
+      wakeReader?.();
+    }
+  }
+
+  const pull = runDurablePull({
+    nats,
+    namespace,
+    stream: streamNames(namespace).events,
+    name,
+    filterSubject: subjectOf(namespace, "reference.changed", origin),
+    ackWaitMs,
+    maxDeliver,
+    maxMessages: 2 * batchSize,
+    logger,
+    async handle(msg) {
+      queue.push(msg);
+      wakeApplier?.();
+      while (queue.length >= 2 * batchSize && !stopped) {
+        await new Promise<void>((resolve) => {
+          wakeReader = resolve;
+        });
+      }
+    },
+  });
+
+  return {
+    async start() {
+      if (!stopped) return;
+      stopped = false;
+      applier = applyLoop();
+      pull.start();
+      logger.info({ consumer: name, origin }, "sync: consuming the write owner's reference.changed");
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      wakeReader?.();
+      await pull.stop();
+      wakeApplier?.();
+      await applier;
+      logger.info({ consumer: name, origin }, "sync: stopped");
+    },
+  };
+}
