@@ -1,7 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { Parser } from "@asyncapi/parser";
 import { MsgHdrsImpl, headers as natsHeaders } from "@nats-io/nats-core";
-import { asyncApiDocument, catalog, EnvelopeError, envelopeHeaders, readEnvelope } from "../src/index.ts";
+import {
+  asyncApiDocument,
+  catalog,
+  EnvelopeError,
+  type EventType,
+  envelopeHeaders,
+  publishersOf,
+  readEnvelope,
+  subjectOf,
+} from "../src/index.ts";
 import { changed, makeEvent } from "./helpers.ts";
 
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
@@ -110,8 +119,12 @@ describe("AsyncAPI document", () => {
     if (!document) return;
 
     const channels = document.channels().all();
-    for (const definition of Object.values(catalog)) {
-      const address = `fig.${definition.channel ?? "events"}.${definition.type}`;
+    // One channel per (type, publisher): the owner's subject, and `<subject>.<source>` for each other publisher.
+    const expected = Object.values(catalog).flatMap((definition) =>
+      publishersOf(definition.type as EventType).map((source) => ({ definition, source })),
+    );
+    for (const { definition, source } of expected) {
+      const address = subjectOf("fig", definition.type as EventType, source);
       const channel = channels.find((c) => c.address() === address);
       expect(channel?.address()).toBe(address);
       const messages = channel?.messages().all() ?? [];
@@ -124,7 +137,9 @@ describe("AsyncAPI document", () => {
       const operations = channel?.operations().all() ?? [];
       expect(operations.map((o) => o.action())).toEqual(["send"]);
     }
-    expect(channels).toHaveLength(Object.keys(catalog).length);
+    expect(channels).toHaveLength(expected.length);
+    // The monolith's reference.changed has its own channel, so the owner's consumers never see it.
+    expect(channels.map((c) => c.address())).toContain("fig.events.reference.changed.monolith");
   });
 
   test("the namespace is the subject prefix", () => {
@@ -132,8 +147,13 @@ describe("AsyncAPI document", () => {
     const addresses = Object.values(doc.channels).map((c) => (c as { address: string }).address);
     expect(addresses.sort()).toEqual(
       Object.values(catalog)
-        .map((d) => `staging.${d.channel ?? "events"}.${d.type}`)
+        .flatMap((d) =>
+          publishersOf(d.type as EventType).map((source) =>
+            subjectOf("staging", d.type as EventType, source),
+          ),
+        )
         .sort(),
     );
+    expect(addresses.every((a) => a.startsWith("staging."))).toBe(true);
   });
 });
