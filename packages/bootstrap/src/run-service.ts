@@ -2,6 +2,7 @@ import { type AuthConfig, createTokenVerifier, type TokenVerifier } from "@fig/a
 import { type DatabaseHandle, databaseOptions, openMigratedDatabase } from "@fig/db";
 import { createNatsClient, createOutboxRelay, type NatsClient } from "@fig/events";
 import {
+  createFaultInjection,
   createLifecycle,
   createLogger,
   type Lifecycle,
@@ -24,6 +25,10 @@ export type ServiceConfig = {
   LOG_PRETTY: boolean;
   OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
   SHUTDOWN_TIMEOUT_MS: number;
+  /** Fault injection (packages/service faults.ts): only when FIG_FAULTS is on. */
+  FIG_FAULTS?: boolean;
+  FIG_FAULT_ERROR_RATE?: number;
+  FIG_FAULT_LATENCY_MS?: number;
   auth: AuthConfig;
   DATABASE_URL?: string | undefined;
   DATA_DIR?: string;
@@ -149,13 +154,14 @@ export async function runService<
   }
 
   const lifecycle = createLifecycle();
+  const verifier = createTokenVerifier(config.auth);
   const built = await Promise.resolve(
     options.build({
       config,
       logger,
       tracer: tracing.tracer,
       lifecycle,
-      verifier: createTokenVerifier(config.auth),
+      verifier,
       readiness,
       database: database as BuildContext<C, D, E>["database"],
       nats: nats as BuildContext<C, D, E>["nats"],
@@ -174,8 +180,16 @@ export async function runService<
     }
   }
 
+  let fetch = built.app.fetch;
+  if (config.FIG_FAULTS) {
+    try {
+      fetch = withFaults(built.app.fetch, config, verifier, logger);
+    } catch (error) {
+      fatal("faults", error);
+    }
+  }
   const served = serveApp({
-    fetch: built.app.fetch,
+    fetch,
     port: config.PORT,
     hostname: config.HOST,
     logger,
@@ -200,4 +214,29 @@ export async function runService<
     "started",
   );
   return { config, logger, port: served.port, shutdown: served.shutdown, database, nats };
+}
+
+/** FIG_FAULTS=1: the app behind fault injection (a share of 500s, extra latency), changeable at /_fig/faults. */
+function withFaults(
+  fetch: Built["app"]["fetch"],
+  config: ServiceConfig,
+  verifier: TokenVerifier,
+  logger: Logger,
+) {
+  if (config.NODE_ENV === "production") throw new Error("FIG_FAULTS is refused when NODE_ENV=production");
+  const faults = createFaultInjection({
+    errorRate: config.FIG_FAULT_ERROR_RATE ?? 0,
+    latencyMs: config.FIG_FAULT_LATENCY_MS ?? 0,
+    isAdmin: async (authorization) => {
+      const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
+      if (!token) return false;
+      const claims = await verifier.verifyBearerToken(token).catch(() => null);
+      return claims?.roles.includes("admin") ?? false;
+    },
+  });
+  logger.warn(
+    { faults: faults.settings() },
+    "FIG_FAULTS on: fault injection at /_fig/faults (never in production)",
+  );
+  return faults.wrap(fetch);
 }

@@ -5,6 +5,7 @@ export * from "./create-app.ts";
 export * from "./cursor.ts";
 export { type DocsOptions, docsRoutes } from "./docs.ts";
 export * from "./domain-error.ts";
+export * from "./faults.ts";
 export * from "./fields.ts";
 export * from "./logger.ts";
 export * from "./metrics.ts";

@@ -1,0 +1,155 @@
+import { describe, expect, test } from "bun:test";
+import { createApp, createFaultInjection, createLogger } from "@fig/service";
+import { createTestAuth, TEST_AUTH } from "@fig/testing";
+import { runService, type ServiceConfig } from "../src/index.ts";
+
+// Fault injection through the real bootstrap and a real socket: off unless FIG_FAULTS, and when on the share
+// of 500s and the latency are what was asked.
+const auth = createTestAuth();
+const silent = createLogger({ service: "faults-test", level: "silent" });
+
+function configWith(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  return {
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    PORT: 0,
+    LOG_LEVEL: "silent",
+    LOG_PRETTY: false,
+    SHUTDOWN_TIMEOUT_MS: 4000,
+    auth: {
+      issuer: TEST_AUTH.issuer,
+      audience: TEST_AUTH.audience,
+      devSecret: TEST_AUTH.secret,
+      clockToleranceSeconds: 30,
+      production: false,
+    },
+    ...overrides,
+  };
+}
+
+function exitProbe() {
+  let resolve!: (code: number) => void;
+  const exited = new Promise<number>((r) => {
+    resolve = r;
+  });
+  return { exit: (code: number) => resolve(code), exited };
+}
+
+async function start(overrides: Partial<ServiceConfig>) {
+  const { exit, exited } = exitProbe();
+  const started = await runService({
+    service: { name: "faults-test", version: "0.0.0" },
+    loadConfig: () => configWith(overrides),
+    exit,
+    build: () => {
+      const app = createApp({ name: "faults-test", version: "0.0.0", logger: silent });
+      app.get("/api/things", (c) => c.json({ ok: true }));
+      return { app };
+    },
+  });
+  const base = `http://127.0.0.1:${started.port}`;
+  return {
+    base,
+    stop: async () => {
+      void started.shutdown("SIGTERM");
+      expect(await exited).toBe(0);
+    },
+  };
+}
+
+const admin = async () => ({ authorization: `Bearer ${await auth.token({ roles: ["admin"] })}` });
+
+async function statuses(base: string, n: number) {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((await fetch(`${base}/api/things`)).status);
+  return out;
+}
+
+describe("fault injection", () => {
+  test("off by default: /_fig/faults is 404 and nothing is injected", async () => {
+    const service = await start({ FIG_FAULT_ERROR_RATE: 1 });
+    try {
+      const res = await fetch(`${service.base}/_fig/faults`, { headers: await admin() });
+      expect(res.status).toBe(404);
+      expect(new Set(await statuses(service.base, 20))).toEqual(new Set([200]));
+    } finally {
+      await service.stop();
+    }
+  });
+
+  test("FIG_FAULTS=1 with FIG_FAULT_ERROR_RATE=1: every /api request is a 500 problem, probes are spared", async () => {
+    const service = await start({ FIG_FAULTS: true, FIG_FAULT_ERROR_RATE: 1 });
+    try {
+      const res = await fetch(`${service.base}/api/things`);
+      expect(res.status).toBe(500);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      expect(res.headers.get("fig-fault")).toBe("error");
+      expect(((await res.json()) as { detail: string }).detail).toContain("Injected fault");
+      expect((await fetch(`${service.base}/health`)).status).toBe(200);
+      expect((await fetch(`${service.base}/metrics`)).status).toBe(200);
+    } finally {
+      await service.stop();
+    }
+  });
+
+  test("the admin endpoint needs role admin, validates, and changes the share at run time", async () => {
+    const service = await start({ FIG_FAULTS: true });
+    try {
+      const url = `${service.base}/_fig/faults`;
+      expect((await fetch(url)).status).toBe(401);
+      const viewer = { authorization: `Bearer ${await auth.token({ roles: ["viewer"] })}` };
+      expect((await fetch(url, { headers: viewer })).status).toBe(403);
+      const bad = await fetch(url, {
+        method: "PUT",
+        headers: { ...(await admin()), "content-type": "application/json" },
+        body: JSON.stringify({ errorRate: 2 }),
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { errors: { location: string }[] }).errors[0]?.location).toBe(
+        "body.errorRate",
+      );
+
+      expect(new Set(await statuses(service.base, 10))).toEqual(new Set([200]));
+      const put = await fetch(url, {
+        method: "PUT",
+        headers: { ...(await admin()), "content-type": "application/json" },
+        body: JSON.stringify({ errorRate: 1 }),
+      });
+      expect(await put.json()).toEqual({ errorRate: 1, latencyMs: 0 });
+      expect(new Set(await statuses(service.base, 10))).toEqual(new Set([500]));
+      const read = await fetch(url, { headers: await admin() });
+      expect(await read.json()).toEqual({ errorRate: 1, latencyMs: 0 });
+    } finally {
+      await service.stop();
+    }
+  });
+
+  test("the share of 500s is honoured (seeded random: exactly the draws under the rate fail)", async () => {
+    // A deterministic sequence, so the count is exact rather than statistical.
+    let i = 0;
+    const draws = Array.from({ length: 200 }, (_, k) => ((k * 37) % 200) / 200);
+    const faults = createFaultInjection({
+      errorRate: 0.05,
+      isAdmin: async () => false,
+      random: () => draws[i++] as number,
+    });
+    const fetchApp = faults.wrap(() => new Response("ok"));
+    let failed = 0;
+    for (let k = 0; k < 200; k++)
+      if ((await fetchApp(new Request("http://x/api/things"))).status === 500) failed++;
+    expect(failed).toBe(10);
+  });
+
+  test("latency is added before the request reaches the app (the app sees it later than the client sent it)", async () => {
+    const faults = createFaultInjection({ latencyMs: 150, isAdmin: async () => false });
+    let reachedAt = 0;
+    const fetchApp = faults.wrap(() => {
+      reachedAt = performance.now();
+      return new Response("ok");
+    });
+    const sentAt = performance.now();
+    await fetchApp(new Request("http://x/api/things"));
+    // Bun.sleep(150) never wakes early: a lower bound, not a timing assertion on speed.
+    expect(reachedAt - sentAt).toBeGreaterThanOrEqual(149);
+  });
+});

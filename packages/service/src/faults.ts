@@ -1,0 +1,98 @@
+import { z } from "zod";
+import { createRouter } from "./create-app.ts";
+import { AppError, fieldErrorsFromZod, problemResponse } from "./problem.ts";
+
+/** What is injected into /api requests: a share answered 500, and extra latency before every one. */
+export type FaultSettings = { errorRate: number; latencyMs: number };
+
+const FaultSettingsSchema = z
+  .object({
+    errorRate: z.number().min(0).max(1).optional(),
+    latencyMs: z.number().int().min(0).max(60_000).optional(),
+  })
+  .strict();
+
+/** Checks a bearer token for the admin role (a service's TokenVerifier, kept structural to avoid a cycle). */
+export type AdminCheck = (authorization: string | undefined) => Promise<boolean>;
+
+export type FaultInjectionOptions = Partial<FaultSettings> & {
+  /** Who may read and change the settings at `/_fig/faults`. */
+  isAdmin: AdminCheck;
+  /** Injected only under these prefixes (the service's API), never on /health, /ready, /metrics, /docs. */
+  prefixes?: string[];
+  random?: () => number;
+};
+
+type Fetch = (request: Request, env?: unknown) => Response | Promise<Response>;
+
+export type FaultInjection = {
+  settings(): FaultSettings;
+  set(change: Partial<FaultSettings>): FaultSettings;
+  /** The service's fetch with faults in front of it and `GET|PUT /_fig/faults` (role admin). */
+  wrap(fetch: Fetch): (request: Request, env?: unknown) => Promise<Response>;
+};
+
+/**
+ * Fault injection for proving load gates: only a service started with `FIG_FAULTS=1` has it (runService
+ * wraps its fetch), never by default. Settings come from FIG_FAULT_ERROR_RATE / FIG_FAULT_LATENCY_MS and
+ * can be changed at run time with `PUT /_fig/faults {"errorRate":0.05,"latencyMs":300}` (role admin).
+ *
+ * @example
+ * const faults = createFaultInjection({ errorRate: 0.05, isAdmin });
+ * Bun.serve({ fetch: faults.wrap(app.fetch) });
+ */
+export function createFaultInjection({
+  errorRate = 0,
+  latencyMs = 0,
+  isAdmin,
+  prefixes = ["/api"],
+  random = Math.random,
+}: FaultInjectionOptions): FaultInjection {
+  let current: FaultSettings = { errorRate, latencyMs };
+  const applies = (path: string) => prefixes.some((p) => path === p || path.startsWith(`${p}/`));
+
+  function set(change: Partial<FaultSettings>) {
+    current = { ...current, ...change };
+    return current;
+  }
+
+  function wrap(fetch: Fetch) {
+    const app = createRouter();
+    app.onError((error, c) =>
+      problemResponse(
+        c,
+        error instanceof AppError ? error : new AppError("internal", "Fault endpoint failed"),
+      ),
+    );
+    app.use("/_fig/faults", async function requireAdmin(c, next) {
+      const authorization = c.req.header("authorization");
+      if (!authorization) throw new AppError("unauthorized", "A bearer token with role admin is required");
+      if (!(await isAdmin(authorization))) throw new AppError("forbidden", "Role admin is required");
+      await next();
+    });
+    app.get("/_fig/faults", (c) => c.json(current));
+    app.put("/_fig/faults", async (c) => {
+      const parsed = FaultSettingsSchema.safeParse(await c.req.json().catch(() => null));
+      if (!parsed.success) {
+        throw new AppError("validation", "Expected {errorRate: 0..1, latencyMs: 0..60000}", {
+          errors: fieldErrorsFromZod(parsed.error.issues, "body"),
+        });
+      }
+      return c.json(set(parsed.data));
+    });
+    app.all("*", async function injectFaults(c) {
+      const { errorRate: rate, latencyMs: delay } = current;
+      if (applies(c.req.path)) {
+        if (delay > 0) await Bun.sleep(delay);
+        if (rate > 0 && random() < rate) {
+          c.header("fig-fault", "error");
+          return problemResponse(c, new AppError("internal", "Injected fault (FIG_FAULTS)"));
+        }
+      }
+      return fetch(c.req.raw, c.env);
+    });
+    return async (request: Request, env?: unknown) => app.fetch(request, env);
+  }
+
+  return { settings: () => current, set, wrap };
+}
