@@ -103,6 +103,18 @@ describe("resilience through the gateway", () => {
     expect(hitsOf(monolith)).toBe(1);
   });
 
+  test("a retry never goes to a candidate at 0 %: it retries the monolith itself", async () => {
+    reset();
+    let calls = 0;
+    monolith.handle(() =>
+      ++calls === 1 ? Response.json({ error: "busy" }, { status: 503 }) : Response.json({ from: "monolith" }),
+    );
+    const g = await gatewayWith({ validationWeight: 0 });
+    expect(await get(g, "/api/files")).toMatchObject({ status: 200, servedBy: "monolith" });
+    expect(hitsOf(monolith)).toBe(2);
+    expect(hitsOf(validation)).toBe(0);
+  });
+
   test("the retry budget is honoured: 20 % of requests at most", async () => {
     reset();
     monolith.handle(() => Response.json({ error: "busy" }, { status: 503 }));

@@ -16,8 +16,14 @@ export type ForwardPlan = {
   request: Request;
   /** The upstream the proxy picked (weights, stickiness, pin, breaker fallback). */
   upstream: UpstreamName;
-  /** All of the route's upstreams in declared order: where retries and read fallback may go. */
+  /** All of the route's upstreams in declared order: where read fallback may go. */
   upstreams: readonly UpstreamName[];
+  /**
+   * Where a retry may go to (default: `upstreams`): the proxy passes the upstreams in service for the route
+   * (weight > 0, and the default upstream), so a retry never lands on a candidate at 0 % that may not even
+   * be deployed yet. Read fallback still asks every upstream: a run created on the new service stays readable.
+   */
+  retryUpstreams?: readonly UpstreamName[];
   /** The client's signal: the client leaving aborts the upstream request. */
   clientSignal?: AbortSignal;
   timeoutMs?: number;
@@ -88,7 +94,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
 
     const retryTarget = (failed: UpstreamName): UpstreamName | undefined => {
       if (isSafeMethod(method) && !plan.pinned) {
-        const other = fallbackOrder(upstreams, tried, isOpen)[0];
+        const other = fallbackOrder(plan.retryUpstreams ?? upstreams, tried, isOpen)[0];
         if (other) return other;
       }
       return isOpen(failed) ? undefined : failed;

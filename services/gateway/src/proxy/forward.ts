@@ -97,7 +97,9 @@ export function createProxyHandler(deps: ProxyDeps) {
     const order = orders.get(route.id) as string[];
     const identity = await identify(deps.verifier, c.req.header("authorization"));
     const claims = identity.kind === "token" ? identity.claims : undefined;
-    const consumer = claims?.sub ?? deps.clientIp(c) ?? "unknown";
+    // Asked once: Bun's requestIP() is a native call that builds a new object each time.
+    const clientIp = deps.clientIp(c);
+    const consumer = claims?.sub ?? clientIp ?? "unknown";
 
     const decision = deps.limiter.take(route.id, consumer, limitFor(route.policies.rateLimit, claims?.roles));
     const limitHeaders = rateLimitHeaders(decision);
@@ -146,7 +148,7 @@ export function createProxyHandler(deps: ProxyDeps) {
     const headers = upstreamRequestHeaders(incoming.headers, {
       requestId: c.get("requestId"),
       traceparent: traceparentOf(c.get("span")) ?? incoming.headers.get("traceparent") ?? undefined,
-      clientIp: deps.clientIp(c),
+      clientIp,
       proto: c.req.url.startsWith("https:") ? "https" : "http",
       host: incoming.headers.get("host") ?? undefined,
     });
@@ -163,6 +165,7 @@ export function createProxyHandler(deps: ProxyDeps) {
         request,
         upstream,
         upstreams: order,
+        retryUpstreams: order.filter((name, i) => i === 0 || (live.weights[name] ?? 0) > 0),
         clientSignal: incoming.signal,
         timeoutMs: route.policies.timeoutMs,
         maxRetries: route.policies.retries,
@@ -187,13 +190,15 @@ export function createProxyHandler(deps: ProxyDeps) {
       if (attempt.error) deps.metrics.error(route.id, attempt.upstream, attempt.error);
       if (attempt.kind !== "first") deps.metrics.divert(route.id, upstream, attempt.upstream, attempt.kind);
     }
-    c.set("logger", c.get("logger").child({ route_id: route.id, upstream: served }));
-    incoming.signal.addEventListener(
-      "abort",
-      () =>
-        c.get("logger").debug({ route_id: route.id, upstream: served }, "client disconnected mid-response"),
-      { once: true },
-    );
+    const logger = c.get("logger").child({ route_id: route.id, upstream: served });
+    c.set("logger", logger);
+    // A listener per request only when its debug line can be written (one fewer native call per request).
+    if (logger.isLevelEnabled("debug"))
+      incoming.signal.addEventListener(
+        "abort",
+        () => logger.debug({ route_id: route.id, upstream: served }, "client disconnected mid-response"),
+        { once: true },
+      );
 
     const out = clientResponseHeaders(result.response.headers);
     out.set("fig-served-by", served);
