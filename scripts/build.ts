@@ -4,7 +4,7 @@
  * `--service <name>` (repeatable) builds only those: an image's build stage builds its own service.
  * `bun run dev` and the tests run the sources; nothing here is needed for them.
  */
-import { copyFileSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { type DevService, DiscoveryError, discoverServices } from "./dev-runner/discover.ts";
@@ -37,7 +37,8 @@ if (args.help) {
 const root = join(import.meta.dir, "..");
 
 // Files a bundled library loads with `new URL("./<file>", import.meta.url)`: in a bundle that URL is dist/,
-// so they are copied there. PGlite's (~15 MB) keep embedded mode (no DATABASE_URL) working from dist/.
+// so they are copied there. PGlite's (~15 MB) keep embedded mode (no DATABASE_URL) working from dist/;
+// a service without migrations (drizzle/) has no database and never opens PGlite, so it goes without.
 const runtimeAssets = [
   {
     module: "@electric-sql/pglite",
@@ -93,7 +94,8 @@ for (const service of services) {
     continue;
   }
   const bytes = result.outputs.reduce((n, o) => n + o.size, 0);
-  const assets = await copyRuntimeAssets(join(outdir, "main.js"), outdir);
+  const hasDatabase = existsSync(join(service.dir, "drizzle"));
+  const assets = hasDatabase ? await copyRuntimeAssets(join(outdir, "main.js"), outdir) : [];
   const extra = assets.length > 0 ? `; beside it: ${assets.join(", ")}` : "";
   console.log(`✓ services/${service.name}/dist/main.js (${(bytes / 1024 / 1024).toFixed(1)} MiB${extra})`);
 }
