@@ -4,7 +4,6 @@
  * init code reads this run's __ENV); VUs are async loops sharing this realm (see context.ts).
  */
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import {
   type BuiltinMetrics,
   installGlobals,
@@ -20,7 +19,13 @@ import { DEFAULT_RESPONSE_CALLBACK, httpModule, InterruptedError } from "./modul
 import { k6Module, waitUntil } from "./modules/k6.ts";
 import { metricsModule } from "./modules/metrics.ts";
 import { resolveScenarios, type Scenario, type ShortcutOverrides } from "./scenarios.ts";
-import { DEFAULT_TREND_STATS, groupToSummary, metricsToSummary, type Numbers, type SummaryExport } from "./summary.ts";
+import {
+  DEFAULT_TREND_STATS,
+  groupToSummary,
+  metricsToSummary,
+  type Numbers,
+  type SummaryExport,
+} from "./summary.ts";
 import {
   assertMethodFits,
   evaluateThreshold,
@@ -85,7 +90,10 @@ function registerK6Modules() {
     setup(build) {
       build.module("k6", () => ({ exports: { ...k6Module, default: k6Module }, loader: "object" }));
       build.module("k6/http", () => ({ exports: { ...httpModule, default: httpModule }, loader: "object" }));
-      build.module("k6/metrics", () => ({ exports: { ...metricsModule, default: metricsModule }, loader: "object" }));
+      build.module("k6/metrics", () => ({
+        exports: { ...metricsModule, default: metricsModule },
+        loader: "object",
+      }));
     },
   });
 }
@@ -114,7 +122,9 @@ type ScriptModule = Record<string, unknown> & { options?: Record<string, unknown
 
 /** Imports the script as a fresh module with `run` as the init context; imports are serialized. */
 async function importScript(script: string, run: RunState): Promise<ScriptModule> {
-  const url = `${pathToFileURL(resolve(script)).href}?fig-loadgate-run=${++importCount}`;
+  // A plain path with a query is a new module instance for Bun (a file:// URL's query is ignored); only the
+  // entry script is re-evaluated per run, modules it imports are shared.
+  const url = `${resolve(script)}?fig-loadgate-run=${++importCount}`;
   const load = importChain.then(async () => {
     setInitRun(run);
     try {
@@ -161,7 +171,10 @@ export function bindThresholds(registry: MetricRegistry, raw: unknown) {
   const defs = parseThresholds(raw);
   return defs.map((def): { def: ThresholdDefinition; sink: Sink } => {
     const metric = registry.metrics.get(def.metric);
-    if (!metric) throw new ThresholdConfigError(`invalid threshold on ${def.key}: no metric named "${def.metric}" found`);
+    if (!metric)
+      throw new ThresholdConfigError(
+        `invalid threshold on ${def.key}: no metric named "${def.metric}" found`,
+      );
     assertMethodFits(def, metric.type);
     const sink = def.tags.length === 0 ? metric.sink : registry.submetric(metric, def.key, def.tags).sink;
     return { def, sink };
@@ -350,7 +363,9 @@ async function iterate(vu: VuState, fn: (data: unknown) => unknown, data: unknow
       run.iterationErrors++;
       const message = (err as Error)?.message ?? String(err);
       if (run.iterationErrors <= MAX_LOGGED_ERRORS)
-        console.error(`loadgate: VU ${vu.id} iteration ${vu.iter} threw: ${(err as Error)?.stack ?? message}`);
+        console.error(
+          `loadgate: VU ${vu.id} iteration ${vu.iter} threw: ${(err as Error)?.stack ?? message}`,
+        );
       if (run.lastErrors.length < 5) run.lastErrors.push(message);
     }
   } finally {

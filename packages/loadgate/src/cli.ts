@@ -60,7 +60,8 @@ async function main() {
   const script = positionals[0] as string;
   if (!(await Bun.file(script).exists())) usage(`no such script: ${script}`);
   const engine = (values.engine as string | undefined) ?? "auto";
-  if (!["auto", "k6", "builtin"].includes(engine)) usage(`--engine must be auto, k6 or builtin, not ${engine}`);
+  if (!["auto", "k6", "builtin"].includes(engine))
+    usage(`--engine must be auto, k6 or builtin, not ${engine}`);
   let vus: number | undefined;
   if (values.vus !== undefined) {
     vus = Number(values.vus);
@@ -93,7 +94,9 @@ async function main() {
       engine: engine as EngineChoice,
       summaryExport: values["summary-export"] as string | undefined,
       signal: stop.signal,
-      onProgress: quiet ? undefined : (p) => process.stderr.write(tty ? `\r${progressLine(p)}\x1b[K` : `${progressLine(p)}\n`),
+      onProgress: quiet
+        ? undefined
+        : (p) => process.stderr.write(tty ? `\r${progressLine(p)}\x1b[K` : `${progressLine(p)}\n`),
     });
     if (!quiet && tty) process.stderr.write("\n");
     console.log(`\n${result.text}\n`);

@@ -1,9 +1,18 @@
 /** k6 duration syntax: `1h2m3s`, `1.5s`, `300ms`, `10us`; a bare number is milliseconds (as in k6 options). */
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 1e-6 };
+const UNIT_MS: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+  us: 0.001,
+  µs: 0.001,
+  ns: 1e-6,
+};
 
 export function parseDuration(value: unknown, what = "duration"): number {
   if (typeof value === "number" && Number.isFinite(value) && value >= 0) return value;
-  if (typeof value !== "string" || value.trim() === "") throw new Error(`${what}: not a duration: ${String(value)}`);
+  if (typeof value !== "string" || value.trim() === "")
+    throw new Error(`${what}: not a duration: ${String(value)}`);
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
   const parts = text.matchAll(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g);

@@ -139,7 +139,8 @@ async function perVuIterations(s: PerVuIterationsScenario, rt: ExecutorRuntime) 
     const vu = rt.newVu();
     rt.active(1);
     try {
-      for (let i = 0; i < s.iterations && !rt.stopSignal.aborted && performance.now() < end; i++) await rt.iterate(vu);
+      for (let i = 0; i < s.iterations && !rt.stopSignal.aborted && performance.now() < end; i++)
+        await rt.iterate(vu);
     } finally {
       rt.active(-1);
     }

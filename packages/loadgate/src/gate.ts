@@ -4,7 +4,13 @@ import { systemEnv } from "./config.ts";
 import { runK6 } from "./k6-engine.ts";
 import { ScenarioConfigError } from "./scenarios.ts";
 import { figThresholds, formatSummary, type Numbers, type SummaryExport } from "./summary.ts";
-import { EXIT_CODES, ThresholdConfigError, type ThresholdOutcome, type Verdict, verdictOf } from "./thresholds.ts";
+import {
+  EXIT_CODES,
+  ThresholdConfigError,
+  type ThresholdOutcome,
+  type Verdict,
+  verdictOf,
+} from "./thresholds.ts";
 
 export type EngineChoice = "auto" | "k6" | "builtin";
 
@@ -55,7 +61,11 @@ export type GateResult = {
 
 /** Errors that are the script's or its options' fault, with k6's exit codes (104 invalid config, 107 script). */
 export function exitCodeForError(err: unknown): number | undefined {
-  if (err instanceof ThresholdConfigError || err instanceof ScenarioConfigError || err instanceof ScenarioExecError)
+  if (
+    err instanceof ThresholdConfigError ||
+    err instanceof ScenarioConfigError ||
+    err instanceof ScenarioExecError
+  )
     return EXIT_CODES.invalidConfig;
   if (err instanceof ScriptError) return EXIT_CODES.scriptException;
   return undefined;
@@ -97,7 +107,9 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
   };
   const startedAt = new Date().toISOString();
   const result: EngineResult =
-    engine === "k6" ? await runK6({ ...run, k6Path: k6Path as string, forwardEnv: given }) : await runBuiltin(run);
+    engine === "k6"
+      ? await runK6({ ...run, k6Path: k6Path as string, forwardEnv: given })
+      : await runBuiltin(run);
 
   const verdict = verdictOf(result.outcomes);
   const exitCode = EXIT_CODES[verdict];

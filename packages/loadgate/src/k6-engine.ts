@@ -68,7 +68,9 @@ export function numbersFromK6Summary(summary: SummaryExport): Numbers {
   };
 }
 
-export async function runK6(opts: EngineRun & { k6Path: string; forwardEnv: Record<string, string> }): Promise<EngineResult> {
+export async function runK6(
+  opts: EngineRun & { k6Path: string; forwardEnv: Record<string, string> },
+): Promise<EngineResult> {
   const { options } = await loadScriptOptions(opts.script, opts.env);
   const thresholdKeys = parseThresholds(options.thresholds).map((d) => ({
     key: d.key,

@@ -35,7 +35,11 @@ export type PerVuIterationsScenario = Common & {
   iterations: number;
   maxDurationMs: number;
 };
-export type Scenario = ConstantVusScenario | RampingVusScenario | ConstantArrivalRateScenario | PerVuIterationsScenario;
+export type Scenario =
+  | ConstantVusScenario
+  | RampingVusScenario
+  | ConstantArrivalRateScenario
+  | PerVuIterationsScenario;
 
 export type ShortcutOverrides = { vus?: number | undefined; duration?: string | undefined };
 
@@ -49,7 +53,8 @@ function nonNegativeInt(value: unknown, what: string, fallback?: number): number
     return fallback;
   }
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new ScenarioConfigError(`${what} must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ScenarioConfigError(`${what} must be a non-negative integer, got ${String(value)}`);
   return n;
 }
 
@@ -71,7 +76,8 @@ function stringRecord(value: unknown): Record<string, string> {
 }
 
 function stagesOf(value: unknown, what: string): RampingVusScenario["stages"] {
-  if (!Array.isArray(value) || value.length === 0) throw new ScenarioConfigError(`${what} must be a non-empty array`);
+  if (!Array.isArray(value) || value.length === 0)
+    throw new ScenarioConfigError(`${what} must be a non-empty array`);
   return value.map((stage, i) => ({
     durationMs: duration((stage as { duration?: unknown }).duration, `${what}[${i}].duration`),
     target: nonNegativeInt((stage as { target?: unknown }).target, `${what}[${i}].target`),
@@ -110,7 +116,9 @@ function scenarioOf(name: string, raw: Record<string, unknown>): Scenario {
       if (rate === 0) throw new ScenarioConfigError(`${where}.rate must be greater than 0`);
       const maxVUs = nonNegativeInt(raw.maxVUs, `${where}.maxVUs`, preAllocatedVUs);
       if (maxVUs < preAllocatedVUs)
-        throw new ScenarioConfigError(`${where}.maxVUs (${maxVUs}) must not be below preAllocatedVUs (${preAllocatedVUs})`);
+        throw new ScenarioConfigError(
+          `${where}.maxVUs (${maxVUs}) must not be below preAllocatedVUs (${preAllocatedVUs})`,
+        );
       const timeUnitMs = duration(raw.timeUnit, `${where}.timeUnit`, 1000);
       if (timeUnitMs <= 0) throw new ScenarioConfigError(`${where}.timeUnit must be greater than 0`);
       return {
@@ -139,10 +147,14 @@ function scenarioOf(name: string, raw: Record<string, unknown>): Scenario {
   }
 }
 
-export function resolveScenarios(options: Record<string, unknown>, overrides: ShortcutOverrides = {}): Scenario[] {
+export function resolveScenarios(
+  options: Record<string, unknown>,
+  overrides: ShortcutOverrides = {},
+): Scenario[] {
   const base = { exec: "default", env: {}, tags: {}, startTimeMs: 0, gracefulStopMs: 30_000 };
   const cliShortcut = overrides.vus !== undefined || overrides.duration !== undefined;
-  const vus = overrides.vus ?? (options.vus === undefined ? undefined : nonNegativeInt(options.vus, "options.vus"));
+  const vus =
+    overrides.vus ?? (options.vus === undefined ? undefined : nonNegativeInt(options.vus, "options.vus"));
   const durationText = overrides.duration ?? options.duration;
 
   if (!cliShortcut && options.scenarios && typeof options.scenarios === "object") {
@@ -172,10 +184,23 @@ export function resolveScenarios(options: Record<string, unknown>, overrides: Sh
       },
     ];
   if (cliShortcut)
-    throw new ScenarioConfigError("--vus without a duration: give --duration too (it replaces the script's scenarios, as in k6)");
+    throw new ScenarioConfigError(
+      "--vus without a duration: give --duration too (it replaces the script's scenarios, as in k6)",
+    );
   if (options.iterations !== undefined)
-    throw new ScenarioConfigError("options.iterations (shared-iterations) is not supported by the builtin engine");
-  return [{ ...base, name: "default", executor: "per-vu-iterations", vus: vus ?? 1, iterations: 1, maxDurationMs: 600_000 }];
+    throw new ScenarioConfigError(
+      "options.iterations (shared-iterations) is not supported by the builtin engine",
+    );
+  return [
+    {
+      ...base,
+      name: "default",
+      executor: "per-vu-iterations",
+      vus: vus ?? 1,
+      iterations: 1,
+      maxDurationMs: 600_000,
+    },
+  ];
 }
 
 /** The most VUs a scenario can hold at once (k6's vus_max contribution). */

@@ -9,8 +9,15 @@
  */
 import type { GroupNode } from "./context.ts";
 import { formatDuration } from "./duration.ts";
-import { type Metric, type MetricRegistry, RateSink, type Sink, TrendSink } from "./metrics.ts";
-import { CounterSink, GaugeSink } from "./metrics.ts";
+import {
+  CounterSink,
+  GaugeSink,
+  type Metric,
+  type MetricRegistry,
+  RateSink,
+  type Sink,
+  TrendSink,
+} from "./metrics.ts";
 import type { ThresholdOutcome, Verdict } from "./thresholds.ts";
 
 export const DEFAULT_TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)"] as const;
@@ -43,7 +50,10 @@ export type FigSection = {
   aborted: string | null;
   numbers: Numbers;
   /** thresholds[metricKey][expression]: ok (passed on data), inconclusive (no samples), value, samples. */
-  thresholds: Record<string, Record<string, { ok: boolean; inconclusive: boolean; value: number | null; samples: number }>>;
+  thresholds: Record<
+    string,
+    Record<string, { ok: boolean; inconclusive: boolean; value: number | null; samples: number }>
+  >;
   iterationErrors: number;
   /** What the engine could not measure or did differently from k6, so readers do not over-trust a number. */
   notes: string[];
@@ -83,8 +93,10 @@ export function sinkValues(sink: Sink, elapsedSeconds: number, trendStats: reado
     }
     return out;
   }
-  if (sink instanceof RateSink) return { passes: sink.trues, fails: sink.count - sink.trues, value: sink.rate };
-  if (sink instanceof CounterSink) return { count: sink.sum, rate: sink.sum / Math.max(elapsedSeconds, 1e-9) };
+  if (sink instanceof RateSink)
+    return { passes: sink.trues, fails: sink.count - sink.trues, value: sink.rate };
+  if (sink instanceof CounterSink)
+    return { count: sink.sum, rate: sink.sum / Math.max(elapsedSeconds, 1e-9) };
   if (sink instanceof GaugeSink) return { value: sink.value, min: sink.min, max: sink.max };
   return {};
 }
@@ -175,7 +187,9 @@ export function formatSummary(summary: SummaryExport, timeMetrics: Set<string> =
       for (const [expression, r] of Object.entries(exprs)) {
         const mark = r.inconclusive ? "?" : r.ok ? "✓" : "✗";
         const o = { key, expression, abortOnFail: false, ...r };
-        lines.push(`      ${mark} '${expression}' ${thresholdValueText(key, o, isTime(key))}   (${r.samples} samples)`);
+        lines.push(
+          `      ${mark} '${expression}' ${thresholdValueText(key, o, isTime(key))}   (${r.samples} samples)`,
+        );
       }
     }
     lines.push("");

@@ -42,12 +42,15 @@ export type ThresholdExpression = {
 function parseNumber(text: string, what: string, source: string): number {
   // strconv.ParseFloat accepts the usual decimal and exponent forms; an empty side is malformed.
   if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text))
-    throw new ThresholdConfigError(`threshold ${JSON.stringify(source)}: ${what} ${JSON.stringify(text)} is not a number`);
+    throw new ThresholdConfigError(
+      `threshold ${JSON.stringify(source)}: ${what} ${JSON.stringify(text)} is not a number`,
+    );
   return Number(text);
 }
 
 export function parseThresholdExpression(source: string): ThresholdExpression {
-  if (typeof source !== "string") throw new ThresholdConfigError(`threshold ${JSON.stringify(source)} is not a string`);
+  if (typeof source !== "string")
+    throw new ThresholdConfigError(`threshold ${JSON.stringify(source)} is not a string`);
   for (const operator of OPERATORS) {
     const at = source.indexOf(operator);
     if (at === -1) continue;
@@ -59,14 +62,18 @@ export function parseThresholdExpression(source: string): ThresholdExpression {
     if (left.startsWith("p(") && left.endsWith(")")) {
       const percentile = parseNumber(left.slice(2, -1), "percentile", source);
       if (percentile < 0 || percentile > 100)
-        throw new ThresholdConfigError(`threshold ${JSON.stringify(source)}: percentile must be within 0..100`);
+        throw new ThresholdConfigError(
+          `threshold ${JSON.stringify(source)}: percentile must be within 0..100`,
+        );
       return { source, method: "p", percentile, operator, value };
     }
     throw new ThresholdConfigError(
       `threshold ${JSON.stringify(source)}: unknown aggregation ${JSON.stringify(left)} (avg, min, med, max, p(N), rate, count, value)`,
     );
   }
-  throw new ThresholdConfigError(`threshold ${JSON.stringify(source)}: malformed, no operator (< <= > >= == === !=)`);
+  throw new ThresholdConfigError(
+    `threshold ${JSON.stringify(source)}: malformed, no operator (< <= > >= == === !=)`,
+  );
 }
 
 /** k6's ParseMetricName: `name` or `name{k:v,k2:v2}`; keys and values are trimmed of spaces and quotes. */
@@ -81,7 +88,9 @@ export function parseMetricSelector(key: string): { metric: string; tags: [strin
     const colon = part.indexOf(":");
     const trim = (s: string) => s.trim().replace(/^["']+|["']+$/g, "");
     if (colon === -1 || trim(part.slice(colon + 1)) === "")
-      throw new ThresholdConfigError(`metric ${JSON.stringify(key)}: tag ${JSON.stringify(part)} is not key:value`);
+      throw new ThresholdConfigError(
+        `metric ${JSON.stringify(key)}: tag ${JSON.stringify(part)} is not key:value`,
+      );
     tags.push([trim(part.slice(0, colon)), trim(part.slice(colon + 1))]);
   }
   return { metric: key.slice(0, open), tags };
@@ -109,11 +118,24 @@ export function parseThresholds(raw: unknown): ThresholdDefinition[] {
     if (!Array.isArray(list)) throw new ThresholdConfigError(`thresholds of ${key}: must be an array`);
     for (const item of list) {
       if (typeof item === "string") {
-        out.push({ key, metric, tags, expression: parseThresholdExpression(item), abortOnFail: false, delayAbortEvalMs: undefined });
+        out.push({
+          key,
+          metric,
+          tags,
+          expression: parseThresholdExpression(item),
+          abortOnFail: false,
+          delayAbortEvalMs: undefined,
+        });
         continue;
       }
-      if (!item || typeof item !== "object" || typeof (item as { threshold?: unknown }).threshold !== "string")
-        throw new ThresholdConfigError(`thresholds of ${key}: each item is a string or { threshold, abortOnFail, delayAbortEval }`);
+      if (
+        !item ||
+        typeof item !== "object" ||
+        typeof (item as { threshold?: unknown }).threshold !== "string"
+      )
+        throw new ThresholdConfigError(
+          `thresholds of ${key}: each item is a string or { threshold, abortOnFail, delayAbortEval }`,
+        );
       const long = item as { threshold: string; abortOnFail?: unknown; delayAbortEval?: unknown };
       out.push({
         key,
@@ -146,7 +168,8 @@ export function aggregate(sink: Sink, expr: ThresholdExpression, elapsedSeconds:
     return sink[expr.method as "avg" | "min" | "max" | "med"];
   }
   if (sink instanceof RateSink) return sink.rate;
-  if (sink instanceof CounterSink) return expr.method === "rate" ? sink.sum / Math.max(elapsedSeconds, 1e-9) : sink.sum;
+  if (sink instanceof CounterSink)
+    return expr.method === "rate" ? sink.sum / Math.max(elapsedSeconds, 1e-9) : sink.sum;
   if (sink instanceof GaugeSink) return sink.value;
   throw new Error("unknown sink");
 }
@@ -183,11 +206,25 @@ export type ThresholdOutcome = {
 };
 
 /** Evaluates one threshold on its sink; zero samples is inconclusive (never a pass, unlike k6 #4283). */
-export function evaluateThreshold(def: ThresholdDefinition, sink: Sink, elapsedSeconds: number): ThresholdOutcome {
-  const base = { key: def.key, expression: def.expression.source, samples: sink.count, abortOnFail: def.abortOnFail };
+export function evaluateThreshold(
+  def: ThresholdDefinition,
+  sink: Sink,
+  elapsedSeconds: number,
+): ThresholdOutcome {
+  const base = {
+    key: def.key,
+    expression: def.expression.source,
+    samples: sink.count,
+    abortOnFail: def.abortOnFail,
+  };
   if (sink.count === 0) return { ...base, ok: false, inconclusive: true, value: null };
   const value = aggregate(sink, def.expression, elapsedSeconds);
-  return { ...base, ok: compare(value, def.expression.operator, def.expression.value), inconclusive: false, value };
+  return {
+    ...base,
+    ok: compare(value, def.expression.operator, def.expression.value),
+    inconclusive: false,
+    value,
+  };
 }
 
 export type Verdict = "pass" | "fail" | "inconclusive";
@@ -203,4 +240,11 @@ export function verdictOf(outcomes: ThresholdOutcome[]): Verdict {
 }
 
 /** k6 exit code 99 (ThresholdsHaveFailed); 98 is Fig's inconclusive (k6 uses 98 only for cloud runs). */
-export const EXIT_CODES = { pass: 0, fail: 99, inconclusive: 98, usage: 2, invalidConfig: 104, scriptException: 107 } as const;
+export const EXIT_CODES = {
+  pass: 0,
+  fail: 99,
+  inconclusive: 98,
+  usage: 2,
+  invalidConfig: 104,
+  scriptException: 107,
+} as const;

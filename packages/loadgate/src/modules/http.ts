@@ -89,7 +89,8 @@ export class K6Response {
   }
 
   json(selector?: string): unknown {
-    if (typeof this.body !== "string") throw new Error("json(): the response body is not text (responseType)");
+    if (typeof this.body !== "string")
+      throw new Error("json(): the response body is not text (responseType)");
     const parsed = JSON.parse(this.body);
     return selector === undefined ? parsed : selectJson(parsed, selector);
   }
@@ -165,7 +166,8 @@ export async function asyncRequest(
   } catch {
     // an invalid URL fails in fetch below
   }
-  const sent = `${verb} ${path} HTTP/1.1\r\n`.length + headerBytes(Object.entries(headers)) + byteLength(payload);
+  const sent =
+    `${verb} ${path} HTTP/1.1\r\n`.length + headerBytes(Object.entries(headers)) + byteLength(payload);
 
   const signal = AbortSignal.any([vu.signal, AbortSignal.timeout(timeoutMs)]);
   const start = performance.now();
@@ -195,7 +197,8 @@ export async function asyncRequest(
     received = `HTTP/1.1 ${status} ${statusText}\r\n`.length + headerBytes(raw) + bytes.byteLength;
     responseBody = responseType === "none" ? null : responseType === "binary" ? bytes : decoder.decode(bytes);
   } catch (err) {
-    if (vu.signal.aborted) throw new InterruptedError("the request was aborted by the engine (test stopping)");
+    if (vu.signal.aborted)
+      throw new InterruptedError("the request was aborted by the engine (test stopping)");
     const timedOut = (err as Error)?.name === "TimeoutError";
     error = timedOut ? `request timeout after ${timeoutMs} ms` : String((err as Error)?.message ?? err);
     errorCode = timedOut ? 1050 : errorCodeOf(err);
@@ -248,7 +251,8 @@ function awaitable<T extends object>(promise: Promise<T>, what: string): Promise
 export function request(method: string, url: UrlArg, body?: RequestBody, params?: Params | null) {
   return awaitable(asyncRequest(method, url, body, params), "http.request()");
 }
-export const get = (url: UrlArg, params?: Params | null) => awaitable(asyncRequest("GET", url, null, params), "http.get()");
+export const get = (url: UrlArg, params?: Params | null) =>
+  awaitable(asyncRequest("GET", url, null, params), "http.get()");
 export const head = (url: UrlArg, params?: Params | null) =>
   awaitable(asyncRequest("HEAD", url, null, params), "http.head()");
 export const post = (url: UrlArg, body?: RequestBody, params?: Params | null) =>
@@ -288,7 +292,8 @@ export function batch(requests: BatchItem[] | Record<string, BatchItem>) {
 export function expectedStatuses(...statuses: (number | { min: number; max: number })[]): ExpectedStatuses {
   const ranges: [number, number][] = statuses.map((s) => {
     if (typeof s === "number" && Number.isInteger(s)) return [s, s];
-    if (s && typeof s === "object" && Number.isInteger(s.min) && Number.isInteger(s.max)) return [s.min, s.max];
+    if (s && typeof s === "object" && Number.isInteger(s.min) && Number.isInteger(s.max))
+      return [s.min, s.max];
     throw new TypeError(`expectedStatuses: ${JSON.stringify(s)} is neither a status nor { min, max }`);
   });
   return { kind: "expectedStatuses", ranges };
@@ -307,7 +312,8 @@ export function setResponseCallback(callback: ExpectedStatuses | null) {
 export function url(strings: TemplateStringsArray, ...values: unknown[]): { url: string; name: string } {
   let full = strings[0] ?? "";
   for (let i = 0; i < values.length; i++) full += String(values[i]) + (strings[i + 1] ?? "");
-  return { url: full, name: strings.join("${}") };
+  // k6 names the series by the template with each placeholder written as a literal "${}".
+  return { url: full, name: strings.join("$" + "{}") };
 }
 
 export const DEFAULT_RESPONSE_CALLBACK = DEFAULT_EXPECTED;

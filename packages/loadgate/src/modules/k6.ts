@@ -75,7 +75,9 @@ export function group<T>(name: string, fn: () => T): T {
     const result = fn();
     if (isThenable(result) && !warnedAsyncGroup) {
       warnedAsyncGroup = true;
-      console.warn("loadgate: group() with an async callback: as in k6, only its synchronous part is in the group");
+      console.warn(
+        "loadgate: group() with an async callback: as in k6, only its synchronous part is in the group",
+      );
     }
     return result;
   } finally {
@@ -115,7 +117,9 @@ export function fail(message?: string): never {
 }
 
 export function randomSeed(_seed: number): void {
-  throw new Error("randomSeed() is not supported by the builtin engine (Math.random cannot be seeded in Bun)");
+  throw new Error(
+    "randomSeed() is not supported by the builtin engine (Math.random cannot be seeded in Bun)",
+  );
 }
 
 export const k6Module = { check, group, sleep, fail, randomSeed };

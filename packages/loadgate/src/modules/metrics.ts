@@ -9,7 +9,8 @@ class CustomMetric {
   readonly #run: RunState;
 
   constructor(name: string, type: MetricType, isTime: boolean) {
-    if (currentVu()) throw new Error(`metric "${name}": custom metrics can only be created in the init context`);
+    if (currentVu())
+      throw new Error(`metric "${name}": custom metrics can only be created in the init context`);
     this.#run = currentRun();
     this.#metric = this.#run.registry.define(name, type, isTime ? "time" : "default");
     this.name = name;
