@@ -47,7 +47,10 @@ describe("constant-vus", () => {
     expect(num(m.http_reqs?.count)).toBe(upstream.received);
     expect(num(m.iterations?.count)).toBe(upstream.received);
     expect(upstream.received).toBeGreaterThan(0);
-    expect(result.summary.root_group.checks["status 200"]).toMatchObject({ passes: upstream.received, fails: 0 });
+    expect(result.summary.root_group.checks["status 200"]).toMatchObject({
+      passes: upstream.received,
+      fails: 0,
+    });
   });
 
   test("__VU is 1..vus, distinct per VU, and __ITER counts each VU's iterations from 0", async () => {
@@ -134,7 +137,9 @@ describe("constant-arrival-rate", () => {
     expect(num(m.iterations?.count)).toBeLessThanOrEqual(10);
     expect(num(m.iterations?.count) + num(m.dropped_iterations?.count)).toBe(40);
     expect(num(m.vus_max?.value)).toBe(2);
-    expect(result.outcomes).toEqual([expect.objectContaining({ key: "dropped_iterations", ok: false, inconclusive: false })]);
+    expect(result.outcomes).toEqual([
+      expect.objectContaining({ key: "dropped_iterations", ok: false, inconclusive: false }),
+    ]);
   });
 });
 

@@ -4,7 +4,7 @@
  * js/summary-wrapper.js for the inverted `thresholds` booleans of --summary-export).
  */
 import { describe, expect, test } from "bun:test";
-import { MetricRegistry } from "../src/metrics.ts";
+import { CounterSink, GaugeSink, MetricRegistry, RateSink, TrendSink } from "../src/metrics.ts";
 import { metricsToSummary } from "../src/summary.ts";
 import {
   assertMethodFits,
@@ -16,7 +16,6 @@ import {
   type ThresholdOutcome,
   verdictOf,
 } from "../src/thresholds.ts";
-import { CounterSink, GaugeSink, RateSink, TrendSink } from "../src/metrics.ts";
 
 describe("parseThresholdExpression: k6's BNF", () => {
   const accepted: [string, { method: string; percentile?: number; operator: string; value: number }][] = [
@@ -42,7 +41,18 @@ describe("parseThresholdExpression: k6's BNF", () => {
     expect(parseThresholdExpression("count===1").operator).toBe("===");
   });
 
-  const refused = ["p95<500", "p(95)500", "rate<", "<1", "foo<1", "p(101)<5", "p(abc)<1", "rate<abc", "rate=0.1", ""];
+  const refused = [
+    "p95<500",
+    "p(95)500",
+    "rate<",
+    "<1",
+    "foo<1",
+    "p(101)<5",
+    "p(abc)<1",
+    "rate<abc",
+    "rate=0.1",
+    "",
+  ];
   for (const source of refused)
     test(`refuses ${JSON.stringify(source)}`, () => {
       expect(() => parseThresholdExpression(source)).toThrow(ThresholdConfigError);
@@ -77,7 +87,9 @@ describe("parseThresholds: short and long forms", () => {
       http_req_duration: ["p(95)<500", { threshold: "p(99)<900", abortOnFail: true, delayAbortEval: "10s" }],
       "http_req_failed{scenario:reads}": [{ threshold: "rate<0.01" }],
     });
-    expect(defs.map((d) => [d.key, d.metric, d.expression.source, d.abortOnFail, d.delayAbortEvalMs])).toEqual([
+    expect(
+      defs.map((d) => [d.key, d.metric, d.expression.source, d.abortOnFail, d.delayAbortEvalMs]),
+    ).toEqual([
       ["http_req_duration", "http_req_duration", "p(95)<500", false, undefined],
       ["http_req_duration", "http_req_duration", "p(99)<900", true, 10_000],
       ["http_req_failed{scenario:reads}", "http_req_failed", "rate<0.01", false, undefined],
@@ -85,7 +97,9 @@ describe("parseThresholds: short and long forms", () => {
   });
   test("a metric's thresholds must be an array, items strings or long forms", () => {
     expect(() => parseThresholds({ http_req_duration: "p(95)<500" })).toThrow(ThresholdConfigError);
-    expect(() => parseThresholds({ http_req_duration: [{ abortOnFail: true }] })).toThrow(ThresholdConfigError);
+    expect(() => parseThresholds({ http_req_duration: [{ abortOnFail: true }] })).toThrow(
+      ThresholdConfigError,
+    );
     expect(() => parseThresholds([])).toThrow(ThresholdConfigError);
   });
 });
@@ -143,18 +157,29 @@ describe("percentiles: k6's linear interpolation between closest ranks", () => {
 });
 
 describe("evaluateThreshold and the no-data rule", () => {
-  const def = (key: string, source: string) => parseThresholds({ [key]: [source] })[0] as NonNullable<ReturnType<typeof parseThresholds>[0]>;
+  const def = (key: string, source: string) =>
+    parseThresholds({ [key]: [source] })[0] as NonNullable<ReturnType<typeof parseThresholds>[0]>;
   test("a rate exactly at the budget fails '<' and passes '<='", () => {
     const failed = new RateSink();
     for (let i = 0; i < 100; i++) failed.add(i === 0 ? 1 : 0);
-    expect(evaluateThreshold(def("http_req_failed", "rate<0.01"), failed, 1)).toMatchObject({ ok: false, value: 0.01, samples: 100 });
+    expect(evaluateThreshold(def("http_req_failed", "rate<0.01"), failed, 1)).toMatchObject({
+      ok: false,
+      value: 0.01,
+      samples: 100,
+    });
     expect(evaluateThreshold(def("http_req_failed", "rate<=0.01"), failed, 1)).toMatchObject({ ok: true });
   });
   test("a counter's rate is per second of test time", () => {
     const counter = new CounterSink();
     for (let i = 0; i < 30; i++) counter.add(1);
-    expect(evaluateThreshold(def("http_reqs", "rate>=10"), counter, 3)).toMatchObject({ ok: true, value: 10 });
-    expect(evaluateThreshold(def("http_reqs", "count==30"), counter, 3)).toMatchObject({ ok: true, value: 30 });
+    expect(evaluateThreshold(def("http_reqs", "rate>=10"), counter, 3)).toMatchObject({
+      ok: true,
+      value: 10,
+    });
+    expect(evaluateThreshold(def("http_reqs", "count==30"), counter, 3)).toMatchObject({
+      ok: true,
+      value: 30,
+    });
   });
   test("a gauge's value is the last one", () => {
     const gauge = new GaugeSink();
@@ -170,7 +195,12 @@ describe("evaluateThreshold and the no-data rule", () => {
       ["http_reqs", "count<10", new CounterSink()],
       ["vus", "value<10", new GaugeSink()],
     ] as const)
-      expect(evaluateThreshold(def(key, source), sink, 1)).toMatchObject({ ok: false, inconclusive: true, value: null, samples: 0 });
+      expect(evaluateThreshold(def(key, source), sink, 1)).toMatchObject({
+        ok: false,
+        inconclusive: true,
+        value: null,
+        samples: 0,
+      });
   });
   test("verdict: a failure on data wins, then no data, then pass; no thresholds decide nothing", () => {
     const o = (ok: boolean, inconclusive = false) => ({ ok, inconclusive }) as ThresholdOutcome;
@@ -211,9 +241,25 @@ describe("--summary-export thresholds: true means FAILED", () => {
     const outcomes = defs.map((d) => evaluateThreshold(d, sinkOf(d.key), 10));
     const metrics = metricsToSummary(registry, outcomes, 10, ["avg", "min", "med", "max", "p(90)", "p(95)"]);
     expect(metrics.http_req_duration?.thresholds).toEqual({ "p(95)<2000": false, "p(95)<100": true });
-    expect(metrics.http_req_failed).toEqual({ passes: 5, fails: 95, value: 0.05, thresholds: { "rate<0.01": true } });
+    expect(metrics.http_req_failed).toEqual({
+      passes: 5,
+      fails: 95,
+      value: 0.05,
+      thresholds: { "rate<0.01": true },
+    });
     expect(metrics.checks?.thresholds).toEqual({ "rate>0.99": true });
-    expect(metrics["http_req_duration{name:get-code}"]).toMatchObject({ max: 990, thresholds: { "max<=990": false } });
-    expect(Object.keys(metrics.http_req_duration ?? {})).toEqual(["avg", "min", "med", "max", "p(90)", "p(95)", "thresholds"]);
+    expect(metrics["http_req_duration{name:get-code}"]).toMatchObject({
+      max: 990,
+      thresholds: { "max<=990": false },
+    });
+    expect(Object.keys(metrics.http_req_duration ?? {})).toEqual([
+      "avg",
+      "min",
+      "med",
+      "max",
+      "p(90)",
+      "p(95)",
+      "thresholds",
+    ]);
   });
 });

@@ -45,7 +45,8 @@ export function startUpstream(): TestUpstream {
       if (state.headers.length < 50) state.headers.push(req.headers);
       try {
         if (path === "/work" && state.delayMs > 0) await Bun.sleep(state.delayMs);
-        if (path === "/flaky") return ++flaky % 10 === 0 ? new Response("boom", { status: 500 }) : new Response("ok");
+        if (path === "/flaky")
+          return ++flaky % 10 === 0 ? new Response("boom", { status: 500 }) : new Response("ok");
         if (path === "/ok" || path === "/work") return new Response("ok");
         return new Response("not found", { status: 404 });
       } finally {
