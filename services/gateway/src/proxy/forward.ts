@@ -1,4 +1,4 @@
-import { hasAnyRole, type TokenVerifier } from "@fig/auth";
+import { hasAnyRole, type Role, type TokenVerifier } from "@fig/auth";
 import { AppError, traceparentOf } from "@fig/service";
 import type { Context } from "hono";
 import { authorize, identify } from "../policies/auth.ts";
@@ -12,6 +12,7 @@ import type { RouteStateStore } from "../state/types.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { createRouteMatcher } from "./match.ts";
 import { bucketOf, pickByWeight } from "./pick.ts";
+import type { WriteHolds } from "./write-hold.ts";
 
 /** What the proxy reports; prom-client stays behind this (see metrics.ts). */
 export type ProxyMetrics = {
@@ -36,6 +37,8 @@ export type ProxyDeps = {
   mirror?: Mirror;
   /** The client's address (the runtime knows it: Bun's server.requestIP); rate limits key on it without a token. */
   clientIp: (c: Context) => string | undefined;
+  /** Holds a route's writes while its write owner moves (see write-hold.ts). */
+  writeHolds?: WriteHolds;
 };
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -116,6 +119,29 @@ export function createProxyHandler(deps: ProxyDeps) {
     }
     authorize(route.policies.auth, method, identity);
 
+    // A write to the owner waits out a hold first, then reads the live state: released, it goes to the new owner.
+    const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
+    if (holds) {
+      await holds.pass(route.id, c.req.raw.signal);
+      holds.begin(route.id);
+    }
+    try {
+      return await proxyTo(c, route, order, method, claims, clientIp, consumer, limitHeaders);
+    } finally {
+      holds?.end(route.id);
+    }
+  };
+
+  async function proxyTo(
+    c: Context,
+    route: RouteDefinition,
+    order: string[],
+    method: string,
+    claims: { roles: readonly Role[] } | undefined,
+    clientIp: string | undefined,
+    consumer: string,
+    limitHeaders: Record<string, string>,
+  ): Promise<Response> {
     const live = deps.store.get(route.id) ?? {
       weights: { [order[0] as string]: 100 },
       state: "active",
@@ -211,5 +237,5 @@ export function createProxyHandler(deps: ProxyDeps) {
       statusText: result.response.statusText,
       headers: out,
     });
-  };
+  }
 }
