@@ -5,6 +5,7 @@ import { openApiDocument as validationDocument } from "@fig/validation";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { adminRouter } from "./admin/handlers.ts";
+import { writeHoldRouter } from "./admin/write-hold.ts";
 import {
   mergeOpenApiDocuments,
   type OpenApiDocument,
@@ -19,6 +20,7 @@ import { createRetryBudget, type RetryBudget } from "./policies/retry.ts";
 import { createShadow, routeMirror, type Shadow } from "./policies/shadow/mirror.ts";
 import type { SendFn } from "./policies/types.ts";
 import { createProxyHandler, createSend } from "./proxy/forward.ts";
+import { createWriteHolds } from "./proxy/write-hold.ts";
 import { type RouteTable, routeTable } from "./routes.ts";
 import { createMemoryRouteStore } from "./state/memory-store.ts";
 import type { RouteStateStore } from "./state/types.ts";
@@ -110,6 +112,20 @@ export function buildGateway(deps: GatewayDeps) {
     readyDetails: () => ({ routeState: routeStateNote(store) }),
     metricsRegistry: metrics.registry,
   });
+  // Before the admin router: its /_fig/* guard would otherwise run (and count against the limit) twice.
+  const writeHolds = createWriteHolds(store);
+  app.route(
+    "/_fig",
+    writeHoldRouter({
+      table,
+      store,
+      holds: writeHolds,
+      verifier,
+      limiter,
+      rateLimit: table.defaultRoute.policies.rateLimit,
+      clientIp,
+    }),
+  );
   app.route(
     "/_fig",
     adminRouter({
@@ -133,6 +149,7 @@ export function buildGateway(deps: GatewayDeps) {
     breakers,
     clientIp,
     mirror: routeMirror(shadow),
+    writeHolds,
   });
   app.all("/api", proxy);
   app.all("/api/*", proxy);

@@ -19,7 +19,7 @@ const HistoryEntrySchema = z
   .object({
     at: z.string().openapi({ example: "2025-01-31T12:00:00.000Z" }),
     who: z.string().openapi({ description: "The admin token's `sub`", example: "alice" }),
-    what: z.enum(["seed", "weights", "state", "write-owner"]),
+    what: z.enum(["seed", "weights", "state", "write-owner", "write-hold"]),
     from: z.unknown().openapi({ example: { monolith: 100, validation: 0 } }),
     to: z.unknown().openapi({ example: { monolith: 90, validation: 10 } }),
     why: z.string().nullable().openapi({ example: "canary step 1" }),

@@ -1,5 +1,8 @@
 import type { RouteDefinition } from "../routes.ts";
-import type { ChangeMeta, HistoryEntry, LiveRoute, RouteChange } from "./types.ts";
+import type { ChangeMeta, HistoryEntry, LiveRoute, RouteChange, WriteHold } from "./types.ts";
+
+const isWriteHold = (v: unknown): v is WriteHold =>
+  typeof (v as WriteHold | null)?.until === "string" && typeof (v as WriteHold).by === "string";
 
 /** History kept per route (the KV value holds it, so state and history change in one atomic update). */
 export const HISTORY_MAX = 200;
@@ -37,6 +40,8 @@ function fieldOf(change: RouteChange): { what: HistoryEntry["what"]; value: unkn
       return { what: "state", value: change.state };
     case "write-owner":
       return { what: "write-owner", value: change.writeOwner };
+    case "write-hold":
+      return { what: "write-hold", value: change.hold };
   }
 }
 
@@ -48,7 +53,14 @@ export function applyChange(
   now = new Date(),
 ): LiveRoute {
   const { what, value } = fieldOf(change);
-  const from = what === "weights" ? route.weights : what === "state" ? route.state : route.writeOwner;
+  const from =
+    what === "weights"
+      ? route.weights
+      : what === "state"
+        ? route.state
+        : what === "write-hold"
+          ? (route.writeHold ?? null)
+          : route.writeOwner;
   const at = now.toISOString();
   const entry: HistoryEntry = { at, who: meta.who, what, from, to: value, why: meta.why };
   const next: LiveRoute = {
@@ -61,6 +73,7 @@ export function applyChange(
   if (change.kind === "weights") next.weights = { ...change.weights };
   if (change.kind === "state") next.state = change.state;
   if (change.kind === "write-owner") next.writeOwner = change.writeOwner;
+  if (change.kind === "write-hold") next.writeHold = change.hold;
   return next;
 }
 
@@ -80,5 +93,6 @@ export function parseLive(value: unknown, revision: number): LiveRoute | null {
     updatedAt: typeof v.updatedAt === "string" ? v.updatedAt : "",
     updatedBy: typeof v.updatedBy === "string" ? v.updatedBy : "",
     history: Array.isArray(v.history) ? (v.history as HistoryEntry[]) : [],
+    writeHold: isWriteHold(v.writeHold) ? v.writeHold : null,
   };
 }

@@ -4,7 +4,7 @@ import type { RouteState } from "../routes.ts";
 export type HistoryEntry = {
   at: string;
   who: string;
-  what: "seed" | "weights" | "state" | "write-owner";
+  what: "seed" | "weights" | "state" | "write-owner" | "write-hold";
   from: unknown;
   to: unknown;
   why: string | null;
@@ -21,12 +21,21 @@ export type LiveRoute = {
   updatedAt: string;
   updatedBy: string;
   history: HistoryEntry[];
+  /**
+   * While set and before `until`, the proxy holds the route's new writes (methods that go to the write owner)
+   * instead of forwarding them; cleared, they go on to the then write owner; past `until`, they get 503.
+   */
+  writeHold?: WriteHold | null;
 };
+
+/** A bounded hold of a route's writes, for moving write ownership without losing an accepted write. */
+export type WriteHold = { until: string; by: string };
 
 export type RouteChange =
   | { kind: "weights"; weights: Record<string, number> }
   | { kind: "state"; state: RouteState }
-  | { kind: "write-owner"; writeOwner: string };
+  | { kind: "write-owner"; writeOwner: string }
+  | { kind: "write-hold"; hold: WriteHold | null };
 
 export type ChangeMeta = { who: string; why: string | null; ifRevision?: number | undefined };
 

@@ -1,0 +1,190 @@
+import type { TokenVerifier } from "@fig/auth";
+import { AppError, createRouter, errorResponses } from "@fig/service";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { authorize, identify } from "../policies/auth.ts";
+import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { WriteHolds } from "../proxy/write-hold.ts";
+import type { RoutePolicies, RouteTable } from "../routes.ts";
+import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
+
+/** The longest a route's writes may be held: a flip is seconds; a longer hold is an outage. */
+export const MAX_HOLD_MS = 30_000;
+
+const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
+const IdParams = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "reference-data" }),
+});
+const reason = z.string().max(2000).optional().openapi({ example: "migrate-data flip reference-data" });
+const HoldBody = z
+  .object({
+    holdMs: z.number().int().min(1).max(MAX_HOLD_MS).default(2000).openapi({
+      description: "How long new writes wait before they are answered 503 with Retry-After",
+      example: 2000,
+    }),
+    reason,
+  })
+  .openapi("GatewayWriteHoldRequest");
+const ReleaseBody = z.object({ reason }).openapi("GatewayWriteHoldRelease");
+const HoldSchema = z
+  .object({
+    route: z.string().openapi({ example: "reference-data" }),
+    until: z
+      .string()
+      .nullable()
+      .openapi({
+        description: "Deadline of the hold; null once released",
+        example: "2026-01-31T12:00:02.000Z",
+      }),
+    writeOwner: z.string().openapi({ example: "monolith" }),
+    inFlight: z
+      .number()
+      .int()
+      .openapi({
+        description: "Writes forwarded before the hold still unanswered (this replica)",
+        example: 0,
+      }),
+    drained: z
+      .boolean()
+      .openapi({
+        description: "Every write forwarded before the hold has been answered (this replica)",
+        example: true,
+      }),
+    stats: z
+      .object({
+        held: z.number().int(),
+        released: z.number().int(),
+        rejected: z.number().int(),
+        longestHeldMs: z.number().int(),
+      })
+      .openapi({ description: "Writes held, released and answered 503 since start, on this replica" }),
+  })
+  .openapi("GatewayWriteHold");
+
+const security = [{ bearerAuth: [] }];
+const tags = ["Gateway admin"];
+
+export const putWriteHoldRoute = createRoute({
+  method: "put",
+  path: "/routes/{id}/write-hold",
+  operationId: "holdGatewayRouteWrites",
+  tags,
+  summary: "Hold a route's new writes while its write owner moves",
+  description:
+    "Requires role admin. New writes to the route wait, unforwarded, until the hold is released (they then go to the write owner of that moment) " +
+    "or `holdMs` passes (503 with Retry-After; such a write was never sent). Answers once the writes forwarded before the hold were answered " +
+    "(on this replica), so the old owner has committed them. Recorded in the history.",
+  security,
+  request: { params: IdParams, body: { required: true, content: json(HoldBody) } },
+  responses: {
+    200: { description: "The hold, with the writes still in flight", content: json(HoldSchema) },
+    ...errorResponses(400, 401, 403, 404, 429, 503),
+  },
+});
+
+export const deleteWriteHoldRoute = createRoute({
+  method: "delete",
+  path: "/routes/{id}/write-hold",
+  operationId: "releaseGatewayRouteWrites",
+  tags,
+  summary: "Release a route's held writes to its current write owner",
+  description: "Requires role admin. Recorded in the history (`why` carries the flip's figures).",
+  security,
+  request: { params: IdParams, body: { required: false, content: json(ReleaseBody) } },
+  responses: {
+    200: { description: "The route's writes flow again", content: json(HoldSchema) },
+    ...errorResponses(400, 401, 403, 404, 429, 503),
+  },
+});
+
+export type WriteHoldAdminDeps = {
+  table: RouteTable;
+  store: RouteStateStore;
+  holds: WriteHolds;
+  verifier: TokenVerifier;
+  limiter: RateLimiter;
+  rateLimit: RoutePolicies["rateLimit"];
+  clientIp: (c: Context) => string | undefined;
+};
+
+/** /_fig/routes/{id}/write-hold: role admin, rate-limited like the rest of /_fig. */
+export function writeHoldRouter({
+  table,
+  store,
+  holds,
+  verifier,
+  limiter,
+  rateLimit,
+  clientIp,
+}: WriteHoldAdminDeps) {
+  const ids = new Set(table.routes.map((r) => r.id));
+  const router = createRouter();
+  router.use("*", async function writeHoldGuard(c, next) {
+    const identity = await identify(verifier, c.req.header("authorization"));
+    const claims = identity.kind === "token" ? identity.claims : undefined;
+    const decision = limiter.take(
+      "_fig",
+      claims?.sub ?? clientIp(c) ?? "unknown",
+      limitFor(rateLimit, claims?.roles),
+    );
+    const headers = rateLimitHeaders(decision);
+    for (const name in headers) c.header(name, headers[name]);
+    if (!decision.allowed)
+      throw new AppError("rate_limited", `Rate limit of ${decision.limit} requests per minute`);
+    const verified = authorize({ read: "admin", write: "admin" }, c.req.method, identity);
+    if (verified) c.set("auth", verified);
+    await next();
+  });
+
+  const view = (id: string) => {
+    const live = store.get(id);
+    const inFlight = holds.inFlight(id);
+    return {
+      route: id,
+      until: live?.writeHold?.until ?? null,
+      writeOwner: live?.writeOwner ?? "",
+      inFlight,
+      drained: inFlight === 0,
+      stats: holds.stats(id),
+    };
+  };
+
+  async function change(
+    c: Context,
+    id: string,
+    hold: { until: string; by: string } | null,
+    why: string | undefined,
+  ) {
+    if (!ids.has(id)) throw new AppError("not_found", `No carved-out route ${id}`);
+    try {
+      await store.change(
+        id,
+        { kind: "write-hold", hold },
+        { who: c.get("auth")?.sub ?? "unknown", why: why ?? null },
+      );
+    } catch (error) {
+      if (error instanceof UnknownRouteError) throw new AppError("not_found", error.message);
+      if (error instanceof StateUnavailableError) throw new AppError("not_ready", error.message);
+      throw error;
+    }
+  }
+
+  router.openapi(putWriteHoldRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { holdMs, reason: why } = c.req.valid("json");
+    const until = new Date(Date.now() + holdMs);
+    await change(c, id, { until: until.toISOString(), by: c.get("auth")?.sub ?? "unknown" }, why);
+    // The hold is in this replica's state now; writes forwarded before it finish within the route's timeout.
+    while (holds.inFlight(id) > 0 && Date.now() < until.getTime()) await new Promise((r) => setTimeout(r, 2));
+    return c.json(view(id), 200);
+  });
+
+  router.openapi(deleteWriteHoldRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = (await c.req.json().catch(() => ({}))) as { reason?: string };
+    await change(c, id, null, body.reason);
+    return c.json(view(id), 200);
+  });
+
+  return router;
+}
