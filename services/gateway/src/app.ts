@@ -5,7 +5,9 @@ import { openApiDocument as validationDocument } from "@fig/validation";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { adminRouter } from "./admin/handlers.ts";
+import type { JobsSource } from "./admin/jobs.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
+import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
 import {
   mergeOpenApiDocuments,
   type OpenApiDocument,
@@ -54,6 +56,9 @@ export type GatewayDeps = {
   limiter?: RateLimiter;
   /** Shadow traffic (mirror, compare, noise baseline); default: one over the proxy's own send. */
   shadow?: Shadow;
+  /** The validation work queue and dead letters (/_fig/jobs, /_fig/dlq, the console's Jobs). */
+  jobs?: JobsSource;
+  console?: ConsoleOptions;
 };
 
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
@@ -112,6 +117,18 @@ export function buildGateway(deps: GatewayDeps) {
     readyDetails: () => ({ routeState: routeStateNote(store) }),
     metricsRegistry: metrics.registry,
   });
+  // First under /_fig: the console's reads are viewer-readable; the admin routers' /_fig/* guards are not.
+  const { sampler } = mountConsole(app, {
+    ...deps.console,
+    table,
+    store,
+    verifier,
+    breakers,
+    shadow,
+    registry: metrics.registry,
+    jobs: deps.jobs,
+    logger,
+  });
   // Before the admin router: its /_fig/* guard would otherwise run (and count against the limit) twice.
   const writeHolds = createWriteHolds(store);
   app.route(
@@ -137,6 +154,8 @@ export function buildGateway(deps: GatewayDeps) {
       breakers,
       shadow,
       clientIp,
+      jobs: deps.jobs,
+      logger,
     }),
   );
   const proxy = createProxyHandler({
@@ -166,7 +185,7 @@ export function buildGateway(deps: GatewayDeps) {
     );
     return merged as unknown as ReturnType<typeof own>;
   };
-  return { app, metrics, breakers, limiter, shadow };
+  return { app, metrics, breakers, limiter, shadow, sampler };
 }
 
 /** The upstream services' documents, built from their code (no network, no database). */

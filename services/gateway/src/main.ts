@@ -28,7 +28,7 @@ await runService({
     // NATS is the control plane, not the data plane: with it down the gateway serves the last state it saw
     // (/ready says "stale since …"), so the bootstrap's NATS check must not take the gateway out of rotation.
     delete readiness.nats;
-    const { app } = buildGateway({
+    const { app, sampler } = buildGateway({
       table,
       store,
       verifier,
@@ -37,10 +37,14 @@ await runService({
       readiness,
       lifecycle,
       upstreamDocuments: upstreamDocuments(logger),
+      jobs: { nats, namespace },
     });
     return {
       app,
-      components: [{ name: "route state", start: () => store.start(), stop: () => store.stop() }],
+      components: [
+        { name: "route state", start: () => store.start(), stop: () => store.stop() },
+        { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
+      ],
       summary: { bucket: routesBucketName(namespace), routes: table.routes.map((r) => r.id) },
     };
   },

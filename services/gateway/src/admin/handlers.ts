@@ -1,5 +1,5 @@
 import type { TokenVerifier } from "@fig/auth";
-import { AppError, createRouter } from "@fig/service";
+import { AppError, createRouter, type Logger } from "@fig/service";
 import type { Context, MiddlewareHandler } from "hono";
 import { authorize, identify } from "../policies/auth.ts";
 import type { Breakers } from "../policies/breaker.ts";
@@ -15,6 +15,7 @@ import {
   UnknownRouteError,
 } from "../state/types.ts";
 import { completeWeights, weightProblems } from "../state/validate.ts";
+import { type JobsSource, registerJobsRoutes } from "./jobs.ts";
 import {
   historyRoute,
   listRoutesRoute,
@@ -33,6 +34,9 @@ export type AdminDeps = {
   breakers?: Breakers;
   shadow?: Shadow;
   clientIp: (c: Context) => string | undefined;
+  /** The validation work queue and dead letters (/_fig/jobs, /_fig/dlq); 503 without. */
+  jobs?: JobsSource;
+  logger?: Logger;
 };
 
 const ADMIN_AUTH = { read: "admin", write: "admin" } as const;
@@ -178,5 +182,6 @@ export function adminRouter(deps: AdminDeps) {
     return c.json(deps.shadow.snapshot(), 200);
   });
 
+  registerJobsRoutes(router, deps.jobs, deps.logger);
   return router;
 }

@@ -1,0 +1,81 @@
+import type { TokenVerifier } from "@fig/auth";
+import type { Logger } from "@fig/service";
+import type { Hono } from "hono";
+import type { Registry } from "prom-client";
+import type { JobsSource } from "../admin/jobs.ts";
+import type { Breakers } from "../policies/breaker.ts";
+import type { Shadow } from "../policies/shadow/mirror.ts";
+import type { RouteTable } from "../routes.ts";
+import type { RouteStateStore } from "../state/types.ts";
+import { adminApiDataStatus, type DataStatusSource } from "./data-status.ts";
+import { consoleRouter } from "./index.ts";
+import { CONSOLE_PATH } from "./page.tsx";
+import { adminApiPromotions, type PromotionsSource } from "./promotions.ts";
+import { createConsoleSampler } from "./sampler.ts";
+import { createConsoleSources } from "./sources.ts";
+
+export type ConsoleOptions = {
+  /** How often the metrics time series is sampled (default 5 s). */
+  sampleMs?: number;
+  /** How often an open console looks for changes (default 250 ms). */
+  tickMs?: number;
+  /** Override where promotions / sync status come from (default: the admin API, in-process, when it has them). */
+  promotions?: PromotionsSource;
+  data?: DataStatusSource;
+  devTokenHint?: string;
+};
+
+/** The gateway app, as far as the console needs it (createApp's OpenAPIHono). */
+type HostApp = {
+  routes: { method: string; path: string }[];
+  request(path: string, init?: RequestInit): Response | Promise<Response>;
+  route(path: string, app: Hono): unknown;
+};
+
+export type MountConsoleDeps = ConsoleOptions & {
+  table: RouteTable;
+  store: RouteStateStore;
+  verifier: TokenVerifier;
+  breakers?: Breakers;
+  shadow?: Shadow;
+  registry: Registry;
+  jobs?: JobsSource;
+  logger?: Logger;
+};
+
+/**
+ * Mounts `/_fig/console` on the gateway app (before the admin router, whose guard is admin-only: the console's
+ * reads are viewer-readable). Promotions and sync status are read through the app's own admin API with the
+ * user's token, once those operations exist. Returns the sampler: start and stop it with the gateway.
+ */
+export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
+  const sampler = createConsoleSampler({ registry: deps.registry, intervalMs: deps.sampleMs ?? 5000 });
+  const has = (path: string) => app.routes.some((r) => r.method === "GET" && r.path === path);
+  const request = (path: string, init: RequestInit) => app.request(path, init);
+  const viaApi =
+    (path: string, source: PromotionsSource | DataStatusSource) => async (authorization: string) =>
+      has(path) ? source(authorization) : null;
+  const sources = createConsoleSources({
+    table: deps.table,
+    store: deps.store,
+    breakers: deps.breakers,
+    shadow: deps.shadow,
+    sampler,
+    jobs: deps.jobs,
+    promotions:
+      deps.promotions ?? (viaApi("/_fig/promotions", adminApiPromotions(request)) as PromotionsSource),
+    data: deps.data ?? (viaApi("/_fig/data", adminApiDataStatus(request)) as DataStatusSource),
+  });
+  app.route(
+    CONSOLE_PATH,
+    consoleRouter({
+      sources,
+      verifier: deps.verifier,
+      logger: deps.logger,
+      adminOperations: () => app.routes,
+      tickMs: deps.tickMs,
+      devTokenHint: deps.devTokenHint,
+    }),
+  );
+  return { sampler, sources };
+}

@@ -1,0 +1,153 @@
+import type { DeadLetter } from "@fig/events";
+import { deadLetters, type JobRun, type JobsSnapshot, type JobsSource, jobsSnapshot } from "../admin/jobs.ts";
+import type { Breakers } from "../policies/breaker.ts";
+import type { Shadow } from "../policies/shadow/mirror.ts";
+import type { ShadowReport } from "../policies/shadow/report.ts";
+import { MONOLITH, type RouteTable } from "../routes.ts";
+import type { HistoryEntry, RouteStateStore } from "../state/types.ts";
+import type { DataStatus, DataStatusSource } from "./data-status.ts";
+import type { Promotion, PromotionsSource } from "./promotions.ts";
+import type { ConsoleSampler, SharePoint, UpstreamStats } from "./sampler.ts";
+
+/** Who is looking: from the verified bearer token. `authorization` is passed on to in-process admin reads. */
+export type Viewer = { sub: string; tenant: string; roles: string[]; admin: boolean; authorization: string };
+
+export type RouteRow = {
+  id: string;
+  prefixes: string[];
+  state: "active" | "inactive";
+  writeOwner: string;
+  writes: string;
+  /** The first non-monolith upstream: the new service this route is being strangled into. */
+  candidate: string | null;
+  upstreams: { name: string; weight: number; breaker: string; stats: UpstreamStats }[];
+  revision: number;
+  updatedAt: string;
+  updatedBy: string;
+  history: HistoryEntry[];
+  /** The candidate's weight at each change (from the route's history), for the chart. */
+  weightSteps: { at: number; weight: number }[];
+};
+
+/** A run as the console lists it: in the queue, or `done` (acknowledged, gone from the queue). */
+export type ConsoleRun = Omit<JobRun, "state"> & { state: JobRun["state"] | "done" };
+export type ConsoleJobs = Omit<JobsSnapshot, "runs"> & { runs: ConsoleRun[] };
+
+export type Failed = { error: string };
+export const failed = (v: unknown): v is Failed =>
+  typeof v === "object" && v !== null && "error" in v && !Array.isArray(v);
+
+export type ConsoleSources = {
+  routes(): RouteRow[];
+  share(): SharePoint[];
+  shadow(): ShadowReport | null;
+  jobs(): Promise<ConsoleJobs | Failed | null>;
+  dlq(): Promise<DeadLetter[] | Failed | null>;
+  promotions(viewer: Viewer): Promise<Promotion[] | Failed | null>;
+  data(viewer: Viewer): Promise<DataStatus[] | Failed | null>;
+};
+
+/**
+ * Runs leave the work queue when acknowledged; the console keeps the last few it saw as `done` so their
+ * progress bars can reach 100 % from their own SSE stream instead of vanishing at 99.
+ */
+function createDepartedRuns(keep = 20) {
+  let inQueue = new Map<string, JobRun>();
+  const done: ConsoleRun[] = [];
+  return {
+    merge(snapshot: JobsSnapshot): ConsoleJobs {
+      const now = new Map(snapshot.runs.map((r) => [r.validationId, r]));
+      for (const [id, run] of inQueue)
+        if (!now.has(id) && !done.some((d) => d.validationId === id)) done.unshift({ ...run, state: "done" });
+      done.splice(keep);
+      inQueue = now;
+      const finished = done.filter((d) => !now.has(d.validationId));
+      return { ...snapshot, runs: [...snapshot.runs, ...finished] };
+    },
+  };
+}
+
+/** Memoizes an async read for `ttlMs` per key, so many open consoles cost one JetStream round trip. */
+function cached<K, V>(ttlMs: number, read: (key: K) => Promise<V>) {
+  const entries = new Map<K, { at: number; value: Promise<V> }>();
+  return (key: K): Promise<V> => {
+    const hit = entries.get(key);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.value;
+    const value = read(key);
+    entries.set(key, { at: Date.now(), value });
+    if (entries.size > 100) entries.delete(entries.keys().next().value as K);
+    return value;
+  };
+}
+
+const errorOf = (error: unknown): Failed => ({ error: (error as Error).message ?? String(error) });
+
+export type SourcesDeps = {
+  table: RouteTable;
+  store: RouteStateStore;
+  breakers?: Breakers;
+  shadow?: Shadow;
+  sampler: ConsoleSampler;
+  jobs?: JobsSource;
+  promotions?: PromotionsSource;
+  data?: DataStatusSource;
+  /** How long JetStream and in-process admin reads are reused. */
+  cacheMs?: number;
+};
+
+/** The console's reads: the same live state, breakers, metrics and streams the admin API reads. */
+export function createConsoleSources(deps: SourcesDeps): ConsoleSources {
+  const { table, store, breakers, sampler, cacheMs = 750 } = deps;
+  const all = [table.defaultRoute, ...table.routes];
+  const departed = createDepartedRuns();
+  const jobs = cached(cacheMs, async () =>
+    deps.jobs ? jobsSnapshot(deps.jobs).then(departed.merge, errorOf) : null,
+  );
+  const dlq = cached(cacheMs, async () => (deps.jobs ? deadLetters(deps.jobs).catch(errorOf) : null));
+  const promotions = cached(cacheMs, async (authorization: string) =>
+    deps.promotions ? deps.promotions(authorization).catch(errorOf) : null,
+  );
+  const data = cached(cacheMs, async (authorization: string) =>
+    deps.data ? deps.data(authorization).catch(errorOf) : null,
+  );
+  return {
+    routes: () =>
+      all.map((route) => {
+        const live = store.get(route.id);
+        const candidate = route.upstreams.find((u) => u.name !== MONOLITH)?.name ?? null;
+        const history = live?.history ?? [];
+        const weightSteps = history.flatMap((h) => {
+          const weights = (
+            h.what === "weights" ? h.to : h.what === "seed" ? (h.to as { weights?: unknown })?.weights : null
+          ) as Record<string, number> | null | undefined;
+          const at = Date.parse(h.at);
+          return weights && candidate && Number.isFinite(at) ? [{ at, weight: weights[candidate] ?? 0 }] : [];
+        });
+        return {
+          id: route.id,
+          prefixes: route.prefixes,
+          state: live?.state ?? route.state,
+          writeOwner: live?.writeOwner ?? route.writeOwner,
+          writes: route.writes,
+          candidate,
+          upstreams: route.upstreams.map((u) => ({
+            name: u.name,
+            weight: live?.weights[u.name] ?? u.weight,
+            breaker: route.policies.breaker ? (breakers?.state(u.name) ?? "closed") : "none",
+            stats: sampler.stats(route.id, u.name),
+          })),
+          revision: live?.revision ?? 0,
+          updatedAt: live?.updatedAt ?? "",
+          updatedBy: live?.updatedBy ?? "",
+          history: history.slice(-5).reverse(),
+          weightSteps,
+        };
+      }),
+    share: () => sampler.share(),
+    shadow: () => deps.shadow?.snapshot() ?? null,
+    jobs: () => jobs(undefined),
+    dlq: () => dlq(undefined),
+    promotions: (viewer) => promotions(viewer.authorization),
+    data: (viewer) => data(viewer.authorization),
+  };
+}
