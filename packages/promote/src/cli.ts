@@ -1,0 +1,293 @@
+import { parseArgs } from "node:util";
+import { mintDevToken, resolveDevSecret } from "@fig/auth";
+import { createNatsClient } from "@fig/events";
+import { type EngineChoice, parseDuration } from "@fig/loadgate";
+import { ConfigError } from "@fig/service";
+import { pauseRoute, promotionViews, resumeLive, rollbackRoute } from "./commands.ts";
+import { loadPromoteConfig, type PromoteConfig } from "./config.ts";
+import { createGatewayClient } from "./gateway-client.ts";
+import { createProgressPrinter } from "./progress.ts";
+import { runPromotion } from "./promote.ts";
+import type { PromotionView } from "./schema.ts";
+import { createPromotionStore, LockHeldError, promotionsBucketName } from "./store.ts";
+
+const USAGE = `Usage:
+  bun run promote <route> --to <upstream> [--steps 10,25,50,100] [--step-duration 60s] [--gate loadtests/x.js]
+                  [--shadow 60s] [--shadow-budget 0.01] [--min-requests 50] [--inconclusive-deadline 3m]
+                  [--vus 5] [--engine auto|builtin|k6] [--base-url http://127.0.0.1:8080] [--token JWT] [--tenant fig]
+  bun run promote status [route] [--json]
+  bun run promote rollback <route> [--reason text]
+  bun run promote pause <route>
+  bun run promote resume <route>
+
+Every step sets the weights through the gateway's admin API, runs the gate pinned to the candidate and reads
+the gateway's numbers for the candidate; pass → next step, fail → 100 % stable at once, too few candidate
+requests → hold, then fail at the deadline. Decisions and their numbers are kept in NATS KV.
+Exit codes: 0 promoted (or command done), 1 rolled back, 2 usage, 3 refused (lock held), 4 paused.`;
+
+class UsageError extends Error {}
+
+export const EXIT = { ok: 0, rolledBack: 1, usage: 2, refused: 3, paused: 4 } as const;
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        to: { type: "string" },
+        steps: { type: "string", default: "10,25,50,100" },
+        "step-duration": { type: "string", default: "60s" },
+        gate: { type: "string" },
+        shadow: { type: "string" },
+        "shadow-budget": { type: "string", default: "0.01" },
+        "min-requests": { type: "string", default: "50" },
+        "inconclusive-deadline": { type: "string" },
+        vus: { type: "string", default: "5" },
+        engine: { type: "string", default: "auto" },
+        "base-url": { type: "string" },
+        token: { type: "string" },
+        "gate-token": { type: "string" },
+        tenant: { type: "string", default: "fig" },
+        reason: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, not ${text}`);
+  return n;
+}
+
+function durationMs(text: string, flag: string): number {
+  try {
+    const ms = parseDuration(text, flag);
+    if (ms <= 0) throw new Error(`${flag} must be positive`);
+    return Math.round(ms);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+export function parseSteps(text: string): number[] {
+  const steps = text.split(",").map((s) => Number(s.trim()));
+  if (steps.some((s) => !Number.isInteger(s) || s < 1 || s > 100))
+    throw new UsageError(`--steps: integer percentages 1..100, not ${text}`);
+  if (steps.some((s, i) => i > 0 && s <= (steps[i - 1] as number)))
+    throw new UsageError("--steps must increase");
+  if (steps.at(-1) !== 100) throw new UsageError("--steps must end at 100");
+  return steps;
+}
+
+/** The sub of a JWT (unverified: it names the actor in the records; the gateway verifies the token). */
+function subOf(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString()) as {
+      sub?: string;
+    };
+    return payload.sub;
+  } catch {
+    return undefined;
+  }
+}
+
+async function tokens(config: PromoteConfig, values: ReturnType<typeof parse>["values"]) {
+  const given = values.token ?? config.FIG_PROMOTE_TOKEN;
+  const mint = (sub: string, roles: ("admin" | "gate")[]) =>
+    mintDevToken({
+      secret: resolveDevSecret(config.auth),
+      sub,
+      tenant: values.tenant as string,
+      roles,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      ttl: "12h",
+    });
+  const admin = given ?? (await mint(config.USER, ["admin"]));
+  const actor = subOf(admin) ?? config.USER;
+  const gate = values["gate-token"] ?? config.FIG_GATE_TOKEN ?? (await mint(`${actor}:gate`, ["gate"]));
+  return { admin, gate, actor };
+}
+
+function printView(view: PromotionView, live: Record<string, number> | null) {
+  const state = view.interrupted
+    ? `paused (interrupted: the promote process stopped without recording it; last heartbeat ${view.lock?.heartbeatAt ?? "gone"})`
+    : view.effectiveState;
+  console.log(`${view.route}: ${state}`);
+  console.log(
+    `  promotion ${view.id} of ${view.candidate} (stable ${view.stable}) by ${view.actor}, started ${view.startedAt}`,
+  );
+  console.log(
+    `  step ${Math.max(view.step, 0)} of ${view.steps.length} [${view.steps.join(", ")}] · holds ${JSON.stringify(view.weights)}`,
+  );
+  if (view.intent)
+    console.log(
+      `  intent recorded, maybe not applied: ${JSON.stringify(view.intent.weights)} at ${view.intent.at}`,
+    );
+  if (live) console.log(`  gateway weights now: ${JSON.stringify(live)}`);
+  if (view.reason) console.log(`  reason: ${view.reason}`);
+  for (const d of view.decisions) {
+    const gw = d.gateway?.numbers;
+    const g = d.gate?.numbers;
+    console.log(
+      `  · step ${d.step}${d.attempt > 1 ? ` (window ${d.attempt})` : ""} ${JSON.stringify(d.weights)} ${d.verdict} at ${d.at}: ` +
+        `gate[${d.gate?.engine ?? "-"}] p95 ${g?.p95?.toFixed(1) ?? "–"} ms, errors ${g?.errorRate ?? "–"}, ${g?.requests ?? 0} req; ` +
+        (d.shadow
+          ? `shadow ${d.shadow.mismatches}/${d.shadow.compared} mismatched (budget ${d.shadow.budget})`
+          : `gateway p95 ${gw?.p95?.toFixed(1) ?? "–"} ms, errors ${gw?.errorRate ?? "–"}, ${gw?.requests ?? 0} req`) +
+        ` — ${d.reason}`,
+    );
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (values.help || positionals.length === 0) {
+    console.log(USAGE);
+    return values.help ? EXIT.ok : EXIT.usage;
+  }
+  const config = loadPromoteConfig();
+  const baseUrl = values["base-url"] ?? config.FIG_GATEWAY_URL;
+  const nats = createNatsClient({ servers: config.NATS_URL, name: "promote" });
+  const store = createPromotionStore({
+    connection: () => nats.connection(),
+    bucket: promotionsBucketName(config.FIG_NAMESPACE),
+  });
+  try {
+    const { admin, gate, actor } = await tokens(config, values);
+    const gateway = createGatewayClient({ baseUrl, token: admin });
+    const [command, route] = positionals as [string, string | undefined];
+    const needRoute = () => {
+      if (!route) throw new UsageError(`promote ${command} needs a route`);
+      return route;
+    };
+
+    if (command === "status") {
+      const views = await promotionViews(store, route);
+      if (values.json) console.log(JSON.stringify(views, null, 2));
+      else if (views.length === 0) console.log(route ? `${route}: never promoted` : "no promotions recorded");
+      for (const view of values.json ? [] : views) {
+        const live = await gateway
+          .route(view.route)
+          .then((r) => Object.fromEntries(r.upstreams.map((u) => [u.name, u.weight])))
+          .catch(() => null);
+        printView(view, live);
+      }
+      return EXIT.ok;
+    }
+    if (command === "rollback") {
+      const { weights } = await rollbackRoute({
+        store,
+        gateway,
+        route: needRoute(),
+        actor,
+        reason: values.reason,
+      });
+      console.log(`${route}: rolled back, weights ${JSON.stringify(weights)}`);
+      return EXIT.ok;
+    }
+    if (command === "pause") {
+      await pauseRoute({ store, route: needRoute(), actor });
+      console.log(`${route}: pause requested; the promotion holds its weights after the current window`);
+      return EXIT.ok;
+    }
+
+    const printer = createProgressPrinter();
+    const signals = new AbortController();
+    const onSignal = () => signals.abort();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    const common = {
+      baseUrl,
+      gateToken: gate,
+      actor,
+      store,
+      gateway,
+      leaseMs: config.FIG_PROMOTE_LEASE_MS,
+      engine: values.engine as EngineChoice,
+      signal: signals.signal,
+      onProgress: printer.update,
+      log: printer.log,
+    };
+    let outcome: Awaited<ReturnType<typeof runPromotion>>;
+    if (command === "resume") {
+      const resumed = await resumeLive({ store, route: needRoute(), actor });
+      if (resumed.live) {
+        console.log(`${route}: resume requested; the running promotion goes on`);
+        return EXIT.ok;
+      }
+      const r = resumed.stored.value;
+      printer.log(
+        `${route}: resuming promotion ${r.id} at step ${Math.max(r.step, 1)} of ${r.steps.length} in this process`,
+      );
+      outcome = await runPromotion({
+        ...common,
+        route: r.route,
+        candidate: r.candidate,
+        steps: r.steps,
+        stepDurationMs: r.stepDurationMs,
+        minRequests: r.minRequests,
+        inconclusiveDeadlineMs: r.inconclusiveDeadlineMs,
+        vus: r.gate.vus,
+        shadow: r.shadow,
+        resume: resumed.stored,
+      });
+    } else {
+      if (positionals.length > 1) throw new UsageError(`unexpected ${positionals.slice(1).join(" ")}`);
+      if (!values.to) throw new UsageError("--to <upstream> is required");
+      const stepDurationMs = durationMs(values["step-duration"] as string, "--step-duration");
+      const shadowMs = values.shadow ? durationMs(values.shadow, "--shadow") : null;
+      const budget = Number(values["shadow-budget"]);
+      if (!(budget >= 0 && budget <= 1)) throw new UsageError("--shadow-budget must be 0..1");
+      outcome = await runPromotion({
+        ...common,
+        route: command,
+        candidate: values.to,
+        steps: parseSteps(values.steps as string),
+        stepDurationMs,
+        minRequests: positiveInt(values["min-requests"] as string, "--min-requests"),
+        inconclusiveDeadlineMs: values["inconclusive-deadline"]
+          ? durationMs(values["inconclusive-deadline"], "--inconclusive-deadline")
+          : 3 * stepDurationMs,
+        gate: values.gate,
+        vus: positiveInt(values.vus as string, "--vus"),
+        shadow: shadowMs === null ? null : { durationMs: shadowMs, budget },
+      });
+    }
+    printer.log(`${outcome.record.route}: ${outcome.state}${outcome.reason ? ` — ${outcome.reason}` : ""}`);
+    if (outcome.state === "promoted") return EXIT.ok;
+    if (outcome.state === "paused") return EXIT.paused;
+    return EXIT.rolledBack;
+  } finally {
+    await nats.close().catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`promote: ${error.message}\n\n${USAGE}`);
+      process.exitCode = EXIT.usage;
+    } else if (error instanceof LockHeldError) {
+      console.error(`promote: refused: ${error.message}`);
+      process.exitCode = EXIT.refused;
+    } else if (error instanceof ConfigError) {
+      console.error(`promote: ${error.message}`);
+      process.exitCode = EXIT.usage;
+    } else {
+      console.error(`promote: ${(error as Error).message}`);
+      process.exitCode = 1;
+    }
+  }
+  // The builtin gate engine and NATS may leave handles; the outcome is recorded, so exit now.
+  process.exit(process.exitCode);
+}

@@ -1,0 +1,14 @@
+export { budgetsOf, DEFAULT_BUDGETS, gatewayMeasurement } from "./budgets.ts";
+export { pauseRoute, promotionViews, resumeLive, rollbackRoute } from "./commands.ts";
+export { createGatewayClient, type GatewayClient } from "./gateway-client.ts";
+export { parseMetrics, quantileOf, windowOf } from "./prometheus.ts";
+export { decide, type LiveProgress, type PromoteOptions, runPromotion, stepWeights } from "./promote.ts";
+export * from "./schema.ts";
+export {
+  createPromotionStore,
+  isStale,
+  LockHeldError,
+  type PromotionStore,
+  promotionsBucketName,
+} from "./store.ts";
+export { viewOf } from "./view.ts";

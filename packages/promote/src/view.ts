@@ -1,0 +1,28 @@
+import type { Lock, PromotionRecord, PromotionView } from "./schema.ts";
+import { isStale } from "./store.ts";
+
+/**
+ * The promotion as it is, not only as its record says: a record still `running` whose lock is gone, stale,
+ * or someone else's was left by a process that died (kill -9, a crash); it is shown `paused`, holding the
+ * weights it recorded (its `intent`, when it died between recording and applying a change).
+ *
+ * @example
+ * viewOf(record, lock).effectiveState; // "paused" after the promote process was killed
+ */
+export function viewOf(record: PromotionRecord, lock: Lock | null, now = Date.now()): PromotionView {
+  const ours = lock !== null && lock.promotionId === record.id;
+  const alive = ours && !isStale(lock, now);
+  const interrupted = record.state === "running" && !alive;
+  return {
+    ...record,
+    effectiveState: interrupted ? "paused" : record.state,
+    interrupted,
+    lock: lock
+      ? {
+          holder: `${lock.actor} (pid ${lock.pid} on ${lock.host})`,
+          heartbeatAt: lock.heartbeatAt,
+          stale: isStale(lock, now),
+        }
+      : null,
+  };
+}
