@@ -32,8 +32,12 @@ export type Promotion = {
   stepDurationMs: number | null;
   budgets: { p95Ms: number | null; errorRate: number | null };
   steps: PromotionStep[];
-  /** Weight and candidate numbers over time, for the chart (from the record's samples, else its steps). */
+  /** Weight and candidate numbers over time, for the chart (weight changes and measurement windows). */
   points: PromotionPoint[];
+  /** 1..N; 0 the shadow step; -1 not started. */
+  currentStep: number;
+  /** When the current step's weights were set. */
+  currentSince: string | null;
 };
 
 /** Where the console reads promotions; `null` means the gateway has no promotions endpoint (yet). */
@@ -55,88 +59,116 @@ const time = (v: unknown): number | null => {
   return Number.isFinite(t) ? t : num(v);
 };
 
-const VERDICTS = new Set<StepVerdict>(["pass", "fail", "inconclusive", "running", "pending", "skipped"]);
-const STATUSES = new Set<Promotion["status"]>([
-  "running",
-  "paused",
-  "succeeded",
-  "rolled-back",
-  "failed",
-  "interrupted",
-]);
+/** The budget a threshold expression sets: `p(95)<500` → 500, `rate<0.01` → 0.01. */
+function budgetOf(expression: unknown): number | null {
+  const m = /[<]=?\s*([0-9.]+)\s*$/.exec(String(expression ?? ""));
+  return m ? Number(m[1]) : null;
+}
 
-function stepOf(raw: unknown, index: number, candidate: string): PromotionStep {
-  const s = obj(raw);
-  const numbers = obj(s.numbers ?? s.metrics ?? s.gate);
-  const weights = obj(s.weights);
-  const verdict = String(s.verdict ?? s.status ?? "pending").toLowerCase();
+function budgetsOf(decisions: Loose[]): Promotion["budgets"] {
+  const out: Promotion["budgets"] = { p95Ms: null, errorRate: null };
+  for (const d of decisions)
+    for (const source of [obj(d.gateway), obj(d.gate)])
+      for (const raw of Array.isArray(source.thresholds) ? source.thresholds : []) {
+        const t = obj(raw);
+        if (t.key === "http_req_duration" && out.p95Ms === null) out.p95Ms = budgetOf(t.expression);
+        if (t.key === "http_req_failed" && out.errorRate === null) out.errorRate = budgetOf(t.expression);
+      }
+  return out;
+}
+
+/** The candidate's own numbers behind a decision: the gateway's window (candidate only), else the gate's. */
+function numbersOf(d: Loose) {
+  const gateway = obj(obj(d.gateway).numbers);
+  const gate = obj(obj(d.gate).numbers);
   return {
-    index,
-    weight: num(s.weight, weights[candidate]) ?? 0,
-    verdict: VERDICTS.has(verdict as StepVerdict)
-      ? (verdict as StepVerdict)
-      : verdict === "passed"
-        ? "pass"
-        : verdict === "failed"
-          ? "fail"
-          : "pending",
-    p95Ms: num(s.p95Ms, numbers.p95Ms, numbers.p95),
-    errorRate: num(s.errorRate, numbers.errorRate),
-    requests: num(s.requests, numbers.requests, numbers.count),
-    reason: str(s.reason, numbers.reason),
-    engine: str(s.engine, numbers.engine),
-    startedAt: str(s.startedAt, s.at),
-    endedAt: str(s.endedAt, s.decidedAt),
+    p95Ms: num(gateway.p95, gate.p95),
+    errorRate: num(gateway.errorRate, gate.errorRate),
+    requests: num(gateway.requests, gate.requests),
   };
 }
 
-/** One record of `GET /_fig/promotions` to the console's shape; null when it is not a promotion. */
+const STATE: Record<string, Promotion["status"]> = {
+  running: "running",
+  paused: "paused",
+  promoted: "succeeded",
+  succeeded: "succeeded",
+  "rolled-back": "rolled-back",
+  rolled_back: "rolled-back",
+  superseded: "interrupted",
+  failed: "failed",
+};
+
+/**
+ * One record of `GET /_fig/promotions` (packages/promote's PromotionView: `steps` are the weights, one
+ * `decisions[]` entry per measurement window with its numbers) to the console's shape; null otherwise.
+ */
 export function promotionOf(raw: unknown): Promotion | null {
   const p = obj(raw);
   const route = str(p.route);
-  const candidate = str(p.candidate, p.to);
+  const candidate = str(p.candidate);
   if (!route || !candidate) return null;
-  const budgets = obj(p.budgets ?? p.thresholds);
-  const status = String(p.status ?? p.state ?? "running").toLowerCase();
-  const steps = (Array.isArray(p.steps) ? p.steps : []).map((s, i) => stepOf(s, i, candidate));
-  const samples = Array.isArray(p.samples) ? p.samples : [];
-  const points: PromotionPoint[] = samples.length
-    ? samples.flatMap((raw) => {
-        const s = obj(raw);
-        const at = time(s.at);
-        return at === null
-          ? []
-          : [
-              {
-                at,
-                weight: num(s.weight, obj(s.weights)[candidate]) ?? 0,
-                p95Ms: num(s.p95Ms),
-                errorRate: num(s.errorRate),
-              },
-            ];
-      })
-    : steps.flatMap((s) => {
-        const at = time(s.startedAt);
-        return at === null ? [] : [{ at, weight: s.weight, p95Ms: s.p95Ms, errorRate: s.errorRate }];
-      });
+  const weights = (Array.isArray(p.steps) ? p.steps : []).filter((w): w is number => typeof w === "number");
+  const decisions = (Array.isArray(p.decisions) ? p.decisions : []).map(obj);
+  const events = (Array.isArray(p.events) ? p.events : []).map(obj);
+  const status = STATE[String(p.effectiveState ?? p.state ?? "running")] ?? "running";
+  const current = num(p.step) ?? 0;
+  const steps: PromotionStep[] = weights.map((weight, i) => {
+    const n = i + 1;
+    // The last window of a step is its verdict (inconclusive ones hold and measure again).
+    const d = decisions.filter((x) => x.step === n).at(-1);
+    const numbers = d ? numbersOf(d) : { p95Ms: null, errorRate: null, requests: null };
+    const verdict = String(d?.verdict ?? "");
+    const live = status === "running" || status === "paused";
+    return {
+      index: i,
+      weight,
+      verdict:
+        verdict === "pass" || verdict === "fail" || (verdict === "inconclusive" && !(live && n === current))
+          ? (verdict as StepVerdict)
+          : n === current && live
+            ? "running"
+            : n < current
+              ? "skipped"
+              : "pending",
+      ...numbers,
+      reason: str(d?.reason),
+      engine: str(obj(d?.gate).engine),
+      startedAt: str(d?.startedAt),
+      endedAt: str(d?.at),
+    };
+  });
+  const points: PromotionPoint[] = [];
+  for (const e of events) {
+    const at = time(e.at);
+    const w = obj(e.weights)[candidate];
+    if (at !== null && typeof w === "number") points.push({ at, weight: w, p95Ms: null, errorRate: null });
+  }
+  for (const d of decisions) {
+    const at = time(d.at);
+    const w = obj(d.weights)[candidate];
+    if (at === null || typeof w !== "number") continue;
+    const { p95Ms, errorRate } = numbersOf(d);
+    points.push({ at, weight: w, p95Ms, errorRate });
+  }
+  points.sort((a, b) => a.at - b.at);
+  const lastWeights = [...events].reverse().find((e) => e.what === "weights");
   return {
     id: str(p.id) ?? `${route}@${str(p.startedAt) ?? "?"}`,
     route,
     candidate,
-    stable: str(p.stable, p.from) ?? "monolith",
-    status: STATUSES.has(status as Promotion["status"])
-      ? (status as Promotion["status"])
-      : status === "rolled_back" || status === "rolledback"
-        ? "rolled-back"
-        : "running",
-    actor: str(p.actor, p.who, p.by),
-    reason: str(p.reason, p.rollbackReason),
+    stable: str(p.stable) ?? "monolith",
+    status,
+    actor: str(p.actor),
+    reason: str(p.reason),
     startedAt: str(p.startedAt),
-    endedAt: str(p.endedAt, p.finishedAt),
+    endedAt: str(p.finishedAt),
     stepDurationMs: num(p.stepDurationMs),
-    budgets: { p95Ms: num(budgets.p95Ms, budgets.p95), errorRate: num(budgets.errorRate) },
+    budgets: budgetsOf(decisions),
     steps,
     points,
+    currentStep: current,
+    currentSince: str(lastWeights?.at),
   };
 }
 

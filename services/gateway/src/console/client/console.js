@@ -196,7 +196,9 @@
       }
       if (x.length < 2) continue;
       const used = [...new Set(spec.series.map((s) => s.scale))];
-      const axes = [{}];
+      // A sparkline (a table cell's chart) keeps only the line: no axes, no legend.
+      const spark = Number(el.dataset.height || 160) < 100;
+      const axes = spark ? [{ show: false }] : [{}];
       used.forEach((scale, i) => {
         axes.push({
           scale,
@@ -218,7 +220,7 @@
         height: Number(el.dataset.height || 160),
         scales,
         axes,
-        legend: { show: spec.series.length > 1 },
+        legend: { show: !spark && spec.series.length > 1 },
         series: [
           {},
           ...spec.series.map((s) => ({

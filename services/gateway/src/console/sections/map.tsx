@@ -105,7 +105,7 @@ export function MapSection(props: { routes: RouteRow[]; share: SharePoint[]; vie
           <span class="stat-label">at 100 % on the new service</span>
         </div>
       </div>
-      {share.length > 1 ? (
+      {share.filter((p) => p.newShare !== null).length > 1 ? (
         <Chart
           id="chart-share"
           label="Share of requests served by new services over time (%)"

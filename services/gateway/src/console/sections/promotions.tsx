@@ -86,12 +86,10 @@ const over = (v: number | null, budget: number | null) =>
   v !== null && budget !== null && v > budget ? "over" : "";
 
 function timeLeft(p: Promotion, now: number): string {
-  if (p.stepDurationMs === null) return "—";
-  const current = p.steps.findIndex((s) => s.verdict === "running" || s.verdict === "pending");
-  if (current < 0) return "—";
-  const started = Date.parse(p.steps[current]?.startedAt ?? "");
+  if (p.stepDurationMs === null || p.currentStep < 1) return "—";
+  const started = Date.parse(p.currentSince ?? "");
   const inStep = Number.isFinite(started) ? Math.max(0, now - started) : 0;
-  const remaining = (p.steps.length - current) * p.stepDurationMs - inStep;
+  const remaining = (p.steps.length - p.currentStep + 1) * p.stepDurationMs - inStep;
   return ms(Math.max(0, remaining));
 }
 

@@ -1,0 +1,351 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createNatsClient, ensureStreams, streamNames } from "@fig/events";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import {
+  generatedClaims,
+  startPipeline,
+  startWorker,
+  useValidationApp,
+  validateCsv,
+} from "../../../validation/test/helpers.ts";
+import { promotionsOf } from "../../src/console/promotions.ts";
+import { auth, silent, testGateway, until } from "../harness.ts";
+import { openBrowser, type Page, SCREENSHOTS, screenshot, signIn } from "./browser.ts";
+
+// The validation service for real (Postgres, NATS, worker), behind a real gateway socket, in a real browser.
+const t = useValidationApp({ maxUploadBytes: 16 * 1024 * 1024 });
+const gatewayNats = createNatsClient({ servers: "127.0.0.1:4222", name: "console-test" });
+let promotions: unknown[] = [];
+let base = "";
+let gateway: ReturnType<typeof testGateway>;
+let browser: Awaited<ReturnType<typeof openBrowser>>;
+const stops: (() => unknown)[] = [];
+
+const adminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "console-admin" });
+const viewerToken = () => auth.token({ roles: ["viewer"], tenant: "acme", sub: "console-viewer" });
+
+async function admin(method: string, path: string, body?: unknown) {
+  return fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await adminToken()}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+const tab = async (page: Page, name: string) => {
+  await page.getByRole("link", { name }).click();
+  const id = name === "Migration map" ? "map" : name.toLowerCase();
+  await page.locator(`section#${id}:not([hidden])`).waitFor();
+};
+
+beforeAll(async () => {
+  await startPipeline(t, { worker: false });
+  const validation = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: t.app.fetch });
+  stops.push(() => validation.stop(true));
+  gateway = testGateway({
+    urls: {
+      monolith: "http://127.0.0.1:9",
+      referenceData: "http://127.0.0.1:9",
+      validation: `http://127.0.0.1:${validation.port}`,
+    },
+    logger: silent,
+    jobs: { nats: gatewayNats, namespace: t.namespace },
+    console: { sampleMs: 200, tickMs: 100, promotions: async () => promotionsOf({ promotions }) },
+  });
+  gateway.sampler.start();
+  stops.push(() => gateway.sampler.stop());
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: gateway.app.fetch, idleTimeout: 0 });
+  stops.push(() => server.stop(true));
+  base = `http://127.0.0.1:${server.port}`;
+  browser = await openBrowser();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const stop of stops.reverse()) await stop();
+  await gatewayNats.close();
+});
+
+describe("the console in Debian's chromium", () => {
+  test("opens with a pasted token, kept in sessionStorage and never in the URL", async () => {
+    const page = await signIn(browser.context, base, await adminToken());
+    expect(page.url()).not.toContain("ey"); // no JWT in the address
+    expect(await page.evaluate(() => sessionStorage.getItem("fig.console.token"))).toStartWith("ey");
+    await page.locator("#who", { hasText: "console-admin" }).waitFor();
+    await page.locator("#route-validation .weightbar[aria-label*='validation 0 %']").waitFor();
+    await screenshot(page, "01-map-admin");
+    for (const [name, file] of [
+      ["Promotions", "02-promotions-empty"],
+      ["Data", "03-data"],
+      ["Shadow", "04-shadow-empty"],
+      ["Jobs", "05-jobs-empty"],
+    ] as const) {
+      await tab(page, name);
+      await screenshot(page, file);
+    }
+    await page.close();
+  }, 60_000);
+
+  test("a weight change through the admin API moves the weight bar and the chart", async () => {
+    const page = await signIn(browser.context, base, await adminToken());
+    expect(
+      (
+        await admin("PUT", "/_fig/routes/validation/weights", {
+          weights: { monolith: 70, validation: 30 },
+          reason: "canary 30",
+        })
+      ).status,
+    ).toBe(200);
+    await page.locator("#route-validation .weightbar[aria-label*='validation 30 %']").waitFor();
+    await page.locator("#chart-weight-validation canvas").waitFor();
+    expect(
+      (await admin("PUT", "/_fig/routes/validation/weights", { weights: { monolith: 40, validation: 60 } }))
+        .status,
+    ).toBe(200);
+    await page.locator("#route-validation .weightbar[aria-label*='validation 60 %']").waitFor();
+    // The new service's segment is as wide as its weight.
+    const widths = await page
+      .locator("#route-validation .weightbar .seg")
+      .evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().width)));
+    expect(Math.abs((widths[1] ?? 0) / ((widths[0] ?? 0) + (widths[1] ?? 0)) - 0.6)).toBeLessThan(0.05);
+    await screenshot(page, "06-map-after-weight-change");
+    await page.close();
+  }, 60_000);
+
+  test("an admin sets weights from the page after confirming; the history names them", async () => {
+    const page = await signIn(browser.context, base, await adminToken());
+    await page.getByRole("button", { name: "Set weights of reference-data" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("monolith (%)").fill("80");
+    await dialog.getByLabel("reference-data (%)").fill("20");
+    await dialog.getByLabel("Reason (recorded in the history with your name)").fill("from the console");
+    await screenshot(page, "07-confirm-weights");
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#route-reference-data .weightbar[aria-label*='reference-data 20 %']").waitFor();
+    const history = (await (await admin("GET", "/_fig/routes/reference-data/history")).json()) as {
+      history: { who: string; why: string; to: unknown }[];
+    };
+    expect(history.history.at(-1)).toMatchObject({
+      who: "console-admin",
+      why: "from the console",
+      to: { monolith: 80, "reference-data": 20 },
+    });
+    // Set inactive, also behind a confirmation, through the same admin API.
+    await page.getByRole("button", { name: "Deactivate reference-data" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#route-reference-data .badge", { hasText: "inactive" }).waitFor();
+    expect(gateway.store.get("reference-data")?.state).toBe("inactive");
+    await page.close();
+  }, 60_000);
+
+  test("a viewer sees everything but no action button, and the API refuses them anyway", async () => {
+    const page = await signIn(browser.context, base, await viewerToken());
+    await page.locator("body[data-role='viewer']").waitFor();
+    await page.locator("#route-validation .weightbar").waitFor();
+    expect(await page.locator("[data-action]").count()).toBe(0);
+    await tab(page, "Jobs");
+    await page.locator("[data-testid='count-queued']").waitFor();
+    expect(await page.locator("[data-action]").count()).toBe(0);
+    await tab(page, "Migration map");
+    await screenshot(page, "08-map-viewer");
+    const token = await viewerToken();
+    const refused = await fetch(`${base}/_fig/routes/validation/weights`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ weights: { monolith: 100 } }),
+    });
+    expect(refused.status).toBe(403);
+    await page.close();
+  }, 60_000);
+
+  test("a dead letter is replayed from the page: back on its subject, gone from the DLQ", async () => {
+    const jsm = await gatewayNats.manager();
+    await ensureStreams(jsm, t.namespace);
+    const js = await gatewayNats.jetstream();
+    const subject = `${t.namespace}.events.reference.changed`;
+    const eventId = crypto.randomUUID();
+    const h = natsHeaders();
+    h.set("ce-specversion", "1.0");
+    h.set("ce-id", eventId);
+    h.set("ce-type", "reference.changed");
+    h.set("fig-dlq-consumer", "validation-reference-sync");
+    h.set("fig-dlq-error", "relation codes does not exist");
+    h.set("fig-dlq-deliveries", "5");
+    h.set("fig-dlq-subject", subject);
+    h.set("fig-dlq-time", new Date().toISOString());
+    const { seq } = await js.publish(`${t.namespace}.dlq.validation-reference-sync`, '{"resource":"codes"}', {
+      headers: h,
+    });
+
+    const page = await signIn(browser.context, base, await adminToken());
+    await tab(page, "Jobs");
+    const row = page.locator(`tr[data-seq="${seq}"]`);
+    await row.getByText("relation codes does not exist").waitFor();
+    await screenshot(page, "09-jobs-dead-letter");
+    await page.getByRole("button", { name: `Replay dead letter ${seq}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await row.waitFor({ state: "detached" });
+    await page.locator("#toast", { hasText: `Dead letter #${seq} replayed` }).waitFor();
+    const events = await jsm.streams.info(streamNames(t.namespace).events, { subjects_filter: subject });
+    const last = await jsm.streams.getMessage(streamNames(t.namespace).events, { last_by_subj: subject });
+    expect((events.state.subjects as Record<string, number>)[subject]).toBe(1);
+    expect(last.header?.get("ce-id")).toBe(eventId);
+    await page.close();
+  }, 60_000);
+
+  test("the progress bar of a running validation reaches 100 % over SSE", async () => {
+    // The whole route to the validation service, so the page's /api/validations/{id}/events reaches it.
+    expect(
+      (await admin("PUT", "/_fig/routes/validation/weights", { weights: { monolith: 0, validation: 100 } }))
+        .status,
+    ).toBe(200);
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let reached: () => void = () => {};
+    const midway = new Promise<void>((r) => {
+      reached = r;
+    });
+    await startWorker(t, {
+      progressEveryRows: 500,
+      afterProgress: async () => {
+        reached();
+        await held;
+      },
+    });
+    const { bytes } = await generatedClaims(t, 3000, { seed: 5 });
+    const page = await signIn(browser.context, base, await adminToken());
+    await tab(page, "Jobs");
+    const id = await validateCsv(t, bytes);
+    await midway; // the run is processing, held after its first progress update
+    const run = page.locator(`[data-run="${id}"]`);
+    await run.waitFor();
+    await page.locator(`[data-run="${id}"][data-state="processing"]`).waitFor();
+    await until(async () => Number((await run.getAttribute("data-percent")) ?? -1) > 0, "progress under way");
+    expect(Number(await run.getAttribute("data-percent"))).toBeLessThan(100);
+    await screenshot(page, "10-jobs-run-in-progress");
+    release();
+    await page.locator(`[data-run="${id}"][data-percent="100"]`).waitFor();
+    expect(await run.locator("progress").evaluate((p) => (p as HTMLProgressElement).value)).toBe(100);
+    await page.locator("[data-testid='count-completed']", { hasText: "1" }).waitFor();
+    await screenshot(page, "11-jobs-run-completed");
+    await page.close();
+  }, 90_000);
+
+  test("a rolled-back promotion is shown with its reason and the numbers behind every step", async () => {
+    const page = await signIn(browser.context, base, await adminToken());
+    await tab(page, "Promotions");
+    await page.getByText("No promotion yet").waitFor();
+    const at = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
+    const thresholds = [
+      {
+        key: "http_req_duration",
+        expression: "p(95)<500",
+        ok: true,
+        inconclusive: false,
+        value: 41,
+        samples: 300,
+      },
+      {
+        key: "http_req_failed",
+        expression: "rate<0.01",
+        ok: false,
+        inconclusive: false,
+        value: 0.052,
+        samples: 300,
+      },
+    ];
+    const gateway = (p95: number, errorRate: number, requests: number) => ({
+      upstream: "validation",
+      from: at(0),
+      to: at(10),
+      numbers: { p95, errorRate, requests },
+      errors: Math.round(errorRate * requests),
+      thresholds,
+      note: "",
+    });
+    promotions = [
+      {
+        id: "p1-validation",
+        route: "validation",
+        candidate: "validation",
+        stable: "monolith",
+        state: "rolled-back",
+        effectiveState: "rolled-back",
+        steps: [10, 25, 50, 100],
+        step: 2,
+        stepDurationMs: 10_000,
+        actor: "alice",
+        startedAt: at(0),
+        finishedAt: at(25),
+        reason: "step 2 of 4: gateway http_req_failed rate<0.01 was 0.052",
+        decisions: [
+          {
+            step: 1,
+            of: 4,
+            attempt: 1,
+            weights: { monolith: 90, validation: 10 },
+            startedAt: at(0),
+            at: at(10),
+            verdict: "pass",
+            reason: "gate pass, gateway pass (120 candidate requests)",
+            gate: { engine: "builtin", numbers: { p95: 38, errorRate: 0, requests: 400 }, thresholds },
+            gateway: gateway(38, 0, 120),
+          },
+          {
+            step: 2,
+            of: 4,
+            attempt: 1,
+            weights: { monolith: 75, validation: 25 },
+            startedAt: at(10),
+            at: at(20),
+            verdict: "fail",
+            reason: "gateway http_req_failed rate<0.01 was 0.052",
+            gate: { engine: "builtin", numbers: { p95: 41, errorRate: 0.05, requests: 400 }, thresholds },
+            gateway: gateway(41, 0.052, 310),
+          },
+        ],
+        events: [
+          {
+            at: at(0),
+            what: "weights",
+            actor: "alice",
+            detail: null,
+            weights: { monolith: 90, validation: 10 },
+          },
+          {
+            at: at(10),
+            what: "weights",
+            actor: "alice",
+            detail: null,
+            weights: { monolith: 75, validation: 25 },
+          },
+          {
+            at: at(20),
+            what: "rollback",
+            actor: "alice",
+            detail: "step 2 failed",
+            weights: { monolith: 100, validation: 0 },
+          },
+        ],
+      },
+    ];
+    const card = page.locator("details[data-promotion='p1-validation']");
+    await card.waitFor();
+    await card.locator("summary").click();
+    await card.getByText("step 2 of 4: gateway http_req_failed rate<0.01 was 0.052").waitFor();
+    const failedStep = card.locator("table.steps tbody tr").nth(1);
+    await failedStep.getByText("fail", { exact: true }).waitFor();
+    expect(await failedStep.textContent()).toContain("5.20 %"); // the error rate behind the verdict
+    expect(await failedStep.textContent()).toContain("41 ms");
+    expect(await card.locator("table.steps thead").textContent()).toContain("budget 500 ms");
+    await card.locator("canvas").first().waitFor();
+    await screenshot(page, "12-promotion-rolled-back");
+    await page.close();
+  }, 60_000);
+});
+
+test("screenshots land in the test's output dir", async () => {
+  expect(await Bun.file(`${SCREENSHOTS}/01-map-admin.png`).exists()).toBe(true);
+});
