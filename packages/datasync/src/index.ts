@@ -5,5 +5,6 @@ export * from "./checksum.ts";
 export * from "./component.ts";
 export * from "./owner-api.ts";
 export * from "./owner-watch.ts";
+export { destroyNamespaceState } from "./state.ts";
 export * from "./sync.ts";
 export { syncKeys } from "./tables.ts";

@@ -92,16 +92,16 @@ describe("write hold", () => {
       await blocked;
     });
     const order: string[] = [];
-    const write = app
-      .request("/api/codes", {
+    const write = Promise.resolve(
+      app.request("/api/codes", {
         method: "POST",
         headers: { ...(await editor()), "content-type": "application/json" },
         body: JSON.stringify(code),
-      })
-      .then((r) => {
-        order.push("write answered");
-        return r;
-      });
+      }),
+    ).then((r) => {
+      order.push("write answered");
+      return r;
+    });
     await inUpstream;
     const held = hold(app, 30_000).then(async (r) => {
       order.push("hold answered");

@@ -1,0 +1,178 @@
+#!/usr/bin/env bun
+// bun run migrate-data <backfill|verify|flip|status> <route> [--json]
+// Data during the migration: copy the write owner's data into the candidate, compare both sides, and move
+// write ownership through the gateway. Talks to both databases directly (MONOLITH_DATABASE_URL,
+// REFERENCE_DATA_DATABASE_URL), to NATS (FIG_NAMESPACE) and to the gateway's admin API (GATEWAY_URL).
+import { parseArgs } from "node:util";
+import { mintDevToken, resolveDevSecret } from "@fig/auth";
+import { createDatabase, type DatabaseHandle } from "@fig/db";
+import { createNatsClient } from "@fig/events";
+import { backfill } from "./backfill.ts";
+import { type CliConfig, loadCliConfig } from "./config.ts";
+import { flipWriteOwner, gatewayAdmin } from "./flip.ts";
+import { type DataRoute, dataRoute, otherSide } from "./routes.ts";
+import { createDatasyncState } from "./state.ts";
+import { followerBacklog, formatStatus, outboxPending, type RouteStatus, recentLag } from "./status.ts";
+import { formatVerify, verifySides } from "./verify.ts";
+
+const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status> <route> [--json] [--hold-ms N]
+  backfill  copy the write owner's tables into the candidate (idempotent, resumable; progress on stderr)
+  verify    compare both sides: counts, checksums, first differing keys (exit 1 on a mismatch)
+  flip      hold writes at the gateway, drain the sync, verify, switch the write owner, release
+  status    write owner, sync lag and backlog, last verify, last flip
+routes: reference-data`;
+
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+async function open(route: DataRoute, config: CliConfig, name: string): Promise<DatabaseHandle> {
+  const url = route.databases(config)[name];
+  if (!url)
+    throw new Error(
+      `set ${route.variables[name]} (the ${name} database; migrate-data reads and writes it directly)`,
+    );
+  return createDatabase({ service: `migrate-data-${name}`, url, poolMax: 4, statementTimeoutMs: 120_000 });
+}
+
+async function gatewayToken(config: CliConfig) {
+  if (config.GATEWAY_TOKEN) return config.GATEWAY_TOKEN;
+  const { issuer, audience } = config.auth;
+  return mintDevToken({
+    secret: resolveDevSecret(config.auth),
+    issuer,
+    audience,
+    sub: "migrate-data",
+    tenant: "fig-system",
+    roles: ["admin"],
+    ttl: "10m",
+  });
+}
+
+const rate = (n: number) => `${Math.round(n).toLocaleString("en")} rows/s`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: "boolean", default: false }, "hold-ms": { type: "string" } },
+  });
+  const [command, routeId] = positionals;
+  if (!command || !routeId || !["backfill", "verify", "flip", "status"].includes(command)) {
+    err(USAGE);
+    return 2;
+  }
+  const config = loadCliConfig();
+  const route = dataRoute(routeId);
+  const nats = createNatsClient({ servers: config.NATS_URL, name: "migrate-data" });
+  const state = createDatasyncState(nats, config.FIG_NAMESPACE);
+  const handles: DatabaseHandle[] = [];
+  const print = (text: string, json: unknown) =>
+    process.stdout.write(`${values.json ? JSON.stringify(json) : text}\n`);
+  try {
+    const ownerName = await state.writeOwner(route.id);
+    const candidateName = otherSide(route, ownerName);
+    const ownerDb = await open(route, config, ownerName);
+    handles.push(ownerDb);
+    const candidateDb = await open(route, config, candidateName);
+    handles.push(candidateDb);
+    const owner = { name: ownerName, db: ownerDb.db };
+    const candidate = { name: candidateName, db: candidateDb.db };
+
+    if (command === "backfill") {
+      err(`backfill ${route.id}: ${ownerName} (write owner) → ${candidateName}`);
+      let lastLine = 0;
+      const result = await backfill({
+        route: route.id,
+        owner,
+        candidate,
+        specs: route.specs,
+        state,
+        batch: config.MIGRATE_BATCH,
+        onProgress: (p) => {
+          if (Date.now() - lastLine < 500 && p.copied < p.total) return;
+          lastLine = Date.now();
+          const eta = p.etaSeconds === null ? "?" : `${p.etaSeconds.toFixed(0)} s`;
+          err(`  ${p.table}: ${p.copied}/${p.total} rows, ${rate(p.rowsPerSecond)}, ETA ${eta}`);
+        },
+      });
+      const verify = await verifySides({ owner, candidate, specs: route.specs });
+      await state.update(route.id, (s) => ({
+        ...s,
+        lastVerify: verify,
+        lastBackfill: { at: new Date().toISOString(), ...result },
+      }));
+      err(`${result.resumed ? "resumed and " : ""}done: ${rate(result.rowsPerSecond)}`);
+      for (const t of result.tables)
+        err(`  ${t.table}: ${t.rows} rows read, ${t.written} written, ${t.deleted} deleted`);
+      print(formatVerify(verify), { backfill: result, verify });
+      return verify.ok ? 0 : 1;
+    }
+
+    if (command === "verify") {
+      const verify = await verifySides({ owner, candidate, specs: route.specs });
+      await state.update(route.id, (s) => ({ ...s, lastVerify: verify }));
+      print(formatVerify(verify), verify);
+      if (!verify.ok) {
+        const names = verify.tables
+          .filter((t) => !t.equal)
+          .flatMap((t) => t.differences.map((d) => `${t.table}/${d.key} (${d.kind})`));
+        err(`mismatch: ${names.join(", ") || "checksums differ"}`);
+      }
+      return verify.ok ? 0 : 1;
+    }
+
+    if (command === "flip") {
+      const gateway = gatewayAdmin(config.GATEWAY_URL, await gatewayToken(config));
+      const current = await gateway.writeOwner(route.id);
+      if (current !== ownerName)
+        throw new Error(`the gateway says ${current} owns ${route.id}, NATS KV says ${ownerName}`);
+      err(`flip ${route.id}: ${ownerName} → ${candidateName}`);
+      const holdMs = values["hold-ms"] ? Number(values["hold-ms"]) : config.FLIP_HOLD_MS;
+      const result = await flipWriteOwner({
+        route: route.id,
+        owner,
+        candidate,
+        specs: route.specs,
+        followers: route.followers,
+        gateway,
+        nats,
+        namespace: config.FIG_NAMESPACE,
+        state,
+        holdMs,
+        log: (line) => err(`  ${line}`),
+      });
+      const text =
+        `${formatVerify(result.verify)}\n` +
+        `${result.outcome === "flipped" ? `FLIPPED: ${candidateName} now owns the writes of ${route.id}` : `REFUSED: ${result.reason}; ${ownerName} still owns the writes`}\n` +
+        `  writes held ${result.heldMs} ms (${result.heldWrites} writes waited), drain ${result.drainMs} ms, verify ${result.verifyMs} ms, total ${result.totalMs} ms`;
+      print(text, result);
+      return result.outcome === "flipped" ? 0 : 1;
+    }
+
+    const data = await state.route(route.id);
+    const status: RouteStatus = {
+      route: route.id,
+      owner: ownerName,
+      candidate: candidateName,
+      follower: route.followers[ownerName] as string,
+      outboxPending: await outboxPending(owner.db),
+      backlog: await followerBacklog(nats, config.FIG_NAMESPACE, route.followers[ownerName] as string),
+      lag: await recentLag(candidate.db, ownerName),
+      lastVerify: data.lastVerify ?? null,
+      lastFlip: data.flips.at(-1) ?? null,
+      backfill: (await state.checkpoint(route.id)) ?? null,
+    };
+    print(formatStatus(status), status);
+    return 0;
+  } finally {
+    for (const h of handles) await h.close().catch(() => {});
+    await nats.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    err(`migrate-data: ${(error as Error).message}`);
+    process.exit(1);
+  },
+);

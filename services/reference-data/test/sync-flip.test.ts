@@ -1,0 +1,275 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { destroyNamespaceState } from "@fig/datasync";
+import { rowsOf } from "@fig/db";
+import { createNatsClient, deleteStreams, type NatsClient } from "@fig/events";
+import { codes } from "@fig/reference";
+import { createTestAuth, createTestDatabase, type TestDatabase } from "@fig/testing";
+import { eq, sql } from "drizzle-orm";
+import { codeInput } from "./helpers.ts";
+import {
+  compareSides,
+  converged,
+  MONOLITH_MIGRATIONS,
+  REFERENCE_MIGRATIONS,
+  uniqueNamespace,
+  until,
+} from "./sync-helpers.ts";
+import {
+  commonEnv,
+  freePort,
+  migrateData,
+  migrateDataProcess,
+  type Service,
+  startService,
+} from "./sync-processes.ts";
+
+// Data during the migration, end to end: the gateway, the monolith and reference-data as real processes on
+// fresh databases and their own namespace; `bun run migrate-data` as the operator runs it.
+const namespace = uniqueNamespace("flip");
+const auth = createTestAuth();
+const requiresServer = "three service processes share these databases";
+let mono: TestDatabase;
+let ref: TestDatabase;
+let nats: NatsClient;
+let gateway: Service;
+let monolith: Service;
+let referenceData: Service;
+let env: Record<string, string>;
+let editor: string;
+let admin: string;
+
+beforeAll(async () => {
+  mono = await createTestDatabase({
+    service: "monolith",
+    migrationsFolder: MONOLITH_MIGRATIONS,
+    requiresServer,
+  });
+  ref = await createTestDatabase({
+    service: "reference-data",
+    migrationsFolder: REFERENCE_MIGRATIONS,
+    requiresServer,
+  });
+  nats = createNatsClient({ servers: "127.0.0.1:4222", name: "sync-flip-test" });
+  editor = await auth.token({ roles: ["editor"], sub: "writer" });
+  admin = await auth.token({ roles: ["admin"], sub: "operator" });
+  const base = commonEnv(namespace);
+  const [gp, mp, rp] = [freePort(), freePort(), freePort()];
+  const urls = {
+    MONOLITH_URL: `http://127.0.0.1:${mp}`,
+    REFERENCE_DATA_URL: `http://127.0.0.1:${rp}`,
+    VALIDATION_URL: "http://127.0.0.1:9",
+  };
+  monolith = await startService("monolith", mp, { ...base, ...urls, DATABASE_URL: mono.url as string });
+  referenceData = await startService("reference-data", rp, {
+    ...base,
+    ...urls,
+    DATABASE_URL: ref.url as string,
+  });
+  gateway = await startService("gateway", gp, { ...base, ...urls, RATE_LIMIT_PER_MINUTE: "1000000" });
+  env = {
+    ...base,
+    MONOLITH_DATABASE_URL: mono.url as string,
+    REFERENCE_DATA_DATABASE_URL: ref.url as string,
+    GATEWAY_URL: gateway.url,
+    MIGRATE_BATCH: "40",
+  };
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of [gateway, referenceData, monolith]) await s?.stop().catch(() => {});
+  const jsm = await nats.manager();
+  await deleteStreams(jsm, namespace).catch(() => {});
+  await destroyNamespaceState(nats, namespace).catch(() => {});
+  await nats?.close();
+  await mono?.drop();
+  await ref?.drop();
+});
+
+async function api(path: string, init: RequestInit & { json?: unknown; token?: string } = {}) {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${init.token ?? editor}`);
+  if (init.json !== undefined) headers.set("content-type", "application/json");
+  return fetch(`${gateway.url}${path}`, {
+    ...init,
+    headers,
+    ...(init.json === undefined ? {} : { body: JSON.stringify(init.json) }),
+  });
+}
+
+const ownerAtGateway = async () => {
+  const res = await api("/_fig/routes", { token: admin });
+  const { routes } = (await res.json()) as { routes: { id: string; writeOwner: string }[] };
+  return routes.find((r) => r.id === "reference-data")?.writeOwner;
+};
+
+describe("backfill, live sync and the write-ownership flip", () => {
+  test("backfill killed with -9 mid-way resumes from its checkpoint and ends equal on both sides", async () => {
+    // The live sync is running too (it replays the monolith's seed events): both converge on the same rows.
+    const run = migrateDataProcess(["backfill", "reference-data"], env);
+    await run.killWhen(/codes: \d+\/\d+ rows/);
+    const again = await migrateData(["backfill", "reference-data", "--json"], env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("resumed");
+    const out = JSON.parse(again.stdout) as {
+      verify: { ok: boolean; tables: { table: string; owner: { count: number } }[] };
+    };
+    expect(out.verify.ok).toBe(true);
+    expect(out.verify.tables.find((t) => t.table === "codes")?.owner.count).toBeGreaterThan(300);
+    expect((await compareSides(mono.db, ref.db)).equal).toBe(true);
+  }, 120_000);
+
+  test("the sync consumer killed with -9 mid-stream converges after a restart; verify passes", async () => {
+    const writes: Promise<Response>[] = [];
+    for (let i = 0; i < 40; i++)
+      writes.push(api("/api/codes", { method: "POST", json: codeInput(String(81000 + i)) }));
+    // Killed while the changes are arriving (some applied, some not).
+    await until("reference-data to apply some of the writes", async () => {
+      const [row] = rowsOf<{ n: number }>(
+        await ref.db.execute(sql`select count(*)::int as n from codes where code like '810%'`),
+      );
+      return (row?.n ?? 0) > 0 ? true : undefined;
+    });
+    await referenceData.kill9();
+    for (const res of await Promise.all(writes)) expect(res.status).toBe(201);
+    for (let i = 40; i < 60; i++)
+      expect((await api("/api/codes", { method: "POST", json: codeInput(String(81000 + i)) })).status).toBe(
+        201,
+      );
+    await referenceData.restart();
+    await converged(mono.db, ref.db);
+    const verify = await migrateData(["verify", "reference-data"], env);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain("OK");
+  }, 120_000);
+
+  test("a row changed behind the sync's back: verify names it, the flip is refused, ownership unchanged", async () => {
+    const [before] = await ref.db.select().from(codes).where(eq(codes.code, "81001"));
+    await ref.db
+      .update(codes)
+      .set({ description: "changed behind the sync's back" })
+      .where(eq(codes.code, "81001"));
+    const verify = await migrateData(["verify", "reference-data"], env);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(/DIFF codes/);
+    expect(verify.stderr).toContain("codes/81001 (different)");
+    const flip = await migrateData(["flip", "reference-data"], env);
+    expect(flip.code).toBe(1);
+    expect(flip.stdout).toContain("REFUSED");
+    expect(await ownerAtGateway()).toBe("monolith");
+    // Writes were released to the old owner.
+    const res = await api("/api/codes", { method: "POST", json: codeInput("81100") });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("fig-served-by")).toBe("monolith");
+    await ref.db
+      .update(codes)
+      .set({ description: before?.description as string })
+      .where(eq(codes.code, "81001"));
+    await converged(mono.db, ref.db);
+  }, 120_000);
+
+  test("a writer keeps creating and updating codes through the gateway during the flip: nothing lost, nothing doubled", async () => {
+    type Outcome = { code: string; acked: number | null; lastAckedTariff: number | null; rejected: number };
+    const outcomes: Outcome[] = [];
+    let stop = false;
+    let n = 0;
+    const writer = async (lane: number) => {
+      while (!stop) {
+        const code = String(70000 + lane * 1000 + n++);
+        const o: Outcome = { code, acked: null, lastAckedTariff: null, rejected: 0 };
+        outcomes.push(o);
+        const created = await api("/api/codes", {
+          method: "POST",
+          json: codeInput(code, { tariff_cents: 1 }),
+        });
+        if (created.status === 503) {
+          o.rejected++;
+          continue;
+        }
+        expect(created.status).toBe(201);
+        o.acked = 201;
+        o.lastAckedTariff = 1;
+        for (let t = 2; t <= 3 && !stop; t++) {
+          const res = await api(`/api/codes/${code}`, {
+            method: "PATCH",
+            json: { tariff_cents: t },
+            headers: { "if-match": "*" },
+          });
+          if (res.status === 503) {
+            o.rejected++;
+            break; // a rejected write was never sent: the code keeps its last acknowledged value
+          }
+          expect(res.status).toBe(200);
+          o.lastAckedTariff = t;
+        }
+      }
+    };
+    const lanes = [0, 1, 2, 3].map(writer);
+    await until("the writer to get going", async () => (outcomes.length > 20 ? true : undefined));
+    const flip = await migrateData(["flip", "reference-data", "--json"], env);
+    const afterFlip = outcomes.length;
+    await until("writes after the flip", async () => (outcomes.length > afterFlip + 20 ? true : undefined));
+    stop = true;
+    await Promise.all(lanes);
+    expect(flip.code).toBe(0);
+    const result = JSON.parse(flip.stdout) as {
+      outcome: string;
+      heldMs: number;
+      heldWrites: number;
+      verify: { ok: boolean };
+    };
+    expect(result.outcome).toBe("flipped");
+    expect(result.verify.ok).toBe(true);
+    expect(await ownerAtGateway()).toBe("reference-data");
+
+    // Every acknowledged write is on the new owner, with its last acknowledged value; rejected creates nowhere.
+    const rows = new Map(
+      (
+        await ref.db
+          .select({ code: codes.code, tariff: codes.tariff_cents })
+          .from(codes)
+          .where(sql`${codes.code} like '7%'`)
+      ).map((r) => [r.code, r.tariff]),
+    );
+    const lost = outcomes.filter((o) => o.acked !== null && rows.get(o.code) !== o.lastAckedTariff);
+    expect(lost).toEqual([]);
+    const appliedDespite503 = outcomes.filter((o) => o.acked === null && rows.has(o.code));
+    expect(appliedDespite503).toEqual([]);
+    expect(outcomes.filter((o) => o.acked !== null).length).toBeGreaterThan(20);
+
+    // The flip is in the route's history with its figures.
+    const history = (await (await api("/_fig/routes/reference-data/history", { token: admin })).json()) as {
+      history: { what: string; to: unknown; why: string | null }[];
+    };
+    const owner = history.history.filter((h) => h.what === "write-owner").at(-1);
+    expect(owner?.to).toBe("reference-data");
+    expect(owner?.why).toMatch(/migrate-data flip: monolith → reference-data; held \d+ ms .*verify OK/);
+
+    // The reverse sync brings the monolith level with the new owner; verify (now reference-data → monolith) passes.
+    await converged(ref.db, mono.db);
+    const verify = await migrateData(["verify", "reference-data"], env);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain("verify reference-data (owner) → monolith (candidate): OK");
+  }, 180_000);
+
+  test("after the flip, a write on reference-data reaches the monolith; status shows owner, lag and the last verify", async () => {
+    const res = await api("/api/codes", { method: "POST", json: codeInput("82001", { tariff_cents: 4242 }) });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("fig-served-by")).toBe("reference-data");
+    await until("the monolith to receive reference-data's write", async () => {
+      const [row] = await mono.db.select().from(codes).where(eq(codes.code, "82001"));
+      return row?.tariff_cents === 4242 ? true : undefined;
+    });
+    const status = await migrateData(["status", "reference-data", "--json"], env);
+    expect(status.code).toBe(0);
+    const s = JSON.parse(status.stdout) as {
+      owner: string;
+      lag: { changes: number };
+      lastVerify: { ok: boolean };
+      lastFlip: { outcome: string };
+    };
+    expect(s.owner).toBe("reference-data");
+    expect(s.lag.changes).toBeGreaterThan(0);
+    expect(s.lastVerify.ok).toBe(true);
+    expect(s.lastFlip.outcome).toBe("flipped");
+  }, 60_000);
+});
