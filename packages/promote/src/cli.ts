@@ -3,13 +3,14 @@ import { mintDevToken, resolveDevSecret } from "@fig/auth";
 import { createNatsClient } from "@fig/events";
 import { type EngineChoice, parseDuration } from "@fig/loadgate";
 import { ConfigError } from "@fig/service";
-import { pauseRoute, promotionViews, resumeLive, rollbackRoute } from "./commands.ts";
+import { pauseRoute, resumeLive, rollbackRoute } from "./commands.ts";
 import { loadPromoteConfig, type PromoteConfig } from "./config.ts";
 import { createGatewayClient } from "./gateway-client.ts";
 import { createProgressPrinter } from "./progress.ts";
 import { runPromotion } from "./promote.ts";
 import type { PromotionView } from "./schema.ts";
 import { createPromotionStore, LockHeldError, promotionsBucketName } from "./store.ts";
+import { promotionViews } from "./view.ts";
 
 const USAGE = `Usage:
   bun run promote <route> --to <upstream> [--steps 10,25,50,100] [--step-duration 60s] [--gate loadtests/x.js]
@@ -170,7 +171,9 @@ async function main(argv: string[]): Promise<number> {
     };
 
     if (command === "status") {
-      const views = await promotionViews(store, route);
+      // With a route: its latest promotion (--json: every one); without: the latest of every route.
+      const all = await promotionViews(store, route);
+      const views = route && !values.json ? all.slice(-1) : all;
       if (values.json) console.log(JSON.stringify(views, null, 2));
       else if (views.length === 0) console.log(route ? `${route}: never promoted` : "no promotions recorded");
       for (const view of values.json ? [] : views) {

@@ -1,6 +1,6 @@
 import type { GatewayClient, GatewayRoute } from "./gateway-client.ts";
 import { stepWeights } from "./promote.ts";
-import type { PromotionEvent, PromotionRecord, PromotionView } from "./schema.ts";
+import type { PromotionEvent, PromotionRecord } from "./schema.ts";
 import { isStale, type PromotionStore, RecordChangedError } from "./store.ts";
 import { viewOf } from "./view.ts";
 
@@ -17,14 +17,6 @@ const ev = (
   detail,
   ...(weights ? { weights } : {}),
 });
-
-/** The latest promotion of a route as it is (a dead process's running one shows paused), or of every route. */
-export async function promotionViews(store: PromotionStore, route?: string): Promise<PromotionView[]> {
-  const records = route ? (await store.list(route)).slice(-1) : await store.list();
-  const out: PromotionView[] = [];
-  for (const record of records) out.push(viewOf(record, (await store.readLock(record.route))?.value ?? null));
-  return out;
-}
 
 /** Rewrites the latest record of a route with `mutate`, retrying when the running process wrote first. */
 async function updateLatest(store: PromotionStore, route: string, mutate: (r: PromotionRecord) => void) {

@@ -1,5 +1,5 @@
 export { budgetsOf, DEFAULT_BUDGETS, gatewayMeasurement } from "./budgets.ts";
-export { pauseRoute, promotionViews, resumeLive, rollbackRoute } from "./commands.ts";
+export { pauseRoute, resumeLive, rollbackRoute } from "./commands.ts";
 export { createGatewayClient, type GatewayClient } from "./gateway-client.ts";
 export { parseMetrics, quantileOf, windowOf } from "./prometheus.ts";
 export { decide, type LiveProgress, type PromoteOptions, runPromotion, stepWeights } from "./promote.ts";
@@ -11,4 +11,4 @@ export {
   type PromotionStore,
   promotionsBucketName,
 } from "./store.ts";
-export { viewOf } from "./view.ts";
+export { promotionViews, viewOf } from "./view.ts";

@@ -1,5 +1,5 @@
 import type { Lock, PromotionRecord, PromotionView } from "./schema.ts";
-import { isStale } from "./store.ts";
+import { isStale, type PromotionStore } from "./store.ts";
 
 /**
  * The promotion as it is, not only as its record says: a record still `running` whose lock is gone, stale,
@@ -25,4 +25,17 @@ export function viewOf(record: PromotionRecord, lock: Lock | null, now = Date.no
         }
       : null,
   };
+}
+
+/** Every promotion of a route (oldest first), or the latest of every route, each as it is (see viewOf). */
+export async function promotionViews(store: PromotionStore, route?: string): Promise<PromotionView[]> {
+  const records = await store.list(route);
+  const locks = new Map<string, Lock | null>();
+  const out: PromotionView[] = [];
+  for (const record of records) {
+    if (!locks.has(record.route))
+      locks.set(record.route, (await store.readLock(record.route))?.value ?? null);
+    out.push(viewOf(record, locks.get(record.route) ?? null));
+  }
+  return out;
 }

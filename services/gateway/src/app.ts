@@ -6,6 +6,7 @@ import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { adminRouter } from "./admin/handlers.ts";
 import type { JobsSource } from "./admin/jobs.ts";
+import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
 import {
@@ -23,7 +24,7 @@ import { createShadow, routeMirror, type Shadow } from "./policies/shadow/mirror
 import type { SendFn } from "./policies/types.ts";
 import { createProxyHandler, createSend } from "./proxy/forward.ts";
 import { createWriteHolds } from "./proxy/write-hold.ts";
-import { type RouteTable, routeTable } from "./routes.ts";
+import { type RouteDefinition, type RouteTable, routeTable } from "./routes.ts";
 import { createMemoryRouteStore } from "./state/memory-store.ts";
 import type { RouteStateStore } from "./state/types.ts";
 
@@ -59,6 +60,8 @@ export type GatewayDeps = {
   /** The validation work queue and dead letters (/_fig/jobs, /_fig/dlq, the console's Jobs). */
   jobs?: JobsSource;
   console?: ConsoleOptions;
+  /** Promotion records (packages/promote's KV bucket) for GET /_fig/promotions. */
+  promotions?: PromotionsReader;
 };
 
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
@@ -145,6 +148,18 @@ export function buildGateway(deps: GatewayDeps) {
   );
   app.route(
     "/_fig",
+    promotionsRouter({
+      table,
+      store,
+      promotions: deps.promotions,
+      verifier,
+      limiter,
+      rateLimit: table.defaultRoute.policies.rateLimit,
+      clientIp,
+    }),
+  );
+  app.route(
+    "/_fig",
     adminRouter({
       table,
       store,
@@ -158,6 +173,10 @@ export function buildGateway(deps: GatewayDeps) {
       logger,
     }),
   );
+  // The route's shadow share may be raised at run time (a promotion's shadow step): read it from the live state.
+  const mirror = routeMirror(shadow);
+  const liveMirror = (route: RouteDefinition, request: Request, primary: Response, upstream: string) =>
+    mirror(withLiveShadow(route, store.get(route.id)), request, primary, upstream);
   const proxy = createProxyHandler({
     table,
     store,
@@ -167,7 +186,7 @@ export function buildGateway(deps: GatewayDeps) {
     forward,
     breakers,
     clientIp,
-    mirror: routeMirror(shadow),
+    mirror: liveMirror,
     writeHolds,
   });
   app.all("/api", proxy);

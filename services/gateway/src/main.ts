@@ -1,4 +1,6 @@
 import { runService } from "@fig/bootstrap";
+import type { NatsClient } from "@fig/events";
+import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
 import { buildGateway, SERVICE, upstreamDocuments } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { routeTable } from "./routes.ts";
@@ -38,6 +40,7 @@ await runService({
       lifecycle,
       upstreamDocuments: upstreamDocuments(logger),
       jobs: { nats, namespace },
+      promotions: promotionsReader(nats, namespace),
     });
     return {
       app,
@@ -49,3 +52,12 @@ await runService({
     };
   },
 });
+
+/** GET /_fig/promotions reads packages/promote's bucket, the same records `bun run promote status` shows. */
+function promotionsReader(nats: { connection(): ReturnType<NatsClient["connection"]> }, namespace: string) {
+  const promotions = createPromotionStore({
+    connection: () => nats.connection(),
+    bucket: promotionsBucketName(namespace),
+  });
+  return { bucket: promotions.bucket, list: (route?: string) => promotionViews(promotions, route) };
+}

@@ -42,6 +42,8 @@ export type RouteDefinition = {
   writeOwner: string;
   writes: WriteMode;
   policies: RoutePolicies;
+  /** The load-gate script `bun run promote` runs at every step unless `--gate` overrides it (repo-relative). */
+  gate?: string;
 };
 
 export type RouteTable = {
@@ -109,6 +111,7 @@ export function routeTable({
         state: "active",
         writeOwner: MONOLITH,
         writes: "owner",
+        gate: "loadtests/reference-data.js",
         policies: policies({
           shadow: { percent: 0, candidate: "reference-data", ignorePaths: ["updatedAt", "createdAt"] },
         }),
@@ -122,6 +125,7 @@ export function routeTable({
         writeOwner: MONOLITH,
         // A run lives where its POST went; GETs find it on either side by read fallback.
         writes: "owner-per-request",
+        gate: "loadtests/validation.js",
         policies: policies({
           readFallback: true,
           shadow: { percent: 0, candidate: "validation", ignorePaths: ["id", "createdAt", "updatedAt"] },

@@ -93,6 +93,7 @@ export function adminRouter(deps: AdminDeps) {
     state: live?.state ?? route.state,
     writeOwner: live?.writeOwner ?? route.writeOwner,
     writes: route.writes,
+    gate: route.gate ?? null,
     policies: route.policies as unknown as Record<string, unknown>,
     revision: live?.revision ?? 0,
     updatedAt: live?.updatedAt ?? "",

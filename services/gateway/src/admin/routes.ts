@@ -19,7 +19,7 @@ const HistoryEntrySchema = z
   .object({
     at: z.string().openapi({ example: "2025-01-31T12:00:00.000Z" }),
     who: z.string().openapi({ description: "The admin token's `sub`", example: "alice" }),
-    what: z.enum(["seed", "weights", "state", "write-owner", "write-hold"]),
+    what: z.enum(["seed", "weights", "state", "write-owner", "write-hold", "shadow"]),
     from: z.unknown().openapi({ example: { monolith: 100, validation: 0 } }),
     to: z.unknown().openapi({ example: { monolith: 90, validation: 10 } }),
     why: z.string().nullable().openapi({ example: "canary step 1" }),
@@ -35,6 +35,13 @@ export const RouteSchema = z
     state: z.enum(["active", "inactive"]),
     writeOwner: z.string().openapi({ example: "monolith" }),
     writes: z.enum(["owner", "owner-per-request", "stateless"]),
+    gate: z
+      .string()
+      .nullable()
+      .openapi({
+        description: "The route's default load-gate script (`bun run promote`)",
+        example: "loadtests/reference-data.js",
+      }),
     policies: z
       .record(z.string(), z.unknown())
       .openapi({ description: "Auth, rate limit, timeout, retries, breaker, read fallback, shadow" }),

@@ -42,6 +42,8 @@ function fieldOf(change: RouteChange): { what: HistoryEntry["what"]; value: unkn
       return { what: "write-owner", value: change.writeOwner };
     case "write-hold":
       return { what: "write-hold", value: change.hold };
+    case "shadow":
+      return { what: "shadow", value: change.percent };
   }
 }
 
@@ -60,7 +62,9 @@ export function applyChange(
         ? route.state
         : what === "write-hold"
           ? (route.writeHold ?? null)
-          : route.writeOwner;
+          : what === "shadow"
+            ? (route.shadowPercent ?? null)
+            : route.writeOwner;
   const at = now.toISOString();
   const entry: HistoryEntry = { at, who: meta.who, what, from, to: value, why: meta.why };
   const next: LiveRoute = {
@@ -74,6 +78,7 @@ export function applyChange(
   if (change.kind === "state") next.state = change.state;
   if (change.kind === "write-owner") next.writeOwner = change.writeOwner;
   if (change.kind === "write-hold") next.writeHold = change.hold;
+  if (change.kind === "shadow") next.shadowPercent = change.percent;
   return next;
 }
 
@@ -94,5 +99,6 @@ export function parseLive(value: unknown, revision: number): LiveRoute | null {
     updatedBy: typeof v.updatedBy === "string" ? v.updatedBy : "",
     history: Array.isArray(v.history) ? (v.history as HistoryEntry[]) : [],
     writeHold: isWriteHold(v.writeHold) ? v.writeHold : null,
+    shadowPercent: typeof v.shadowPercent === "number" ? v.shadowPercent : null,
   };
 }

@@ -4,7 +4,7 @@ import type { RouteState } from "../routes.ts";
 export type HistoryEntry = {
   at: string;
   who: string;
-  what: "seed" | "weights" | "state" | "write-owner" | "write-hold";
+  what: "seed" | "weights" | "state" | "write-owner" | "write-hold" | "shadow";
   from: unknown;
   to: unknown;
   why: string | null;
@@ -26,6 +26,8 @@ export type LiveRoute = {
    * instead of forwarding them; cleared, they go on to the then write owner; past `until`, they get 503.
    */
   writeHold?: WriteHold | null;
+  /** Live share of GETs mirrored to the route's shadow candidate (a promotion's shadow step); null: routes.ts. */
+  shadowPercent?: number | null;
 };
 
 /** A bounded hold of a route's writes, for moving write ownership without losing an accepted write. */
@@ -35,7 +37,8 @@ export type RouteChange =
   | { kind: "weights"; weights: Record<string, number> }
   | { kind: "state"; state: RouteState }
   | { kind: "write-owner"; writeOwner: string }
-  | { kind: "write-hold"; hold: WriteHold | null };
+  | { kind: "write-hold"; hold: WriteHold | null }
+  | { kind: "shadow"; percent: number | null };
 
 export type ChangeMeta = { who: string; why: string | null; ifRevision?: number | undefined };
 
