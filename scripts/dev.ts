@@ -19,6 +19,7 @@
 import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { withDevAuthDefaults } from "../packages/auth/src/defaults.ts";
+import { mintDevToken } from "../packages/auth/src/mint.ts";
 import {
   describePostgresUrl,
   prepareServiceDatabases,
@@ -454,10 +455,28 @@ async function main(): Promise<void> {
       if (!production)
         out(`Get a dev token:  ${s.bold(TOKEN_HINT)}  ${s.dim("(send it as Authorization: Bearer …)")}`);
       const gateway = services.find((svc) => svc.name === "gateway");
-      if (gateway)
+      if (gateway) {
         out(
           `Open ${s.bold(`http://localhost:${gateway.port}/docs`)}  ${s.dim("— the one URL: the gateway routes /api to every service")}`,
         );
+        // The console's token line: a ready dev admin token to paste into the page (never in a URL).
+        if (!production && env.AUTH_DEV_SECRET)
+          void mintDevToken({
+            secret: env.AUTH_DEV_SECRET,
+            sub: "dev-admin",
+            tenant: "acme",
+            roles: ["admin"],
+            ttl: "12h",
+            issuer: env.AUTH_ISSUER,
+            audience: env.AUTH_AUDIENCE,
+          })
+            .then((token) =>
+              out(
+                `Console ${s.bold(`http://localhost:${gateway.port}/_fig/console`)}  ${s.dim("paste this dev admin token (12 h):")} ${token}`,
+              ),
+            )
+            .catch(() => {});
+      }
     }
   };
 
