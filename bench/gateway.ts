@@ -23,7 +23,7 @@
  *
  * Usage (from the repository root; needs `apt-get install -y nginx-light haproxy wrk`):
  *   bun bench/gateway.ts [--only ratio|latency|memory|profile|breakdown[,…]] [--duration 10] [--rounds 3]
- *                        [--target gateway|bare|hono] [--threads 2] [--rate 3000]
+ *                        [--target gateway|bare|hono] [--threads 2] [--rate 3000] [--upload-mb 200]
  * Env: BENCH_NATS_URL (else NATS_URL, else 127.0.0.1:4222): the JetStream server the gateway keeps its route
  * state in (KV); the gateway runs with FIG_NAMESPACE=bench<random> and that namespace's streams are deleted at
  * the end (also after a failure or Ctrl-C). nginx/haproxy configs are generated into a temp dir.
@@ -83,7 +83,6 @@ type TargetKind = (typeof TARGETS)[number];
 
 const CONNECTIONS = 50;
 const WARMUP_S = 2;
-const UPLOAD_BYTES = 200 * 1024 * 1024;
 const UPLOAD_CHUNK = 64 * 1024;
 /** A reference-data path: a carved-out route, so weights, auth and the rate limit apply. */
 const GET_PATH = "/api/codes/00103";
@@ -95,13 +94,14 @@ const REFERENCE = { nginx: "0.43–0.51", haproxy: "0.44–0.52", bare: "0.36", 
 // ─── arguments ──────────────────────────────────────────────────────────────────────────────────────────────
 
 const USAGE = `usage: bun bench/gateway.ts [--only ratio|latency|memory|profile|breakdown[,…]] [--duration <s>] [--rounds <n>]
-                            [--target gateway|bare|hono] [--threads <n>] [--rate <req/s>]
+                            [--target gateway|bare|hono] [--threads <n>] [--rate <req/s>] [--upload-mb <MiB>]
   --only       run only these figures (comma-separated); default: all five
   --duration   seconds of each measured run (default 10; each proxy gets a ${WARMUP_S} s warmup first)
   --rounds     interleaved rounds for ratio and latency (default 3; medians are reported)
   --target     what latency, memory and profile measure (default gateway; bare/hono test the harness)
   --threads    wrk threads (default 2, wrk's default)
-  --rate       requests/s for latency (default 3000)`;
+  --rate       requests/s for latency (default 3000)
+  --upload-mb  size of the upload for memory, MiB (default 200)`;
 
 type Args = {
   only: Section[];
@@ -110,10 +110,11 @@ type Args = {
   target: TargetKind;
   threads: number;
   rate: number;
+  uploadBytes: number;
 };
 
 function readArgs(): Args {
-  const values = parseFlags(USAGE, ["only", "duration", "rounds", "target", "threads", "rate"]);
+  const values = parseFlags(USAGE, ["only", "duration", "rounds", "target", "threads", "rate", "upload-mb"]);
   const only = parseOnly(USAGE, SECTIONS, values.only);
   const number = (name: string, raw: string | undefined, fallback: number, min: number) => {
     const value = Number(raw ?? fallback);
@@ -129,6 +130,7 @@ function readArgs(): Args {
     rounds: Math.round(number("rounds", values.rounds, 3, 1)),
     threads: Math.round(number("threads", values.threads, 2, 1)),
     rate: number("rate", values.rate, 3000, 1),
+    uploadBytes: Math.round(number("upload-mb", values["upload-mb"], 200, 1) * 1024 * 1024),
   };
 }
 
@@ -526,7 +528,7 @@ function generatedBody(total: number): ReadableStream<Uint8Array> {
 }
 
 async function benchMemory(args: Args) {
-  heading(`c. Memory: ${LABELS[args.target]} RSS idle, under load, during a 200 MB upload`);
+  heading(`c. Memory: ${LABELS[args.target]} RSS idle, under load, during a ${mib(args.uploadBytes)} upload`);
   line(
     "  How: VmRSS of the target process from /proc/<pid>/status. Idle: after /ready and 100 warm requests,",
   );
@@ -534,7 +536,7 @@ async function benchMemory(args: Args) {
     `  1 s later. Load: sampled every 100 ms during wrk -t${args.threads} -c${CONNECTIONS} -d${args.duration}s. Upload: a generated`,
   );
   line(
-    `  ${mib(UPLOAD_BYTES)} body (${UPLOAD_CHUNK / 1024} KiB chunks, chunked encoding) POSTed to ${UPLOAD_PATH} through the target`,
+    `  ${mib(args.uploadBytes)} body (${UPLOAD_CHUNK / 1024} KiB chunks, chunked encoding) POSTed to ${UPLOAD_PATH} through the target`,
   );
   line(
     "  to the upstream, which counts and discards it; sampled every 50 ms, VmHWM reset before and read after.",
@@ -574,7 +576,7 @@ async function benchMemory(args: Args) {
         authorization: `Bearer ${await token("editor")}`,
         "content-type": "application/octet-stream",
       },
-      body: generatedBody(UPLOAD_BYTES),
+      body: generatedBody(args.uploadBytes),
       duplex: "half",
     } as RequestInit);
     const text = await res.text();
@@ -586,19 +588,19 @@ async function benchMemory(args: Args) {
       bytes = (JSON.parse(text) as { bytes?: unknown }).bytes;
     } catch {}
     check(
-      res.status === 200 && bytes === UPLOAD_BYTES,
-      `upload through ${args.target}: ${res.status} ${text.slice(0, 200)} (expected {"bytes":${UPLOAD_BYTES}})`,
+      res.status === 200 && bytes === args.uploadBytes,
+      `upload through ${args.target}: ${res.status} ${text.slice(0, 200)} (expected {"bytes":${args.uploadBytes}})`,
     );
     kv(
-      "200 MB upload",
-      `${seconds(uploadSeconds)} (${(UPLOAD_BYTES / 1024 / 1024 / uploadSeconds).toFixed(0)} MiB/s), upstream got ${String(bytes)} bytes`,
+      `${mib(args.uploadBytes)} upload`,
+      `${seconds(uploadSeconds)} (${(args.uploadBytes / 1024 / 1024 / uploadSeconds).toFixed(0)} MiB/s), upstream got ${String(bytes)} bytes`,
     );
     kv(
       "  RSS peak (sampled / VmHWM)",
       `${mib(uploadPeak)} / ${hwmReset ? mib(hwm) : "n/a"} (before: ${mib(beforeUpload)})`,
     );
     const peak = Math.max(uploadPeak, hwm ?? 0);
-    const uploaded = res.status === 200 && bytes === UPLOAD_BYTES;
+    const uploaded = res.status === 200 && bytes === args.uploadBytes;
     summary.push(
       { figure: `RSS idle (${args.target})`, result: mib(idle), goal: "—", verdict: "" },
       {
@@ -609,7 +611,7 @@ async function benchMemory(args: Args) {
         note: `${int(wrk.rps)} req/s, ${CONNECTIONS} connections`,
       },
       {
-        figure: `RSS during 200 MB upload (${args.target})`,
+        figure: `RSS during ${mib(args.uploadBytes)} upload (${args.target})`,
         result: uploaded
           ? `peak ${mib(peak)} (+${mib(peak - (beforeUpload ?? 0))})`
           : `FAILED (${res.status})`,
