@@ -16,8 +16,10 @@ export type ConsoleDeps = {
   logger?: Logger;
   /** The admin API's operations, to offer only the actions that exist (e.g. promotion rollback). */
   adminOperations: () => { method: string; path: string }[];
-  /** How often an open console's stream looks for changes; what it sends is only what changed. */
+  /** How often an open console's stream re-renders everything; what it sends is only what changed. */
   tickMs?: number;
+  /** How often it checks the cheap stamp (route revisions, breaker states) to re-render at once. */
+  stampMs?: number;
   /** How often the stream re-verifies the token (an expired token ends the stream). */
   reverifyMs?: number;
   devTokenHint?: string;
@@ -45,7 +47,7 @@ async function viewerOf(verifier: TokenVerifier, c: Context): Promise<Viewer> {
  * app.route("/_fig/console", consoleRouter({ sources, verifier, adminOperations: () => app.routes }));
  */
 export function consoleRouter(deps: ConsoleDeps) {
-  const { sources, verifier, tickMs = 250, reverifyMs = 10_000 } = deps;
+  const { sources, verifier, tickMs = 1000, stampMs = 25, reverifyMs = 10_000 } = deps;
   const hint = deps.devTokenHint ?? "bun run token --sub you --tenant acme --roles admin";
   const router = new Hono();
   const actions = () => {
@@ -123,7 +125,10 @@ export function consoleRouter(deps: ConsoleDeps) {
           await stream.write(": keep-alive\n\n");
           lastWrite = Date.now();
         }
-        await stream.sleep(tickMs);
+        // Wait for the next full render, or less when a route or breaker changed (a weight change shows at once).
+        const stamp = sources.stamp();
+        const until = Date.now() + tickMs;
+        while (!closed && Date.now() < until && sources.stamp() === stamp) await stream.sleep(stampMs);
       }
     });
   });

@@ -17,7 +17,7 @@ import { createConsoleSources } from "./sources.ts";
 export type ConsoleOptions = {
   /** How often the metrics time series is sampled (default 5 s). */
   sampleMs?: number;
-  /** How often an open console looks for changes (default 250 ms). */
+  /** How often an open console re-renders everything (default 1 s; route and breaker changes at once). */
   tickMs?: number;
   /** Override where promotions / sync status come from (default: the admin API, in-process, when it has them). */
   promotions?: PromotionsSource;

@@ -38,6 +38,8 @@ export const failed = (v: unknown): v is Failed =>
   typeof v === "object" && v !== null && "error" in v && !Array.isArray(v);
 
 export type ConsoleSources = {
+  /** Changes whenever a route's live state or a breaker changes: cheap, checked often. */
+  stamp(): string;
   routes(): RouteRow[];
   share(): SharePoint[];
   shadow(): ShadowReport | null;
@@ -111,6 +113,11 @@ export function createConsoleSources(deps: SourcesDeps): ConsoleSources {
     deps.data ? deps.data(authorization).catch(errorOf) : null,
   );
   return {
+    stamp: () =>
+      `${store
+        .list()
+        .map((r) => r.revision)
+        .join(",")}|${JSON.stringify(breakers?.states() ?? {})}`,
     routes: () =>
       all.map((route) => {
         const live = store.get(route.id);

@@ -189,7 +189,7 @@ describe("the console in Debian's chromium", () => {
     const events = await jsm.streams.info(streamNames(t.namespace).events, { subjects_filter: subject });
     const last = await jsm.streams.getMessage(streamNames(t.namespace).events, { last_by_subj: subject });
     expect((events.state.subjects as Record<string, number>)[subject]).toBe(1);
-    expect(last.header?.get("ce-id")).toBe(eventId);
+    expect(last?.header?.get("ce-id")).toBe(eventId);
     await page.close();
   }, 60_000);
 
