@@ -90,11 +90,12 @@ export function createGatewayClient({ baseUrl, token }: { baseUrl: string; token
   }
 
   /** Mirrors `percent` % of the route's GETs to its shadow candidate (0 stops). */
-  async function setShadow(id: string, percent: number, reason: string) {
-    await call("PUT", `/_fig/routes/${encodeURIComponent(id)}/shadow`, {
+  async function setShadow(id: string, percent: number, reason: string): Promise<number> {
+    const { json } = await call("PUT", `/_fig/routes/${encodeURIComponent(id)}/shadow`, {
       percent,
       reason: reason.slice(0, 500),
     });
+    return (json as { revision: number }).revision;
   }
 
   async function shadow(id: string): Promise<ShadowRouteCounters | null> {

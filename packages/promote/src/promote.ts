@@ -468,7 +468,8 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
       r.step = 0;
     });
     const stepStarted = Date.now();
-    await gateway.setShadow(route, 100, `promotion ${id}: shadow step`);
+    // The shadow share is route state too: its revision is the one the next weights change must match.
+    routeRevision = await gateway.setShadow(route, 100, `promotion ${id}: shadow step`);
     try {
       for (let attempt = 1; ; attempt++) {
         checkStop();
@@ -527,7 +528,9 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
         if (verdict !== "inconclusive") return { verdict, reason, counters: after };
       }
     } finally {
-      await gateway.setShadow(route, 0, `promotion ${id}: shadow step over`).catch(() => {});
+      routeRevision = await gateway
+        .setShadow(route, 0, `promotion ${id}: shadow step over`)
+        .catch(() => routeRevision);
     }
   }
 

@@ -1,0 +1,281 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { rollbackRoute } from "../src/commands.ts";
+import { type PromoteOptions, runPromotion } from "../src/promote.ts";
+import type { PromotionView } from "../src/schema.ts";
+import { LockHeldError } from "../src/store.ts";
+import { CANDIDATE, ROUTE, type Stack, spawnCli, startStack, until } from "./harness.ts";
+
+const READ = join(import.meta.dir, "fixtures", "read.js");
+const IDLE = join(import.meta.dir, "fixtures", "idle.js");
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+beforeEach(async () => {
+  await stack.reset();
+});
+
+function options(overrides: Partial<PromoteOptions> = {}): PromoteOptions {
+  return {
+    route: ROUTE,
+    candidate: CANDIDATE,
+    steps: [50, 100],
+    stepDurationMs: 1000,
+    minRequests: 20,
+    inconclusiveDeadlineMs: 3000,
+    gate: READ,
+    vus: 4,
+    shadow: null,
+    baseUrl: stack.baseUrl,
+    gateToken: stack.gateToken,
+    actor: "alice",
+    store: stack.store,
+    gateway: stack.gateway,
+    leaseMs: 1000,
+    engine: "builtin",
+    ...overrides,
+  };
+}
+
+async function promotions(route = ROUTE): Promise<PromotionView[]> {
+  const res = await fetch(`${stack.baseUrl}/_fig/promotions?route=${route}`, {
+    headers: { authorization: `Bearer ${stack.adminToken}` },
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { promotions: PromotionView[] }).promotions;
+}
+
+const latest = async () => (await promotions()).at(-1) as PromotionView;
+
+describe("promotion outcomes", () => {
+  test("healthy candidate → 100 %, every decision with the numbers behind it", async () => {
+    const outcome = await runPromotion(options());
+    expect(outcome.state).toBe("promoted");
+    expect(await stack.weights()).toEqual({ monolith: 0, [CANDIDATE]: 100 });
+
+    const record = await latest();
+    expect(record.effectiveState).toBe("promoted");
+    expect(record.decisions.map((d) => [d.step, d.verdict])).toEqual([
+      [1, "pass"],
+      [2, "pass"],
+    ]);
+    for (const d of record.decisions) {
+      expect(d.actor).toBe("alice");
+      expect(d.gate?.engine).toBe("builtin");
+      expect(d.gate?.pin).toBe(CANDIDATE);
+      expect(d.gate?.numbers.requests).toBeGreaterThan(0);
+      expect(d.gate?.thresholds.map((t) => t.expression).sort()).toEqual(["p(95)<500", "rate<0.01"]);
+      // The gateway saw the candidate alone (the gate's pinned requests), at least --min-requests of them.
+      expect(d.gateway?.upstream).toBe(CANDIDATE);
+      expect(d.gateway?.numbers.requests).toBeGreaterThanOrEqual(20);
+      expect(d.gateway?.numbers.p95).not.toBeNull();
+      expect(d.gateway?.numbers.errorRate).toBe(0);
+      expect(d.gateway?.thresholds.every((t) => t.ok)).toBe(true);
+      expect(d.gate?.summary).toHaveProperty("metrics.http_reqs");
+    }
+    expect(record.decisions[0]?.weights).toEqual({ monolith: 50, [CANDIDATE]: 50 });
+    // The intent was recorded before each change and cleared after it.
+    expect(record.intent).toBeNull();
+    expect(record.events.filter((e) => e.what === "weights").map((e) => e.weights)).toEqual([
+      { monolith: 50, [CANDIDATE]: 50 },
+      { monolith: 0, [CANDIDATE]: 100 },
+    ]);
+  });
+
+  test("5 % injected 500s → rolled back at the first step, the reason and numbers recorded", async () => {
+    stack.faults.set({ errorRate: 0.05 });
+    const outcome = await runPromotion(options({ steps: [10, 50, 100] }));
+    expect(outcome.state).toBe("rolled-back");
+    expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
+    const record = await latest();
+    expect(record.decisions).toHaveLength(1);
+    const [decision] = record.decisions;
+    expect(decision?.step).toBe(1);
+    expect(decision?.verdict).toBe("fail");
+    expect(decision?.reason).toContain("http_req_failed rate<0.01");
+    expect(decision?.gate?.numbers.errorRate).toBeCloseTo(0.05, 2);
+    expect(decision?.gateway?.numbers.errorRate).toBeCloseTo(0.05, 2);
+    expect(record.reason).toContain("step 1 of 3");
+  });
+
+  test("+300 ms latency against a p95 budget of 200 ms → rolled back", async () => {
+    stack.faults.set({ latencyMs: 300 });
+    const outcome = await runPromotion(options({ env: { P95_BUDGET: "200" }, vus: 10, minRequests: 10 }));
+    expect(outcome.state).toBe("rolled-back");
+    expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
+    const decision = (await latest()).decisions[0];
+    expect(decision?.verdict).toBe("fail");
+    expect(decision?.reason).toContain("http_req_duration p(95)<200");
+    expect(decision?.gate?.numbers.p95).toBeGreaterThanOrEqual(300);
+    // The histogram puts them in the 250–500 ms bucket: over the budget there too.
+    expect(decision?.gateway?.numbers.p95).toBeGreaterThan(200);
+  });
+
+  test("no traffic → inconclusive, held, then failed at the deadline: never promoted", async () => {
+    const outcome = await runPromotion(options({ gate: IDLE, inconclusiveDeadlineMs: 2000 }));
+    expect(outcome.state).toBe("rolled-back");
+    expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
+    const record = await latest();
+    const verdicts = record.decisions.map((d) => d.verdict);
+    expect(verdicts).not.toContain("pass");
+    expect(verdicts.at(-1)).toBe("fail");
+    expect(verdicts.slice(0, -1).every((v) => v === "inconclusive")).toBe(true);
+    expect(record.decisions.every((d) => d.step === 1)).toBe(true);
+    expect(record.decisions.at(-1)?.reason).toContain("inconclusive until the deadline");
+    expect(record.decisions.at(-1)?.gateway?.numbers.requests).toBe(0);
+  });
+});
+
+describe("commands and safety", () => {
+  test("rollback restores 100 % stable at once; the running promotion stops; a new promotion then works", async () => {
+    const running = runPromotion(options({ stepDurationMs: 60_000 }));
+    await until(async () => (await stack.weights())[CANDIDATE] === 50, "step 1's weights");
+    await rollbackRoute({ store: stack.store, gateway: stack.gateway, route: ROUTE, actor: "bob" });
+    // At once: the rollback call itself set the weights.
+    expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
+    const outcome = await running;
+    expect(outcome.state).toBe("rolled-back");
+    expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
+    const record = await latest();
+    expect(record.state).toBe("rolled-back");
+    expect(record.events.at(-1)).toMatchObject({ what: "rollback", actor: "bob" });
+
+    // A plain new promotion of the rolled-back route.
+    const again = await runPromotion(options());
+    expect(again.state).toBe("promoted");
+    expect(await stack.weights()).toEqual({ monolith: 0, [CANDIDATE]: 100 });
+    expect((await promotions()).map((p) => p.state).slice(-2)).toEqual(["rolled-back", "promoted"]);
+  });
+
+  test("two promotions of one route at once: the second is refused by the KV lock", async () => {
+    const first = runPromotion(options({ stepDurationMs: 60_000 }));
+    await until(async () => (await stack.store.readLock(ROUTE))?.value, "the first promotion's lock");
+    await expect(runPromotion(options())).rejects.toBeInstanceOf(LockHeldError);
+    // The CLI says so and exits 3.
+    const cli = spawnCli(stack, [
+      ROUTE,
+      "--to",
+      CANDIDATE,
+      "--gate",
+      READ,
+      "--steps",
+      "100",
+      "--step-duration",
+      "1s",
+    ]);
+    expect(await cli.exited).toBe(3);
+    expect(await new Response(cli.stderr).text()).toContain("refused");
+    await rollbackRoute({ store: stack.store, gateway: stack.gateway, route: ROUTE, actor: "alice" });
+    expect((await first).state).toBe("rolled-back");
+  });
+
+  test("kill -9 of promote mid-step: status shows it paused with the weights it holds; resume finishes it", async () => {
+    const cli = spawnCli(stack, [
+      ROUTE,
+      "--to",
+      CANDIDATE,
+      "--gate",
+      READ,
+      "--steps",
+      "25,100",
+      "--step-duration",
+      "60s",
+      "--min-requests",
+      "20",
+      "--engine",
+      "builtin",
+    ]);
+    await until(async () => (await stack.weights())[CANDIDATE] === 25, "step 1's weights");
+    await until(async () => (await latest()).weights[CANDIDATE] === 25, "the record of step 1's weights");
+    cli.kill("SIGKILL");
+    await cli.exited;
+
+    // The record still says running; once the lease lapses every view says paused, holding 25 %.
+    const view = await until(async () => {
+      const v = await latest();
+      return v.effectiveState === "paused" ? v : undefined;
+    }, "the promotion to show paused");
+    expect(view.state).toBe("running");
+    expect(view.interrupted).toBe(true);
+    expect(view.weights).toEqual({ monolith: 75, [CANDIDATE]: 25 });
+    expect(await stack.weights()).toEqual(view.weights);
+
+    const status = spawnCli(stack, ["status", ROUTE]);
+    expect(await status.exited).toBe(0);
+    const text = await new Response(status.stdout).text();
+    expect(text).toContain("paused (interrupted");
+    expect(text).toContain('gateway weights now: {"monolith":75,"reference-data":25}');
+
+    // Resume in a new process continues the same promotion from its step (short windows this time).
+    const resumed = await runPromotion(
+      options({ resume: (await stack.store.latest(ROUTE)) ?? undefined, stepDurationMs: 1000 }),
+    ).catch((e) => e);
+    expect(resumed.state).toBe("promoted");
+    expect(resumed.record.id).toBe(view.id);
+    expect(await stack.weights()).toEqual({ monolith: 0, [CANDIDATE]: 100 });
+  });
+
+  test("SIGINT: the route is recorded paused with the weights it holds, and the CLI exits 4", async () => {
+    const cli = spawnCli(stack, [
+      ROUTE,
+      "--to",
+      CANDIDATE,
+      "--gate",
+      READ,
+      "--steps",
+      "10,100",
+      "--step-duration",
+      "60s",
+    ]);
+    await until(async () => (await latest()).weights[CANDIDATE] === 10, "the record of step 1's weights");
+    cli.kill("SIGINT");
+    expect(await cli.exited).toBe(4);
+    const view = await latest();
+    expect(view.state).toBe("paused");
+    expect(view.interrupted).toBe(false);
+    expect(view.weights).toEqual({ monolith: 90, [CANDIDATE]: 10 });
+    expect(view.events.at(-1)?.what).toBe("interrupted");
+    expect(await stack.weights()).toEqual(view.weights);
+    expect(await stack.store.readLock(ROUTE)).toBeNull();
+  });
+});
+
+describe("shadow step", () => {
+  const shadowOptions = () =>
+    options({ shadow: { durationMs: 1500, budget: 0.01 }, steps: [100], minRequests: 20 });
+
+  test("a candidate with a changed field fails it: the diffs are recorded, no weight ever moved", async () => {
+    stack.setAnswer((upstream) => ({
+      items: [{ code: "A1", label: upstream === "monolith" ? "Alpha" : "ALPHA" }],
+      total: 1,
+    }));
+    const outcome = await runPromotion(shadowOptions());
+    expect(outcome.state).toBe("rolled-back");
+    const record = await latest();
+    expect(record.decisions).toHaveLength(1);
+    const decision = record.decisions[0];
+    expect(decision?.step).toBe(0);
+    expect(decision?.verdict).toBe("fail");
+    expect(decision?.shadow?.mismatchRate).toBeGreaterThan(0.01);
+    expect(JSON.stringify(decision?.shadow?.samples)).toContain("/items/0/label");
+    expect(record.events.some((e) => e.what === "weights")).toBe(false);
+    expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
+  });
+
+  test("a candidate differing only in a noisy timestamp passes it and is promoted", async () => {
+    let n = 0;
+    stack.setAnswer(() => ({ items: [{ code: "A1", label: "Alpha" }], total: 1, generatedAt: `t-${n++}` }));
+    const outcome = await runPromotion(shadowOptions());
+    expect(outcome.state).toBe("promoted");
+    const shadow = (await latest()).decisions[0];
+    expect(shadow?.step).toBe(0);
+    expect(shadow?.verdict).toBe("pass");
+    expect(shadow?.shadow?.compared).toBeGreaterThanOrEqual(20);
+    expect(shadow?.shadow?.noiseFields).toContain("/generatedAt");
+  });
+});
