@@ -62,6 +62,8 @@ export type Built = {
   components?: Component[];
   /** Extra fields for the "started" log line. */
   summary?: Record<string, unknown>;
+  /** The largest request body the server takes (default 128 MiB): services taking uploads raise it. */
+  maxRequestBodyBytes?: number;
 };
 
 export type RunServiceOptions<C extends ServiceConfig, D, E> = {
@@ -195,6 +197,7 @@ export async function runService<
     logger,
     lifecycle,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    maxRequestBodyBytes: built.maxRequestBodyBytes,
     exit,
     onShutdown: async ({ deadline }) => {
       const reserveMs = Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 4));

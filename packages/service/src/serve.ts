@@ -12,6 +12,11 @@ export type ServeOptions = {
    * the rest (it receives the deadline). Past it the process exits 1, whatever is still running.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * The largest request body accepted, in bytes (Bun's own default is 128 MiB, below the 200 MB uploads
+   * Fig takes; a larger body is refused with 413 before any handler runs).
+   */
+  maxRequestBodyBytes?: number;
   /** Seconds a connection may stay silent before the server closes it (Bun's default is 10; max 255). */
   idleTimeoutSeconds?: number;
   /** Runs after in-flight requests finished (or their share of the grace period passed); `deadline` is epoch ms. */
@@ -32,12 +37,19 @@ export function serveApp({
   lifecycle,
   shutdownTimeoutMs = 10_000,
   idleTimeoutSeconds = 60,
+  maxRequestBodyBytes = 128 * 1024 * 1024,
   onShutdown = async () => {},
   exit = (code) => process.exit(code),
 }: ServeOptions) {
   let server: ReturnType<typeof Bun.serve>;
   try {
-    server = Bun.serve({ port, hostname, fetch, idleTimeout: idleTimeoutSeconds });
+    server = Bun.serve({
+      port,
+      hostname,
+      fetch,
+      idleTimeout: idleTimeoutSeconds,
+      maxRequestBodySize: maxRequestBodyBytes,
+    });
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message =

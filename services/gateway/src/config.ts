@@ -17,6 +17,8 @@ const GatewayEnv = z.object({
   RATE_LIMIT_PER_MINUTE: positiveInt().default(100),
   /** The `gate` role's own limit, high so the load gates do not throttle themselves. */
   GATE_RATE_LIMIT_PER_MINUTE: positiveInt().default(1_000_000),
+  /** The largest request body passed through (streamed, never buffered); upstreams apply their own limits. */
+  MAX_REQUEST_BODY_BYTES: positiveInt().default(1024 * 1024 * 1024),
   /** Per-route upstream timeout unless the route sets one (the issue's 10 s). */
   UPSTREAM_TIMEOUT_MS: positiveInt().default(10_000),
 });

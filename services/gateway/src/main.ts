@@ -49,6 +49,8 @@ await runService({
         { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
       ],
       summary: { bucket: routesBucketName(namespace), routes: table.routes.map((r) => r.id) },
+      // Bodies stream through; the upstreams enforce their own limits (validation takes 200 MB uploads).
+      maxRequestBodyBytes: config.MAX_REQUEST_BODY_BYTES,
     };
   },
 });

@@ -33,6 +33,7 @@ await runService({
     return {
       // The legacy app ships with its reference data: reference-data's seed, loaded once into empty tables.
       summary: { seeded: await seedEmptyReferenceTables(database.db, config.REFERENCE_SEED_DIR) },
+      maxRequestBodyBytes: config.MAX_UPLOAD_BYTES + 1024 * 1024,
       app: buildApp({
         db: database.db,
         verifier,

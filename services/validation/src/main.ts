@@ -56,6 +56,9 @@ await runService({
           : []),
       ],
       summary: { worker: runWorker ? "on" : "off", workerOnly: config.workerOnly },
+      // The upload route enforces MAX_UPLOAD_BYTES itself (413 problem+json); the server only must not stop
+      // it first. 1 MiB on top for a multipart envelope.
+      maxRequestBodyBytes: config.MAX_UPLOAD_BYTES + 1024 * 1024,
     };
   },
 });
