@@ -130,6 +130,7 @@ export function buildGateway(deps: GatewayDeps) {
     shadow,
     registry: metrics.registry,
     jobs: deps.jobs,
+    promotionsReader: deps.promotions,
     logger,
   });
   // Before the admin router: its /_fig/* guard would otherwise run (and count against the limit) twice.

@@ -3,6 +3,7 @@ import type { Logger } from "@fig/service";
 import type { Hono } from "hono";
 import type { Registry } from "prom-client";
 import type { JobsSource } from "../admin/jobs.ts";
+import type { PromotionsReader } from "../admin/promotions.ts";
 import type { Breakers } from "../policies/breaker.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { RouteTable } from "../routes.ts";
@@ -10,7 +11,7 @@ import type { RouteStateStore } from "../state/types.ts";
 import { adminApiDataStatus, type DataStatusSource } from "./data-status.ts";
 import { consoleRouter } from "./index.ts";
 import { CONSOLE_PATH } from "./page.tsx";
-import { adminApiPromotions, type PromotionsSource } from "./promotions.ts";
+import { adminApiPromotions, type PromotionsSource, promotionsOf } from "./promotions.ts";
 import { createConsoleSampler } from "./sampler.ts";
 import { createConsoleSources } from "./sources.ts";
 
@@ -40,6 +41,8 @@ export type MountConsoleDeps = ConsoleOptions & {
   shadow?: Shadow;
   registry: Registry;
   jobs?: JobsSource;
+  /** packages/promote's records, as GET /_fig/promotions reads them (that route is admin-only; the console's viewers read here). */
+  promotionsReader?: PromotionsReader | undefined;
   logger?: Logger;
 };
 
@@ -79,3 +82,9 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
   );
   return { sampler, sources };
 }
+
+/** Every promotion record of the bucket (all routes, past ones too), newest first. */
+const readerPromotions =
+  (reader: PromotionsReader): PromotionsSource =>
+  async () =>
+    promotionsOf({ promotions: await reader.list() });

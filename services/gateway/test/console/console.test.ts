@@ -8,7 +8,6 @@ import {
   useValidationApp,
   validateCsv,
 } from "../../../validation/test/helpers.ts";
-import { promotionsOf } from "../../src/console/promotions.ts";
 import { auth, silent, testGateway, until } from "../harness.ts";
 import { openBrowser, type Page, SCREENSHOTS, screenshot, signIn } from "./browser.ts";
 
@@ -50,7 +49,9 @@ beforeAll(async () => {
     },
     logger: silent,
     jobs: { nats: gatewayNats, namespace: t.namespace },
-    console: { sampleMs: 200, tickMs: 100, promotions: async () => promotionsOf({ promotions }) },
+    console: { sampleMs: 200, tickMs: 100 },
+    // packages/promote's records as the gateway's reader hands them over (GET /_fig/promotions reads the same).
+    promotions: { bucket: "console-test", list: async () => promotions as never },
   });
   gateway.sampler.start();
   stops.push(() => gateway.sampler.stop());
