@@ -23,7 +23,10 @@ function storedColumns(spec: ResourceSpec) {
   ];
 }
 
-/** One page of the owner's table after `after`, in byte order of the key (the same order on both sides). */
+/**
+ * One page of the owner's table after `after`, in key order (the primary key's index, so a page costs its own
+ * rows, not a sort of the table). Both sides must order keys alike: `backfill` checks the databases' collations.
+ */
 export async function ownerPage(
   db: Database,
   spec: ResourceSpec,
@@ -32,11 +35,11 @@ export async function ownerPage(
 ): Promise<Row[]> {
   const table = ident(getTableName(spec.table));
   const key = ident(spec.key);
-  const where = after === null ? sql`` : sql` where ${sql.raw(key)} collate "C" > ${after}`;
+  const where = after === null ? sql`` : sql` where ${sql.raw(key)} > ${after}`;
   // As JSON: dates stay ISO strings on either driver (the same form events carry).
   return rowsOf<{ r: Row | string }>(
     await db.execute(
-      sql`select to_jsonb(t) as r from ${sql.raw(table)} t${where} order by ${sql.raw(key)} collate "C" limit ${limit}`,
+      sql`select to_jsonb(t) as r from ${sql.raw(table)} t${where} order by ${sql.raw(key)} limit ${limit}`,
     ),
   ).map(({ r }) => (typeof r === "string" ? (JSON.parse(r) as Row) : r));
 }
@@ -85,8 +88,8 @@ export async function writePage(
     }
     const keys = stored.map((r) => String(r[spec.key]));
     const range = [
-      after === null ? sql`true` : sql`${sql.raw(key)} collate "C" > ${after}`,
-      last === null ? sql`true` : sql`${sql.raw(key)} collate "C" <= ${last}`,
+      after === null ? sql`true` : sql`${sql.raw(key)} > ${after}`,
+      last === null ? sql`true` : sql`${sql.raw(key)} <= ${last}`,
     ];
     const deleted = rowsOf(
       await tx.execute(
@@ -123,6 +126,13 @@ export type BackfillResult = {
   rowsPerSecond: number;
 };
 
+async function collationOf(db: Database) {
+  const [row] = rowsOf<{ c: string }>(
+    await db.execute(sql`select datcollate as c from pg_database where datname = current_database()`),
+  );
+  return row?.c ?? "";
+}
+
 async function countRows(db: Database, spec: ResourceSpec) {
   const [row] = rowsOf<{ n: number }>(
     await db.execute(sql.raw(`select count(*)::int as n from ${ident(getTableName(spec.table))}`)),
@@ -145,6 +155,11 @@ export async function backfill({
   onProgress,
   afterPage,
 }: BackfillOptions): Promise<BackfillResult> {
+  const [ownerCollation, candidateCollation] = [await collationOf(owner.db), await collationOf(candidate.db)];
+  if (ownerCollation !== candidateCollation)
+    throw new Error(
+      `the databases order keys differently (collation ${ownerCollation} vs ${candidateCollation}); keyset pages need the same order`,
+    );
   const saved = await state.checkpoint(route);
   const resumable = saved && saved.owner === owner.name && saved.candidate === candidate.name;
   const startAt = resumable
