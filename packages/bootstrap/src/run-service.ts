@@ -114,6 +114,19 @@ export async function runService<
   // Components stop before the infrastructure they use, which keeps a share of the grace period for itself.
   const opened: StopStep[] = [{ name: "tracing", stop: () => tracing.shutdown() }];
   const components: StopStep[] = [];
+
+  // A signal during start-up (migrations, a slow NATS connect, PGlite warming up) ends the process cleanly
+  // within the grace period too; once HTTP is up, serveApp's handlers take over.
+  const stopDuringStartup = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, "stopping during start-up");
+    const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+    setTimeout(() => exit(1), config.SHUTDOWN_TIMEOUT_MS + 250).unref?.();
+    void stopInOrder([...components, ...opened], { deadline, logger }).then((report) =>
+      exit(report.failed.length + report.abandoned.length > 0 ? 1 : 0),
+    );
+  };
+  process.once("SIGTERM", stopDuringStartup);
+  process.once("SIGINT", stopDuringStartup);
   const readiness: Record<string, ReadinessCheck> = {};
 
   let database: DatabaseHandle | undefined;
@@ -190,6 +203,8 @@ export async function runService<
       fatal("faults", error);
     }
   }
+  process.off("SIGTERM", stopDuringStartup);
+  process.off("SIGINT", stopDuringStartup);
   const served = serveApp({
     fetch,
     port: config.PORT,

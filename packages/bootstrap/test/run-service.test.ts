@@ -191,4 +191,31 @@ describe("runService", () => {
     expect(await exited).toBe(1);
     expect(stopped).toEqual(["ok"]);
   });
+
+  test("a SIGTERM during start-up (a component still starting) ends the process cleanly, exit 0", async () => {
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${dbName}`;
+    const proc = Bun.spawn(["bun", new URL("./fixtures/slow-start.ts", import.meta.url).pathname], {
+      env: { PATH: Bun.env.PATH ?? "", DATABASE_URL: url.toString() },
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    // Synchronize on the child's own word that it is mid-start, then signal it.
+    const reader = proc.stdout.getReader();
+    let seen = "";
+    while (!seen.includes("STARTING")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    expect(seen).toContain("STARTING");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    expect(seen).toContain("stopping during start-up");
+  });
 });
