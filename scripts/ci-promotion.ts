@@ -224,7 +224,7 @@ async function main() {
       `the faulty candidate was not rolled back at the first step: ${JSON.stringify(record.decisions.map((d) => [d.step, d.verdict]))}`,
     );
   if (afterFaulty.monolith !== 100) fail(`weights after the rollback: ${JSON.stringify(afterFaulty)}`);
-  say(`faulty candidate rolled back at step 1 (${first.reason}); weights ${JSON.stringify(afterFaulty)}`);
+  say(`faulty candidate rolled back at step 1 (${first?.reason}); weights ${JSON.stringify(afterFaulty)}`);
 }
 
 async function cleanup() {

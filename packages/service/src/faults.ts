@@ -91,7 +91,8 @@ export function createFaultInjection({
       }
       return fetch(c.req.raw, c.env);
     });
-    return async (request: Request, env?: unknown) => app.fetch(request, env);
+    // Bun passes its server as the second argument (Hono's c.env); pass it on as it came.
+    return async (request: Request, env?: unknown) => app.fetch(request, env as object | undefined);
   }
 
   return { settings: () => current, set, wrap };
