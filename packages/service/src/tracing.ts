@@ -1,12 +1,15 @@
 import {
+  type Context as OtelContext,
   context as otelContext,
   propagation,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type TextMapGetter,
   type TextMapSetter,
+  TraceFlags,
   type Tracer,
   trace,
 } from "@opentelemetry/api";
@@ -44,6 +47,12 @@ export type TracingOptions = {
  */
 export function setupTracing({ serviceName, otlpEndpoint, spanProcessors = [] }: TracingOptions) {
   const processors = [...spanProcessors];
+  if (!otlpEndpoint && processors.length === 0) {
+    // Nothing would ever read a recorded span: ids only (see `idOnlyTracer`), no SDK span per request.
+    const tracer = idOnlyTracer();
+    trace.setGlobalTracerProvider({ getTracer: () => tracer });
+    return { tracer, shutdown: async () => {} };
+  }
   if (otlpEndpoint) {
     const url = `${otlpEndpoint.replace(/\/$/, "")}/v1/traces`;
     // Loaded only when export is configured: the exporter costs ~150 ms of start-up.
@@ -57,6 +66,48 @@ export function setupTracing({ serviceName, otlpEndpoint, spanProcessors = [] }:
   });
   trace.setGlobalTracerProvider(provider);
   return { tracer: provider.getTracer(serviceName), shutdown: () => provider.shutdown() };
+}
+
+// Random ids from a pooled buffer of Web Crypto bytes, hex through a table: ≈ 10× cheaper than the SDK's generator.
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+function randomHex(bytes: number): string {
+  if (poolAt + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  let out = "";
+  for (let end = poolAt + bytes; poolAt < end; poolAt++) out += HEX[pool[poolAt] as number];
+  return out;
+}
+
+/**
+ * The tracer of a process that exports no spans: every span is non-recording, but carries a real context
+ * (the caller's trace id when a `traceparent` came in, else a fresh one; a fresh span id; the parent's flags,
+ * else sampled, as the SDK's default sampler would say), so logs keep their `trace_id` and `traceparent`
+ * still propagates to upstreams, without the SDK building, timing and ending a span per request.
+ */
+export function idOnlyTracer(): Tracer {
+  const startSpan = (_name: string, _options?: SpanOptions, context: OtelContext = otelContext.active()) => {
+    const parent = trace.getSpanContext(context);
+    const valid = parent !== undefined && trace.isSpanContextValid(parent);
+    return trace.wrapSpanContext({
+      traceId: valid ? parent.traceId : randomHex(16),
+      spanId: randomHex(8),
+      traceFlags: valid ? parent.traceFlags : TraceFlags.SAMPLED,
+      ...(valid && parent.traceState ? { traceState: parent.traceState } : {}),
+    });
+  };
+  return {
+    startSpan,
+    startActiveSpan(name: string, ...rest: unknown[]) {
+      const fn = rest.pop() as (span: Span) => unknown;
+      const [options, context = otelContext.active()] = rest as [SpanOptions?, OtelContext?];
+      const span = startSpan(name, options, context);
+      return otelContext.with(trace.setSpan(context, span), fn, undefined, span);
+    },
+  } as Tracer;
 }
 
 /** Starts the server span of a request, parented by the caller's `traceparent` when there is one. */
