@@ -39,9 +39,13 @@ export function startDeadline(ms: number, clientSignal?: AbortSignal): Deadline 
     expired = true;
     controller.abort(new DOMException(`No response within ${ms} ms`, "TimeoutError"));
   }, ms);
-  const signal = clientSignal ? AbortSignal.any([controller.signal, clientSignal]) : controller.signal;
+  // One controller and a listener on the client's signal rather than AbortSignal.any([deadline, client]):
+  // the same signal for ≈ 10 µs less per request (bench/README.md). The listener lives as long as the
+  // client's per-request signal, so the client leaving mid-body still aborts the upstream after stop().
+  if (clientSignal?.aborted) controller.abort(clientSignal.reason);
+  else clientSignal?.addEventListener("abort", () => controller.abort(clientSignal.reason), { once: true });
   return {
-    signal,
+    signal: controller.signal,
     get expired() {
       return expired;
     },
