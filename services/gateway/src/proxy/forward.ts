@@ -9,7 +9,7 @@ import { isAbortError } from "../policies/timeout.ts";
 import type { SendFn } from "../policies/types.ts";
 import type { RouteDefinition, RouteTable } from "../routes.ts";
 import type { RouteStateStore } from "../state/types.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { clientResponse, upstreamRequestHeaders } from "./headers.ts";
 import { createRouteMatcher } from "./match.ts";
 import { bucketOf, pickByWeight } from "./pick.ts";
 import type { WriteHolds } from "./write-hold.ts";
@@ -226,16 +226,10 @@ export function createProxyHandler(deps: ProxyDeps) {
         { once: true },
       );
 
-    const out = clientResponseHeaders(result.response.headers);
-    out.set("fig-served-by", served);
-    // A returned Response does not carry headers set with c.header() earlier in the chain.
-    out.set("x-request-id", c.get("requestId"));
-    for (const name in limitHeaders) out.set(name, limitHeaders[name] as string);
+    // The mirror clones the primary's answer before its headers are rewritten for the client.
     if (deps.mirror && method === "GET" && !pinned) deps.mirror(route, request, result.response, served);
-    return new Response(result.response.body, {
-      status: result.response.status,
-      statusText: result.response.statusText,
-      headers: out,
-    });
+    // A returned Response does not carry headers set with c.header() earlier in the chain: set them on it.
+    const extra = { ...limitHeaders, "fig-served-by": served, "x-request-id": c.get("requestId") };
+    return clientResponse(result.response, extra);
   }
 }
