@@ -110,6 +110,8 @@ test("bun run dev with DATABASE_URL gives each service its own database and prin
   try {
     for (const name of names) {
       mkdirSync(join(root, "services", name, "src"), { recursive: true });
+      // A drizzle/ folder is what marks a service as having a database (the gateway has none).
+      mkdirSync(join(root, "services", name, "drizzle"), { recursive: true });
       const pkg = { name: `@fig/${name}`, private: true, fig: { port: await freePort() } };
       writeFileSync(join(root, "services", name, "package.json"), JSON.stringify(pkg));
       writeFileSync(join(root, "services", name, "src", "main.ts"), FAKE_MAIN);
