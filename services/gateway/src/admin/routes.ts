@@ -35,13 +35,10 @@ export const RouteSchema = z
     state: z.enum(["active", "inactive"]),
     writeOwner: z.string().openapi({ example: "monolith" }),
     writes: z.enum(["owner", "owner-per-request", "stateless"]),
-    gate: z
-      .string()
-      .nullable()
-      .openapi({
-        description: "The route's default load-gate script (`bun run promote`)",
-        example: "loadtests/reference-data.js",
-      }),
+    gate: z.string().nullable().openapi({
+      description: "The route's default load-gate script (`bun run promote`)",
+      example: "loadtests/reference-data.js",
+    }),
     policies: z
       .record(z.string(), z.unknown())
       .openapi({ description: "Auth, rate limit, timeout, retries, breaker, read fallback, shadow" }),

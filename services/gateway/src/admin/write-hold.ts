@@ -29,27 +29,19 @@ const ReleaseBody = z.object({ reason }).openapi("GatewayWriteHoldRelease");
 const HoldSchema = z
   .object({
     route: z.string().openapi({ example: "reference-data" }),
-    until: z
-      .string()
-      .nullable()
-      .openapi({
-        description: "Deadline of the hold; null once released",
-        example: "2026-01-31T12:00:02.000Z",
-      }),
+    until: z.string().nullable().openapi({
+      description: "Deadline of the hold; null once released",
+      example: "2026-01-31T12:00:02.000Z",
+    }),
     writeOwner: z.string().openapi({ example: "monolith" }),
-    inFlight: z
-      .number()
-      .int()
-      .openapi({
-        description: "Writes forwarded before the hold still unanswered (this replica)",
-        example: 0,
-      }),
-    drained: z
-      .boolean()
-      .openapi({
-        description: "Every write forwarded before the hold has been answered (this replica)",
-        example: true,
-      }),
+    inFlight: z.number().int().openapi({
+      description: "Writes forwarded before the hold still unanswered (this replica)",
+      example: 0,
+    }),
+    drained: z.boolean().openapi({
+      description: "Every write forwarded before the hold has been answered (this replica)",
+      example: true,
+    }),
     stats: z
       .object({
         held: z.number().int(),
