@@ -84,7 +84,8 @@ function handlerOnly(target: string): Fetch {
   const app = new Hono();
   app.use(async (c, next) => {
     c.set("requestId" as never, crypto.randomUUID() as never);
-    c.set("logger" as never, logger as never);
+    // A child per request, as createApp's: the proxy binds route_id/upstream on the request's logger.
+    c.set("logger" as never, logger.child({}) as never);
     await next();
   });
   app.all("/api/*", proxy as never);

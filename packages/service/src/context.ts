@@ -5,7 +5,7 @@ declare module "hono" {
   interface ContextVariableMap {
     /** The request id: the caller's `x-request-id` when it is safe, else a generated one. */
     requestId: string;
-    /** Child logger carrying `request_id` and `trace_id`. */
+    /** The request's own child logger carrying `request_id` and `trace_id` (handlers may `setBindings` on it). */
     logger: Logger;
     /** The server span of this request. */
     span: Span;

@@ -201,7 +201,8 @@ export function createProxyHandler(deps: ProxyDeps) {
       });
     } catch (error) {
       const seconds = (performance.now() - started) / 1000;
-      c.set("logger", c.get("logger").child({ route_id: route.id, upstream }));
+      // The request's own child logger (createApp's): bound in place, no second child per request.
+      c.get("logger").setBindings({ route_id: route.id, upstream });
       if (isAbortError(error)) {
         c.get("logger").debug({ seconds }, "client disconnected before the upstream answered");
         return new Response(null, { status: 499 });
@@ -216,8 +217,8 @@ export function createProxyHandler(deps: ProxyDeps) {
       if (attempt.error) deps.metrics.error(route.id, attempt.upstream, attempt.error);
       if (attempt.kind !== "first") deps.metrics.divert(route.id, upstream, attempt.upstream, attempt.kind);
     }
-    const logger = c.get("logger").child({ route_id: route.id, upstream: served });
-    c.set("logger", logger);
+    const logger = c.get("logger");
+    logger.setBindings({ route_id: route.id, upstream: served });
     // A listener per request only when its debug line can be written (one fewer native call per request).
     if (logger.isLevelEnabled("debug"))
       incoming.signal.addEventListener(
