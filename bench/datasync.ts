@@ -1,11 +1,14 @@
 /**
  * Data during the migration, in figures (real Postgres, real NATS; nothing asserted):
  *   backfill   rows/s copying 100k codes owner → candidate (packages/datasync backfill, direct DB both sides)
- *   lag        live-sync lag commit → applied, p50/p99, at 200 writes/s through the monolith's API
+ *   lag        live-sync lag commit → applied, p50/p99, at 200 writes/s offered (open loop, many connections) to the
+ *              monolith's API (the monolith as its own process; the sync under test in this one)
  *   flip       gateway + monolith + reference-data as processes, a writer through the gateway at ~100 writes/s:
  *              how long writes were held, how many waited, and the longest a client's write took meanwhile
  *
- *   bun bench/datasync.ts [--only backfill|lag|flip] [--rows 100000] [--rate 200] [--seconds 10]
+ *   bun bench/datasync.ts [--only backfill|lag|flip] [--rows 100000] [--rate 200] [--seconds 10] [--writer direct|api] [--writers 2]
+ *   --writer direct (default): the monolith's own store verbs (row + outbox in one transaction, 16 connections each, in `--writers` processes),
+ *   3 creates : 1 update of a hot key; --writer api: POSTs to the monolith's HTTP API (JWT, one process).
  */
 import { parseArgs } from "node:util";
 import { sql } from "../packages/datasync/node_modules/drizzle-orm";
@@ -17,19 +20,17 @@ import {
   recentLag,
   verifySides,
 } from "../packages/datasync/src/index.ts";
-import { rowsOf } from "../packages/db/src/index.ts";
-import { createNatsClient, createOutboxRelay, deleteStreams } from "../packages/events/src/index.ts";
-import { REFERENCE_SPECS } from "../packages/reference/src/index.ts";
+import { createDatabase, rowsOf } from "../packages/db/src/index.ts";
+import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
+import { codesSpec, createRecord, REFERENCE_SPECS, updateRecord } from "../packages/reference/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
 import { createTestAuth, createTestDatabase, TEST_AUTH } from "../packages/testing/src/index.ts";
-import { buildApp as buildMonolith } from "../services/monolith/src/app.ts";
-import { seedEmptyReferenceTables } from "../services/monolith/src/modules/reference/seed.ts";
+import { recordMonolithReferenceChanged } from "../services/monolith/src/events.ts";
 import { recordReferenceChanged } from "../services/reference-data/src/events.ts";
 import { codeInput } from "../services/reference-data/test/helpers.ts";
 import {
   MONOLITH_MIGRATIONS,
   REFERENCE_MIGRATIONS,
-  SEED_DIR,
   uniqueNamespace,
 } from "../services/reference-data/test/sync-helpers.ts";
 import {
@@ -46,6 +47,13 @@ const { values } = parseArgs({
     rows: { type: "string", default: "100000" },
     rate: { type: "string", default: "200" },
     seconds: { type: "string", default: "10" },
+    writer: { type: "string", default: "direct" },
+    writers: { type: "string", default: "2" },
+    part: { type: "string", default: "0" },
+    role: { type: "string" },
+    db: { type: "string" },
+    url: { type: "string" },
+    token: { type: "string" },
   },
 });
 const silent = createLogger({ service: "bench-datasync", level: "silent" });
@@ -109,6 +117,11 @@ async function benchBackfill() {
   }
 }
 
+/**
+ * Open-loop writer: `rate` writes per second for `seconds`, each started at its due time whatever the previous ones
+ * are doing (several connections at once). The monolith runs as its own process (its relay publishes the outbox);
+ * the sync under test runs here. Offered = started / sending time; achieved = committed / time to the last commit.
+ */
 async function benchLag() {
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
@@ -116,15 +129,13 @@ async function benchLag() {
   const auth = createTestAuth();
   const mono = await createTestDatabase({ service: "monolith", migrationsFolder: MONOLITH_MIGRATIONS });
   const ref = await createTestDatabase({ service: "reference-data", migrationsFolder: REFERENCE_MIGRATIONS });
-  await seedEmptyReferenceTables(mono.db, SEED_DIR);
-  const app = buildMonolith({
-    db: mono.db,
-    verifier: auth.verifier,
-    config: { MAX_UPLOAD_BYTES: 1 << 20 },
-    logger: silent,
+  const port = freePort();
+  const monolith = await startService("monolith", port, {
+    ...commonEnv(namespace),
+    MONOLITH_URL: `http://127.0.0.1:${port}`,
+    REFERENCE_DATA_URL: "http://127.0.0.1:9",
+    DATABASE_URL: mono.url as string,
   });
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
-  const relay = createOutboxRelay({ database: mono, nats, namespace, logger: silent });
   const sync = createReferenceSync({
     name: "bench-sync",
     origin: "monolith",
@@ -133,14 +144,13 @@ async function benchLag() {
     namespace,
     logger: silent,
     ownerApi: {
-      url: `http://127.0.0.1:${server.port}`,
+      url: monolith.url,
       dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
       caller: "bench",
     },
     recordChange: recordReferenceChanged,
   });
   try {
-    await relay.start();
     await sync.start();
     const token = await auth.token({ roles: ["editor"] });
     // Let the seed's events through first: only the steady writes are measured.
@@ -151,29 +161,43 @@ async function benchLag() {
     }
     const measureFrom = new Date();
     const total = rate * seconds;
-    const started = performance.now();
-    const inflight: Promise<Response>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = started + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 0) await Bun.sleep(wait);
-      inflight.push(
-        fetch(`http://127.0.0.1:${server.port}/api/codes`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-          body: JSON.stringify(codeInput(String(50000 + i))),
-        }),
-      );
-    }
-    const statuses = await Promise.all(inflight.map((p) => p.then((r) => r.status)));
-    const offered = total / ((performance.now() - started) / 1000);
+    // The load generator in its own processes (their own event loops and connections), as clients would be.
+    const parts = Number(values.writers);
+    const writers = Array.from({ length: parts }, (_, part) =>
+      Bun.spawn(
+        [
+          process.execPath,
+          import.meta.path,
+          ...["--role", "writer", "--writer", String(values.writer), "--part", String(part)],
+          ...["--writers", String(parts), "--rate", String(rate), "--seconds", String(seconds)],
+          ...["--db", mono.url as string, "--url", monolith.url, "--token", token],
+        ],
+        { stdout: "pipe", stderr: "inherit" },
+      ),
+    );
+    const figures = await Promise.all(
+      writers.map(async (proc) => {
+        const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+        if (code !== 0) throw new Error(`writer exited ${code}`);
+        return JSON.parse(out) as WriterFigures;
+      }),
+    );
+    const w: WriterFigures = {
+      sentIn: Math.max(...figures.map((f) => f.sentIn)),
+      answeredIn: Math.max(...figures.map((f) => f.answeredIn)),
+      created: figures.reduce((n, f) => n + f.created, 0),
+      updated: figures.reduce((n, f) => n + f.updated, 0),
+      maxInFlight: figures.reduce((n, f) => n + f.maxInFlight, 0),
+    };
+    const { created, updated } = w;
     for (;;) {
       const [row] = rowsOf<{ n: number }>(
         await ref.db.execute(
           sql`select count(*)::int as n from sync_keys where applied_at >= ${measureFrom.toISOString()}::timestamptz`,
         ),
       );
-      if ((row?.n ?? 0) >= total) break;
+      // One watermark per created key (updates land on keys that have one).
+      if ((row?.n ?? 0) >= created) break;
       await Bun.sleep(100);
     }
     const [lag] = rowsOf<{ p50: number; p99: number; max: number }>(
@@ -185,18 +209,86 @@ async function benchLag() {
     );
     const window = await recentLag(ref.db, "monolith", 60);
     console.log(
-      `lag       ${total} writes at ${offered.toFixed(0)}/s (${statuses.filter((s) => s === 201).length} × 201): ` +
+      `lag       ${total} writes offered at ${(total / w.sentIn).toFixed(0)}/s (target ${rate}/s, up to ${w.maxInFlight} in flight), ` +
+        `achieved ${((created + updated) / w.answeredIn).toFixed(0)}/s (${values.writer} writer: ${created} created, ${updated} updated, ${total - created - updated} failed): ` +
         `commit → applied p50 ${ms(Number(lag?.p50))}, p99 ${ms(Number(lag?.p99))}, max ${ms(Number(lag?.max))} ` +
         `(migrate-data status over the same window: p50 ${ms(window.p50Seconds)}, p99 ${ms(window.p99Seconds)})`,
     );
   } finally {
     await sync.stop();
-    await relay.stop();
-    server.stop(true);
+    await monolith.stop();
     await deleteStreams(await nats.manager(), namespace).catch(() => {});
     await mono.drop();
     await ref.drop();
   }
+}
+
+type WriterFigures = {
+  sentIn: number;
+  answeredIn: number;
+  created: number;
+  updated: number;
+  maxInFlight: number;
+};
+
+/** `--role writer`: the open-loop load generator of `lag`; prints its figures as JSON. */
+async function runWriter(): Promise<WriterFigures> {
+  const parts = Number(values.writers);
+  const part = Number(values.part);
+  const rate = Number(values.rate) / parts;
+  const total = Math.round(rate * Number(values.seconds));
+  const writerDb = await createDatabase({ service: "bench-writer", url: String(values.db), poolMax: 16 });
+  const store = { db: writerDb.db, recordChange: recordMonolithReferenceChanged };
+  const started = performance.now();
+  const inflight: Promise<number>[] = [];
+  let maxInFlight = 0;
+  let open = 0;
+  for (let n = 0; n < total; n++) {
+    // Writer `part` of `parts` takes every parts-th write, so together they send the keys 50000, 50001, …
+    const i = n * parts + part;
+    const due = started + (n * 1000) / rate + (part * 1000) / Number(values.rate);
+    const wait = due - performance.now();
+    if (wait > 1) await Bun.sleep(wait);
+    open++;
+    maxInFlight = Math.max(maxInFlight, open);
+    const hot = String(50000 + 4 * parts * Math.floor(i / (40 * parts)) + part);
+    const write =
+      values.writer === "api"
+        ? fetch(`${values.url}/api/codes`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${values.token}`, "content-type": "application/json" },
+            body: JSON.stringify(codeInput(String(50000 + i))),
+          }).then(async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          })
+        : n % 4 === 3 && n > 40
+          ? updateRecord(store, codesSpec, hot, { tariff_cents: 1000 + i }, "*").then(() => 200)
+          : createRecord(store, codesSpec, codeInput(String(50000 + i))).then(() => 201);
+    inflight.push(
+      write.then(
+        (status) => {
+          open--;
+          return status;
+        },
+        () => {
+          open--;
+          return 0;
+        },
+      ),
+    );
+  }
+  const sentIn = (performance.now() - started) / 1000;
+  const statuses = await Promise.all(inflight);
+  const answeredIn = (performance.now() - started) / 1000;
+  await writerDb.close();
+  return {
+    sentIn,
+    answeredIn,
+    created: statuses.filter((s) => s === 201).length,
+    updated: statuses.filter((s) => s === 200).length,
+    maxInFlight,
+  };
 }
 
 async function benchFlip() {
@@ -278,6 +370,11 @@ async function benchFlip() {
   }
 }
 
+if (values.role === "writer") {
+  process.stdout.write(`${JSON.stringify(await runWriter())}\n`);
+  await nats.close();
+  process.exit(0);
+}
 try {
   if (want("backfill")) await benchBackfill();
   if (want("lag")) await benchLag();

@@ -1,8 +1,8 @@
-import type { Database } from "@fig/db";
+import { type Database, rowsOf } from "@fig/db";
+import { REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
 import { type RecordChange, type ResourceSpec, type Row, searchTextOf } from "@fig/reference";
-import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
-import type { PgColumn } from "drizzle-orm/pg-core";
-import { syncKeys } from "./tables.ts";
+import { getTableName, type SQL, sql } from "drizzle-orm";
+import { ident, storedColumns } from "./columns.ts";
 
 export type ChangeOp = "created" | "updated" | "deleted" | "imported";
 
@@ -28,13 +28,33 @@ export function storedRowOf(spec: ResourceSpec, row: Row): Row {
   return out;
 }
 
+const isoOf = (value: unknown) => (value instanceof Date ? value : new Date(String(value))).toISOString();
+
 const sameBookkeeping = (local: Row, incoming: Row) =>
   Number(local.version) === Number(incoming.version) &&
   new Date(String(local.updated_at)).getTime() === new Date(String(incoming.updated_at)).getTime();
 
-async function upsertRow(tx: Database, spec: ResourceSpec, row: Row) {
-  const { [spec.key]: _key, ...rest } = row;
-  await tx.insert(spec.table).values(row).onConflictDoUpdate({ target: spec.keyColumn, set: rest });
+/** `<expr> in (the keys)`, the keys as ONE jsonb parameter (any batch size, one statement). */
+const inKeys = (expr: SQL, keys: string[]) =>
+  sql`${expr} in (select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`;
+
+/** Every row in one statement: jsonb_to_recordset over the stored columns, upsert on the key. */
+async function upsertRows(tx: Database, spec: ResourceSpec, rows: Row[]) {
+  if (rows.length === 0) return;
+  const columns = storedColumns(spec);
+  const names = columns.map((c) => ident(c.name)).join(", ");
+  const data = columns.filter((c) => c.name !== spec.key).map((c) => ident(c.name));
+  const json = rows.map((r) => ({ ...r, updated_at: isoOf(r.updated_at) }));
+  await tx.execute(
+    sql`insert into ${sql.raw(ident(getTableName(spec.table)))} (${sql.raw(names)}) select ${sql.raw(names)} from jsonb_to_recordset(${JSON.stringify(json)}::jsonb) as x(${sql.raw(columns.map((c) => `${ident(c.name)} ${c.type}`).join(", "))}) on conflict (${sql.raw(ident(spec.key))}) do update set ${sql.raw(data.map((n) => `${n} = excluded.${n}`).join(", "))}`,
+  );
+}
+
+async function deleteKeys(tx: Database, spec: ResourceSpec, keys: string[]) {
+  if (keys.length === 0) return;
+  await tx.execute(
+    sql`delete from ${sql.raw(ident(getTableName(spec.table)))} where ${inKeys(sql.raw(ident(spec.key)), keys)}`,
+  );
 }
 
 async function localRows(tx: Database, spec: ResourceSpec, keys: string[]): Promise<Map<string, Row>> {
@@ -42,102 +62,140 @@ async function localRows(tx: Database, spec: ResourceSpec, keys: string[]): Prom
   const found = (await tx
     .select()
     .from(spec.table)
-    .where(inArray(spec.keyColumn, keys))
+    .where(inKeys(sql`${spec.keyColumn}`, keys))
     .for("update")) as Row[];
   return new Map(found.map((r) => [String(r[spec.key]), r]));
 }
 
 async function watermarks(tx: Database, origin: string, spec: ResourceSpec, keys: string[]) {
-  if (keys.length === 0) return new Map<string, { sequence: number }>();
-  const found = await tx
-    .select({ key: syncKeys.key, sequence: syncKeys.sequence })
-    .from(syncKeys)
-    .where(
-      and(eq(syncKeys.origin, origin), eq(syncKeys.table_name, spec.resource), inArray(syncKeys.key, keys)),
-    )
-    .for("update");
-  return new Map(found.map((w) => [w.key, w]));
+  if (keys.length === 0) return new Map<string, number>();
+  const found = rowsOf<{ key: string; sequence: string | number }>(
+    await tx.execute(
+      sql`select key, sequence from sync_keys where origin = ${origin} and table_name = ${spec.resource} and ${inKeys(sql`key`, keys)} for update`,
+    ),
+  );
+  return new Map(found.map((w) => [w.key, Number(w.sequence)]));
 }
 
-async function setWatermark(
-  tx: Database,
-  w: {
-    origin: string;
-    spec: ResourceSpec;
-    key: string;
-    sequence: number;
-    version: number;
-    deleted: boolean;
-    eventTime: Date;
-  },
-) {
-  const values = {
-    origin: w.origin,
-    table_name: w.spec.resource,
-    key: w.key,
-    sequence: w.sequence,
-    version: w.version,
-    deleted: w.deleted,
-    event_time: w.eventTime,
-    applied_at: sql`clock_timestamp()`,
-  };
-  await tx
-    .insert(syncKeys)
-    .values(values)
-    .onConflictDoUpdate({
-      target: [syncKeys.origin, syncKeys.table_name, syncKeys.key],
-      set: { ...values, sequence: sql`greatest(${syncKeys.sequence}, excluded.sequence)` },
-    });
+type Watermark = { key: string; sequence: number; version: number; deleted: boolean; eventTime: Date };
+
+/** Every key's watermark in one statement; a sequence never moves back (`greatest`). */
+async function setWatermarks(tx: Database, origin: string, spec: ResourceSpec, marks: Watermark[]) {
+  if (marks.length === 0) return;
+  const json = marks.map((m) => ({ ...m, eventTime: m.eventTime.toISOString() }));
+  await tx.execute(sql`
+    insert into sync_keys (origin, table_name, key, sequence, version, deleted, event_time, applied_at)
+    select ${origin}, ${spec.resource}, x.key, x.sequence, x.version, x.deleted, x."eventTime", clock_timestamp()
+    from jsonb_to_recordset(${JSON.stringify(json)}::jsonb)
+      as x(key text, sequence bigint, version int4, deleted bool, "eventTime" timestamptz)
+    on conflict (origin, table_name, key) do update set
+      sequence = greatest(sync_keys.sequence, excluded.sequence), version = excluded.version,
+      deleted = excluded.deleted, event_time = excluded.event_time, applied_at = excluded.applied_at`);
 }
+
+/** What was written, republished as the service's own event: one per (table, op), at most the event's key limit. */
+async function republish(tx: Database, recordChange: RecordChange | undefined, changed: Changed[]) {
+  if (!recordChange) return;
+  const groups = new Map<string, Changed[]>();
+  for (const c of changed) {
+    const id = `${c.spec.resource}\u0000${c.op}`;
+    groups.set(id, [...(groups.get(id) ?? []), c]);
+  }
+  for (const group of groups.values())
+    for (let i = 0; i < group.length; i += REFERENCE_CHANGED_MAX_KEYS) {
+      const part = group.slice(i, i + REFERENCE_CHANGED_MAX_KEYS);
+      const { spec, op } = part[0] as Changed;
+      await recordChange(tx, { spec, op, keys: part.map((c) => c.key), rows: part.map((c) => c.row) });
+    }
+}
+
+type Changed = { spec: ResourceSpec; op: ChangeOp; key: string; row: Row };
+type Candidate = { op: ChangeOp; row: Row; sequence: number; eventTime: Date };
 
 /**
- * Applies one change in the caller's transaction, key by key, idempotently and in order per key:
- * - a key whose watermark (last applied `sequence` from this origin) is at or past the change is skipped
- *   (a replay, or a redelivery overtaken by a later change);
+ * Applies a batch of changes in the caller's transaction, set-based: per table, one locking read of the rows and
+ * of their watermarks (`sync_keys`: last applied `sequence` per key from this origin), one upsert of every row that
+ * changes, one delete, one watermark upsert, and the republish. Per key, exactly as if applied one by one in order:
+ * - a change at or below the key's watermark is skipped (a replay, or a redelivery overtaken by a later change);
+ * - of a key's several changes in the batch, the highest `sequence` wins (the others are overtaken: skipped);
  * - a key never seen from this origin (backfilled, seeded) takes the change unless its local `version` is newer;
  * - a change equal to the local row (same version and updated_at) changes nothing and is not republished,
  *   which is what stops two replicas echoing each other's republished changes;
- * - a delete leaves a tombstone watermark.
- * What changed is republished through `recordChange` (the service's own event), so the service's own
- * consumers (validation's read model follows reference-data) hear about it too.
+ * - a delete leaves a tombstone watermark, so an older create cannot bring the key back.
+ * What changed is republished through `recordChange` (the service's own event, one per table and op), so the
+ * service's own consumers (validation's read model follows reference-data) hear about it too.
  */
-export async function applyIncomingChange(
+export async function applyIncomingChanges(
+  tx: Database,
+  changes: IncomingChange[],
+  recordChange?: RecordChange,
+): Promise<ApplyOutcome> {
+  const outcome: ApplyOutcome = { applied: 0, skipped: 0 };
+  const tables = new Map<
+    string,
+    { origin: string; spec: ResourceSpec; entries: (Candidate & { key: string })[] }
+  >();
+  for (const { origin, spec, op, rows, sequence, eventTime } of changes) {
+    const id = `${origin}\u0000${spec.resource}`;
+    const table = tables.get(id) ?? { origin, spec, entries: [] };
+    tables.set(id, table);
+    for (const raw of rows) {
+      const row = storedRowOf(spec, raw);
+      table.entries.push({ key: String(row[spec.key]), op, row, sequence, eventTime });
+    }
+  }
+  const changed: Changed[] = [];
+  for (const { origin, spec, entries } of tables.values()) {
+    const keys = [...new Set(entries.map((e) => e.key))];
+    const [locals, marks] = [await localRows(tx, spec, keys), await watermarks(tx, origin, spec, keys)];
+    const winners = new Map<string, Candidate>();
+    for (const e of entries) {
+      const mark = marks.get(e.key);
+      const prev = winners.get(e.key);
+      if ((mark !== undefined && mark >= e.sequence) || (prev && prev.sequence > e.sequence)) {
+        outcome.skipped++;
+        continue;
+      }
+      if (prev) outcome.skipped++;
+      winners.set(e.key, e);
+    }
+    const upserts: Row[] = [];
+    const deletes: string[] = [];
+    const newMarks: Watermark[] = [];
+    for (const [key, w] of winners) {
+      const local = locals.get(key);
+      const deleted = w.op === "deleted";
+      const newerHere = !marks.has(key) && local && Number(local.version) > Number(w.row.version);
+      const noChange = deleted ? !local : local !== undefined && sameBookkeeping(local, w.row);
+      if (!newerHere && !noChange) {
+        if (deleted) deletes.push(key);
+        else upserts.push(w.row);
+        changed.push({ spec, op: w.op, key, row: deleted ? (local as Row) : w.row });
+        outcome.applied++;
+      } else outcome.skipped++;
+      newMarks.push({
+        key,
+        sequence: w.sequence,
+        version: Number(w.row.version),
+        deleted,
+        eventTime: w.eventTime,
+      });
+    }
+    await deleteKeys(tx, spec, deletes);
+    await upsertRows(tx, spec, upserts);
+    await setWatermarks(tx, origin, spec, newMarks);
+  }
+  await republish(tx, recordChange, changed);
+  return outcome;
+}
+
+/** One change in the caller's transaction (`applyIncomingChanges` of one). */
+export function applyIncomingChange(
   tx: Database,
   change: IncomingChange,
   recordChange?: RecordChange,
 ): Promise<ApplyOutcome> {
-  const { origin, spec, op, sequence, eventTime } = change;
-  const rows = change.rows.map((r) => storedRowOf(spec, r));
-  const keys = rows.map((r) => String(r[spec.key]));
-  const [locals, marks] = [await localRows(tx, spec, keys), await watermarks(tx, origin, spec, keys)];
-  const changed: Row[] = [];
-  let skipped = 0;
-  for (const row of rows) {
-    const key = String(row[spec.key]);
-    const mark = marks.get(key);
-    const local = locals.get(key);
-    if (mark && mark.sequence >= sequence) {
-      skipped++;
-      continue;
-    }
-    const deleted = op === "deleted";
-    const newerHere = !mark && local && Number(local.version) > Number(row.version);
-    const noChange = deleted ? !local : local !== undefined && sameBookkeeping(local, row);
-    if (!newerHere && !noChange) {
-      if (deleted) await tx.delete(spec.table).where(eq(spec.keyColumn, key));
-      else await upsertRow(tx, spec, row);
-      changed.push(deleted ? (local as Row) : row);
-    } else skipped++;
-    await setWatermark(tx, { origin, spec, key, sequence, version: Number(row.version), deleted, eventTime });
-  }
-  if (recordChange && changed.length > 0)
-    await recordChange(tx, {
-      spec,
-      op,
-      keys: changed.map((r) => String(r[spec.key])),
-      rows: changed,
-    });
-  return { applied: changed.length, skipped };
+  return applyIncomingChanges(tx, [change], recordChange);
 }
 
 /**
@@ -158,7 +216,6 @@ export async function applySnapshot(
   recordChange?: RecordChange,
 ): Promise<ApplyOutcome> {
   const incoming = new Map(snapshot.map((r) => [String(r[spec.key]), storedRowOf(spec, r)]));
-  const keyColumn = getTableColumns(spec.table)[spec.key] as PgColumn;
   const local = new Map(
     ((await tx.select().from(spec.table).for("update")) as Row[]).map((r) => [String(r[spec.key]), r]),
   );
@@ -166,40 +223,25 @@ export async function applySnapshot(
   const removed: Row[] = [];
   for (const [key, row] of incoming) {
     const mine = local.get(key);
-    if (mine && sameBookkeeping(mine, row)) continue;
-    await upsertRow(tx, spec, row);
-    written.push(row);
+    if (!mine || !sameBookkeeping(mine, row)) written.push(row);
   }
-  for (const [key, row] of local) {
-    if (incoming.has(key)) continue;
-    await tx.delete(spec.table).where(eq(keyColumn, key));
-    removed.push(row);
-  }
+  for (const [key, row] of local) if (!incoming.has(key)) removed.push(row);
+  const keyOf = (r: Row) => String(r[spec.key]);
+  await upsertRows(tx, spec, written);
+  await deleteKeys(tx, spec, removed.map(keyOf));
   if (sequence !== undefined) {
-    for (const row of [...written, ...removed]) {
-      const key = String(row[spec.key]);
-      const deleted = !incoming.has(key);
-      await setWatermark(tx, {
-        origin,
-        spec,
-        key,
-        sequence,
-        version: Number(row.version),
-        deleted,
-        eventTime,
-      });
-    }
+    const mark = (deleted: boolean) => (row: Row) => ({
+      key: keyOf(row),
+      sequence,
+      version: Number(row.version),
+      deleted,
+      eventTime,
+    });
+    await setWatermarks(tx, origin, spec, [...written.map(mark(false)), ...removed.map(mark(true))]);
   }
-  if (recordChange) {
-    if (written.length > 0)
-      await recordChange(tx, {
-        spec,
-        op: "imported",
-        keys: written.map((r) => String(r[spec.key])),
-        rows: written,
-      });
-    for (const row of removed)
-      await recordChange(tx, { spec, op: "deleted", keys: [String(row[spec.key])], rows: [row] });
-  }
+  await republish(tx, recordChange, [
+    ...written.map((row) => ({ spec, op: "imported" as const, key: keyOf(row), row })),
+    ...removed.map((row) => ({ spec, op: "deleted" as const, key: keyOf(row), row })),
+  ]);
   return { applied: written.length + removed.length, skipped: incoming.size - written.length };
 }

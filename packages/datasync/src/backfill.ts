@@ -1,27 +1,9 @@
 import { type Database, rowsOf } from "@fig/db";
-import type { CsvColumn, ResourceSpec, Row } from "@fig/reference";
+import type { ResourceSpec, Row } from "@fig/reference";
 import { getTableName, sql } from "drizzle-orm";
 import { storedRowOf } from "./apply.ts";
+import { ident, storedColumns } from "./columns.ts";
 import type { BackfillCheckpoint, DatasyncState } from "./state.ts";
-
-const pgType: Record<CsvColumn["kind"], string> = {
-  text: "text",
-  int: "int4",
-  bool: "bool",
-  date: "date",
-  json: "jsonb",
-};
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
-
-/** Every stored column of a reference table with its SQL type: the API's columns and the bookkeeping. */
-function storedColumns(spec: ResourceSpec) {
-  return [
-    ...spec.columns.map((c) => ({ name: c.name, type: pgType[c.kind] })),
-    { name: "version", type: "int4" },
-    { name: "updated_at", type: "timestamptz" },
-    { name: "search_text", type: "text" },
-  ];
-}
 
 /**
  * One page of the owner's table after `after`, in key order (the primary key's index, so a page costs its own

@@ -13,7 +13,7 @@ import type { JsMsg } from "@nats-io/jetstream";
 import { and, eq } from "drizzle-orm";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { type ApplyOutcome, applyIncomingChange, applySnapshot, type ChangeOp } from "./apply.ts";
+import { type ApplyOutcome, applyIncomingChanges, applySnapshot, type ChangeOp } from "./apply.ts";
 import { fetchOwnerTable, type OwnerApi } from "./owner-api.ts";
 
 type ChangedEvent = FigEvent<"reference.changed">;
@@ -82,8 +82,9 @@ export type ReferenceSync = {
 
 /**
  * The live sync: a durable JetStream consumer of the origin's `reference.changed` that applies the carried
- * rows to this database. Per batch: one transaction records the events in the inbox (a redelivery is applied
- * once) and applies them in stream order; acks follow the commit. An event without rows is turned into a
+ * rows to this database. Per batch: one transaction records the events in the inbox in one statement (a
+ * redelivery is applied once) and applies them set-based (`applyIncomingChanges`: per table one upsert, one
+ * delete, one watermark upsert, one republish per op); acks follow the commit. An event without rows is turned into a
  * re-read of that table from the origin's API, fetched BEFORE its transaction (never inside it). A failure
  * naks the failed event and everything after it in the batch; per-key sequences make any reordering on
  * redelivery harmless (an overtaken change is skipped as stale).
@@ -134,35 +135,35 @@ export function createReferenceSync({
     }
   }
 
+  /** Inbox first, one statement for the run: the ids not seen before (a redelivery is applied once). */
+  async function claimAll(tx: Database, ids: string[]) {
+    const fresh = await tx
+      .insert(inbox)
+      .values(ids.map((id) => ({ consumer: name, event_id: id })))
+      .onConflictDoNothing()
+      .returning({ id: inbox.event_id });
+    return new Set(fresh.map((r) => r.id));
+  }
+
   async function applyRun(events: ChangedEvent[]): Promise<ApplyOutcome & { duplicates: number }> {
-    const total = { applied: 0, skipped: 0, duplicates: 0 };
-    const applied: ChangedEvent[] = [];
+    let outcome: ApplyOutcome = { applied: 0, skipped: 0 };
+    let fresh: ChangedEvent[] = [];
     await database.db.transaction(async (txAny) => {
       const tx = txAny as unknown as Database;
-      for (const event of events) {
-        if (!(await claim(tx, event.id))) {
-          total.duplicates++;
-          continue;
-        }
-        const outcome = await applyIncomingChange(
-          tx,
-          {
-            origin,
-            spec: specOf(event.data.table),
-            op: event.data.op as ChangeOp,
-            rows: event.data.rows as Row[],
-            sequence: event.data.sequence as number,
-            eventTime: new Date(event.time),
-          },
-          recordChange,
-        );
-        total.applied += outcome.applied;
-        total.skipped += outcome.skipped;
-        applied.push(event);
-      }
+      const claimed = await claimAll(tx, [...new Set(events.map((e) => e.id))]);
+      fresh = events.filter((e) => claimed.delete(e.id));
+      const changes = fresh.map((event) => ({
+        origin,
+        spec: specOf(event.data.table),
+        op: event.data.op as ChangeOp,
+        rows: event.data.rows as Row[],
+        sequence: event.data.sequence as number,
+        eventTime: new Date(event.time),
+      }));
+      outcome = await applyIncomingChanges(tx, changes, recordChange);
     });
-    observe(applied);
-    return total;
+    observe(fresh);
+    return { ...outcome, duplicates: events.length - fresh.length };
   }
 
   async function applyWithSnapshot(event: ChangedEvent) {

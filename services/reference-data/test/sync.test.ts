@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   applyIncomingChange,
+  applyIncomingChanges,
   createReferenceSync,
   createSyncMetrics,
   type ReferenceSync,
@@ -208,5 +209,65 @@ describe("applying changes out of order", () => {
     // Created again after the delete (version 1 again, a later sequence): applied.
     expect((await apply("created", [row(900, 1)], 50)).applied).toBe(1);
     expect((await current())?.tariff_cents).toBe(900);
+  });
+
+  test("several changes of one key in one batch: the highest sequence wins, whatever the order; a replay of the batch changes nothing", async () => {
+    const key = (tariff: number, version: number) => ({
+      ...codeInput("94002", { tariff_cents: tariff }),
+      version,
+      updated_at: new Date(Date.UTC(2030, 0, 2, 0, 0, version)).toISOString(),
+    });
+    const change = (
+      op: "created" | "updated" | "deleted",
+      rows: Record<string, unknown>[],
+      sequence: number,
+    ) => ({
+      origin: "test-origin",
+      spec: codesSpec,
+      op,
+      rows,
+      sequence,
+      eventTime: new Date(),
+    });
+    const batch = [
+      change("created", [key(100, 1)], 110),
+      change("updated", [key(400, 4)], 140),
+      // Overtaken within the batch: an older change delivered after a newer one.
+      change("updated", [key(300, 3)], 130),
+      change("updated", [key(200, 2)], 120),
+      // 94001's watermark is at 50 (the test above): a change at 45 is stale.
+      change("updated", [row(555, 5)], 45),
+    ];
+    const republished: { op: string; keys: string[] }[] = [];
+    const applyBatch = () =>
+      ref.db.transaction((tx) =>
+        applyIncomingChanges(tx as unknown as Database, batch, async (_tx, c) => {
+          republished.push({ op: c.op, keys: c.keys });
+        }),
+      );
+    expect(await applyBatch()).toEqual({ applied: 1, skipped: 4 });
+    const [now] = await ref.db.select().from(codes).where(eq(codes.code, "94002"));
+    expect(now).toMatchObject({ tariff_cents: 400, version: 4 });
+    expect((await current())?.tariff_cents).toBe(900);
+    const [mark] = rowsOf<{ sequence: string; version: number }>(
+      await ref.db.execute(
+        sql`select sequence, version from sync_keys where origin = 'test-origin' and key = '94002'`,
+      ),
+    );
+    expect(mark).toMatchObject({ version: 4 });
+    expect(Number(mark?.sequence)).toBe(140);
+    expect(republished).toEqual([{ op: "updated", keys: ["94002"] }]);
+    // The same batch again (a redelivery): every change is at or below the watermarks.
+    expect(await applyBatch()).toEqual({ applied: 0, skipped: 5 });
+    // A delete and a re-create of one key in one batch: the later (re-create) wins; then a delete wins.
+    const recreate = [change("deleted", [key(400, 4)], 150), change("created", [key(700, 1)], 160)];
+    await ref.db.transaction((tx) => applyIncomingChanges(tx as unknown as Database, recreate));
+    expect((await ref.db.select().from(codes).where(eq(codes.code, "94002")))[0]?.tariff_cents).toBe(700);
+    const gone = [change("created", [key(800, 2)], 170), change("deleted", [key(800, 2)], 180)];
+    expect(await ref.db.transaction((tx) => applyIncomingChanges(tx as unknown as Database, gone))).toEqual({
+      applied: 1,
+      skipped: 1,
+    });
+    expect(await ref.db.select().from(codes).where(eq(codes.code, "94002"))).toEqual([]);
   });
 });
