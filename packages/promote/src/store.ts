@@ -85,12 +85,13 @@ export function createPromotionStore({
 
   async function ids(route?: string): Promise<{ route: string; id: string }[]> {
     const keys = await (await open()).keys(route ? `promotions.${route}.*` : "promotions.>");
-    const out: { route: string; id: string }[] = [];
+    // A key rewritten while the listing runs (a running promotion) comes again: keep each once.
+    const seen = new Map<string, { route: string; id: string }>();
     for await (const key of keys) {
       const [, r, id] = key.split(".");
-      if (r && id) out.push({ route: r, id });
+      if (r && id) seen.set(key, { route: r, id });
     }
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+    return [...seen.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
   async function latest(route: string): Promise<Stored<PromotionRecord> | null> {
