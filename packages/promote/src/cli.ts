@@ -18,8 +18,8 @@ const USAGE = `Usage:
                   [--vus 5] [--engine auto|builtin|k6] [--base-url http://127.0.0.1:8080] [--token JWT] [--tenant fig]
   bun run promote status [route] [--json]
   bun run promote rollback <route> [--reason text]
-  bun run promote pause <route>
-  bun run promote resume <route>
+  bun run promote pause <route> [--reason text]
+  bun run promote resume <route> [--reason text]
 
 Every step sets the weights through the gateway's admin API, runs the gate pinned to the candidate and reads
 the gateway's numbers for the candidate; pass → next step, fail → 100 % stable at once, too few candidate
@@ -197,7 +197,7 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === "pause") {
-      await pauseRoute({ store, route: needRoute(), actor });
+      await pauseRoute({ store, route: needRoute(), actor, reason: values.reason });
       console.log(`${route}: pause requested; the promotion holds its weights after the current window`);
       return EXIT.ok;
     }
@@ -221,7 +221,7 @@ async function main(argv: string[]): Promise<number> {
     };
     let outcome: Awaited<ReturnType<typeof runPromotion>>;
     if (command === "resume") {
-      const resumed = await resumeLive({ store, route: needRoute(), actor });
+      const resumed = await resumeLive({ store, route: needRoute(), actor, reason: values.reason });
       if (resumed.live) {
         console.log(`${route}: resume requested; the running promotion goes on`);
         return EXIT.ok;

@@ -1,8 +1,15 @@
+import { DomainError } from "@fig/service";
 import type { GatewayClient, GatewayRoute } from "./gateway-client.ts";
-import { stepWeights } from "./promote.ts";
 import type { PromotionEvent, PromotionRecord } from "./schema.ts";
 import { isStale, type PromotionStore, RecordChangedError } from "./store.ts";
 import { viewOf } from "./view.ts";
+import { stepWeights } from "./weights.ts";
+
+/**
+ * What the commands need of the gateway: its routes and a weights change. The CLI passes its HTTP client;
+ * the gateway's own admin API (`POST /_fig/promotions/{route}/…`) passes its route state directly.
+ */
+export type RouteControl = Pick<GatewayClient, "route" | "setWeights">;
 
 const iso = () => new Date().toISOString();
 const ev = (
@@ -49,10 +56,10 @@ export async function rollbackRoute({
   reason,
 }: {
   store: PromotionStore;
-  gateway: GatewayClient;
+  gateway: RouteControl;
   route: string;
   actor: string;
-  reason?: string;
+  reason?: string | undefined;
 }) {
   const live: GatewayRoute = await gateway.route(route);
   const latest = await store.latest(route);
@@ -85,17 +92,23 @@ export async function pauseRoute({
   store,
   route,
   actor,
+  reason,
 }: {
   store: PromotionStore;
   route: string;
   actor: string;
+  reason?: string | undefined;
 }) {
-  return updateLatest(store, route, (r) => {
+  const record = await updateLatest(store, route, (r) => {
     if (r.state !== "running" && r.state !== "paused")
-      throw new Error(`promotion ${r.id} is ${r.state}; nothing to pause`);
+      throw new DomainError("unprocessable", `promotion ${r.id} is ${r.state}; nothing to pause`);
     r.control = "pause";
-    r.events.push(ev("paused", actor, `paused by ${actor}`, r.weights));
+    r.events.push(
+      ev("paused", actor, reason ? `paused by ${actor}: ${reason}` : `paused by ${actor}`, r.weights),
+    );
   });
+  if (!record) throw new DomainError("not_found", `no promotion of ${route} to pause`);
+  return record;
 }
 
 /** Asks a live, paused process to go on; returns false when no live process holds the route (resume runs it). */
@@ -103,24 +116,27 @@ export async function resumeLive({
   store,
   route,
   actor,
+  reason,
 }: {
   store: PromotionStore;
   route: string;
   actor: string;
+  reason?: string | undefined;
 }) {
   const latest = await store.latest(route);
-  if (!latest) throw new Error(`no promotion of ${route} to resume`);
+  if (!latest) throw new DomainError("not_found", `no promotion of ${route} to resume`);
   const lock = (await store.readLock(route))?.value ?? null;
   const view = viewOf(latest.value, lock);
   if (view.effectiveState !== "paused" && view.effectiveState !== "running")
-    throw new Error(
+    throw new DomainError(
+      "unprocessable",
       `promotion ${view.id} is ${view.effectiveState}; start a new one with promote ${route} --to …`,
     );
   const alive = lock !== null && lock.promotionId === latest.value.id && !isStale(lock);
   if (!alive) return { live: false, stored: latest } as const;
   await updateLatest(store, route, (r) => {
     r.control = "run";
-    r.events.push(ev("resumed", actor, `resumed by ${actor}`));
+    r.events.push(ev("resumed", actor, reason ? `resumed by ${actor}: ${reason}` : `resumed by ${actor}`));
   });
   return { live: true, stored: latest } as const;
 }

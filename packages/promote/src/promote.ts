@@ -17,6 +17,9 @@ import type {
 } from "./schema.ts";
 import { newPromotionId, type PromotionStore, RecordChangedError, type Stored } from "./store.ts";
 import { viewOf } from "./view.ts";
+import { stepWeights } from "./weights.ts";
+
+export { stepWeights };
 
 /** What the live display shows while a step measures. */
 export type LiveProgress = {
@@ -78,9 +81,6 @@ class Stop extends Error {
 }
 
 const iso = () => new Date().toISOString();
-/** `stable` gets the rest: the weights of one step. */
-export const stepWeights = (order: string[], stable: string, candidate: string, percent: number): Weights =>
-  Object.fromEntries(order.map((n) => [n, n === candidate ? percent : n === stable ? 100 - percent : 0]));
 
 const failing = (
   where: string,

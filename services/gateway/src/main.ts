@@ -55,11 +55,18 @@ await runService({
   },
 });
 
-/** GET /_fig/promotions reads packages/promote's bucket, the same records `bun run promote status` shows. */
+/**
+ * GET /_fig/promotions reads packages/promote's bucket, the same records `bun run promote status` shows;
+ * POST /_fig/promotions/{route}/pause|resume|rollback changes them as `bun run promote` does.
+ */
 function promotionsReader(nats: { connection(): ReturnType<NatsClient["connection"]> }, namespace: string) {
   const promotions = createPromotionStore({
     connection: () => nats.connection(),
     bucket: promotionsBucketName(namespace),
   });
-  return { bucket: promotions.bucket, list: (route?: string) => promotionViews(promotions, route) };
+  return {
+    bucket: promotions.bucket,
+    list: (route?: string) => promotionViews(promotions, route),
+    store: promotions,
+  };
 }

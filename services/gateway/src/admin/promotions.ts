@@ -1,17 +1,27 @@
 import type { TokenVerifier } from "@fig/auth";
-import { PromotionListSchema, type PromotionView } from "@fig/promote/records";
-import { AppError, createRouter, errorResponses } from "@fig/service";
+import { pauseRoute, type RouteControl, resumeLive, rollbackRoute } from "@fig/promote/commands";
+import {
+  PromotionListSchema,
+  type PromotionStore,
+  type PromotionView,
+  PromotionViewSchema,
+  viewOf,
+} from "@fig/promote/records";
+import { AppError, createRouter, DomainError, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { authorize, identify } from "../policies/auth.ts";
 import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
 import type { RoutePolicies, RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
+import { completeWeights } from "../state/validate.ts";
 
 /** Reads promotions from packages/promote's KV bucket (the same records `bun run promote status` shows). */
 export type PromotionsReader = {
   bucket: string;
   list(route?: string): Promise<PromotionView[]>;
+  /** The records themselves, for pause / resume / rollback (`POST /_fig/promotions/{route}/…`); 404 without. */
+  store?: PromotionStore;
 };
 
 const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
@@ -30,14 +40,10 @@ export const listPromotionsRoute = createRoute({
   security,
   request: {
     query: z.object({
-      route: z
-        .string()
-        .max(64)
-        .optional()
-        .openapi({
-          description: "Only this route, every promotion of it (oldest first)",
-          example: "reference-data",
-        }),
+      route: z.string().max(64).optional().openapi({
+        description: "Only this route, every promotion of it (oldest first)",
+        example: "reference-data",
+      }),
     }),
   },
   responses: {
@@ -45,6 +51,84 @@ export const listPromotionsRoute = createRoute({
     ...errorResponses(400, 401, 403, 404, 429, 503),
   },
 });
+
+const RouteParams = z.object({
+  route: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "route", in: "path" }, example: "reference-data" }),
+});
+
+const ActionBody = z
+  .object({
+    reason: z.string().max(500).optional().openapi({
+      description: "Why: recorded in the promotion's events (and the route's history) with the token's `sub`",
+      example: "p95 creeping up on the dashboard",
+    }),
+  })
+  .openapi("GatewayPromotionAction");
+
+const ActionResultSchema = z
+  .object({
+    route: z.string().openapi({ example: "reference-data" }),
+    action: z.enum(["pause", "resume", "rollback"]),
+    actor: z.string().openapi({ description: "The token's `sub`", example: "alice" }),
+    weights: z
+      .record(z.string(), z.number().int())
+      .nullable()
+      .openapi({
+        description: "The weights set (rollback)",
+        example: { monolith: 100, "reference-data": 0 },
+      }),
+    promotion: PromotionViewSchema.nullable().openapi({
+      description: "The promotion after the change; null when the route was never promoted (rollback only)",
+    }),
+  })
+  .openapi("GatewayPromotionActionResult");
+
+const ACTIONS = {
+  pause: {
+    operationId: "pauseGatewayPromotion",
+    summary: "Pause a route's running promotion (`bun run promote pause <route>`)",
+    description:
+      "Requires role admin. The running promote process holds its weights after the current window (that window is measured again on resume). " +
+      "422 when the route's latest promotion is not running or paused.",
+  },
+  resume: {
+    operationId: "resumeGatewayPromotion",
+    summary: "Resume a paused promotion whose promote process is still running",
+    description:
+      "Requires role admin. Asks the live promote process that holds the route's lock to go on (`bun run promote resume <route>` does the same). " +
+      "The gateway does not run load gates itself: when no live process holds the promotion (it was interrupted, or its process died), " +
+      "this answers 422 and the promotion is resumed from a terminal with `bun run promote resume <route>`, which drives the remaining steps.",
+  },
+  rollback: {
+    operationId: "rollbackGatewayPromotion",
+    summary: "Roll back a route: 100 % to the stable upstream at once (`bun run promote rollback <route>`)",
+    description:
+      "Requires role admin. Sets the weights without If-Match (a rollback must win), records the promotion as rolled back with the reason and actor, " +
+      "and the running promote process, if any, stops at its next heartbeat. The route can be promoted again with a plain new promote.",
+  },
+} as const;
+
+const actionRoute = (action: keyof typeof ACTIONS) =>
+  createRoute({
+    method: "post",
+    path: `/promotions/{route}/${action}`,
+    ...ACTIONS[action],
+    tags,
+    security,
+    request: { params: RouteParams, body: { required: true, content: json(ActionBody) } },
+    responses: {
+      200: { description: "Done", content: json(ActionResultSchema) },
+      ...errorResponses(400, 401, 403, 404, 422, 429, 503),
+    },
+  });
+
+export const pausePromotionRoute = actionRoute("pause");
+export const resumePromotionRoute = actionRoute("resume");
+export const rollbackPromotionRoute = actionRoute("rollback");
 
 const ShadowPercentBody = z
   .object({
@@ -118,6 +202,7 @@ export function promotionsRouter(deps: PromotionsAdminDeps) {
     await next();
   };
   router.use("/promotions", guard);
+  router.use("/promotions/:route/:action", guard);
   router.use("/routes/:id/shadow", guard);
 
   router.openapi(listPromotionsRoute, async (c) => {
@@ -128,6 +213,54 @@ export function promotionsRouter(deps: PromotionsAdminDeps) {
     } catch (error) {
       throw new AppError("not_ready", `Promotions cannot be read from NATS KV: ${(error as Error).message}`);
     }
+  });
+
+  // The same functions as `bun run promote pause|resume|rollback <route>`, with the token's sub as the actor.
+  const control = (c: Context) => {
+    const { route } = c.req.param() as { route: string };
+    if (!table.routes.some((r) => r.id === route))
+      throw new AppError(
+        "not_found",
+        `No route ${route}; routes are ${table.routes.map((r) => r.id).join(", ")}`,
+      );
+    if (!promotions?.store)
+      throw new AppError("not_found", "Promotion actions are not configured (no NATS KV)");
+    return { route, records: promotions.store, actor: c.get("auth")?.sub ?? "unknown" };
+  };
+  router.openapi(pausePromotionRoute, async (c) => {
+    const { route, records, actor } = control(c);
+    const { reason } = c.req.valid("json");
+    await kvOr503(() => pauseRoute({ store: records, route, actor, reason }));
+    return c.json(
+      { route, action: "pause" as const, actor, weights: null, promotion: await latestView(records, route) },
+      200,
+    );
+  });
+  router.openapi(resumePromotionRoute, async (c) => {
+    const { route, records, actor } = control(c);
+    const { reason } = c.req.valid("json");
+    const resumed = await kvOr503(() => resumeLive({ store: records, route, actor, reason }));
+    if (!resumed.live)
+      throw new AppError(
+        "unprocessable",
+        `No live promote process holds promotion ${resumed.stored.value.id} of ${route} (it was interrupted or its process stopped); ` +
+          `the gateway does not run load gates: resume it from a terminal with bun run promote resume ${route}`,
+      );
+    return c.json(
+      { route, action: "resume" as const, actor, weights: null, promotion: await latestView(records, route) },
+      200,
+    );
+  });
+  router.openapi(rollbackPromotionRoute, async (c) => {
+    const { route, records, actor } = control(c);
+    const { reason } = c.req.valid("json");
+    const { weights } = await kvOr503(() =>
+      rollbackRoute({ store: records, gateway: routeControl(table, store, actor), route, actor, reason }),
+    );
+    return c.json(
+      { route, action: "rollback" as const, actor, weights, promotion: await latestView(records, route) },
+      200,
+    );
   });
 
   router.openapi(putShadowPercentRoute, async (c) => {
@@ -160,6 +293,55 @@ export function promotionsRouter(deps: PromotionsAdminDeps) {
   });
 
   return router;
+}
+
+/** The latest promotion of a route as `promote status` shows it (null when never promoted). */
+async function latestView(records: PromotionStore, route: string): Promise<PromotionView | null> {
+  const latest = await records.latest(route);
+  if (!latest) return null;
+  return viewOf(latest.value, (await records.readLock(route))?.value ?? null);
+}
+
+/** NATS KV failures as 503; the commands' own refusals (DomainError, AppError) pass through as they are. */
+async function kvOr503<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof AppError || error instanceof DomainError) throw error;
+    if (error instanceof UnknownRouteError) throw new AppError("not_found", error.message);
+    if (error instanceof StateUnavailableError) throw new AppError("not_ready", error.message);
+    throw new AppError("not_ready", `Promotions cannot be changed in NATS KV: ${(error as Error).message}`);
+  }
+}
+
+/** The gateway's own route state as the promote commands see it (the CLI goes through HTTP instead). */
+function routeControl(table: RouteTable, store: RouteStateStore, actor: string): RouteControl {
+  const definition = (id: string) => {
+    const found = table.routes.find((r) => r.id === id);
+    if (!found) throw new AppError("not_found", `No route ${id}`);
+    return found;
+  };
+  return {
+    async route(id) {
+      const route = definition(id);
+      const live = store.get(id);
+      return {
+        id,
+        upstreams: route.upstreams.map((u) => ({ name: u.name, weight: live?.weights[u.name] ?? 0 })),
+        state: live?.state ?? route.state,
+        revision: live?.revision ?? 0,
+        gate: route.gate ?? null,
+      };
+    },
+    async setWeights(id, weights, why) {
+      const live = await store.change(
+        id,
+        { kind: "weights", weights: completeWeights(definition(id), weights) },
+        { who: actor, why: why.slice(0, 500) },
+      );
+      return live.revision;
+    },
+  };
 }
 
 /** The route with its live shadow share (a promotion's shadow step), for the proxy's mirror hook. */

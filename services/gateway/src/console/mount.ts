@@ -65,8 +65,12 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
     shadow: deps.shadow,
     sampler,
     jobs: deps.jobs,
+    // packages/promote's records straight from the reader (viewers too); else through the admin-only API.
     promotions:
-      deps.promotions ?? (viaApi("/_fig/promotions", adminApiPromotions(request)) as PromotionsSource),
+      deps.promotions ??
+      (deps.promotionsReader
+        ? readerPromotions(deps.promotionsReader, deps.table)
+        : (viaApi("/_fig/promotions", adminApiPromotions(request)) as PromotionsSource)),
     data: deps.data ?? (viaApi("/_fig/data", adminApiDataStatus(request)) as DataStatusSource),
   });
   app.route(
@@ -83,8 +87,10 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
   return { sampler, sources };
 }
 
-/** Every promotion record of the bucket (all routes, past ones too), newest first. */
+/** Every promotion of every route of the table (past ones too), newest first. */
 const readerPromotions =
-  (reader: PromotionsReader): PromotionsSource =>
+  (reader: PromotionsReader, table: RouteTable): PromotionsSource =>
   async () =>
-    promotionsOf({ promotions: await reader.list() });
+    promotionsOf({
+      promotions: (await Promise.all(table.routes.map((r) => reader.list(r.id)))).flat(),
+    });

@@ -38,6 +38,10 @@ export type Promotion = {
   currentStep: number;
   /** When the current step's weights were set. */
   currentSince: string | null;
+  /** A live promote process holds this promotion's lock: pause and resume from the page reach it. */
+  driven: boolean;
+  /** Who rolled it back (the actor of its last rollback event), when it was. */
+  rolledBackBy: string | null;
 };
 
 /** Where the console reads promotions; `null` means the gateway has no promotions endpoint (yet). */
@@ -169,6 +173,8 @@ export function promotionOf(raw: unknown): Promotion | null {
     points,
     currentStep: current,
     currentSince: str(lastWeights?.at),
+    driven: p.interrupted !== true && obj(p.lock).stale === false,
+    rolledBackBy: str([...events].reverse().find((e) => e.what === "rollback")?.actor),
   };
 }
 

@@ -51,7 +51,11 @@ beforeAll(async () => {
     jobs: { nats: gatewayNats, namespace: t.namespace },
     console: { sampleMs: 200, tickMs: 100 },
     // packages/promote's records as the gateway's reader hands them over (GET /_fig/promotions reads the same).
-    promotions: { bucket: "console-test", list: async () => promotions as never },
+    promotions: {
+      bucket: "console-test",
+      list: async (route?: string) =>
+        promotions.filter((p) => !route || (p as { route: string }).route === route) as never,
+    },
   });
   gateway.sampler.start();
   stops.push(() => gateway.sampler.stop());

@@ -447,7 +447,9 @@
         "p",
         op === "rollback"
           ? `Roll back the promotion of ${route}: weights go back to 100 % on the stable upstream at once.`
-          : `${op === "pause" ? "Pause" : "Resume"} the promotion of ${route}.`,
+          : op === "pause"
+            ? `Pause the promotion of ${route}: it holds its weights; the window under way is measured again on resume.`
+            : `Resume the promotion of ${route}: its promote process goes on with the remaining steps.`,
       );
       openDialog(`${op} the promotion of ${route}?`, note, async (reason) => {
         const problem = await call("POST", `/_fig/promotions/${encodeURIComponent(route)}/${op}`, { reason });

@@ -95,10 +95,26 @@ function timeLeft(p: Promotion, now: number): string {
 
 function PromotionActions(props: { p: Promotion }) {
   const { p } = props;
+  // Pause and resume reach a live promote process; the gateway runs no load gate, so a promotion whose
+  // process is gone (interrupted, killed) is resumed from a terminal, where the remaining steps run.
   const ops =
-    p.status === "running" ? ["pause", "rollback"] : p.status === "paused" ? ["resume", "rollback"] : [];
+    p.status === "running"
+      ? p.driven
+        ? ["pause", "rollback"]
+        : ["rollback"]
+      : p.status === "paused"
+        ? p.driven
+          ? ["resume", "rollback"]
+          : ["rollback"]
+        : [];
   return (
     <div class="actions admin-only">
+      {!p.driven && (p.status === "running" || p.status === "paused") ? (
+        <p class="muted" data-testid="resume-from-cli">
+          No promote process holds it now: resume from a terminal with{" "}
+          <code>bun run promote resume {p.route}</code>, or roll it back here.
+        </p>
+      ) : null}
       {ops.map((op) => (
         <button
           type="button"
@@ -186,6 +202,9 @@ function Past(props: { p: Promotion; now: number }) {
           {when(p.startedAt)} · {p.steps.length} steps · {p.actor ?? "—"}
         </span>
         {p.reason ? <span class="reason"> — {p.reason}</span> : null}
+        {p.status === "rolled-back" && p.rolledBackBy && !p.reason?.includes(p.rolledBackBy) ? (
+          <span class="muted"> (rolled back by {p.rolledBackBy})</span>
+        ) : null}
       </summary>
       <Chart
         id={`chart-promo-${p.id}`}
