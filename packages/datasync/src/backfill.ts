@@ -154,9 +154,13 @@ export async function backfill({
   const tables: BackfillResult["tables"] = [];
   const began = performance.now();
   let rowsTotal = 0;
+  // The whole route's progress: tables before the resumed one count as done.
+  const totals = await Promise.all(specs.map((s) => countRows(owner.db, s)));
+  const routeTotal = totals.reduce((a, b) => a + b, 0);
+  let doneBefore = totals.slice(0, startAt).reduce((a, b) => a + b, 0);
   for (const spec of specs.slice(startAt)) {
     const tableStart = performance.now();
-    const total = await countRows(owner.db, spec);
+    const total = totals[specs.indexOf(spec)] ?? 0;
     let after = resumable && saved.table === spec.resource ? saved.after : null;
     let copied = resumable && saved.table === spec.resource ? saved.copied : 0;
     const copiedAtStart = copied;
@@ -170,6 +174,8 @@ export async function backfill({
       deleted += outcome.deleted;
       copied += rows.length;
       rowsTotal += rows.length;
+      const seconds = (performance.now() - tableStart) / 1000;
+      const rate = (copied - copiedAtStart) / Math.max(seconds, 1e-3);
       const checkpoint: BackfillCheckpoint = {
         owner: owner.name,
         candidate: candidate.name,
@@ -178,10 +184,11 @@ export async function backfill({
         copied,
         startedAt,
         updatedAt: new Date().toISOString(),
+        done: Math.min(routeTotal, doneBefore + copied),
+        total: routeTotal,
+        rowsPerSecond: rowsTotal / Math.max((performance.now() - began) / 1000, 1e-3),
       };
       await state.saveCheckpoint(route, checkpoint);
-      const seconds = (performance.now() - tableStart) / 1000;
-      const rate = (copied - copiedAtStart) / Math.max(seconds, 1e-3);
       onProgress?.({
         table: spec.resource,
         copied,
@@ -200,6 +207,7 @@ export async function backfill({
       deleted,
       seconds: (performance.now() - tableStart) / 1000,
     });
+    doneBefore += total;
     // The next table starts from its beginning: the checkpoint names it with no key yet.
     const next = specs[specs.indexOf(spec) + 1];
     if (next)
@@ -211,6 +219,8 @@ export async function backfill({
         copied: 0,
         startedAt,
         updatedAt: new Date().toISOString(),
+        done: Math.min(routeTotal, doneBefore),
+        total: routeTotal,
       });
   }
   await state.clearCheckpoint(route);

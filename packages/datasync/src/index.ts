@@ -4,10 +4,16 @@ export * from "./apply.ts";
 export * from "./backfill.ts";
 export * from "./checksum.ts";
 export * from "./component.ts";
+export * from "./data-view.ts";
 export * from "./flip.ts";
 export * from "./owner-api.ts";
 export * from "./owner-watch.ts";
-export { createDatasyncState, type DatasyncState, destroyNamespaceState } from "./state.ts";
+export {
+  createDatasyncState,
+  type DatasyncState,
+  destroyNamespaceState,
+  type LagReport,
+} from "./state.ts";
 export * from "./status.ts";
 export * from "./sync.ts";
 export { syncKeys } from "./tables.ts";

@@ -15,6 +15,21 @@ export type BackfillCheckpoint = {
   copied: number;
   startedAt: string;
   updatedAt: string;
+  /** Progress over every table of the route (for the console's bar): rows done and the owner's total. */
+  done?: number;
+  total?: number;
+  rowsPerSecond?: number;
+};
+
+/** The live sync's commit → applied lag over its recent changes, as the running follower last reported it. */
+export type LagReport = {
+  origin: string;
+  consumer: string;
+  at: string;
+  changes: number;
+  windowSeconds: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
 };
 
 export type TableComparison = {
@@ -56,7 +71,14 @@ export type RouteDataState = {
 export function createDatasyncState(nats: NatsClient, namespace: string) {
   let kv: Promise<KV> | undefined;
   const bucket = () => {
-    kv ??= nats.connection().then((nc) => new Kvm(nc).create(datasyncBucket(namespace), { history: 1 }));
+    // A failure (NATS down) is not kept: the next call tries again (the sync's lag reports outlive outages).
+    kv ??= nats
+      .connection()
+      .then((nc) => new Kvm(nc).create(datasyncBucket(namespace), { history: 1 }))
+      .catch((error) => {
+        kv = undefined;
+        throw error;
+      });
     return kv;
   };
   async function read<T>(key: string): Promise<T | undefined> {
@@ -72,6 +94,8 @@ export function createDatasyncState(nats: NatsClient, namespace: string) {
     clearCheckpoint: async (route: string) => {
       await (await bucket()).delete(`backfill.${route}`);
     },
+    lag: (route: string) => read<LagReport>(`lag.${route}`),
+    saveLag: (route: string, report: LagReport) => write(`lag.${route}`, report),
     async route(route: string): Promise<RouteDataState> {
       return (await read<RouteDataState>(`route.${route}`)) ?? { flips: [] };
     },

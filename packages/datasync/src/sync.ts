@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { type ApplyOutcome, applyIncomingChanges, applySnapshot, type ChangeOp } from "./apply.ts";
 import { fetchOwnerTable, type OwnerApi } from "./owner-api.ts";
+import type { DatasyncState } from "./state.ts";
 
 type ChangedEvent = FigEvent<"reference.changed">;
 
@@ -32,6 +33,8 @@ export type ReferenceSyncOptions = {
   /** The service's own event for what was applied (its consumers hear about synced changes too). */
   recordChange?: RecordChange;
   metrics?: SyncMetrics;
+  /** Where the lag is reported for the gateway's `GET /_fig/data` (migrate-data's KV bucket, key `lag.<route>`). */
+  lagReport?: { state: Pick<DatasyncState, "saveLag">; route: string; everyMs?: number; windowMs?: number };
   batchSize?: number;
   ackWaitMs?: number;
   maxDeliver?: number;
@@ -99,6 +102,7 @@ export function createReferenceSync({
   ownerApi,
   recordChange,
   metrics,
+  lagReport,
   batchSize = 200,
   ackWaitMs = 30_000,
   maxDeliver = 1000,
@@ -127,12 +131,18 @@ export function createReferenceSync({
     return fresh.length === 1;
   }
 
+  const lagReporter = lagReport
+    ? createLagReporter({ ...lagReport, origin, consumer: name, logger })
+    : undefined;
+
   function observe(events: ChangedEvent[]) {
     const now = Date.now();
     for (const e of events) {
       const seconds = Math.max(0, (now - Date.parse(e.time)) / 1000);
       metrics?.lag.observe({ origin, table: e.data.table }, seconds);
+      lagReporter?.observe(now, seconds);
     }
+    lagReporter?.maybeReport(now);
   }
 
   /** Inbox first, one statement for the run: the ids not seen before (a redelivery is applied once). */
@@ -290,7 +300,96 @@ export function createReferenceSync({
       await pull.stop();
       wakeApplier?.();
       await applier;
+      await lagReporter?.flush();
       logger.info({ consumer: name, origin }, "sync: stopped");
+    },
+  };
+}
+
+/** p-th percentile (0..1) of sorted values, nearest rank. */
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0
+    ? null
+    : (sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number);
+
+/**
+ * The lag of the changes applied over the last `windowMs`, written to KV at most every `everyMs` (never in the
+ * apply's way: a failed write, NATS down, is logged and retried with the next batch).
+ */
+function createLagReporter({
+  state,
+  route,
+  origin,
+  consumer,
+  logger,
+  everyMs = 1000,
+  windowMs = 5 * 60_000,
+}: {
+  state: Pick<DatasyncState, "saveLag">;
+  route: string;
+  origin: string;
+  consumer: string;
+  logger: Pick<Logger, "debug">;
+  everyMs?: number;
+  windowMs?: number;
+}) {
+  const samples: { at: number; seconds: number }[] = [];
+  let lastReport = 0;
+  let writing: Promise<void> | undefined;
+  let dirty = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  function report(now: number) {
+    while (
+      samples.length > 0 &&
+      ((samples[0] as { at: number }).at < now - windowMs || samples.length > 20_000)
+    )
+      samples.shift();
+    const sorted = samples.map((s) => s.seconds * 1000).sort((a, b) => a - b);
+    lastReport = now;
+    dirty = false;
+    writing = state
+      .saveLag(route, {
+        origin,
+        consumer,
+        at: new Date(now).toISOString(),
+        changes: sorted.length,
+        windowSeconds: windowMs / 1000,
+        p50Ms: percentile(sorted, 0.5),
+        p99Ms: percentile(sorted, 0.99),
+      })
+      .catch((error) => {
+        dirty = true;
+        logger.debug({ err: error, consumer }, "sync: lag report not written; next batch retries");
+      })
+      .finally(() => {
+        writing = undefined;
+      });
+  }
+  return {
+    observe(at: number, seconds: number) {
+      samples.push({ at, seconds });
+      dirty = true;
+    },
+    maybeReport(now: number) {
+      if (dirty && !writing && now - lastReport >= everyMs) report(now);
+      // The last changes of a burst are reported too, once the interval has passed.
+      else if (dirty && !timer) {
+        timer = setTimeout(
+          () => {
+            timer = undefined;
+            this.maybeReport(Date.now());
+          },
+          Math.max(10, everyMs - (now - lastReport)),
+        );
+        timer.unref?.();
+      }
+    },
+    async flush() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      await writing;
+      if (dirty) report(Date.now());
+      await writing;
     },
   };
 }

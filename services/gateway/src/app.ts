@@ -1,9 +1,11 @@
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
+import type { RouteDataReader } from "@fig/datasync/view";
 import { openApiDocument as referenceDataDocument } from "@fig/reference-data";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
 import { openApiDocument as validationDocument } from "@fig/validation";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
+import { dataRouter } from "./admin/data.ts";
 import { adminRouter } from "./admin/handlers.ts";
 import type { JobsSource } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
@@ -62,6 +64,8 @@ export type GatewayDeps = {
   console?: ConsoleOptions;
   /** Promotion records (packages/promote's KV bucket) for GET /_fig/promotions. */
   promotions?: PromotionsReader;
+  /** migrate-data's and the live sync's records (packages/datasync's KV bucket) for GET /_fig/data. */
+  data?: RouteDataReader;
 };
 
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
@@ -133,6 +137,19 @@ export function buildGateway(deps: GatewayDeps) {
     promotionsReader: deps.promotions,
     logger,
   });
+  // GET /_fig/data is viewer-readable: before the admin-only /_fig/* guards.
+  app.route(
+    "/_fig",
+    dataRouter({
+      table,
+      store,
+      reader: deps.data,
+      verifier,
+      limiter,
+      rateLimit: table.defaultRoute.policies.rateLimit,
+      clientIp,
+    }),
+  );
   // Before the admin router: its /_fig/* guard would otherwise run (and count against the limit) twice.
   const writeHolds = createWriteHolds(store);
   app.route(

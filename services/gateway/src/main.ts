@@ -1,4 +1,5 @@
 import { runService } from "@fig/bootstrap";
+import { createRouteDataReader } from "@fig/datasync/view";
 import type { NatsClient } from "@fig/events";
 import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
 import { buildGateway, SERVICE, upstreamDocuments } from "./app.ts";
@@ -41,6 +42,7 @@ await runService({
       upstreamDocuments: upstreamDocuments(logger),
       jobs: { nats, namespace },
       promotions: promotionsReader(nats, namespace),
+      data: createRouteDataReader(nats, namespace),
     });
     return {
       app,

@@ -1,4 +1,10 @@
-import { createReferenceSync, createSyncMetrics, followWriteOwner, type OwnerApi } from "@fig/datasync";
+import {
+  createDatasyncState,
+  createReferenceSync,
+  createSyncMetrics,
+  followWriteOwner,
+  type OwnerApi,
+} from "@fig/datasync";
 import type { DatabaseHandle } from "@fig/db";
 import type { NatsClient } from "@fig/events";
 import { referenceChangeRecorder } from "@fig/reference";
@@ -35,6 +41,8 @@ export function createReferenceDataSync(options: {
     ownerApi: referenceData,
     recordChange: recordMonolithReferenceChanged,
     metrics: createSyncMetrics(registry),
+    // Lag p50/p99 for the gateway's GET /_fig/data (the console's Data section).
+    lagReport: { state: createDatasyncState(nats, namespace), route },
   });
   return followWriteOwner({ route, origin: "reference-data", sync, nats, namespace, logger });
 }

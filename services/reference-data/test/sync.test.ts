@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   applyIncomingChange,
   applyIncomingChanges,
+  createDatasyncState,
   createReferenceSync,
   createSyncMetrics,
+  destroyNamespaceState,
   type ReferenceSync,
 } from "@fig/datasync";
 import type { Database } from "@fig/db";
@@ -31,6 +33,7 @@ import {
   REFERENCE_MIGRATIONS,
   SEED_DIR,
   uniqueNamespace,
+  until,
 } from "./sync-helpers.ts";
 
 // The live sync, in process: the monolith (owner) with its outbox relay, reference-data's database, and the
@@ -74,6 +77,7 @@ function newSync() {
     },
     recordChange: recordReferenceChanged,
     metrics,
+    lagReport: { state: createDatasyncState(nats, namespace), route: "reference-data", everyMs: 50 },
   });
 }
 
@@ -109,6 +113,7 @@ afterAll(async () => {
   await relay?.stop();
   server?.stop(true);
   await deleteStreams(await nats.manager(), namespace).catch(() => {});
+  await destroyNamespaceState(nats, namespace).catch(() => {});
   await nats?.close();
   await mono?.drop();
   await ref?.drop();
@@ -172,6 +177,13 @@ describe("live sync monolith → reference-data", () => {
       /fig_sync_lag_seconds_count\{origin="monolith",table="codes"\} (\d+)/.exec(text)?.[1],
     );
     expect(count).toBeGreaterThan(0);
+    // … and p50/p99 in migrate-data's KV for the gateway's GET /_fig/data.
+    const report = await until("the lag report in KV", async () => {
+      const r = await createDatasyncState(nats, namespace).lag("reference-data");
+      return r && r.changes > 0 ? r : undefined;
+    });
+    expect(report).toMatchObject({ origin: "monolith", consumer: "reference-data-reference-sync" });
+    expect(report.p99Ms).toBeGreaterThanOrEqual(report.p50Ms as number);
   });
 });
 

@@ -6,8 +6,14 @@
 export type DataStatus = {
   route: string;
   syncLagMs: { p50: number | null; p99: number | null } | null;
-  lastVerify: { at: string | null; ok: boolean; detail: string | null } | null;
-  backfill: { done: number; total: number; rowsPerSecond: number | null; etaSeconds: number | null } | null;
+  lastVerify: { at: string | null; ok: boolean; detail: string | null; differences: string[] } | null;
+  backfill: {
+    done: number;
+    total: number;
+    rowsPerSecond: number | null;
+    etaSeconds: number | null;
+    running: boolean;
+  } | null;
 };
 
 export type DataStatusSource = (authorization: string) => Promise<DataStatus[] | { error: string } | null>;
@@ -38,7 +44,19 @@ export function dataStatusOf(raw: unknown): DataStatus | null {
     lastVerify:
       verify === undefined || verify === null
         ? null
-        : { at: str(v.at), ok: v.ok === true || v.result === "pass", detail: str(v.detail ?? v.summary) },
+        : {
+            at: str(v.at),
+            ok: v.ok === true || v.result === "pass",
+            detail: str(v.detail ?? v.summary),
+            differences: (Array.isArray(v.differences) ? v.differences : [])
+              .map((d) => {
+                const o = obj(d);
+                return str(o.key)
+                  ? `${str(o.table) ?? ""}/${str(o.key)} (${str(o.kind) ?? "different"})`
+                  : null;
+              })
+              .filter((d): d is string => d !== null),
+          },
     backfill:
       backfill === undefined || backfill === null
         ? null
@@ -47,6 +65,7 @@ export function dataStatusOf(raw: unknown): DataStatus | null {
             total: num(b.total) ?? 0,
             rowsPerSecond: num(b.rowsPerSecond),
             etaSeconds: num(b.etaSeconds),
+            running: b.running === true,
           },
   };
 }
@@ -59,7 +78,7 @@ export function adminApiDataStatus(
     const res = await request("/_fig/data", { headers: { authorization } });
     if (res.status === 404) return null;
     if (res.status === 401 || res.status === 403)
-      return { error: `GET /_fig/data answered ${res.status}: reading sync status needs role admin` };
+      return { error: `GET /_fig/data answered ${res.status}: reading sync status needs role viewer` };
     if (!res.ok) return { error: `GET /_fig/data answered ${res.status}` };
     const body = obj(await res.json());
     const list = Array.isArray(body.routes) ? body.routes : [];

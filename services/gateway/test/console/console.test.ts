@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  createDatasyncState,
+  createRouteDataReader,
+  destroyNamespaceState,
+  verifySides,
+} from "@fig/datasync";
 import { createNatsClient, ensureStreams, streamNames } from "@fig/events";
+import { createTestDatabase } from "@fig/testing";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import { codes, REFERENCE_SPECS } from "../../../../packages/reference/src/index.ts";
+import { codeInput } from "../../../reference-data/test/helpers.ts";
+import { MONOLITH_MIGRATIONS, REFERENCE_MIGRATIONS } from "../../../reference-data/test/sync-helpers.ts";
 import {
   generatedClaims,
   startPipeline,
@@ -56,6 +66,8 @@ beforeAll(async () => {
       list: async (route?: string) =>
         promotions.filter((p) => !route || (p as { route: string }).route === route) as never,
     },
+    // GET /_fig/data reads packages/datasync's KV bucket of this namespace, as in main.ts.
+    data: createRouteDataReader(gatewayNats, t.namespace),
   });
   gateway.sampler.start();
   stops.push(() => gateway.sampler.stop());
@@ -68,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   for (const stop of stops.reverse()) await stop();
+  await destroyNamespaceState(gatewayNats, t.namespace).catch(() => {});
   await gatewayNats.close();
 });
 
@@ -348,6 +361,39 @@ describe("the console in Debian's chromium", () => {
     await card.locator("canvas").first().waitFor();
     await screenshot(page, "12-promotion-rolled-back");
     await page.close();
+  }, 60_000);
+
+  test("Data shows the write owner and the last verify (counts, first differing key) after a verify run", async () => {
+    const owner = await createTestDatabase({ service: "monolith", migrationsFolder: MONOLITH_MIGRATIONS });
+    const candidate = await createTestDatabase({
+      service: "reference-data",
+      migrationsFolder: REFERENCE_MIGRATIONS,
+    });
+    try {
+      // A code on the owner only: the verify (migrate-data verify's code path) names it.
+      await owner.db.insert(codes).values({ ...codeInput("97001"), search_text: "97001" } as never);
+      const verify = await verifySides({
+        owner: { name: "monolith", db: owner.db },
+        candidate: { name: "reference-data", db: candidate.db },
+        specs: REFERENCE_SPECS,
+      });
+      await createDatasyncState(gatewayNats, t.namespace).update("reference-data", (s) => ({
+        ...s,
+        lastVerify: verify,
+      }));
+      const page = await signIn(browser.context, base, await viewerToken());
+      await tab(page, "Data");
+      const row = page.locator("section#data tr[data-route='reference-data']");
+      await row.getByText("mismatch").waitFor();
+      expect(await row.locator("td").first().textContent()).toBe("monolith");
+      expect(await row.locator("[data-verify-counts]").textContent()).toContain("codes 1 ≠ 0");
+      expect(await row.locator("[data-verify-differences]").textContent()).toContain("codes/97001 (missing)");
+      await screenshot(page, "13-data-verify");
+      await page.close();
+    } finally {
+      await owner.drop();
+      await candidate.drop();
+    }
   }, 60_000);
 });
 

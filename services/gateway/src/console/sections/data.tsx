@@ -55,7 +55,13 @@ export function DataSection(props: { routes: RouteRow[]; status: DataStatus[] | 
                       <Badge kind={s.lastVerify.ok ? "ok" : "bad"}>
                         {s.lastVerify.ok ? "match" : "mismatch"}
                       </Badge>{" "}
-                      {when(s.lastVerify.at)} {s.lastVerify.detail ?? ""}
+                      {when(s.lastVerify.at)} <span data-verify-counts>{s.lastVerify.detail ?? ""}</span>
+                      {s.lastVerify.differences.length > 0 ? (
+                        <span class="muted" data-verify-differences>
+                          {" "}
+                          · first differing: {s.lastVerify.differences.join(", ")}
+                        </span>
+                      ) : null}
                     </span>
                   ) : (
                     "never"
@@ -73,7 +79,12 @@ export function DataSection(props: { routes: RouteRow[]; status: DataStatus[] | 
                       {s.backfill.rowsPerSecond !== null
                         ? ` · ${Math.round(s.backfill.rowsPerSecond)} rows/s`
                         : ""}
-                      {s.backfill.etaSeconds !== null ? ` · ETA ${Math.round(s.backfill.etaSeconds)} s` : ""}
+                      {s.backfill.running && s.backfill.etaSeconds !== null
+                        ? ` · ETA ${Math.round(s.backfill.etaSeconds)} s`
+                        : ""}
+                      {!s.backfill.running && s.backfill.done < s.backfill.total
+                        ? " · interrupted: run it again to resume"
+                        : ""}
                     </span>
                   ) : (
                     "—"
