@@ -4,8 +4,10 @@ export * from "./apply.ts";
 export * from "./backfill.ts";
 export * from "./checksum.ts";
 export * from "./component.ts";
+export { type CliConfig, loadCliConfig } from "./config.ts";
 export * from "./data-view.ts";
 export * from "./flip.ts";
+export * from "./flip-route.ts";
 export * from "./owner-api.ts";
 export * from "./owner-watch.ts";
 export {

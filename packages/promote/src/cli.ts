@@ -1,10 +1,12 @@
 import { parseArgs } from "node:util";
 import { mintDevToken, resolveDevSecret } from "@fig/auth";
+import { flipRouteWrites, loadCliConfig } from "@fig/datasync";
 import { createNatsClient } from "@fig/events";
 import { type EngineChoice, parseDuration } from "@fig/loadgate";
 import { ConfigError } from "@fig/service";
 import { pauseRoute, resumeLive, rollbackRoute } from "./commands.ts";
 import { loadPromoteConfig, type PromoteConfig } from "./config.ts";
+import { flipWritesStep } from "./flip-writes.ts";
 import { createGatewayClient } from "./gateway-client.ts";
 import { createProgressPrinter } from "./progress.ts";
 import { runPromotion } from "./promote.ts";
@@ -16,6 +18,8 @@ const USAGE = `Usage:
   bun run promote <route> --to <upstream> [--steps 10,25,50,100] [--step-duration 60s] [--gate loadtests/x.js]
                   [--shadow 60s] [--shadow-budget 0.01] [--min-requests 50] [--inconclusive-deadline 3m]
                   [--vus 5] [--engine auto|builtin|k6] [--base-url http://127.0.0.1:8080] [--token JWT] [--tenant fig]
+                  [--flip-writes]   after 100 % reads passed: move the write ownership (migrate-data flip;
+                                    needs MONOLITH_DATABASE_URL and REFERENCE_DATA_DATABASE_URL)
   bun run promote status [route] [--json]
   bun run promote rollback <route> [--reason text]
   bun run promote pause <route> [--reason text]
@@ -24,11 +28,12 @@ const USAGE = `Usage:
 Every step sets the weights through the gateway's admin API, runs the gate pinned to the candidate and reads
 the gateway's numbers for the candidate; pass → next step, fail → 100 % stable at once, too few candidate
 requests → hold, then fail at the deadline. Decisions and their numbers are kept in NATS KV.
-Exit codes: 0 promoted (or command done), 1 rolled back, 2 usage, 3 refused (lock held), 4 paused.`;
+Exit codes: 0 promoted (or command done), 1 rolled back, 2 usage, 3 refused (lock held), 4 paused,
+5 promoted but writes not flipped (--flip-writes: verify failed or the flip could not run; ownership unchanged).`;
 
 class UsageError extends Error {}
 
-export const EXIT = { ok: 0, rolledBack: 1, usage: 2, refused: 3, paused: 4 } as const;
+export const EXIT = { ok: 0, rolledBack: 1, usage: 2, refused: 3, paused: 4, writesNotFlipped: 5 } as const;
 
 function parse(argv: string[]) {
   try {
@@ -53,6 +58,7 @@ function parse(argv: string[]) {
         tenant: { type: "string", default: "fig" },
         reason: { type: "string" },
         json: { type: "boolean", default: false },
+        "flip-writes": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -265,6 +271,26 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     printer.log(`${outcome.record.route}: ${outcome.state}${outcome.reason ? ` — ${outcome.reason}` : ""}`);
+    if (outcome.state === "promoted" && values["flip-writes"]) {
+      const { record } = outcome;
+      const flip = await flipWritesStep({
+        store,
+        route: record.route,
+        id: record.id,
+        actor,
+        log: printer.log,
+        flip: () =>
+          flipRouteWrites({
+            route: record.route,
+            config: loadCliConfig(),
+            nats,
+            gatewayUrl: baseUrl,
+            gatewayToken: admin,
+            log: (line) => printer.log(`  ${line}`),
+          }),
+      });
+      return flip.flipped ? EXIT.ok : EXIT.writesNotFlipped;
+    }
     if (outcome.state === "promoted") return EXIT.ok;
     if (outcome.state === "paused") return EXIT.paused;
     return EXIT.rolledBack;

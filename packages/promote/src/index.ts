@@ -1,5 +1,6 @@
 export { budgetsOf, DEFAULT_BUDGETS, gatewayMeasurement } from "./budgets.ts";
 export { pauseRoute, type RouteControl, resumeLive, rollbackRoute } from "./commands.ts";
+export { type FlipSummary, type FlipWritesOutcome, flipWritesStep } from "./flip-writes.ts";
 export { createGatewayClient, type GatewayClient } from "./gateway-client.ts";
 export { parseMetrics, quantileOf, windowOf } from "./prometheus.ts";
 export { decide, type LiveProgress, type PromoteOptions, runPromotion, stepWeights } from "./promote.ts";

@@ -111,6 +111,7 @@ export const PromotionEventSchema = z
       "rollback",
       "promoted",
       "superseded",
+      "flip-writes",
     ]),
     actor: z.string(),
     detail: z.string().nullable(),

@@ -19,6 +19,7 @@ import {
   freePort,
   migrateData,
   migrateDataProcess,
+  promoteCli,
   type Service,
   startService,
 } from "./sync-processes.ts";
@@ -160,6 +161,35 @@ describe("backfill, live sync and the write-ownership flip", () => {
     const res = await api("/api/codes", { method: "POST", json: codeInput("81100") });
     expect(res.status).toBe(201);
     expect(res.headers.get("fig-served-by")).toBe("monolith");
+    // bun run promote … --flip-writes: the reads reach 100 %, then the flip's verify fails → ownership unchanged,
+    // the promotion ends "completed, writes not flipped" with the reason and the flip's numbers in its events.
+    const promoteEnv = { ...env, PATH: Bun.env.PATH ?? "", FIG_GATEWAY_URL: gateway.url };
+    const promote = await promoteCli(
+      ["reference-data", "--to", "reference-data", "--steps", "100", "--step-duration", "2s"].concat([
+        "--min-requests",
+        "5",
+        "--vus",
+        "2",
+        "--engine",
+        "builtin",
+        "--flip-writes",
+      ]),
+      promoteEnv,
+    );
+    expect(promote.code).toBe(5);
+    expect(await ownerAtGateway()).toBe("monolith");
+    const status = await promoteCli(["status", "reference-data", "--json"], promoteEnv);
+    const record = (
+      JSON.parse(status.stdout) as {
+        state: string;
+        reason: string;
+        events: { what: string; detail: string }[];
+      }[]
+    ).at(-1);
+    expect(record?.state).toBe("promoted");
+    expect(record?.reason).toStartWith("completed, writes not flipped: verify failed: codes");
+    expect(record?.events.at(-1)?.what).toBe("flip-writes");
+    expect(record?.events.at(-1)?.detail).toMatch(/refused monolith → reference-data: writes held \d+ ms/);
     await ref.db
       .update(codes)
       .set({ description: before?.description as string })

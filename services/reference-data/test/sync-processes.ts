@@ -135,3 +135,19 @@ export function migrateDataProcess(args: string[], env: Record<string, string>) 
     },
   };
 }
+
+/** `bun run promote …` as the operator runs it. */
+export async function promoteCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "packages", "promote", "src", "cli.ts"), ...args], {
+    cwd: ROOT,
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
