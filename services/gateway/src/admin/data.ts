@@ -3,10 +3,10 @@ import type { RouteDataReader } from "@fig/datasync/view";
 import { AppError, createRouter, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { authorize, identify } from "../policies/auth.ts";
-import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { RoutePolicies, RouteTable } from "../routes.ts";
 import type { RouteStateStore } from "../state/types.ts";
+import { figGuard } from "./guard.ts";
 
 const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
 const ms = (description: string) => z.number().nullable().openapi({ description, example: 42 });
@@ -111,21 +111,10 @@ export type DataAdminDeps = {
 export function dataRouter({ table, store, reader, verifier, limiter, rateLimit, clientIp }: DataAdminDeps) {
   const stateful = table.routes.filter((r) => r.writes === "owner");
   const router = createRouter();
-  router.use("/data", async function dataGuard(c, next) {
-    const identity = await identify(verifier, c.req.header("authorization"));
-    const claims = identity.kind === "token" ? identity.claims : undefined;
-    const decision = limiter.take(
-      "_fig",
-      claims?.sub ?? clientIp(c) ?? "unknown",
-      limitFor(rateLimit, claims?.roles),
-    );
-    const headers = rateLimitHeaders(decision);
-    for (const name in headers) c.header(name, headers[name]);
-    if (!decision.allowed)
-      throw new AppError("rate_limited", `Rate limit of ${decision.limit} requests per minute`);
-    authorize({ read: "viewer", write: "admin" }, c.req.method, identity);
-    await next();
-  });
+  router.use(
+    "/data",
+    figGuard({ verifier, limiter, rateLimit, clientIp }, { read: "viewer", write: "admin" }),
+  );
   router.openapi(getDataRoute, async (c) => {
     if (!reader)
       throw new AppError("not_found", "This gateway has no data status reader (packages/datasync's KV)");

@@ -1,9 +1,8 @@
 import type { TokenVerifier } from "@fig/auth";
 import { AppError, createRouter, type Logger } from "@fig/service";
-import type { Context, MiddlewareHandler } from "hono";
-import { authorize, identify } from "../policies/auth.ts";
+import type { Context } from "hono";
 import type { Breakers } from "../policies/breaker.ts";
-import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { RouteDefinition, RoutePolicies, RouteTable } from "../routes.ts";
 import {
@@ -15,6 +14,7 @@ import {
   UnknownRouteError,
 } from "../state/types.ts";
 import { completeWeights, weightProblems } from "../state/validate.ts";
+import { figGuard } from "./guard.ts";
 import { type JobsSource, registerJobsRoutes } from "./jobs.ts";
 import {
   historyRoute,
@@ -41,26 +41,6 @@ export type AdminDeps = {
 
 const ADMIN_AUTH = { read: "admin", write: "admin" } as const;
 
-/** Identity, rate limit (route id `_fig`) and role admin for every /_fig call, with RateLimit-* headers. */
-function adminGuard({ verifier, limiter, rateLimit, clientIp }: AdminDeps): MiddlewareHandler {
-  return async function adminGuard(c, next) {
-    const identity = await identify(verifier, c.req.header("authorization"));
-    const claims = identity.kind === "token" ? identity.claims : undefined;
-    const decision = limiter.take(
-      "_fig",
-      claims?.sub ?? clientIp(c) ?? "unknown",
-      limitFor(rateLimit, claims?.roles),
-    );
-    const headers = rateLimitHeaders(decision);
-    for (const name in headers) c.header(name, headers[name]);
-    if (!decision.allowed)
-      throw new AppError("rate_limited", `Rate limit of ${decision.limit} requests per minute`);
-    const verified = authorize(ADMIN_AUTH, c.req.method, identity);
-    if (verified) c.set("auth", verified);
-    await next();
-  };
-}
-
 function revisionOf(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
@@ -78,7 +58,7 @@ export function adminRouter(deps: AdminDeps) {
   const all = [table.defaultRoute, ...table.routes];
   const byId = new Map(all.map((r) => [r.id, r]));
   const router = createRouter();
-  router.use("*", adminGuard(deps));
+  router.use("*", figGuard(deps, ADMIN_AUTH));
 
   const view = (route: RouteDefinition, live: LiveRoute | undefined) => ({
     id: route.id,

@@ -10,11 +10,11 @@ import {
 import { AppError, createRouter, DomainError, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { authorize, identify } from "../policies/auth.ts";
-import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { RoutePolicies, RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
 import { completeWeights } from "../state/validate.ts";
+import { figGuard } from "./guard.ts";
 
 /** Reads promotions from packages/promote's KV bucket (the same records `bun run promote status` shows). */
 export type PromotionsReader = {
@@ -185,22 +185,7 @@ export function promotionsRouter(deps: PromotionsAdminDeps) {
   const { table, store, promotions, verifier, limiter, rateLimit, clientIp } = deps;
   const router = createRouter();
   // Scoped to its own paths: a "*" guard here would run again for every other /_fig route.
-  const guard = async function promotionsGuard(c: Context, next: () => Promise<void>) {
-    const identity = await identify(verifier, c.req.header("authorization"));
-    const claims = identity.kind === "token" ? identity.claims : undefined;
-    const decision = limiter.take(
-      "_fig",
-      claims?.sub ?? clientIp(c) ?? "unknown",
-      limitFor(rateLimit, claims?.roles),
-    );
-    const headers = rateLimitHeaders(decision);
-    for (const name in headers) c.header(name, headers[name]);
-    if (!decision.allowed)
-      throw new AppError("rate_limited", `Rate limit of ${decision.limit} requests per minute`);
-    const verified = authorize({ read: "admin", write: "admin" }, c.req.method, identity);
-    if (verified) c.set("auth", verified);
-    await next();
-  };
+  const guard = figGuard({ verifier, limiter, rateLimit, clientIp }, { read: "admin", write: "admin" });
   router.use("/promotions", guard);
   router.use("/promotions/:route/:action", guard);
   router.use("/routes/:id/shadow", guard);

@@ -2,11 +2,11 @@ import type { TokenVerifier } from "@fig/auth";
 import { AppError, createRouter, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { authorize, identify } from "../policies/auth.ts";
-import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { WriteHolds } from "../proxy/write-hold.ts";
 import type { RoutePolicies, RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
+import { figGuard } from "./guard.ts";
 
 /** The longest a route's writes may be held: a flip is seconds; a longer hold is an outage. */
 export const MAX_HOLD_MS = 30_000;
@@ -111,22 +111,7 @@ export function writeHoldRouter({
 }: WriteHoldAdminDeps) {
   const ids = new Set(table.routes.map((r) => r.id));
   const router = createRouter();
-  router.use("*", async function writeHoldGuard(c, next) {
-    const identity = await identify(verifier, c.req.header("authorization"));
-    const claims = identity.kind === "token" ? identity.claims : undefined;
-    const decision = limiter.take(
-      "_fig",
-      claims?.sub ?? clientIp(c) ?? "unknown",
-      limitFor(rateLimit, claims?.roles),
-    );
-    const headers = rateLimitHeaders(decision);
-    for (const name in headers) c.header(name, headers[name]);
-    if (!decision.allowed)
-      throw new AppError("rate_limited", `Rate limit of ${decision.limit} requests per minute`);
-    const verified = authorize({ read: "admin", write: "admin" }, c.req.method, identity);
-    if (verified) c.set("auth", verified);
-    await next();
-  });
+  router.use("*", figGuard({ verifier, limiter, rateLimit, clientIp }, { read: "admin", write: "admin" }));
 
   const view = (id: string) => {
     const live = store.get(id);
