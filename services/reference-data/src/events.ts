@@ -1,10 +1,4 @@
-import {
-  createDatasyncState,
-  createReferenceSync,
-  createSyncMetrics,
-  followWriteOwner,
-  type OwnerApi,
-} from "@fig/datasync";
+import { createFollowerSync, type OwnerApi } from "@fig/datasync";
 import type { DatabaseHandle } from "@fig/db";
 import type { NatsClient } from "@fig/events";
 import { referenceChangeRecorder } from "@fig/reference";
@@ -30,19 +24,12 @@ export function createMonolithSync(options: {
   route: string;
   monolith: OwnerApi;
 }) {
-  const { database, nats, namespace, logger, registry, route, monolith } = options;
-  const sync = createReferenceSync({
+  const { monolith, ...rest } = options;
+  return createFollowerSync({
+    ...rest,
     name: "reference-data-reference-sync",
     origin: "monolith",
-    database,
-    nats,
-    namespace,
-    logger,
     ownerApi: monolith,
     recordChange: recordReferenceChanged,
-    metrics: createSyncMetrics(registry),
-    // Lag p50/p99 for the gateway's GET /_fig/data (the console's Data section).
-    lagReport: { state: createDatasyncState(nats, namespace), route },
   });
-  return followWriteOwner({ route, origin: "monolith", sync, nats, namespace, logger });
 }
