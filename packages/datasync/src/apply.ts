@@ -18,12 +18,15 @@ export type IncomingChange = {
 
 export type ApplyOutcome = { applied: number; skipped: number };
 
+/** Milliseconds since the epoch of a Date or an ISO string (`String(date)` would drop the milliseconds). */
+const timeOf = (value: unknown) => (value instanceof Date ? value : new Date(String(value))).getTime();
+
 /** The row as this database stores it, from an event's or an API's JSON (dates as ISO strings). */
 export function storedRowOf(spec: ResourceSpec, row: Row): Row {
   const out: Row = {};
   for (const c of spec.columns) out[c.name] = row[c.name] ?? null;
   out.version = Number(row.version);
-  out.updated_at = new Date(String(row.updated_at));
+  out.updated_at = new Date(timeOf(row.updated_at));
   out.search_text = searchTextOf(spec, out);
   return out;
 }
@@ -32,7 +35,7 @@ const isoOf = (value: unknown) => (value instanceof Date ? value : new Date(Stri
 
 const sameBookkeeping = (local: Row, incoming: Row) =>
   Number(local.version) === Number(incoming.version) &&
-  new Date(String(local.updated_at)).getTime() === new Date(String(incoming.updated_at)).getTime();
+  timeOf(local.updated_at) === timeOf(incoming.updated_at);
 
 /** `<expr> in (the keys)`, the keys as ONE jsonb parameter (any batch size, one statement). */
 const inKeys = (expr: SQL, keys: string[]) =>

@@ -223,6 +223,35 @@ describe("applying changes out of order", () => {
     expect((await current())?.tariff_cents).toBe(900);
   });
 
+  test("a delete and a re-create of one key within the same second (same version, other milliseconds) is applied", async () => {
+    // The first life applied, then its delete and its re-create in one batch: the re-create differs from the
+    // local row only in its fields and in the milliseconds of updated_at (found under load, where the writes of
+    // the live-sync test above were batched this way).
+    const at = (ms: number) => new Date(Date.UTC(2030, 0, 3, 0, 0, 0, ms)).toISOString();
+    const life = (tariff: number, ms: number) => ({
+      ...codeInput("94003", { tariff_cents: tariff }),
+      version: 1,
+      updated_at: at(ms),
+    });
+    const change = (op: "created" | "deleted", rows: Record<string, unknown>[], sequence: number) => ({
+      origin: "test-origin",
+      spec: codesSpec,
+      op,
+      rows,
+      sequence,
+      eventTime: new Date(),
+    });
+    const applyBatch = (batch: ReturnType<typeof change>[]) =>
+      ref.db.transaction((tx) => applyIncomingChanges(tx as unknown as Database, batch));
+    const stored = async () => (await ref.db.select().from(codes).where(eq(codes.code, "94003")))[0];
+    expect(await applyBatch([change("created", [life(1000, 313)], 210)])).toEqual({ applied: 1, skipped: 0 });
+    expect(
+      await applyBatch([change("deleted", [life(1000, 313)], 220), change("created", [life(7, 670)], 230)]),
+    ).toEqual({ applied: 1, skipped: 1 });
+    expect(await stored()).toMatchObject({ tariff_cents: 7, version: 1 });
+    expect((await stored())?.updated_at.toISOString()).toBe(at(670));
+  });
+
   test("several changes of one key in one batch: the highest sequence wins, whatever the order; a replay of the batch changes nothing", async () => {
     const key = (tariff: number, version: number) => ({
       ...codeInput("94002", { tariff_cents: tariff }),
