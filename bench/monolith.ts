@@ -22,6 +22,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
+import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { createBenchDatabase, dropAll } from "./lib/postgres.ts";
 import { check, heading, kv, line, median, ms, printSummary, summary } from "./lib/report.ts";
@@ -49,6 +50,18 @@ async function cleanup() {
   await stopAll();
   await dropAll();
   rmSync(workDir, { recursive: true, force: true });
+  // The services' streams and KV buckets of this run's namespace (KV buckets are streams named KV_<bucket>).
+  const nats = createNatsClient({ servers: NATS_URL, name: "bench-monolith-cleanup" });
+  try {
+    const jsm = await nats.manager();
+    await deleteStreams(jsm, NAMESPACE);
+    for await (const info of jsm.streams.list())
+      if (info.config.name.startsWith(`KV_${NAMESPACE}_`)) await jsm.streams.delete(info.config.name);
+  } catch {
+    // NATS down: nothing of ours to delete there
+  } finally {
+    await nats.close();
+  }
 }
 cleanupOnSignals("stopping services and dropping databases", cleanup);
 
