@@ -241,7 +241,8 @@ async function deleteNamespaceStreams(): Promise<void> {
   try {
     const jsm = await jetstreamManager(nc);
     for await (const info of jsm.streams.list())
-      if (info.config.name.toLowerCase().includes(NAMESPACE.toLowerCase())) await jsm.streams.delete(info.config.name);
+      if (info.config.name.toLowerCase().includes(NAMESPACE.toLowerCase()))
+        await jsm.streams.delete(info.config.name);
   } finally {
     await nc.close();
   }
