@@ -4,11 +4,12 @@ import {
   inbox,
   type NatsClient,
   readEnvelope,
-  runDurablePull,
+  runBatchedPull,
   streamNames,
   subjectOf,
 } from "@fig/events";
 import { REFERENCE_SPECS, type RecordChange, type ResourceSpec, type Row } from "@fig/reference";
+import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import { and, eq } from "drizzle-orm";
 import type { Logger } from "pino";
@@ -83,6 +84,9 @@ export type ReferenceSync = {
   stop(): Promise<void>;
 };
 
+/** Redelivery after a failed apply: 200 ms, doubling, up to 10 s (the one backoff rule, @fig/retry). */
+const RETRY_BACKOFF: Backoff = { initialMs: 200, maxMs: 10_000 };
+
 /**
  * The live sync: a durable JetStream consumer of the origin's `reference.changed` that applies the carried
  * rows to this database. Per batch: one transaction records the events in the inbox in one statement (a
@@ -107,11 +111,7 @@ export function createReferenceSync({
   ackWaitMs = 30_000,
   maxDeliver = 1000,
 }: ReferenceSyncOptions): ReferenceSync {
-  const queue: JsMsg[] = [];
-  let wakeApplier: (() => void) | undefined;
-  let wakeReader: (() => void) | undefined;
-  let stopped = true;
-  let applier: Promise<void> | undefined;
+  let running = false;
 
   async function alreadyApplied(id: string) {
     const [row] = await database.db
@@ -239,7 +239,7 @@ export function createReferenceSync({
         const rest = parsed.slice(i);
         metrics?.events.inc({ origin, outcome: "failed" }, rest.length);
         const deliveries = first.msg.info.deliveryCount;
-        const delay = Math.min(200 * 2 ** Math.min(deliveries - 1, 6), 10_000);
+        const delay = backoffDelayMs(RETRY_BACKOFF, deliveries);
         logger.warn(
           { err: error, consumer: name, id: first.event.id, deliveries, retryInMs: delay },
           "sync: apply failed; will retry",
@@ -251,20 +251,7 @@ export function createReferenceSync({
     }
   }
 
-  async function applyLoop() {
-    while (!stopped || queue.length > 0) {
-      if (queue.length === 0) {
-        await new Promise<void>((resolve) => {
-          wakeApplier = resolve;
-        });
-        continue;
-      }
-      await handleBatch(queue.splice(0, batchSize));
-      wakeReader?.();
-    }
-  }
-
-  const pull = runDurablePull({
+  const pull = runBatchedPull({
     nats,
     namespace,
     stream: streamNames(namespace).events,
@@ -272,34 +259,22 @@ export function createReferenceSync({
     filterSubject: subjectOf(namespace, "reference.changed", origin),
     ackWaitMs,
     maxDeliver,
-    maxMessages: 2 * batchSize,
+    batchSize,
     logger,
-    async handle(msg) {
-      queue.push(msg);
-      wakeApplier?.();
-      while (queue.length >= 2 * batchSize && !stopped) {
-        await new Promise<void>((resolve) => {
-          wakeReader = resolve;
-        });
-      }
-    },
+    handleBatch,
   });
 
   return {
     async start() {
-      if (!stopped) return;
-      stopped = false;
-      applier = applyLoop();
+      if (running) return;
+      running = true;
       pull.start();
       logger.info({ consumer: name, origin }, "sync: consuming the write owner's reference.changed");
     },
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      wakeReader?.();
+      if (!running) return;
+      running = false;
       await pull.stop();
-      wakeApplier?.();
-      await applier;
       await lagReporter?.flush();
       logger.info({ consumer: name, origin }, "sync: stopped");
     },

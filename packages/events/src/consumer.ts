@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { EventType, FigEvent } from "./catalog.ts";
 import { EnvelopeError, readEnvelope } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
-import { runDurablePull } from "./pull.ts";
+import { runBatchedPull } from "./pull.ts";
 import { deadLetterSubject, streamNames, subjectOf } from "./subjects.ts";
 import { inbox } from "./tables.ts";
 
@@ -191,27 +191,8 @@ export function createEventConsumer<T extends EventType>({
     }
   }
 
-  // Messages wait here while the previous batch is applied; the pull loop stops reading when it is full.
-  const queue: JsMsg[] = [];
-  let wakeApplier: (() => void) | undefined;
-  let wakeReader: (() => void) | undefined;
-  let stopped = false;
-  let applier: Promise<void> | undefined;
-
-  async function applyLoop() {
-    while (!stopped || queue.length > 0) {
-      if (queue.length === 0) {
-        await new Promise<void>((resolve) => {
-          wakeApplier = resolve;
-        });
-        continue;
-      }
-      await handleBatch(queue.splice(0, batchSize));
-      wakeReader?.();
-    }
-  }
-
-  const pull = runDurablePull({
+  // Messages wait while the previous batch is applied; reading pauses when 2 × batchSize wait.
+  const pull = runBatchedPull({
     nats,
     namespace,
     stream: streamNames(namespace).events,
@@ -219,33 +200,19 @@ export function createEventConsumer<T extends EventType>({
     filterSubject: subjectOf(namespace, type, source),
     ackWaitMs,
     maxDeliver,
-    maxMessages: 2 * batchSize,
+    batchSize,
     logger,
-    async handle(msg) {
-      queue.push(msg);
-      wakeApplier?.();
-      while (queue.length >= 2 * batchSize && !stopped) {
-        await new Promise<void>((resolve) => {
-          wakeReader = resolve;
-        });
-      }
-    },
+    handleBatch,
   });
 
   return {
     async start() {
-      stopped = false;
-      applier = applyLoop();
       pull.start();
       logger.info({ consumer: name, type }, "event consumer started");
     },
     /** Stops pulling, then applies (and acks) what was already received before returning. */
     async stop() {
-      stopped = true;
-      wakeReader?.();
       await pull.stop();
-      wakeApplier?.();
-      await applier;
     },
   };
 }

@@ -95,3 +95,65 @@ export function runDurablePull(options: DurablePullOptions) {
     },
   };
 }
+
+export type BatchedPullOptions = Omit<DurablePullOptions, "handle" | "maxMessages"> & {
+  /** Messages handed to `handleBatch` at most at once; twice as many are read ahead. */
+  batchSize: number;
+  /** Settles every message of the batch itself (ack, nak or term). */
+  handleBatch(msgs: JsMsg[]): Promise<void>;
+};
+
+/**
+ * A durable pull consumer whose messages are handled in batches: they queue while the previous batch is
+ * handled, and reading pauses while 2 × batchSize wait. `stop()` stops reading, then handles what was
+ * already received before it returns. The events consumer and the live data sync share it.
+ */
+export function runBatchedPull({ batchSize, handleBatch, ...options }: BatchedPullOptions) {
+  const queue: JsMsg[] = [];
+  let wakeApplier: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
+  let stopped = true;
+  let applier: Promise<void> | undefined;
+
+  async function applyLoop() {
+    while (!stopped || queue.length > 0) {
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => {
+          wakeApplier = resolve;
+        });
+        continue;
+      }
+      await handleBatch(queue.splice(0, batchSize));
+      wakeReader?.();
+    }
+  }
+
+  const pull = runDurablePull({
+    ...options,
+    maxMessages: 2 * batchSize,
+    async handle(msg) {
+      queue.push(msg);
+      wakeApplier?.();
+      while (queue.length >= 2 * batchSize && !stopped) {
+        await new Promise<void>((resolve) => {
+          wakeReader = resolve;
+        });
+      }
+    },
+  });
+
+  return {
+    start() {
+      stopped = false;
+      applier = applyLoop();
+      pull.start();
+    },
+    async stop() {
+      stopped = true;
+      wakeReader?.();
+      await pull.stop();
+      wakeApplier?.();
+      await applier;
+    },
+  };
+}
