@@ -1,39 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { createApp, createFaultInjection, createLogger } from "@fig/service";
-import { createTestAuth, TEST_AUTH } from "@fig/testing";
+import { createTestAuth } from "@fig/testing";
 import { runService, type ServiceConfig } from "../src/index.ts";
+import { exitProbe, testServiceConfig } from "./helpers.ts";
 
 // Fault injection through the real bootstrap and a real socket: off unless FIG_FAULTS, and when on the share
 // of 500s and the latency are what was asked.
 const auth = createTestAuth();
 const silent = createLogger({ service: "faults-test", level: "silent" });
 
-function configWith(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    NODE_ENV: "test",
-    HOST: "127.0.0.1",
-    PORT: 0,
-    LOG_LEVEL: "silent",
-    LOG_PRETTY: false,
-    SHUTDOWN_TIMEOUT_MS: 4000,
-    auth: {
-      issuer: TEST_AUTH.issuer,
-      audience: TEST_AUTH.audience,
-      devSecret: TEST_AUTH.secret,
-      clockToleranceSeconds: 30,
-      production: false,
-    },
-    ...overrides,
-  };
-}
-
-function exitProbe() {
-  let resolve!: (code: number) => void;
-  const exited = new Promise<number>((r) => {
-    resolve = r;
-  });
-  return { exit: (code: number) => resolve(code), exited };
-}
+const configWith = testServiceConfig;
 
 async function start(overrides: Partial<ServiceConfig>) {
   const { exit, exited } = exitProbe();

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createNatsClient, deleteStreams } from "@fig/events";
 import { createApp, createLogger } from "@fig/service";
-import { TEST_AUTH, testConfig } from "@fig/testing";
+import { testConfig } from "@fig/testing";
 import postgres from "postgres";
 import { type Component, runService, type ServiceConfig } from "../src/index.ts";
+import { exitProbe, testServiceConfig } from "./helpers.ts";
 
 // Real Postgres and NATS: the bootstrap opens, migrates and closes them itself.
 const ADMIN_URL = testConfig.databaseUrl;
@@ -26,34 +27,12 @@ afterAll(async () => {
 function configWith(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   const url = new URL(ADMIN_URL);
   url.pathname = `/${dbName}`;
-  return {
-    NODE_ENV: "test",
-    HOST: "127.0.0.1",
-    PORT: 0,
-    LOG_LEVEL: "silent",
-    LOG_PRETTY: false,
-    SHUTDOWN_TIMEOUT_MS: 4000,
-    auth: {
-      issuer: TEST_AUTH.issuer,
-      audience: TEST_AUTH.audience,
-      devSecret: TEST_AUTH.secret,
-      clockToleranceSeconds: 30,
-      production: false,
-    },
+  return testServiceConfig({
     DATABASE_URL: url.toString(),
     NATS_URL: "nats://127.0.0.1:4222",
     FIG_NAMESPACE: namespace,
     ...overrides,
-  };
-}
-
-/** An `exit` that resolves a promise instead of ending the test process. */
-function exitProbe() {
-  let resolve!: (code: number) => void;
-  const exited = new Promise<number>((r) => {
-    resolve = r;
   });
-  return { exit: (code: number) => resolve(code), exited };
 }
 
 const app = { fetch: () => new Response("ok") };
