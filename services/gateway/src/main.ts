@@ -39,7 +39,7 @@ await runService({
       tracer,
       readiness,
       lifecycle,
-      upstreamDocuments: upstreamDocuments(logger),
+      upstreamDocuments: () => upstreamDocuments(logger),
       jobs: { nats, namespace },
       promotions: promotionsReader(nats, namespace),
       data: createRouteDataReader(nats, namespace),
