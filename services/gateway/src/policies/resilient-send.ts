@@ -19,11 +19,11 @@ export type ForwardPlan = {
   /** All of the route's upstreams in declared order: where read fallback may go. */
   upstreams: readonly UpstreamName[];
   /**
-   * Where a retry may go to (default: `upstreams`): the proxy passes the upstreams in service for the route
+   * Where a retry may go to, asked only when one is due (default: `upstreams`): the proxy passes the upstreams in service for the route
    * (weight > 0, and the default upstream), so a retry never lands on a candidate at 0 % that may not even
    * be deployed yet. Read fallback still asks every upstream: a run created on the new service stays readable.
    */
-  retryUpstreams?: readonly UpstreamName[];
+  retryUpstreams?: () => readonly UpstreamName[];
   /** The client's signal: the client leaving aborts the upstream request. */
   clientSignal?: AbortSignal;
   timeoutMs?: number;
@@ -94,7 +94,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
 
     const retryTarget = (failed: UpstreamName): UpstreamName | undefined => {
       if (isSafeMethod(method) && !plan.pinned) {
-        const other = fallbackOrder(plan.retryUpstreams ?? upstreams, tried, isOpen)[0];
+        const other = fallbackOrder(plan.retryUpstreams?.() ?? upstreams, tried, isOpen)[0];
         if (other) return other;
       }
       return isOpen(failed) ? undefined : failed;

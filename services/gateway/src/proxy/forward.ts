@@ -191,7 +191,7 @@ export function createProxyHandler(deps: ProxyDeps) {
         request,
         upstream,
         upstreams: order,
-        retryUpstreams: order.filter((name, i) => i === 0 || (live.weights[name] ?? 0) > 0),
+        retryUpstreams: () => order.filter((name, i) => i === 0 || (live.weights[name] ?? 0) > 0),
         clientSignal: incoming.signal,
         timeoutMs: route.policies.timeoutMs,
         maxRetries: route.policies.retries,
