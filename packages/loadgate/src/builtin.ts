@@ -293,6 +293,9 @@ export async function runBuiltin(opts: EngineRun): Promise<EngineResult> {
       },
       active: (delta) => {
         activeVus += delta;
+        // The tick samples the gauge once a second; a rise is recorded at once too, or a short run whose VUs
+        // start and stop between two ticks would report a lower `vus` max than it ran with.
+        if (delta > 0) registry.add(builtin.vus, activeVus, run.globalTags);
       },
       dropped: () => registry.add(builtin.dropped_iterations, 1, { ...run.globalTags, ...tags }),
       hardStop: () => hard.abort(),
