@@ -23,7 +23,7 @@ import { createRateLimiter, type RateLimiter } from "./policies/rate-limit.ts";
 import { createResilientSend } from "./policies/resilient-send.ts";
 import { createRetryBudget, type RetryBudget } from "./policies/retry.ts";
 import { createShadow, routeMirror, type Shadow } from "./policies/shadow/mirror.ts";
-import type { SendFn } from "./policies/types.ts";
+import type { SendFn, UpstreamRequest } from "./policies/types.ts";
 import { createProxyHandler, createSend } from "./proxy/forward.ts";
 import { createWriteHolds } from "./proxy/write-hold.ts";
 import { type RouteDefinition, type RouteTable, routeTable } from "./routes.ts";
@@ -74,6 +74,14 @@ export type GatewayDeps = {
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
 const serverClientIp = (c: Context) => (c.env as AddressOwner | undefined)?.requestIP?.(c.req.raw)?.address;
 
+/** Every upstream's base URL by name, from the route table. */
+export function upstreamUrls(table: RouteTable): Map<string, string> {
+  const urls = new Map<string, string>();
+  for (const route of [table.defaultRoute, ...table.routes])
+    for (const u of route.upstreams) urls.set(u.name, u.url);
+  return urls;
+}
+
 /** The route state's freshness for /ready: current, or stale since when (NATS unreachable). */
 function routeStateNote(store: RouteStateStore): string {
   const { loaded, staleSince } = store.health();
@@ -96,10 +104,7 @@ export function buildGateway(deps: GatewayDeps) {
       `breaker ${to} for ${upstream}${to === "open" ? ": its share goes to the monolith" : ""}`,
     );
   });
-  const urls = new Map<string, string>();
-  for (const route of [table.defaultRoute, ...table.routes])
-    for (const u of route.upstreams) urls.set(u.name, u.url);
-  const send = deps.send ?? createSend(urls);
+  const send = deps.send ?? createSend(upstreamUrls(table));
   const shadow = deps.shadow ?? createShadow({ fetch: send, logger });
   const forward = createResilientSend({
     send,
@@ -196,8 +201,12 @@ export function buildGateway(deps: GatewayDeps) {
   );
   // The route's shadow share may be raised at run time (a promotion's shadow step): read it from the live state.
   const mirror = routeMirror(shadow);
-  const liveMirror = (route: RouteDefinition, request: Request, primary: Response, upstream: string) =>
-    mirror(withLiveShadow(route, store.get(route.id)), request, primary, upstream);
+  const liveMirror = (
+    route: RouteDefinition,
+    request: UpstreamRequest,
+    primary: Response,
+    upstream: string,
+  ) => mirror(withLiveShadow(route, store.get(route.id)), request, primary, upstream);
   const proxy = createProxyHandler({
     table,
     store,

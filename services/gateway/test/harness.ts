@@ -1,7 +1,10 @@
 import { createLogger } from "@fig/service";
 import { createTestAuth } from "@fig/testing";
 import type { Context } from "hono";
-import { buildGateway, type GatewayDeps } from "../src/app.ts";
+import { buildGateway, type GatewayDeps, upstreamUrls } from "../src/app.ts";
+import type { UpstreamRequest } from "../src/policies/types.ts";
+import { createPooledSend, type PooledSend } from "../src/proxy/bun-pool.ts";
+import { createSend } from "../src/proxy/forward.ts";
 import { type RouteTable, routeTable } from "../src/routes.ts";
 import { createMemoryRouteStore } from "../src/state/memory-store.ts";
 import type { RouteStateStore } from "../src/state/types.ts";
@@ -43,7 +46,21 @@ export type TestGatewayOptions = Partial<Omit<GatewayDeps, "table" | "store">> &
   table?: RouteTable;
   store?: RouteStateStore;
   perMinute?: number;
+  /** Send over the Bun connection pool main.ts uses (proxy/bun-pool.ts) instead of fetch. */
+  pooled?: boolean;
 };
+
+const pools: PooledSend[] = [];
+/** Closes the pools `testGateway({ pooled: true })` opened (their idle keep-alive connections). */
+export function closePools() {
+  for (const pool of pools.splice(0)) pool.close();
+}
+
+/** The two upstream clients the gateway can run with, for suites that must hold with both. */
+export const CLIENTS = [
+  ["fetch", false],
+  ["pooled connections (main.ts)", true],
+] as const;
 
 /** The gateway app over a table whose upstream URLs are given (default: nothing listening, for `send` tests). */
 export function testGateway(options: TestGatewayOptions = {}) {
@@ -54,7 +71,13 @@ export function testGateway(options: TestGatewayOptions = {}) {
   };
   const table = options.table ?? routeTable({ urls, perMinute: options.perMinute ?? 1_000_000 });
   const store = options.store ?? createMemoryRouteStore([table.defaultRoute, ...table.routes]);
-  const gateway = buildGateway({ verifier: auth.verifier, logger: silent, ...options, table, store });
+  let send = options.send;
+  if (options.pooled && !send) {
+    const pool = createPooledSend(upstreamUrls(table), { fallback: createSend(upstreamUrls(table)) });
+    pools.push(pool);
+    send = pool;
+  }
+  const gateway = buildGateway({ verifier: auth.verifier, logger: silent, ...options, send, table, store });
   return { ...gateway, table, store };
 }
 
@@ -62,7 +85,7 @@ export function testGateway(options: TestGatewayOptions = {}) {
 export const ipFromHeader = (c: Context) => c.req.header("x-test-client") ?? "198.51.100.1";
 
 /** An in-process `send` that answers with the upstream's name: the whole pipeline but the socket. */
-export const nameSend = async (upstream: string, request: Request) =>
+export const nameSend = async (upstream: string, request: UpstreamRequest) =>
   Response.json({ upstream, method: request.method, path: new URL(request.url).pathname });
 
 export async function bearer(options: Parameters<typeof auth.token>[0] = {}) {

@@ -9,11 +9,11 @@ import {
   isTimeoutError,
   startDeadline,
 } from "./timeout.ts";
-import type { Outcome, SendFn, UpstreamName } from "./types.ts";
+import type { Outcome, SendFn, UpstreamName, UpstreamRequest } from "./types.ts";
 
 export type ForwardPlan = {
   /** The prepared upstream request (headers rewritten, body streaming). Sent as is to every attempt. */
-  request: Request;
+  request: UpstreamRequest;
   /** The upstream the proxy picked (weights, stickiness, pin, breaker fallback). */
   upstream: UpstreamName;
   /** All of the route's upstreams in declared order: where read fallback may go. */

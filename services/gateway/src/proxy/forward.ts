@@ -6,7 +6,7 @@ import type { Breakers } from "../policies/breaker.ts";
 import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
 import type { ForwardPlan, ForwardResult } from "../policies/resilient-send.ts";
 import { isAbortError } from "../policies/timeout.ts";
-import type { SendFn } from "../policies/types.ts";
+import type { SendFn, UpstreamRequest } from "../policies/types.ts";
 import type { RouteDefinition, RouteTable } from "../routes.ts";
 import type { RouteStateStore } from "../state/types.ts";
 import { clientResponse, upstreamRequestHeaders } from "./headers.ts";
@@ -23,7 +23,12 @@ export type ProxyMetrics = {
 };
 
 /** Mirrors a share of GETs to a candidate (never awaited, never changes the client's answer). */
-export type Mirror = (route: RouteDefinition, request: Request, primary: Response, upstream: string) => void;
+export type Mirror = (
+  route: RouteDefinition,
+  request: UpstreamRequest,
+  primary: Response,
+  upstream: string,
+) => void;
 
 export type ProxyDeps = {
   table: RouteTable;
@@ -106,29 +111,33 @@ export function createProxyHandler(deps: ProxyDeps) {
 
     const decision = deps.limiter.take(route.id, consumer, limitFor(route.policies.rateLimit, claims?.roles));
     const limitHeaders = rateLimitHeaders(decision);
-    for (const name in limitHeaders) c.header(name, limitHeaders[name]);
-    if (!decision.allowed) {
-      deps.metrics.rateLimited(route.id);
-      throw new AppError(
-        "rate_limited",
-        `Rate limit of ${decision.limit} requests per minute on route ${route.id}`,
-        {
-          extensions: { route: route.id },
-        },
-      );
-    }
-    authorize(route.policies.auth, method, identity);
-
-    // A write to the owner waits out a hold first, then reads the live state: released, it goes to the new owner.
-    const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
-    if (holds) {
-      await holds.pass(route.id, c.req.raw.signal);
-      holds.begin(route.id);
-    }
     try {
-      return await proxyTo(c, route, order, method, claims, clientIp, consumer, limitHeaders);
-    } finally {
-      holds?.end(route.id);
+      if (!decision.allowed) {
+        deps.metrics.rateLimited(route.id);
+        throw new AppError(
+          "rate_limited",
+          `Rate limit of ${decision.limit} requests per minute on route ${route.id}`,
+          { extensions: { route: route.id } },
+        );
+      }
+      authorize(route.policies.auth, method, identity);
+
+      // A write to the owner waits out a hold first, then reads the live state: released, it goes to the new owner.
+      const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
+      if (holds) {
+        await holds.pass(route.id, c.req.raw.signal);
+        holds.begin(route.id);
+      }
+      try {
+        return await proxyTo(c, route, order, method, claims, clientIp, consumer, limitHeaders);
+      } finally {
+        holds?.end(route.id);
+      }
+    } catch (error) {
+      // The problem answer (onError, from the context) carries the RateLimit-* fields as every answer does;
+      // a proxied answer gets them on its own Response (proxyTo), so they are set on the context only here.
+      for (const name in limitHeaders) c.header(name, limitHeaders[name]);
+      throw error;
     }
   };
 
@@ -178,12 +187,7 @@ export function createProxyHandler(deps: ProxyDeps) {
       proto: c.req.url.startsWith("https:") ? "https" : "http",
       host: incoming.headers.get("host") ?? undefined,
     });
-    const request = new Request(incoming.url, {
-      method,
-      headers,
-      body: incoming.body,
-      duplex: "half",
-    } as RequestInit);
+    const request: UpstreamRequest = { method, url: incoming.url, headers, body: incoming.body };
     const started = performance.now();
     let result: ForwardResult;
     try {

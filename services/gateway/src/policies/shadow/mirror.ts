@@ -1,4 +1,4 @@
-import type { SendFn, UpstreamName } from "../types.ts";
+import type { SendFn, UpstreamName, UpstreamRequest } from "../types.ts";
 import { type CapturedBody, captureBody, decodedBody, isJsonContentType, parseJson } from "./capture.ts";
 import { compileIgnore, diffJson, type FieldDifference, generalize, STATUS_PATH } from "./diff.ts";
 import type { ShadowReport, ShadowRouteReport, ShadowSample } from "./report.ts";
@@ -36,7 +36,7 @@ export type MirrorPlan = {
   /** The upstream that served the client. */
   primary: UpstreamName;
   /** The request the primary was sent (only GETs are mirrored): its URL and headers are replayed. */
-  request: Request;
+  request: UpstreamRequest;
   /** The primary's response, body not yet read. */
   response: Response;
   /** Field paths left out of the comparison (ids, timestamps): see `compileIgnore`. */
@@ -177,12 +177,12 @@ export function createShadow({
     }
   };
 
-  const ask = async (upstream: UpstreamName, request: Request, readBody: boolean) => {
+  const ask = async (upstream: UpstreamName, request: UpstreamRequest, readBody: boolean) => {
     const headers = new Headers(request.headers);
     headers.set("x-fig-shadow", "1");
     // Plain bytes to compare; the primary's own answer is decoded if it came encoded.
     headers.set("accept-encoding", "identity");
-    const mirrored = new Request(request.url, { method: "GET", headers });
+    const mirrored: UpstreamRequest = { method: "GET", url: request.url, headers, body: null };
     const response = await send(upstream, mirrored, AbortSignal.timeout(timeoutMs));
     if (!readBody) {
       await response.body?.cancel();
@@ -396,7 +396,7 @@ export type ShadowedRoute = {
 export function routeMirror(shadow: Shadow) {
   return function mirror(
     route: ShadowedRoute,
-    request: Request,
+    request: UpstreamRequest,
     primary: Response,
     upstream: UpstreamName,
   ): void {
