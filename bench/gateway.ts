@@ -16,7 +16,8 @@
  *   profile — the target under wrk load with `bun --cpu-prof-md`: the top functions by self time, by package;
  *             perf (software clock) beside it: kernel / libc / bun / JIT split.
  *   breakdown — CPU per request of five processes that each add one layer of the gateway's request path
- *             (bare proxy → header work → proxy handler + policies → createApp middleware → the real process).
+ *             (the pooled client behind a bare Bun.serve → header work → proxy handler + policies → createApp
+ *             middleware → the real process).
  *
  * Goals are printed, never asserted: the exit code is non-zero only when something did not work (a proxy did
  * not start, a response was wrong, the upload lost bytes).
@@ -803,8 +804,8 @@ async function benchProfile(args: Args) {
 // ─── e. breakdown: the request path layer by layer ──────────────────────────────────────────────────────────
 
 const VARIANTS = [
-  ["bare", "bare Bun.serve → fetch"],
-  ["headers", "+ gateway header work (proxy/headers.ts, new Request/Response)"],
+  ["pool", "bare Bun.serve → the gateway's pooled client (bun-pool.ts)"],
+  ["headers", "+ gateway header work (proxy/headers.ts: request fields, answer fields)"],
   ["handler", "+ proxy handler + policies (plain Hono, no createApp middleware)"],
   ["full", "+ createApp middleware: buildGateway() in memory, no NATS"],
   ["gateway", "the gateway process (main.ts: NATS KV state, tracing SDK)"],
@@ -832,7 +833,7 @@ async function benchBreakdown(args: Args) {
     const proxies: Proxy[] = [];
     for (const [name, label] of VARIANTS) {
       let service: Service;
-      if (name === "bare") service = startBunProxy("bare", upstream);
+      if (name === "pool") service = startBunProxy("pool", upstream);
       else if (name === "gateway") service = (await startTarget("gateway", upstream)).service;
       else
         service = startService(
@@ -852,7 +853,7 @@ async function benchBreakdown(args: Args) {
     const authorization = `Bearer ${await token("viewer")}`;
     const script = writeWrkScript(tempDir(), "get", { authorization });
     for (const proxy of proxies) if (!(await verifyProxy({ ...proxy, name: "any" }, authorization))) return;
-    for (const proxy of proxies) await measure(proxy, upstream, script, args, WARMUP_S);
+    for (const proxy of proxies) await warmUp(proxy, upstream, script, args);
     const cpu = new Map<string, number[]>();
     const rps = new Map<string, number[]>();
     for (let round = 1; round <= args.rounds; round++) {
@@ -880,10 +881,10 @@ async function benchBreakdown(args: Args) {
       );
       previous = us;
     }
-    const bareUs = median(cpu.get("bare") ?? []);
+    const bareUs = median(cpu.get("pool") ?? []);
     const gatewayUs = median(cpu.get("gateway") ?? []);
     summary.push({
-      figure: "CPU per request: gateway vs bare Bun proxy",
+      figure: "CPU per request: gateway vs its client alone",
       result: `${Math.round(gatewayUs)} µs vs ${Math.round(bareUs)} µs`,
       goal: "—",
       verdict: "",
