@@ -16,8 +16,7 @@
  *   profile — the target under wrk load with `bun --cpu-prof-md`: the top functions by self time, by package;
  *             perf (software clock) beside it: kernel / libc / bun / JIT split.
  *   breakdown — CPU per request of five processes that each add one layer of the gateway's request path
- *             (the pooled client behind a bare Bun.serve → header work → proxy handler + policies → createApp
- *             middleware → the real process).
+ *             (bare proxy → header work → proxy handler + policies → createApp middleware → the real process).
  *
  * Goals are printed, never asserted: the exit code is non-zero only when something did not work (a proxy did
  * not start, a response was wrong, the upload lost bytes).
@@ -79,7 +78,7 @@ const NAMESPACE = `bench${RUN}gw`;
 const SECRET = `fig-bench-${crypto.randomUUID()}`; // 46 bytes: the verifier wants ≥ 32
 const SECTIONS = ["ratio", "latency", "memory", "profile", "breakdown"] as const;
 type Section = (typeof SECTIONS)[number];
-const TARGETS = ["gateway", "bare", "hono", "pool"] as const;
+const TARGETS = ["gateway", "bare", "hono"] as const;
 type TargetKind = (typeof TARGETS)[number];
 
 const CONNECTIONS = 50;
@@ -150,7 +149,7 @@ function startUpstream(): Service {
   return startService(["bun", "bench/lib/upstream.ts"], serviceEnv({ PORT: String(freePort()) }), ROOT);
 }
 
-function startBunProxy(mode: "bare" | "hono" | "pool", upstream: Service, bunFlags: string[] = []): Service {
+function startBunProxy(mode: "bare" | "hono", upstream: Service, bunFlags: string[] = []): Service {
   return startService(
     ["bun", ...bunFlags, "bench/lib/bun-proxies.ts"],
     serviceEnv({ PORT: String(freePort()), MODE: mode, TARGET: upstream.baseUrl }),
@@ -234,7 +233,6 @@ const LABELS: Record<"direct" | "nginx" | "haproxy" | TargetKind, string> = {
   haproxy: "haproxy",
   bare: "bare Bun.serve → fetch",
   hono: "hono/proxy",
-  pool: "bare Bun.serve → bun-pool.ts",
   gateway: "Fig gateway",
 };
 
@@ -334,15 +332,14 @@ async function benchRatio(args: Args) {
     "  it: nginx 1 worker (proxy_pass to an upstream block with keepalive 64, HTTP/1.1), haproxy 1 thread",
   );
   line(
-    "  (http-reuse always), a bare Bun.serve → fetch proxy, hono/proxy, a bare Bun.serve → the gateway's own",
+    "  (http-reuse always), a bare Bun.serve → fetch proxy, hono/proxy, and the gateway (dev-JWT auth, rate",
   );
-  line("  pooled client (services/gateway/src/proxy/bun-pool.ts), and the gateway (dev-JWT auth, rate");
   line("  limit on and set high, reference-data route weighted 50/50 over two names of the same upstream).");
   line(
     `  wrk -t${args.threads} -c${CONNECTIONS} -d${args.duration}s with the same Authorization header to every`,
   );
   line(
-    `  target; each warmed until two 1 s runs agree within 5 % (${WARMUP_S}–${MAX_WARMUP_S} s), then ${args.rounds} interleaved rounds (direct, nginx, haproxy, bare, hono, pool,`,
+    `  target; each warmed until two 1 s runs agree within 5 % (${WARMUP_S}–${MAX_WARMUP_S} s), then ${args.rounds} interleaved rounds (direct, nginx, haproxy, bare, hono,`,
   );
   line("  gateway); each ratio is against the direct run of its own round; medians reported.");
   line(
@@ -368,14 +365,12 @@ async function benchRatio(args: Args) {
     const haproxy = startHaproxy(tempDir(), haproxyPort, upstreamUrl);
     const bare = startBunProxy("bare", upstream);
     const hono = startBunProxy("hono", upstream);
-    const pool = startBunProxy("pool", upstream);
-    started.push(nginx, haproxy, bare, hono, pool);
+    started.push(nginx, haproxy, bare, hono);
     for (const [name, service] of [
       ["nginx", nginx],
       ["haproxy", haproxy],
       ["bare", bare],
       ["hono", hono],
-      ["pool", pool],
     ] as const) {
       await waitReady(service);
       proxies.push({ name, label: LABELS[name] ?? name, service, url: `${service.baseUrl}${GET_PATH}` });
@@ -804,8 +799,8 @@ async function benchProfile(args: Args) {
 // ─── e. breakdown: the request path layer by layer ──────────────────────────────────────────────────────────
 
 const VARIANTS = [
-  ["pool", "bare Bun.serve → the gateway's pooled client (bun-pool.ts)"],
-  ["headers", "+ gateway header work (proxy/headers.ts: request fields, answer fields)"],
+  ["bare", "bare Bun.serve → fetch"],
+  ["headers", "+ gateway header work (proxy/headers.ts, new Request/Response)"],
   ["handler", "+ proxy handler + policies (plain Hono, no createApp middleware)"],
   ["full", "+ createApp middleware: buildGateway() in memory, no NATS"],
   ["gateway", "the gateway process (main.ts: NATS KV state, tracing SDK)"],
@@ -833,7 +828,7 @@ async function benchBreakdown(args: Args) {
     const proxies: Proxy[] = [];
     for (const [name, label] of VARIANTS) {
       let service: Service;
-      if (name === "pool") service = startBunProxy("pool", upstream);
+      if (name === "bare") service = startBunProxy("bare", upstream);
       else if (name === "gateway") service = (await startTarget("gateway", upstream)).service;
       else
         service = startService(
@@ -881,10 +876,10 @@ async function benchBreakdown(args: Args) {
       );
       previous = us;
     }
-    const bareUs = median(cpu.get("pool") ?? []);
+    const bareUs = median(cpu.get("bare") ?? []);
     const gatewayUs = median(cpu.get("gateway") ?? []);
     summary.push({
-      figure: "CPU per request: gateway vs its client alone",
+      figure: "CPU per request: gateway vs bare Bun proxy",
       result: `${Math.round(gatewayUs)} µs vs ${Math.round(bareUs)} µs`,
       goal: "—",
       verdict: "",

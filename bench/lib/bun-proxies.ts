@@ -4,9 +4,6 @@
  *   MODE=bare  — `Bun.serve` whose fetch handler forwards with `fetch(target + path, request)`: the floor any
  *                Bun proxy pays (no routing, no auth, headers passed as they are).
  *   MODE=hono  — a Hono app with one `app.all("*")` route calling `proxy()` from `hono/proxy`.
- *   MODE=pool  — `Bun.serve` forwarding through the gateway's own upstream client (services/gateway/src/proxy/
- *                bun-pool.ts: pooled keep-alive connections on the JS thread) instead of fetch: the floor of
- *                the gateway's request path, with none of its policies.
  *
  *   MODE=bare PORT=9001 TARGET=http://127.0.0.1:9000 bun bench/lib/bun-proxies.ts
  */
@@ -38,23 +35,14 @@ function bareFetch(target: string): (request: Request) => Promise<Response> {
   };
 }
 
-async function poolFetch(target: string): Promise<(request: Request) => Promise<Response>> {
-  const { createPooledSend } = await import("../../services/gateway/src/proxy/bun-pool.ts");
-  const { createSend } = await import("../../services/gateway/src/proxy/forward.ts");
-  const urls = new Map([["upstream", target]]);
-  const send = createPooledSend(urls, { fallback: createSend(urls) });
-  return (request) => send("upstream", request, request.signal);
-}
-
 if (import.meta.main) {
   const target = process.env.TARGET ?? "";
   const mode = process.env.MODE;
-  if (!target || (mode !== "bare" && mode !== "hono" && mode !== "pool")) {
-    console.error("bun-proxies: set MODE=bare|hono|pool and TARGET=http://host:port");
+  if (!target || (mode !== "bare" && mode !== "hono")) {
+    console.error("bun-proxies: set MODE=bare|hono and TARGET=http://host:port");
     process.exit(2);
   }
-  const handler =
-    mode === "hono" ? await honoFetch(target) : mode === "pool" ? await poolFetch(target) : bareFetch(target);
+  const handler = mode === "hono" ? await honoFetch(target) : bareFetch(target);
   const server = Bun.serve({
     port: Number(process.env.PORT),
     hostname: "127.0.0.1",

@@ -2,11 +2,8 @@
  * The gateway's request path taken apart, for the "where the time goes" breakdown of bench/gateway.ts (run as
  * its own process, in front of TARGET, every upstream name pointing there; route state in memory, no NATS):
  *
- * Every variant sends through the gateway's own upstream client, as main.ts does (proxy/bun-pool.ts: pooled
- * keep-alive connections; the first row of the breakdown is that client alone behind a bare Bun.serve):
- *
- *   MODE=headers — that bare proxy plus the gateway's header work: upstreamRequestHeaders into the request
- *                  the client is given, clientResponse on its answer (proxy/headers.ts)
+ *   MODE=headers — a bare Bun.serve → fetch proxy plus the gateway's header work: upstreamRequestHeaders,
+ *                  a new Request, clientResponseHeaders, a new Response (proxy/headers.ts)
  *   MODE=handler — the gateway's proxy handler (match, identify, rate limit, auth, pick, resilient send,
  *                  metrics) in a plain Hono app: no createApp middleware (request id, span, log line, metrics)
  *   MODE=full    — buildGateway(), the app main.ts serves, over a memory route store
@@ -17,27 +14,23 @@ import { createTokenVerifier } from "../../packages/auth/src/index.ts";
 import { createLogger } from "../../packages/service/src/index.ts";
 // hono is a dependency of the gateway, not of the root: take it from there.
 import { Hono } from "../../services/gateway/node_modules/hono";
-import { buildGateway, upstreamUrls } from "../../services/gateway/src/app.ts";
+import { buildGateway } from "../../services/gateway/src/app.ts";
 import { createGatewayMetrics } from "../../services/gateway/src/metrics.ts";
 import { createBreakers } from "../../services/gateway/src/policies/breaker.ts";
 import { createRateLimiter } from "../../services/gateway/src/policies/rate-limit.ts";
 import { createResilientSend } from "../../services/gateway/src/policies/resilient-send.ts";
 import { createRetryBudget } from "../../services/gateway/src/policies/retry.ts";
-import { createPooledSend } from "../../services/gateway/src/proxy/bun-pool.ts";
 import { createProxyHandler, createSend } from "../../services/gateway/src/proxy/forward.ts";
-import { clientResponse, upstreamRequestHeaders } from "../../services/gateway/src/proxy/headers.ts";
+import { clientResponseHeaders, upstreamRequestHeaders } from "../../services/gateway/src/proxy/headers.ts";
 import { routeTable } from "../../services/gateway/src/routes.ts";
 import { createMemoryRouteStore } from "../../services/gateway/src/state/memory-store.ts";
 
 type Fetch = (request: Request, server: Bun.Server<unknown>) => Response | Promise<Response>;
 
-function pooledSend(upstreams: ReadonlyMap<string, string>) {
-  return createPooledSend(upstreams, { fallback: createSend(upstreams) });
-}
-
 function headersOnly(target: string): Fetch {
-  const send = pooledSend(new Map([["monolith", target]]));
   return async (incoming, server) => {
+    const url = incoming.url;
+    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
     const headers = upstreamRequestHeaders(incoming.headers, {
       requestId: crypto.randomUUID(),
       traceparent: undefined,
@@ -45,9 +38,17 @@ function headersOnly(target: string): Fetch {
       proto: "http",
       host: incoming.headers.get("host") ?? undefined,
     });
-    const request = { method: incoming.method, url: incoming.url, headers, body: incoming.body };
-    const res = await send("monolith", request, incoming.signal);
-    return clientResponse(res, { "fig-served-by": "monolith" });
+    const request = new Request(url, { method: incoming.method, headers, body: incoming.body });
+    const res = await fetch(`${target}${path}`, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      redirect: "manual",
+      decompress: false,
+    } as RequestInit);
+    const out = clientResponseHeaders(res.headers);
+    out.set("fig-served-by", "monolith");
+    return new Response(res.body, { status: res.status, headers: out });
   };
 }
 
@@ -76,7 +77,7 @@ function handlerOnly(target: string): Fetch {
     verifier,
     limiter: createRateLimiter(),
     metrics: createGatewayMetrics(),
-    forward: createResilientSend({ send: pooledSend(upstreams), breakers, budget: createRetryBudget() }),
+    forward: createResilientSend({ send: createSend(upstreams), breakers, budget: createRetryBudget() }),
     breakers,
     clientIp: (c) => (c.env as Bun.Server<unknown>).requestIP(c.req.raw)?.address,
   });
@@ -93,8 +94,7 @@ function handlerOnly(target: string): Fetch {
 }
 
 function full(target: string): Fetch {
-  const parts = gatewayParts(target);
-  const { app } = buildGateway({ ...parts, send: pooledSend(upstreamUrls(parts.table)) });
+  const { app } = buildGateway(gatewayParts(target));
   return (request, server) => app.fetch(request, server);
 }
 

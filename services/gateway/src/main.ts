@@ -2,10 +2,8 @@ import { runService } from "@fig/bootstrap";
 import { createRouteDataReader } from "@fig/datasync/view";
 import type { NatsClient } from "@fig/events";
 import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
-import { buildGateway, SERVICE, upstreamDocuments, upstreamUrls } from "./app.ts";
+import { buildGateway, SERVICE, upstreamDocuments } from "./app.ts";
 import { loadConfig } from "./config.ts";
-import { createPooledSend } from "./proxy/bun-pool.ts";
-import { createSend } from "./proxy/forward.ts";
 import { routeTable } from "./routes.ts";
 import { createKvRouteStore, routesBucketName } from "./state/kv-store.ts";
 
@@ -33,12 +31,8 @@ await runService({
     // NATS is the control plane, not the data plane: with it down the gateway serves the last state it saw
     // (/ready says "stale since …"), so the bootstrap's NATS check must not take the gateway out of rotation.
     delete readiness.nats;
-    // Bun: reads go over pooled keep-alive connections on this thread; bodies and https through fetch.
-    const urls = upstreamUrls(table);
-    const send = createPooledSend(urls, { fallback: createSend(urls) });
     const { app, sampler } = buildGateway({
       table,
-      send,
       store,
       verifier,
       logger,
@@ -55,7 +49,6 @@ await runService({
       components: [
         { name: "route state", start: () => store.start(), stop: () => store.stop() },
         { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
-        { name: "upstream connections", start: async () => {}, stop: async () => send.close() },
       ],
       summary: { bucket: routesBucketName(namespace), routes: table.routes.map((r) => r.id) },
       // Bodies stream through; the upstreams enforce their own limits (validation takes 200 MB uploads).

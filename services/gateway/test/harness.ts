@@ -1,10 +1,8 @@
 import { createLogger } from "@fig/service";
 import { createTestAuth } from "@fig/testing";
 import type { Context } from "hono";
-import { buildGateway, type GatewayDeps, upstreamUrls } from "../src/app.ts";
+import { buildGateway, type GatewayDeps } from "../src/app.ts";
 import type { UpstreamRequest } from "../src/policies/types.ts";
-import { createPooledSend, type PooledSend } from "../src/proxy/bun-pool.ts";
-import { createSend } from "../src/proxy/forward.ts";
 import { type RouteTable, routeTable } from "../src/routes.ts";
 import { createMemoryRouteStore } from "../src/state/memory-store.ts";
 import type { RouteStateStore } from "../src/state/types.ts";
@@ -46,21 +44,7 @@ export type TestGatewayOptions = Partial<Omit<GatewayDeps, "table" | "store">> &
   table?: RouteTable;
   store?: RouteStateStore;
   perMinute?: number;
-  /** Send over the Bun connection pool main.ts uses (proxy/bun-pool.ts) instead of fetch. */
-  pooled?: boolean;
 };
-
-const pools: PooledSend[] = [];
-/** Closes the pools `testGateway({ pooled: true })` opened (their idle keep-alive connections). */
-export function closePools() {
-  for (const pool of pools.splice(0)) pool.close();
-}
-
-/** The two upstream clients the gateway can run with, for suites that must hold with both. */
-export const CLIENTS = [
-  ["fetch", false],
-  ["pooled connections (main.ts)", true],
-] as const;
 
 /** The gateway app over a table whose upstream URLs are given (default: nothing listening, for `send` tests). */
 export function testGateway(options: TestGatewayOptions = {}) {
@@ -71,13 +55,7 @@ export function testGateway(options: TestGatewayOptions = {}) {
   };
   const table = options.table ?? routeTable({ urls, perMinute: options.perMinute ?? 1_000_000 });
   const store = options.store ?? createMemoryRouteStore([table.defaultRoute, ...table.routes]);
-  let send = options.send;
-  if (options.pooled && !send) {
-    const pool = createPooledSend(upstreamUrls(table), { fallback: createSend(upstreamUrls(table)) });
-    pools.push(pool);
-    send = pool;
-  }
-  const gateway = buildGateway({ verifier: auth.verifier, logger: silent, ...options, send, table, store });
+  const gateway = buildGateway({ verifier: auth.verifier, logger: silent, ...options, table, store });
   return { ...gateway, table, store };
 }
 

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { createBreakers } from "../src/policies/breaker.ts";
 import { createRetryBudget } from "../src/policies/retry.ts";
 import { routeTable } from "../src/routes.ts";
-import { bearer, CLIENTS, closePools, testGateway, until } from "./harness.ts";
+import { bearer, testGateway, until } from "./harness.ts";
 import { startUpstream, type TestUpstream } from "./policies/upstream.ts";
 
 // Real upstreams on ports; the full gateway app (auth, rate limit, routing, policies) in process.
@@ -10,7 +10,6 @@ const monolith = startUpstream();
 const validation = startUpstream();
 const referenceData = startUpstream();
 afterAll(async () => {
-  closePools();
   await Promise.all([monolith.stop(), validation.stop(), referenceData.stop()]);
 });
 const urls = { monolith: monolith.url, referenceData: referenceData.url, validation: validation.url };
@@ -25,10 +24,8 @@ function reset() {
   referenceData.handle(() => Response.json({ from: "reference-data" }));
 }
 
-let pooled = false;
-
 async function gatewayWith(options: Parameters<typeof testGateway>[0] & { validationWeight?: number } = {}) {
-  const g = testGateway({ urls, pooled, ...options });
+  const g = testGateway({ urls, ...options });
   if (options.validationWeight !== undefined) {
     await g.store.change(
       "validation",
@@ -56,10 +53,7 @@ async function get(g: Awaited<ReturnType<typeof gatewayWith>>, path: string, ini
 const hitsOf = (upstream: TestUpstream, method = "GET") =>
   upstream.hits.filter((h) => h.method === method).length;
 
-describe.each(CLIENTS)("resilience through the gateway, upstream client %s", (_name, usePool) => {
-  beforeAll(() => {
-    pooled = usePool;
-  });
+describe("resilience through the gateway", () => {
   test("the breaker opens, the candidate's share goes to the monolith, then it half-opens and closes", async () => {
     reset();
     validation.handle(() => Response.json({ error: "down" }, { status: 500 }));
