@@ -1,0 +1,169 @@
+/**
+ * The gateway's request path in process, no sockets: how many µs of the JS thread each layer takes per request.
+ * The gateway's JS thread is its throughput bottleneck (fetch does the upstream I/O on Bun's HTTP thread), so
+ * this is the figure to move when optimising it; unlike wrk's CPU per request through real sockets (bench/
+ * gateway.ts --only breakdown), it does not depend on how busy the other processes are, so a change of a few
+ * µs shows.
+ *
+ * Every layer gets the same requests (a GET of a carved-out route with a dev JWT) and a canned 1 KB upstream
+ * answer (an async `send` that resolves at once), serially; µs per request is the best of --rounds timed runs
+ * of --requests requests each, after a warm-up of the same size (the JIT needs it):
+ *
+ *   harness   — new Request + the canned Response + reading its body: what every row below also pays
+ *   forward   — + the resilient send alone (route deadline, breaker, retry budget; policies/resilient-send.ts)
+ *   handler   — + the proxy handler in a plain Hono app (route match, JWT identify, token bucket, auth,
+ *               upstream choice, header rewriting both ways, gateway metrics; proxy/forward.ts)
+ *   full      — buildGateway(), the app main.ts serves: + createApp's middleware (request id, span, request
+ *               logger, HTTP metrics, problem errors) and Hono's routing over every gateway route
+ *
+ * Usage: bun bench/gateway-pipeline.ts [--requests 60000] [--rounds 3]
+ */
+import { createTokenVerifier, mintDevToken } from "../packages/auth/src/index.ts";
+import { createLogger } from "../packages/service/src/index.ts";
+// hono is a dependency of the gateway, not of the root: take it from there.
+import { Hono } from "../services/gateway/node_modules/hono";
+import { buildGateway } from "../services/gateway/src/app.ts";
+import { createGatewayMetrics } from "../services/gateway/src/metrics.ts";
+import { createBreakers } from "../services/gateway/src/policies/breaker.ts";
+import { createRateLimiter } from "../services/gateway/src/policies/rate-limit.ts";
+import { createResilientSend } from "../services/gateway/src/policies/resilient-send.ts";
+import { createRetryBudget } from "../services/gateway/src/policies/retry.ts";
+import { createProxyHandler } from "../services/gateway/src/proxy/forward.ts";
+import { routeTable } from "../services/gateway/src/routes.ts";
+import { createMemoryRouteStore } from "../services/gateway/src/state/memory-store.ts";
+import { parseFlags, usageError } from "./lib/cli.ts";
+import { check, heading, line, printSummary, summary } from "./lib/report.ts";
+
+const USAGE = `usage: bun bench/gateway-pipeline.ts [--requests <n>] [--rounds <n>]
+  --requests  requests per timed run (default 60000; the warm-up is as many)
+  --rounds    timed runs per layer, the best is reported (default 3)`;
+
+const values = parseFlags(USAGE, ["requests", "rounds"]);
+const requests = Number(values.requests ?? 60_000);
+const rounds = Number(values.rounds ?? 3);
+if (!Number.isInteger(requests) || requests < 1000) usageError(USAGE, "--requests must be an integer ≥ 1000");
+if (!Number.isInteger(rounds) || rounds < 1) usageError(USAGE, "--rounds must be an integer ≥ 1");
+
+const SECRET = `fig-bench-${crypto.randomUUID()}`;
+const URL_ = "http://127.0.0.1:8080/api/codes/00103"; // the reference-data route: auth, limits, weights
+const nowhere = "http://127.0.0.1:9";
+const table = routeTable({
+  urls: { monolith: nowhere, referenceData: nowhere, validation: nowhere },
+  perMinute: 1_000_000_000,
+});
+const store = createMemoryRouteStore([table.defaultRoute, ...table.routes]);
+await store.change(
+  "reference-data",
+  { kind: "weights", weights: { monolith: 50, "reference-data": 50 } },
+  { who: "bench", why: "weighted routing on" },
+);
+const verifier = createTokenVerifier({ issuer: "fig-dev", audience: "fig", devSecret: SECRET });
+const logger = createLogger({ service: "gateway", level: "warn" });
+const body = new Uint8Array(1024).fill(32);
+const send = async () =>
+  new Response(body, {
+    status: 200,
+    headers: { "content-type": "application/json", "content-length": "1024" },
+  });
+const token = await mintDevToken({
+  secret: SECRET,
+  sub: "bench",
+  tenant: "bench",
+  roles: ["viewer"],
+  ttl: "2h",
+});
+const headers = { authorization: `Bearer ${token}`, host: "127.0.0.1:8080", "user-agent": "wrk" };
+// Hono passes the server as c.env: the gateway asks it for the client's address.
+const server = { requestIP: () => ({ address: "127.0.0.1", family: "IPv4", port: 40000 }) };
+
+type Layer = { name: string; label: string; handle: (request: Request) => Response | Promise<Response> };
+const breakers = createBreakers();
+const forward = createResilientSend({ send, breakers, budget: createRetryBudget() });
+const proxy = createProxyHandler({
+  table,
+  store,
+  verifier,
+  limiter: createRateLimiter(),
+  metrics: createGatewayMetrics(),
+  forward,
+  breakers,
+  clientIp: () => "127.0.0.1",
+});
+const plain = new Hono();
+plain.use(async (c, next) => {
+  // What the proxy reads from createApp's middleware.
+  c.set("requestId" as never, crypto.randomUUID() as never);
+  c.set("logger" as never, logger.child({}) as never);
+  await next();
+});
+plain.all("/api/*", proxy as never);
+const { app } = buildGateway({ table, store, verifier, logger, send });
+
+const layers: Layer[] = [
+  { name: "harness", label: "harness: new Request, canned answer, body read", handle: () => send() },
+  {
+    name: "forward",
+    label: "+ resilient send (deadline, breaker, retry budget)",
+    handle: async (r) =>
+      (
+        await forward({
+          request: { method: "GET", url: r.url, headers: r.headers, body: null },
+          upstream: "monolith",
+          upstreams: ["monolith", "reference-data"],
+          clientSignal: r.signal,
+        })
+      ).response,
+  },
+  { name: "handler", label: "+ proxy handler in a plain Hono app", handle: (r) => plain.fetch(r, server) },
+  {
+    name: "full",
+    label: "buildGateway(): + createApp middleware, all routes",
+    handle: (r) => app.fetch(r, server),
+  },
+];
+
+async function run(layer: Layer, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const response = await layer.handle(new Request(URL_, { headers }));
+    if (response.status !== 200)
+      throw new Error(`${layer.name}: ${response.status} ${await response.text()}`);
+    await response.arrayBuffer();
+  }
+}
+
+heading("Gateway request path in process: µs of the JS thread per request, layer by layer");
+line(
+  `  ${requests.toLocaleString("en-US")} requests per run, best of ${rounds} (after a warm-up of as many), serial,`,
+);
+line("  canned 1 KB upstream answer; Bun " + Bun.version);
+const best = new Map<string, number>();
+try {
+  for (const layer of layers) await run(layer, requests);
+  for (let round = 0; round < rounds; round++)
+    for (const layer of layers) {
+      const started = performance.now();
+      await run(layer, requests);
+      const us = ((performance.now() - started) * 1000) / requests;
+      best.set(layer.name, Math.min(best.get(layer.name) ?? Number.POSITIVE_INFINITY, us));
+    }
+  line();
+  let previous = 0;
+  for (const layer of layers) {
+    const us = best.get(layer.name) ?? 0;
+    const delta = previous ? ` (+${(us - previous).toFixed(1)})` : "";
+    line(`  ${layer.label.padEnd(56)} ${`${us.toFixed(1)} µs${delta}`.padStart(16)}`);
+    previous = us;
+  }
+  const harness = best.get("harness") ?? 0;
+  const full = best.get("full") ?? 0;
+  summary.push({
+    figure: "Gateway JS per request (in process, canned upstream)",
+    result: `${(full - harness).toFixed(1)} µs`,
+    goal: "—",
+    verdict: "",
+    note: layers.map((l) => `${l.name} ${(best.get(l.name) ?? 0).toFixed(1)}`).join(", "),
+  });
+} catch (error) {
+  check(false, (error as Error).message);
+}
+process.exit(printSummary());
