@@ -18,20 +18,13 @@
  *
  * Usage: bun bench/gateway-pipeline.ts [--requests 60000] [--rounds 3]
  */
-import { createTokenVerifier, mintDevToken } from "../packages/auth/src/index.ts";
-import { createLogger } from "../packages/service/src/index.ts";
-// hono is a dependency of the gateway, not of the root: take it from there.
-import { Hono } from "../services/gateway/node_modules/hono";
+import { mintDevToken } from "../packages/auth/src/index.ts";
 import { buildGateway } from "../services/gateway/src/app.ts";
-import { createGatewayMetrics } from "../services/gateway/src/metrics.ts";
 import { createBreakers } from "../services/gateway/src/policies/breaker.ts";
-import { createRateLimiter } from "../services/gateway/src/policies/rate-limit.ts";
 import { createResilientSend } from "../services/gateway/src/policies/resilient-send.ts";
 import { createRetryBudget } from "../services/gateway/src/policies/retry.ts";
-import { createProxyHandler } from "../services/gateway/src/proxy/forward.ts";
-import { routeTable } from "../services/gateway/src/routes.ts";
-import { createMemoryRouteStore } from "../services/gateway/src/state/memory-store.ts";
 import { parseFlags, usageError } from "./lib/cli.ts";
+import { gatewayParts, plainProxyApp } from "./lib/gateway-variants.ts";
 import { check, heading, line, printSummary, summary } from "./lib/report.ts";
 
 const USAGE = `usage: bun bench/gateway-pipeline.ts [--requests <n>] [--rounds <n>]
@@ -46,19 +39,12 @@ if (!Number.isInteger(rounds) || rounds < 1) usageError(USAGE, "--rounds must be
 
 const SECRET = `fig-bench-${crypto.randomUUID()}`;
 const URL_ = "http://127.0.0.1:8080/api/codes/00103"; // the reference-data route: auth, limits, weights
-const nowhere = "http://127.0.0.1:9";
-const table = routeTable({
-  urls: { monolith: nowhere, referenceData: nowhere, validation: nowhere },
-  perMinute: 1_000_000_000,
-});
-const store = createMemoryRouteStore([table.defaultRoute, ...table.routes]);
+const { table, store, verifier, logger } = gatewayParts("http://127.0.0.1:9", SECRET);
 await store.change(
   "reference-data",
   { kind: "weights", weights: { monolith: 50, "reference-data": 50 } },
   { who: "bench", why: "weighted routing on" },
 );
-const verifier = createTokenVerifier({ issuer: "fig-dev", audience: "fig", devSecret: SECRET });
-const logger = createLogger({ service: "gateway", level: "warn" });
 const body = new Uint8Array(1024).fill(32);
 const send = async () =>
   new Response(body, {
@@ -77,26 +63,8 @@ const headers = { authorization: `Bearer ${token}`, host: "127.0.0.1:8080", "use
 const server = { requestIP: () => ({ address: "127.0.0.1", family: "IPv4", port: 40000 }) };
 
 type Layer = { name: string; label: string; handle: (request: Request) => Response | Promise<Response> };
-const breakers = createBreakers();
-const forward = createResilientSend({ send, breakers, budget: createRetryBudget() });
-const proxy = createProxyHandler({
-  table,
-  store,
-  verifier,
-  limiter: createRateLimiter(),
-  metrics: createGatewayMetrics(),
-  forward,
-  breakers,
-  clientIp: () => "127.0.0.1",
-});
-const plain = new Hono();
-plain.use(async (c, next) => {
-  // What the proxy reads from createApp's middleware.
-  c.set("requestId" as never, crypto.randomUUID() as never);
-  c.set("logger" as never, logger.child({}) as never);
-  await next();
-});
-plain.all("/api/*", proxy as never);
+const forward = createResilientSend({ send, breakers: createBreakers(), budget: createRetryBudget() });
+const plain = plainProxyApp({ table, store, verifier, logger }, send, () => "127.0.0.1");
 const { app } = buildGateway({ table, store, verifier, logger, send });
 
 const layers: Layer[] = [

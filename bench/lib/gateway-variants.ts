@@ -13,13 +13,14 @@
 import { createTokenVerifier } from "../../packages/auth/src/index.ts";
 import { createLogger } from "../../packages/service/src/index.ts";
 // hono is a dependency of the gateway, not of the root: take it from there.
-import { Hono } from "../../services/gateway/node_modules/hono";
+import { type Context, Hono } from "../../services/gateway/node_modules/hono";
 import { buildGateway } from "../../services/gateway/src/app.ts";
 import { createGatewayMetrics } from "../../services/gateway/src/metrics.ts";
 import { createBreakers } from "../../services/gateway/src/policies/breaker.ts";
 import { createRateLimiter } from "../../services/gateway/src/policies/rate-limit.ts";
 import { createResilientSend } from "../../services/gateway/src/policies/resilient-send.ts";
 import { createRetryBudget } from "../../services/gateway/src/policies/retry.ts";
+import type { SendFn } from "../../services/gateway/src/policies/types.ts";
 import { createProxyHandler, createSend } from "../../services/gateway/src/proxy/forward.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../services/gateway/src/proxy/headers.ts";
 import { routeTable } from "../../services/gateway/src/routes.ts";
@@ -52,24 +53,30 @@ function headersOnly(target: string): Fetch {
   };
 }
 
-function gatewayParts(target: string) {
+export function gatewayParts(target: string, devSecret = process.env.AUTH_DEV_SECRET ?? "") {
   const urls = { monolith: target, referenceData: target, validation: target };
   const table = routeTable({ urls, perMinute: 1_000_000_000 });
   const store = createMemoryRouteStore([table.defaultRoute, ...table.routes]);
   const verifier = createTokenVerifier({
     issuer: "fig-dev",
     audience: "fig",
-    devSecret: process.env.AUTH_DEV_SECRET ?? "",
+    devSecret,
   });
   const logger = createLogger({ service: "gateway", level: "warn" });
   return { table, store, verifier, logger };
 }
 
-function handlerOnly(target: string): Fetch {
-  const { table, store, verifier, logger } = gatewayParts(target);
-  const upstreams = new Map<string, string>();
-  for (const route of [table.defaultRoute, ...table.routes])
-    for (const u of route.upstreams) upstreams.set(u.name, u.url);
+/**
+ * The gateway's proxy handler and policies in a plain Hono app, without createApp's middleware: only what the
+ * proxy reads from it (a request id, a child logger per request, as createApp's) is set. Also used in process
+ * by bench/gateway-pipeline.ts.
+ */
+export function plainProxyApp(
+  parts: ReturnType<typeof gatewayParts>,
+  send: SendFn,
+  clientIp: (c: Context) => string | undefined,
+) {
+  const { table, store, verifier, logger } = parts;
   const breakers = createBreakers();
   const proxy = createProxyHandler({
     table,
@@ -77,9 +84,9 @@ function handlerOnly(target: string): Fetch {
     verifier,
     limiter: createRateLimiter(),
     metrics: createGatewayMetrics(),
-    forward: createResilientSend({ send: createSend(upstreams), breakers, budget: createRetryBudget() }),
+    forward: createResilientSend({ send, breakers, budget: createRetryBudget() }),
     breakers,
-    clientIp: (c) => (c.env as Bun.Server<unknown>).requestIP(c.req.raw)?.address,
+    clientIp,
   });
   const app = new Hono();
   app.use(async (c, next) => {
@@ -90,6 +97,19 @@ function handlerOnly(target: string): Fetch {
   });
   app.all("/api/*", proxy as never);
   app.get("/ready", (c) => c.text("ok"));
+  return app;
+}
+
+function handlerOnly(target: string): Fetch {
+  const parts = gatewayParts(target);
+  const upstreams = new Map<string, string>();
+  for (const route of [parts.table.defaultRoute, ...parts.table.routes])
+    for (const u of route.upstreams) upstreams.set(u.name, u.url);
+  const app = plainProxyApp(
+    parts,
+    createSend(upstreams),
+    (c) => (c.env as Bun.Server<unknown>).requestIP(c.req.raw)?.address,
+  );
   return (request, server) => app.fetch(request, server);
 }
 
