@@ -103,7 +103,7 @@ heading("Gateway request path in process: µs of the JS thread per request, laye
 line(
   `  ${requests.toLocaleString("en-US")} requests per run, best of ${rounds} (after a warm-up of as many), serial,`,
 );
-line("  canned 1 KB upstream answer; Bun " + Bun.version);
+line(`  canned 1 KB upstream answer; Bun ${Bun.version}`);
 const best = new Map<string, number>();
 try {
   for (const layer of layers) await run(layer, requests);
