@@ -7,7 +7,8 @@
  *
  * Every layer gets the same requests (a GET of a carved-out route with a dev JWT) and a canned 1 KB upstream
  * answer (an async `send` that resolves at once), serially; µs per request is the best of --rounds timed runs
- * of --requests requests each, after a warm-up of the same size (the JIT needs it):
+ * of --requests requests each, after a warm-up of the same size (the JIT needs it). Bytes allocated per
+ * request come from each layer run alone in a child with JSC's GC log on: they set how often the GC pauses.
  *
  *   harness   — new Request + the canned Response + reading its body: what every row below also pays
  *   forward   — + the resilient send alone (route deadline, breaker, retry budget; policies/resilient-send.ts)
@@ -29,9 +30,10 @@ import { check, heading, line, printSummary, summary } from "./lib/report.ts";
 
 const USAGE = `usage: bun bench/gateway-pipeline.ts [--requests <n>] [--rounds <n>]
   --requests  requests per timed run (default 60000; the warm-up is as many)
-  --rounds    timed runs per layer, the best is reported (default 3)`;
+  --rounds    timed runs per layer, the best is reported (default 3)
+  (--alloc-layer <name> is internal: one layer alone, for the allocation figure)`;
 
-const values = parseFlags(USAGE, ["requests", "rounds"]);
+const values = parseFlags(USAGE, ["requests", "rounds", "alloc-layer"]);
 const requests = Number(values.requests ?? 60_000);
 const rounds = Number(values.rounds ?? 3);
 if (!Number.isInteger(requests) || requests < 1000) usageError(USAGE, "--requests must be an integer ≥ 1000");
@@ -99,12 +101,49 @@ async function run(layer: Layer, n: number): Promise<void> {
   }
 }
 
+/**
+ * Bytes the JS heap allocated per request in `layer`: the layer run alone in a child process with JSC's GC
+ * log on (BUN_JSC_logGC=1), summing "bytes allocated this cycle" over its collections ÷ requests. Unlike
+ * time, this is the same from run to run; it is what sets how often the GC pauses (the p99 tail).
+ */
+async function bytesPerRequest(layer: Layer): Promise<number | undefined> {
+  const child = Bun.spawn(
+    ["bun", import.meta.path, "--alloc-layer", layer.name, "--requests", String(requests)],
+    { env: { ...process.env, BUN_JSC_logGC: "1" }, stdout: "pipe", stderr: "pipe" },
+  );
+  const [out, err, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  if (code !== 0) throw new Error(`${layer.name}: the allocation run exited ${code}: ${err.slice(-400)}`);
+  let bytes = 0;
+  let cycles = 0;
+  for (const m of `${out}\n${err}`.matchAll(/bytes allocated this cycle: (\d+)/g)) {
+    bytes += Number(m[1]);
+    cycles++;
+  }
+  // Collections cover all but the last partial cycle: fine over 2 × --requests requests.
+  return cycles < 3 ? undefined : bytes / (2 * requests);
+}
+
+if (values["alloc-layer"] !== undefined) {
+  const layer = layers.find((l) => l.name === values["alloc-layer"]);
+  if (!layer) usageError(USAGE, `--alloc-layer takes ${layers.map((l) => l.name).join(", ")}`);
+  await run(layer, 2 * requests);
+  process.exit(0);
+}
+
 heading("Gateway request path in process: µs of the JS thread per request, layer by layer");
 line(
   `  ${requests.toLocaleString("en-US")} requests per run, best of ${rounds} (after a warm-up of as many), serial,`,
 );
-line(`  canned 1 KB upstream answer; Bun ${Bun.version}`);
+line(
+  `  canned 1 KB upstream answer; Bun ${Bun.version}. Time moves ±20 % between runs (JIT tiers, the machine);`,
+);
+line("  bytes allocated per request (each layer alone, JSC's GC log) do not.");
 const best = new Map<string, number>();
+const allocated = new Map<string, number | undefined>();
 try {
   for (const layer of layers) await run(layer, requests);
   for (let round = 0; round < rounds; round++)
@@ -114,22 +153,32 @@ try {
       const us = ((performance.now() - started) * 1000) / requests;
       best.set(layer.name, Math.min(best.get(layer.name) ?? Number.POSITIVE_INFINITY, us));
     }
+  for (const layer of layers) allocated.set(layer.name, await bytesPerRequest(layer));
   line();
   let previous = 0;
+  let previousBytes = 0;
   for (const layer of layers) {
     const us = best.get(layer.name) ?? 0;
+    const bytes = allocated.get(layer.name);
     const delta = previous ? ` (+${(us - previous).toFixed(1)})` : "";
-    line(`  ${layer.label.padEnd(56)} ${`${us.toFixed(1)} µs${delta}`.padStart(16)}`);
+    const bytesDelta = previousBytes && bytes !== undefined ? ` (+${Math.round(bytes - previousBytes)})` : "";
+    line(
+      `  ${layer.label.padEnd(56)} ${`${us.toFixed(1)} µs${delta}`.padStart(16)} ${
+        bytes === undefined ? "too few GCs".padStart(20) : `${Math.round(bytes)} B${bytesDelta}`.padStart(20)
+      }`,
+    );
     previous = us;
+    previousBytes = bytes ?? 0;
   }
   const harness = best.get("harness") ?? 0;
   const full = best.get("full") ?? 0;
+  const bytesOf = (name: string) => allocated.get(name) ?? 0;
   summary.push({
     figure: "Gateway JS per request (in process, canned upstream)",
-    result: `${(full - harness).toFixed(1)} µs`,
+    result: `${(full - harness).toFixed(1)} µs, ${Math.round(bytesOf("full") - bytesOf("harness"))} B allocated`,
     goal: "—",
     verdict: "",
-    note: layers.map((l) => `${l.name} ${(best.get(l.name) ?? 0).toFixed(1)}`).join(", "),
+    note: layers.map((l) => `${l.name} ${(best.get(l.name) ?? 0).toFixed(1)} µs`).join(", "),
   });
 } catch (error) {
   check(false, (error as Error).message);
