@@ -54,6 +54,26 @@ describe("through the gateway", () => {
     expect(text).toContain('gateway_rate_limited_total{route="reference-data"} 1');
   });
 
+  test("problem answers after the limiter carry RateLimit-* too: 403 wrong role, 400 bad pin, 502 upstream down", async () => {
+    const down = async () => {
+      throw new TypeError("Unable to connect. Is the computer able to access the url?");
+    };
+    const g = testGateway({ send: down, perMinute: 5 });
+    const viewer = await bearer({ sub: "problems" });
+    const forbidden = await g.app.request("/api/codes", { method: "POST", headers: viewer });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get("ratelimit-remaining")).toBe("4");
+    const admin = { ...(await bearer({ sub: "pinning", roles: ["admin"] })), "x-fig-route": "nowhere" };
+    const badPin = await g.app.request("/api/codes", { headers: admin });
+    expect(badPin.status).toBe(400);
+    expect(badPin.headers.get("ratelimit-limit")).not.toBeNull();
+    const failed = await g.app.request("/api/codes", { headers: viewer });
+    expect(failed.status).toBe(502);
+    expect(failed.headers.get("content-type")).toContain("application/problem+json");
+    expect(failed.headers.get("ratelimit-remaining")).toBe("3");
+    expect(failed.headers.get("ratelimit-policy")).toBe("5;w=60");
+  });
+
   test("the gate role is not throttled at the default limit", async () => {
     const g = testGateway({ send: nameSend, perMinute: 3 });
     const headers = await bearer({ sub: "k6", roles: ["gate"] });
