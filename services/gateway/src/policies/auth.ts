@@ -5,6 +5,8 @@ import type { RoutePolicies } from "../routes.ts";
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** `Bearer ` (that exact spelling, one space) and a b64token, nothing around them. */
+const CANONICAL = /^Bearer [A-Za-z0-9\-._~+/]+=*$/;
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** A request's identity: verified claims, no token at all, or a refusal (bad token) to answer after rate limiting. */
@@ -26,7 +28,10 @@ const challenge = (error: string, detail: string) =>
  * const identity = await identify(verifier, c.req.header("authorization"));
  */
 export async function identify(verifier: TokenVerifier, header: string | undefined): Promise<Identity> {
-  if (header === undefined || header.trim() === "") return { kind: "anonymous" };
+  if (header === undefined) return { kind: "anonymous" };
+  // The form nearly every client sends, "Bearer <token>", read without trimming and splitting the header.
+  if (CANONICAL.test(header)) return verified(verifier, header.slice(7));
+  if (header.trim() === "") return { kind: "anonymous" };
   const [scheme = "", token, ...rest] = header.trim().split(/\s+/);
   if (scheme.toLowerCase() !== "bearer") {
     return {
@@ -39,6 +44,10 @@ export async function identify(verifier: TokenVerifier, header: string | undefin
   if (token === undefined || rest.length > 0 || !B64TOKEN.test(token)) {
     return { kind: "refused", error: challenge("invalid_token", "token is malformed") };
   }
+  return verified(verifier, token);
+}
+
+async function verified(verifier: TokenVerifier, token: string): Promise<Identity> {
   try {
     return { kind: "token", claims: await verifier.verifyBearerToken(token) };
   } catch (error) {

@@ -222,7 +222,10 @@ export function createProxyHandler(deps: ProxyDeps) {
       if (attempt.kind !== "first") deps.metrics.divert(route.id, upstream, attempt.upstream, attempt.kind);
     }
     const logger = c.get("logger");
-    logger.setBindings({ route_id: route.id, upstream: served });
+    // The access line (info) and a 5xx's error line carry the route and upstream; with neither to write
+    // (LOG_LEVEL=warn and a good answer) the bindings, which re-serialise the logger's fields, are skipped.
+    if (result.response.status >= 500 || logger.isLevelEnabled("info"))
+      logger.setBindings({ route_id: route.id, upstream: served });
     // A listener per request only when its debug line can be written (one fewer native call per request).
     if (logger.isLevelEnabled("debug"))
       incoming.signal.addEventListener(
@@ -234,7 +237,9 @@ export function createProxyHandler(deps: ProxyDeps) {
     // The mirror clones the primary's answer before its headers are rewritten for the client.
     if (deps.mirror && method === "GET" && !pinned) deps.mirror(route, request, result.response, served);
     // A returned Response does not carry headers set with c.header() earlier in the chain: set them on it.
-    const extra = { ...limitHeaders, "fig-served-by": served, "x-request-id": c.get("requestId") };
-    return clientResponse(result.response, extra);
+    // limitHeaders is this request's own object: the answer's extra fields go on it rather than on a copy.
+    limitHeaders["fig-served-by"] = served;
+    limitHeaders["x-request-id"] = c.get("requestId");
+    return clientResponse(result.response, limitHeaders);
   }
 }

@@ -401,7 +401,8 @@ export function routeMirror(shadow: Shadow) {
     upstream: UpstreamName,
   ): void {
     const policy = route.policies.shadow;
-    if (!policy) return;
+    // At 0 % (every route until a promotion's shadow step) there is nothing to decide: no plan to build.
+    if (!policy || policy.percent <= 0) return;
     shadow.maybeMirror({
       routeId: route.id,
       percent: policy.percent,
