@@ -23,6 +23,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstreamManager } from "../packages/events/node_modules/@nats-io/jetstream/lib/mod.js";
 import { connect } from "../packages/events/node_modules/@nats-io/transport-node/lib/mod.js";
+import { deleteNamespace } from "../packages/events/src/streams.ts";
 import { discoverServices } from "../scripts/dev-runner/discover.ts";
 import { portProblem } from "../scripts/dev-runner/ports.ts";
 import { cleanupOnSignals, parseFlags, usageError } from "./lib/cli.ts";
@@ -87,11 +88,7 @@ cleanupOnSignals("stopping bun run dev and removing the clone", cleanup);
 async function deleteNamespaceStreams(): Promise<void> {
   const nc = await connect({ servers: process.env.NATS_URL ?? "127.0.0.1:4222", timeout: 3000 });
   try {
-    const jsm = await jetstreamManager(nc);
-    const ours: string[] = [];
-    for await (const info of jsm.streams.list())
-      if (info.config.name.toLowerCase().includes(NAMESPACE)) ours.push(info.config.name);
-    for (const name of ours) await jsm.streams.delete(name);
+    await deleteNamespace(await jetstreamManager(nc), NAMESPACE);
   } finally {
     await nc.close();
   }

@@ -35,6 +35,7 @@ import { mintDevToken } from "../packages/auth/src/mint.ts";
 // The NATS client is a dependency of packages/events, not of the root: import it from there.
 import { jetstreamManager } from "../packages/events/node_modules/@nats-io/jetstream/lib/mod.js";
 import { connect } from "../packages/events/node_modules/@nats-io/transport-node/lib/mod.js";
+import { deleteNamespace } from "../packages/events/src/streams.ts";
 import { startHaproxy, startNginx, toolVersion } from "./lib/anchors.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { type OpenLoopResult, runOpenLoop } from "./lib/open-loop.ts";
@@ -236,14 +237,11 @@ const LABELS: Record<"direct" | "nginx" | "haproxy" | TargetKind, string> = {
   gateway: "Fig gateway",
 };
 
-/** Deletes the JetStream streams (KV buckets are streams) of this run's namespace. */
+/** Deletes the JetStream streams and KV buckets of this run's namespace. */
 async function deleteNamespaceStreams(): Promise<void> {
   const nc = await connect({ servers: NATS_URL, name: "bench-gateway-cleanup" });
   try {
-    const jsm = await jetstreamManager(nc);
-    for await (const info of jsm.streams.list())
-      if (info.config.name.toLowerCase().includes(NAMESPACE.toLowerCase()))
-        await jsm.streams.delete(info.config.name);
+    await deleteNamespace(await jetstreamManager(nc), NAMESPACE);
   } finally {
     await nc.close();
   }

@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
-import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
+import { createNatsClient, deleteNamespace } from "../packages/events/src/index.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { createBenchDatabase, dropAll } from "./lib/postgres.ts";
 import { check, heading, kv, line, median, ms, printSummary, summary } from "./lib/report.ts";
@@ -53,10 +53,7 @@ async function cleanup() {
   // The services' streams and KV buckets of this run's namespace (KV buckets are streams named KV_<bucket>).
   const nats = createNatsClient({ servers: NATS_URL, name: "bench-monolith-cleanup" });
   try {
-    const jsm = await nats.manager();
-    await deleteStreams(jsm, NAMESPACE);
-    for await (const info of jsm.streams.list())
-      if (info.config.name.startsWith(`KV_${NAMESPACE}_`)) await jsm.streams.delete(info.config.name);
+    await deleteNamespace(await nats.manager(), NAMESPACE);
   } catch {
     // NATS down: nothing of ours to delete there
   } finally {

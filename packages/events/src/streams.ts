@@ -52,3 +52,25 @@ export async function deleteStreams(jsm: JetStreamManager, namespace: string): P
   for (const config of streamConfigs(namespace))
     await jsm.streams.delete(config.name as string).catch(() => {});
 }
+
+/**
+ * Deletes everything a namespace has on the JetStream server: its events, jobs and dead-letter streams, and
+ * every KV bucket and object store named after it (streams `KV_<namespace>_…` and `OBJ_<namespace>_…`: the
+ * gateway's routes, promotions, datasync records, stored files). For the throwaway namespaces of tests and
+ * benchmarks; returns the names deleted. Buckets are matched by the `<namespace>_` prefix of their names, so a
+ * namespace that is this one plus `_…` would lose its buckets too: give throwaway namespaces random names.
+ *
+ * @example
+ * await deleteNamespace(await nats.manager(), namespace); // in afterAll
+ */
+export async function deleteNamespace(jsm: JetStreamManager, namespace: string): Promise<string[]> {
+  const exact = new Set(Object.values(streamNames(namespace)));
+  const prefixes = [`KV_${namespace}_`, `OBJ_${namespace}_`];
+  const ours: string[] = [];
+  for await (const info of jsm.streams.list()) {
+    const name = info.config.name;
+    if (exact.has(name) || prefixes.some((prefix) => name.startsWith(prefix))) ours.push(name);
+  }
+  for (const name of ours) await jsm.streams.delete(name).catch(() => {});
+  return ours;
+}

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { createNatsClient } from "@fig/events";
+import { createNatsClient, deleteNamespace } from "@fig/events";
 import { createFaultInjection } from "@fig/service";
 import { createTestAuth, TEST_AUTH } from "@fig/testing";
 import { createGatewayClient } from "../src/gateway-client.ts";
@@ -133,9 +133,8 @@ export async function startStack() {
       await gatewayProcess.exited;
       monolith.stop(true);
       candidate.stop(true);
-      const manager = await nats.manager();
-      for (const stream of [`KV_${namespace}_gateway_routes`, `KV_${promotionsBucketName(namespace)}`])
-        await manager.streams.delete(stream).catch(() => {});
+      // Every bucket the stack made: routes, promotions, and the datasync records the gateway reads.
+      await deleteNamespace(await nats.manager(), namespace);
       await nats.close();
     },
   };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { destroyNamespaceState } from "@fig/datasync";
 import { rowsOf } from "@fig/db";
-import { createNatsClient, deleteStreams, type NatsClient } from "@fig/events";
+import { createNatsClient, deleteNamespace, type NatsClient } from "@fig/events";
 import { codes } from "@fig/reference";
 import { createTestAuth, createTestDatabase, type TestDatabase } from "@fig/testing";
 import { eq, sql } from "drizzle-orm";
@@ -79,7 +79,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of [gateway, referenceData, monolith]) await s?.stop().catch(() => {});
   const jsm = await nats.manager();
-  await deleteStreams(jsm, namespace).catch(() => {});
+  // Streams and every bucket of the namespace (routes, datasync, and the promotions the flip records).
+  await deleteNamespace(jsm, namespace).catch(() => {});
   await destroyNamespaceState(nats, namespace).catch(() => {});
   await nats?.close();
   await mono?.drop();
