@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { destroyNamespaceState } from "@fig/datasync";
+import { destroyNamespaceState, followerBacklog } from "@fig/datasync";
 import { rowsOf } from "@fig/db";
 import { createNatsClient, deleteNamespace, type NatsClient } from "@fig/events";
 import { codes } from "@fig/reference";
@@ -142,6 +142,16 @@ describe("backfill, live sync and the write-ownership flip", () => {
     const verify = await migrateData(["verify", "reference-data"], env);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toContain("OK");
+    // Messages the killed process had applied but not acked stay "ack pending" until ack_wait (30 s) sends
+    // them again; the tests after this one flip, and a flip waits for no unacked message. Wait for that state.
+    await until(
+      "the restarted follower to ack what the killed one held",
+      async () => {
+        const backlog = await followerBacklog(nats, namespace, "reference-data-reference-sync");
+        return backlog.pending === 0 && backlog.ackPending === 0 ? true : undefined;
+      },
+      60_000,
+    );
   }, 120_000);
 
   test("a row changed behind the sync's back: verify names it, the flip is refused, ownership unchanged", async () => {
