@@ -460,8 +460,9 @@ async function benchLatency(args: Args) {
     `  request i is due at start + i/${args.rate} s and its latency counts from when it was due (no coordinated`,
   );
   line(
-    `  omission), fetch() over keep-alive connections. ${args.duration} s per run after a ${WARMUP_S} s warmup, ${args.rounds} rounds`,
+    `  omission), fetch() over keep-alive connections. ${args.duration} s per run after warming the target with wrk until it`,
   );
+  line(`  settles and a ${WARMUP_S} s open-loop warmup, ${args.rounds} rounds`);
   line(
     `  interleaved (direct, ${args.target}); added = ${args.target} − direct, per percentile, of the medians.`,
   );
@@ -479,6 +480,8 @@ async function benchLatency(args: Args) {
       url: `${upstream.baseUrl}${GET_PATH}`,
     };
     const headers = { authorization };
+    // The JIT first (wrk until the target's throughput settles), then the open loop's own short warmup.
+    await warmUp(target, upstream, writeWrkScript(tempDir(), "get", { authorization }), args);
     for (const p of [direct, target])
       await runOpenLoop({ url: p.url, rate: args.rate, seconds: WARMUP_S, headers });
     const results: Record<"direct" | "target", OpenLoopResult[]> = { direct: [], target: [] };
