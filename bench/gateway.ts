@@ -305,15 +305,14 @@ async function measure(
  * before its hot path is optimised — the gateway's took ~6 s here — while a long-running one is always
  * warm; a fixed 2 s warmup measured the gateway half cold.
  */
-async function warmUp(proxy: Proxy, upstream: Service, script: string, args: Args): Promise<number> {
+async function warmUp(proxy: Proxy, upstream: Service, script: string, args: Args): Promise<void> {
   await measure(proxy, upstream, script, args, WARMUP_S);
   let previous = 0;
   for (let s = WARMUP_S; s < MAX_WARMUP_S; s++) {
     const { wrk } = await measure(proxy, upstream, script, args, 1);
-    if (previous > 0 && Math.abs(wrk.rps - previous) / previous < 0.05) return s + 1;
+    if (previous > 0 && Math.abs(wrk.rps - previous) / previous < 0.05) return;
     previous = wrk.rps;
   }
-  return MAX_WARMUP_S;
 }
 
 // ─── a. throughput ratio ────────────────────────────────────────────────────────────────────────────────────

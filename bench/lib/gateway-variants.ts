@@ -14,7 +14,7 @@ import { createTokenVerifier } from "../../packages/auth/src/index.ts";
 import { createLogger } from "../../packages/service/src/index.ts";
 // hono is a dependency of the gateway, not of the root: take it from there.
 import { type Context, Hono } from "../../services/gateway/node_modules/hono";
-import { buildGateway } from "../../services/gateway/src/app.ts";
+import { buildGateway, upstreamUrls } from "../../services/gateway/src/app.ts";
 import { createGatewayMetrics } from "../../services/gateway/src/metrics.ts";
 import { createBreakers } from "../../services/gateway/src/policies/breaker.ts";
 import { createRateLimiter } from "../../services/gateway/src/policies/rate-limit.ts";
@@ -102,12 +102,9 @@ export function plainProxyApp(
 
 function handlerOnly(target: string): Fetch {
   const parts = gatewayParts(target);
-  const upstreams = new Map<string, string>();
-  for (const route of [parts.table.defaultRoute, ...parts.table.routes])
-    for (const u of route.upstreams) upstreams.set(u.name, u.url);
   const app = plainProxyApp(
     parts,
-    createSend(upstreams),
+    createSend(upstreamUrls(parts.table)),
     (c) => (c.env as Bun.Server<unknown>).requestIP(c.req.raw)?.address,
   );
   return (request, server) => app.fetch(request, server);

@@ -75,7 +75,7 @@ type AddressOwner = { requestIP?: (request: Request) => { address: string } | nu
 const serverClientIp = (c: Context) => (c.env as AddressOwner | undefined)?.requestIP?.(c.req.raw)?.address;
 
 /** Every upstream's base URL by name, from the route table. */
-function upstreamUrls(table: RouteTable): Map<string, string> {
+export function upstreamUrls(table: RouteTable): Map<string, string> {
   const urls = new Map<string, string>();
   for (const route of [table.defaultRoute, ...table.routes])
     for (const u of route.upstreams) urls.set(u.name, u.url);

@@ -4,9 +4,10 @@ import { AppError } from "@fig/service";
 import type { RoutePolicies } from "../routes.ts";
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const B64 = "[A-Za-z0-9\\-._~+/]+=*";
+const B64TOKEN = new RegExp(`^${B64}$`);
 /** `Bearer ` (that exact spelling, one space) and a b64token, nothing around them. */
-const CANONICAL = /^Bearer [A-Za-z0-9\-._~+/]+=*$/;
+const CANONICAL = new RegExp(`^Bearer ${B64}$`);
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** A request's identity: verified claims, no token at all, or a refusal (bad token) to answer after rate limiting. */
