@@ -2,8 +2,8 @@
  * The gateway's request path in process, no sockets: how many µs of the JS thread each layer takes per request.
  * The gateway's JS thread is its throughput bottleneck (fetch does the upstream I/O on Bun's HTTP thread), so
  * this is the figure to move when optimising it; unlike wrk's CPU per request through real sockets (bench/
- * gateway.ts --only breakdown), it does not depend on how busy the other processes are, so a change of a few
- * µs shows.
+ * gateway.ts --only breakdown), it depends far less on how busy the other processes are, though it still moves
+ * ±20 % between runs (JIT tiers): compare several runs, or the bytes-allocated column, which moves far less.
  *
  * Every layer gets the same requests (a GET of a carved-out route with a dev JWT) and a canned 1 KB upstream
  * answer (an async `send` that resolves at once), serially; µs per request is the best of --rounds timed runs
@@ -104,7 +104,7 @@ async function run(layer: Layer, n: number): Promise<void> {
 /**
  * Bytes the JS heap allocated per request in `layer`: the layer run alone in a child process with JSC's GC
  * log on (BUN_JSC_logGC=1), summing "bytes allocated this cycle" over its collections ÷ requests. Unlike
- * time, this is the same from run to run; it is what sets how often the GC pauses (the p99 tail).
+ * time, this moves by a few % at most between runs (whole cycles only); it sets how often the GC pauses.
  */
 async function bytesPerRequest(layer: Layer): Promise<number | undefined> {
   const child = Bun.spawn(
@@ -141,7 +141,9 @@ line(
 line(
   `  canned 1 KB upstream answer; Bun ${Bun.version}. Time moves ±20 % between runs (JIT tiers, the machine);`,
 );
-line("  bytes allocated per request (each layer alone, JSC's GC log) do not.");
+line(
+  "  bytes allocated per request (each layer alone, JSC's GC log) move by a few % at most (less with more --requests).",
+);
 const best = new Map<string, number>();
 const allocated = new Map<string, number | undefined>();
 try {
