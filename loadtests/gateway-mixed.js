@@ -106,7 +106,7 @@ export async function journey() {
   );
   const file = json(upload);
   check(upload, { "upload: status 201": (r) => r.status === 201 });
-  if (!file?.fileId) return;
+  if (!file || !file.fileId) return;
   const start = await http.asyncRequest(
     "POST",
     `${BASE_URL}/api/validations`,

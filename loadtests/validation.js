@@ -77,9 +77,9 @@ export default async function () {
   const file = json(upload);
   check(upload, {
     "upload: status 201": (r) => r.status === 201,
-    "upload: has fileId": () => !!file?.fileId,
+    "upload: has fileId": () => !!(file && file.fileId),
   });
-  if (!file?.fileId) return;
+  if (!file || !file.fileId) return;
 
   const start = await http.asyncRequest(
     "POST",
@@ -90,9 +90,9 @@ export default async function () {
   const run = json(start);
   check(start, {
     "start: status 202": (r) => r.status === 202,
-    "start: has validationId": () => !!run?.validationId,
+    "start: has validationId": () => !!(run && run.validationId),
   });
-  if (!run?.validationId) return;
+  if (!run || !run.validationId) return;
 
   let status = run.status;
   while (status !== "completed" && status !== "failed" && Date.now() - started < POLL_TIMEOUT_S * 1000) {
@@ -104,7 +104,8 @@ export default async function () {
       params("get-validation"),
     );
     check(poll, { "poll: status 200": (r) => r.status === 200 });
-    status = json(poll)?.status;
+    const polled = json(poll);
+    status = polled ? polled.status : undefined;
   }
   const completed = check(status, { "run: completed": (s) => s === "completed" });
   if (completed) journeyDuration.add(Date.now() - started);

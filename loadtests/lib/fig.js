@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * Helpers shared by Fig's k6 scripts (plain k6 JavaScript: runs on k6 ≥ 0.43 and on the builtin engine).
+ * Helpers shared by Fig's k6 scripts: ES2017 syntax and ES modules only (no object spread, `?.` or `??`), so
+ * they load on k6 ≥ 0.43, whose Babel step before v0.53 rejects newer syntax, and on the builtin engine.
  *
  *   BASE_URL  service or gateway origin
  *   TOKEN     bearer JWT (omit only when auth is off)
@@ -21,7 +22,7 @@ export function baseUrl(fallback) {
  */
 export function params(name, extraHeaders, pin) {
   /** @type {Record<string, string>} */
-  const headers = { Accept: "application/json", ...extraHeaders };
+  const headers = Object.assign({ Accept: "application/json" }, extraHeaders);
   if (__ENV.TOKEN) headers.Authorization = `Bearer ${__ENV.TOKEN}`;
   const upstream = pin === undefined ? __ENV.PIN : pin;
   if (upstream) headers["x-fig-route"] = upstream;

@@ -26,6 +26,7 @@ import {
   type Numbers,
   type SummaryExport,
 } from "./summary.ts";
+import { assertK6Syntax, K6SyntaxError } from "./syntax.ts";
 import {
   assertMethodFits,
   evaluateThreshold,
@@ -122,6 +123,13 @@ type ScriptModule = Record<string, unknown> & { options?: Record<string, unknown
 
 /** Imports the script as a fresh module with `run` as the init context; imports are serialized. */
 async function importScript(script: string, run: RunState): Promise<ScriptModule> {
+  // Bun parses far newer syntax than k6 does; refuse what k6 could not load, as k6 would (exit 107).
+  try {
+    assertK6Syntax(script);
+  } catch (err) {
+    if (err instanceof K6SyntaxError) throw new ScriptError(err.message);
+    throw new ScriptError(`${script}: ${(err as Error)?.message ?? String(err)}`);
+  }
   // A plain path with a query is a new module instance for Bun (a file:// URL's query is ignored); only the
   // entry script is re-evaluated per run, modules it imports are shared.
   const url = `${resolve(script)}?fig-loadgate-run=${++importCount}`;

@@ -8,6 +8,7 @@ export { CounterSink, GaugeSink, MetricRegistry, RateSink, TrendSink } from "./m
 export { resolveScenarios, ScenarioConfigError } from "./scenarios.ts";
 export type { FigSection, Numbers, SummaryExport } from "./summary.ts";
 export { formatSummary } from "./summary.ts";
+export { assertK6Syntax, K6_SYNTAX, K6SyntaxError, k6SyntaxError } from "./syntax.ts";
 export type { ThresholdDefinition, ThresholdExpression, ThresholdOutcome, Verdict } from "./thresholds.ts";
 export {
   compare,
