@@ -3,7 +3,7 @@ import { deadLetters, type JobRun, type JobsSnapshot, type JobsSource, jobsSnaps
 import type { Breakers } from "../policies/breaker.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { ShadowReport } from "../policies/shadow/report.ts";
-import { MONOLITH, type RouteTable } from "../routes.ts";
+import { MONOLITH, type RouteTable, type WriteMode } from "../routes.ts";
 import type { HistoryEntry, RouteStateStore } from "../state/types.ts";
 import type { DataStatus, DataStatusSource } from "./data-status.ts";
 import type { Promotion, PromotionsSource } from "./promotions.ts";
@@ -16,8 +16,9 @@ export type RouteRow = {
   id: string;
   prefixes: string[];
   state: "active" | "inactive";
+  /** The live write owner; where writes go only when `writes` is `owner`. */
   writeOwner: string;
-  writes: string;
+  writes: WriteMode;
   /** The first non-monolith upstream: the new service this route is being strangled into. */
   candidate: string | null;
   upstreams: { name: string; weight: number; breaker: string; stats: UpstreamStats }[];

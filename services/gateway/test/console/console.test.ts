@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import {
   createDatasyncState,
   createRouteDataReader,
@@ -19,7 +20,7 @@ import {
   validateCsv,
 } from "../../../validation/test/helpers.ts";
 import { auth, silent, testGateway, until } from "../harness.ts";
-import { openBrowser, type Page, SCREENSHOTS, screenshot, signIn } from "./browser.ts";
+import { openBrowser, type Page, readPng, screenshotFolder, signIn, VIEWPORT } from "./browser.ts";
 
 // The validation service for real (Postgres, NATS, worker), behind a real gateway socket, in a real browser.
 const t = useValidationApp({ maxUploadBytes: 16 * 1024 * 1024 });
@@ -29,6 +30,7 @@ let base = "";
 let gateway: ReturnType<typeof testGateway>;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
 const stops: (() => unknown)[] = [];
+const shots = screenshotFolder("console");
 
 const adminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "console-admin" });
 const viewerToken = () => auth.token({ roles: ["viewer"], tenant: "acme", sub: "console-viewer" });
@@ -86,12 +88,13 @@ afterAll(async () => {
 
 describe("the console in Debian's chromium", () => {
   test("opens with a pasted token, kept in sessionStorage and never in the URL", async () => {
-    const page = await signIn(browser.context, base, await adminToken());
-    expect(page.url()).not.toContain("ey"); // no JWT in the address
-    expect(await page.evaluate(() => sessionStorage.getItem("fig.console.token"))).toStartWith("ey");
+    const token = await adminToken();
+    const page = await signIn(browser.context, base, token);
+    expect(page.url()).toBe(`${base}/_fig/console`); // no JWT in the address
+    expect(await page.evaluate(() => sessionStorage.getItem("fig.console.token"))).toBe(token);
     await page.locator("#who", { hasText: "console-admin" }).waitFor();
     await page.locator("#route-validation .weightbar[aria-label*='validation 0 %']").waitFor();
-    await screenshot(page, "01-map-admin");
+    await shots.take(page, "01-map-admin");
     for (const [name, file] of [
       ["Promotions", "02-promotions-empty"],
       ["Data", "03-data"],
@@ -99,8 +102,41 @@ describe("the console in Debian's chromium", () => {
       ["Jobs", "05-jobs-empty"],
     ] as const) {
       await tab(page, name);
-      await screenshot(page, file);
+      await shots.take(page, file);
     }
+    await page.close();
+  }, 60_000);
+
+  test("the map says where each route's writes go: the owner, or wherever the weights send them", async () => {
+    const page = await signIn(browser.context, base, await viewerToken());
+    const writes = (route: string) => page.locator(`#route-${route} .owner`);
+    // validation places each write by weight (a run lives where its POST went): no owner to name.
+    expect(await writes("validation").textContent()).toBe(
+      "writes → where weights send them (owner-per-request)",
+    );
+    expect(await writes("reference-data").textContent()).toBe("writes → monolith (write owner)");
+    expect(await writes("default").textContent()).toBe("writes → monolith (write owner)");
+    // The owner shown is the live one: moving it moves the label, and nothing else's.
+    const move = (owner: string) =>
+      gateway.store.change(
+        "reference-data",
+        { kind: "write-owner", writeOwner: owner },
+        { who: "console-test", why: null },
+      );
+    await move("reference-data");
+    try {
+      await page
+        .locator("#route-reference-data .owner", { hasText: "writes → reference-data (write owner)" })
+        .waitFor();
+      expect(await writes("validation").textContent()).toBe(
+        "writes → where weights send them (owner-per-request)",
+      );
+    } finally {
+      await move("monolith");
+    }
+    await page
+      .locator("#route-reference-data .owner", { hasText: "writes → monolith (write owner)" })
+      .waitFor();
     await page.close();
   }, 60_000);
 
@@ -126,7 +162,7 @@ describe("the console in Debian's chromium", () => {
       .locator("#route-validation .weightbar .seg")
       .evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().width)));
     expect(Math.abs((widths[1] ?? 0) / ((widths[0] ?? 0) + (widths[1] ?? 0)) - 0.6)).toBeLessThan(0.05);
-    await screenshot(page, "06-map-after-weight-change");
+    await shots.take(page, "06-map-after-weight-change");
     await page.close();
   }, 60_000);
 
@@ -137,7 +173,7 @@ describe("the console in Debian's chromium", () => {
     await dialog.getByLabel("monolith (%)").fill("80");
     await dialog.getByLabel("reference-data (%)").fill("20");
     await dialog.getByLabel("Reason (recorded in the history with your name)").fill("from the console");
-    await screenshot(page, "07-confirm-weights");
+    await shots.take(page, "07-confirm-weights");
     await dialog.getByRole("button", { name: "Confirm" }).click();
     await page.locator("#route-reference-data .weightbar[aria-label*='reference-data 20 %']").waitFor();
     const history = (await (await admin("GET", "/_fig/routes/reference-data/history")).json()) as {
@@ -157,6 +193,11 @@ describe("the console in Debian's chromium", () => {
   }, 60_000);
 
   test("a viewer sees everything but no action button, and the API refuses them anyway", async () => {
+    // The control: at this state an admin's page has action buttons, so the viewer's none means something.
+    const adminPage = await signIn(browser.context, base, await adminToken());
+    await adminPage.locator("#route-validation .weightbar").waitFor();
+    expect(await adminPage.locator("[data-action]").count()).toBeGreaterThan(0);
+    await adminPage.close();
     const page = await signIn(browser.context, base, await viewerToken());
     await page.locator("body[data-role='viewer']").waitFor();
     await page.locator("#route-validation .weightbar").waitFor();
@@ -165,7 +206,7 @@ describe("the console in Debian's chromium", () => {
     await page.locator("[data-testid='count-queued']").waitFor();
     expect(await page.locator("[data-action]").count()).toBe(0);
     await tab(page, "Migration map");
-    await screenshot(page, "08-map-viewer");
+    await shots.take(page, "08-map-viewer");
     const token = await viewerToken();
     const refused = await fetch(`${base}/_fig/routes/validation/weights`, {
       method: "PUT",
@@ -199,7 +240,7 @@ describe("the console in Debian's chromium", () => {
     await tab(page, "Jobs");
     const row = page.locator(`tr[data-seq="${seq}"]`);
     await row.getByText("relation codes does not exist").waitFor();
-    await screenshot(page, "09-jobs-dead-letter");
+    await shots.take(page, "09-jobs-dead-letter");
     await page.getByRole("button", { name: `Replay dead letter ${seq}` }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     await row.waitFor({ state: "detached" });
@@ -242,12 +283,12 @@ describe("the console in Debian's chromium", () => {
     await page.locator(`[data-run="${id}"][data-state="processing"]`).waitFor();
     await until(async () => Number((await run.getAttribute("data-percent")) ?? -1) > 0, "progress under way");
     expect(Number(await run.getAttribute("data-percent"))).toBeLessThan(100);
-    await screenshot(page, "10-jobs-run-in-progress");
+    await shots.take(page, "10-jobs-run-in-progress");
     release();
     await page.locator(`[data-run="${id}"][data-percent="100"]`).waitFor();
     expect(await run.locator("progress").evaluate((p) => (p as HTMLProgressElement).value)).toBe(100);
     await page.locator("[data-testid='count-completed']", { hasText: "1" }).waitFor();
-    await screenshot(page, "11-jobs-run-completed");
+    await shots.take(page, "11-jobs-run-completed");
     await page.close();
   }, 90_000);
 
@@ -359,7 +400,7 @@ describe("the console in Debian's chromium", () => {
     expect(await failedStep.textContent()).toContain("41 ms");
     expect(await card.locator("table.steps thead").textContent()).toContain("budget 500 ms");
     await card.locator("canvas").first().waitFor();
-    await screenshot(page, "12-promotion-rolled-back");
+    await shots.take(page, "12-promotion-rolled-back");
     await page.close();
   }, 60_000);
 
@@ -388,7 +429,7 @@ describe("the console in Debian's chromium", () => {
       expect(await row.locator("td").first().textContent()).toBe("monolith");
       expect(await row.locator("[data-verify-counts]").textContent()).toContain("codes 1 ≠ 0");
       expect(await row.locator("[data-verify-differences]").textContent()).toContain("codes/97001 (missing)");
-      await screenshot(page, "13-data-verify");
+      await shots.take(page, "13-data-verify");
       await page.close();
     } finally {
       await owner.drop();
@@ -397,6 +438,29 @@ describe("the console in Debian's chromium", () => {
   }, 60_000);
 });
 
-test("screenshots land in the test's output dir", async () => {
-  expect(await Bun.file(`${SCREENSHOTS}/01-map-admin.png`).exists()).toBe(true);
+test("this run wrote every screenshot, each a fresh PNG at the viewport's width", async () => {
+  const names = [
+    "01-map-admin",
+    "02-promotions-empty",
+    "03-data",
+    "04-shadow-empty",
+    "05-jobs-empty",
+    "06-map-after-weight-change",
+    "07-confirm-weights",
+    "08-map-viewer",
+    "09-jobs-dead-letter",
+    "10-jobs-run-in-progress",
+    "11-jobs-run-completed",
+    "12-promotion-rolled-back",
+    "13-data-verify",
+  ];
+  // The folder was emptied when this file started, so only this run's files can be in it.
+  expect(readdirSync(shots.dir).sort()).toEqual(names.map((n) => `${n}.png`));
+  for (const path of shots.taken) {
+    const png = await readPng(path);
+    expect(png.mtimeMs).toBeGreaterThanOrEqual(shots.startedAt);
+    expect(png.width).toBe(VIEWPORT.width);
+    expect(png.height).toBeGreaterThanOrEqual(VIEWPORT.height);
+    expect(png.bytes).toBeGreaterThan(10_000);
+  }
 });

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   auth,
@@ -9,13 +10,14 @@ import {
   startStack,
   until,
 } from "../../../../packages/promote/test/harness.ts";
-import { openBrowser, type Page, SCREENSHOTS, screenshot, signIn } from "./browser.ts";
+import { openBrowser, type Page, readPng, screenshotFolder, signIn, VIEWPORT } from "./browser.ts";
 
 // The real gateway process (its main.ts, real NATS KV), two small upstreams (the candidate behind FIG_FAULTS'
 // fault injection) and the real `bun run promote` CLI as its own process, watched in Debian's chromium.
 const READ = join(import.meta.dir, "../../../../packages/promote/test/fixtures/read.js");
 let stack: Stack;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
+const shots = screenshotFolder("promotion-flow");
 
 const adminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "console-admin" });
 const viewerToken = () => auth.token({ roles: ["viewer"], tenant: "acme", sub: "console-viewer" });
@@ -120,7 +122,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     const cli = promote("25,50,100", "2s");
     const id = await latestId(previous);
     await page.locator(`${bar}[aria-label*='${CANDIDATE} 25 %']`).waitFor();
-    await screenshot(page, "20-map-promotion-step-1");
+    await shots.take(page, "20-map-promotion-step-1");
     await promotionsTab(page);
     const live = page.locator("article.live[data-status='running']");
     await live.waitFor();
@@ -130,7 +132,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     // The chart moves: a later window's decision or weight change adds points while the step advances.
     await live.locator("[data-testid='step']", { hasText: /^\s*[23] of 3/ }).waitFor();
     await until(async () => (await chartPoints(page, "article.live")) > before, "the chart's new points");
-    await screenshot(page, "21-promotion-running");
+    await shots.take(page, "21-promotion-running");
 
     expect(await cli.exited).toBe(0);
     const past = page.locator(`details.past[data-promotion='${id}'][data-status='succeeded']`);
@@ -143,7 +145,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
       "pass",
     ]);
     await past.locator("canvas").first().waitFor();
-    await screenshot(page, "22-promotion-promoted");
+    await shots.take(page, "22-promotion-promoted");
     // Every weight the promotion set was on the page, in order.
     await page.locator(`${bar}[aria-label*='${CANDIDATE} 100 %']`).waitFor({ state: "attached" });
     const labels = await seen();
@@ -166,7 +168,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await promotionsTab(viewer);
     await viewer.locator("article.live[data-status='running']").waitFor();
     expect(await viewer.locator("[data-action]").count()).toBe(0);
-    await screenshot(viewer, "23-promotion-running-viewer");
+    await shots.take(viewer, "23-promotion-running-viewer");
     for (const op of ["pause", "resume", "rollback"])
       expect((await postAction(await viewerToken(), op, "viewer try")).status).toBe(403);
     await viewer.close();
@@ -177,7 +179,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await dialog.getByRole("button", { name: "Confirm" }).click();
     await page.locator("article.live[data-status='paused']").waitFor();
     await page.getByRole("button", { name: `resume the promotion of ${ROUTE}` }).waitFor();
-    await screenshot(page, "24-promotion-paused");
+    await shots.take(page, "24-promotion-paused");
     const paused = (await stack.store.latest(ROUTE))?.value;
     expect(paused?.events.find((e) => e.what === "paused")).toMatchObject({
       actor: "console-admin",
@@ -194,13 +196,13 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await page.getByRole("button", { name: `rollback the promotion of ${ROUTE}` }).click();
     dialog = page.getByRole("dialog");
     await dialog.getByLabel("Reason (recorded in the history with your name)").fill("p95 looks wrong");
-    await screenshot(page, "25-confirm-rollback");
+    await shots.take(page, "25-confirm-rollback");
     await dialog.getByRole("button", { name: "Confirm" }).click();
     const past = page.locator(`details.past[data-promotion='${id}'][data-status='rolled-back']`);
     await past.waitFor();
     await past.getByText("p95 looks wrong").waitFor();
     await past.getByText("(rolled back by console-admin)").waitFor();
-    await screenshot(page, "26-promotion-rolled-back-from-console");
+    await shots.take(page, "26-promotion-rolled-back-from-console");
     // At once, and in the route's history with the actor; the CLI's process stopped as rolled back.
     expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
     expect(await cli.exited).toBe(1);
@@ -237,7 +239,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await page.locator("article.live[data-status='paused'] [data-testid='resume-from-cli']").waitFor();
     expect(await page.getByRole("button", { name: `resume the promotion of ${ROUTE}` }).count()).toBe(0);
     await page.getByText(`bun run promote resume ${ROUTE}`).waitFor();
-    await screenshot(page, "27-promotion-interrupted");
+    await shots.take(page, "27-promotion-interrupted");
     const refused = await postAction(await adminToken(), "resume");
     expect(refused.status).toBe(422);
     expect(((await refused.json()) as { detail: string }).detail).toContain(
@@ -274,12 +276,31 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     expect(Number(await step.locator("td").nth(5).textContent())).toBeGreaterThanOrEqual(20);
     expect(await past.locator("table.steps thead").textContent()).toContain("budget 1.00 %");
     await past.locator("canvas").first().waitFor();
-    await screenshot(page, "28-promotion-rolled-back-faulty-candidate");
+    await shots.take(page, "28-promotion-rolled-back-faulty-candidate");
     expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
     await page.close();
   }, 90_000);
 });
 
-test("the flows' screenshots land in the test's output dir", async () => {
-  expect(await Bun.file(`${SCREENSHOTS}/21-promotion-running.png`).exists()).toBe(true);
+test("this run wrote every flow's screenshots, each a fresh PNG at the viewport's width", async () => {
+  const names = [
+    "20-map-promotion-step-1",
+    "21-promotion-running",
+    "22-promotion-promoted",
+    "23-promotion-running-viewer",
+    "24-promotion-paused",
+    "25-confirm-rollback",
+    "26-promotion-rolled-back-from-console",
+    "27-promotion-interrupted",
+    "28-promotion-rolled-back-faulty-candidate",
+  ];
+  // The folder was emptied when this file started, so only this run's files can be in it.
+  expect(readdirSync(shots.dir).sort()).toEqual(names.map((n) => `${n}.png`));
+  for (const path of shots.taken) {
+    const png = await readPng(path);
+    expect(png.mtimeMs).toBeGreaterThanOrEqual(shots.startedAt);
+    expect(png.width).toBe(VIEWPORT.width);
+    expect(png.height).toBeGreaterThanOrEqual(VIEWPORT.height);
+    expect(png.bytes).toBeGreaterThan(10_000);
+  }
 });

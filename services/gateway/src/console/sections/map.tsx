@@ -34,6 +34,13 @@ function weightSpec(route: RouteRow): ChartSpec {
   };
 }
 
+/** Where the route's writes go: the owner for `owner` routes; otherwise the weights place each write. */
+function writesLabel(route: Pick<RouteRow, "writes" | "writeOwner">): string {
+  return route.writes === "owner"
+    ? `writes → ${route.writeOwner} (write owner)`
+    : `writes → where weights send them (${route.writes})`;
+}
+
 function Health(props: { u: RouteRow["upstreams"][number] }) {
   const { u } = props;
   const kind =
@@ -151,7 +158,9 @@ export function MapSection(props: { routes: RouteRow[]; share: SharePoint[]; vie
               </th>
               <td>
                 <Badge kind={route.state === "active" ? "ok" : "muted"}>{route.state}</Badge>
-                <span class="owner">writes → {route.writeOwner}</span>
+                <span class="owner" data-writes={route.writes}>
+                  {writesLabel(route)}
+                </span>
               </td>
               <td class="weights">
                 <WeightBar route={route.id} weights={route.upstreams} />
