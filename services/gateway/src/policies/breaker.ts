@@ -4,9 +4,10 @@ import {
   CircuitState,
   circuitBreaker,
   handleWhen,
+  type IBreaker,
   SamplingBreaker,
 } from "cockatiel";
-import { isAbortError } from "./timeout.ts";
+import { isAbortError, isTimeoutError } from "./timeout.ts";
 import type { UpstreamName } from "./types.ts";
 
 export type BreakerState = "closed" | "open" | "half-open" | "isolated";
@@ -22,6 +23,11 @@ export type BreakerOptions = {
   windowMs?: number;
   /** How long an open breaker refuses before letting one probe through (5 s). */
   halfOpenAfterMs?: number;
+  /**
+   * Connection failures in a row (no answer at all: refused, reset) that open the breaker at once, whatever
+   * the share over the window: Envoy's outlier ejection on consecutive local-origin failures (5).
+   */
+  consecutiveConnectionFailures?: number;
 };
 
 export type Breakers = {
@@ -56,10 +62,43 @@ const failurePolicy = handleWhen((error) => !isAbortError(error)).orWhenResult(
   (result) => result instanceof Response && result.status >= 500,
 );
 
+/** A connection failure: fetch threw, not because the client left or the route deadline passed. */
+function isConnectionFailure(error: unknown): boolean {
+  return !isAbortError(error) && !isTimeoutError(error) && !(error instanceof BrokenCircuitError);
+}
+
 /**
- * One cockatiel circuit breaker per upstream: a SamplingBreaker that opens at ≥ `threshold` failures over
- * ≥ `minimumRequests` requests in `windowMs`, half-opens after `halfOpenAfterMs`, and closes on one
- * successful probe (or re-opens on a failed one).
+ * The share over the window (cockatiel's SamplingBreaker) or `limit` connection failures in a row, whichever
+ * comes first. A dead upstream is taken out after a handful of refusals, not after its failures outweigh the
+ * window's earlier successes (at 50 % of 2,500 requests/s that took seconds). The run wrapper counts the
+ * streak; any answer, even a 5xx, resets it, since the upstream was reached.
+ */
+class SampleOrStreakBreaker implements IBreaker {
+  streak = 0;
+  constructor(
+    private readonly sampling: SamplingBreaker,
+    private readonly limit: number,
+  ) {}
+  get state(): unknown {
+    return this.sampling.state;
+  }
+  set state(value: unknown) {
+    this.sampling.state = value;
+  }
+  success(state: CircuitState): void {
+    this.sampling.success(state);
+  }
+  failure(state: CircuitState): boolean {
+    // Both are asked: the window must count this failure even when the streak alone opens the breaker.
+    const sampled = this.sampling.failure(state);
+    return sampled || this.streak >= this.limit;
+  }
+}
+
+/**
+ * One cockatiel circuit breaker per upstream: it opens at ≥ `threshold` failures over ≥ `minimumRequests`
+ * requests in `windowMs`, or at once after `consecutiveConnectionFailures` connection failures in a row;
+ * half-opens after `halfOpenAfterMs`, and closes on one successful probe (or re-opens on a failed one).
  *
  * @example
  * const breakers = createBreakers();
@@ -71,24 +110,25 @@ export function createBreakers({
   minimumRequests = 20,
   windowMs = 10_000,
   halfOpenAfterMs = 5000,
+  consecutiveConnectionFailures = 5,
 }: BreakerOptions = {}): Breakers {
-  const policies = new Map<UpstreamName, { policy: CircuitBreakerPolicy; openedAt: number }>();
+  type Entry = { policy: CircuitBreakerPolicy; breaker: SampleOrStreakBreaker; openedAt: number };
+  const policies = new Map<UpstreamName, Entry>();
   const listeners = new Set<(change: BreakerStateChange) => void>();
 
   const entry = (upstream: UpstreamName) => {
     let found = policies.get(upstream);
     if (found) return found;
-    const policy = circuitBreaker(failurePolicy, {
-      halfOpenAfter: halfOpenAfterMs,
-      breaker: new SamplingBreaker({
-        // SamplingBreaker opens when failures > threshold × total; a hair below turns that into ≥.
-        threshold: threshold - 1e-9,
-        duration: windowMs,
-        // cockatiel's minimum is a rate per second over the window: 20 requests in 10 s is 2/s.
-        minimumRps: minimumRequests / (windowMs / 1000),
-      }),
+    const sampling = new SamplingBreaker({
+      // SamplingBreaker opens when failures > threshold × total; a hair below turns that into ≥.
+      threshold: threshold - 1e-9,
+      duration: windowMs,
+      // cockatiel's minimum is a rate per second over the window: 20 requests in 10 s is 2/s.
+      minimumRps: minimumRequests / (windowMs / 1000),
     });
-    const created = { policy, openedAt: 0 };
+    const breaker = new SampleOrStreakBreaker(sampling, consecutiveConnectionFailures);
+    const policy = circuitBreaker(failurePolicy, { halfOpenAfter: halfOpenAfterMs, breaker });
+    const created: Entry = { policy, breaker, openedAt: 0 };
     let previous: BreakerState = "closed";
     policy.onStateChange((state) => {
       const to = stateName[state];
@@ -119,9 +159,18 @@ export function createBreakers({
   return {
     isOpen,
     async run(upstream, fn) {
-      const { policy } = entry(upstream);
+      const { policy, breaker } = entry(upstream);
       if (isOpen(upstream)) throw new BrokenCircuitError();
-      return policy.execute(fn);
+      return policy.execute(async () => {
+        try {
+          const result = await fn();
+          breaker.streak = 0;
+          return result;
+        } catch (error) {
+          if (isConnectionFailure(error)) breaker.streak++;
+          throw error;
+        }
+      });
     },
     state: (upstream) => {
       const found = policies.get(upstream);

@@ -10,6 +10,7 @@ import {
   startDeadline,
 } from "./timeout.ts";
 import type { Outcome, SendFn, UpstreamName, UpstreamRequest } from "./types.ts";
+import { canResend, neverReached } from "./unreached.ts";
 
 export type ForwardPlan = {
   /** The prepared upstream request (headers rewritten, body streaming). Sent as is to every attempt. */
@@ -34,11 +35,18 @@ export type ForwardPlan = {
   pinned?: boolean;
   /** The route's breaker policy (default true); false: attempts bypass the breakers and are not counted. */
   breaker?: boolean;
+  /**
+   * Where the request goes, whatever its method, when the picked upstream was never reached (connection
+   * refused: not a byte sent): the route's stable upstream. It is not a retry, since the failing upstream got
+   * nothing, so the retry budget is not charged. The proxy leaves it out when the upstream was not chosen by
+   * weights (a pin, the write owner), since the request may then go nowhere else.
+   */
+  unreachedFallback?: UpstreamName;
 };
 
 export type Attempt = {
   upstream: UpstreamName;
-  kind: "first" | "retry" | "fallback";
+  kind: "first" | "unreached" | "retry" | "fallback";
   status?: number;
   error?: string;
 };
@@ -55,7 +63,8 @@ export type ResilientSendOptions = {
 
 /**
  * Forwards one request with the route's resilience policies, in Envoy's order: a route deadline that spans
- * every attempt and aborts the upstream, a circuit breaker per upstream, at most `maxRetries` retries of
+ * every attempt and aborts the upstream, a circuit breaker per upstream, a request that never reached the
+ * picked upstream sent to `unreachedFallback` (any method, outside the budget), at most `maxRetries` retries of
  * idempotent bodiless requests on connection errors and 502/503/504 inside the retry budget (to another
  * upstream for safe methods, to the same one for PUT/DELETE), then read fallback of a 404 GET.
  * Throws an `AppError` (504 on the deadline, 503 when the breaker refuses, 502 on a connection error),
@@ -102,6 +111,16 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
 
     try {
       let outcome = await attempt(plan.upstream, "first");
+      const rescue = plan.unreachedFallback;
+      if (
+        rescue !== undefined &&
+        rescue !== outcome.upstream &&
+        neverReached(outcome.error) &&
+        canResend(request) &&
+        !deadline.signal.aborted
+      ) {
+        outcome = await attempt(rescue, "unreached");
+      }
       for (let retries = 0; retries < maxRetries; retries++) {
         if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
         const next = retryTarget(outcome.upstream);

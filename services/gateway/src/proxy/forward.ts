@@ -159,6 +159,8 @@ export function createProxyHandler(deps: ProxyDeps) {
     const pin = c.req.header(PIN_HEADER);
     const pinned = pin !== undefined && claims !== undefined && hasAnyRole(claims.roles, PIN_ROLES);
     let upstream: string;
+    // Chosen by weights (not a pin, not the write owner): may go to the stable upstream if never reached.
+    let movable = false;
     if (pinned) {
       if (!order.includes(pin)) {
         throw new AppError("validation", `Route ${route.id} has no upstream ${pin}`, {
@@ -167,7 +169,9 @@ export function createProxyHandler(deps: ProxyDeps) {
       }
       upstream = pin;
     } else {
-      upstream = chooseUpstream(route, live, method, consumer).upstream;
+      const choice = chooseUpstream(route, live, method, consumer);
+      upstream = choice.upstream;
+      movable = choice.reason === "weights";
       const fallback = order[0] as string;
       if (route.policies.breaker && upstream !== fallback && deps.breakers?.isOpen(upstream)) {
         deps.metrics.divert(route.id, upstream, fallback, "breaker_open");
@@ -202,6 +206,7 @@ export function createProxyHandler(deps: ProxyDeps) {
         readFallback: route.policies.readFallback,
         pinned,
         breaker: route.policies.breaker,
+        unreachedFallback: movable && upstream !== order[0] ? order[0] : undefined,
       });
     } catch (error) {
       const seconds = (performance.now() - started) / 1000;

@@ -1,0 +1,236 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { AppError } from "@fig/service";
+import { BrokenCircuitError, createBreakers } from "../../src/policies/breaker.ts";
+import { createResilientSend } from "../../src/policies/resilient-send.ts";
+import { createRetryBudget } from "../../src/policies/retry.ts";
+import { neverReached } from "../../src/policies/unreached.ts";
+import { closedPortUrl, sendTo, startUpstream } from "./upstream.ts";
+
+const received: string[] = [];
+const monolith = startUpstream(async (request) => {
+  received.push(await request.text());
+  return new Response("monolith");
+});
+// A TCP server that reads the request and then resets the connection: the request reached it, no answer came.
+let resetBytes = 0;
+const resetting = Bun.listen({
+  hostname: "127.0.0.1",
+  port: 0,
+  socket: {
+    data(socket, data) {
+      resetBytes += data.length;
+      socket.terminate();
+    },
+  },
+});
+const refusedUrl = await closedPortUrl();
+afterAll(async () => {
+  await monolith.stop();
+  resetting.stop(true);
+});
+const upstreams = ["monolith", "validation"] as const;
+const refusing = sendTo({ monolith: monolith.url, validation: refusedUrl });
+const resetsAfterReading = sendTo({
+  monolith: monolith.url,
+  validation: `http://127.0.0.1:${resetting.port}`,
+});
+// No retry at all: a ratio of 0 and no floor, so anything that reaches the monolith did so outside the budget.
+const noRetries = () => createRetryBudget({ ratio: 0, minRetriesPerSecond: 0, windowMs: 3_600_000 });
+
+function reset() {
+  monolith.hits.length = 0;
+  received.length = 0;
+  resetBytes = 0;
+}
+
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+
+describe("neverReached: only what certainly sent nothing", () => {
+  test("a refused connection, in Bun's spelling and Node's, and a breaker's refusal", async () => {
+    const refused = await errorOf(fetch(`${refusedUrl}/x`));
+    expect(refused).toBeInstanceOf(Error);
+    expect(neverReached(refused)).toBe(true);
+    expect(neverReached(Object.assign(new Error("Unable to connect"), { code: "ConnectionRefused" }))).toBe(
+      true,
+    );
+    expect(neverReached(new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }))).toBe(true);
+    expect(neverReached(new BrokenCircuitError())).toBe(true);
+  });
+
+  test("a reset after the request was written, a timeout, an abort and plain errors are not", async () => {
+    reset();
+    const resetError = await errorOf(fetch(`http://127.0.0.1:${resetting.port}/x`));
+    expect(resetError).toBeInstanceOf(Error);
+    expect(resetBytes).toBeGreaterThan(0);
+    expect(neverReached(resetError)).toBe(false);
+    expect(neverReached(new DOMException("deadline", "TimeoutError"))).toBe(false);
+    expect(neverReached(new DOMException("client left", "AbortError"))).toBe(false);
+    expect(neverReached(new Error("boom"))).toBe(false);
+    expect(neverReached(undefined)).toBe(false);
+  });
+});
+
+describe("a request that never reached its upstream goes to the stable one, whatever its method", () => {
+  test("a POST with a streamed body refused by the candidate is served by the monolith, body whole, budget untouched", async () => {
+    reset();
+    const budget = noRetries();
+    const forward = createResilientSend({ send: refusing, budget });
+    const attempts: string[][] = [];
+    // A real server in front, as the gateway is: the body is the incoming request's own stream.
+    const front = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(request) {
+        const result = await forward({
+          request,
+          upstream: "validation",
+          upstreams,
+          unreachedFallback: "monolith",
+        });
+        attempts.push(...result.attempts.map((a) => [a.upstream, a.kind]));
+        return result.response;
+      },
+    });
+    try {
+      const body = `code;amount\n${"A;1\n".repeat(50_000)}`;
+      const response = await fetch(`${front.url}api/validations`, { method: "POST", body });
+      expect(await response.text()).toBe("monolith");
+      expect(received).toEqual([body]);
+      expect(attempts).toEqual([
+        ["validation", "first"],
+        ["monolith", "unreached"],
+      ]);
+      expect(budget.stats()).toMatchObject({ retries: 0, rejected: 0 });
+    } finally {
+      await front.stop(true);
+    }
+  });
+
+  test("a body the failed attempt locked cannot be sent again: 502, the monolith never sees a part of it", async () => {
+    reset();
+    const forward = createResilientSend({ send: refusing });
+    // Bun's fetch locks a body stream built from a string even when it cannot connect.
+    const request = new Request("http://gateway/api/validations", { method: "POST", body: "a;b\n1;2\n" });
+    const error = await errorOf(
+      forward({ request, upstream: "validation", upstreams, unreachedFallback: "monolith" }),
+    );
+    expect(request.body?.locked).toBe(true);
+    expect((error as AppError).status).toBe(502);
+    expect(monolith.hits).toHaveLength(0);
+  });
+
+  test("a GET refused by the candidate is served by the monolith even with the retry budget spent", async () => {
+    reset();
+    const budget = noRetries();
+    const forward = createResilientSend({ send: refusing, budget });
+    const result = await forward({
+      request: new Request("http://gateway/api/files"),
+      upstream: "validation",
+      upstreams,
+      unreachedFallback: "monolith",
+    });
+    expect(result.upstream).toBe("monolith");
+    expect(monolith.hits).toHaveLength(1);
+    expect(budget.stats()).toMatchObject({ retries: 0, rejected: 0 });
+  });
+
+  test("without an unreached fallback (a pin, the write owner) a refused POST stays a 502", async () => {
+    reset();
+    const forward = createResilientSend({ send: refusing });
+    const error = await errorOf(
+      forward({
+        request: new Request("http://gateway/api/codes", { method: "POST", body: "x" }),
+        upstream: "validation",
+        upstreams,
+      }),
+    );
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).status).toBe(502);
+    expect(monolith.hits).toHaveLength(0);
+  });
+
+  test("a POST reset after it was written may have been processed: never sent again", async () => {
+    reset();
+    const forward = createResilientSend({ send: resetsAfterReading });
+    const error = await errorOf(
+      forward({
+        request: new Request("http://gateway/api/validations", { method: "POST", body: "a;b\n1;2\n" }),
+        upstream: "validation",
+        upstreams,
+        unreachedFallback: "monolith",
+      }),
+    );
+    expect(resetBytes).toBeGreaterThan(0);
+    expect((error as AppError).status).toBe(502);
+    expect(monolith.hits).toHaveLength(0);
+  });
+
+  test("a GET reset in flight keeps the budgeted retry: retried with budget, a 502 without", async () => {
+    reset();
+    const withBudget = createResilientSend({ send: resetsAfterReading, budget: createRetryBudget() });
+    const plan = () => ({
+      request: new Request("http://gateway/api/files"),
+      upstream: "validation",
+      upstreams,
+      unreachedFallback: "monolith",
+    });
+    const retried = await withBudget(plan());
+    expect(retried.attempts.map((a) => [a.upstream, a.kind])).toEqual([
+      ["validation", "first"],
+      ["monolith", "retry"],
+    ]);
+    const spent = createResilientSend({ send: resetsAfterReading, budget: noRetries() });
+    const error = await errorOf(spent(plan()));
+    expect((error as AppError).status).toBe(502);
+    expect(monolith.hits).toHaveLength(1);
+  });
+});
+
+describe("outlier ejection: connection failures in a row open the breaker at once", () => {
+  // A sampling window that could never open on its own in these tests: only the streak can.
+  const options = { minimumRequests: 1_000_000, windowMs: 3_600_000, halfOpenAfterMs: 3_600_000 };
+  const refusedAttempt = () =>
+    refusing("validation", new Request("http://gateway/x"), AbortSignal.timeout(5000));
+
+  test("5 refusals in a row open it; the 4th leaves it closed", async () => {
+    const breakers = createBreakers(options);
+    for (let i = 0; i < 4; i++) await breakers.run("validation", refusedAttempt).catch(() => {});
+    expect(breakers.state("validation")).toBe("closed");
+    await breakers.run("validation", refusedAttempt).catch(() => {});
+    expect(breakers.state("validation")).toBe("open");
+    expect(breakers.isOpen("validation")).toBe(true);
+  });
+
+  test("any answer, even a 500, breaks the streak; client aborts and timeouts neither count nor break it", async () => {
+    const breakers = createBreakers(options);
+    const answered = async () => new Response("down", { status: 500 });
+    const aborted = async () => {
+      throw new DOMException("client left", "AbortError");
+    };
+    const timedOut = async () => {
+      throw new DOMException("deadline", "TimeoutError");
+    };
+    for (let i = 0; i < 4; i++) await breakers.run("validation", refusedAttempt).catch(() => {});
+    await breakers.run("validation", answered);
+    for (let i = 0; i < 4; i++) await breakers.run("validation", refusedAttempt).catch(() => {});
+    expect(breakers.state("validation")).toBe("closed");
+    await breakers.run("validation", aborted).catch(() => {});
+    expect(breakers.state("validation")).toBe("closed");
+    await breakers.run("validation", refusedAttempt).catch(() => {});
+    expect(breakers.state("validation")).toBe("open");
+
+    const slow = createBreakers(options);
+    for (let i = 0; i < 10; i++) await slow.run("validation", timedOut).catch(() => {});
+    expect(slow.state("validation")).toBe("closed");
+  });
+
+  test("the streak is configurable (1: the first refusal ejects)", async () => {
+    const breakers = createBreakers({ ...options, consecutiveConnectionFailures: 1 });
+    await breakers.run("validation", refusedAttempt).catch(() => {});
+    expect(breakers.state("validation")).toBe("open");
+  });
+});
