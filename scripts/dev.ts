@@ -14,6 +14,10 @@
  *                                  127.0.0.1:4222, else `nats-server -js` from PATH (data in .data/nats),
  *                                  else a warning (services start; /ready stays 503 until NATS is reachable)
  *   FIG_DEV_NATS_PORT              port for that local NATS (default 4222)
+ *   FIG_DEV_RESTART                how a service that stops on its own is restarted (default
+ *                                  backoff=500ms..8s,limit=5/60s: 0.5 s, 1 s, 2 s… before each restart; 5 crashes
+ *                                  within 60 s and it is left stopped). A service that exits before it was ever
+ *                                  ready (bad config, port taken) is not restarted: the runner stops, as at start.
  *   NO_COLOR / FORCE_COLOR         colour control (colour is off when stdout is not a TTY)
  */
 import { existsSync } from "node:fs";
@@ -39,6 +43,15 @@ import { colorFor, makePrefix, pipeLines, style, useColor } from "./dev-runner/o
 import { acquirePidFile, releasePidFile } from "./dev-runner/pidfile.ts";
 import { portProblem } from "./dev-runner/ports.ts";
 import { notReadyDetail } from "./dev-runner/ready.ts";
+import {
+  createLineTail,
+  createRestarts,
+  describeExit,
+  formatDelay,
+  type LineTail,
+  parseRestartPolicy,
+  type Restarts,
+} from "./dev-runner/supervise.ts";
 
 const READY_POLL_MS = 200;
 const READY_TIMEOUT_MS = 60_000;
@@ -112,12 +125,16 @@ async function planDatabases(services: DevService[]): Promise<ServiceDatabase[] 
   }
 }
 
+/** One service; `proc`, `ready`, `exited`, `drained` and the tails are those of its current run. */
 interface Child {
   svc: DevService;
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   ready: boolean;
   exited: boolean;
   drained: Promise<void>;
+  restarts: Restarts;
+  stderrTail: LineTail;
+  stdoutTail: LineTail;
 }
 
 /** The nats-server this runner started (never one it found running). */
@@ -151,6 +168,8 @@ async function main(): Promise<void> {
   const natsPortOrError = natsPort(process.env.FIG_DEV_NATS_PORT);
   if (typeof natsPortOrError === "string") fail(natsPortOrError);
   const localNatsPort = natsPortOrError;
+  const restartPolicy = parseRestartPolicy(process.env.FIG_DEV_RESTART);
+  if (typeof restartPolicy === "string") fail(restartPolicy);
 
   let services: DevService[];
   try {
@@ -216,6 +235,7 @@ async function main(): Promise<void> {
   if (s.color && env.FORCE_COLOR === undefined) env.FORCE_COLOR = "1";
   delete env.FIG_DEV_ROOT;
   delete env.FIG_DEV_NATS_PORT;
+  delete env.FIG_DEV_RESTART;
 
   const plan = await planNats(localNatsPort);
   env.NATS_URL = plan.url;
@@ -305,6 +325,7 @@ async function main(): Promise<void> {
   const stop = (code: number): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
+      for (const c of children) c.restarts.cancel(); // no restart after Ctrl-C, even one waiting out its backoff
       const live = children.filter((c) => !c.exited);
       for (const c of live) {
         try {
@@ -433,6 +454,15 @@ async function main(): Promise<void> {
   let readyCount = 0;
   const reportReady = (c: Child, notReady: string | null) => {
     c.ready = true;
+    if (c.restarts.count > 0) {
+      // Back after a restart: one line; the summary below is for the first start only.
+      const back =
+        notReady === null
+          ? `${s.green("✓")} ${s.bold(c.svc.name)} ready again`
+          : `${s.yellow("!")} ${s.bold(c.svc.name)} up again (not ready: ${notReady})`;
+      out(`${back} ${s.dim(`(restart ${c.restarts.count}, pid ${c.proc.pid})`)}`);
+      return;
+    }
     const base = `http://localhost:${c.svc.port}`;
     const urls = `API ${base}/api  docs ${base}/docs`;
     if (notReady !== null) {
@@ -495,14 +525,17 @@ async function main(): Promise<void> {
     const url = `${base}/ready`;
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let warned = false;
-    while (!stopping && !c.exited) {
+    // Polls for this run only: after a crash and restart, the next run has its own poll.
+    const proc = c.proc;
+    const gone = () => stopping !== null || c.exited || c.proc !== proc;
+    while (!gone()) {
       const ready = await probe(url);
-      if (stopping || c.exited) return;
+      if (gone()) return;
       if (ready && ready.status >= 200 && ready.status < 300) return reportReady(c, null);
       if (natsMissing && ready) {
         // Without NATS /ready cannot pass: alive is as good as it gets. Stop polling (each 503 logs an error).
         const health = await probe(`${base}/health`);
-        if (stopping || c.exited) return;
+        if (gone()) return;
         if (health && health.status >= 200 && health.status < 300) {
           return reportReady(c, notReadyDetail(ready.status, ready.body));
         }
@@ -518,7 +551,37 @@ async function main(): Promise<void> {
     }
   };
 
-  services.forEach((svc, index) => {
+  /** A service that stopped on its own after it was up: restart it after a backoff, or leave it stopped. */
+  const restartAfterCrash = (c: Child, index: number, how: string) => {
+    const decision = c.restarts.crashed();
+    if (decision.action === "restart") {
+      err(
+        `${s.yellow("↻")} ${s.bold(c.svc.name)} exited with ${how}; ` +
+          `restarting in ${formatDelay(decision.delayMs)} (restart ${decision.restart})`,
+      );
+      c.restarts.schedule(decision.delayMs, () => {
+        if (!stopping) launch(c.svc, index, c);
+      });
+      return;
+    }
+    err(
+      `${s.red("✗")} ${s.bold(c.svc.name)} exited with ${how}: ${decision.crashes} crashes within ` +
+        `${formatDelay(restartPolicy.windowMs)}, so it is left stopped; the others keep running ` +
+        "(restart `bun run dev` to start it again).",
+    );
+    // Its output has scrolled by under the others': show why it died once more.
+    const [label, lines] =
+      c.stderrTail.lines().length > 0
+        ? ["error lines", c.stderrTail.lines()]
+        : ["lines of output", c.stdoutTail.lines()];
+    if (lines.length > 0) {
+      err(`  Its last ${label}:`);
+      for (const line of lines) process.stderr.write(`  ${line}`);
+    }
+  };
+
+  /** Starts svc; `previous` is the same service restarted after a crash. */
+  const launch = (svc: DevService, index: number, previous?: Child) => {
     const prefix = makePrefix(svc.name, width, colorFor(index), s);
     const proc = Bun.spawn([process.execPath, "--watch", svc.main], {
       cwd: root,
@@ -534,33 +597,51 @@ async function main(): Promise<void> {
       // `timeout`) plus our SIGTERM would otherwise hit the service twice, and the second kills it mid-shutdown.
       detached: true,
     });
+    const child: Child = previous ?? {
+      svc,
+      proc,
+      ready: false,
+      exited: false,
+      drained: Promise.resolve(),
+      restarts: createRestarts(restartPolicy),
+      stderrTail: createLineTail(),
+      stdoutTail: createLineTail(),
+    };
+    if (!previous) children.push(child);
+    Object.assign(child, { proc, ready: false, exited: false });
+    child.stdoutTail.clear();
+    child.stderrTail.clear();
     const drained = Promise.all([
-      pipeLines(proc.stdout, prefix, (t) => process.stdout.write(t)),
-      pipeLines(proc.stderr, prefix, (t) => process.stderr.write(t)),
+      pipeLines(proc.stdout, prefix, (t) => {
+        child.stdoutTail.push(t);
+        process.stdout.write(t);
+      }),
+      pipeLines(proc.stderr, prefix, (t) => {
+        child.stderrTail.push(t);
+        process.stderr.write(t);
+      }),
     ]).then(() => {});
-    const child: Child = { svc, proc, ready: false, exited: false, drained };
-    children.push(child);
+    child.drained = drained;
 
     void proc.exited.then(async () => {
       child.exited = true;
       if (stopping) return;
       await Promise.race([drained, sleep(500)]);
       if (stopping) return;
-      const how = proc.signalCode ? `signal ${proc.signalCode}` : `code ${proc.exitCode}`;
-      if (!child.ready) {
-        err(`${s.red("✗")} ${s.bold(svc.name)} exited with ${how} before it was ready.`);
-        err(
-          `  Its output is above, prefixed "${svc.name}". Common causes: a missing or invalid setting ` +
-            `(services/${svc.name}/src/config.ts), port ${svc.port} taken (\`lsof -i :${svc.port}\`), ` +
-            "or Postgres/NATS unreachable.",
-        );
-      } else {
-        err(`${s.red("✗")} ${s.bold(svc.name)} exited with ${how}; stopping the others.`);
-      }
+      const how = describeExit(proc);
+      // Restarting cannot fix what stops a first start (bad config, port taken): only a service that was up is.
+      if (child.ready || child.restarts.count > 0) return restartAfterCrash(child, index, how);
+      err(`${s.red("✗")} ${s.bold(svc.name)} exited with ${how} before it was ready.`);
+      err(
+        `  Its output is above, prefixed "${svc.name}". Common causes: a missing or invalid setting ` +
+          `(services/${svc.name}/src/config.ts), port ${svc.port} taken (\`lsof -i :${svc.port}\`), ` +
+          "or Postgres/NATS unreachable.",
+      );
       await stop(1);
     });
     void waitReady(child);
-  });
+  };
+  for (const [index, svc] of services.entries()) launch(svc, index);
 }
 
 await main();
