@@ -1,47 +1,89 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
+// By path, not "@fig/testing": that package depends on this one.
+import { createTestDatabase, type TestDatabase } from "../../testing/src/index.ts";
 import { createDatabase, rowsOf } from "../src/index.ts";
 
-const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
-const name = `fig_test_db_${crypto.randomUUID().replace(/-/g, "").slice(0, 12)}`;
-const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-const url = adminUrl.replace(/\/postgres$/, `/${name}`);
+let tdb: TestDatabase;
+let url: string;
 
-// A migration that is slow on purpose and not idempotent: two unserialized runs would both try to create the table.
+// A migration that is not idempotent: two unserialized runs would both try to create the table.
 const folder = mkdtempSync(join(tmpdir(), "fig-migrations-"));
 mkdirSync(join(folder, "meta"));
-writeFileSync(
-  join(folder, "0000_slow.sql"),
-  "select pg_sleep(0.3);\n--> statement-breakpoint\ncreate table widgets (id int primary key);\n",
-);
+writeFileSync(join(folder, "0000_widgets.sql"), "create table widgets (id int primary key);\n");
 writeFileSync(
   join(folder, "meta", "_journal.json"),
   JSON.stringify({
     version: "7",
     dialect: "postgresql",
-    entries: [{ idx: 0, version: "7", when: 1, tag: "0000_slow", breakpoints: true }],
+    entries: [{ idx: 0, version: "7", when: 1, tag: "0000_widgets", breakpoints: true }],
   }),
 );
 
 beforeAll(async () => {
-  await admin.unsafe(`create database "${name}"`);
+  tdb = await createTestDatabase({
+    service: "db",
+    requiresServer: "the advisory-lock test holds the lock from a third connection",
+  });
+  url = tdb.url as string;
 });
 afterAll(async () => {
-  await admin.unsafe(`drop database if exists "${name}" with (force)`);
-  await admin.end();
+  await tdb?.drop();
+  rmSync(folder, { recursive: true, force: true });
 });
 
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
 test("two replicas migrating at once are serialized by the advisory lock", async () => {
+  // A third session holds the migration lock, so both replicas must start and wait for it: the overlap is forced.
+  const holder = postgres(url, { max: 1, onnotice: () => {} });
+  const key = "fig:migrate:lock-test";
+  await holder`select pg_advisory_lock(hashtext(${key}))`;
   const a = await createDatabase({ service: "lock-test", url });
   const b = await createDatabase({ service: "lock-test", url });
-  await Promise.all([a.migrate(folder), b.migrate(folder)]);
-  const rows = await a.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
-  expect(rowsOf<{ n: number }>(rows)[0]?.n).toBe(1);
-  await Promise.all([a.close(), b.close()]);
+  try {
+    const settled: string[] = [];
+    const runs = [a, b].map((replica, i) =>
+      replica.migrate(folder).then(
+        () => settled.push(`replica ${i} migrated`),
+        (error: Error) => settled.push(`replica ${i} failed: ${error.message}`),
+      ),
+    );
+    const waiting = async () =>
+      Number(
+        (
+          await holder`select count(*)::int as n from pg_locks l join pg_database d on d.oid = l.database
+            where l.locktype = 'advisory' and not l.granted and d.datname = current_database()`
+        )[0]?.n,
+      );
+    await until("both replicas to wait for the migration lock", async () =>
+      (await waiting()) === 2 ? true : undefined,
+    );
+    expect(settled).toEqual([]);
+    expect((await holder`select to_regclass('widgets') as t`)[0]?.t).toBeNull();
+
+    await holder`select pg_advisory_unlock(hashtext(${key}))`;
+    await Promise.all(runs);
+    expect(settled.sort()).toEqual(["replica 0 migrated", "replica 1 migrated"]);
+    const rows = await a.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    expect(rowsOf<{ n: number }>(rows)[0]?.n).toBe(1);
+    expect((await holder`select to_regclass('widgets')::text as t`)[0]?.t).toBe("widgets");
+  } finally {
+    await holder.end();
+    await Promise.all([a.close(), b.close()]);
+  }
 });
 
 test("statement timeout applies to every connection", async () => {

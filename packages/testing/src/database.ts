@@ -17,7 +17,8 @@ export type TestDatabase = DatabaseHandle & {
 
 export type TestDatabaseOptions = {
   service: string;
-  migrationsFolder: string;
+  /** drizzle-kit migrations to apply; omit for an empty database (tests of migrating itself). */
+  migrationsFolder?: string;
   adminUrl?: string;
   /**
    * Why this file cannot run on the in-memory PGlite fallback (a child process on the same database, row
@@ -99,7 +100,7 @@ export async function createTestDatabase({
         "this file runs on in-memory PGlite, not Postgres (CI=true refuses this)",
     );
     const handle = await createDatabase({ service, dataDir: "memory://" });
-    await handle.migrate(migrationsFolder);
+    if (migrationsFolder !== undefined) await handle.migrate(migrationsFolder);
     return { ...handle, url: undefined, drop: () => handle.close() };
   }
 
@@ -109,7 +110,7 @@ export async function createTestDatabase({
   url.pathname = `/${name}`;
   const handle = await createDatabase({ service, url: url.toString(), poolMax: 5 });
   try {
-    await handle.migrate(migrationsFolder);
+    if (migrationsFolder !== undefined) await handle.migrate(migrationsFolder);
   } catch (error) {
     await handle.close();
     await admin.unsafe(`drop database if exists "${name}" with (force)`);
