@@ -29,7 +29,8 @@ describe("weights", () => {
     );
     const counts: Record<string, number> = {};
     for (let i = 0; i < 10_000; i++) {
-      const { upstream } = await servedBy(g.app, "/api/validations", {
+      // One run's read: weights place it (a list read may be asked of both sides and merged).
+      const { upstream } = await servedBy(g.app, "/api/validations/run-1", {
         headers: { "x-test-client": `10.0.${i >> 8}.${i & 255}` },
       });
       counts[upstream ?? "none"] = (counts[upstream ?? "none"] ?? 0) + 1;
@@ -66,7 +67,10 @@ describe("stickiness", () => {
     const where = async () => {
       const out = new Map<string, string | null>();
       for (const u of users)
-        out.set(u, (await servedBy(g.app, "/api/files", { headers: { "x-test-client": u } })).upstream);
+        out.set(
+          u,
+          (await servedBy(g.app, "/api/files/file-1", { headers: { "x-test-client": u } })).upstream,
+        );
       return out;
     };
     const on = (placement: Map<string, string | null>, upstream: string) =>
