@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { answersNats, describeNatsUrl, findNatsServer } from "../dev-runner/nats.ts";
 import { notReadyDetail } from "../dev-runner/ready.ts";
+import { createRestarts, DEFAULT_RESTART_POLICY, parseRestartPolicy } from "../dev-runner/supervise.ts";
 
 const DEV_SCRIPT = resolve(import.meta.dir, "..", "dev.ts");
 const NATS_SERVER = findNatsServer();
@@ -284,11 +285,173 @@ describe("bun run dev", () => {
       const out = run.output();
       expect(out).toContain("broken │ config: DATABASE_URL is not a URL");
       expect(out).toContain("broken exited with code 3 before it was ready");
+      expect(out).not.toContain("restarting"); // a first start that fails is not retried
       expect(existsSync(join(failing, ".data", "dev.pid"))).toBe(false);
     } finally {
       rmSync(failing, { recursive: true, force: true });
     }
   }, 15_000);
+});
+
+/** A workspace whose services/<name>/src/main.ts is each given source, on a free port each. */
+async function makeWorkspace(
+  mains: Record<string, string>,
+): Promise<{ root: string; ports: Record<string, number> }> {
+  const root = mkdtempSync(join(tmpdir(), "fig-dev-restart-"));
+  const ports: Record<string, number> = {};
+  for (const [name, main] of Object.entries(mains)) {
+    ports[name] = await freePort();
+    mkdirSync(join(root, "services", name, "src"), { recursive: true });
+    writeFileSync(
+      join(root, "services", name, "package.json"),
+      JSON.stringify({ name: `@fig/${name}`, private: true, fig: { port: ports[name] } }),
+    );
+    writeFileSync(join(root, "services", name, "src", "main.ts"), main);
+  }
+  return { root, ports };
+}
+
+/** Every pid a service printed at start ("<name> │ fake pid=…"), oldest first. */
+function startedPids(output: string, name: string): number[] {
+  return [...output.matchAll(new RegExp(`^${name} +│ fake pid=(\\d+)`, "gm"))].map((m) => Number(m[1]));
+}
+
+async function answers(port: number): Promise<string | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+    return await res.text();
+  } catch {
+    return null;
+  }
+}
+
+// Runs normally the first time; every later start (a restart) fails at once, as a service whose database
+// a crash left unusable would: a crash loop that restarting cannot end.
+const CRASH_LOOP_MAIN = `
+import { existsSync, writeFileSync } from "node:fs";
+const marker = ".data/flaky-started";
+if (existsSync(marker)) {
+  console.error("flaky: cannot open its database (pid " + process.pid + ")");
+  process.exit(1);
+}
+writeFileSync(marker, "");
+${FAKE_MAIN}
+`;
+
+describe("bun run dev restarts a crashed service", () => {
+  const started: Run[] = [];
+  const roots: string[] = [];
+
+  afterAll(() => {
+    for (const run of started) {
+      if (run.proc.exitCode === null) run.proc.kill("SIGKILL");
+    }
+    for (const root of roots) rmSync(root, { recursive: true, force: true });
+  });
+
+  test("a service killed with SIGKILL is restarted and answers again; the other keeps its pid", async () => {
+    const { root, ports } = await makeWorkspace({ alpha: FAKE_MAIN, beta: FAKE_MAIN });
+    roots.push(root);
+    const run = runDev(root, { FIG_DEV_RESTART: "backoff=50ms..200ms,limit=5/60s" });
+    started.push(run);
+    expect(await waitFor(() => run.output().includes("all 2 service(s) ready"), 20_000)).toBe(true);
+    const [alphaPid] = startedPids(run.output(), "alpha");
+    const [betaPid] = startedPids(run.output(), "beta");
+    expect(alphaPid).toBeGreaterThan(0);
+    expect(betaPid).toBeGreaterThan(0);
+
+    process.kill(alphaPid as number, "SIGKILL");
+    const back = /✓ alpha ready again \(restart 1, pid (\d+)\)/;
+    expect(await waitFor(() => back.test(run.output()), 20_000)).toBe(true);
+    const out = run.output();
+    expect(out).toContain("↻ alpha exited with signal SIGKILL; restarting in 50 ms (restart 1)");
+    expect(out).not.toContain("stopping the others");
+    const newPid = Number(back.exec(out)?.[1]);
+    expect(startedPids(out, "alpha")).toEqual([alphaPid as number, newPid]);
+    expect(isAlive(alphaPid as number)).toBe(false);
+    expect(await answers(ports.alpha as number)).toBe("fake");
+
+    // The other service was never touched: one start, same pid, still answering.
+    expect(startedPids(out, "beta")).toEqual([betaPid as number]);
+    expect(isAlive(betaPid as number)).toBe(true);
+    expect(await answers(ports.beta as number)).toBe("fake");
+    expect(run.proc.exitCode).toBeNull();
+
+    run.proc.kill("SIGINT");
+    expect(await run.done).toBe(0);
+    expect(await waitFor(() => !isAlive(newPid) && !isAlive(betaPid as number), 5000)).toBe(true);
+  }, 60_000);
+
+  test("a service that keeps crashing is left stopped with its last error lines; the others keep running", async () => {
+    const { root, ports } = await makeWorkspace({ beta: FAKE_MAIN, flaky: CRASH_LOOP_MAIN });
+    roots.push(root);
+    const run = runDev(root, { FIG_DEV_RESTART: "backoff=20ms..40ms,limit=3/60s" });
+    started.push(run);
+    expect(await waitFor(() => run.output().includes("all 2 service(s) ready"), 20_000)).toBe(true);
+    const [flakyPid] = startedPids(run.output(), "flaky");
+    const [betaPid] = startedPids(run.output(), "beta");
+
+    process.kill(flakyPid as number, "SIGKILL");
+    const gaveUp =
+      "✗ flaky exited with code 1: 3 crashes within 60 s, so it is left stopped; the others keep running";
+    expect(
+      await waitFor(() => run.output().includes("(restart `bun run dev` to start it again)."), 30_000),
+    ).toBe(true);
+    const out = run.output();
+    expect(out).toContain("↻ flaky exited with signal SIGKILL; restarting in 20 ms (restart 1)");
+    expect(out).toContain("↻ flaky exited with code 1; restarting in 40 ms (restart 2)");
+    expect(out).toContain(gaveUp);
+    expect(out).not.toContain("restart 3");
+
+    // The tail is the last run's stderr: its one error line (with the last pid), not the earlier runs'.
+    const failedPids = [...out.matchAll(/flaky: cannot open its database \(pid (\d+)\)/g)].map((m) => m[1]);
+    expect(failedPids).toHaveLength(3); // two runs printed it live, the tail once more
+    const tail = out.slice(out.indexOf(gaveUp));
+    expect(tail).toContain("  Its last error lines:\n");
+    expect(tail).toContain(`  flaky │ flaky: cannot open its database (pid ${failedPids[1]})\n`);
+    expect(tail.match(/cannot open its database/g)).toHaveLength(1);
+
+    // The runner and the other service carry on.
+    expect(run.proc.exitCode).toBeNull();
+    expect(isAlive(betaPid as number)).toBe(true);
+    expect(await answers(ports.beta as number)).toBe("fake");
+    expect(await answers(ports.flaky as number)).toBeNull();
+
+    const mark = run.output().length;
+    run.proc.kill("SIGINT");
+    expect(await run.done).toBe(0);
+    expect(run.output().slice(mark)).toContain("stopping 1 service(s)");
+  }, 60_000);
+
+  test("Ctrl-C during a restart's backoff stops everything and restarts nothing", async () => {
+    const { root, ports } = await makeWorkspace({ alpha: FAKE_MAIN, beta: FAKE_MAIN });
+    roots.push(root);
+    // A backoff far longer than this test may run: the runner must not wait for it.
+    const run = runDev(root, { FIG_DEV_RESTART: "backoff=120s..120s,limit=5/60s" });
+    started.push(run);
+    expect(await waitFor(() => run.output().includes("all 2 service(s) ready"), 20_000)).toBe(true);
+    const [alphaPid] = startedPids(run.output(), "alpha");
+    const [betaPid] = startedPids(run.output(), "beta");
+
+    process.kill(alphaPid as number, "SIGKILL");
+    expect(
+      await waitFor(
+        () => run.output().includes("↻ alpha exited with signal SIGKILL; restarting in 120 s (restart 1)"),
+        20_000,
+      ),
+    ).toBe(true);
+    const mark = run.output().length;
+    run.proc.kill("SIGINT");
+    expect(await run.done).toBe(0);
+    const tail = run.output().slice(mark);
+    expect(tail).toContain("SIGINT: stopping 1 service(s)");
+    expect(tail).toContain("fake got SIGTERM");
+    expect(startedPids(run.output(), "alpha")).toEqual([alphaPid as number]);
+    expect(run.output()).not.toContain("ready again");
+    expect(await waitFor(() => !isAlive(betaPid as number), 5000)).toBe(true);
+    expect(await answers(ports.alpha as number)).toBeNull();
+    expect(existsSync(join(root, ".data", "dev.pid"))).toBe(false);
+  }, 60_000);
 });
 
 describe("dev runner helpers", () => {
@@ -324,5 +487,59 @@ describe("dev runner helpers", () => {
     expect(notReadyDetail(503, body)).toBe("nats: failed: CONNECTION_REFUSED");
     expect(notReadyDetail(503, JSON.stringify({ detail: "Shutting down" }))).toBe("Shutting down");
     expect(notReadyDetail(502, "")).toBe("HTTP 502");
+  });
+
+  test("parseRestartPolicy reads FIG_DEV_RESTART, defaults what it leaves out, refuses the rest", () => {
+    expect(parseRestartPolicy(undefined)).toEqual(DEFAULT_RESTART_POLICY);
+    expect(parseRestartPolicy("backoff=50ms..1.5s,limit=3/2s")).toEqual({
+      firstDelayMs: 50,
+      maxDelayMs: 1500,
+      maxCrashes: 3,
+      windowMs: 2000,
+    });
+    expect(parseRestartPolicy("limit=2/10s")).toEqual({
+      ...DEFAULT_RESTART_POLICY,
+      maxCrashes: 2,
+      windowMs: 10_000,
+    });
+    for (const bad of ["backoff=2s..1s", "backoff=fast", "limit=0/60s", "limit=5", "retries=3"]) {
+      expect(parseRestartPolicy(bad)).toContain("FIG_DEV_RESTART must read");
+    }
+  });
+
+  test("restarts double the backoff up to its cap, give up at the limit within the window, and forget old crashes", () => {
+    let now = 0;
+    const policy = { firstDelayMs: 500, maxDelayMs: 1500, maxCrashes: 4, windowMs: 60_000 };
+    const restarts = createRestarts(policy, () => now);
+    const delays = [1, 2, 3].map(() => {
+      now += 1000;
+      const decision = restarts.crashed();
+      return decision.action === "restart" ? decision.delayMs : decision.action;
+    });
+    expect(delays).toEqual([500, 1000, 1500]);
+    now += 1000;
+    expect(restarts.crashed()).toEqual({ action: "give-up", crashes: 4 });
+
+    // Crashes a window apart are each a first crash again.
+    const spaced = createRestarts(policy, () => now);
+    for (let i = 1; i <= 6; i++) {
+      now += 60_000;
+      expect(spaced.crashed()).toEqual({ action: "restart", delayMs: 500, restart: i });
+    }
+  });
+
+  test("a cancelled restart never starts", async () => {
+    const restarts = createRestarts(DEFAULT_RESTART_POLICY);
+    let ran = false;
+    restarts.schedule(0, () => {
+      ran = true;
+    });
+    expect(restarts.pending).toBe(true);
+    restarts.cancel();
+    expect(restarts.pending).toBe(false);
+    const done = Promise.withResolvers<void>();
+    restarts.schedule(0, done.resolve); // a later timer: the cancelled one would have run first
+    await done.promise;
+    expect(ran).toBe(false);
   });
 });
