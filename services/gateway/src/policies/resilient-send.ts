@@ -10,7 +10,7 @@ import {
   startDeadline,
 } from "./timeout.ts";
 import type { Outcome, SendFn, UpstreamName, UpstreamRequest } from "./types.ts";
-import { canResend, neverReached } from "./unreached.ts";
+import { neverReached, sendableAgain } from "./unreached.ts";
 
 export type ForwardPlan = {
   /** The prepared upstream request (headers rewritten, body streaming). Sent as is to every attempt. */
@@ -88,9 +88,13 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     const tried = new Set<UpstreamName>();
     budget?.recordRequest();
 
-    const attempt = async (upstream: UpstreamName, kind: Attempt["kind"]): Promise<Outcome> => {
+    const attempt = async (
+      upstream: UpstreamName,
+      kind: Attempt["kind"],
+      sent: UpstreamRequest = request,
+    ): Promise<Outcome> => {
       tried.add(upstream);
-      const call = () => send(upstream, request, deadline.signal);
+      const call = () => send(upstream, sent, deadline.signal);
       try {
         const response = guard ? await guard.run(upstream, call) : await call();
         attempts.push({ upstream, kind, status: response.status });
@@ -110,13 +114,14 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     };
 
     try {
-      let outcome = await attempt(plan.upstream, "first");
       const rescue = plan.unreachedFallback;
+      const first = rescue === undefined ? undefined : sendableAgain(request);
+      let outcome = await attempt(plan.upstream, "first", first?.request);
       if (
         rescue !== undefined &&
         rescue !== outcome.upstream &&
+        first?.untouched() &&
         neverReached(outcome.error) &&
-        canResend(request) &&
         !deadline.signal.aborted
       ) {
         outcome = await attempt(rescue, "unreached");

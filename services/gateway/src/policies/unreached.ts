@@ -30,10 +30,44 @@ export function neverReached(error: unknown): boolean {
   return typeof code === "string" && NEVER_CONNECTED.has(code);
 }
 
+/** A request whose body the first attempt reads only when fetch pulls it (see `sendableAgain`). */
+export type FirstSend = {
+  request: UpstreamRequest;
+  /** True while the original body is unread and unlocked: it can still go to another upstream whole. */
+  untouched(): boolean;
+};
+
 /**
- * Whether the request can be sent again: bodiless, or a body stream the failed attempt left unread
- * (fetch locks the stream it reads; one that could not connect leaves it untouched).
+ * Wraps the request's body for a first attempt that may have to go elsewhere: fetch gets a stream that
+ * reads the original only when pulled. A buffered body handed to fetch as is is taken (locked) even when the
+ * connection is refused; through the wrapper a refused attempt leaves the original unread, to be sent to
+ * another upstream, and any attempt that read a byte of it marks it used for good.
+ *
+ * @example
+ * const first = sendableAgain(request);
+ * const outcome = await attempt(candidate, first.request);
+ * if (neverReached(outcome.error) && first.untouched()) await attempt(monolith, request);
  */
-export function canResend(request: UpstreamRequest): boolean {
-  return request.body === null || !request.body.locked;
+export function sendableAgain(request: UpstreamRequest): FirstSend {
+  const body = request.body;
+  if (body === null) return { request, untouched: () => true };
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const lazy = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        reader ??= body.getReader();
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      // Cancelled before a byte was read (the attempt failed): the original stays whole for the next upstream.
+      cancel: (reason) => reader?.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  const { method, url, headers } = request;
+  return {
+    request: { method, url, headers, body: lazy },
+    untouched: () => reader === undefined && !body.locked,
+  };
 }

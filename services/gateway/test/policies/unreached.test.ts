@@ -3,7 +3,7 @@ import { AppError } from "@fig/service";
 import { BrokenCircuitError, createBreakers } from "../../src/policies/breaker.ts";
 import { createResilientSend } from "../../src/policies/resilient-send.ts";
 import { createRetryBudget } from "../../src/policies/retry.ts";
-import { neverReached } from "../../src/policies/unreached.ts";
+import { neverReached, sendableAgain } from "../../src/policies/unreached.ts";
 import { closedPortUrl, sendTo, startUpstream } from "./upstream.ts";
 
 const received: string[] = [];
@@ -74,6 +74,21 @@ describe("neverReached: only what certainly sent nothing", () => {
   });
 });
 
+describe("sendableAgain", () => {
+  test("the first attempt's body reads the original only when pulled, and then marks it used", async () => {
+    const request = new Request("http://gateway/api/validations", { method: "POST", body: "a;b\n1;2\n" });
+    const first = sendableAgain(request);
+    expect(first.untouched()).toBe(true);
+    expect(request.body?.locked).toBe(false);
+    expect(await new Response(first.request.body).text()).toBe("a;b\n1;2\n");
+    expect(first.untouched()).toBe(false);
+    expect(first.request.headers).toBe(request.headers);
+
+    const bodiless = new Request("http://gateway/api/files");
+    expect(sendableAgain(bodiless).request).toBe(bodiless);
+  });
+});
+
 describe("a request that never reached its upstream goes to the stable one, whatever its method", () => {
   test("a POST with a streamed body refused by the candidate is served by the monolith, body whole, budget untouched", async () => {
     reset();
@@ -110,15 +125,38 @@ describe("a request that never reached its upstream goes to the stable one, what
     }
   });
 
-  test("a body the failed attempt locked cannot be sent again: 502, the monolith never sees a part of it", async () => {
+  test("a buffered body (which fetch takes even when it cannot connect) is sent whole to the monolith", async () => {
     reset();
     const forward = createResilientSend({ send: refusing });
-    // Bun's fetch locks a body stream built from a string even when it cannot connect.
-    const request = new Request("http://gateway/api/validations", { method: "POST", body: "a;b\n1;2\n" });
+    const body = "a;b\n1;2\n";
+    const result = await forward({
+      request: new Request("http://gateway/api/validations", { method: "POST", body }),
+      upstream: "validation",
+      upstreams,
+      unreachedFallback: "monolith",
+    });
+    expect(result.upstream).toBe("monolith");
+    expect(received).toEqual([body]);
+  });
+
+  test("a body an attempt began to read is never sent again, whatever the error says", async () => {
+    reset();
+    // An attempt that reads a chunk and then fails as a refused connection would: the code alone is not enough.
+    const readsThenFails = createResilientSend({
+      send: async (upstream, request, signal) => {
+        if (upstream === "monolith") return refusing(upstream, request, signal);
+        await request.body?.getReader().read();
+        throw Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" });
+      },
+    });
     const error = await errorOf(
-      forward({ request, upstream: "validation", upstreams, unreachedFallback: "monolith" }),
+      readsThenFails({
+        request: new Request("http://gateway/api/validations", { method: "POST", body: "a;b\n1;2\n" }),
+        upstream: "validation",
+        upstreams,
+        unreachedFallback: "monolith",
+      }),
     );
-    expect(request.body?.locked).toBe(true);
     expect((error as AppError).status).toBe(502);
     expect(monolith.hits).toHaveLength(0);
   });
