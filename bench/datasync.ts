@@ -24,7 +24,12 @@ import { createDatabase, rowsOf } from "../packages/db/src/index.ts";
 import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
 import { codesSpec, createRecord, REFERENCE_SPECS, updateRecord } from "../packages/reference/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
-import { createTestAuth, createTestDatabase, TEST_AUTH } from "../packages/testing/src/index.ts";
+import {
+  createTestAuth,
+  createTestDatabase,
+  TEST_AUTH,
+  TEST_NATS_URL,
+} from "../packages/testing/src/index.ts";
 import { recordMonolithReferenceChanged } from "../services/monolith/src/events.ts";
 import { recordReferenceChanged } from "../services/reference-data/src/events.ts";
 import { codeInput } from "../services/reference-data/test/helpers.ts";
@@ -57,7 +62,7 @@ const { values } = parseArgs({
   },
 });
 const silent = createLogger({ service: "bench-datasync", level: "silent" });
-const nats = createNatsClient({ servers: "127.0.0.1:4222", name: "bench-datasync" });
+const nats = createNatsClient({ servers: TEST_NATS_URL, name: "bench-datasync" });
 const want = (name: string) => !values.only || values.only === name;
 const ms = (s: number | null) => (s === null ? "–" : `${(s * 1000).toFixed(1)} ms`);
 

@@ -2,12 +2,13 @@
  * `bun bench/gateway-kv.ts [--changes N]`: how long a weight change takes to reach another gateway replica
  * through NATS KV (issue 8: "every replica watches the bucket and applies a change within 1 s").
  * Two route stores (the gateway's own createKvRouteStore, as two replicas) on one bucket of a throwaway
- * namespace on the real NATS at 127.0.0.1:4222; replica A writes, replica B's watch is polled every 1 ms
+ * namespace on the real NATS (NATS_URL, else 127.0.0.1:4222); replica A writes, replica B's watch is polled every 1 ms
  * until it shows the new weights. Prints p50/p99/max over N changes. The bucket is deleted at the end.
  */
 
 import { createNatsClient } from "../packages/events/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
+import { TEST_NATS_URL } from "../packages/testing/src/index.ts";
 import { routeTable } from "../services/gateway/src/routes.ts";
 import { createKvRouteStore } from "../services/gateway/src/state/kv-store.ts";
 import { heading, kv, loadAverage, ms } from "./lib/report.ts";
@@ -23,7 +24,7 @@ const table = routeTable({
   },
 });
 const routes = [table.defaultRoute, ...table.routes];
-const clients = [0, 1].map((i) => createNatsClient({ servers: "127.0.0.1:4222", name: `bench-kv-${i}` }));
+const clients = [0, 1].map((i) => createNatsClient({ servers: TEST_NATS_URL, name: `bench-kv-${i}` }));
 const [a, b] = clients.map((nats) =>
   createKvRouteStore({ connection: () => nats.connection(), bucket, routes, logger, retryMs: 100 }),
 ) as [ReturnType<typeof createKvRouteStore>, ReturnType<typeof createKvRouteStore>];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createNatsClient, deleteStreams } from "@fig/events";
 import { createApp, createLogger } from "@fig/service";
-import { testConfig } from "@fig/testing";
+import { TEST_NATS_URL, testConfig } from "@fig/testing";
 import postgres from "postgres";
 import { type Component, runService, type ServiceConfig } from "../src/index.ts";
 import { exitProbe, testServiceConfig } from "./helpers.ts";
@@ -17,7 +17,7 @@ beforeAll(async () => {
   await admin.unsafe(`create database ${dbName}`);
 });
 afterAll(async () => {
-  const nats = createNatsClient({ servers: "nats://127.0.0.1:4222", name: "bootstrap-test-cleanup" });
+  const nats = createNatsClient({ servers: TEST_NATS_URL, name: "bootstrap-test-cleanup" });
   await deleteStreams(await nats.manager(), namespace);
   await nats.close();
   await admin.unsafe(`drop database if exists ${dbName} with (force)`);
@@ -29,7 +29,7 @@ function configWith(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   url.pathname = `/${dbName}`;
   return testServiceConfig({
     DATABASE_URL: url.toString(),
-    NATS_URL: "nats://127.0.0.1:4222",
+    NATS_URL: TEST_NATS_URL,
     FIG_NAMESPACE: namespace,
     ...overrides,
   });

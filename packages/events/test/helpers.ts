@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Database } from "@fig/db";
-import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { createTestDatabase, natsServerBinary, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { inArray, sql } from "drizzle-orm";
 import pino from "pino";
@@ -28,7 +28,7 @@ import {
 } from "../src/index.ts";
 import { effects } from "./schema.ts";
 
-export const NATS_URL = "127.0.0.1:4222";
+export const NATS_URL = TEST_NATS_URL;
 export const migrationsFolder = join(import.meta.dir, "drizzle");
 export const silent = pino({ level: "silent" });
 
@@ -197,7 +197,7 @@ export function removeDir(dir: string): void {
  */
 export async function startPrivateNats(port: number, storeDir: string): Promise<PrivateNats> {
   const proc = Bun.spawn(
-    ["/usr/sbin/nats-server", "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
+    [natsServerBinary(), "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
     { stdout: "ignore", stderr: "ignore" },
   );
   const stop = async () => {

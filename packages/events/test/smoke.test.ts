@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { rowsOf } from "@fig/db";
-import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { sql } from "drizzle-orm";
 import pino from "pino";
 import {
@@ -16,7 +16,7 @@ import { effects } from "./schema.ts";
 const logger = pino({ level: "silent" });
 const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
 let tdb: TestDatabase;
-const nats = createNatsClient({ servers: "127.0.0.1:4222", name: "events-smoke" });
+const nats = createNatsClient({ servers: TEST_NATS_URL, name: "events-smoke" });
 
 beforeAll(async () => {
   tdb = await createTestDatabase({ service: "events", migrationsFolder: join(import.meta.dir, "drizzle") });

@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNatsClient, type NatsClient } from "@fig/events";
+import { natsServerBinary, TEST_NATS_URL } from "@fig/testing";
 import { routeTable } from "../src/routes.ts";
 import { createKvRouteStore, routesBucketName } from "../src/state/kv-store.ts";
 import { bearer, nameSend, silent, testGateway, until } from "./harness.ts";
 
-const NATS_URL = "nats://127.0.0.1:4222";
+const NATS_URL = TEST_NATS_URL;
 const namespace = `gwtest_${process.pid}_${Date.now().toString(36)}`;
 const bucket = routesBucketName(namespace);
 const clients: NatsClient[] = [];
@@ -163,13 +164,10 @@ describe("NATS outage", () => {
     return port;
   }
   async function startNats(port: number) {
-    const proc = Bun.spawn(
-      ["/usr/sbin/nats-server", "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir],
-      {
-        stdout: "ignore",
-        stderr: "ignore",
-      },
-    );
+    const proc = Bun.spawn([natsServerBinary(), "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
     const probe = createNatsClient({ servers: `nats://127.0.0.1:${port}`, name: "probe" });
     await until(
       async () =>

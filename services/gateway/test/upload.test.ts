@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { createNatsClient, deleteStreams } from "@fig/events";
-import { TEST_AUTH } from "@fig/testing";
+import { createNatsClient, deleteNamespace } from "@fig/events";
+import { TEST_AUTH, TEST_NATS_URL } from "@fig/testing";
 import { auth, until } from "./harness.ts";
 
 // The gateway as a real process (Bun.serve's own body limit applies there, not under app.request) in front of
@@ -26,11 +26,9 @@ let gateway: Bun.Subprocess | undefined;
 afterAll(async () => {
   gateway?.kill("SIGKILL");
   upstream.stop(true);
-  const nats = createNatsClient({ servers: "127.0.0.1:4222", name: "gateway-upload-cleanup" });
-  await deleteStreams(await nats.manager(), namespace);
-  const kv = await (await nats.manager()).streams.list().next();
-  for (const s of kv)
-    if (s.config.name.includes(namespace)) await (await nats.manager()).streams.delete(s.config.name);
+  const nats = createNatsClient({ servers: TEST_NATS_URL, name: "gateway-upload-cleanup" });
+  // Every stream and bucket of the namespace (the gateway made its routes bucket there), over every page.
+  await deleteNamespace(await nats.manager(), namespace);
   await nats.close();
 });
 
@@ -58,7 +56,7 @@ describe("a 200 MB upload through the gateway process", () => {
         HOST: "127.0.0.1",
         PORT: String(port),
         LOG_LEVEL: "warn",
-        NATS_URL: "127.0.0.1:4222",
+        NATS_URL: TEST_NATS_URL,
         FIG_NAMESPACE: namespace,
         AUTH_DEV_SECRET: TEST_AUTH.secret,
         AUTH_ISSUER: TEST_AUTH.issuer,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { destroyNamespaceState } from "@fig/datasync";
 import { rowsOf } from "@fig/db";
 import { createNatsClient, deleteStreams } from "@fig/events";
-import { createTestAuth, createTestDatabase, type TestDatabase } from "@fig/testing";
+import { createTestAuth, createTestDatabase, natsServerBinary, type TestDatabase } from "@fig/testing";
 import { sql } from "drizzle-orm";
 import { codeInput } from "./helpers.ts";
 import {
@@ -34,7 +34,7 @@ let editor: string;
 
 async function startNats() {
   const proc = Bun.spawn(
-    ["/usr/sbin/nats-server", "-js", "-a", "127.0.0.1", "-p", String(natsPort), "-sd", storeDir],
+    [natsServerBinary(), "-js", "-a", "127.0.0.1", "-p", String(natsPort), "-sd", storeDir],
     { stdout: "ignore", stderr: "ignore" },
   );
   const probe = createNatsClient({ servers: natsUrl, name: "outage-probe" });

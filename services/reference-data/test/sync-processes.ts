@@ -1,6 +1,6 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TEST_AUTH } from "@fig/testing";
+import { TEST_AUTH, TEST_NATS_URL } from "@fig/testing";
 import { until } from "./sync-helpers.ts";
 
 const ROOT = join(import.meta.dir, "..", "..", "..");
@@ -26,7 +26,7 @@ export type Service = {
 };
 
 /** Env every spawned process shares: the test namespace, NATS, and the test auth secret (tokens from createTestAuth verify). */
-export function commonEnv(namespace: string, natsUrl = "nats://127.0.0.1:4222"): Record<string, string> {
+export function commonEnv(namespace: string, natsUrl = TEST_NATS_URL): Record<string, string> {
   return {
     HOME: tmpdir(),
     NODE_ENV: "test",

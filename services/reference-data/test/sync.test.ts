@@ -20,7 +20,13 @@ import {
 } from "@fig/events";
 import { codes, codesSpec } from "@fig/reference";
 import { createLogger } from "@fig/service";
-import { createTestAuth, createTestDatabase, TEST_AUTH, type TestDatabase } from "@fig/testing";
+import {
+  createTestAuth,
+  createTestDatabase,
+  TEST_AUTH,
+  TEST_NATS_URL,
+  type TestDatabase,
+} from "@fig/testing";
 import { eq, sql } from "drizzle-orm";
 import { Registry } from "prom-client";
 import { buildApp as buildMonolith } from "../../monolith/src/app.ts";
@@ -101,7 +107,7 @@ beforeAll(async () => {
     logger: silent,
   });
   server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
-  nats = createNatsClient({ servers: "127.0.0.1:4222", name: "sync-test" });
+  nats = createNatsClient({ servers: TEST_NATS_URL, name: "sync-test" });
   relay = createOutboxRelay({ database: mono, nats, namespace, logger: silent, pollIntervalMs: 50 });
   await relay.start();
   sync = newSync();

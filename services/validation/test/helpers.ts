@@ -6,7 +6,13 @@ import { type ClaimsExpectation, streamClaims } from "@fig/billing";
 import { type Database, rowsOf } from "@fig/db";
 import { createNatsClient, createOutboxRelay, deleteStreams, type NatsClient } from "@fig/events";
 import { createLogger, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemCatalog } from "@fig/service";
-import { createTestAuth, createTestDatabase, type TestAuth, type TestDatabase } from "@fig/testing";
+import {
+  createTestAuth,
+  createTestDatabase,
+  TEST_NATS_URL,
+  type TestAuth,
+  type TestDatabase,
+} from "@fig/testing";
 import { Objm } from "@nats-io/obj";
 import { parse } from "csv-parse/sync";
 import type { SQL } from "drizzle-orm";
@@ -20,7 +26,7 @@ import {
 import { createValidationWorker, type WorkerOptions } from "../src/worker/worker.ts";
 
 export const MIGRATIONS = fileURLToPath(new URL("../drizzle", import.meta.url));
-export const NATS_URL = "127.0.0.1:4222";
+export const NATS_URL = TEST_NATS_URL;
 
 export type ValidationTest = {
   app: ReturnType<typeof buildApp>;

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createNatsClient, deleteStreams } from "@fig/events";
-import { createTestDatabase, TEST_AUTH, type TestDatabase } from "@fig/testing";
+import { createTestDatabase, TEST_AUTH, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { MIGRATIONS } from "./helpers.ts";
 
 // The real service process (src/main.ts) against real Postgres and NATS, with reference-data unreachable or
@@ -11,7 +11,7 @@ const namespaces: string[] = [];
 
 afterAll(async () => {
   for (const tdb of created) await tdb.drop();
-  const nats = createNatsClient({ servers: "127.0.0.1:4222", name: "validation-shutdown-cleanup" });
+  const nats = createNatsClient({ servers: TEST_NATS_URL, name: "validation-shutdown-cleanup" });
   for (const ns of namespaces) await deleteStreams(await nats.manager(), ns);
   await nats.close();
 });
@@ -63,7 +63,7 @@ describe("validation stops within its grace period while reference-data is down"
           HOST: "127.0.0.1",
           LOG_LEVEL: "info",
           DATABASE_URL: await freshDatabaseUrl(),
-          NATS_URL: "127.0.0.1:4222",
+          NATS_URL: TEST_NATS_URL,
           FIG_NAMESPACE: namespace,
           AUTH_DEV_SECRET: TEST_AUTH.secret,
           AUTH_ISSUER: TEST_AUTH.issuer,
