@@ -12,7 +12,7 @@ import {
   subjectOf,
 } from "@fig/events";
 import { createLogger } from "@fig/service";
-import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { asc, isNull, sql } from "drizzle-orm";
 import { createReferenceSync } from "../../validation/src/events.ts";
 import { useMonolithApp } from "./helpers.ts";
@@ -29,7 +29,7 @@ let referenceData: ReturnType<typeof Bun.serve>;
 const stops: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  nats = createNatsClient({ servers: "127.0.0.1:4222", name: "monolith-events-test" });
+  nats = createNatsClient({ servers: TEST_NATS_URL, name: "monolith-events-test" });
   validationDb = await createTestDatabase({
     service: "validation",
     migrationsFolder: fileURLToPath(new URL("../../validation/drizzle", import.meta.url)),
@@ -113,7 +113,10 @@ describe("reference.changed from the monolith", () => {
   });
 
   test("published on its own subject; validation's reference sync ignores it and takes reference-data's", async () => {
-    // reference-data's event, as its relay publishes it (owner source, the plain subject), after the monolith's.
+    // The monolith's own write, then reference-data's event as its relay publishes it (owner source, the
+    // plain subject): the stream holds one of each, the monolith's first.
+    const input = { code: "MONO-9", description: "Sujet du monolithe", active: true };
+    expect((await t.request("/api/contexts", { method: "POST", json: input })).status).toBe(201);
     await t.tdb.db.transaction((tx) =>
       enqueueEvent(tx as never, "reference.changed", {
         table: "rules",
@@ -138,6 +141,7 @@ describe("reference.changed from the monolith", () => {
     });
     expect(mono?.subject).toBe(`${namespace}.events.reference.changed.monolith`);
     expect(mono?.header.get("ce-source")).toBe("monolith");
+    expect(mono?.header.get("ce-subject")).toBe("contexts/MONO-9");
     const owner = await jsm.streams.getMessage(stream, {
       last_by_subj: subjectOf(namespace, "reference.changed"),
     });

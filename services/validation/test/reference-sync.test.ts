@@ -123,6 +123,8 @@ describe("the read model, seeded from a real reference-data service", () => {
   });
 
   test("reference.changed keeps it current: a PATCHed tariff, a new code and a deleted one reach the read model", async () => {
+    // The read model starts as main.ts leaves it: one full copy (events then keep it current).
+    expect(await syncReferenceData(t.tdb.db, source)).toEqual(seedCounts);
     // reference-data's relay publishes its outbox (the imports, then the writes below) …
     const relay = createOutboxRelay({
       database: ref,
