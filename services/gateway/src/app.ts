@@ -25,6 +25,7 @@ import { createRetryBudget, type RetryBudget } from "./policies/retry.ts";
 import { createShadow, routeMirror, type Shadow } from "./policies/shadow/mirror.ts";
 import type { SendFn, UpstreamRequest } from "./policies/types.ts";
 import { createProxyHandler, createSend } from "./proxy/forward.ts";
+import { withListMerges } from "./proxy/list-merge.ts";
 import { createWriteHolds } from "./proxy/write-hold.ts";
 import { type RouteDefinition, type RouteTable, routeTable } from "./routes.ts";
 import { createMemoryRouteStore } from "./state/memory-store.ts";
@@ -106,11 +107,11 @@ export function buildGateway(deps: GatewayDeps) {
   });
   const send = deps.send ?? createSend(upstreamUrls(table));
   const shadow = deps.shadow ?? createShadow({ fetch: send, logger });
-  const forward = createResilientSend({
-    send,
-    breakers,
-    budget: deps.budget ?? createRetryBudget(),
-  });
+  // A route's declared lists are asked of every upstream and merged (proxy/list-merge.ts).
+  const forward = withListMerges(
+    createResilientSend({ send, breakers, budget: deps.budget ?? createRetryBudget() }),
+    { table, store },
+  );
   const limiter = deps.limiter ?? createRateLimiter();
   const clientIp = deps.clientIp ?? serverClientIp;
 

@@ -29,6 +29,30 @@ export type RoutePolicies = {
   shadow: { percent: number; candidate: string; ignorePaths: string[] } | false;
 };
 
+/**
+ * A list operation answered from every upstream of the route: the same GET is asked of each (whatever its
+ * weight: an upstream at 0 % may still hold data, the monolith's archive after a move or a candidate's runs
+ * after a rollback) and the pages are merged newest first, with one cursor carrying each upstream's place.
+ * Each upstream must order its list the same way: `sortKey` descending, then `idKey` descending.
+ */
+export type ListMerge = {
+  /** The list's path, exactly (GET only; `/api/validations/{id}` and the like are not lists). */
+  path: string;
+  /** Dotted path in an item of the value it is sorted by: an ISO 8601 time or a number (`timings.queuedAt`). */
+  sortKey: string;
+  /** Dotted path of the item's unique id, the tie-break (`validationId`). */
+  idKey: string;
+  /** The page's field holding the items (`items`); the merged page has it and `nextCursor` only. */
+  itemsField: string;
+  /** Page size when the client sends no `limit` (the upstreams' own default). */
+  defaultLimit: number;
+  /**
+   * The items of the route's first upstream (the legacy side) get this field set to true while it takes none
+   * of the route's traffic (live weight 0, state active): its copy is then the read-only archive.
+   */
+  archivedField?: string;
+};
+
 export type RouteDefinition = {
   /** Slug: the admin API's `{id}` and the `route` label of metrics. */
   id: string;
@@ -42,6 +66,8 @@ export type RouteDefinition = {
   writeOwner: string;
   writes: WriteMode;
   policies: RoutePolicies;
+  /** Lists merged from every upstream (see ListMerge). */
+  listMerge?: ListMerge[];
   /** The load-gate script `bun run promote` runs at every step unless `--gate` overrides it (repo-relative). */
   gate?: string;
 };
@@ -125,6 +151,17 @@ export function routeTable({
         writeOwner: MONOLITH,
         // A run lives where its POST went; GETs find it on either side by read fallback.
         writes: "owner-per-request",
+        // Runs live on both sides (and the monolith keeps its archive): the run list is asked of both.
+        listMerge: [
+          {
+            path: "/api/validations",
+            sortKey: "timings.queuedAt",
+            idKey: "validationId",
+            itemsField: "items",
+            defaultLimit: 100,
+            archivedField: "archived",
+          },
+        ],
         gate: "loadtests/validation.js",
         policies: policies({
           readFallback: true,

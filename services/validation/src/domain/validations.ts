@@ -35,6 +35,8 @@ export function presentValidation(v: ValidationRow) {
       finishedAt: v.finished_at?.toISOString() ?? null,
       durationMs: v.duration_ms,
     },
+    // The monolith's archive is the only archive; a run made here never is one.
+    archived: false,
   };
 }
 

@@ -49,6 +49,12 @@ export const ValidationSchema = z
       finishedAt: z.iso.datetime().nullable().openapi({ example: null }),
       durationMs: z.number().int().nullable().openapi({ example: null }),
     }),
+    archived: z.boolean().openapi({
+      description:
+        "A run of the monolith's read-only archive: its history from before the migration, and through the gateway every run " +
+        "the monolith holds once the route sends it no traffic. Always false for a run this service made.",
+      example: false,
+    }),
   })
   .openapi("Validation");
 
