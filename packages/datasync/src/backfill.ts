@@ -144,12 +144,10 @@ export async function backfill({
     );
   const saved = await state.checkpoint(route);
   const resumable = saved && saved.owner === owner.name && saved.candidate === candidate.name;
-  const startAt = resumable
-    ? Math.max(
-        0,
-        specs.findIndex((s) => s.resource === saved.table),
-      )
-    : 0;
+  // No key left after rows were copied: that table's last page committed before the next table was named.
+  const finished = resumable && saved.after === null && saved.copied > 0;
+  const savedAt = resumable ? specs.findIndex((s) => s.resource === saved.table) : -1;
+  const startAt = savedAt < 0 ? 0 : savedAt + (finished ? 1 : 0);
   const startedAt = resumable ? saved.startedAt : new Date().toISOString();
   const tables: BackfillResult["tables"] = [];
   const began = performance.now();
