@@ -8,6 +8,7 @@ import {
   type BuiltinMetrics,
   installGlobals,
   newGroup,
+  type RequestStats,
   type RunState,
   runInVu,
   setInitRun,
@@ -68,6 +69,8 @@ export type EngineResult = {
   /** Custom metrics holding times, for the readable table. */
   timeMetrics: string[];
   notes: string[];
+  /** Answers by request name and status, with the first refusal's detail (the k6 engine has no bodies). */
+  requests: Record<string, RequestStats>;
 };
 
 /** A script that could not be loaded or whose init code threw (k6's exit 107). */
@@ -171,6 +174,7 @@ function newRunState(env: Record<string, string>): RunState {
     env,
     iterationErrors: 0,
     lastErrors: [],
+    requests: new Map(),
   };
 }
 
@@ -350,6 +354,7 @@ export async function runBuiltin(opts: EngineRun): Promise<EngineResult> {
     iterationErrors: run.iterationErrors,
     timeMetrics,
     notes: [...BUILTIN_NOTES, ...run.lastErrors.map((e) => `iteration error: ${e}`)],
+    requests: Object.fromEntries(run.requests),
   };
 }
 

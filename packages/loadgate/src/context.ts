@@ -37,6 +37,12 @@ export type BuiltinMetrics = Record<
   Metric
 >;
 
+/** Per request name (k6's `name` tag): answers by status, and the first 401/403 with its problem `detail`. */
+export type RequestStats = {
+  statuses: Record<string, number>;
+  refused: { status: number; detail: string | null } | null;
+};
+
 export type RunState = {
   registry: MetricRegistry;
   builtin: BuiltinMetrics;
@@ -50,6 +56,8 @@ export type RunState = {
   /** Iterations that threw (not counted as interrupted); the last few messages are kept for the report. */
   iterationErrors: number;
   lastErrors: string[];
+  /** By request name, so a gate refused wholesale (a token without the journey's roles) can say so. */
+  requests: Map<string, RequestStats>;
 };
 
 export type VuState = {

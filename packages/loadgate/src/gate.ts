@@ -1,9 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { type EngineResult, type Progress, runBuiltin, ScenarioExecError, ScriptError } from "./builtin.ts";
 import { systemEnv } from "./config.ts";
+import type { RequestStats } from "./context.ts";
 import { runK6 } from "./k6-engine.ts";
 import { ScenarioConfigError } from "./scenarios.ts";
-import { figThresholds, formatSummary, type Numbers, type SummaryExport } from "./summary.ts";
+import { figThresholds, formatSummary, type Numbers, refusalsOf, type SummaryExport } from "./summary.ts";
 import {
   EXIT_CODES,
   ThresholdConfigError,
@@ -52,6 +53,10 @@ export type GateResult = {
   thresholds: ThresholdOutcome[];
   /** The headline numbers: http_req_duration p(95), http_req_failed rate, http_reqs count. */
   numbers: Numbers;
+  /** Answers by request name and status, with the first 401/403's problem detail (builtin engine). */
+  requests: Record<string, RequestStats>;
+  /** Request names refused all or mostly (401/403), in plain words; empty when none. */
+  refusals: string[];
   summary: SummaryExport;
   /** The readable table. */
   text: string;
@@ -113,6 +118,7 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
 
   const verdict = verdictOf(result.outcomes);
   const exitCode = EXIT_CODES[verdict];
+  const refusals = refusalsOf(result.requests);
   const summary: SummaryExport = {
     ...result.summary,
     fig: {
@@ -126,6 +132,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
       numbers: result.numbers,
       thresholds: figThresholds(result.outcomes),
       iterationErrors: result.iterationErrors,
+      requests: result.requests,
+      refusals,
       notes: result.notes,
     },
   };
@@ -136,6 +144,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     engine: result.engine,
     thresholds: result.outcomes,
     numbers: result.numbers,
+    requests: result.requests,
+    refusals,
     summary,
     text: formatSummary(summary, new Set(result.timeMetrics)),
     aborted: result.aborted,

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type EngineResult, type EngineRun, loadScriptOptions } from "./builtin.ts";
+import type { RequestStats } from "./context.ts";
 import { RateSink, TrendSink } from "./metrics.ts";
 import type { Numbers, SummaryExport, SummaryMetric } from "./summary.ts";
 import { parseThresholds, type ThresholdOutcome } from "./thresholds.ts";
@@ -102,6 +103,8 @@ export async function runK6(
   // Live numbers from k6's JSON output: http_req_duration and http_req_failed points.
   const durations = new TrendSink();
   const failed = new RateSink();
+  // Answers by request name and status from http_reqs points (k6 keeps no bodies, so no refusal detail).
+  const requests: Record<string, RequestStats> = {};
   let offset = 0;
   let partial = "";
   const tail = async () => {
@@ -113,9 +116,21 @@ export async function runK6(
     partial = lines.pop() ?? "";
     for (const line of lines) {
       if (!line.includes('"Point"')) continue;
-      const point = JSON.parse(line) as { metric: string; data: { value: number } };
+      const point = JSON.parse(line) as {
+        metric: string;
+        data: { value: number; tags?: Record<string, string> };
+      };
       if (point.metric === "http_req_duration") durations.add(point.data.value);
       else if (point.metric === "http_req_failed") failed.add(point.data.value);
+      else if (point.metric === "http_reqs") {
+        const name = point.data.tags?.name ?? point.data.tags?.url ?? "";
+        const status = point.data.tags?.status ?? "0";
+        requests[name] ??= { statuses: {}, refused: null };
+        const stats = requests[name];
+        stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
+        if ((status === "401" || status === "403") && !stats.refused)
+          stats.refused = { status: Number(status), detail: null };
+      }
     }
     opts.onProgress?.({
       elapsedMs: performance.now() - started,
@@ -149,6 +164,7 @@ export async function runK6(
       iterationErrors: 0,
       timeMetrics: [],
       notes: [`k6 exited with ${code}`],
+      requests,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

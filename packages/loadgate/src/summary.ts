@@ -7,7 +7,7 @@
  *   root_group                { name, path, id, groups: { <name>: group }, checks: { <name>: { name, path, id, passes, fails } } }
  * Fig adds a `fig` section (see FigSection) with the verdict and the numbers behind it.
  */
-import type { GroupNode } from "./context.ts";
+import type { GroupNode, RequestStats } from "./context.ts";
 import { formatDuration } from "./duration.ts";
 import {
   CounterSink,
@@ -55,6 +55,10 @@ export type FigSection = {
     Record<string, { ok: boolean; inconclusive: boolean; value: number | null; samples: number }>
   >;
   iterationErrors: number;
+  /** Answers by request name (k6's `name` tag) and status, with the first 401/403's problem detail. */
+  requests?: Record<string, RequestStats>;
+  /** Request names refused (401/403) all or mostly, in plain words: a gate that never reached the code. */
+  refusals?: string[];
   /** What the engine could not measure or did differently from k6, so readers do not over-trust a number. */
   notes: string[];
 };
@@ -151,6 +155,31 @@ export function figThresholds(outcomes: ThresholdOutcome[]): FigSection["thresho
   return out;
 }
 
+/**
+ * Plain words for request names whose answers were mostly (or all) 401/403: such a gate measured the auth
+ * check, not the journey, and a threshold line alone does not say why.
+ *
+ * @example
+ * refusalsOf({ "upload-file": { statuses: { "403": 12 }, refused: { status: 403, detail: "Requires role editor…" } } });
+ * // ["every upload-file request was refused 403 (Requires role editor…)"]
+ */
+export function refusalsOf(requests: Record<string, RequestStats> | undefined): string[] {
+  const out: string[] = [];
+  for (const [name, stats] of Object.entries(requests ?? {})) {
+    const total = Object.values(stats.statuses).reduce((a, b) => a + b, 0);
+    const refused = (stats.statuses["401"] ?? 0) + (stats.statuses["403"] ?? 0);
+    if (total === 0 || refused * 2 <= total || !stats.refused) continue;
+    const codes = ["401", "403"].filter((c) => (stats.statuses[c] ?? 0) > 0).join("/");
+    const why = stats.refused.detail ? ` (${stats.refused.detail})` : "";
+    out.push(
+      refused === total
+        ? `every ${name} request was refused ${codes}${why}`
+        : `${refused} of ${total} ${name} requests were refused ${codes}${why}`,
+    );
+  }
+  return out;
+}
+
 // ─── the readable table ─────────────────────────────────────────────────────────────────────────────────────
 
 function formatStat(key: string, value: number, contains: "time" | "data" | "default" | "rate"): string {
@@ -210,6 +239,7 @@ export function formatSummary(summary: SummaryExport, timeMetrics: Set<string> =
   }
   if (fig) {
     if (fig.iterationErrors > 0) lines.push("", `  ${fig.iterationErrors} iteration(s) threw (see stderr)`);
+    if (fig.refusals?.length) lines.push("", ...fig.refusals.map((r) => `  REFUSED: ${r}`));
     const n = fig.numbers;
     lines.push(
       "",

@@ -116,6 +116,12 @@ describe("loadtests on the builtin engine", () => {
       ok: false,
       value: 1,
     });
+    // Plain words beside the threshold lines: the gate never got past authentication.
+    expect(result.refusals).toContainEqual(
+      expect.stringMatching(/^every list-codes request was refused 401 \(.+\)$/),
+    );
+    expect(result.requests["list-codes"]?.statuses).toEqual({ "401": expect.any(Number) });
+    expect(result.text).toContain("REFUSED: every list-codes request was refused 401");
     // get-code is never reached without a listed code: that sub-metric has no data, and fail still wins.
     expect(
       result.summary.fig?.thresholds["http_req_duration{name:get-code}"]?.["p(95)<500"]?.inconclusive,
@@ -136,6 +142,27 @@ describe("loadtests on the builtin engine", () => {
     expect(result.verdict).toBe("pass");
     expectAllPassedOnData(result.thresholds);
   }, 90_000);
+
+  test("validation.js with a read-only gate token: every upload is a 403, and the gate says why in plain words", async () => {
+    const result = await runGate({
+      script: script("validation.js"),
+      engine: "builtin",
+      baseUrl: `http://127.0.0.1:${validationServer.port}`,
+      token: await auth.token({ roles: ["viewer", "gate"], tenant: "acme" }),
+      env: { VUS: "1", DURATION: "1s", ROWS: "5" },
+      includeSystemEnv: false,
+    });
+    expect(result.verdict).toBe("fail");
+    expect(result.requests["upload-file"]?.statuses).toEqual({ "403": expect.any(Number) });
+    expect(result.requests["upload-file"]?.refused).toEqual({
+      status: 403,
+      detail: expect.stringContaining("the token has viewer, gate"),
+    });
+    expect(result.refusals).toEqual([
+      `every upload-file request was refused 403 (${result.requests["upload-file"]?.refused?.detail})`,
+    ]);
+    expect(result.summary.fig?.refusals).toEqual(result.refusals);
+  }, 60_000);
 
   test("gateway-mixed.js: three scenarios at once (arrival-rate reads, listings, journeys) → pass", async () => {
     const result = await runGate({

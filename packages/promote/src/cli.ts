@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { mintDevToken, resolveDevSecret } from "@fig/auth";
+import { isRole, mintDevToken, type Role, resolveDevSecret } from "@fig/auth";
 import { flipRouteWrites, loadCliConfig } from "@fig/datasync";
 import { createNatsClient } from "@fig/events";
 import { type EngineChoice, parseDuration } from "@fig/loadgate";
@@ -7,17 +7,18 @@ import { ConfigError } from "@fig/service";
 import { pauseRoute, resumeLive, rollbackRoute } from "./commands.ts";
 import { loadPromoteConfig, type PromoteConfig } from "./config.ts";
 import { flipWritesStep } from "./flip-writes.ts";
-import { createGatewayClient } from "./gateway-client.ts";
+import { createGatewayClient, type GatewayClient } from "./gateway-client.ts";
 import { createProgressPrinter } from "./progress.ts";
 import { runPromotion } from "./promote.ts";
 import type { PromotionView } from "./schema.ts";
 import { createPromotionStore, LockHeldError, promotionsBucketName } from "./store.ts";
-import { promotionViews } from "./view.ts";
+import { promotionHeadline, promotionViews } from "./view.ts";
 
 const USAGE = `Usage:
   bun run promote <route> --to <upstream> [--steps 10,25,50,100] [--step-duration 60s] [--gate loadtests/x.js]
                   [--shadow 60s] [--shadow-budget 0.01] [--min-requests 50] [--inconclusive-deadline 3m]
-                  [--vus 5] [--engine auto|builtin|k6] [--base-url http://127.0.0.1:8080] [--token JWT] [--tenant fig]
+                  [--vus 5] [--engine auto|builtin|k6] [--base-url http://127.0.0.1:8080] [--token JWT]
+                  [--gate-token JWT] [--tenant fig]
                   [--flip-writes]   after 100 % reads passed: move the write ownership (migrate-data flip;
                                     needs MONOLITH_DATABASE_URL and REFERENCE_DATA_DATABASE_URL)
   bun run promote status [route] [--json]
@@ -25,6 +26,8 @@ const USAGE = `Usage:
   bun run promote pause <route> [--reason text]
   bun run promote resume <route> [--reason text]
 
+The gate token is minted with the roles and tenant the route's gate declares (routes.ts: what its journey
+needs, e.g. editor to upload); --gate-token (or FIG_GATE_TOKEN) replaces it, --tenant changes its tenant.
 Every step sets the weights through the gateway's admin API, runs the gate pinned to the candidate and reads
 the gateway's numbers for the candidate; pass → next step, fail → 100 % stable at once, too few candidate
 requests → hold, then fail at the deadline. Decisions and their numbers are kept in NATS KV.
@@ -55,7 +58,7 @@ function parse(argv: string[]) {
         "base-url": { type: "string" },
         token: { type: "string" },
         "gate-token": { type: "string" },
-        tenant: { type: "string", default: "fig" },
+        tenant: { type: "string" },
         reason: { type: "string" },
         json: { type: "boolean", default: false },
         "flip-writes": { type: "boolean", default: false },
@@ -93,44 +96,71 @@ export function parseSteps(text: string): number[] {
   return steps;
 }
 
-/** The sub of a JWT (unverified: it names the actor in the records; the gateway verifies the token). */
-function subOf(token: string): string | undefined {
+/** The claims of a JWT (unverified: they name the actor and the gate's identity in the records). */
+function claimsOf(token: string): { sub?: string; roles?: string[]; tenant?: string } {
   try {
-    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString()) as {
-      sub?: string;
-    };
-    return payload.sub;
+    return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString());
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-async function tokens(config: PromoteConfig, values: ReturnType<typeof parse>["values"]) {
-  const given = values.token ?? config.FIG_PROMOTE_TOKEN;
-  const mint = (sub: string, roles: ("admin" | "gate")[]) =>
+type Values = ReturnType<typeof parse>["values"];
+const DEFAULT_TENANT = "fig";
+
+function minter(config: PromoteConfig) {
+  return (sub: string, roles: Role[], tenant: string) =>
     mintDevToken({
       secret: resolveDevSecret(config.auth),
       sub,
-      tenant: values.tenant as string,
+      tenant,
       roles,
       issuer: config.auth.issuer,
       audience: config.auth.audience,
       ttl: "12h",
     });
-  const admin = given ?? (await mint(config.USER, ["admin"]));
-  const actor = subOf(admin) ?? config.USER;
-  const gate = values["gate-token"] ?? config.FIG_GATE_TOKEN ?? (await mint(`${actor}:gate`, ["gate"]));
-  return { admin, gate, actor };
+}
+
+async function adminToken(config: PromoteConfig, values: Values) {
+  const given = values.token ?? config.FIG_PROMOTE_TOKEN;
+  const admin = given ?? (await minter(config)(config.USER, ["admin"], values.tenant ?? DEFAULT_TENANT));
+  return { admin, actor: claimsOf(admin).sub ?? config.USER };
+}
+
+export type GateToken = { token: string; roles: string[]; tenant: string; minted: boolean };
+
+/**
+ * The gate's token: --gate-token / FIG_GATE_TOKEN as given, else minted with exactly the roles and tenant the
+ * route's gate declares (what its journey needs); a route that declares none gets role gate alone.
+ */
+async function gateToken(
+  config: PromoteConfig,
+  values: Values,
+  gateway: GatewayClient,
+  route: string,
+  actor: string,
+): Promise<GateToken> {
+  const given = values["gate-token"] ?? config.FIG_GATE_TOKEN;
+  if (given) {
+    const claims = claimsOf(given);
+    return { token: given, roles: claims.roles ?? [], tenant: claims.tenant ?? "?", minted: false };
+  }
+  const declared = (await gateway.route(route)).gate;
+  const roles = declared?.roles ?? ["gate"];
+  const unknown = roles.filter((r) => !isRole(r));
+  if (unknown.length > 0)
+    throw new Error(`route ${route} declares unknown gate roles ${unknown.join(", ")} in routes.ts`);
+  const tenant = values.tenant ?? declared?.tenant ?? DEFAULT_TENANT;
+  const token = await minter(config)(`${actor}:gate`, roles.filter(isRole), tenant);
+  return { token, roles, tenant, minted: true };
 }
 
 function printView(view: PromotionView, live: Record<string, number> | null) {
   const state = view.interrupted
     ? `paused (interrupted: the promote process stopped without recording it; last heartbeat ${view.lock?.heartbeatAt ?? "gone"})`
     : view.effectiveState;
-  console.log(`${view.route}: ${state}`);
-  console.log(
-    `  promotion ${view.id} of ${view.candidate} (stable ${view.stable}) by ${view.actor}, started ${view.startedAt}`,
-  );
+  console.log(`${promotionHeadline(view)}: ${state}`);
+  console.log(`  promotion ${view.id} by ${view.actor}, started ${view.startedAt}`);
   console.log(
     `  step ${Math.max(view.step, 0)} of ${view.steps.length} [${view.steps.join(", ")}] · holds ${JSON.stringify(view.weights)}`,
   );
@@ -168,7 +198,7 @@ async function main(argv: string[]): Promise<number> {
     bucket: promotionsBucketName(config.FIG_NAMESPACE),
   });
   try {
-    const { admin, gate, actor } = await tokens(config, values);
+    const { admin, actor } = await adminToken(config, values);
     const gateway = createGatewayClient({ baseUrl, token: admin });
     const [command, route] = positionals as [string, string | undefined];
     const needRoute = () => {
@@ -199,12 +229,14 @@ async function main(argv: string[]): Promise<number> {
         actor,
         reason: values.reason,
       });
-      console.log(`${route}: rolled back, weights ${JSON.stringify(weights)}`);
+      console.log(`route ${route}: rolled back, weights ${JSON.stringify(weights)}`);
       return EXIT.ok;
     }
     if (command === "pause") {
       await pauseRoute({ store, route: needRoute(), actor, reason: values.reason });
-      console.log(`${route}: pause requested; the promotion holds its weights after the current window`);
+      console.log(
+        `route ${route}: pause requested; the promotion holds its weights after the current window`,
+      );
       return EXIT.ok;
     }
 
@@ -213,9 +245,19 @@ async function main(argv: string[]): Promise<number> {
     const onSignal = () => signals.abort();
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
+    if (command !== "resume") {
+      if (positionals.length > 1) throw new UsageError(`unexpected ${positionals.slice(1).join(" ")}`);
+      if (!values.to) throw new UsageError("--to <upstream> is required");
+    }
+    const gateRoute = command === "resume" ? needRoute() : command;
+    const gate = await gateToken(config, values, gateway, gateRoute, actor);
+    printer.log(
+      `gate token: ${gate.minted ? "minted" : "given"}, roles ${gate.roles.join(", ") || "none"} in tenant ${gate.tenant}`,
+    );
     const common = {
       baseUrl,
-      gateToken: gate,
+      gateToken: gate.token,
+      gateIdentity: { roles: gate.roles, tenant: gate.tenant, minted: gate.minted },
       actor,
       store,
       gateway,
@@ -229,12 +271,12 @@ async function main(argv: string[]): Promise<number> {
     if (command === "resume") {
       const resumed = await resumeLive({ store, route: needRoute(), actor, reason: values.reason });
       if (resumed.live) {
-        console.log(`${route}: resume requested; the running promotion goes on`);
+        console.log(`route ${route}: resume requested; the running promotion goes on`);
         return EXIT.ok;
       }
       const r = resumed.stored.value;
       printer.log(
-        `${route}: resuming promotion ${r.id} at step ${Math.max(r.step, 1)} of ${r.steps.length} in this process`,
+        `${promotionHeadline(r)}: resuming promotion ${r.id} at step ${Math.max(r.step, 1)} of ${r.steps.length} in this process`,
       );
       outcome = await runPromotion({
         ...common,
@@ -249,8 +291,6 @@ async function main(argv: string[]): Promise<number> {
         resume: resumed.stored,
       });
     } else {
-      if (positionals.length > 1) throw new UsageError(`unexpected ${positionals.slice(1).join(" ")}`);
-      if (!values.to) throw new UsageError("--to <upstream> is required");
       const stepDurationMs = durationMs(values["step-duration"] as string, "--step-duration");
       const shadowMs = values.shadow ? durationMs(values.shadow, "--shadow") : null;
       const budget = Number(values["shadow-budget"]);
@@ -258,7 +298,7 @@ async function main(argv: string[]): Promise<number> {
       outcome = await runPromotion({
         ...common,
         route: command,
-        candidate: values.to,
+        candidate: values.to as string,
         steps: parseSteps(values.steps as string),
         stepDurationMs,
         minRequests: positiveInt(values["min-requests"] as string, "--min-requests"),
@@ -270,7 +310,9 @@ async function main(argv: string[]): Promise<number> {
         shadow: shadowMs === null ? null : { durationMs: shadowMs, budget },
       });
     }
-    printer.log(`${outcome.record.route}: ${outcome.state}${outcome.reason ? ` — ${outcome.reason}` : ""}`);
+    printer.log(
+      `${promotionHeadline(outcome.record)}: ${outcome.state}${outcome.reason ? ` — ${outcome.reason}` : ""}`,
+    );
     if (outcome.state === "promoted" && values["flip-writes"]) {
       const { record } = outcome;
       const flip = await flipWritesStep({

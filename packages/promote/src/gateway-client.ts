@@ -6,9 +6,12 @@ export type GatewayRoute = {
   upstreams: { name: string; weight: number }[];
   state: string;
   revision: number;
-  /** The route's default gate script (routes.ts `gate`), if it declares one. */
-  gate?: string | null;
+  /** The route's load gate (routes.ts `gate`), if it declares one. */
+  gate?: GateDeclaration | null;
 };
+
+/** What a route's journey needs of its gate: the script, and the roles and tenant of the token to mint. */
+export type GateDeclaration = { script: string; roles: string[]; tenant: string };
 
 /** The shadow report's counters for one route (`GET /_fig/shadow`). */
 export type ShadowRouteCounters = {

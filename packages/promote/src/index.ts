@@ -12,4 +12,4 @@ export {
   type PromotionStore,
   promotionsBucketName,
 } from "./store.ts";
-export { promotionViews, viewOf } from "./view.ts";
+export { promotionHeadline, promotionViews, viewOf } from "./view.ts";

@@ -47,8 +47,10 @@ export type PromoteOptions = {
   vus: number;
   shadow: { durationMs: number; budget: number } | null;
   baseUrl: string;
-  /** A token with role gate (pins with x-fig-route), for the gate script. */
+  /** A token with role gate (pins with x-fig-route) and what the journey needs, for the gate script. */
   gateToken: string;
+  /** The gate token's roles and tenant, recorded with the promotion (the CLI mints them from routes.ts). */
+  gateIdentity?: { roles: string[]; tenant: string; minted: boolean };
   actor: string;
   store: PromotionStore;
   gateway: GatewayClient;
@@ -101,11 +103,14 @@ export function decide(
   minRequests: number,
 ): { verdict: Verdict; reason: string } {
   const enough = gateway.numbers.requests >= minRequests;
+  // Plain words first: a gate refused wholesale measured the auth check, whatever its thresholds say.
+  const refusals = gate?.refusals ?? [];
   const failures = [
     ...(gate ? failing("gate", gate.thresholds) : []),
     ...(enough ? failing("gateway", gateway.thresholds) : []),
   ];
   if (gate?.verdict === "fail" && failures.length === 0) failures.push("gate failed (see its thresholds)");
+  if (refusals.length > 0) return { verdict: "fail", reason: [...refusals, ...failures].join("; ") };
   if (failures.length > 0) return { verdict: "fail", reason: failures.join("; ") };
   if (!enough)
     return {
@@ -133,6 +138,7 @@ function gateMeasurement(script: string, pin: string | null, result: GateResult)
     verdict: result.verdict,
     pin,
     numbers: result.numbers,
+    refusals: result.refusals,
     thresholds: result.thresholds.map(({ key, expression, ok, inconclusive, value, samples }) => ({
       key,
       expression,
@@ -166,7 +172,7 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
     options.resume?.value.stable ??
     [...live.upstreams].filter((u) => u.name !== candidate).sort((a, b) => b.weight - a.weight)[0]?.name;
   if (!stable) throw new Error(`route ${route} has no upstream besides ${candidate} to fall back to`);
-  const declared = options.gate ?? options.resume?.value.gate.script ?? live.gate ?? undefined;
+  const declared = options.gate ?? options.resume?.value.gate.script ?? live.gate?.script ?? undefined;
   if (!declared)
     throw new Error(`route ${route} declares no gate script in routes.ts; pass --gate loadtests/<x>.js`);
   const script: string = declared;
@@ -238,7 +244,11 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
       stepDurationMs: options.stepDurationMs,
       minRequests: options.minRequests,
       inconclusiveDeadlineMs: options.inconclusiveDeadlineMs,
-      gate: { script, vus: options.vus },
+      gate: {
+        script,
+        vus: options.vus,
+        ...(options.gateIdentity ? { token: options.gateIdentity } : {}),
+      },
       shadow: options.shadow,
       weights: Object.fromEntries(live.upstreams.map((u) => [u.name, u.weight])),
       intent: null,
@@ -251,7 +261,10 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
       reason: null,
       decisions: [],
       events: [
-        event("started", `steps ${options.steps.join(",")} of ${options.stepDurationMs} ms, gate ${script}`),
+        event(
+          "started",
+          `route ${route}: ${stable} → candidate ${candidate}, steps ${options.steps.join(",")} of ${options.stepDurationMs} ms, gate ${script}`,
+        ),
       ],
     };
     revision = await store.save(current);
@@ -496,7 +509,11 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
         };
         let verdict: Verdict;
         let reason: string;
-        if (compared < current.minRequests) {
+        const refusals = result.refusals;
+        if (refusals.length > 0) {
+          verdict = "fail";
+          reason = refusals.join("; ");
+        } else if (compared < current.minRequests) {
           verdict = "inconclusive";
           reason = `only ${compared} mirrored requests compared (--min-requests ${current.minRequests})`;
           if (Date.now() - stepStarted >= current.inconclusiveDeadlineMs) {
@@ -580,10 +597,10 @@ export async function runPromotion(options: PromoteOptions): Promise<PromoteOutc
     const record = await commit((r) => {
       r.state = "promoted";
       r.finishedAt = iso();
-      r.reason = `every step passed; ${candidate} holds 100 %`;
+      r.reason = `every step passed; candidate ${candidate} holds 100 % of route ${route}`;
       r.events.push(event("promoted", null, r.weights));
     });
-    log(`promoted: ${candidate} holds 100 % of ${route}`);
+    log(`promoted: candidate ${candidate} holds 100 % of route ${route}`);
     return { state: "promoted", record, reason: record.reason };
   } catch (error) {
     if (error instanceof Stop && error.kind === "interrupted") {

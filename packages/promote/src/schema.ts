@@ -39,6 +39,15 @@ export const GateMeasurementSchema = z
     pin: z.string().nullable().openapi({ description: "The upstream the gate was pinned to (x-fig-route)" }),
     numbers: NumbersSchema,
     thresholds: z.array(ThresholdResultSchema),
+    refusals: z
+      .array(z.string())
+      .optional()
+      .openapi({
+        description: "Request names refused (401/403) all or mostly, in plain words",
+        example: [
+          "every upload-file request was refused 403 (Requires role editor or higher; the token has gate)",
+        ],
+      }),
     /** The k6 --summary-export JSON (with Fig's `fig` section), as the engine wrote it. */
     summary: z.unknown().openapi({ description: "k6 --summary-export JSON of the run" }),
   })
@@ -135,7 +144,15 @@ export const PromotionRecordSchema = z
     stepDurationMs: z.number().int(),
     minRequests: z.number().int(),
     inconclusiveDeadlineMs: z.number().int(),
-    gate: z.object({ script: z.string(), vus: z.number().int() }),
+    gate: z.object({
+      script: z.string(),
+      vus: z.number().int(),
+      /** Who the gate ran as: the token's roles and tenant, minted from the route's declaration or given. */
+      token: z
+        .object({ roles: z.array(z.string()), tenant: z.string(), minted: z.boolean() })
+        .optional()
+        .openapi({ example: { roles: ["editor", "gate"], tenant: "fig", minted: true } }),
+    }),
     shadow: z.object({ durationMs: z.number().int(), budget: z.number() }).nullable(),
     /** The weights the route holds as far as this promotion knows (after its last applied change). */
     weights: WeightsSchema,

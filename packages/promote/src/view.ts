@@ -27,6 +27,17 @@ export function viewOf(record: PromotionRecord, lock: Lock | null, now = Date.no
   };
 }
 
+/**
+ * Which name is the route and which the candidate: they are often the same word ("validation"), so a bare
+ * "validation → validation" says nothing.
+ *
+ * @example
+ * promotionHeadline(record); // "route validation: monolith → candidate validation"
+ */
+export function promotionHeadline(record: Pick<PromotionRecord, "route" | "stable" | "candidate">): string {
+  return `route ${record.route}: ${record.stable} → candidate ${record.candidate}`;
+}
+
 /** Every promotion of a route (oldest first), or the latest of every route, each as it is (see viewOf). */
 export async function promotionViews(store: PromotionStore, route?: string): Promise<PromotionView[]> {
   const records = await store.list(route);

@@ -152,4 +152,32 @@ describe("decide: never a pass on no data", () => {
     expect(d.verdict).toBe("fail");
     expect(d.reason).toContain("gate http_req_failed rate<0.01 was 0.05");
   });
+
+  test("a gate refused wholesale says so in plain words before its threshold lines, whatever the gateway saw", () => {
+    const refused: GateMeasurement = {
+      ...passingGate,
+      verdict: "fail",
+      numbers: { p95: 3, errorRate: 1, requests: 40 },
+      refusals: [
+        "every upload-file request was refused 403 (Requires role editor or higher; the token has gate)",
+      ],
+      thresholds: [
+        {
+          key: "http_req_failed",
+          expression: "rate<0.01",
+          ok: false,
+          inconclusive: false,
+          value: 1,
+          samples: 40,
+        },
+      ],
+    };
+    // No candidate request reached the gateway's upstream: without the refusal this would only be inconclusive.
+    const d = decide(refused, gatewayMeasurement(window(0), budgets, "cand", { from: "", to: "" }), 50);
+    expect(d.verdict).toBe("fail");
+    expect(d.reason).toBe(
+      "every upload-file request was refused 403 (Requires role editor or higher; the token has gate); " +
+        "gate http_req_failed rate<0.01 was 1",
+    );
+  });
 });

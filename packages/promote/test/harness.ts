@@ -143,10 +143,10 @@ export async function startStack() {
 export type Stack = Awaited<ReturnType<typeof startStack>>;
 
 /** Runs the promote CLI as its own process against the stack. */
-export function spawnCli(stack: Stack, args: string[]) {
+export function spawnCli(stack: Stack, args: string[], env: Record<string, string> = {}) {
   return Bun.spawn(["bun", join(ROOT, "packages/promote/src/cli.ts"), ...args], {
     cwd: ROOT,
-    env: stack.cliEnv,
+    env: { ...stack.cliEnv, ...env },
     stdout: "pipe",
     stderr: "pipe",
   });

@@ -68,8 +68,22 @@ export type RouteDefinition = {
   policies: RoutePolicies;
   /** Lists merged from every upstream (see ListMerge). */
   listMerge?: ListMerge[];
-  /** The load-gate script `bun run promote` runs at every step unless `--gate` overrides it (repo-relative). */
-  gate?: string;
+  /** What `bun run promote` runs at every step: the journey's script and the token it needs. */
+  gate?: RouteGate;
+};
+
+/**
+ * A route's load gate as its journey needs it. `bun run promote` mints the gate token with exactly these roles
+ * in this tenant (`--gate-token` and `--gate` override); a token short of a role the journey needs would have
+ * every such request refused, and the gate would measure the auth check instead of the candidate.
+ */
+export type RouteGate = {
+  /** The k6 script (repo-relative). */
+  script: string;
+  /** The token's roles: `gate` to pin the candidate, plus what the journey's requests need (reads: viewer). */
+  roles: Role[];
+  /** The tenant whose data the journey reads and writes. */
+  tenant: string;
 };
 
 export type RouteTable = {
@@ -137,7 +151,8 @@ export function routeTable({
         state: "active",
         writeOwner: MONOLITH,
         writes: "owner",
-        gate: "loadtests/reference-data.js",
+        // Reads only: list, search and get codes.
+        gate: { script: "loadtests/reference-data.js", roles: ["viewer", "gate"], tenant: "fig" },
         policies: policies({
           shadow: { percent: 0, candidate: "reference-data", ignorePaths: ["updatedAt", "createdAt"] },
         }),
@@ -162,7 +177,8 @@ export function routeTable({
             archivedField: "archived",
           },
         ],
-        gate: "loadtests/validation.js",
+        // The journey uploads a file (editor) before it starts and polls a run.
+        gate: { script: "loadtests/validation.js", roles: ["editor", "gate"], tenant: "fig" },
         policies: policies({
           readFallback: true,
           shadow: { percent: 0, candidate: "validation", ignorePaths: ["id", "createdAt", "updatedAt"] },

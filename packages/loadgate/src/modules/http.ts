@@ -96,6 +96,30 @@ export class K6Response {
   }
 }
 
+/** The `detail` of a problem+json answer, else the start of the body as text. */
+function problemDetail(bytes: ArrayBuffer): string | null {
+  const text = decoder.decode(bytes).trim();
+  if (!text) return null;
+  try {
+    const detail = (JSON.parse(text) as { detail?: unknown; title?: unknown }).detail;
+    if (typeof detail === "string" && detail) return detail;
+  } catch {}
+  return text.slice(0, 200);
+}
+
+/** Counts the answer under its request name; keeps the first 401/403's detail (why the gate was refused). */
+function countAnswer(vu: VuState, name: string, status: number, bytes: ArrayBuffer | null) {
+  let stats = vu.run.requests.get(name);
+  if (!stats) {
+    stats = { statuses: {}, refused: null };
+    vu.run.requests.set(name, stats);
+  }
+  const key = String(status);
+  stats.statuses[key] = (stats.statuses[key] ?? 0) + 1;
+  if ((status === 401 || status === 403) && !stats.refused)
+    stats.refused = { status, detail: bytes ? problemDetail(bytes) : null };
+}
+
 function requireVu(): VuState {
   const vu = currentVu();
   if (!vu) throw new Error("k6/http: requests are not allowed in the init context (as in k6)");
@@ -176,6 +200,7 @@ export async function asyncRequest(
   let responseBody: string | ArrayBuffer | null = null;
   let responseHeaders: Record<string, string> = {};
   let received = 0;
+  let answerBytes: ArrayBuffer | null = null;
   let error = "";
   let errorCode = 0;
   try {
@@ -187,6 +212,7 @@ export async function asyncRequest(
       redirect: params?.redirects === 0 ? "manual" : "follow",
     });
     const bytes = await res.arrayBuffer();
+    answerBytes = bytes;
     status = res.status;
     statusText = res.statusText;
     const raw: [string, string][] = [];
@@ -212,6 +238,7 @@ export async function asyncRequest(
   if (errorCode) extra.error_code = String(errorCode);
   if (params?.tags) for (const [k, v] of Object.entries(params.tags)) extra[k] = String(v);
   const tags = sampleTags(vu, extra);
+  countAnswer(vu, tags.name ?? defaultName, status, answerBytes);
   const { registry, builtin } = run;
   registry.add(builtin.http_reqs, 1, tags);
   registry.add(builtin.http_req_duration, duration, tags);

@@ -35,10 +35,17 @@ export const RouteSchema = z
     state: z.enum(["active", "inactive"]),
     writeOwner: z.string().openapi({ example: "monolith" }),
     writes: z.enum(["owner", "owner-per-request", "stateless"]),
-    gate: z.string().nullable().openapi({
-      description: "The route's default load-gate script (`bun run promote`)",
-      example: "loadtests/reference-data.js",
-    }),
+    gate: z
+      .object({
+        script: z.string().openapi({ example: "loadtests/validation.js" }),
+        roles: z.array(z.string()).openapi({
+          description: "Roles of the gate token `bun run promote` mints: what the journey needs",
+          example: ["editor", "gate"],
+        }),
+        tenant: z.string().openapi({ description: "Tenant of the gate token", example: "fig" }),
+      })
+      .nullable()
+      .openapi({ description: "The route's load gate (`bun run promote`): its script and the token it needs" }),
     policies: z
       .record(z.string(), z.unknown())
       .openapi({ description: "Auth, rate limit, timeout, retries, breaker, read fallback, shadow" }),
