@@ -1,12 +1,16 @@
 import { describe, expect, test } from "bun:test";
+import { routeTable } from "../src/routes.ts";
+import { createMemoryRouteStore } from "../src/state/memory-store.ts";
+import type { RouteStateStore } from "../src/state/types.ts";
 import { bearer, ipFromHeader, testGateway } from "./harness.ts";
 
 // The write hold a flip of write ownership uses: held writes are not forwarded until released (then they go to
 // the new owner), a hold past its deadline answers 503 + Retry-After without forwarding, and the admin call that
 // sets a hold answers only once the writes already forwarded are done.
-function gatewayWithLog(block?: () => Promise<void>) {
+function gatewayWithLog(block?: () => Promise<void>, store?: RouteStateStore) {
   const sent: { upstream: string; method: string }[] = [];
   const gateway = testGateway({
+    ...(store ? { store } : {}),
     clientIp: ipFromHeader,
     send: async (upstream, request) => {
       if (block && request.method !== "GET") await block();
@@ -114,5 +118,68 @@ describe("write hold", () => {
     expect((await write).status).toBe(201);
     expect(await held).toMatchObject({ drained: true, inFlight: 0 });
     expect(order).toEqual(["write answered", "hold answered"]);
+  });
+
+  test("a write held while the hold waits for those forwarded before it counts as the hold's (release − set)", async () => {
+    let unblock: () => void = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      unblock = resolve;
+    });
+    let entered: () => void = () => {};
+    const inUpstream = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    // A held write re-reads the route's state while it waits: those reads show it is inside the hold.
+    const table = routeTable({
+      urls: {
+        monolith: "http://127.0.0.1:9",
+        referenceData: "http://127.0.0.1:9",
+        validation: "http://127.0.0.1:9",
+      },
+    });
+    const base = createMemoryRouteStore([table.defaultRoute, ...table.routes]);
+    let readsWhileHeld = 0;
+    const store: RouteStateStore = {
+      ...base,
+      get(id) {
+        const live = base.get(id);
+        if (live?.writeHold) readsWhileHeld++;
+        return live;
+      },
+    };
+    let first = true;
+    const { app } = gatewayWithLog(async () => {
+      if (!first) return;
+      first = false;
+      entered();
+      await blocked;
+    }, store);
+    const post = async () =>
+      app.request("/api/codes", {
+        method: "POST",
+        headers: { ...(await editor()), "content-type": "application/json" },
+        body: JSON.stringify(code),
+      });
+    const forwarded = post();
+    await inUpstream;
+    const set = hold(app, 30_000);
+    for (let i = 0; i < 100 && !store.get("reference-data")?.writeHold; i++) await Bun.sleep(1);
+    expect(store.get("reference-data")?.writeHold).toBeTruthy();
+    // Arrives while the hold is set and the forwarded write still runs: the set call has not answered yet.
+    const before = readsWhileHeld;
+    const held = post();
+    for (let i = 0; i < 2000 && readsWhileHeld < before + 10; i++) await Bun.sleep(1);
+    expect(readsWhileHeld).toBeGreaterThanOrEqual(before + 10);
+    unblock();
+    expect((await forwarded).status).toBe(201);
+    const atSet = ((await (await set).json()) as { stats: { held: number } }).stats.held;
+    const release = await app.request("/_fig/routes/reference-data/write-hold", {
+      method: "DELETE",
+      headers: { ...(await admin()), "content-type": "application/json" },
+      body: JSON.stringify({ reason: "done" }),
+    });
+    const atRelease = ((await release.json()) as { stats: { held: number } }).stats.held;
+    expect((await held).status).toBe(201);
+    expect(atRelease - atSet).toBe(1);
   });
 });

@@ -151,9 +151,12 @@ export function writeHoldRouter({
     const { holdMs, reason: why } = c.req.valid("json");
     const until = new Date(Date.now() + holdMs);
     await change(c, id, { until: until.toISOString(), by: c.get("auth")?.sub ?? "unknown" }, why);
+    // The counts as the hold took effect: a flip subtracts them from the release's, so a write held while the
+    // ones forwarded before the hold finish is counted as this hold's too.
+    const atHold = holds.stats(id);
     // The hold is in this replica's state now; writes forwarded before it finish within the route's timeout.
     while (holds.inFlight(id) > 0 && Date.now() < until.getTime()) await new Promise((r) => setTimeout(r, 2));
-    return c.json(view(id), 200);
+    return c.json({ ...view(id), stats: atHold }, 200);
   });
 
   router.openapi(deleteWriteHoldRoute, async (c) => {
