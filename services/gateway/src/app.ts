@@ -11,6 +11,7 @@ import type { JobsSource } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
+import { withListMergeNotes } from "./docs/list-merge.ts";
 import {
   mergeOpenApiDocuments,
   type OpenApiDocument,
@@ -227,11 +228,14 @@ export function buildGateway(deps: GatewayDeps) {
   const own = app.getOpenAPI31Document;
   let merged: OpenApiDocument | undefined;
   app.getOpenAPI31Document = (config, generator) => {
-    merged ??= withGatewayResponses(
-      mergeOpenApiDocuments(
-        own(config, generator) as unknown as OpenApiDocument,
-        deps.upstreamDocuments?.() ?? [],
+    merged ??= withListMergeNotes(
+      withGatewayResponses(
+        mergeOpenApiDocuments(
+          own(config, generator) as unknown as OpenApiDocument,
+          deps.upstreamDocuments?.() ?? [],
+        ),
       ),
+      table,
     );
     return merged as unknown as ReturnType<typeof own>;
   };
