@@ -1,8 +1,10 @@
 /**
  * CI's "promotion" step: the real stack (monolith, reference-data, validation, gateway as processes on real
- * Postgres and NATS), then two promotions of the reference-data route on the builtin gate engine:
- *   1. a healthy candidate, steps of a few seconds → it must reach 100 %;
- *   2. the same candidate with 5 % injected 500s (FIG_FAULTS=1, PUT /_fig/faults) → it must roll back at step 1.
+ * Postgres and NATS), then, on the builtin gate engine:
+ *   1. EVERY route of the gateway's table promoted to its candidate from the defaults, as a user would run it
+ *      (the route's own gate script and the gate token promote mints from its declaration; no --gate, no
+ *      --gate-token), steps of a few seconds → each must reach 100 %;
+ *   2. reference-data again with 5 % injected 500s (FIG_FAULTS=1, PUT /_fig/faults) → it must roll back at step 1.
  * Everything it starts is its own: fresh uniquely named databases (dropped after), a unique FIG_NAMESPACE
  * (its streams and KV buckets deleted after), processes stopped by pid. Exits non-zero with the reason.
  *
@@ -136,22 +138,31 @@ async function promote(gatewayUrl: string, args: string[]) {
   return proc.exited;
 }
 
-async function weights(gatewayUrl: string, admin: string): Promise<Record<string, number>> {
+type GatewayRoute = { id: string; upstreams: { name: string; weight: number }[] };
+
+async function routes(gatewayUrl: string, admin: string): Promise<GatewayRoute[]> {
   const res = await fetch(`${gatewayUrl}/_fig/routes`, { headers: { authorization: `Bearer ${admin}` } });
-  const body = (await res.json()) as {
-    routes: { id: string; upstreams: { name: string; weight: number }[] }[];
-  };
-  const route = body.routes.find((r) => r.id === ROUTE) ?? fail(`no route ${ROUTE} at the gateway`);
+  if (!res.ok) fail(`GET /_fig/routes: ${res.status}`);
+  return ((await res.json()) as { routes: GatewayRoute[] }).routes;
+}
+
+async function weights(gatewayUrl: string, admin: string, id = ROUTE): Promise<Record<string, number>> {
+  const route =
+    (await routes(gatewayUrl, admin)).find((r) => r.id === id) ?? fail(`no route ${id} at the gateway`);
   return Object.fromEntries(route.upstreams.map((u) => [u.name, u.weight]));
 }
 
-async function latestPromotion(gatewayUrl: string, admin: string) {
-  const res = await fetch(`${gatewayUrl}/_fig/promotions?route=${ROUTE}`, {
+async function latestPromotion(gatewayUrl: string, admin: string, route = ROUTE) {
+  const res = await fetch(`${gatewayUrl}/_fig/promotions?route=${route}`, {
     headers: { authorization: `Bearer ${admin}` },
   });
   if (!res.ok) fail(`GET /_fig/promotions: ${res.status}`);
   const { promotions } = (await res.json()) as {
-    promotions: { state: string; decisions: { step: number; verdict: string; reason: string }[] }[];
+    promotions: {
+      state: string;
+      reason: string | null;
+      decisions: { step: number; verdict: string; reason: string }[];
+    }[];
   };
   return promotions.at(-1) ?? fail("no promotion recorded");
 }
@@ -188,13 +199,23 @@ async function main() {
   await waitReady(gateway);
 
   const common = ["--engine", "builtin", "--vus", "4", "--step-duration", "3s", "--min-requests", "30"];
-  const healthy = await promote(gateway.url, [ROUTE, "--to", ROUTE, "--steps", "50,100", ...common]);
-  const afterHealthy = await weights(gateway.url, admin);
-  if (healthy !== 0 || afterHealthy[ROUTE] !== 100)
-    fail(
-      `the healthy promotion did not reach 100 % (exit ${healthy}, weights ${JSON.stringify(afterHealthy)})`,
-    );
-  say(`healthy candidate promoted: ${JSON.stringify(afterHealthy)}`);
+  // Every carved-out route, from its defaults: the candidate is the upstream that is not the monolith.
+  const table = (await routes(gateway.url, admin)).filter((r) => r.id !== "default");
+  if (!table.some((r) => r.id === ROUTE)) fail(`no route ${ROUTE} at the gateway`);
+  for (const route of table) {
+    const candidate =
+      route.upstreams.find((u) => u.name !== "monolith")?.name ?? fail(`route ${route.id} has no candidate`);
+    const code = await promote(gateway.url, [route.id, "--to", candidate, "--steps", "50,100", ...common]);
+    const after = await weights(gateway.url, admin, route.id);
+    if (code !== 0 || after[candidate] !== 100) {
+      const record = await latestPromotion(gateway.url, admin, route.id).catch(() => null);
+      fail(
+        `route ${route.id}: the promotion to candidate ${candidate} from the defaults did not reach 100 % ` +
+          `(exit ${code}, weights ${JSON.stringify(after)}${record ? `, reason: ${record.reason}` : ""})`,
+      );
+    }
+    say(`route ${route.id}: candidate ${candidate} promoted from the defaults: ${JSON.stringify(after)}`);
+  }
 
   if (
     (await promote(gateway.url, [
