@@ -140,7 +140,7 @@ describe("access log", () => {
       referenceData: monolith.url,
       validation: validation.url,
     });
-    const res = await g.app.request("/api/validations?page=1", {
+    const res = await g.app.request("/api/files?page=1", {
       headers: { ...(await bearer({ sub: "alice" })), "x-request-id": "req-access-1" },
     });
     expect(res.status).toBe(200);
@@ -156,7 +156,7 @@ describe("access log", () => {
       route_id: "validation",
       upstream: "validation",
       method: "GET",
-      path: "/api/validations",
+      path: "/api/files",
       status: 200,
     });
     expect(typeof line.duration_ms).toBe("number");

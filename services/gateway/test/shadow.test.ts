@@ -63,10 +63,10 @@ describe("shadow traffic through the gateway", () => {
       });
     });
     const g = shadowedGateway({ noiseShare: 0 });
-    const direct = await (await fetch(`${monolith.url}/api/validations`)).text();
+    const direct = await (await fetch(`${monolith.url}/api/files`)).text();
 
     // The candidate is held: the client's answer is complete regardless, byte for byte the monolith's.
-    const response = await g.app.request("/api/validations", { headers: await bearer() });
+    const response = await g.app.request("/api/files", { headers: await bearer() });
     expect(response.status).toBe(200);
     expect(response.headers.get("fig-served-by")).toBe("monolith");
     expect(response.headers.get("x-upstream-header")).toBe("kept");
@@ -95,8 +95,8 @@ describe("shadow traffic through the gateway", () => {
     const noisy = shadowedGateway({ noiseShare: 0 });
     const baseline = shadowedGateway({ noiseShare: 1 });
     for (let i = 0; i < 4; i++) {
-      await (await noisy.app.request("/api/validations", { headers: await bearer() })).text();
-      await (await baseline.app.request("/api/validations", { headers: await bearer() })).text();
+      await (await noisy.app.request("/api/files", { headers: await bearer() })).text();
+      await (await baseline.app.request("/api/files", { headers: await bearer() })).text();
     }
     expect(await report(noisy)).toMatchObject({ compared: 4, mismatches: 4, mismatchRate: 1 });
     const route = await report(baseline);

@@ -197,7 +197,7 @@ describe("NATS outage", () => {
     await server.exited;
     await until(() => a.store.health().staleSince !== null, "stale noticed");
     // Still served by the last state: the candidate, at 100 %.
-    const res = await a.app.request("/api/validations", { headers: await bearer() });
+    const res = await a.app.request("/api/files", { headers: await bearer() });
     expect(res.headers.get("fig-served-by")).toBe("validation");
     const ready = await a.app.request("/ready");
     expect(ready.status).toBe(200);
