@@ -3,6 +3,7 @@ import {
   type CircuitBreakerPolicy,
   CircuitState,
   circuitBreaker,
+  type FailureReason,
   handleWhen,
   type IBreaker,
   SamplingBreaker,
@@ -70,14 +71,16 @@ function isConnectionFailure(error: unknown): boolean {
 /**
  * The share over the window (cockatiel's SamplingBreaker) or `limit` connection failures in a row, whichever
  * comes first. A dead upstream is taken out after a handful of refusals, not after its failures outweigh the
- * window's earlier successes (at 50 % of 2,500 requests/s that took seconds). The run wrapper counts the
- * streak; any answer, even a 5xx, resets it, since the upstream was reached.
+ * window's earlier successes (at 50 % of 2,500 requests/s that took seconds). Any answer, even a 5xx, ends
+ * the streak, since the upstream was reached. The failure at hand is the policy's `lastFailure`, which
+ * cockatiel records just before it asks the breaker: no wrapper, no allocation per request.
  */
 class SampleOrStreakBreaker implements IBreaker {
-  streak = 0;
+  private streak = 0;
   constructor(
     private readonly sampling: SamplingBreaker,
     private readonly limit: number,
+    private readonly lastFailure: () => FailureReason<unknown> | undefined,
   ) {}
   get state(): unknown {
     return this.sampling.state;
@@ -86,9 +89,12 @@ class SampleOrStreakBreaker implements IBreaker {
     this.sampling.state = value;
   }
   success(state: CircuitState): void {
+    this.streak = 0;
     this.sampling.success(state);
   }
   failure(state: CircuitState): boolean {
+    const last = this.lastFailure();
+    this.streak = last && "error" in last && isConnectionFailure(last.error) ? this.streak + 1 : 0;
     // Both are asked: the window must count this failure even when the streak alone opens the breaker.
     const sampled = this.sampling.failure(state);
     return sampled || this.streak >= this.limit;
@@ -112,7 +118,7 @@ export function createBreakers({
   halfOpenAfterMs = 5000,
   consecutiveConnectionFailures = 5,
 }: BreakerOptions = {}): Breakers {
-  type Entry = { policy: CircuitBreakerPolicy; breaker: SampleOrStreakBreaker; openedAt: number };
+  type Entry = { policy: CircuitBreakerPolicy; openedAt: number };
   const policies = new Map<UpstreamName, Entry>();
   const listeners = new Set<(change: BreakerStateChange) => void>();
 
@@ -126,9 +132,13 @@ export function createBreakers({
       // cockatiel's minimum is a rate per second over the window: 20 requests in 10 s is 2/s.
       minimumRps: minimumRequests / (windowMs / 1000),
     });
-    const breaker = new SampleOrStreakBreaker(sampling, consecutiveConnectionFailures);
+    const breaker = new SampleOrStreakBreaker(
+      sampling,
+      consecutiveConnectionFailures,
+      () => policy.lastFailure,
+    );
     const policy = circuitBreaker(failurePolicy, { halfOpenAfter: halfOpenAfterMs, breaker });
-    const created: Entry = { policy, breaker, openedAt: 0 };
+    const created: Entry = { policy, openedAt: 0 };
     let previous: BreakerState = "closed";
     policy.onStateChange((state) => {
       const to = stateName[state];
@@ -159,18 +169,9 @@ export function createBreakers({
   return {
     isOpen,
     async run(upstream, fn) {
-      const { policy, breaker } = entry(upstream);
+      const { policy } = entry(upstream);
       if (isOpen(upstream)) throw new BrokenCircuitError();
-      return policy.execute(async () => {
-        try {
-          const result = await fn();
-          breaker.streak = 0;
-          return result;
-        } catch (error) {
-          if (isConnectionFailure(error)) breaker.streak++;
-          throw error;
-        }
-      });
+      return policy.execute(fn);
     },
     state: (upstream) => {
       const found = policies.get(upstream);

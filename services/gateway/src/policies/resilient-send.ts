@@ -115,12 +115,13 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
 
     try {
       const rescue = plan.unreachedFallback;
-      const first = rescue === undefined ? undefined : sendableAgain(request);
+      // Only a body needs the wrapper: a bodiless request can always be sent again.
+      const first = rescue !== undefined && hasBody ? sendableAgain(request) : undefined;
       let outcome = await attempt(plan.upstream, "first", first?.request);
       if (
         rescue !== undefined &&
         rescue !== outcome.upstream &&
-        first?.untouched() &&
+        (first?.untouched() ?? true) &&
         neverReached(outcome.error) &&
         !deadline.signal.aborted
       ) {

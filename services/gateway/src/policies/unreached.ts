@@ -51,8 +51,8 @@ export type FirstSend = {
 export function sendableAgain(request: UpstreamRequest): FirstSend {
   const body = request.body;
   if (body === null) return { request, untouched: () => true };
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  const lazy = new ReadableStream<Uint8Array>(
+  let reader: ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>> | undefined;
+  const lazy = new ReadableStream<Uint8Array<ArrayBuffer>>(
     {
       async pull(controller) {
         reader ??= body.getReader();

@@ -243,7 +243,7 @@ describe("outlier ejection: connection failures in a row open the breaker at onc
     expect(breakers.isOpen("validation")).toBe(true);
   });
 
-  test("any answer, even a 500, breaks the streak; client aborts and timeouts neither count nor break it", async () => {
+  test("any answer, even a 500, breaks the streak; a client abort neither counts nor breaks it; timeouts do not count", async () => {
     const breakers = createBreakers(options);
     const answered = async () => new Response("down", { status: 500 });
     const aborted = async () => {
