@@ -219,6 +219,17 @@ describe("GET /api/validations through the gateway: both upstreams, merged", () 
         archived: !onValidation.includes(run.validationId),
       });
     expect(merged.filter((r) => r.archived).length).toBe(60 + onMonolith.length);
+    // Read by id (read fallback finds it on the monolith), a run says what the list says.
+    for (const [id, archived] of [
+      [onMonolith[0], true],
+      [onValidation[0], false],
+    ] as const) {
+      const one = await app.request(`/api/validations/${id}`, {
+        headers: await bearer({ tenant, roles: ["viewer"] }),
+      });
+      expect(one.status).toBe(200);
+      expect(((await one.json()) as Run).archived).toBe(archived);
+    }
   });
 
   test("at 50 %, the monolith's own runs are not archived, its history from before the migration is", async () => {
@@ -232,6 +243,12 @@ describe("GET /api/validations through the gateway: both upstreams, merged", () 
     const recent = merged.filter((r) => r.timings.queuedAt >= "2026-01-01");
     expect(recent.length).toBeGreaterThan(0);
     expect(recent.every((r) => !r.archived)).toBe(true);
+    const madeOnMonolith = (await allOf(urls.monolith, tenant)).find((r) => !r.archived);
+    expect(madeOnMonolith).toBeDefined();
+    const one = await app.request(`/api/validations/${madeOnMonolith?.validationId}`, {
+      headers: await bearer({ tenant, roles: ["viewer"] }),
+    });
+    expect(((await one.json()) as Run).archived).toBe(false);
   });
 
   test("a run created mid-pagination causes no duplicate and no gap in the pages after", async () => {
