@@ -14,8 +14,8 @@ export const SERVICE = {
   description:
     "Dash, the legacy monolith being strangled: the reference-data admin module (codes, contexts, establishments, rules) " +
     "and billing-file validation, answered synchronously. Speaks the same contract as reference-data and validation, " +
-    "with two documented differences: POST /api/validations answers 200 with the finished run (not 202), and runs carry `archived` " +
-    "(history from before the migration). Files, runs and findings belong to the tenant in your token.",
+    "with one documented difference: POST /api/validations answers 200 with the finished run (not 202). Runs from before the " +
+    "migration say `archived: true`. Files, runs and findings belong to the tenant in your token.",
 };
 
 export type AppDeps = ModuleDeps & {

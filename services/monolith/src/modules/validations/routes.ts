@@ -10,8 +10,8 @@ import {
 } from "@fig/validation/routes/validations";
 import { createRoute, z } from "@hono/zod-openapi";
 
-// The validation service's routes, with the monolith's two documented differences (README): runs are
-// validated inside the request (200 with the finished run, not 202), and runs carry `archived`.
+// The validation service's routes, with the monolith's documented difference (README): runs are validated
+// inside the request (200 with the finished run, not 202). `archived` keeps the monolith's own description.
 export { eventsRoute, listResultsRoute, resultsCsvRoute };
 
 export const MonolithValidationSchema = ValidationSchema.extend({
