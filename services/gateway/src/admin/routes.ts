@@ -45,7 +45,9 @@ export const RouteSchema = z
         tenant: z.string().openapi({ description: "Tenant of the gate token", example: "fig" }),
       })
       .nullable()
-      .openapi({ description: "The route's load gate (`bun run promote`): its script and the token it needs" }),
+      .openapi({
+        description: "The route's load gate (`bun run promote`): its script and the token it needs",
+      }),
     policies: z
       .record(z.string(), z.unknown())
       .openapi({ description: "Auth, rate limit, timeout, retries, breaker, read fallback, shadow" }),
