@@ -7,7 +7,7 @@ import { buildApp as buildValidation } from "../../validation/src/app.ts";
 import { files as validationFiles, validations as validationRuns } from "../../validation/src/db/schema.ts";
 import type { FileStore } from "../../validation/src/domain/object-store.ts";
 import { PARTIAL_HEADER } from "../src/proxy/list-merge.ts";
-import { auth, bearer, silent, testGateway } from "./harness.ts";
+import { auth, bearer, silent, startEchoUpstream, testGateway } from "./harness.ts";
 
 // The gateway in front of the real monolith and validation apps (their buildApp, real Postgres, real sockets):
 // GET /api/validations is asked of both and merged newest first, whatever the weights.
@@ -230,6 +230,16 @@ describe("GET /api/validations through the gateway: both upstreams, merged", () 
       expect(one.status).toBe(200);
       expect(((await one.json()) as Run).archived).toBe(archived);
     }
+    // Only the run itself is marked: its findings pass as the monolith wrote them.
+    const archivedRun = merged.at(-1) as Run;
+    const findings = await app.request(`/api/validations/${archivedRun.validationId}/results?limit=5`, {
+      headers: await bearer({ tenant, roles: ["viewer"] }),
+    });
+    expect(findings.headers.get("fig-served-by")).toBe("monolith");
+    const found = (await findings.json()) as { items: Record<string, unknown>[] };
+    expect(found.items.length).toBeGreaterThan(0);
+    expect(Object.keys(found).sort()).toEqual(["items", "nextCursor"]);
+    expect(found.items.some((f) => "archived" in f)).toBe(false);
   });
 
   test("at 50 %, the monolith's own runs are not archived, its history from before the migration is", async () => {
@@ -357,6 +367,23 @@ describe("one side down", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get(PARTIAL_HEADER)).toBe("validation unavailable");
     expect(ids(((await res.json()) as Page).items)).toEqual(ids(await allOf(urls.monolith, "acme")));
+  });
+
+  test("an upstream answering 5xx is left out as one that is down", async () => {
+    const tenant = "initech";
+    const failing = startEchoUpstream("monolith", () =>
+      Response.json({ title: "Service Unavailable" }, { status: 503 }),
+    );
+    try {
+      const gw = testGateway({ urls: { ...urls, monolith: failing.url } });
+      const res = await listPage(gw.app, tenant, 1000, null);
+      expect(res.status).toBe(200);
+      expect(res.headers.get(PARTIAL_HEADER)).toBe("monolith unavailable");
+      expect(ids(((await res.json()) as Page).items)).toEqual(ids(await allOf(urls.validation, tenant)));
+      expect(failing.received.length).toBeGreaterThan(0);
+    } finally {
+      failing.stop();
+    }
   });
 
   test("both down: a 502 problem, as for any route whose upstream fails", async () => {

@@ -59,10 +59,10 @@ export function withListMerges(
   forward: Forward,
   { table, store }: { table: RouteTable; store: RouteStateStore },
 ): Forward {
-  const lists = new Map<string, { route: RouteDefinition; spec: ListMerge }>();
-  for (const route of table.routes)
-    for (const spec of route.listMerge ?? []) lists.set(spec.path, { route, spec });
-  if (lists.size === 0) return forward;
+  const lists: ListEntry[] = table.routes.flatMap((route) =>
+    (route.listMerge ?? []).map((spec) => ({ route, spec })),
+  );
+  if (lists.length === 0) return forward;
 
   /** The legacy side and the field to mark, while the route sends it none of its traffic. */
   const archiveOf = (route: RouteDefinition, spec: ListMerge): Archive | undefined => {
@@ -75,22 +75,36 @@ export function withListMerges(
 
   return function forwardOrMerge(plan) {
     if (plan.pinned || plan.request.method !== "GET") return forward(plan);
-    const path = pathOf(plan.request.url);
-    const list = lists.get(path);
-    if (list) return mergeList(forward, plan, list.spec, archiveOf(list.route, list.spec));
-    // One item of a list (`/api/validations/{id}`): the legacy side's answer is marked as the list marks it.
-    const parent = lists.get(path.slice(0, path.lastIndexOf("/")));
-    const archive = parent && archiveOf(parent.route, parent.spec);
+    const hit = matchList(plan.request.url, lists);
+    if (!hit) return forward(plan);
+    const archive = archiveOf(hit.route, hit.spec);
+    if (!hit.item) return mergeList(forward, plan, hit.spec, archive);
+    // One item of the list (`/api/validations/{id}`): the legacy side's answer is marked as the list marks it.
     return archive ? forward(plan).then((result) => markItem(result, archive)) : forward(plan);
   };
 }
 
-/** The path of a URL string, without parsing the whole URL (this runs on every proxied GET). */
-function pathOf(url: string): string {
+type ListEntry = { route: RouteDefinition; spec: ListMerge };
+
+/**
+ * The declared list a URL is, or one item of (`<path>/<id>`, one segment more), read in place: this runs on
+ * every proxied GET, so it allocates nothing.
+ */
+function matchList(url: string, lists: ListEntry[]): (ListEntry & { item: boolean }) | undefined {
   const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start === -1) return "/";
+  if (start === -1) return undefined;
   const query = url.indexOf("?", start);
-  return url.slice(start, query === -1 ? undefined : query);
+  const end = query === -1 ? url.length : query;
+  for (const entry of lists) {
+    const path = entry.spec.path;
+    if (!url.startsWith(path, start)) continue;
+    const after = start + path.length;
+    if (after === end) return { ...entry, item: false };
+    if (url.charCodeAt(after) !== 47 || after + 1 >= end) continue; // "/" and an id
+    const slash = url.indexOf("/", after + 1);
+    if (slash === -1 || slash >= end) return { ...entry, item: true };
+  }
+  return undefined;
 }
 
 async function mergeList(
