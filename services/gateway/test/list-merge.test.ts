@@ -369,11 +369,9 @@ describe("one side down", () => {
     expect(ids(((await res.json()) as Page).items)).toEqual(ids(await allOf(urls.monolith, "acme")));
   });
 
-  test("an upstream answering 5xx is left out as one that is down", async () => {
+  test.each([503, 404])("an upstream answering %d is left out as one that is down", async (status) => {
     const tenant = "initech";
-    const failing = startEchoUpstream("monolith", () =>
-      Response.json({ title: "Service Unavailable" }, { status: 503 }),
-    );
+    const failing = startEchoUpstream("monolith", () => Response.json({ status }, { status }));
     try {
       const gw = testGateway({ urls: { ...urls, monolith: failing.url } });
       const res = await listPage(gw.app, tenant, 1000, null);

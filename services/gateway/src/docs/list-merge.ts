@@ -34,7 +34,7 @@ export function withListMergeNotes(doc: OpenApiDocument, table: RouteTable): Ope
                 ...(ok.headers as Json | undefined),
                 "Fig-Partial": {
                   description:
-                    "Set when an upstream did not answer (down, 5xx, timeout, open breaker): the page holds what the others have",
+                    "Set when an upstream did not answer (down, 5xx, 404, timeout, open breaker): the page holds what the others have",
                   schema: { type: "string", example: "monolith unavailable" },
                 },
               },

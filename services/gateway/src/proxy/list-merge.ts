@@ -38,7 +38,7 @@ type Merge = {
   attempts: ForwardResult["attempts"];
 };
 
-/** An upstream's 4xx (a bad query, a refused token): the client's answer, as the upstream gave it. */
+/** An upstream's 4xx but 404 (a bad query, a refused token): the client's answer, as the upstream gave it. */
 class UpstreamRefusal {
   constructor(readonly result: ForwardResult) {}
 }
@@ -199,7 +199,8 @@ async function readPage(m: Merge, side: Side, from: string | null): Promise<void
   }
   m.attempts.push(...result.attempts);
   const status = result.response.status;
-  if (status >= 500) {
+  // 404: this upstream has no such list (not deployed there yet), which is not the client's fault.
+  if (status >= 500 || status === 404) {
     await result.response.body?.cancel();
     side.down = { error: undefined, reason: `answered ${status}` };
     return;
