@@ -7,8 +7,9 @@
  *
  * Processes, each on a port it picked itself (port 0): the monolith and the candidate are small Bun servers
  * (services/gateway/test/fixtures/upstream-process.ts, no database: the figure is the gateway's, not the
- * services'), the gateway is bench/lib/gateway-process.ts over the gateway source at `--gateway` (in-memory
- * route state), the clients run here. `--before <dir>` runs the same scenario first on another checkout's
+ * services'; each answers after `--upstream-ms`, so requests are in flight when the candidate dies), the
+ * gateway is bench/lib/gateway-process.ts over the gateway source at `--gateway` (in-memory route state),
+ * the clients run here. `--before <dir>` runs the same scenario first on another checkout's
  * gateway (an older commit: `git worktree add /tmp/fig-old <commit> && (cd /tmp/fig-old && bun install)`)
  * and prints both side by side.
  *
@@ -17,7 +18,8 @@
  * Goal (printed, not asserted): < 0.1 % client-visible errors, as Envoy's outlier ejection plus retry gives.
  *
  * Usage: bun bench/dead-candidate.ts [--duration 14] [--kill-after 4] [--clients 20] [--consumers 400]
- *                                    [--gateway services/gateway] [--before /tmp/fig-old/services/gateway]
+ *                                    [--upstream-ms 2] [--gateway services/gateway]
+ *                                    [--before /tmp/fig-old/services/gateway]
  */
 import { resolve } from "node:path";
 import { DEV_SECRET_DEFAULT, mintDevToken } from "../packages/auth/src/index.ts";
@@ -25,7 +27,8 @@ import { cleanupOnSignals, parseFlags, usageError } from "./lib/cli.ts";
 import { check, heading, int, kv, line, loadAverage, printSummary, summary, verdict } from "./lib/report.ts";
 
 const USAGE = `Usage: bun bench/dead-candidate.ts [--duration 14] [--kill-after 4] [--clients 20] [--consumers 400]
-                                   [--gateway services/gateway] [--before <another checkout's services/gateway>]`;
+                                   [--upstream-ms 2] [--gateway services/gateway]
+                                   [--before <another checkout's services/gateway>]`;
 const ROOT = resolve(import.meta.dir, "..");
 const FIXTURE = resolve(ROOT, "services/gateway/test/fixtures/upstream-process.ts");
 const GATEWAY_PROCESS = resolve(import.meta.dir, "lib/gateway-process.ts");
@@ -107,10 +110,15 @@ type Run = {
 async function runScenario(
   gatewayDir: string,
   tokens: string[],
-  { durationMs, killAfterMs, clients }: { durationMs: number; killAfterMs: number; clients: number },
+  {
+    durationMs,
+    killAfterMs,
+    clients,
+    upstreamMs,
+  }: { durationMs: number; killAfterMs: number; clients: number; upstreamMs: number },
 ): Promise<Run> {
-  const monolith = spawnChild(["bun", FIXTURE, "monolith"]);
-  const candidate = spawnChild(["bun", FIXTURE, "reference-data"]);
+  const monolith = spawnChild(["bun", FIXTURE, "monolith", String(upstreamMs)]);
+  const candidate = spawnChild(["bun", FIXTURE, "reference-data", String(upstreamMs)]);
   const [monolithUrl, candidateUrl] = await Promise.all([urlOf(monolith), urlOf(candidate)]);
   const gateway = spawnChild([
     "bun",
@@ -222,16 +230,25 @@ function print(title: string, f: Figures): void {
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(USAGE, ["duration", "kill-after", "clients", "consumers", "gateway", "before"]);
+  const flags = parseFlags(USAGE, [
+    "duration",
+    "kill-after",
+    "clients",
+    "consumers",
+    "upstream-ms",
+    "gateway",
+    "before",
+  ]);
   const number = (name: keyof typeof flags, fallback: number) => {
     const value = Number(flags[name] ?? fallback);
-    if (!Number.isFinite(value) || value <= 0) usageError(USAGE, `--${name} takes a positive number`);
+    if (!Number.isFinite(value) || value < 0) usageError(USAGE, `--${name} takes a number ≥ 0`);
     return value;
   };
   const durationMs = number("duration", 14) * 1000;
   const killAfterMs = number("kill-after", 4) * 1000;
   const clients = number("clients", 20);
   const consumers = number("consumers", 400);
+  const upstreamMs = number("upstream-ms", 2);
   if (killAfterMs >= durationMs) usageError(USAGE, "--kill-after must be less than --duration");
   const now = resolve(ROOT, flags.gateway ?? "services/gateway");
   const before = flags.before === undefined ? undefined : resolve(flags.before);
@@ -243,13 +260,14 @@ async function main(): Promise<number> {
     `dead candidate: ${clients} clients over ${consumers} consumers, GET /api/codes/00103, reference-data 50/50`,
   );
   line(`kill -9 of the candidate ${killAfterMs / 1000} s in, ${durationMs / 1000} s in all`);
+  line(`stand-in monolith and candidate answer after ${upstreamMs} ms (requests are in flight at the kill)`);
   line(`load average before (1 / 5 / 15 min): ${loadAverage(" / ")}`);
   const tokens = await Promise.all(
     Array.from({ length: consumers }, (_, i) =>
       mintDevToken({ secret: DEV_SECRET_DEFAULT, sub: `consumer-${i}`, tenant: "bench", roles: ["viewer"] }),
     ),
   );
-  const options = { durationMs, killAfterMs, clients };
+  const options = { durationMs, killAfterMs, clients, upstreamMs };
 
   let old: Figures | undefined;
   if (before) {

@@ -36,9 +36,9 @@ export type ForwardPlan = {
   /** The route's breaker policy (default true); false: attempts bypass the breakers and are not counted. */
   breaker?: boolean;
   /**
-   * Where the request goes, whatever its method, when the picked upstream was never reached (connection
-   * refused: not a byte sent): the route's stable upstream. It is not a retry, since the failing upstream got
-   * nothing, so the retry budget is not charged. The proxy leaves it out when the upstream was not chosen by
+   * Where the request goes, whatever its method, when the picked upstream certainly never got it (see
+   * `neverReached`: a POST refused, the breaker's refusal): the route's stable upstream. It is not a retry,
+   * since the failing upstream got nothing, so the retry budget is not charged. The proxy leaves it out when the upstream was not chosen by
    * weights (a pin, the write owner), since the request may then go nowhere else.
    */
   unreachedFallback?: UpstreamName;
@@ -122,7 +122,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
         rescue !== undefined &&
         rescue !== outcome.upstream &&
         (first?.untouched() ?? true) &&
-        neverReached(outcome.error) &&
+        neverReached(outcome.error, method) &&
         !deadline.signal.aborted
       ) {
         outcome = await attempt(rescue, "unreached");

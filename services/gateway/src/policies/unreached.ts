@@ -2,12 +2,18 @@ import { BrokenCircuitError } from "cockatiel";
 import type { UpstreamRequest } from "./types.ts";
 
 /**
- * Codes of the errors fetch throws when it could not open a connection at all, so not a byte of the request
- * was sent: refused (Bun ≥ 1.4 and Node say `ECONNREFUSED`, Bun ≤ 1.3 `ConnectionRefused`), no socket could
- * be opened, or the name did not resolve. A reset (`ECONNRESET`) is not here: fetch does not say whether the
- * upstream had read the request before the connection closed.
+ * Codes of the errors fetch throws when it could not open a connection: refused (Bun ≥ 1.4 and Node say
+ * `ECONNREFUSED`, Bun ≤ 1.3 `ConnectionRefused`), no socket could be opened, or the name did not resolve.
+ * A reset (`ECONNRESET`) is not here: fetch does not say whether the upstream had read the request.
  */
 const NEVER_CONNECTED = new Set(["ECONNREFUSED", "ConnectionRefused", "FailedToOpenSocket", "ENOTFOUND"]);
+
+/**
+ * Methods fetch sends again by itself, on a new connection, when a reused keep-alive connection closes before
+ * the answer (Bun's fetch does it for these, not for POST or PATCH; undici does the same). For them a refused
+ * connection may be the end of a request the upstream had already read, so a refusal proves nothing.
+ */
+const REPLAYED_BY_FETCH = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 function codeOf(error: unknown): unknown {
   if (typeof error !== "object" || error === null) return undefined;
@@ -17,15 +23,18 @@ function codeOf(error: unknown): unknown {
 }
 
 /**
- * True when an attempt certainly never reached its upstream: fetch could not connect, or the breaker
- * refused the attempt without sending it. Such a request may go to another upstream whatever its method,
- * since the first one never saw it; anything else (a reset, a timeout, a 5xx) may have been processed.
+ * True when an attempt certainly never reached its upstream: the breaker refused it without sending it, or
+ * fetch could not connect for a method fetch never replays (POST, PATCH). Such a request may go to another
+ * upstream whatever its method, since the first one never saw it. Anything else may have been read: a
+ * reset, a timeout, a 5xx, and a refusal of an idempotent request (fetch's own replay after a kept-alive
+ * connection closed ends the same way); those keep the budgeted retry.
  *
  * @example
- * neverReached(await fetch("http://127.0.0.1:1").catch((e) => e)) // true: connection refused
+ * neverReached(await fetch("http://127.0.0.1:1", { method: "POST" }).catch((e) => e), "POST") // true
  */
-export function neverReached(error: unknown): boolean {
+export function neverReached(error: unknown, method: string): boolean {
   if (error instanceof BrokenCircuitError) return true;
+  if (REPLAYED_BY_FETCH.has(method.toUpperCase())) return false;
   const code = codeOf(error);
   return typeof code === "string" && NEVER_CONNECTED.has(code);
 }

@@ -49,28 +49,74 @@ const errorOf = (promise: Promise<unknown>) =>
     (error: unknown) => error,
   );
 
+/**
+ * A keep-alive upstream that answers the first request on a connection, then reads the second, stops
+ * listening and closes that connection without an answer: the second request reached it, and any new
+ * connection is refused.
+ */
+function dyingAfterOneAnswer() {
+  const seen: string[] = [];
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data(socket, data) {
+        seen.push(new TextDecoder().decode(data).split("\r\n")[0] as string);
+        if (seen.length === 1) {
+          socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok");
+          return;
+        }
+        listener.stop(false);
+        socket.terminate();
+      },
+    },
+  });
+  return { url: `http://127.0.0.1:${listener.port}/x`, seen };
+}
+
 describe("neverReached: only what certainly sent nothing", () => {
-  test("a refused connection, in Bun's spelling and Node's, and a breaker's refusal", async () => {
-    const refused = await errorOf(fetch(`${refusedUrl}/x`));
+  test("a refused POST or PATCH, in Bun's spelling and Node's, and a breaker's refusal of any method", async () => {
+    const refused = await errorOf(fetch(`${refusedUrl}/x`, { method: "POST" }));
     expect(refused).toBeInstanceOf(Error);
-    expect(neverReached(refused)).toBe(true);
-    expect(neverReached(Object.assign(new Error("Unable to connect"), { code: "ConnectionRefused" }))).toBe(
+    expect(neverReached(refused, "POST")).toBe(true);
+    expect(neverReached(refused, "patch")).toBe(true);
+    const bun13 = Object.assign(new Error("Unable to connect"), { code: "ConnectionRefused" });
+    expect(neverReached(bun13, "POST")).toBe(true);
+    expect(neverReached(new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }), "POST")).toBe(
       true,
     );
-    expect(neverReached(new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }))).toBe(true);
-    expect(neverReached(new BrokenCircuitError())).toBe(true);
+    expect(neverReached(new BrokenCircuitError(), "GET")).toBe(true);
+    expect(neverReached(new BrokenCircuitError(), "PUT")).toBe(true);
+  });
+
+  test("fetch replays an idempotent request after a kept-alive connection closes: its refusal proves nothing", async () => {
+    const upstream = dyingAfterOneAnswer();
+    expect(await (await fetch(upstream.url)).text()).toBe("ok");
+    const error = await errorOf(fetch(upstream.url, { method: "PUT" }));
+    // The upstream read the PUT, and yet fetch reports a refused connection (its replay's).
+    expect(upstream.seen).toEqual(["GET /x HTTP/1.1", "PUT /x HTTP/1.1"]);
+    expect(neverReached(error, "PUT")).toBe(false);
+    for (const method of ["GET", "HEAD", "OPTIONS", "DELETE"])
+      expect(neverReached(new TypeError("refused", { cause: { code: "ECONNREFUSED" } }), method)).toBe(false);
+
+    // A POST is not replayed: the same death is a reset, which may have been processed.
+    const post = dyingAfterOneAnswer();
+    await (await fetch(post.url)).text();
+    const reset = await errorOf(fetch(post.url, { method: "POST", body: "x" }));
+    expect(post.seen).toEqual(["GET /x HTTP/1.1", "POST /x HTTP/1.1"]);
+    expect(neverReached(reset, "POST")).toBe(false);
   });
 
   test("a reset after the request was written, a timeout, an abort and plain errors are not", async () => {
     reset();
-    const resetError = await errorOf(fetch(`http://127.0.0.1:${resetting.port}/x`));
+    const resetError = await errorOf(fetch(`http://127.0.0.1:${resetting.port}/x`, { method: "POST" }));
     expect(resetError).toBeInstanceOf(Error);
     expect(resetBytes).toBeGreaterThan(0);
-    expect(neverReached(resetError)).toBe(false);
-    expect(neverReached(new DOMException("deadline", "TimeoutError"))).toBe(false);
-    expect(neverReached(new DOMException("client left", "AbortError"))).toBe(false);
-    expect(neverReached(new Error("boom"))).toBe(false);
-    expect(neverReached(undefined)).toBe(false);
+    expect(neverReached(resetError, "POST")).toBe(false);
+    expect(neverReached(new DOMException("deadline", "TimeoutError"), "POST")).toBe(false);
+    expect(neverReached(new DOMException("client left", "AbortError"), "POST")).toBe(false);
+    expect(neverReached(new Error("boom"), "POST")).toBe(false);
+    expect(neverReached(undefined, "POST")).toBe(false);
   });
 });
 
@@ -89,7 +135,7 @@ describe("sendableAgain", () => {
   });
 });
 
-describe("a request that never reached its upstream goes to the stable one, whatever its method", () => {
+describe("a request that certainly never reached its upstream goes to the stable one, outside the budget", () => {
   test("a POST with a streamed body refused by the candidate is served by the monolith, body whole, budget untouched", async () => {
     reset();
     const budget = noRetries();
@@ -161,19 +207,24 @@ describe("a request that never reached its upstream goes to the stable one, what
     expect(monolith.hits).toHaveLength(0);
   });
 
-  test("a GET refused by the candidate is served by the monolith even with the retry budget spent", async () => {
+  test("a refused GET keeps the budgeted retry (fetch may have replayed it): the monolith's with budget, 502 without", async () => {
     reset();
-    const budget = noRetries();
-    const forward = createResilientSend({ send: refusing, budget });
-    const result = await forward({
+    const plan = () => ({
       request: new Request("http://gateway/api/files"),
       upstream: "validation",
       upstreams,
       unreachedFallback: "monolith",
     });
-    expect(result.upstream).toBe("monolith");
+    const budget = createRetryBudget();
+    const retried = await createResilientSend({ send: refusing, budget })(plan());
+    expect(retried.attempts.map((a) => [a.upstream, a.kind])).toEqual([
+      ["validation", "first"],
+      ["monolith", "retry"],
+    ]);
+    expect(budget.stats().retries).toBe(1);
+    const error = await errorOf(createResilientSend({ send: refusing, budget: noRetries() })(plan()));
+    expect((error as AppError).status).toBe(502);
     expect(monolith.hits).toHaveLength(1);
-    expect(budget.stats()).toMatchObject({ retries: 0, rejected: 0 });
   });
 
   test("without an unreached fallback (a pin, the write owner) a refused POST stays a 502", async () => {
