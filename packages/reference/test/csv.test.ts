@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Database, rowsOf } from "@fig/db";
 import { DomainError } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
@@ -53,12 +53,17 @@ describe("codes: import and export", () => {
     code("00099", "4265", '"Examen, ""périodique"" à domicile"'),
     `00104,Visite,visite,1500,acte,cabinet,true,2,2015-01-01,2030-12-31,false`,
   ];
+  const file = `${CODES_HEADER}\n${lines.join("\n")}\n`;
+
+  // Each test starts from an empty codes table (and outbox) of its own.
+  beforeEach(async () => {
+    await tdb.db.execute(sql`truncate codes, outbox`);
+  });
 
   test("a file into an empty table: every row inserted, and one `imported` event carrying them", async () => {
-    const before = (await outboxEvents(tdb.db)).length;
-    const result = await importText(codesSpec, `${CODES_HEADER}\n${lines.join("\n")}\n`);
+    const result = await importText(codesSpec, file);
     expect(result).toEqual({ rows: 3, inserted: 3, updated: 0, unchanged: 0 });
-    const events = (await outboxEvents(tdb.db)).slice(before);
+    const events = await outboxEvents(tdb.db);
     expect(events.map((e) => e.data.op)).toEqual(["imported"]);
     expect(events[0]?.data.keys).toEqual(["00103", "00099", "00104"]);
     expect(events[0]?.data.rows).toHaveLength(3);
@@ -72,6 +77,7 @@ describe("codes: import and export", () => {
   });
 
   test("export then import of the export: byte-identical text, nothing written, no event", async () => {
+    await importText(codesSpec, file);
     const exported = await readAll(exportCsv(tdb.db, codesSpec));
     expect(exported.split("\n")[0]).toBe(CODES_HEADER);
     // Key order, quoting where a cell needs it, empty cells for nulls.
@@ -87,6 +93,7 @@ describe("codes: import and export", () => {
   });
 
   test("a changed row is updated and re-versioned; the identical rows keep their version", async () => {
+    await importText(codesSpec, file);
     const result = await importText(
       codesSpec,
       `${CODES_HEADER}\n${code("00103", "7000")}\n${lines.at(-1)}\n`,
@@ -99,7 +106,8 @@ describe("codes: import and export", () => {
     expect(last?.data).toMatchObject({ op: "imported", keys: ["00103"], count: 1 });
   });
 
-  test("export pages through the table in key order (page size 2 over 3+ rows)", async () => {
+  test("export pages through the table in key order (page size 2 over 3 rows)", async () => {
+    await importText(codesSpec, file);
     const paged = await readAll(exportCsv(tdb.db, codesSpec, 2));
     expect(paged).toBe(await readAll(exportCsv(tdb.db, codesSpec)));
     const keys = paged
@@ -111,10 +119,8 @@ describe("codes: import and export", () => {
   });
 
   test("a header with a byte-order mark and upper-case names is read", async () => {
-    const result = await importText(
-      codesSpec,
-      `\uFEFF${CODES_HEADER.toUpperCase()}\n${code("00103", "7000")}\n`,
-    );
+    await importText(codesSpec, file);
+    const result = await importText(codesSpec, `\uFEFF${CODES_HEADER.toUpperCase()}\n${code("00103")}\n`);
     expect(result).toEqual({ rows: 1, inserted: 0, updated: 0, unchanged: 1 });
   });
 });
