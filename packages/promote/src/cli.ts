@@ -245,27 +245,31 @@ async function main(argv: string[]): Promise<number> {
     const onSignal = () => signals.abort();
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
+    if (!["auto", "builtin", "k6"].includes(values.engine as string))
+      throw new UsageError(`--engine must be auto, builtin or k6, not ${values.engine}`);
     if (command !== "resume") {
       if (positionals.length > 1) throw new UsageError(`unexpected ${positionals.slice(1).join(" ")}`);
       if (!values.to) throw new UsageError("--to <upstream> is required");
     }
-    const gateRoute = command === "resume" ? needRoute() : command;
-    const gate = await gateToken(config, values, gateway, gateRoute, actor);
-    printer.log(
-      `gate token: ${gate.minted ? "minted" : "given"}, roles ${gate.roles.join(", ") || "none"} in tenant ${gate.tenant}`,
-    );
-    const common = {
-      baseUrl,
-      gateToken: gate.token,
-      gateIdentity: { roles: gate.roles, tenant: gate.tenant, minted: gate.minted },
-      actor,
-      store,
-      gateway,
-      leaseMs: config.FIG_PROMOTE_LEASE_MS,
-      engine: values.engine as EngineChoice,
-      signal: signals.signal,
-      onProgress: printer.update,
-      log: printer.log,
+    /** What every run of the promotion in this process shares, with the gate token the route's journey needs. */
+    const common = async (gateRoute: string) => {
+      const gate = await gateToken(config, values, gateway, gateRoute, actor);
+      printer.log(
+        `gate token: ${gate.minted ? "minted" : "given"}, roles ${gate.roles.join(", ") || "none"} in tenant ${gate.tenant}`,
+      );
+      return {
+        baseUrl,
+        gateToken: gate.token,
+        gateIdentity: { roles: gate.roles, tenant: gate.tenant, minted: gate.minted },
+        actor,
+        store,
+        gateway,
+        leaseMs: config.FIG_PROMOTE_LEASE_MS,
+        engine: values.engine as EngineChoice,
+        signal: signals.signal,
+        onProgress: printer.update,
+        log: printer.log,
+      };
     };
     let outcome: Awaited<ReturnType<typeof runPromotion>>;
     if (command === "resume") {
@@ -279,7 +283,7 @@ async function main(argv: string[]): Promise<number> {
         `${promotionHeadline(r)}: resuming promotion ${r.id} at step ${Math.max(r.step, 1)} of ${r.steps.length} in this process`,
       );
       outcome = await runPromotion({
-        ...common,
+        ...(await common(r.route)),
         route: r.route,
         candidate: r.candidate,
         steps: r.steps,
@@ -296,7 +300,7 @@ async function main(argv: string[]): Promise<number> {
       const budget = Number(values["shadow-budget"]);
       if (!(budget >= 0 && budget <= 1)) throw new UsageError("--shadow-budget must be 0..1");
       outcome = await runPromotion({
-        ...common,
+        ...(await common(command)),
         route: command,
         candidate: values.to as string,
         steps: parseSteps(values.steps as string),
