@@ -6,6 +6,7 @@ import { validations as monolithRuns } from "../../monolith/src/db/schema.ts";
 import { buildApp as buildValidation } from "../../validation/src/app.ts";
 import { files as validationFiles, validations as validationRuns } from "../../validation/src/db/schema.ts";
 import type { FileStore } from "../../validation/src/domain/object-store.ts";
+import { type Breakers, BrokenCircuitError, createBreakers } from "../src/policies/breaker.ts";
 import { PARTIAL_HEADER } from "../src/proxy/list-merge.ts";
 import { auth, bearer, silent, startEchoUpstream, testGateway } from "./harness.ts";
 
@@ -361,13 +362,21 @@ describe("one side down", () => {
     expect(next.nextCursor).toBeNull();
   });
 
-  test("validation down: the monolith's runs, archive included, with Fig-Partial: validation unavailable", async () => {
-    const gw = testGateway({ urls: { ...urls, validation: deadUrl() } });
-    const res = await listPage(gw.app, "acme", 1000, null);
-    expect(res.status).toBe(200);
-    expect(res.headers.get(PARTIAL_HEADER)).toBe("validation unavailable");
-    expect(ids(((await res.json()) as Page).items)).toEqual(ids(await allOf(urls.monolith, "acme")));
-  });
+  // At 100 % the weights pick validation, whose requests that never reach it may go to the monolith: a side's
+  // read must not, or the monolith's runs would be served twice.
+  for (const weight of [0, 100])
+    test(`validation down at ${weight} %: the monolith's runs once each, archive included, with Fig-Partial: validation unavailable`, async () => {
+      const gw = testGateway({ urls: { ...urls, validation: deadUrl() } });
+      await gw.store.change(
+        "validation",
+        { kind: "weights", weights: { monolith: 100 - weight, validation: weight } },
+        { who: "list-merge-test", why: null },
+      );
+      const res = await listPage(gw.app, "acme", 1000, null);
+      expect(res.status).toBe(200);
+      expect(res.headers.get(PARTIAL_HEADER)).toBe("validation unavailable");
+      expect(ids(((await res.json()) as Page).items)).toEqual(ids(await allOf(urls.monolith, "acme")));
+    });
 
   test.each([503, 404])("an upstream answering %d is left out as one that is down", async (status) => {
     const tenant = "initech";
@@ -382,6 +391,28 @@ describe("one side down", () => {
     } finally {
       failing.stop();
     }
+  });
+
+  test("a side its breaker refuses is left out, never answered by another upstream in its place", async () => {
+    // The proxy chose validation while its breaker was closed; it opens before the list reads that side.
+    const real = createBreakers();
+    const breakers: Breakers = {
+      ...real,
+      run: (upstream, fn) =>
+        upstream === "validation" ? Promise.reject(new BrokenCircuitError()) : real.run(upstream, fn),
+    };
+    const gw = testGateway({ urls, breakers });
+    await gw.store.change(
+      "validation",
+      { kind: "weights", weights: { monolith: 0, validation: 100 } },
+      { who: "list-merge-test", why: null },
+    );
+    const res = await listPage(gw.app, "acme", 1000, null);
+    expect(res.status).toBe(200);
+    expect(res.headers.get(PARTIAL_HEADER)).toBe("validation unavailable");
+    const page = (await res.json()) as Page;
+    expect(new Set(ids(page.items)).size).toBe(page.items.length);
+    expect(ids(page.items)).toEqual(ids(await allOf(urls.monolith, "acme")));
   });
 
   test("both down: a 502 problem, as for any route whose upstream fails", async () => {

@@ -185,11 +185,18 @@ async function readPage(m: Merge, side: Side, from: string | null): Promise<void
   else query.searchParams.set("cursor", from);
   let result: ForwardResult;
   try {
+    // Only what bounds one upstream's answer: retries, read fallback or a rescue elsewhere would put another
+    // side's items under this side's name (served twice).
+    const { upstreams, clientSignal, timeoutMs, maxRetries, breaker } = m.plan;
     result = await m.forward({
-      ...m.plan,
       request: { method: "GET", url: query.href, headers: m.headers, body: null },
       upstream: side.name,
-      pinned: true, // this side's own answer: never retried or read-fallen onto another side
+      upstreams,
+      clientSignal,
+      timeoutMs,
+      maxRetries,
+      breaker,
+      pinned: true,
       readFallback: false,
     });
   } catch (error) {
