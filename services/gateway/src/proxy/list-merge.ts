@@ -156,7 +156,8 @@ async function mergeList(
     const item = side.items.shift() as Item;
     if (archive && side.name === archive.upstream) item[archive.field] = true;
     out.push(item);
-    await fill(m, side);
+    // A full page needs no more: the side's next cursor is its place.
+    if (out.length < limit) await fill(m, side);
   }
 
   const from = nextPlaces(sides, m.cursor);
