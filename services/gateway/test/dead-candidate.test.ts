@@ -11,8 +11,13 @@ const CONSUMERS = 400;
 /** Spawns the upstream fixture in its own process and resolves with its URL once it listens. */
 async function spawnUpstream(
   name: string,
+  delayMs: number,
 ): Promise<{ process: Subprocess<"ignore", "pipe", "inherit">; url: string }> {
-  const child = Bun.spawn(["bun", FIXTURE, name], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn([process.execPath, FIXTURE, name, String(delayMs)], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = child.stdout.getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -34,7 +39,8 @@ afterAll(() => {
 
 describe("a candidate killed with SIGKILL under load", () => {
   test("clients see < 0.1 % errors, and the monolith serves the candidate's share after the kill", async () => {
-    const candidate = await spawnUpstream("reference-data");
+    // Answers after 2 ms, as a database-backed service would: some requests are in flight at the kill.
+    const candidate = await spawnUpstream("reference-data", 2);
     spawned.push(candidate.process);
     const monolith = startUpstream(() => Response.json({ from: "monolith" }));
     const breakers = createBreakers();
