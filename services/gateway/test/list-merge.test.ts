@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fileURLToPath } from "node:url";
+import { encodeCursor } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { buildApp as buildMonolith } from "../../monolith/src/app.ts";
 import { validations as monolithRuns } from "../../monolith/src/db/schema.ts";
 import { buildApp as buildValidation } from "../../validation/src/app.ts";
 import { files as validationFiles, validations as validationRuns } from "../../validation/src/db/schema.ts";
 import type { FileStore } from "../../validation/src/domain/object-store.ts";
+import { upstreamDocuments } from "../src/app.ts";
 import { type Breakers, BrokenCircuitError, createBreakers } from "../src/policies/breaker.ts";
 import { PARTIAL_HEADER } from "../src/proxy/list-merge.ts";
 import { auth, bearer, silent, startEchoUpstream, testGateway } from "./harness.ts";
@@ -329,6 +331,29 @@ describe("GET /api/validations through the gateway: both upstreams, merged", () 
     expect(((await limit.json()) as { errors: { location: string }[] }).errors[0]?.location).toBe(
       "query.limit",
     );
+    // Well-formed JSON of the wrong shape, and a side's cursor tampered with (that upstream refuses it).
+    for (const cursor of [
+      encodeCursor({ at: "2026-12-01" }),
+      encodeCursor({ at: ["2026-12-01T10:00:00.000Z", crypto.randomUUID()], from: { validation: "forged" } }),
+    ]) {
+      const res = await listPage(app, "acme", 10, cursor);
+      expect({ cursor, status: res.status }).toEqual({ cursor, status: 400 });
+      const body = (await res.json()) as { errors: { location: string }[] };
+      expect(body.errors.map((e) => e.location)).toEqual(["query.cursor"]);
+    }
+  });
+
+  test("the gateway's OpenAPI document says the list is merged and declares Fig-Partial", async () => {
+    const { app } = testGateway({ urls, upstreamDocuments: () => upstreamDocuments(silent) });
+    const doc = (await (await app.request("/openapi.json")).json()) as {
+      paths: Record<
+        string,
+        { get: { description: string; responses: Record<string, { headers?: object }> } }
+      >;
+    };
+    const list = doc.paths["/api/validations"]?.get;
+    expect(list?.description).toContain("merged newest first");
+    expect(Object.keys(list?.responses["200"]?.headers ?? {})).toEqual(["Fig-Partial"]);
   });
 });
 
