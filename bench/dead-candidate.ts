@@ -17,22 +17,45 @@
  * error, answers the dead candidate still served, and the gateway's gateway_diverted_total by reason.
  * Goal (printed, not asserted): < 0.1 % client-visible errors, as Envoy's outlier ejection plus retry gives.
  *
+ * `--services real` runs the real services/monolith and services/reference-data instead of the stand-ins, each
+ * on a fresh Postgres database (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:
+ * 5432/postgres; dropped at the end) with events in a NATS namespace of this run (BENCH_NATS_URL, else NATS_URL,
+ * else 127.0.0.1:4222; deleted at the end).
+ *
  * Usage: bun bench/dead-candidate.ts [--duration 14] [--kill-after 4] [--clients 20] [--consumers 400]
- *                                    [--upstream-ms 2] [--gateway services/gateway]
+ *                                    [--services stand-in|real] [--upstream-ms 2] [--gateway services/gateway]
  *                                    [--before /tmp/fig-old/services/gateway]
  */
 import { resolve } from "node:path";
 import { DEV_SECRET_DEFAULT, mintDevToken } from "../packages/auth/src/index.ts";
+// The NATS client is a dependency of packages/events, not of the root: import it from there.
+import { jetstreamManager } from "../packages/events/node_modules/@nats-io/jetstream/lib/mod.js";
+import { connect } from "../packages/events/node_modules/@nats-io/transport-node/lib/mod.js";
+import { deleteNamespace } from "../packages/events/src/streams.ts";
 import { cleanupOnSignals, parseFlags, usageError } from "./lib/cli.ts";
+import { createBenchDatabase, dropAll, dropBenchDatabase } from "./lib/postgres.ts";
 import { check, heading, int, kv, line, loadAverage, printSummary, summary, verdict } from "./lib/report.ts";
+import { freePort, serviceEnv, startService, stopAll, stopService, waitReady } from "./lib/service.ts";
 
 const USAGE = `Usage: bun bench/dead-candidate.ts [--duration 14] [--kill-after 4] [--clients 20] [--consumers 400]
-                                   [--upstream-ms 2] [--gateway services/gateway]
+                                   [--services stand-in|real] [--upstream-ms 2] [--gateway services/gateway]
                                    [--before <another checkout's services/gateway>]`;
 const ROOT = resolve(import.meta.dir, "..");
 const FIXTURE = resolve(ROOT, "services/gateway/test/fixtures/upstream-process.ts");
 const GATEWAY_PROCESS = resolve(import.meta.dir, "lib/gateway-process.ts");
 const GOAL = 0.001;
+const NATS_URL = process.env.BENCH_NATS_URL ?? process.env.NATS_URL ?? "127.0.0.1:4222";
+const NAMESPACE = `bench${crypto.randomUUID().replace(/-/g, "").slice(0, 8)}dc`;
+
+/** Deletes the streams and KV buckets the real services made in this run's namespace. */
+async function deleteNamespaceStreams(): Promise<void> {
+  const nc = await connect({ servers: NATS_URL, name: "bench-dead-candidate-cleanup" });
+  try {
+    await deleteNamespace(await jetstreamManager(nc), NAMESPACE);
+  } finally {
+    await nc.close();
+  }
+}
 
 type Child = {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -107,6 +130,99 @@ type Run = {
   diverted: Record<string, number>;
 };
 
+/** The monolith and the candidate of one run: where they listen, how to kill the candidate, how to stop both. */
+type Upstreams = {
+  monolithUrl: string;
+  candidateUrl: string;
+  /** SIGKILL to the candidate's process; resolves once it is gone. */
+  killCandidate(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/** Stand-ins: the upstream fixture, answering after `upstreamMs`. */
+async function standInUpstreams(upstreamMs: number): Promise<Upstreams> {
+  const monolith = spawnChild(["bun", FIXTURE, "monolith", String(upstreamMs)]);
+  const candidate = spawnChild(["bun", FIXTURE, "reference-data", String(upstreamMs)]);
+  const [monolithUrl, candidateUrl] = await Promise.all([urlOf(monolith), urlOf(candidate)]);
+  return {
+    monolithUrl,
+    candidateUrl,
+    async killCandidate() {
+      candidate.proc.kill("SIGKILL");
+      await candidate.proc.exited;
+      children.delete(candidate);
+    },
+    stop: async () => {
+      await Promise.all([stopChild(monolith), stopChild(candidate)]);
+    },
+  };
+}
+
+/**
+ * The real services, as in the field report: services/monolith and services/reference-data, each on a fresh
+ * Postgres database, events in this run's NATS namespace; reference-data seeded with seed/codes.csv
+ * (the monolith seeds its own copy at start).
+ */
+async function realUpstreams(): Promise<Upstreams> {
+  const [monolithDb, candidateDb] = await Promise.all([
+    createBenchDatabase("deadcand_monolith"),
+    createBenchDatabase("deadcand_refdata"),
+  ]);
+  const [monolithPort, candidatePort] = [freePort(), freePort()];
+  const env = (port: number, databaseUrl: string, extra: Record<string, string>) =>
+    serviceEnv({
+      PORT: String(port),
+      DATABASE_URL: databaseUrl,
+      NATS_URL,
+      FIG_NAMESPACE: NAMESPACE,
+      AUTH_DEV_SECRET: DEV_SECRET_DEFAULT,
+      LOG_LEVEL: "warn",
+      ...extra,
+    });
+  const monolith = startService(
+    ["bun", "services/monolith/src/main.ts"],
+    env(monolithPort, monolithDb.url, { REFERENCE_DATA_URL: `http://127.0.0.1:${candidatePort}` }),
+    ROOT,
+  );
+  const candidate = startService(
+    ["bun", "services/reference-data/src/main.ts"],
+    env(candidatePort, candidateDb.url, { MONOLITH_URL: `http://127.0.0.1:${monolithPort}` }),
+    ROOT,
+  );
+  const stop = async () => {
+    await Promise.all([stopService(monolith, 5000), stopService(candidate, 5000)]);
+    await Promise.all([dropBenchDatabase(monolithDb.name), dropBenchDatabase(candidateDb.name)]);
+  };
+  try {
+    await Promise.all([waitReady(monolith), waitReady(candidate)]);
+    const editor = await mintDevToken({
+      secret: DEV_SECRET_DEFAULT,
+      sub: "bench-editor",
+      tenant: "bench",
+      roles: ["editor"],
+    });
+    const seeded = await fetch(`${candidate.baseUrl}/api/codes/import`, {
+      method: "POST",
+      body: Bun.file(resolve(ROOT, "services/reference-data/seed/codes.csv")),
+      headers: { "content-type": "text/csv", authorization: `Bearer ${editor}` },
+    });
+    if (seeded.status !== 200) throw new Error(`seeding reference-data answered ${seeded.status}`);
+    await seeded.arrayBuffer();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    monolithUrl: monolith.baseUrl,
+    candidateUrl: candidate.baseUrl,
+    async killCandidate() {
+      candidate.proc.kill("SIGKILL");
+      await candidate.proc.exited;
+    },
+    stop,
+  };
+}
+
 async function runScenario(
   gatewayDir: string,
   tokens: string[],
@@ -115,11 +231,11 @@ async function runScenario(
     killAfterMs,
     clients,
     upstreamMs,
-  }: { durationMs: number; killAfterMs: number; clients: number; upstreamMs: number },
+    real,
+  }: { durationMs: number; killAfterMs: number; clients: number; upstreamMs: number; real: boolean },
 ): Promise<Run> {
-  const monolith = spawnChild(["bun", FIXTURE, "monolith", String(upstreamMs)]);
-  const candidate = spawnChild(["bun", FIXTURE, "reference-data", String(upstreamMs)]);
-  const [monolithUrl, candidateUrl] = await Promise.all([urlOf(monolith), urlOf(candidate)]);
+  const upstreams = real ? await realUpstreams() : await standInUpstreams(upstreamMs);
+  const { monolithUrl, candidateUrl } = upstreams;
   const gateway = spawnChild([
     "bun",
     GATEWAY_PROCESS,
@@ -128,8 +244,8 @@ async function runScenario(
     candidateUrl,
     DEV_SECRET_DEFAULT,
   ]);
-  const gatewayUrl = await urlOf(gateway);
   try {
+    const gatewayUrl = await urlOf(gateway);
     const answers: Answer[] = [];
     let sent = 0;
     const startedAt = Date.now();
@@ -155,9 +271,7 @@ async function runScenario(
     const load = Promise.all(Array.from({ length: clients }, client));
     await Bun.sleep(killAfterMs);
     const killedAt = Date.now();
-    candidate.proc.kill("SIGKILL");
-    await candidate.proc.exited;
-    children.delete(candidate);
+    await upstreams.killCandidate();
     await load;
     const endedAt = Date.now();
 
@@ -172,8 +286,8 @@ async function runScenario(
       .find((b) => b?.upstream === "reference-data" && b.to === "open" && b.at >= killedAt);
     return { answers, killedAt, startedAt, endedAt, openedAt: opened?.at, diverted };
   } finally {
-    await Promise.all([stopChild(gateway), stopChild(monolith)]);
-    if (children.has(candidate)) await stopChild(candidate);
+    await stopChild(gateway);
+    await upstreams.stop();
   }
 }
 
@@ -236,6 +350,7 @@ async function main(): Promise<number> {
     "clients",
     "consumers",
     "upstream-ms",
+    "services",
     "gateway",
     "before",
   ]);
@@ -249,34 +364,53 @@ async function main(): Promise<number> {
   const clients = number("clients", 20);
   const consumers = number("consumers", 400);
   const upstreamMs = number("upstream-ms", 2);
+  const services = flags.services ?? "stand-in";
+  if (services !== "stand-in" && services !== "real") usageError(USAGE, "--services takes stand-in or real");
+  const real = services === "real";
   if (killAfterMs >= durationMs) usageError(USAGE, "--kill-after must be less than --duration");
   const now = resolve(ROOT, flags.gateway ?? "services/gateway");
   const before = flags.before === undefined ? undefined : resolve(flags.before);
-  cleanupOnSignals("stopping the processes this script started", () =>
-    Promise.all([...children].map((c) => stopChild(c))),
-  );
+  const cleanup = async () => {
+    await Promise.all([...children].map((c) => stopChild(c)));
+    if (!real) return;
+    await stopAll();
+    await dropAll();
+    await deleteNamespaceStreams().catch((error: Error) =>
+      console.error(`could not delete the streams of namespace ${NAMESPACE}: ${error.message}`),
+    );
+  };
+  cleanupOnSignals("stopping the processes this script started and dropping its databases", cleanup);
 
   line(
     `dead candidate: ${clients} clients over ${consumers} consumers, GET /api/codes/00103, reference-data 50/50`,
   );
   line(`kill -9 of the candidate ${killAfterMs / 1000} s in, ${durationMs / 1000} s in all`);
-  line(`stand-in monolith and candidate answer after ${upstreamMs} ms (requests are in flight at the kill)`);
+  line(
+    real
+      ? `real services/monolith and services/reference-data on fresh Postgres databases, NATS namespace ${NAMESPACE}`
+      : `stand-in monolith and candidate answer after ${upstreamMs} ms (requests are in flight at the kill)`,
+  );
   line(`load average before (1 / 5 / 15 min): ${loadAverage(" / ")}`);
   const tokens = await Promise.all(
     Array.from({ length: consumers }, (_, i) =>
       mintDevToken({ secret: DEV_SECRET_DEFAULT, sub: `consumer-${i}`, tenant: "bench", roles: ["viewer"] }),
     ),
   );
-  const options = { durationMs, killAfterMs, clients, upstreamMs };
+  const options = { durationMs, killAfterMs, clients, upstreamMs, real };
 
   let old: Figures | undefined;
-  if (before) {
-    old = figuresOf(await runScenario(before, tokens, options));
-    print(`Before: ${before}`, old);
+  let current: Figures;
+  try {
+    if (before) {
+      old = figuresOf(await runScenario(before, tokens, options));
+      print(`Before: ${before}`, old);
+    }
+    current = figuresOf(await runScenario(now, tokens, options));
+    print(`Now: ${now}`, current);
+    check(current.requests > 0, "no answers at all: the gateway did not serve");
+  } finally {
+    await cleanup();
   }
-  const current = figuresOf(await runScenario(now, tokens, options));
-  print(`Now: ${now}`, current);
-  check(current.requests > 0, "no answers at all: the gateway did not serve");
 
   heading("Summary (goals are printed, not asserted)");
   line(`load average after (1 / 5 / 15 min): ${loadAverage(" / ")}`);
