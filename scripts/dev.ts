@@ -9,7 +9,10 @@
  *   AUTH_DEV_SECRET                passed through; a dev default is supplied outside production
  *   DATABASE_URL                   a Postgres server: each service gets its own database there, named after it
  *                                  (reference-data → reference_data, as in compose.yaml), created if missing;
- *                                  unset means embedded PGlite per service under .data/
+ *                                  unset means embedded PGlite per service under .data/, which this runner
+ *                                  serves on 127.0.0.1:54xx (monolith 8081 → 5481) over the Postgres wire protocol;
+ *                                  either way the URLs are written to .data/dev-databases.json for migrate-data
+ *   FIG_PGLITE_TEMPLATE_DIR        where the template cluster new embedded databases copy lives (~/.cache/fig)
  *   NATS_URL                       passed through; unset means the NATS server already answering on
  *                                  127.0.0.1:4222, else `nats-server -js` from PATH (data in .data/nats),
  *                                  else a warning (services start; /ready stays 503 until NATS is reachable)
@@ -24,10 +27,12 @@ import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { withDevAuthDefaults } from "../packages/auth/src/defaults.ts";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
+import { removeDevDatabases, writeDevDatabases } from "../packages/db/src/dev-databases.ts";
 import {
   describePostgresUrl,
   prepareServiceDatabases,
   type ServiceDatabase,
+  serveEmbeddedDatabases,
   serviceDatabaseName,
 } from "./dev-runner/databases.ts";
 import { type DevService, DiscoveryError, discoverServices } from "./dev-runner/discover.ts";
@@ -206,6 +211,7 @@ async function main(): Promise<void> {
         nats.proc.kill("SIGTERM"); // it shuts down cleanly on its own; we cannot wait here
       } catch {}
     }
+    removeDevDatabases(join(root, ".data"), process.pid);
     releasePidFile(pidFile);
   });
 
@@ -247,8 +253,35 @@ async function main(): Promise<void> {
       `from ${rel} ${s.dim(`(NODE_ENV=${nodeEnv}, reload on change)`)}`,
   );
   // Only services with migrations have a database (the gateway has none).
-  const databases = await planDatabases(services.filter((svc) => existsSync(join(svc.dir, "drizzle"))));
-  if (!databases) out(`  database  ${describeDatabases(null)}`);
+  const withDatabase = services.filter((svc) => existsSync(join(svc.dir, "drizzle")));
+  const databases = await planDatabases(withDatabase);
+  // Embedded: this runner serves each PGlite database on a port, so services and tools share one code path.
+  const embedded = databases
+    ? null
+    : await serveEmbeddedDatabases(root, withDatabase, { templateDir: process.env.FIG_PGLITE_TEMPLATE_DIR });
+  const databaseUrls = new Map<string, string>(
+    [...(databases ?? embedded?.databases ?? [])].map((db) => [db.service, db.url]),
+  );
+  if (embedded) out(`  database  ${describeDatabases(null)}, each served over the Postgres wire protocol:`);
+  if (embedded) {
+    const t0 = Date.now();
+    void Promise.all(embedded.databases.map((db) => db.ready)).then(
+      () => out(s.dim(`  (embedded databases open after ${((Date.now() - t0) / 1000).toFixed(1)} s)`)),
+      (error) => err(`${s.red("✗")} an embedded database did not open: ${(error as Error).message}`),
+    );
+  }
+  for (const db of embedded?.databases ?? []) {
+    const name = db.service.padEnd(Math.max(...services.map((svc) => svc.name.length)));
+    out(
+      `            ${name} → ${db.url} ${s.dim(db.wantedPort ? `(${db.wantedPort} was taken)` : `(${db.path})`)}`,
+    );
+  }
+  // migrate-data (and anyone else) finds the URLs here with nothing set.
+  writeDevDatabases(join(root, ".data"), {
+    pid: process.pid,
+    kind: embedded ? "embedded" : "server",
+    databases: Object.fromEntries(databaseUrls),
+  });
   for (const [i, db] of (databases ?? []).entries()) {
     const name = db.service.padEnd(Math.max(...services.map((svc) => svc.name.length)));
     out(
@@ -349,8 +382,10 @@ async function main(): Promise<void> {
         await Promise.race([allExited, sleep(2000)]);
       }
       await Promise.race([Promise.all(children.map((c) => c.drained)), sleep(1000)]);
+      await embedded?.close();
       // NATS goes last, so the services can flush and close their connections first.
       await stopNats();
+      removeDevDatabases(join(root, ".data"), process.pid);
       releasePidFile(pidFile);
       process.exit(code);
     })();
@@ -588,7 +623,7 @@ async function main(): Promise<void> {
       env: {
         ...env,
         PORT: String(svc.port),
-        ...(databases ? { DATABASE_URL: databases.find((db) => db.service === svc.name)?.url } : {}),
+        ...(databaseUrls.has(svc.name) ? { DATABASE_URL: databaseUrls.get(svc.name) } : {}),
       },
       stdin: "ignore",
       stdout: "pipe",

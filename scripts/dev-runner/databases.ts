@@ -1,3 +1,7 @@
+import { join } from "node:path";
+import { openPglite, type PGlite } from "../../packages/db/src/embedded.ts";
+import { serveOverWire, type WireServer } from "../../packages/db/src/wire-server.ts";
+
 /** A service's own database on the server DATABASE_URL points at, and the URL the service is given. */
 export interface ServiceDatabase {
   service: string;
@@ -72,4 +76,74 @@ export async function prepareServiceDatabases(
   } finally {
     await sql.close();
   }
+}
+
+/** A service's embedded database, served over the wire by the runner. */
+export interface EmbeddedDatabase {
+  service: string;
+  url: string;
+  /** The data directory (relative to the workspace root). */
+  path: string;
+  /** The port it would have liked, when that was taken and another was used. */
+  wantedPort?: number;
+  /** Resolves once the database is open (new ones start from the template cluster). */
+  ready: Promise<unknown>;
+}
+
+/**
+ * The port a service's embedded database gets: 5400 + the last two digits of the service's port
+ * (monolith 8081 → 5481), so the URLs stay the same from one `bun run dev` to the next. 0: any free port.
+ */
+export function embeddedDatabasePort(servicePort: number): number {
+  return servicePort > 8000 && servicePort < 8100 ? 5400 + (servicePort - 8000) : 0;
+}
+
+/**
+ * DATABASE_URL unset: opens each service's PGlite database under `<root>/<dataDir>/<service>/pg` in this
+ * process and serves it on 127.0.0.1 over the Postgres wire protocol. The services, migrate-data, psql and
+ * drizzle-kit then all reach it at a postgres:// URL, the same code path as a Postgres server. The ports listen
+ * at once; the databases open one after another (one PGlite compile for all), and early clients wait.
+ */
+export async function serveEmbeddedDatabases(
+  root: string,
+  services: readonly { name: string; port: number }[],
+  { dataDir = ".data", templateDir }: { dataDir?: string; templateDir?: string | null } = {},
+): Promise<{ databases: EmbeddedDatabase[]; close(): Promise<void> }> {
+  const servers: WireServer[] = [];
+  const opened: Promise<PGlite>[] = [];
+  const databases: EmbeddedDatabase[] = [];
+  let previous: Promise<unknown> = Promise.resolve();
+  try {
+    for (const svc of services) {
+      const path = join(dataDir, svc.name, "pg");
+      // One at a time: on two cores, opening them together only makes the first one later.
+      const open = previous.then(() =>
+        openPglite(join(root, path), templateDir === undefined ? {} : { templateDir }),
+      );
+      previous = open.catch(() => {});
+      opened.push(open);
+      const wanted = embeddedDatabasePort(svc.port);
+      const server = await serveOverWire(open, { port: wanted }).catch((error) => {
+        if (wanted === 0 || (error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+        return serveOverWire(open, { port: 0 });
+      });
+      servers.push(server);
+      databases.push({
+        service: svc.name,
+        url: server.url,
+        path,
+        ready: open,
+        ...(server.port !== wanted && wanted !== 0 ? { wantedPort: wanted } : {}),
+      });
+    }
+  } catch (error) {
+    await closeAll(servers, opened);
+    throw error;
+  }
+  return { databases, close: () => closeAll(servers, opened) };
+}
+
+async function closeAll(servers: WireServer[], opened: Promise<PGlite>[]): Promise<void> {
+  await Promise.allSettled(servers.map((server) => server.close()));
+  await Promise.allSettled(opened.map(async (db) => (await db).close()));
 }

@@ -2,7 +2,8 @@
 // bun run migrate-data <backfill|verify|flip|status> <route> [--json]
 // Data during the migration: copy the write owner's data into the candidate, compare both sides, and move
 // write ownership through the gateway. Talks to both databases directly (MONOLITH_DATABASE_URL,
-// REFERENCE_DATA_DATABASE_URL), to NATS (FIG_NAMESPACE) and to the gateway's admin API (GATEWAY_URL).
+// REFERENCE_DATA_DATABASE_URL; unset, the URLs a running `bun run dev` wrote to .data/dev-databases.json), to NATS
+// (FIG_NAMESPACE) and to the gateway's admin API (GATEWAY_URL).
 import { parseArgs } from "node:util";
 import { mintDevToken, resolveDevSecret } from "@fig/auth";
 import { createDatabase, type DatabaseHandle } from "@fig/db";
@@ -24,12 +25,25 @@ routes: reference-data`;
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
+/** host:port/database, never the credentials. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
 async function open(route: DataRoute, config: CliConfig, name: string): Promise<DatabaseHandle> {
   const url = route.databases(config)[name];
+  const variable = route.variables[name] as keyof CliConfig["databaseSources"];
   if (!url)
     throw new Error(
-      `set ${route.variables[name]} (the ${name} database; migrate-data reads and writes it directly)`,
+      `no ${name} database: start \`bun run dev\` (it writes its databases' URLs to ${config.DATA_DIR}/dev-databases.json), ` +
+        `or set ${variable} (migrate-data reads and writes it directly)`,
     );
+  err(`${name} database: ${describeUrl(url)} (from ${config.databaseSources[variable] ?? variable})`);
   return createDatabase({ service: `migrate-data-${name}`, url, poolMax: 4, statementTimeoutMs: 120_000 });
 }
 

@@ -1,6 +1,4 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
@@ -9,6 +7,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import type { Logger } from "pino";
 import postgres from "postgres";
+import { openPglite } from "./embedded.ts";
 
 /** Drizzle over either driver: services write queries once against this type. */
 export type Database = PgDatabase<PgQueryResultHKT>;
@@ -94,9 +93,7 @@ async function openEmbedded({
 }: DatabaseOptions) {
   const inMemory = dataDir === "memory://";
   const path = inMemory ? undefined : join(dataDir, service, "pg");
-  if (path) mkdirSync(path, { recursive: true });
-  const client = new PGlite(path);
-  await client.waitReady;
+  const client = await openPglite(path);
   await client.exec(`set statement_timeout = ${Math.trunc(statementTimeoutMs)}`);
   logger?.warn(
     { path: path ?? "memory" },
