@@ -102,7 +102,8 @@ export function embeddedDatabasePort(servicePort: number): number {
  * DATABASE_URL unset: opens each service's PGlite database under `<root>/<dataDir>/<service>/pg` in this
  * process and serves it on 127.0.0.1 over the Postgres wire protocol. The services, migrate-data, psql and
  * drizzle-kit then all reach it at a postgres:// URL, the same code path as a Postgres server. The ports listen
- * at once; the databases open one after another (one PGlite compile for all), and early clients wait.
+ * at once; the databases open together (one PGlite compile for all, new ones copied meanwhile), and early
+ * clients wait.
  */
 export async function serveEmbeddedDatabases(
   root: string,
@@ -112,15 +113,10 @@ export async function serveEmbeddedDatabases(
   const servers: WireServer[] = [];
   const opened: Promise<PGlite>[] = [];
   const databases: EmbeddedDatabase[] = [];
-  let previous: Promise<unknown> = Promise.resolve();
   try {
     for (const svc of services) {
       const path = join(dataDir, svc.name, "pg");
-      // One at a time: on two cores, opening them together only makes the first one later.
-      const open = previous.then(() =>
-        openPglite(join(root, path), templateDir === undefined ? {} : { templateDir }),
-      );
-      previous = open.catch(() => {});
+      const open = openPglite(join(root, path), templateDir === undefined ? {} : { templateDir });
       opened.push(open);
       const wanted = embeddedDatabasePort(svc.port);
       const server = await serveOverWire(open, { port: wanted }).catch((error) => {

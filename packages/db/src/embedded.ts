@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { cp } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 
 export type { PGlite };
 
-/** Where a fresh PGlite cluster is kept for reuse: initdb costs seconds, copying its result well under one. */
+/** Where a fresh PGlite cluster is kept for reuse: initdb costs seconds, copying its files a fraction of one. */
 export const DEFAULT_TEMPLATE_DIR = join(homedir(), ".cache", "fig");
 
 const pgliteVersion: string = JSON.parse(
@@ -24,16 +25,16 @@ function pgliteModule(): Promise<WebAssembly.Module> {
 
 export type OpenPgliteOptions = {
   /**
-   * Folder holding the template cluster (`pglite-<version>.tar`); null never reads nor writes one.
+   * Folder holding the template cluster (`pglite-<version>/`); null never reads nor writes one.
    * Default: ~/.cache/fig.
    */
   templateDir?: string | null;
 };
 
 /**
- * Opens (or creates) a PGlite database at `path` (undefined: in memory). A new database starts as a copy of
- * a cluster initdb made once for this PGlite version instead of running initdb again (about 9 s on two busy
- * cores against under 1 s); the first one made on a machine becomes that template.
+ * Opens (or creates) a PGlite database at `path` (undefined: in memory). A new database on disk starts as a
+ * copy of a cluster initdb made once for this PGlite version, instead of running initdb again (about 9 s on
+ * two busy cores, against a file copy); the first database made on a machine makes that template.
  *
  * @example
  * const db = await openPglite(".data/reference-data/pg");
@@ -42,41 +43,55 @@ export async function openPglite(
   path: string | undefined,
   { templateDir = DEFAULT_TEMPLATE_DIR }: OpenPgliteOptions = {},
 ): Promise<PGlite> {
-  const pgliteWasmModule = await pgliteModule();
-  const fresh = path === undefined || !existsSync(join(path, "PG_VERSION"));
-  const template = templateDir === null ? null : join(templateDir, `pglite-${pgliteVersion}.tar`);
-  if (path) mkdirSync(path, { recursive: true });
-  if (fresh && template && existsSync(template)) {
-    try {
-      const db = new PGlite({
-        dataDir: path,
-        pgliteWasmModule,
-        loadDataDir: new Blob([readFileSync(template)]),
-      });
-      await db.waitReady;
-      return db;
-    } catch {
-      // A damaged template: forget it and make the database the slow way (which writes a new one).
-      rmSync(template, { force: true });
-      if (path) rmSync(path, { recursive: true, force: true });
-      if (path) mkdirSync(path, { recursive: true });
-    }
+  const compiling = pgliteModule();
+  if (path && !existsSync(join(path, "PG_VERSION")) && templateDir !== null) {
+    // The copy runs on libuv's threads while the main thread compiles.
+    const template = await templateCluster(join(templateDir, `pglite-${pgliteVersion}`), compiling);
+    if (template) await copyCluster(template, path);
   }
+  const pgliteWasmModule = await compiling;
+  if (path) mkdirSync(path, { recursive: true });
   const db = new PGlite({ dataDir: path, pgliteWasmModule });
   await db.waitReady;
-  if (fresh && template && !existsSync(template)) await saveTemplate(db, template);
   return db;
 }
 
-async function saveTemplate(db: PGlite, template: string): Promise<void> {
+const making = new Map<string, Promise<string | null>>();
+
+/** The template cluster's folder, made on first use; null when it cannot be (the caller runs initdb itself). */
+function templateCluster(folder: string, compiling: Promise<WebAssembly.Module>): Promise<string | null> {
+  if (existsSync(join(folder, "PG_VERSION"))) return Promise.resolve(folder);
+  let made = making.get(folder);
+  if (!made) {
+    made = makeTemplate(folder, compiling).finally(() => making.delete(folder));
+    making.set(folder, made);
+  }
+  return made;
+}
+
+async function makeTemplate(folder: string, compiling: Promise<WebAssembly.Module>): Promise<string | null> {
+  // Made aside and renamed: a concurrent process sees the whole cluster or none.
+  const partial = `${folder}.${process.pid}.partial`;
   try {
-    const tar = await db.dumpDataDir("none");
-    mkdirSync(dirname(template), { recursive: true });
-    // Written aside then renamed: a concurrent reader sees the whole file or none.
-    const partial = `${template}.${process.pid}.partial`;
-    writeFileSync(partial, new Uint8Array(await tar.arrayBuffer()));
-    renameSync(partial, template);
+    mkdirSync(partial, { recursive: true });
+    const db = new PGlite({ dataDir: partial, pgliteWasmModule: await compiling });
+    await db.waitReady;
+    await db.close();
+    renameSync(partial, folder);
   } catch {
-    // No cache (read-only home, full disk): the next database runs initdb too, nothing worse.
+    rmSync(partial, { recursive: true, force: true });
+    // Another process may have won the rename; otherwise there is no template (read-only home, full disk).
+  }
+  return existsSync(join(folder, "PG_VERSION")) ? folder : null;
+}
+
+async function copyCluster(template: string, path: string): Promise<void> {
+  const partial = `${path}.${process.pid}.partial`;
+  try {
+    await cp(template, partial, { recursive: true });
+    rmSync(path, { recursive: true, force: true }); // an empty folder left by an earlier failed start
+    renameSync(partial, path);
+  } catch {
+    rmSync(partial, { recursive: true, force: true });
   }
 }
