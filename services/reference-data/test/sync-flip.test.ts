@@ -3,7 +3,7 @@ import { destroyNamespaceState, followerBacklog } from "@fig/datasync";
 import { rowsOf } from "@fig/db";
 import { createNatsClient, deleteNamespace, type NatsClient } from "@fig/events";
 import { codes } from "@fig/reference";
-import { createTestAuth, createTestDatabase, type TestDatabase } from "@fig/testing";
+import { createTestAuth, createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { eq, sql } from "drizzle-orm";
 import { codeInput } from "./helpers.ts";
 import {
@@ -15,6 +15,7 @@ import {
   until,
 } from "./sync-helpers.ts";
 import {
+  type CliRun,
   commonEnv,
   freePort,
   migrateData,
@@ -50,7 +51,7 @@ beforeAll(async () => {
     migrationsFolder: REFERENCE_MIGRATIONS,
     requiresServer,
   });
-  nats = createNatsClient({ servers: "127.0.0.1:4222", name: "sync-flip-test" });
+  nats = createNatsClient({ servers: TEST_NATS_URL, name: "sync-flip-test" });
   editor = await auth.token({ roles: ["editor"], sub: "writer" });
   admin = await auth.token({ roles: ["admin"], sub: "operator" });
   const base = commonEnv(namespace);
@@ -103,6 +104,90 @@ const ownerAtGateway = async () => {
   const { routes } = (await res.json()) as { routes: { id: string; writeOwner: string }[] };
   return routes.find((r) => r.id === "reference-data")?.writeOwner;
 };
+
+type HistoryEntry = { at: string; what: string; to: unknown; why: string | null };
+const routeHistory = async () =>
+  (
+    (await (await api("/_fig/routes/reference-data/history", { token: admin })).json()) as {
+      history: HistoryEntry[];
+    }
+  ).history;
+
+/**
+ * Brings the route to what the tests before leave behind, so a test also runs alone: both sides equal
+ * (a backfill from the current owner when they differ), then `owner` owning the writes (a flip when it does not).
+ */
+async function ownerWithSidesEqual(owner: "monolith" | "reference-data") {
+  const current = await ownerAtGateway();
+  const [from, to] = current === "monolith" ? [mono, ref] : [ref, mono];
+  if (!(await compareSides(from.db, to.db)).equal) {
+    const backfill = await migrateData(["backfill", "reference-data"], env);
+    expect({ code: backfill.code, stderr: backfill.stderr }).toMatchObject({ code: 0 });
+  }
+  if (current === owner) return;
+  await until("the sync to have nothing pending or unacked", async () => {
+    const backlog = await followerBacklog(
+      nats,
+      namespace,
+      current === "monolith" ? "reference-data-reference-sync" : "monolith-reference-sync",
+    );
+    return backlog.pending === 0 && backlog.ackPending === 0 ? true : undefined;
+  });
+  const flip = await migrateData(["flip", "reference-data"], env);
+  expect({ code: flip.code, stdout: flip.stdout }).toMatchObject({ code: 0 });
+  expect(await ownerAtGateway()).toBe(owner);
+}
+
+type Write = { seq: number; lane: number; method: string; status?: number; servedBy?: string | null };
+
+/**
+ * `migrate-data flip` with its write hold kept in place until every writer lane waits in it: a lock on
+ * reference-data's rules (which the writer never changes, so the sync's apply never waits for it) stalls the
+ * flip's verify, inside the hold, until then. Returns the run and the writes sent while the hold was in place.
+ */
+async function flipWithLanesHeld(writes: Write[], lanes: number) {
+  const unlock = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const lock = ref.db.transaction(async (tx) => {
+    await tx.execute(sql`lock table rules in access exclusive mode`);
+    locked.resolve();
+    await unlock.promise;
+  });
+  let flipping: Promise<CliRun> | undefined;
+  // Writes numbered [seenAt, unlockedAt) were sent while the hold was in place and the lock kept it there.
+  let seenAt = -1;
+  let unlockedAt = -1;
+  try {
+    await Promise.race([locked.promise, lock]);
+    const flipStarted = new Date().toISOString();
+    let flipDone = false;
+    const run = migrateDataProcess(["flip", "reference-data", "--json", "--hold-ms", "20000"], env);
+    flipping = Promise.all([new Response(run.proc.stdout as ReadableStream).text(), run.proc.exited])
+      .then(([stdout, code]) => ({ code, stdout, stderr: run.stderr() }))
+      .finally(() => {
+        flipDone = true;
+      });
+    // The latest write-hold entry is this flip's hold, not yet released: the gateway holds writes from here on.
+    seenAt = await until("the flip's write hold at the gateway", async () => {
+      if (flipDone)
+        throw new Error(`the flip ended before its hold was seen: ${JSON.stringify(await flipping)}`);
+      const last = (await routeHistory()).filter((h) => h.what === "write-hold").at(-1);
+      return last && last.to !== null && last.at >= flipStarted ? writes.length : undefined;
+    });
+    // The hold's setter has answered (the writes forwarded before it are done) and every lane waits on a write.
+    await until("every lane to wait in the hold", async () => {
+      const waiting = new Set(writes.filter((w) => w.status === undefined).map((w) => w.lane));
+      return run.stderr().includes("writes in flight before the hold: answered") && waiting.size === lanes
+        ? true
+        : undefined;
+    });
+  } finally {
+    unlockedAt = writes.length;
+    unlock.resolve();
+    await lock;
+  }
+  return { flip: await flipping, intoHold: writes.slice(seenAt, unlockedAt) };
+}
 
 describe("backfill, live sync and the write-ownership flip", () => {
   test("backfill killed with -9 mid-way resumes from its checkpoint and ends equal on both sides", async () => {
@@ -208,51 +293,61 @@ describe("backfill, live sync and the write-ownership flip", () => {
     await converged(mono.db, ref.db);
   }, 120_000);
 
-  test("a writer keeps creating and updating codes through the gateway during the flip: nothing lost, nothing doubled", async () => {
-    type Outcome = { code: string; acked: number | null; lastAckedTariff: number | null; rejected: number };
+  test("a writer keeps creating and updating codes through the gateway during the flip: nothing lost, nothing doubled, held writes counted", async () => {
+    await ownerWithSidesEqual("monolith");
+    const LANES = 4;
+    type Outcome = { code: string; acked: number | null; lastAckedTariff: number | null };
+    const writes: Write[] = [];
     const outcomes: Outcome[] = [];
     let stop = false;
     let n = 0;
+    const send = async (lane: number, method: string, path: string, init: Parameters<typeof api>[1]) => {
+      const w: Write = { seq: writes.length, lane, method };
+      writes.push(w);
+      const res = await api(path, { ...init, method });
+      w.status = res.status;
+      w.servedBy = res.headers.get("fig-served-by");
+      return res;
+    };
     const writer = async (lane: number) => {
       while (!stop) {
-        const code = String(70000 + lane * 1000 + n++);
-        const o: Outcome = { code, acked: null, lastAckedTariff: null, rejected: 0 };
+        const code = String(70000 + n++); // n is shared: one code per create, whichever lane
+        const o: Outcome = { code, acked: null, lastAckedTariff: null };
         outcomes.push(o);
-        const created = await api("/api/codes", {
-          method: "POST",
+        const created = await send(lane, "POST", "/api/codes", {
           json: codeInput(code, { tariff_cents: 1 }),
         });
-        if (created.status === 503) {
-          o.rejected++;
-          continue;
-        }
         expect(created.status).toBe(201);
         o.acked = 201;
         o.lastAckedTariff = 1;
         for (let t = 2; t <= 3 && !stop; t++) {
-          const res = await api(`/api/codes/${code}`, {
-            method: "PATCH",
+          const res = await send(lane, "PATCH", `/api/codes/${code}`, {
             json: { tariff_cents: t },
             headers: { "if-match": "*" },
           });
-          if (res.status === 503) {
-            o.rejected++;
-            break; // a rejected write was never sent: the code keeps its last acknowledged value
-          }
           expect(res.status).toBe(200);
           o.lastAckedTariff = t;
         }
       }
     };
-    const lanes = [0, 1, 2, 3].map(writer);
-    await until("the writer to get going", async () => (outcomes.length > 20 ? true : undefined));
-    const flip = await migrateData(["flip", "reference-data", "--json"], env);
-    const afterFlip = outcomes.length;
-    await until("writes after the flip", async () => (outcomes.length > afterFlip + 20 ? true : undefined));
-    stop = true;
+    const lanes = Array.from({ length: LANES }, (_, lane) => writer(lane));
+    // A lane's failure is reported by the Promise.all below, after the writer has been stopped.
+    for (const lane of lanes) lane.catch(() => {});
+    let flip: CliRun | undefined;
+    let intoHold: Write[] = [];
+    try {
+      await until("the writer to get going", async () => (outcomes.length > 20 ? true : undefined));
+      ({ flip, intoHold } = await flipWithLanesHeld(writes, LANES));
+      const afterFlip = outcomes.length;
+      await until("writes after the flip", async () => (outcomes.length > afterFlip + 20 ? true : undefined));
+    } finally {
+      // A failure above must not leave the writer running into the next tests.
+      stop = true;
+      await Promise.allSettled(lanes);
+    }
     await Promise.all(lanes);
-    expect(flip.code).toBe(0);
-    const result = JSON.parse(flip.stdout) as {
+    expect({ code: flip?.code, stdout: flip?.stdout, stderr: flip?.stderr }).toMatchObject({ code: 0 });
+    const result = JSON.parse(flip?.stdout ?? "") as {
       outcome: string;
       heldMs: number;
       heldWrites: number;
@@ -262,7 +357,20 @@ describe("backfill, live sync and the write-ownership flip", () => {
     expect(result.verify.ok).toBe(true);
     expect(await ownerAtGateway()).toBe("reference-data");
 
-    // Every acknowledged write is on the new owner, with its last acknowledged value; rejected creates nowhere.
+    // What the writer saw: writes sent once the hold was in place were neither refused nor sent to the old
+    // owner; they waited and went to the new one. The flip counted the writes it held: at least one (every lane
+    // was waiting when the test let go), and at most one per lane (a held write keeps its lane waiting, and
+    // none was refused).
+    for (const w of intoHold)
+      expect({ status: w.status, servedBy: w.servedBy }).toEqual({
+        status: w.method === "POST" ? 201 : 200,
+        servedBy: "reference-data",
+      });
+    expect(writes.filter((w) => w.status === 503)).toEqual([]);
+    expect(result.heldWrites).toBeGreaterThan(0);
+    expect(result.heldWrites).toBeLessThanOrEqual(LANES);
+
+    // Every acknowledged write is on the new owner, with its last acknowledged value.
     const rows = new Map(
       (
         await ref.db
@@ -273,15 +381,10 @@ describe("backfill, live sync and the write-ownership flip", () => {
     );
     const lost = outcomes.filter((o) => o.acked !== null && rows.get(o.code) !== o.lastAckedTariff);
     expect(lost).toEqual([]);
-    const appliedDespite503 = outcomes.filter((o) => o.acked === null && rows.has(o.code));
-    expect(appliedDespite503).toEqual([]);
     expect(outcomes.filter((o) => o.acked !== null).length).toBeGreaterThan(20);
 
     // The flip is in the route's history with its figures.
-    const history = (await (await api("/_fig/routes/reference-data/history", { token: admin })).json()) as {
-      history: { what: string; to: unknown; why: string | null }[];
-    };
-    const owner = history.history.filter((h) => h.what === "write-owner").at(-1);
+    const owner = (await routeHistory()).filter((h) => h.what === "write-owner").at(-1);
     expect(owner?.to).toBe("reference-data");
     expect(owner?.why).toMatch(/migrate-data flip: monolith → reference-data; held \d+ ms .*verify OK/);
 
@@ -293,6 +396,7 @@ describe("backfill, live sync and the write-ownership flip", () => {
   }, 180_000);
 
   test("after the flip, a write on reference-data reaches the monolith; status shows owner, lag and the last verify", async () => {
+    await ownerWithSidesEqual("reference-data");
     const res = await api("/api/codes", { method: "POST", json: codeInput("82001", { tariff_cents: 4242 }) });
     expect(res.status).toBe(201);
     expect(res.headers.get("fig-served-by")).toBe("reference-data");
@@ -312,5 +416,38 @@ describe("backfill, live sync and the write-ownership flip", () => {
     expect(s.lag.changes).toBeGreaterThan(0);
     expect(s.lastVerify.ok).toBe(true);
     expect(s.lastFlip.outcome).toBe("flipped");
+  }, 60_000);
+
+  test("a write held past the hold's deadline is answered 503 and never applied, on either side", async () => {
+    const hold = (method: "PUT" | "DELETE", json: unknown) =>
+      api("/_fig/routes/reference-data/write-hold", { method, json, token: admin });
+    const held = await hold("PUT", { holdMs: 300, reason: "test: a hold that outlives its deadline" });
+    expect(held.status).toBe(200);
+    const before = ((await held.json()) as { stats: { rejected: number } }).stats.rejected;
+    let refused: Response;
+    let rejected: number;
+    try {
+      refused = await api("/api/codes", { method: "POST", json: codeInput("83001") });
+    } finally {
+      const released = await hold("DELETE", { reason: "test: released" });
+      rejected = ((await released.json()) as { stats: { rejected: number } }).stats.rejected;
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    // The gateway answered exactly the one 503 the writer saw.
+    expect(rejected - before).toBe(1);
+
+    // A write after it goes through and reaches the other side; the refused one is on neither.
+    const after = await api("/api/codes", { method: "POST", json: codeInput("83002") });
+    expect(after.status).toBe(201);
+    const has = async (db: TestDatabase, code: string) =>
+      (await db.db.select({ code: codes.code }).from(codes).where(eq(codes.code, code))).length === 1;
+    await until("83002 on both sides", async () =>
+      (await has(mono, "83002")) && (await has(ref, "83002")) ? true : undefined,
+    );
+    expect({ monolith: await has(mono, "83001"), referenceData: await has(ref, "83001") }).toEqual({
+      monolith: false,
+      referenceData: false,
+    });
   }, 60_000);
 });
