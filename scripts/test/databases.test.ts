@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createNatsClient, deleteNamespace } from "../../packages/events/src/index.ts";
+import { TEST_NATS_URL } from "../../packages/testing/src/nats.ts";
 import {
   describePostgresUrl,
   prepareServiceDatabases,
@@ -155,3 +157,146 @@ test("bun run dev with DATABASE_URL gives each service its own database and prin
     rmSync(root, { recursive: true, force: true });
   }
 }, 30_000);
+
+// A service that uses its database the way the real ones do (createDatabase on DATABASE_URL, the real
+// migrations), and keeps using it: a write-and-read transaction every few milliseconds until SIGTERM.
+const BUSY_MAIN = (repo: string, service: string) => `
+import { createDatabase } from ${JSON.stringify(join(repo, "packages/db/src/index.ts"))};
+import { sql } from ${JSON.stringify(join(repo, "packages/db/node_modules/drizzle-orm/index.js"))};
+const database = await createDatabase({ service: ${JSON.stringify(service)}, url: process.env.DATABASE_URL, poolMax: 4 });
+await database.migrate(${JSON.stringify(join(repo, "services", service, "drizzle"))});
+await database.db.execute(sql\`create table if not exists dev_ticks (n int)\`);
+let ticks = 0;
+const errors = [];
+let running = true;
+const loop = (async () => {
+  while (running) {
+    try {
+      await database.db.transaction(async (tx) => {
+        await tx.execute(sql\`insert into dev_ticks values (\${ticks})\`);
+        await tx.execute(sql\`select count(*) from codes\`);
+      });
+      ticks++;
+    } catch (error) {
+      errors.push(String(error));
+    }
+    await Bun.sleep(5);
+  }
+})();
+const server = Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), fetch: () => Response.json({ ticks, errors }) });
+process.on("SIGTERM", async () => { running = false; await loop; server.stop(true); await database.close(); process.exit(0); });
+`;
+
+test("bun run dev on embedded PGlite: migrate-data reaches both databases from a second process, with nothing set, while the services keep using them", async () => {
+  const repo = resolve(import.meta.dir, "..", "..");
+  const root = mkdtempSync(join(tmpdir(), "fig-dev-embedded-test-"));
+  const namespace = `devdb${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
+  const services = ["monolith", "reference-data"];
+  const ports = new Map<string, number>();
+  let output = "";
+  let runner: Bun.Subprocess | undefined;
+  try {
+    for (const name of services) {
+      mkdirSync(join(root, "services", name, "src"), { recursive: true });
+      mkdirSync(join(root, "services", name, "drizzle"), { recursive: true });
+      ports.set(name, await freePort()); // not 80xx: the databases get free ports, not 548x
+      const pkg = { name: `@fig/${name}`, private: true, fig: { port: ports.get(name) } };
+      writeFileSync(join(root, "services", name, "package.json"), JSON.stringify(pkg));
+      writeFileSync(join(root, "services", name, "src", "main.ts"), BUSY_MAIN(repo, name));
+    }
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? root,
+      NO_COLOR: "1",
+      FIG_DEV_ROOT: root,
+      NATS_URL: TEST_NATS_URL,
+    };
+    runner = Bun.spawn([process.execPath, DEV_SCRIPT], { cwd: root, env, stdout: "pipe", stderr: "pipe" });
+    const proc = runner;
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
+    };
+    const collected = Promise.all([
+      collect(proc.stdout as ReadableStream),
+      collect(proc.stderr as ReadableStream),
+    ]);
+    const deadline = Date.now() + 90_000;
+    while (!/all 2 service\(s\) ready/.test(output) && proc.exitCode === null && Date.now() < deadline)
+      await Bun.sleep(50);
+    expect(output).toMatch(/all 2 service\(s\) ready/);
+
+    // The runner prints each URL and writes the same ones down for the tools.
+    const written = JSON.parse(readFileSync(join(root, ".data", "dev-databases.json"), "utf8"));
+    expect(written.kind).toBe("embedded");
+    for (const name of services) {
+      const url = written.databases[name] as string;
+      expect(url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+      expect(output).toContain(`${name.padEnd("reference-data".length)} → ${url}`);
+    }
+    const ticks = async (name: string) =>
+      (await (await fetch(`http://127.0.0.1:${ports.get(name)}/`)).json()) as {
+        ticks: number;
+        errors: string[];
+      };
+    const before = await ticks("monolith");
+
+    const migrateData = async (command: string) => {
+      const cli = Bun.spawn(
+        [process.execPath, join(repo, "packages/datasync/src/cli.ts"), command, "reference-data"],
+        {
+          cwd: root,
+          env: { PATH: env.PATH, HOME: env.HOME, NATS_URL: TEST_NATS_URL, FIG_NAMESPACE: namespace },
+          stdout: "pipe",
+          stderr: "pipe",
+        },
+      );
+      const [stdout, stderr, code] = await Promise.all([
+        new Response(cli.stdout).text(),
+        new Response(cli.stderr).text(),
+        cli.exited,
+      ]);
+      return { stdout, stderr, code };
+    };
+
+    // A row only the monolith has, written over the wire by this process while the services run.
+    const monolith = new Bun.SQL(written.databases.monolith, { max: 2 });
+    try {
+      await monolith.begin(
+        (tx) => tx`insert into codes (code, description, category, tariff_cents, unit, place_of_service,
+          effective_from, search_text) values ('ZZ999', 'test', 'test', 1, 'unit', 'any', '2026-01-01', 'zz999')`,
+      );
+      const differs = await migrateData("verify");
+      expect(differs.stderr).toContain(
+        `monolith database: ${describePostgresUrl(written.databases.monolith)} (from .data/dev-databases.json`,
+      );
+      expect(differs.stderr).toContain(
+        `reference-data database: ${describePostgresUrl(written.databases["reference-data"])} (from .data/dev-databases.json`,
+      );
+      expect(differs.stdout).toMatch(/codes.*ZZ999/s);
+      expect(differs.code).toBe(1);
+
+      await monolith`delete from codes where code = 'ZZ999'`;
+    } finally {
+      await monolith.close();
+    }
+    const same = await migrateData("verify");
+    expect(same.stdout).toContain("OK");
+    expect(same.code).toBe(0);
+
+    // The services kept writing through all of it, without an error.
+    for (const name of services) expect((await ticks(name)).errors).toEqual([]);
+    expect((await ticks("monolith")).ticks).toBeGreaterThan(before.ticks);
+
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(0);
+    await collected;
+    expect(existsSync(join(root, ".data", "dev-databases.json"))).toBe(false);
+  } finally {
+    if (runner && runner.exitCode === null) runner.kill("SIGKILL");
+    const nats = createNatsClient({ servers: TEST_NATS_URL, name: "dev-databases-test" });
+    await deleteNamespace(await nats.manager(), namespace).catch(() => {});
+    await nats.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}, 120_000);

@@ -86,6 +86,7 @@ function serveConnection(db: PGlite, socket: Socket): Promise<void> {
   let started = false;
   let release: (() => void) | null = null; // set while this client holds the database
   let chain = Promise.resolve();
+  const names = createStatementNames(`c${++connectionCount}_`);
   const reply = (bytes: Uint8Array) => {
     if (!socket.destroyed) socket.write(bytes);
   };
@@ -145,7 +146,7 @@ function serveConnection(db: PGlite, socket: Socket): Promise<void> {
       if (buffer.length < 5) return;
       const length = 1 + buffer.readInt32BE(1);
       if (buffer.length < length) return;
-      const message = new Uint8Array(buffer.subarray(0, length));
+      const message = names.rename(buffer.subarray(0, length));
       buffer = buffer.subarray(length);
       if (message[0] === TERMINATE) {
         socket.end();
@@ -166,19 +167,77 @@ function serveConnection(db: PGlite, socket: Socket): Promise<void> {
     socket.on("close", () => {
       // Whatever the client left open is undone before anyone else gets the database.
       chain = chain.then(async () => {
-        if (release) {
-          await db.execProtocolRawStream(SYNC, { onRawData: () => {} }).catch(() => {});
-          if (db.isInTransaction())
-            await db.execProtocolRawStream(ROLLBACK, { onRawData: () => {} }).catch(() => {});
-          letGo();
-        }
+        const ignore = { onRawData: () => {} };
+        if (!release) await hold();
+        await db.execProtocolRawStream(SYNC, ignore).catch(() => {});
+        if (db.isInTransaction()) await db.execProtocolRawStream(ROLLBACK, ignore).catch(() => {});
+        // Its prepared statements would otherwise live as long as the database.
+        for (const close of names.closeAll()) await db.execProtocolRawStream(close, ignore).catch(() => {});
+        if (names.count() > 0) await db.execProtocolRawStream(SYNC, ignore).catch(() => {});
+        letGo();
       });
       void chain.then(resolve, resolve);
     });
   });
 }
 
+let connectionCount = 0;
+
 const SYNC = new Uint8Array([0x53, 0, 0, 0, 4]);
+const PARSE = 0x50; // 'P'
+const BIND = 0x42; // 'B'
+const DESCRIBE = 0x44; // 'D'
+const CLOSE = 0x43; // 'C'
+const STATEMENT = 0x53; // 'S' in Describe/Close
+
+/**
+ * Prepared statement and portal names are per connection in Postgres, but every client here shares PGlite's one
+ * session: Bun.SQL's "P0" from two connections would collide. Each connection's names get its own prefix (the
+ * unnamed ones stay unnamed), and the names it prepared are remembered so they can be closed when it leaves.
+ */
+function createStatementNames(prefix: string) {
+  const prepared = new Set<string>();
+  const at = (message: Buffer, offset: number) => {
+    const end = message.indexOf(0, offset);
+    return { name: message.toString("utf8", offset, end), end: end + 1 };
+  };
+  const named = (name: string) => (name === "" ? "" : `${prefix}${name}`);
+  const build = (type: number, parts: (Buffer | string)[]) => {
+    const body = Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(`${p}\0`) : p)));
+    const message = Buffer.alloc(5 + body.length);
+    message[0] = type;
+    message.writeInt32BE(4 + body.length, 1);
+    body.copy(message, 5);
+    return new Uint8Array(message);
+  };
+  return {
+    rename(message: Buffer): Uint8Array {
+      const type = message[0];
+      if (type === PARSE) {
+        const statement = at(message, 5);
+        if (statement.name) prepared.add(statement.name);
+        return build(PARSE, [named(statement.name), message.subarray(statement.end)]);
+      }
+      if (type === BIND) {
+        const portal = at(message, 5);
+        const statement = at(message, portal.end);
+        return build(BIND, [named(portal.name), named(statement.name), message.subarray(statement.end)]);
+      }
+      if (type === DESCRIBE || type === CLOSE) {
+        const kind = message[5] ?? 0;
+        const target = at(message, 6);
+        if (type === CLOSE && kind === STATEMENT) prepared.delete(target.name);
+        return build(type, [Buffer.from([kind]), named(target.name)]);
+      }
+      return new Uint8Array(message);
+    },
+    /** Close messages for every statement this connection prepared and did not close. */
+    closeAll(): Uint8Array[] {
+      return [...prepared].map((name) => build(CLOSE, [Buffer.from([STATEMENT]), named(name)]));
+    },
+    count: () => prepared.size,
+  };
+}
 const ROLLBACK = simpleQuery("ROLLBACK");
 
 function simpleQuery(text: string): Uint8Array {

@@ -108,6 +108,21 @@ test("in-process queries on the same PGlite take turns with the wire clients", a
   expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 20 }, (_, i) => 100 + i));
 });
 
+test("clients whose prepared statement names collide (Bun.SQL names them P0, P1… on every connection)", async () => {
+  const first = new Bun.SQL(server.url, { max: 1 });
+  const second = new Bun.SQL(server.url, { max: 1 });
+  try {
+    const [a, b] = await Promise.all([first`select ${1}::int as n`, second`select ${"two"}::text as t`]);
+    expect([a[0].n, b[0].t]).toEqual([1, "two"]);
+    // Each keeps using its own P0 afterwards.
+    expect((await first`select ${3}::int as n`)[0].n).toBe(3);
+    expect((await second`select ${"four"}::text as t`)[0].t).toBe("four");
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
 test("a client that disconnects mid-transaction leaves nothing behind and blocks nobody", async () => {
   const b = connect(1);
   await b`create table wire_gone (n int)`;
