@@ -9,9 +9,10 @@
  */
 import { parseArgs } from "node:util";
 import { promotionsOf } from "../services/gateway/src/console/promotions.ts";
-import { MONOLITH, type RouteDefinition, routeTable } from "../services/gateway/src/routes.ts";
+import { MONOLITH, type RouteDefinition } from "../services/gateway/src/routes.ts";
 import { createMemoryRouteStore } from "../services/gateway/src/state/memory-store.ts";
 import { openBrowser } from "../services/gateway/test/console/browser.ts";
+import { routeTable } from "../services/gateway/test/fixtures/dash-routes.ts";
 import { auth, silent, testGateway } from "../services/gateway/test/harness.ts";
 
 const { values } = parseArgs({

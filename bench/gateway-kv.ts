@@ -9,8 +9,8 @@
 import { createNatsClient } from "../packages/events/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
 import { TEST_NATS_URL } from "../packages/testing/src/index.ts";
-import { routeTable } from "../services/gateway/src/routes.ts";
 import { createKvRouteStore } from "../services/gateway/src/state/kv-store.ts";
+import { routeTable } from "../services/gateway/test/fixtures/dash-routes.ts";
 import { heading, kv, loadAverage, ms } from "./lib/report.ts";
 
 const changes = Number(Bun.argv[Bun.argv.indexOf("--changes") + 1] || 200) || 200;

@@ -50,11 +50,18 @@ async function emit(name: string, text: string, summary: string): Promise<boolea
 }
 
 let failed = false;
-for (const service of discoverServices(root)) {
+// The gateway merges the upstreams' committed documents that fig.yaml lists, so it comes after them.
+const services = discoverServices(root).sort(
+  (a, b) => Number(a.name === "gateway") - Number(b.name === "gateway"),
+);
+const routesFile = join(root, "fig.yaml");
+for (const service of services) {
   const appModule = join(root, "services", service.name, "src", "app.ts");
-  const { openApiDocument } = (await import(appModule)) as { openApiDocument?: (l: typeof logger) => object };
+  const { openApiDocument } = (await import(appModule)) as {
+    openApiDocument?: (l: typeof logger, routesFile: string) => object;
+  };
   if (!openApiDocument) continue;
-  const doc = stable(openApiDocument(logger) as Record<string, unknown>);
+  const doc = stable(openApiDocument(logger, routesFile) as Record<string, unknown>);
   const text = `${JSON.stringify(doc, null, 2)}\n`;
   const { valid, errors } = await validate(text);
   if (!valid) {

@@ -23,8 +23,8 @@ import { createRetryBudget } from "../../services/gateway/src/policies/retry.ts"
 import type { SendFn } from "../../services/gateway/src/policies/types.ts";
 import { createProxyHandler, createSend } from "../../services/gateway/src/proxy/forward.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../services/gateway/src/proxy/headers.ts";
-import { routeTable } from "../../services/gateway/src/routes.ts";
 import { createMemoryRouteStore } from "../../services/gateway/src/state/memory-store.ts";
+import { routeTable } from "../../services/gateway/test/fixtures/dash-routes.ts";
 
 type Fetch = (request: Request, server: Bun.Server<unknown>) => Response | Promise<Response>;
 

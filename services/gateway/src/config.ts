@@ -1,36 +1,49 @@
+import { join } from "node:path";
 import { type AuthConfig, readServiceAuthConfig } from "@fig/auth";
 import { natsConfigShape } from "@fig/events";
-import { baseConfigShape, combineConfig, parseConfig, withoutEmptyValues } from "@fig/service";
+import { type LoadedRouteFile, loadRouteFile, RouteFileError } from "@fig/route-file";
+import { baseConfigShape, ConfigError, combineConfig, parseConfig, withoutEmptyValues } from "@fig/service";
 import { z } from "zod";
 
 const positiveInt = () => z.coerce.number().int().positive();
+
+/** The repository's fig.yaml: three levels up from src/ (and from dist/ in the image, where it is copied too). */
+export const DEFAULT_ROUTES_FILE = join(import.meta.dir, "..", "..", "..", "fig.yaml");
 
 const GatewayEnv = z.object({
   ...baseConfigShape,
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   ...natsConfigShape,
-  /** The strangled monolith: the default route, and every route's fallback. */
-  MONOLITH_URL: z.url().default("http://127.0.0.1:8081"),
-  REFERENCE_DATA_URL: z.url().default("http://127.0.0.1:8082"),
-  VALIDATION_URL: z.url().default("http://127.0.0.1:8083"),
-  /** Token bucket size per consumer and route, refilled over a minute (the roadmap's 100/min). */
-  RATE_LIMIT_PER_MINUTE: positiveInt().default(100),
-  /** The `gate` role's own limit, high so the load gates do not throttle themselves. */
-  GATE_RATE_LIMIT_PER_MINUTE: positiveInt().default(1_000_000),
+  /**
+   * The route file: the monolith, every carved-out route and its policies. The upstream URLs, rate limits and
+   * timeouts it reads from variables it names (MONOLITH_URL, RATE_LIMIT_PER_MINUTE, … in the repo's fig.yaml).
+   */
+  FIG_ROUTES_FILE: z.string().default(DEFAULT_ROUTES_FILE),
   /** The largest request body passed through (streamed, never buffered); upstreams apply their own limits. */
   MAX_REQUEST_BODY_BYTES: positiveInt().default(1024 * 1024 * 1024),
-  /** Per-route upstream timeout unless the route sets one (the issue's 10 s). */
-  UPSTREAM_TIMEOUT_MS: positiveInt().default(10_000),
 });
 
-export type Config = z.infer<typeof GatewayEnv> & { auth: AuthConfig };
+export type Config = z.infer<typeof GatewayEnv> & { auth: AuthConfig; routes: LoadedRouteFile };
 
-/** The only place the gateway reads the environment. Every bad variable is reported at once. */
+/** The only place the gateway reads the environment. Every bad variable and route-file field is reported at once. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned = withoutEmptyValues(env);
-  const { service, auth } = combineConfig({
+  const { service, auth, routes } = combineConfig({
     service: () => parseConfig(GatewayEnv, cleaned),
     auth: () => readServiceAuthConfig(cleaned),
+    routes: () => readRouteFile(cleaned.FIG_ROUTES_FILE ?? DEFAULT_ROUTES_FILE, cleaned),
   });
-  return { ...service, auth };
+  return { ...service, auth, routes };
+}
+
+/** The route file with its `{ env: NAME }` references read from this environment; its mistakes as config problems. */
+function readRouteFile(file: string, env: Record<string, string>): LoadedRouteFile {
+  try {
+    return loadRouteFile({ file, env });
+  } catch (error) {
+    if (!(error instanceof RouteFileError)) throw error;
+    throw new ConfigError(
+      error.issues.map((i) => `${file}: ${i.path}: ${i.reason}${i.line ? ` (line ${i.line})` : ""}`),
+    );
+  }
 }

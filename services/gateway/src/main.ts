@@ -1,10 +1,12 @@
+import { dirname } from "node:path";
 import { runService } from "@fig/bootstrap";
 import { createRouteDataReader } from "@fig/datasync/view";
 import type { NatsClient } from "@fig/events";
 import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
-import { buildGateway, SERVICE, upstreamDocuments } from "./app.ts";
+import { buildGateway, SERVICE } from "./app.ts";
 import { loadConfig } from "./config.ts";
-import { routeTable } from "./routes.ts";
+import type { UpstreamDocument } from "./docs/merge.ts";
+import { loadUpstreamDocuments } from "./docs/upstreams.ts";
 import { createKvRouteStore, routesBucketName } from "./state/kv-store.ts";
 
 await runService({
@@ -12,16 +14,9 @@ await runService({
   loadConfig,
   events: {},
   build: ({ config, nats, namespace, verifier, logger, tracer, readiness, lifecycle }) => {
-    const table = routeTable({
-      urls: {
-        monolith: config.MONOLITH_URL,
-        referenceData: config.REFERENCE_DATA_URL,
-        validation: config.VALIDATION_URL,
-      },
-      perMinute: config.RATE_LIMIT_PER_MINUTE,
-      gatePerMinute: config.GATE_RATE_LIMIT_PER_MINUTE,
-      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    });
+    // The route file was read and checked with the config: a bad one stopped the gateway with its field errors.
+    const { table, upstreams } = config.routes;
+    let documents: UpstreamDocument[] = [];
     const store = createKvRouteStore({
       connection: () => nats.connection(),
       bucket: routesBucketName(namespace),
@@ -39,14 +34,25 @@ await runService({
       tracer,
       readiness,
       lifecycle,
-      upstreamDocuments: () => upstreamDocuments(logger),
-      jobs: { nats, namespace },
+      upstreamDocuments: () => documents,
+      jobs: { nats, namespace, queues: config.routes.file.queues ?? [] },
       promotions: promotionsReader(nats, namespace),
       data: createRouteDataReader(nats, namespace),
     });
     return {
       app,
       components: [
+        {
+          name: "upstream OpenAPI documents",
+          start: async () => {
+            const specs = { upstreams, table, baseDir: dirname(config.FIG_ROUTES_FILE) };
+            documents = await loadUpstreamDocuments(specs, {
+              onError: (name, err) =>
+                logger.warn({ err, upstream: name }, "upstream OpenAPI document left out"),
+            });
+          },
+          stop: async () => {},
+        },
         { name: "route state", start: () => store.start(), stop: () => store.stop() },
         { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
       ],

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { upstreamDocuments } from "../src/app.ts";
-import { silent, testGateway } from "./harness.ts";
+import { dashUpstreamDocuments } from "./fixtures/dash-routes.ts";
+import { testGateway } from "./harness.ts";
 
 describe("GET /openapi.json through the gateway", () => {
   test("merges the upstream services' operations with the gateway's own, built on the first request only", async () => {
@@ -8,7 +8,7 @@ describe("GET /openapi.json through the gateway", () => {
     const g = testGateway({
       upstreamDocuments: () => {
         built++;
-        return upstreamDocuments(silent);
+        return dashUpstreamDocuments();
       },
     });
     expect(built).toBe(0); // start-up does not pay for the upstream documents

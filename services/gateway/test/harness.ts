@@ -3,9 +3,10 @@ import { createTestAuth } from "@fig/testing";
 import type { Context } from "hono";
 import { buildGateway, type GatewayDeps } from "../src/app.ts";
 import type { UpstreamRequest } from "../src/policies/types.ts";
-import { type RouteTable, routeTable } from "../src/routes.ts";
+import type { RouteTable } from "../src/routes.ts";
 import { createMemoryRouteStore } from "../src/state/memory-store.ts";
 import type { RouteStateStore } from "../src/state/types.ts";
+import { routeTable } from "./fixtures/dash-routes.ts";
 
 export const auth = createTestAuth();
 export const silent = createLogger({ service: "gateway-test", level: "silent" });

@@ -7,9 +7,9 @@ import { validations as monolithRuns } from "../../monolith/src/db/schema.ts";
 import { buildApp as buildValidation } from "../../validation/src/app.ts";
 import { files as validationFiles, validations as validationRuns } from "../../validation/src/db/schema.ts";
 import type { FileStore } from "../../validation/src/domain/object-store.ts";
-import { upstreamDocuments } from "../src/app.ts";
 import { type Breakers, BrokenCircuitError, createBreakers } from "../src/policies/breaker.ts";
 import { PARTIAL_HEADER } from "../src/proxy/list-merge.ts";
+import { dashUpstreamDocuments } from "./fixtures/dash-routes.ts";
 import { auth, bearer, silent, startEchoUpstream, testGateway } from "./harness.ts";
 
 // The gateway in front of the real monolith and validation apps (their buildApp, real Postgres, real sockets):
@@ -344,7 +344,7 @@ describe("GET /api/validations through the gateway: both upstreams, merged", () 
   });
 
   test("the gateway's OpenAPI document says the list is merged and declares Fig-Partial", async () => {
-    const { app } = testGateway({ urls, upstreamDocuments: () => upstreamDocuments(silent) });
+    const { app } = testGateway({ urls, upstreamDocuments: () => dashUpstreamDocuments() });
     const doc = (await (await app.request("/openapi.json")).json()) as {
       paths: Record<
         string,

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createBreakers } from "../src/policies/breaker.ts";
 import { createRetryBudget } from "../src/policies/retry.ts";
-import { routeTable } from "../src/routes.ts";
+import { routeTable } from "./fixtures/dash-routes.ts";
 import { bearer, testGateway, until } from "./harness.ts";
 import { startUpstream, type TestUpstream } from "./policies/upstream.ts";
 
