@@ -1,17 +1,18 @@
-import { dirname } from "node:path";
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
 import type { RouteDataReader } from "@fig/datasync/view";
-import { loadRouteFile } from "@fig/route-file";
+import { openApiDocument as referenceDataDocument } from "@fig/reference-data";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
+import { openApiDocument as validationDocument } from "@fig/validation";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { dataRouter } from "./admin/data.ts";
+import { figGuard } from "./admin/guard.ts";
 import { adminRouter } from "./admin/handlers.ts";
 import type { JobsSource } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
-import { DEFAULT_ROUTES_FILE } from "./config.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
+import { CONSOLE_PATH } from "./console/page.tsx";
 import { withListMergeNotes } from "./docs/list-merge.ts";
 import {
   mergeOpenApiDocuments,
@@ -19,8 +20,8 @@ import {
   type UpstreamDocument,
   withGatewayResponses,
 } from "./docs/merge.ts";
-import { readUpstreamDocuments } from "./docs/upstreams.ts";
 import { createGatewayMetrics } from "./metrics.ts";
+import { createAdmission } from "./policies/admission.ts";
 import { type Breakers, createBreakers } from "./policies/breaker.ts";
 import { createRateLimiter, type RateLimiter } from "./policies/rate-limit.ts";
 import { createResilientSend } from "./policies/resilient-send.ts";
@@ -30,7 +31,7 @@ import type { SendFn, UpstreamRequest } from "./policies/types.ts";
 import { createProxyHandler, createSend } from "./proxy/forward.ts";
 import { withListMerges } from "./proxy/list-merge.ts";
 import { createWriteHolds } from "./proxy/write-hold.ts";
-import type { RouteDefinition, RouteTable } from "./routes.ts";
+import { type RouteDefinition, type RouteTable, routeTable } from "./routes.ts";
 import { createMemoryRouteStore } from "./state/memory-store.ts";
 import type { RouteStateStore } from "./state/types.ts";
 
@@ -136,7 +137,15 @@ export function buildGateway(deps: GatewayDeps) {
     readyDetails: () => ({ routeState: routeStateNote(store) }),
     metricsRegistry: metrics.registry,
   });
-  // First under /_fig: the console's reads are viewer-readable; the admin routers' /_fig/* guards are not.
+  // Every /_fig request is admitted once, here, whichever router answers it; the console checks its own token.
+  app.use(
+    "/_fig/*",
+    figGuard({
+      admission: createAdmission({ verifier, limiter, clientIp }),
+      rateLimit: table.defaultRoute.policies.rateLimit,
+      ownAuth: [CONSOLE_PATH],
+    }),
+  );
   const { sampler } = mountConsole(app, {
     ...deps.console,
     table,
@@ -149,56 +158,17 @@ export function buildGateway(deps: GatewayDeps) {
     promotionsReader: deps.promotions,
     logger,
   });
-  // GET /_fig/data is viewer-readable: before the admin-only /_fig/* guards.
-  app.route(
-    "/_fig",
-    dataRouter({
-      table,
-      store,
-      reader: deps.data,
-      verifier,
-      limiter,
-      rateLimit: table.defaultRoute.policies.rateLimit,
-      clientIp,
-    }),
-  );
-  // Before the admin router: its /_fig/* guard would otherwise run (and count against the limit) twice.
   const writeHolds = createWriteHolds(store);
-  app.route(
-    "/_fig",
-    writeHoldRouter({
-      table,
-      store,
-      holds: writeHolds,
-      verifier,
-      limiter,
-      rateLimit: table.defaultRoute.policies.rateLimit,
-      clientIp,
-    }),
-  );
-  app.route(
-    "/_fig",
-    promotionsRouter({
-      table,
-      store,
-      promotions: deps.promotions,
-      verifier,
-      limiter,
-      rateLimit: table.defaultRoute.policies.rateLimit,
-      clientIp,
-    }),
-  );
+  app.route("/_fig", dataRouter({ table, store, reader: deps.data }));
+  app.route("/_fig", writeHoldRouter({ table, store, holds: writeHolds }));
+  app.route("/_fig", promotionsRouter({ table, store, promotions: deps.promotions }));
   app.route(
     "/_fig",
     adminRouter({
       table,
       store,
-      verifier,
-      limiter,
-      rateLimit: table.defaultRoute.policies.rateLimit,
       breakers,
       shadow,
-      clientIp,
       jobs: deps.jobs,
       logger,
     }),
@@ -244,18 +214,29 @@ export function buildGateway(deps: GatewayDeps) {
   return { app, metrics, breakers, limiter, shadow, sampler };
 }
 
-/**
- * The merged OpenAPI document, built without NATS or a socket (for `bun run openapi`): the route file's table
- * with its variables' defaults, and the upstreams' committed documents it lists.
- */
-export function openApiDocument(logger: Logger, routesFile = DEFAULT_ROUTES_FILE) {
-  const { table, upstreams } = loadRouteFile({ file: routesFile, env: {} });
+/** The upstream services' documents, built from their code (no network, no database). */
+export function upstreamDocuments(logger: Logger): UpstreamDocument[] {
+  return [
+    { name: "reference-data", document: referenceDataDocument(logger) as unknown as OpenApiDocument },
+    { name: "validation", document: validationDocument(logger) as unknown as OpenApiDocument },
+  ];
+}
+
+/** The merged OpenAPI document, built without NATS or a socket (for `bun run openapi`). */
+export function openApiDocument(logger: Logger) {
+  const table = routeTable({
+    urls: {
+      monolith: "http://127.0.0.1:8081",
+      referenceData: "http://127.0.0.1:8082",
+      validation: "http://127.0.0.1:8083",
+    },
+  });
   const { app } = buildGateway({
     table,
     store: createMemoryRouteStore([table.defaultRoute, ...table.routes]),
     verifier: createTokenVerifier({ issuer: "-", audience: "-", devSecret: DEV_SECRET_DEFAULT }),
     logger,
-    upstreamDocuments: () => readUpstreamDocuments({ upstreams, table, baseDir: dirname(routesFile) }),
+    upstreamDocuments: () => upstreamDocuments(logger),
   });
   return openApiDocumentOf(app, SERVICE);
 }

@@ -1,12 +1,8 @@
-import type { TokenVerifier } from "@fig/auth";
 import type { RouteDataReader } from "@fig/datasync/view";
 import { AppError, createRouter, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { RateLimiter } from "../policies/rate-limit.ts";
-import type { RoutePolicies, RouteTable } from "../routes.ts";
+import type { RouteTable } from "../routes.ts";
 import type { RouteStateStore } from "../state/types.ts";
-import { figGuard } from "./guard.ts";
 
 const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
 const ms = (description: string) => z.number().nullable().openapi({ description, example: 42 });
@@ -101,20 +97,12 @@ export type DataAdminDeps = {
   store: RouteStateStore;
   /** packages/datasync's KV reader; without it (no NATS: `bun run openapi`) GET /_fig/data is 404. */
   reader?: RouteDataReader | undefined;
-  verifier: TokenVerifier;
-  limiter: RateLimiter;
-  rateLimit: RoutePolicies["rateLimit"];
-  clientIp: (c: Context) => string | undefined;
 };
 
-/** GET /_fig/data: viewer-readable, rate-limited like the rest of /_fig. Mount before the admin-only routers. */
-export function dataRouter({ table, store, reader, verifier, limiter, rateLimit, clientIp }: DataAdminDeps) {
+/** GET /_fig/data: viewer-readable (the console's Data tab; see guard.ts). */
+export function dataRouter({ table, store, reader }: DataAdminDeps) {
   const stateful = table.routes.filter((r) => r.writes === "owner");
   const router = createRouter();
-  router.use(
-    "/data",
-    figGuard({ verifier, limiter, rateLimit, clientIp }, { read: "viewer", write: "admin" }),
-  );
   router.openapi(getDataRoute, async (c) => {
     if (!reader)
       throw new AppError("not_found", "This gateway has no data status reader (packages/datasync's KV)");

@@ -1,42 +1,42 @@
-import type { TokenVerifier } from "@fig/auth";
-import { AppError } from "@fig/service";
-import type { Context, MiddlewareHandler } from "hono";
-import { authorize, identify } from "../policies/auth.ts";
-import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { MiddlewareHandler } from "hono";
+import type { Admission, AdmissionScope } from "../policies/admission.ts";
 import type { RoutePolicies } from "../routes.ts";
 
 export type FigGuardDeps = {
-  verifier: TokenVerifier;
-  limiter: RateLimiter;
+  admission: Admission;
+  /** The admin API's rate limit (the default route's: an operator is limited as any other client). */
   rateLimit: RoutePolicies["rateLimit"];
-  clientIp: (c: Context) => string | undefined;
+  /** Paths under /_fig that answer for themselves and are not admitted here (the console checks its own token). */
+  ownAuth: readonly string[];
 };
 
+/** The /_fig reads a viewer may make: the console's Data tab reads the data status. */
+const VIEWER_READS = new Set(["/_fig/data"]);
+
 /**
- * The one guard of every /_fig router: identity, the `_fig` rate limit (RateLimit-* headers on every answer,
- * 429 past it), then the roles the router asks for reads and writes (401/403 problem+json).
+ * The guard in front of all of /_fig, run once per request: the gateway's admission step with `_fig` as the
+ * rate limit's scope. Role admin for everything but the viewer reads above; unknown paths are refused
+ * before they are a 404, so the admin API's shape is not readable without a token.
  *
  * @example
- * router.use("*", figGuard(deps, { read: "admin", write: "admin" }));
+ * app.use("/_fig/*", figGuard({ admission, rateLimit, ownAuth: ["/_fig/console"] }));
  */
-export function figGuard(
-  { verifier, limiter, rateLimit, clientIp }: FigGuardDeps,
-  roles: Parameters<typeof authorize>[0],
-): MiddlewareHandler {
+export function figGuard({ admission, rateLimit, ownAuth }: FigGuardDeps): MiddlewareHandler {
+  const admin: AdmissionScope = {
+    id: "_fig",
+    policies: { auth: { read: "admin", write: "admin" }, rateLimit },
+  };
+  const viewer: AdmissionScope = {
+    id: "_fig",
+    policies: { auth: { read: "viewer", write: "admin" }, rateLimit },
+  };
+  const answersItself = (path: string) => ownAuth.some((p) => path === p || path.startsWith(`${p}/`));
   return async function figGuard(c, next) {
-    const identity = await identify(verifier, c.req.header("authorization"));
-    const claims = identity.kind === "token" ? identity.claims : undefined;
-    const decision = limiter.take(
-      "_fig",
-      claims?.sub ?? clientIp(c) ?? "unknown",
-      limitFor(rateLimit, claims?.roles),
-    );
-    const headers = rateLimitHeaders(decision);
-    for (const name in headers) c.header(name, headers[name]);
-    if (!decision.allowed)
-      throw new AppError("rate_limited", `Rate limit of ${decision.limit} requests per minute`);
-    const verified = authorize(roles, c.req.method, identity);
-    if (verified) c.set("auth", verified);
+    const path = c.req.path;
+    if (answersItself(path)) return next();
+    const { claims, limitHeaders } = await admission(c, VIEWER_READS.has(path) ? viewer : admin);
+    for (const name in limitHeaders) c.header(name, limitHeaders[name]);
+    if (claims) c.set("auth", claims);
     await next();
   };
 }

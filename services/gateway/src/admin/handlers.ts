@@ -1,10 +1,8 @@
-import type { TokenVerifier } from "@fig/auth";
 import { AppError, createRouter, type Logger } from "@fig/service";
 import type { Context } from "hono";
 import type { Breakers } from "../policies/breaker.ts";
-import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
-import type { RouteDefinition, RoutePolicies, RouteTable } from "../routes.ts";
+import type { RouteDefinition, RouteTable } from "../routes.ts";
 import {
   type LiveRoute,
   RevisionMismatchError,
@@ -14,7 +12,6 @@ import {
   UnknownRouteError,
 } from "../state/types.ts";
 import { completeWeights, weightProblems } from "../state/validate.ts";
-import { figGuard } from "./guard.ts";
 import { type JobsSource, registerJobsRoutes } from "./jobs.ts";
 import {
   historyRoute,
@@ -28,18 +25,12 @@ import {
 export type AdminDeps = {
   table: RouteTable;
   store: RouteStateStore;
-  verifier: TokenVerifier;
-  limiter: RateLimiter;
-  rateLimit: RoutePolicies["rateLimit"];
   breakers?: Breakers;
   shadow?: Shadow;
-  clientIp: (c: Context) => string | undefined;
-  /** The validation work queue and dead letters (/_fig/jobs, /_fig/dlq); 503 without. */
+  /** The route file's work queues and the dead letters (/_fig/jobs, /_fig/dlq); 503 without. */
   jobs?: JobsSource;
   logger?: Logger;
 };
-
-const ADMIN_AUTH = { read: "admin", write: "admin" } as const;
 
 function revisionOf(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
@@ -52,13 +43,12 @@ function revisionOf(header: string | undefined): number | undefined {
   return Number(match[1]);
 }
 
-/** The admin API: /_fig/routes and the changes to a route, each recorded in its history. */
+/** The admin API: /_fig/routes and the changes to a route, each recorded in its history; role admin (see guard.ts). */
 export function adminRouter(deps: AdminDeps) {
   const { table, store, breakers } = deps;
   const all = [table.defaultRoute, ...table.routes];
   const byId = new Map(all.map((r) => [r.id, r]));
   const router = createRouter();
-  router.use("*", figGuard(deps, ADMIN_AUTH));
 
   const view = (route: RouteDefinition, live: LiveRoute | undefined) => ({
     id: route.id,

@@ -1,4 +1,3 @@
-import type { TokenVerifier } from "@fig/auth";
 import { pauseRoute, type RouteControl, resumeLive, rollbackRoute } from "@fig/promote/commands";
 import {
   PromotionListSchema,
@@ -10,11 +9,9 @@ import {
 import { AppError, createRouter, DomainError, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { RoutePolicies, RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
 import { completeWeights } from "../state/validate.ts";
-import { figGuard } from "./guard.ts";
 
 /** Reads promotions from packages/promote's KV bucket (the same records `bun run promote status` shows). */
 export type PromotionsReader = {
@@ -174,21 +171,11 @@ export type PromotionsAdminDeps = {
   table: RouteTable;
   store: RouteStateStore;
   promotions?: PromotionsReader | undefined;
-  verifier: TokenVerifier;
-  limiter: RateLimiter;
-  rateLimit: RoutePolicies["rateLimit"];
-  clientIp: (c: Context) => string | undefined;
 };
 
-/** GET /_fig/promotions and PUT /_fig/routes/{id}/shadow: role admin, rate-limited like the rest of /_fig. */
-export function promotionsRouter(deps: PromotionsAdminDeps) {
-  const { table, store, promotions, verifier, limiter, rateLimit, clientIp } = deps;
+/** GET /_fig/promotions, their actions and PUT /_fig/routes/{id}/shadow: role admin (see guard.ts). */
+export function promotionsRouter({ table, store, promotions }: PromotionsAdminDeps) {
   const router = createRouter();
-  // Scoped to its own paths: a "*" guard here would run again for every other /_fig route.
-  const guard = figGuard({ verifier, limiter, rateLimit, clientIp }, { read: "admin", write: "admin" });
-  router.use("/promotions", guard);
-  router.use("/promotions/:route/:action", guard);
-  router.use("/routes/:id/shadow", guard);
 
   router.openapi(listPromotionsRoute, async (c) => {
     if (!promotions) throw new AppError("not_found", "Promotions are not configured (no NATS KV)");

@@ -1,12 +1,9 @@
-import type { TokenVerifier } from "@fig/auth";
 import { AppError, createRouter, errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { WriteHolds } from "../proxy/write-hold.ts";
-import type { RoutePolicies, RouteTable } from "../routes.ts";
+import type { RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
-import { figGuard } from "./guard.ts";
 
 /** The longest a route's writes may be held: a flip is seconds; a longer hold is an outage. */
 export const MAX_HOLD_MS = 30_000;
@@ -93,25 +90,12 @@ export type WriteHoldAdminDeps = {
   table: RouteTable;
   store: RouteStateStore;
   holds: WriteHolds;
-  verifier: TokenVerifier;
-  limiter: RateLimiter;
-  rateLimit: RoutePolicies["rateLimit"];
-  clientIp: (c: Context) => string | undefined;
 };
 
-/** /_fig/routes/{id}/write-hold: role admin, rate-limited like the rest of /_fig. */
-export function writeHoldRouter({
-  table,
-  store,
-  holds,
-  verifier,
-  limiter,
-  rateLimit,
-  clientIp,
-}: WriteHoldAdminDeps) {
+/** /_fig/routes/{id}/write-hold: role admin (see guard.ts). */
+export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
   const ids = new Set(table.routes.map((r) => r.id));
   const router = createRouter();
-  router.use("*", figGuard({ verifier, limiter, rateLimit, clientIp }, { read: "admin", write: "admin" }));
 
   const view = (id: string) => {
     const live = store.get(id);

@@ -1,9 +1,9 @@
 import { hasAnyRole, type Role, type TokenVerifier } from "@fig/auth";
 import { AppError, traceparentOf } from "@fig/service";
 import type { Context } from "hono";
-import { authorize, identify } from "../policies/auth.ts";
+import { createAdmission } from "../policies/admission.ts";
 import type { Breakers } from "../policies/breaker.ts";
-import { limitFor, type RateLimiter, rateLimitHeaders } from "../policies/rate-limit.ts";
+import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { ForwardPlan, ForwardResult } from "../policies/resilient-send.ts";
 import { isAbortError } from "../policies/timeout.ts";
 import type { SendFn, UpstreamRequest } from "../policies/types.ts";
@@ -89,7 +89,7 @@ export function chooseUpstream(
 }
 
 /**
- * The gateway's request path for everything under /api: route match → identity → rate limit → auth →
+ * The gateway's request path for everything under /api: route match → admission (identity, rate limit, auth) →
  * upstream choice (pin, state, write owner, sticky weights, breaker) → resilient forward → streamed
  * response with `Fig-Served-By` and RateLimit-* headers. Web-standard APIs only.
  */
@@ -99,29 +99,19 @@ export function createProxyHandler(deps: ProxyDeps) {
     [deps.table.defaultRoute, ...deps.table.routes].map((r) => [r.id, r.upstreams.map((u) => u.name)]),
   );
 
+  const admit = createAdmission({
+    verifier: deps.verifier,
+    limiter: deps.limiter,
+    clientIp: deps.clientIp,
+    onRateLimited: (routeId) => deps.metrics.rateLimited(routeId),
+  });
+
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method;
     const route = match(c.req.path, method) ?? deps.table.defaultRoute;
     const order = orders.get(route.id) as string[];
-    const identity = await identify(deps.verifier, c.req.header("authorization"));
-    const claims = identity.kind === "token" ? identity.claims : undefined;
-    // Asked once: Bun's requestIP() is a native call that builds a new object each time.
-    const clientIp = deps.clientIp(c);
-    const consumer = claims?.sub ?? clientIp ?? "unknown";
-
-    const decision = deps.limiter.take(route.id, consumer, limitFor(route.policies.rateLimit, claims?.roles));
-    const limitHeaders = rateLimitHeaders(decision);
+    const { claims, clientIp, consumer, limitHeaders } = await admit(c, route);
     try {
-      if (!decision.allowed) {
-        deps.metrics.rateLimited(route.id);
-        throw new AppError(
-          "rate_limited",
-          `Rate limit of ${decision.limit} requests per minute on route ${route.id}`,
-          { extensions: { route: route.id } },
-        );
-      }
-      authorize(route.policies.auth, method, identity);
-
       // A write to the owner waits out a hold first, then reads the live state: released, it goes to the new owner.
       const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
       if (holds) {

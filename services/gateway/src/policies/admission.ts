@@ -1,0 +1,72 @@
+import type { AuthClaims, TokenVerifier } from "@fig/auth";
+import { AppError } from "@fig/service";
+import type { Context } from "hono";
+import type { RoutePolicies } from "../routes.ts";
+import { authorize, identify } from "./auth.ts";
+import { limitFor, type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
+
+/** What a request is admitted against: a route of the table, or the admin API as the pseudo-route `_fig`. */
+export type AdmissionScope = {
+  id: string;
+  policies: Pick<RoutePolicies, "auth" | "rateLimit">;
+};
+
+/** An admitted request: who it is, the key its rate limit counted against, and the RateLimit-* fields to answer with. */
+export type Admitted = {
+  /** The verified token's claims; undefined without a token (possible only where auth is off). */
+  claims: AuthClaims | undefined;
+  clientIp: string | undefined;
+  /** The token's `sub`, else the client's address: the rate limit's and the sticky weights' key. */
+  consumer: string;
+  /** This request's own object: the caller may add its answer's fields to it. */
+  limitHeaders: Record<string, string>;
+};
+
+export type AdmissionDeps = {
+  verifier: TokenVerifier;
+  limiter: RateLimiter;
+  /** The client's address (Bun's server.requestIP); the rate limit keys on it without a token. */
+  clientIp: (c: Context) => string | undefined;
+  /** Told of each request refused by its rate limit (a metric). */
+  onRateLimited?: (scopeId: string) => void;
+};
+
+export type Admission = (c: Context, scope: AdmissionScope) => Promise<Admitted>;
+
+/**
+ * One admission step for every request the gateway answers itself or forwards: identify (bearer token) →
+ * rate limit (token bucket per consumer and scope) → authorize (the scope's roles for the method). A bad
+ * token is counted before it is refused, so guessing tokens is not free. A refusal throws the 401/403/429
+ * problem with the RateLimit-* fields already set on the context, as every answer carries them.
+ *
+ * @example
+ * const admit = createAdmission({ verifier, limiter, clientIp });
+ * const { claims, limitHeaders } = await admit(c, route);
+ */
+export function createAdmission({ verifier, limiter, clientIp, onRateLimited }: AdmissionDeps): Admission {
+  return async function admit(c, scope) {
+    const identity = await identify(verifier, c.req.header("authorization"));
+    const claims = identity.kind === "token" ? identity.claims : undefined;
+    // Asked once: Bun's requestIP() is a native call that builds a new object each time.
+    const ip = clientIp(c);
+    const consumer = claims?.sub ?? ip ?? "unknown";
+    const decision = limiter.take(scope.id, consumer, limitFor(scope.policies.rateLimit, claims?.roles));
+    const limitHeaders = rateLimitHeaders(decision);
+    try {
+      if (!decision.allowed) {
+        onRateLimited?.(scope.id);
+        throw new AppError(
+          "rate_limited",
+          `Rate limit of ${decision.limit} requests per minute on route ${scope.id}`,
+          { extensions: { route: scope.id } },
+        );
+      }
+      authorize(scope.policies.auth, c.req.method, identity);
+    } catch (error) {
+      // The problem answer (onError, from the context) carries the RateLimit-* fields as every answer does.
+      for (const name in limitHeaders) c.header(name, limitHeaders[name]);
+      throw error;
+    }
+    return { claims, clientIp: ip, consumer, limitHeaders };
+  };
+}
