@@ -1,8 +1,8 @@
+import { dirname } from "node:path";
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
 import type { RouteDataReader } from "@fig/datasync/view";
-import { openApiDocument as referenceDataDocument } from "@fig/reference-data";
+import { loadRouteFile } from "@fig/route-file";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
-import { openApiDocument as validationDocument } from "@fig/validation";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { dataRouter } from "./admin/data.ts";
@@ -11,6 +11,7 @@ import { adminRouter } from "./admin/handlers.ts";
 import type { JobsSource } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
+import { DEFAULT_ROUTES_FILE } from "./config.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
 import { CONSOLE_PATH } from "./console/page.tsx";
 import { withListMergeNotes } from "./docs/list-merge.ts";
@@ -20,6 +21,7 @@ import {
   type UpstreamDocument,
   withGatewayResponses,
 } from "./docs/merge.ts";
+import { readUpstreamDocuments } from "./docs/upstreams.ts";
 import { createGatewayMetrics } from "./metrics.ts";
 import { createAdmission } from "./policies/admission.ts";
 import { type Breakers, createBreakers } from "./policies/breaker.ts";
@@ -31,7 +33,7 @@ import type { SendFn, UpstreamRequest } from "./policies/types.ts";
 import { createProxyHandler, createSend } from "./proxy/forward.ts";
 import { withListMerges } from "./proxy/list-merge.ts";
 import { createWriteHolds } from "./proxy/write-hold.ts";
-import { type RouteDefinition, type RouteTable, routeTable } from "./routes.ts";
+import type { RouteDefinition, RouteTable } from "./routes.ts";
 import { createMemoryRouteStore } from "./state/memory-store.ts";
 import type { RouteStateStore } from "./state/types.ts";
 
@@ -214,29 +216,18 @@ export function buildGateway(deps: GatewayDeps) {
   return { app, metrics, breakers, limiter, shadow, sampler };
 }
 
-/** The upstream services' documents, built from their code (no network, no database). */
-export function upstreamDocuments(logger: Logger): UpstreamDocument[] {
-  return [
-    { name: "reference-data", document: referenceDataDocument(logger) as unknown as OpenApiDocument },
-    { name: "validation", document: validationDocument(logger) as unknown as OpenApiDocument },
-  ];
-}
-
-/** The merged OpenAPI document, built without NATS or a socket (for `bun run openapi`). */
-export function openApiDocument(logger: Logger) {
-  const table = routeTable({
-    urls: {
-      monolith: "http://127.0.0.1:8081",
-      referenceData: "http://127.0.0.1:8082",
-      validation: "http://127.0.0.1:8083",
-    },
-  });
+/**
+ * The merged OpenAPI document, built without NATS or a socket (for `bun run openapi`): the route file's table
+ * with its variables' defaults, and the upstreams' committed documents it lists.
+ */
+export function openApiDocument(logger: Logger, routesFile = DEFAULT_ROUTES_FILE) {
+  const { table, upstreams } = loadRouteFile({ file: routesFile, env: {} });
   const { app } = buildGateway({
     table,
     store: createMemoryRouteStore([table.defaultRoute, ...table.routes]),
     verifier: createTokenVerifier({ issuer: "-", audience: "-", devSecret: DEV_SECRET_DEFAULT }),
     logger,
-    upstreamDocuments: () => upstreamDocuments(logger),
+    upstreamDocuments: () => readUpstreamDocuments({ upstreams, table, baseDir: dirname(routesFile) }),
   });
   return openApiDocumentOf(app, SERVICE);
 }
