@@ -3,9 +3,17 @@
  * (`git clone` of the committed HEAD; uncommitted work is not in it), `bun install --frozen-lockfile` there,
  * then `bun scripts/dev.ts` in it, timed until the runner prints `all N service(s) ready in X s`.
  *
- *   cold — no .data/ (every service creates its embedded PGlite database and runs its migrations; the
- *          monolith also loads reference-data's seed)
- *   warm — the same clone again, its .data/ kept
+ *   first — no .data/ and no template cluster (FIG_PGLITE_TEMPLATE_DIR points at an empty folder): the
+ *           runner runs initdb once, as on a machine that never ran `bun run dev` (skip with --no-first)
+ *   cold  — no .data/ (every embedded database is copied from the template cluster in ~/.cache/fig and runs its
+ *           migrations; the monolith also loads reference-data's seed)
+ *   warm  — the same clone again, its .data/ kept
+ *
+ * Before the starts, a breakdown: each step of a database's start on its own, in a fresh process each
+ * (PGlite's WASM compile, initdb, a copy of the template, a warm open, each service's migrations over the wire
+ * server fresh and already applied, the monolith's seed, and the import of each service's modules), with this
+ * checkout's code. `--ref <commit>` starts another commit of the clone instead of HEAD (e.g. the one before a
+ * change, to compare under the same load).
  *
  * Each start is stopped with SIGINT (Ctrl-C) and the runner's exit awaited: that is the shutdown figure.
  * Per service: when the runner printed its `✓ <name> ready` line (it polls /ready every 200 ms).
@@ -16,9 +24,9 @@
  *
  * Figures are printed, never asserted; the exit code is non-zero only when something did not work.
  *
- * Usage: bun bench/dev-start.ts [--runs 1] [--timeout 300]
+ * Usage: bun bench/dev-start.ts [--runs 1] [--timeout 300] [--ref <commit>] [--no-first] [--no-profile]
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstreamManager } from "../packages/events/node_modules/@nats-io/jetstream/lib/mod.js";
@@ -38,15 +46,20 @@ import {
   seconds,
   summary,
   table,
+  verdict,
 } from "./lib/report.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const USAGE = "usage: bun bench/dev-start.ts [--runs 1] [--timeout 300]";
+const USAGE =
+  "usage: bun bench/dev-start.ts [--runs 1] [--timeout 300] [--ref <commit>] [--no-first yes] [--no-profile yes]";
 const DEV_PORTS = [8080, 8081, 8082, 8083];
 const NAMESPACE = `benchdev${crypto.randomUUID().replace(/-/g, "").slice(0, 8)}`;
 const STOP_DEADLINE_MS = 60_000; // the runner itself gives its services 15 s, then kills them
 
-const values = parseFlags(USAGE, ["runs", "timeout"]);
+// A breakdown step runs alone in a fresh process (`--step <name> --dir <scratch>`) and prints its laps as JSON.
+if (Bun.argv[2] === "--step") await profileStep(Bun.argv[3] ?? "", Bun.argv[5] ?? "");
+
+const values = parseFlags(USAGE, ["runs", "timeout", "ref", "no-first", "no-profile"]);
 const whole = (text: string, flag: string) => {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) usageError(USAGE, `${flag} must be a whole number ≥ 1`);
@@ -66,6 +79,8 @@ type Start = {
   exit?: string;
   /** The 1-minute load average just before the spawn (the machine may be shared). */
   load: number;
+  /** Seconds from spawn to the runner's "embedded databases open" line. */
+  databasesOpen?: number;
   nats?: string;
 };
 
@@ -129,9 +144,11 @@ async function eachLine(stream: ReadableStream<Uint8Array>, onLine: (text: strin
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
 /** One `bun scripts/dev.ts` in the clone: until every service is ready (or it fails), then SIGINT. */
-async function devStart(label: string, expected: number): Promise<Start> {
+async function devStart(label: string, expected: number, templateDir?: string): Promise<Start> {
   const start: Start = { label, ready: new Map(), load: loadavg()[0] ?? 0 };
   const env: Record<string, string | undefined> = { ...process.env, FIG_NAMESPACE: NAMESPACE, NO_COLOR: "1" };
+  if (templateDir) env.FIG_PGLITE_TEMPLATE_DIR = templateDir;
+  else delete env.FIG_PGLITE_TEMPLATE_DIR;
   for (const name of ["DATABASE_URL", "FIG_DEV_ROOT", "FIG_DEV_NATS_PORT", "FORCE_COLOR", "NODE_ENV", "PORT"])
     delete env[name];
   const tail: string[] = [];
@@ -161,6 +178,7 @@ async function devStart(label: string, expected: number): Promise<Start> {
       start.nats = nats[1];
       if (!nats[1].startsWith("starting")) natsReused = true;
     }
+    if (/embedded databases open after/.test(text)) start.databasesOpen = at;
     const ready = text.match(/^[✓!] (\S+) (?:ready|up \(not ready: .*\)) +API /);
     if (ready?.[1]) start.ready.set(ready[1], at);
     const done = text.match(/^all (\d+) service\(s\) (ready|up) in ([\d.]+) s/);
@@ -236,13 +254,15 @@ if (taken.length > 0) {
 
 kv("load average (1/5/15 min)", loadAverage(" / "));
 kv("namespace", NAMESPACE);
+const REF = values.ref;
 const cloneSeconds = await timed(["git", "clone", "-q", ROOT, repo], workDir);
+if (REF) await timed(["git", "checkout", "-q", REF], repo);
 const head = (
   await new Response(Bun.spawn(["git", "log", "-1", "--format=%h %s"], { cwd: repo }).stdout).text()
 )
   .trim()
   .slice(0, 90);
-kv("git clone (committed HEAD only)", `${seconds(cloneSeconds)}  ${head}`);
+kv(`git clone (committed ${REF ?? "HEAD"} only)`, `${seconds(cloneSeconds)}  ${head}`);
 let installSeconds: number;
 try {
   installSeconds = await timed(["bun", "install", "--frozen-lockfile"], repo);
@@ -261,13 +281,19 @@ if (!check(extraTaken.length === 0, `ports the clone's services need are taken: 
 }
 kv("services in the clone", services.map((s) => `${s.name} :${s.port}`).join(", "));
 
+if (values["no-profile"] === undefined) await printBreakdown();
+
+const KINDS =
+  values["no-first"] === undefined ? (["first", "cold", "warm"] as const) : (["cold", "warm"] as const);
 const starts: Start[] = [];
 for (let run = 1; run <= RUNS; run++) {
-  rmSync(join(repo, ".data"), { recursive: true, force: true });
-  for (const kind of ["cold", "warm"] as const) {
+  for (const kind of KINDS) {
     const label = RUNS === 1 ? kind : `${kind} ${run}`;
+    if (kind !== "warm") rmSync(join(repo, ".data"), { recursive: true, force: true });
+    // "first": a template folder of its own, empty, so the runner makes the template as on a new machine.
+    const templateDir = kind === "first" ? join(workDir, `template-${run}`) : undefined;
     line(`  … ${label} start`);
-    const start = await devStart(label, services.length);
+    const start = await devStart(label, services.length, templateDir);
     starts.push(start);
     if (start.nats) kv("nats", start.nats);
     kv(
@@ -282,10 +308,20 @@ const cell = (v: number | undefined) => (v === undefined ? "—" : seconds(v));
 line();
 line(
   table([
-    ["start", "load", ...services.map((s) => s.name), "all ready", "runner says", "SIGINT → exit", "exit"],
+    [
+      "start",
+      "load",
+      "dbs open",
+      ...services.map((s) => s.name),
+      "all ready",
+      "runner says",
+      "SIGINT → exit",
+      "exit",
+    ],
     ...starts.map((s) => [
       s.label,
       s.load.toFixed(1),
+      cell(s.databasesOpen),
       ...services.map((svc) => cell(s.ready.get(svc.name))),
       cell(s.allAt),
       s.runnerSays === undefined ? "—" : `${s.runnerSays.toFixed(1)} s`,
@@ -296,11 +332,12 @@ line(
 );
 line(
   "  (seconds from spawning `bun scripts/dev.ts`; a service's time is its runner line, which polls /ready every 200 ms;\n" +
+    "   dbs open: the runner's line saying its embedded databases are open (— when it serves none);\n" +
     "   'runner says' counts from after its database/NATS set-up; shutdown: SIGINT to the runner's exit;\n" +
     `   load: the 1-minute load average before the spawn, on a machine with ${availableParallelism()} cores)`,
 );
 
-for (const kind of ["cold", "warm"] as const) {
+for (const kind of KINDS) {
   const of = starts.filter((s) => s.label.startsWith(kind));
   const all = of.map((s) => s.allAt).filter((v): v is number => v !== undefined);
   const down = of.map((s) => s.shutdown).filter((v): v is number => v !== undefined);
@@ -308,11 +345,121 @@ for (const kind of ["cold", "warm"] as const) {
   summary.push({
     figure: `bun run dev → every service ready, ${kind}${many}`,
     result: all.length ? seconds(median(all)) : "—",
-    goal: "-",
-    verdict: "",
+    goal: kind === "cold" ? "≤ 5 s" : "-",
+    verdict: kind === "cold" && all.length ? verdict(median(all) <= 5) : "",
     note: down.length ? `Ctrl-C → exit ${seconds(median(down))}` : "",
   });
 }
 
 await cleanup();
 process.exit(printSummary("Shutdown"));
+
+// ─── the breakdown: each step of a database's start, alone ───────────────────────────────────────────────────
+
+type Lap = { step: string; seconds: number; note?: string };
+
+/** Runs each step in a fresh process (so each pays its own WASM compile, as a service used to) and prints them. */
+async function printBreakdown(): Promise<void> {
+  heading("breakdown: a database's start, step by step (this checkout's code, one fresh process per step)");
+  kv("load average (1/5/15 min)", loadAverage(" / "));
+  const scratch = join(workDir, "profile");
+  mkdirSync(scratch, { recursive: true });
+  const laps: Lap[] = [];
+  for (const step of ["pglite", "migrate", "imports"]) {
+    const proc = Bun.spawn(["bun", join(ROOT, "bench", "dev-start.ts"), "--step", step, "--dir", scratch], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    if (!check(code === 0, `breakdown step ${step} exited with ${code}:\n${err}`)) continue;
+    laps.push(...(JSON.parse(out.trim().split("\n").at(-1) ?? "[]") as Lap[]));
+  }
+  line(table([["step", "seconds", ""], ...laps.map((l) => [l.step, l.seconds.toFixed(2), l.note ?? ""])]));
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+/** One breakdown step, in this process; prints its laps as one JSON line and exits. */
+async function profileStep(step: string, dir: string): Promise<never> {
+  const { openPglite } = await import("../packages/db/src/embedded.ts");
+  const { serveOverWire } = await import("../packages/db/src/wire-server.ts");
+  const { createDatabase } = await import("../packages/db/src/database.ts");
+  const laps: Lap[] = [];
+  let t = performance.now();
+  const lap = (name: string, note?: string) => {
+    const now = performance.now();
+    laps.push({ step: name, seconds: (now - t) / 1000, ...(note ? { note } : {}) });
+    t = now;
+  };
+  const templateDir = join(dir, "template");
+  if (step === "pglite") {
+    const wasm = Bun.file(join(ROOT, "packages/db/node_modules/@electric-sql/pglite/dist/pglite.wasm"));
+    await WebAssembly.compile(await wasm.arrayBuffer());
+    lap("PGlite WASM compile", "once per process: the runner compiles once for all its databases");
+    t = performance.now();
+    const first = await openPglite(join(dir, "first"), { templateDir });
+    lap("new database, no template (initdb)", "first start on a machine; it becomes the template");
+    await first.close();
+    t = performance.now();
+    const copied = await openPglite(join(dir, "copied"), { templateDir });
+    lap("new database from the template", "cold: a file copy (~39 MB) and an open");
+    await copied.close();
+    t = performance.now();
+    const again = await openPglite(join(dir, "copied"), { templateDir });
+    lap("existing database, open", "warm");
+    await again.close();
+  } else if (step === "migrate") {
+    const { seedEmptyReferenceTables } = await import("../services/monolith/src/modules/reference/seed.ts");
+    if (!existsSync(templateDir))
+      await (await openPglite(join(dir, "made-template"), { templateDir })).close();
+    t = performance.now();
+    for (const service of discoverServices(ROOT).filter((svc) => existsSync(join(svc.dir, "drizzle")))) {
+      const pglite = await openPglite(join(dir, `migrate-${service.name}`), { templateDir });
+      const server = await serveOverWire(pglite);
+      const database = await createDatabase({ service: service.name, url: server.url });
+      t = performance.now();
+      await database.migrate(join(service.dir, "drizzle"));
+      lap(`${service.name}: migrations, fresh`, "over the wire server, as under bun run dev");
+      await database.migrate(join(service.dir, "drizzle"));
+      lap(`${service.name}: migrations, already applied`, "warm");
+      if (service.name === "monolith") {
+        const seeded = await seedEmptyReferenceTables(
+          database.db,
+          join(ROOT, "services", "reference-data", "seed"),
+        );
+        lap(
+          "monolith: reference seed into empty tables",
+          `${Object.values(seeded).reduce((a, b) => a + b, 0)} rows, cold only`,
+        );
+      }
+      await database.close();
+      await server.close();
+      await pglite.close();
+      t = performance.now();
+    }
+  } else if (step === "imports") {
+    for (const service of discoverServices(ROOT)) {
+      t = performance.now();
+      const proc = Bun.spawn(
+        ["bun", "-e", `await import(${JSON.stringify(join(service.dir, "src", "app.ts"))})`],
+        {
+          cwd: ROOT,
+          stdout: "ignore",
+          stderr: "pipe",
+        },
+      );
+      const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      if (code !== 0) throw new Error(`importing ${service.name}'s src/app.ts failed (${code}): ${err}`);
+      lap(`${service.name}: bun start + import of src/app.ts`, "each service, before any database work");
+    }
+  } else {
+    console.error(`unknown step ${step}`);
+    process.exit(2);
+  }
+  console.log(JSON.stringify(laps));
+  process.exit(0);
+}
