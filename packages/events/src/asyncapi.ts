@@ -48,6 +48,13 @@ export function asyncApiDocument(namespace = "fig") {
       const channelId = owner ? id : `${id}-${source}`;
       channels[channelId] = {
         address: subjectOf(namespace, definition.type as EventType, source),
+        ...(source === "{publisher}"
+          ? {
+              parameters: {
+                publisher: { description: "The publishing upstream's name, as the route file names it" },
+              },
+            }
+          : {}),
         description:
           definition.channel === "jobs"
             ? `Work-queue subject of ${definition.type} (stream ${namespace.toUpperCase()}_JOBS): each message goes to one worker.`

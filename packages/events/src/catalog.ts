@@ -12,6 +12,8 @@ export type EventDefinition<S extends z.ZodType = z.ZodType> = {
    * own subject (`subjectOf(ns, type, source)`), so the owner's consumers never take theirs by mistake.
    */
   alsoPublishedBy?: readonly string[];
+  /** Any upstream may publish it (a generic event such as `data.changed`), each on `<ns>.events.<type>.<publisher>`. */
+  publishedByAny?: boolean;
   description: string;
   /** Tenant-owned events carry the `tenant` header. */
   tenantOwned: boolean;
@@ -27,8 +29,43 @@ function defineEvent<S extends z.ZodType>(definition: EventDefinition<S>): Event
   return definition;
 }
 
-/** Above this many keys, `reference.changed` carries a count instead of every key. */
+/** Above this many keys, a change event (`reference.changed`, `data.changed`) carries a count instead of every key. */
 export const REFERENCE_CHANGED_MAX_KEYS = 1000;
+export const DATA_CHANGED_MAX_KEYS = REFERENCE_CHANGED_MAX_KEYS;
+
+/**
+ * The payload every row-change event shares, whatever the table: what happened to which keys, the rows as
+ * stored after the change (for `deleted`, as they were), and the publisher's per-key `sequence`. A composite
+ * key is one string: its columns' text joined by U+001F (unit separator), in the declared key order.
+ */
+function changeEventSchema<T extends z.ZodType<string>>(table: T) {
+  return z
+    .object({
+      table,
+      op: z.enum(["created", "updated", "deleted", "imported"]).describe("What happened"),
+      keys: z.array(z.string()).max(REFERENCE_CHANGED_MAX_KEYS).describe("Keys of the changed rows"),
+      count: z.number().int().nonnegative().describe("Number of rows changed"),
+      truncated: z
+        .boolean()
+        .describe("True when `keys` (and `rows`) were left empty because too many rows changed"),
+      rows: z
+        .array(z.record(z.string(), z.unknown()))
+        .max(REFERENCE_CHANGED_MAX_KEYS)
+        .optional()
+        .describe(
+          "The changed rows' fields, with their version and updated_at (for `deleted`, the row as it was), in `keys` order",
+        ),
+      sequence: z
+        .number()
+        .int()
+        .nonnegative()
+        .optional()
+        .describe(
+          "Publisher-local change sequence, taken in the write's transaction after its row locks: for one key, a later commit has a larger one",
+        ),
+    })
+    .strict();
+}
 
 export const catalog = {
   "reference.changed": defineEvent({
@@ -44,32 +81,23 @@ export const catalog = {
       "with their `version` and `updated_at`, enough to apply the change elsewhere without calling back, and `sequence`, " +
       "which grows with every change of a key in commit order (per publisher), so a replica applies each key's changes in order. " +
       "Older events may lack `rows` and `sequence`: a consumer then re-reads the table, as for `truncated`.",
-    schema: z
-      .object({
-        table: z.enum(["codes", "contexts", "establishments", "rules"]).describe("The reference table"),
-        op: z.enum(["created", "updated", "deleted", "imported"]).describe("What happened"),
-        keys: z.array(z.string()).max(REFERENCE_CHANGED_MAX_KEYS).describe("Keys of the changed rows"),
-        count: z.number().int().nonnegative().describe("Number of rows changed"),
-        truncated: z
-          .boolean()
-          .describe("True when `keys` (and `rows`) were left empty because too many rows changed"),
-        rows: z
-          .array(z.record(z.string(), z.unknown()))
-          .max(REFERENCE_CHANGED_MAX_KEYS)
-          .optional()
-          .describe(
-            "The changed rows' fields as the API names them, with `version` and `updated_at` (for `deleted`, the row as it was), in `keys` order",
-          ),
-        sequence: z
-          .number()
-          .int()
-          .nonnegative()
-          .optional()
-          .describe(
-            "Publisher-local change sequence, taken in the write's transaction after its row locks: for one key, a later commit has a larger one",
-          ),
-      })
-      .strict(),
+    schema: changeEventSchema(
+      z.enum(["codes", "contexts", "establishments", "rules"]).describe("The reference table"),
+    ),
+  }),
+  "data.changed": defineEvent({
+    type: "data.changed",
+    version: 1,
+    source: "datasync",
+    publishedByAny: true,
+    tenantOwned: false,
+    description:
+      "Rows of a table that a route declares (`fig.data` in the route file) changed at their write owner: one event per " +
+      "write (or import), published through the owner's outbox on `<ns>.events.data.changed.<publisher>`, the publisher " +
+      "being the upstream's name. `rows` carries each changed row's columns, its declared version (or updated_at) " +
+      "included, and `sequence` grows with every change of a key in commit order, so another copy applies each key's " +
+      `changes in order. Above ${REFERENCE_CHANGED_MAX_KEYS} rows, \`keys\` and \`rows\` are empty and \`truncated\` is true.`,
+    schema: changeEventSchema(z.string().min(1).describe("The table, as the route's `fig.data` names it")),
   }),
   "file.uploaded": defineEvent({
     type: "file.uploaded",

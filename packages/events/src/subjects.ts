@@ -11,22 +11,42 @@ import { catalog, type EventType } from "./catalog.ts";
  * @example
  * subjectOf("fig", "reference.changed"); // fig.events.reference.changed (reference-data's)
  * subjectOf("fig", "reference.changed", "monolith"); // fig.events.reference.changed.monolith
+ * subjectOf("fig", "data.changed", "clinic-legacy"); // fig.events.data.changed.clinic-legacy (any publisher)
  */
 export function subjectOf(namespace: string, type: EventType, source?: string): string {
   const definition = catalog[type] as
-    | { source: string; channel?: "events" | "jobs"; alsoPublishedBy?: readonly string[] }
+    | {
+        source: string;
+        channel?: "events" | "jobs";
+        alsoPublishedBy?: readonly string[];
+        publishedByAny?: boolean;
+      }
     | undefined;
   const channel = definition?.channel ?? "events";
   const subject = `${namespace}.${channel}.${type}`;
+  if (definition?.publishedByAny) {
+    // Each publisher its own subject, so a follower takes one side's changes and never its own echoes.
+    if (source === undefined || source === definition.source)
+      throw new Error(`${type} is published by any upstream on its own subject: name the publisher`);
+    // `{publisher}`: the AsyncAPI document's address parameter (publishersOf).
+    if (!/^([A-Za-z0-9_-]+|\{publisher\})$/.test(source))
+      throw new Error(`${source} cannot be a subject token`);
+    return `${subject}.${source}`;
+  }
   if (!definition || source === undefined || source === definition.source) return subject;
   if (!definition.alsoPublishedBy?.includes(source))
     throw new Error(`${source} does not publish ${type} (the catalog names ${definition.source})`);
   return `${subject}.${source}`;
 }
 
-/** Every service that publishes `type`: the owner first. */
+/** Every service that publishes `type`: the owner first; `{publisher}` for a type any upstream publishes. */
 export function publishersOf(type: EventType): string[] {
-  const definition = catalog[type] as { source: string; alsoPublishedBy?: readonly string[] };
+  const definition = catalog[type] as {
+    source: string;
+    alsoPublishedBy?: readonly string[];
+    publishedByAny?: boolean;
+  };
+  if (definition.publishedByAny) return ["{publisher}"];
   return [definition.source, ...(definition.alsoPublishedBy ?? [])];
 }
 
