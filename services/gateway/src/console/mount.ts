@@ -52,7 +52,11 @@ export type MountConsoleDeps = ConsoleOptions & {
  * user's token, once those operations exist. Returns the sampler: start and stop it with the gateway.
  */
 export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
-  const sampler = createConsoleSampler({ registry: deps.registry, intervalMs: deps.sampleMs ?? 5000 });
+  const sampler = createConsoleSampler({
+    registry: deps.registry,
+    legacy: deps.table.defaultRoute.upstreams[0]?.name,
+    intervalMs: deps.sampleMs ?? 5000,
+  });
   const has = (path: string) => app.routes.some((r) => r.method === "GET" && r.path === path);
   const request = (path: string, init: RequestInit) => app.request(path, init);
   const viaApi =

@@ -27,6 +27,7 @@ export async function renderSections(
     promotions: String(
       <PromotionsSection
         promotions={promotions}
+        routes={routes}
         viewer={viewer}
         now={now}
         actions={options.promotionActions}

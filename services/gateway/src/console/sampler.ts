@@ -1,5 +1,4 @@
 import type { Registry } from "prom-client";
-import { MONOLITH } from "../routes.ts";
 
 /** Cumulative counters of one route × upstream at one instant (from the gateway's own Prometheus metrics). */
 type Cumulative = { requests: number; errors: number; buckets: { le: number; count: number }[] };
@@ -22,7 +21,7 @@ export type SharePoint = { at: number; newShare: number | null; requests: number
 export type ConsoleSampler = {
   /** Stats of a route's upstream over the last `windowMs`. */
   stats(route: string, upstream: string): UpstreamStats;
-  /** The share served by non-monolith upstreams, one point per sample, oldest first. */
+  /** The share served by upstreams other than the legacy one, one point per sample, oldest first. */
   share(): SharePoint[];
   /** Takes a sample now (also what the interval calls). */
   sample(): Promise<void>;
@@ -83,17 +82,20 @@ function p95Of(now: Cumulative["buckets"], then: Cumulative["buckets"] | undefin
  * seconds: rates, error rates and p95 over a sliding window, and the share served by new services.
  *
  * @example
- * const sampler = createConsoleSampler({ registry: metrics.registry });
+ * const sampler = createConsoleSampler({ registry: metrics.registry, legacy: "monolith" });
  * sampler.start();
- * sampler.stats("validation", "validation").p95Ms;
+ * sampler.stats("orders", "orders-service").p95Ms;
  */
 export function createConsoleSampler({
   registry,
+  legacy = "monolith",
   intervalMs = 5000,
   windowMs = 60_000,
   keep = 360,
 }: {
   registry: Registry;
+  /** The upstream being strangled (the default route's); every other one counts as a new service. */
+  legacy?: string;
   intervalMs?: number;
   windowMs?: number;
   keep?: number;
@@ -120,7 +122,7 @@ export function createConsoleSampler({
     for (const [k, c] of byKey) {
       const delta = c.requests - (previous.byKey.get(k)?.requests ?? 0);
       all += delta;
-      if (k.split("\u0000")[1] !== MONOLITH) fresh += delta;
+      if (k.split("\u0000")[1] !== legacy) fresh += delta;
     }
     points.push({ at, newShare: all > 0 ? fresh / all : null, requests: all });
     if (points.length > keep) points.shift();

@@ -1,9 +1,16 @@
 import type { DeadLetter } from "@fig/events";
-import { deadLetters, type JobRun, type JobsSnapshot, type JobsSource, jobsSnapshot } from "../admin/jobs.ts";
+import {
+  deadLetters,
+  type JobQueue,
+  type JobRun,
+  type JobsSnapshot,
+  type JobsSource,
+  jobsSnapshot,
+} from "../admin/jobs.ts";
 import type { Breakers } from "../policies/breaker.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { ShadowReport } from "../policies/shadow/report.ts";
-import { MONOLITH, type RouteTable, type WriteMode } from "../routes.ts";
+import type { RouteTable, WriteMode } from "../routes.ts";
 import type { HistoryEntry, RouteStateStore } from "../state/types.ts";
 import type { DataStatus, DataStatusSource } from "./data-status.ts";
 import type { Promotion, PromotionsSource } from "./promotions.ts";
@@ -19,7 +26,7 @@ export type RouteRow = {
   /** The live write owner; where writes go only when `writes` is `owner`. */
   writeOwner: string;
   writes: WriteMode;
-  /** The first non-monolith upstream: the new service this route is being strangled into. */
+  /** The first upstream that is not the default route's: the new service this route is being strangled into. */
   candidate: string | null;
   upstreams: { name: string; weight: number; breaker: string; stats: UpstreamStats }[];
   revision: number;
@@ -32,7 +39,8 @@ export type RouteRow = {
 
 /** A run as the console lists it: in the queue, or `done` (acknowledged, gone from the queue). */
 export type ConsoleRun = Omit<JobRun, "state"> & { state: JobRun["state"] | "done" };
-export type ConsoleJobs = Omit<JobsSnapshot, "runs"> & { runs: ConsoleRun[] };
+export type ConsoleQueue = Omit<JobQueue, "runs"> & { runs: ConsoleRun[] };
+export type ConsoleJobs = { queues: ConsoleQueue[] };
 
 export type Failed = { error: string };
 export const failed = (v: unknown): v is Failed =>
@@ -51,22 +59,24 @@ export type ConsoleSources = {
 };
 
 /**
- * Runs leave the work queue when acknowledged; the console keeps the last few it saw as `done` so their
- * progress bars can reach 100 % from their own SSE stream instead of vanishing at 99.
+ * Runs leave the work queue when acknowledged; the console keeps the last few it saw per queue as `done` so
+ * their progress bars can reach 100 % from their own SSE stream instead of vanishing at 99.
  */
 function createDepartedRuns(keep = 20) {
-  let inQueue = new Map<string, JobRun>();
-  const done: ConsoleRun[] = [];
+  const byQueue = new Map<string, { inQueue: Map<string, JobRun>; done: ConsoleRun[] }>();
+  const mergeQueue = (queue: JobQueue): ConsoleQueue => {
+    const seen = byQueue.get(queue.name) ?? { inQueue: new Map<string, JobRun>(), done: [] };
+    byQueue.set(queue.name, seen);
+    const now = new Map(queue.runs.flatMap((r) => (r.id === null ? [] : [[r.id, r] as const])));
+    for (const [id, run] of seen.inQueue)
+      if (!now.has(id) && !seen.done.some((d) => d.id === id)) seen.done.unshift({ ...run, state: "done" });
+    seen.done.splice(keep);
+    seen.inQueue = now;
+    const finished = seen.done.filter((d) => d.id !== null && !now.has(d.id));
+    return { ...queue, runs: [...queue.runs, ...finished] };
+  };
   return {
-    merge(snapshot: JobsSnapshot): ConsoleJobs {
-      const now = new Map(snapshot.runs.map((r) => [r.validationId, r]));
-      for (const [id, run] of inQueue)
-        if (!now.has(id) && !done.some((d) => d.validationId === id)) done.unshift({ ...run, state: "done" });
-      done.splice(keep);
-      inQueue = now;
-      const finished = done.filter((d) => !now.has(d.validationId));
-      return { ...snapshot, runs: [...snapshot.runs, ...finished] };
-    },
+    merge: (snapshot: JobsSnapshot): ConsoleJobs => ({ queues: snapshot.queues.map(mergeQueue) }),
   };
 }
 
@@ -102,6 +112,8 @@ export type SourcesDeps = {
 export function createConsoleSources(deps: SourcesDeps): ConsoleSources {
   const { table, store, breakers, sampler, cacheMs = 750 } = deps;
   const all = [table.defaultRoute, ...table.routes];
+  // The system being strangled is whatever the default route sends to (the route file's `monolith:`).
+  const legacy = table.defaultRoute.upstreams[0]?.name;
   const departed = createDepartedRuns();
   const jobs = cached(cacheMs, async () =>
     deps.jobs ? jobsSnapshot(deps.jobs).then(departed.merge, errorOf) : null,
@@ -122,7 +134,7 @@ export function createConsoleSources(deps: SourcesDeps): ConsoleSources {
     routes: () =>
       all.map((route) => {
         const live = store.get(route.id);
-        const candidate = route.upstreams.find((u) => u.name !== MONOLITH)?.name ?? null;
+        const candidate = route.upstreams.find((u) => u.name !== legacy)?.name ?? null;
         const history = live?.history ?? [];
         const weightSteps = history.flatMap((h) => {
           const weights = (

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import {
   createDatasyncState,
   createRouteDataReader,
@@ -7,6 +8,8 @@ import {
   verifySides,
 } from "@fig/datasync";
 import { createNatsClient, ensureStreams, streamNames } from "@fig/events";
+import { parseRouteFile } from "@fig/route-file";
+import type { QueueDeclaration } from "@fig/route-file/queues";
 import { createTestDatabase } from "@fig/testing";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { codes, REFERENCE_SPECS } from "../../../../packages/reference/src/index.ts";
@@ -19,6 +22,7 @@ import {
   useValidationApp,
   validateCsv,
 } from "../../../validation/test/helpers.ts";
+import { queueStreamName } from "../../src/admin/jobs.ts";
 import { auth, silent, testGateway, until } from "../harness.ts";
 import { openBrowser, type Page, readPng, screenshotFolder, signIn, VIEWPORT } from "./browser.ts";
 
@@ -31,6 +35,22 @@ let gateway: ReturnType<typeof testGateway>;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
 const stops: (() => unknown)[] = [];
 const shots = screenshotFolder("console");
+
+/** Dash's validation queue as the repository's route file declares it, and a made-up system's queue beside it. */
+const validationQueue = parseRouteFile(
+  await Bun.file(join(import.meta.dir, "../../../../fig.yaml")).text(),
+  "fig.yaml",
+).queues?.find((q) => q.name === "validation") as QueueDeclaration;
+const transcriptionQueue: QueueDeclaration = {
+  name: "notes-transcription",
+  label: "Transcriptions",
+  description: "A note's audio becomes text.",
+  stream: "TRANSCRIPTION",
+  consumer: "transcriber",
+  subject: "transcription.requested",
+  events: { requested: "transcription.requested", completed: "transcription.completed" },
+  itemId: "noteId",
+};
 
 const adminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "console-admin" });
 const viewerToken = () => auth.token({ roles: ["viewer"], tenant: "acme", sub: "console-viewer" });
@@ -60,7 +80,7 @@ beforeAll(async () => {
       validation: `http://127.0.0.1:${validation.port}`,
     },
     logger: silent,
-    jobs: { nats: gatewayNats, namespace: t.namespace },
+    jobs: { nats: gatewayNats, namespace: t.namespace, queues: [validationQueue, transcriptionQueue] },
     console: { sampleMs: 200, tickMs: 100 },
     // packages/promote's records as the gateway's reader hands them over (GET /_fig/promotions reads the same).
     promotions: {
@@ -82,6 +102,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   for (const stop of stops.reverse()) await stop();
+  await (await gatewayNats.manager()).streams
+    .delete(queueStreamName(t.namespace, transcriptionQueue.stream))
+    .catch(() => {});
   await destroyNamespaceState(gatewayNats, t.namespace).catch(() => {});
   await gatewayNats.close();
 });
@@ -203,7 +226,7 @@ describe("the console in Debian's chromium", () => {
     await page.locator("#route-validation .weightbar").waitFor();
     expect(await page.locator("[data-action]").count()).toBe(0);
     await tab(page, "Jobs");
-    await page.locator("[data-testid='count-queued']").waitFor();
+    await page.locator("#queue-validation [data-testid='count-queued']").waitFor();
     expect(await page.locator("[data-action]").count()).toBe(0);
     await tab(page, "Migration map");
     await shots.take(page, "08-map-viewer");
@@ -252,6 +275,62 @@ describe("the console in Debian's chromium", () => {
     await page.close();
   }, 60_000);
 
+  test("a second system's queue declared beside Dash's gets its own panel with its counts and jobs", async () => {
+    const jsm = await gatewayNats.manager();
+    const stream = queueStreamName(t.namespace, transcriptionQueue.stream);
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${t.namespace}.transcription.>`],
+      retention: "workqueue",
+    });
+    await jsm.consumers.add(stream, {
+      durable_name: "transcriber",
+      ack_policy: "explicit",
+      filter_subject: `${t.namespace}.transcription.requested`,
+      ack_wait: 10 * 60 * 1_000_000_000,
+    });
+    const js = await gatewayNats.jetstream();
+    const send = (subject: string, type: string, data: unknown) => {
+      const h = natsHeaders();
+      h.set("ce-specversion", "1.0");
+      h.set("ce-id", crypto.randomUUID());
+      h.set("ce-type", type);
+      h.set("ce-time", new Date().toISOString());
+      h.set("tenant", "acme");
+      return js.publish(`${t.namespace}.${subject}`, JSON.stringify(data), { headers: h });
+    };
+    for (const noteId of ["note-a", "note-b", "note-c"])
+      await send("transcription.requested", "transcription.requested", { noteId });
+    await send("events.transcription.completed", "transcription.completed", { noteId: "note-0" });
+    // A transcriber takes note-a and is still working on it.
+    const taken = await (await js.consumers.get(stream, "transcriber")).next({ expires: 10_000 });
+    expect(taken?.json()).toEqual({ noteId: "note-a" });
+
+    const page = await signIn(browser.context, base, await viewerToken());
+    await tab(page, "Jobs");
+    const panel = page.locator("#queue-notes-transcription");
+    await panel.getByRole("heading", { name: "Transcriptions" }).waitFor();
+    await panel.locator("[data-run='note-a'][data-state='processing']").waitFor();
+    const count = (name: string) => panel.locator(`[data-testid='count-${name}']`).textContent();
+    expect(await count("queued")).toBe("2");
+    expect(await count("processing")).toBe("1");
+    expect(await count("completed")).toBe("1");
+    expect(await count("failed")).toBe("—"); // the declaration names no failed event
+    expect(
+      await panel.locator("[data-run]").evaluateAll((els) => els.map((e) => e.getAttribute("data-run"))),
+    ).toEqual(["note-a", "note-b", "note-c"]);
+    // No progress endpoint declared: no progress bar to fill.
+    expect(await panel.locator("progress").count()).toBe(0);
+    // Dash's panel is still there, counting only its own queue.
+    expect(await page.locator("#queue-validation [data-testid='count-queued']").textContent()).toBe("0");
+    await shots.take(page, "10-jobs-second-queue");
+    await taken?.ackAck();
+    // Acknowledged, it leaves the queue; the panel keeps it a while as done.
+    await panel.locator("[data-run='note-a'][data-state='done']").waitFor();
+    expect(await count("processing")).toBe("0");
+    await page.close();
+  }, 60_000);
+
   test("the progress bar of a running validation reaches 100 % over SSE", async () => {
     // The whole route to the validation service, so the page's /api/validations/{id}/events reaches it.
     expect(
@@ -283,12 +362,12 @@ describe("the console in Debian's chromium", () => {
     await page.locator(`[data-run="${id}"][data-state="processing"]`).waitFor();
     await until(async () => Number((await run.getAttribute("data-percent")) ?? -1) > 0, "progress under way");
     expect(Number(await run.getAttribute("data-percent"))).toBeLessThan(100);
-    await shots.take(page, "10-jobs-run-in-progress");
+    await shots.take(page, "11-jobs-run-in-progress");
     release();
     await page.locator(`[data-run="${id}"][data-percent="100"]`).waitFor();
     expect(await run.locator("progress").evaluate((p) => (p as HTMLProgressElement).value)).toBe(100);
-    await page.locator("[data-testid='count-completed']", { hasText: "1" }).waitFor();
-    await shots.take(page, "11-jobs-run-completed");
+    await page.locator("#queue-validation [data-testid='count-completed']", { hasText: "1" }).waitFor();
+    await shots.take(page, "12-jobs-run-completed");
     await page.close();
   }, 90_000);
 
@@ -400,7 +479,7 @@ describe("the console in Debian's chromium", () => {
     expect(await failedStep.textContent()).toContain("41 ms");
     expect(await card.locator("table.steps thead").textContent()).toContain("budget 500 ms");
     await card.locator("canvas").first().waitFor();
-    await shots.take(page, "12-promotion-rolled-back");
+    await shots.take(page, "13-promotion-rolled-back");
     await page.close();
   }, 60_000);
 
@@ -429,7 +508,7 @@ describe("the console in Debian's chromium", () => {
       expect(await row.locator("td").first().textContent()).toBe("monolith");
       expect(await row.locator("[data-verify-counts]").textContent()).toContain("codes 1 ≠ 0");
       expect(await row.locator("[data-verify-differences]").textContent()).toContain("codes/97001 (missing)");
-      await shots.take(page, "13-data-verify");
+      await shots.take(page, "14-data-verify");
       await page.close();
     } finally {
       await owner.drop();
@@ -449,10 +528,11 @@ test("this run wrote every screenshot, each a fresh PNG at the viewport's width"
     "07-confirm-weights",
     "08-map-viewer",
     "09-jobs-dead-letter",
-    "10-jobs-run-in-progress",
-    "11-jobs-run-completed",
-    "12-promotion-rolled-back",
-    "13-data-verify",
+    "10-jobs-second-queue",
+    "11-jobs-run-in-progress",
+    "12-jobs-run-completed",
+    "13-promotion-rolled-back",
+    "14-data-verify",
   ];
   // The folder was emptied when this file started, so only this run's files can be in it.
   expect(readdirSync(shots.dir).sort()).toEqual(names.map((n) => `${n}.png`));

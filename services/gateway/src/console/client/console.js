@@ -12,7 +12,7 @@
   let stream = null; // AbortController of the open SSE request
   let retryMs = 500;
   const charts = new Map(); // element id → uPlot
-  const runs = new Map(); // validationId → { percent, status, controller }
+  const runs = new Map(); // "<queue> <id>" → { percent, status, controller }
 
   // ---------- auth ----------
   function signedOut(message) {
@@ -243,16 +243,22 @@
       chart.setSize({ width: Math.max(200, el.clientWidth), height: chart.height });
   });
 
-  // ---------- runs in progress: each run's own SSE stream ----------
+  // ---------- jobs in progress: each item's own SSE stream (the queue's declared progress endpoint) ----------
+  const runKey = (li) => `${li.dataset.queue} ${li.dataset.run}`;
+  // The viewer's token goes with the request: only ever to a path on this gateway.
+  const sameOrigin = (path) => path.startsWith("/") && !path.startsWith("//");
+
   function followRuns(root) {
-    for (const li of root.querySelectorAll("[data-run]")) {
-      const id = li.dataset.run;
-      const known = runs.get(id);
+    for (const li of root.querySelectorAll("[data-run][data-progress]")) {
+      const url = li.dataset.progress;
+      if (!url || !sameOrigin(url)) continue;
+      const key = runKey(li);
+      const known = runs.get(key);
       if (known) paintRun(li, known);
       if (known || !viewer || li.dataset.tenant !== viewer.tenant) continue;
       const state = { percent: 0, status: li.dataset.state, controller: new AbortController() };
-      runs.set(id, state);
-      void followRun(id, state);
+      runs.set(key, state);
+      void followRun(li.dataset.queue, li.dataset.run, url, state);
     }
   }
 
@@ -264,15 +270,15 @@
     li.dataset.percent = String(state.percent);
   }
 
-  async function followRun(id, state) {
+  async function followRun(queue, id, url, state) {
     try {
-      const res = await fetch(`/api/validations/${encodeURIComponent(id)}/events`, {
+      const res = await fetch(url, {
         headers: authHeaders({ Accept: "text/event-stream" }),
         signal: state.controller.signal,
       });
       if (!res.ok || !res.body) {
         state.status = `progress unavailable (${res.status})`;
-        return repaint(id, state);
+        return repaint(queue, id, state);
       }
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
@@ -291,10 +297,13 @@
             .map((l) => l.slice(5).replace(/^ /, ""))
             .join("\n");
           if (!data) continue;
-          const run = JSON.parse(data);
-          state.percent = run.status === "completed" ? 100 : (run.progress?.percent ?? state.percent);
-          state.status = run.status;
-          repaint(id, state);
+          // { status, progress: { percent } } (or a top-level percent); status "completed" is 100 %.
+          const item = JSON.parse(data);
+          const percent = item.progress?.percent ?? item.percent;
+          state.percent =
+            item.status === "completed" ? 100 : typeof percent === "number" ? percent : state.percent;
+          state.status = item.status ?? state.status;
+          repaint(queue, id, state);
         }
       }
     } catch {
@@ -302,8 +311,8 @@
     }
   }
 
-  function repaint(id, state) {
-    const li = document.querySelector(`[data-run="${CSS.escape(id)}"]`);
+  function repaint(queue, id, state) {
+    const li = document.querySelector(`[data-queue="${CSS.escape(queue)}"][data-run="${CSS.escape(id)}"]`);
     if (li) paintRun(li, state);
   }
 

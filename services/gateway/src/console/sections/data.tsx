@@ -11,7 +11,11 @@ export function DataSection(props: { routes: RouteRow[]; status: DataStatus[] | 
     return (
       <Empty title="No stateful route is carved out">
         <p>
-          Routes with <code>writes: "owner"</code> in routes.ts show here.
+          Routes with{" "}
+          <code>
+            fig: {"{"} writes: owner {"}"}
+          </code>{" "}
+          and a new service among their <code>backendRefs</code> in the route file show here.
         </p>
       </Empty>
     );
@@ -21,8 +25,8 @@ export function DataSection(props: { routes: RouteRow[]; status: DataStatus[] | 
         <Empty title="No sync status yet">
           <p>
             Copy the owner's data into the new service with{" "}
-            <code>bun run migrate-data backfill reference-data</code>, then check it with{" "}
-            <code>bun run migrate-data verify reference-data</code>; lag, verify and backfill show here.
+            <code>bun run migrate-data backfill {stateful[0]?.id}</code>, then check it with{" "}
+            <code>bun run migrate-data verify {stateful[0]?.id}</code>; lag, verify and backfill show here.
           </p>
         </Empty>
       ) : failed(props.status) ? (

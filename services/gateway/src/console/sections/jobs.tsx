@@ -1,23 +1,23 @@
 /** @jsxImportSource hono/jsx */
 import type { DeadLetter } from "@fig/events";
-import { type ConsoleJobs, type Failed, failed, type Viewer } from "../sources.ts";
+import { type ConsoleJobs, type ConsoleQueue, type Failed, failed, type Viewer } from "../sources.ts";
 import { Empty, when } from "../ui.tsx";
 
-function Counts(props: { jobs: ConsoleJobs }) {
-  const c = props.jobs.counts;
-  const items: [string, number, string][] = [
+function Counts(props: { queue: ConsoleQueue }) {
+  const c = props.queue.counts;
+  const items: [string, number | null, string][] = [
     ["queued", c.queued, "waiting for a worker"],
     ["processing", c.processing, "taken, not acknowledged"],
-    ["completed", c.completed, "last 7 days"],
-    ["failed", c.failed, "last 7 days"],
-    ["dead-lettered", c.deadLettered, "consumers gave up"],
+    ["completed", c.completed, c.completed === null ? "no completed event declared" : "last 7 days"],
+    ["failed", c.failed, c.failed === null ? "no failed event declared" : "last 7 days"],
+    ["dead-lettered", c.deadLettered, "its consumer gave up"],
   ];
   return (
     <div class="summary">
       {items.map(([label, value, note]) => (
         <div class={`stat stat-${label}`}>
           <span class="stat-value" data-testid={`count-${label}`}>
-            {value}
+            {value ?? "—"}
           </span>
           <span class="stat-label">
             {label} <span class="muted">({note})</span>
@@ -28,39 +28,81 @@ function Counts(props: { jobs: ConsoleJobs }) {
   );
 }
 
-/** Runs in the queue; the client fills each progress bar from the run's own SSE stream (`/api/validations/{id}/events`). */
-function Runs(props: { jobs: ConsoleJobs; viewer: Viewer }) {
-  if (props.jobs.runs.length === 0)
-    return (
-      <p class="muted">
-        No run in the queue. Start one with <code>POST /api/validations</code> (see /docs).
-      </p>
-    );
+/** The item's progress endpoint on the gateway; none for an id that would be a `.`/`..` path segment. */
+function progressUrl(template: string | null, id: string | null): string {
+  if (!template || id === null || id === "." || id === "..") return "";
+  return template.replaceAll("{id}", encodeURIComponent(id));
+}
+
+/** Runs in the queue; the client fills each progress bar from the item's own SSE stream (the queue's `progress`). */
+function Runs(props: { queue: ConsoleQueue; viewer: Viewer }) {
+  const { queue, viewer } = props;
+  if (queue.runs.length === 0) return <p class="muted">No job in the queue.</p>;
   return (
     <ul class="runs">
-      {props.jobs.runs.map((r) => (
+      {queue.runs.map((r) => (
         <li
-          data-run={r.validationId}
+          data-queue={queue.name}
+          data-run={r.id ?? ""}
           data-tenant={r.tenant ?? ""}
           data-state={r.state}
-          id={`run-${r.validationId}`}
+          data-progress={progressUrl(queue.progress, r.id)}
         >
-          <code>{r.validationId}</code>{" "}
+          <code>{r.id ?? `(no ${queue.itemId})`}</code>{" "}
           <span class="muted">
-            tenant {r.tenant ?? "—"} · queued {when(r.queuedAt)}
+            #{r.seq} · tenant {r.tenant ?? "—"} · queued {when(r.queuedAt)}
           </span>{" "}
           <span class="run-state">{r.state}</span>
-          <span class="progress">
-            <progress max="100" aria-label={`Progress of validation ${r.validationId}`} />
-            <span class="progress-text">
-              {r.tenant === props.viewer.tenant ? "…" : `progress visible to tenant ${r.tenant ?? "?"}`}
+          {queue.progress ? (
+            <span class="progress">
+              <progress max="100" aria-label={`Progress of ${queue.label} ${r.id ?? r.seq}`} />
+              <span class="progress-text">
+                {r.tenant === viewer.tenant ? "…" : `progress visible to tenant ${r.tenant ?? "?"}`}
+              </span>
             </span>
-          </span>
+          ) : null}
         </li>
       ))}
     </ul>
   );
 }
+
+/** One declared queue: where it lives, its counts, the jobs in it. */
+function QueuePanel(props: { queue: ConsoleQueue; viewer: Viewer }) {
+  const { queue, viewer } = props;
+  const missing = [
+    queue.streamFound ? null : `stream ${queue.stream} does not exist yet`,
+    queue.streamFound && !queue.consumerFound ? `no worker has created consumer ${queue.consumer} yet` : null,
+  ].filter((m) => m !== null);
+  return (
+    <article
+      class="card queue"
+      id={`queue-${queue.name}`}
+      data-queue={queue.name}
+      aria-labelledby={`queue-title-${queue.name}`}
+    >
+      <h3 id={`queue-title-${queue.name}`}>{queue.label}</h3>
+      {queue.description ? <p>{queue.description}</p> : null}
+      <p class="muted">
+        stream <code>{queue.stream}</code> · consumer <code>{queue.consumer}</code>
+        {missing.length ? ` · ${missing.join("; ")}` : ""}
+      </p>
+      <Counts queue={queue} />
+      <h4>Jobs in the queue</h4>
+      <Runs queue={queue} viewer={viewer} />
+    </article>
+  );
+}
+
+const EXAMPLE = `queues:
+  - name: transcription
+    label: Transcriptions
+    stream: JOBS               # <NAMESPACE>_JOBS
+    consumer: transcription-worker
+    subject: jobs.transcription.requested
+    events: { requested: transcription.requested, completed: transcription.completed }
+    itemId: noteId
+    progress: /api/notes/{id}/events   # optional`;
 
 function DeadLetters(props: { letters: DeadLetter[]; viewer: Viewer }) {
   if (props.letters.length === 0)
@@ -115,7 +157,7 @@ function DeadLetters(props: { letters: DeadLetter[]; viewer: Viewer }) {
   );
 }
 
-/** Bull Board for the validation work queue: counts, runs in progress, dead letters with replay. */
+/** Bull Board for the route file's work queues: one panel each, then the namespace's dead letters with replay. */
 export function JobsSection(props: {
   jobs: ConsoleJobs | Failed | null;
   dlq: DeadLetter[] | Failed | null;
@@ -132,15 +174,24 @@ export function JobsSection(props: {
     );
   if (failed(jobs))
     return (
-      <Empty title="The work queue cannot be read">
+      <Empty title="The work queues cannot be read">
         <p>{jobs.error}</p>
       </Empty>
     );
   return (
     <div>
-      <Counts jobs={jobs} />
-      <h3 class="sub">Runs in the queue</h3>
-      <Runs jobs={jobs} viewer={viewer} />
+      {jobs.queues.length === 0 ? (
+        <Empty title="No work queue declared">
+          <p>
+            Declare each JetStream work queue to show under <code>queues:</code> in the route file (
+            <code>fig.yaml</code>), then restart the gateway. For example:
+          </p>
+          <pre>{EXAMPLE}</pre>
+          <p>docs/console.md describes each field.</p>
+        </Empty>
+      ) : (
+        jobs.queues.map((queue) => <QueuePanel queue={queue} viewer={viewer} />)
+      )}
       <h3 class="sub">Dead letters</h3>
       {dlq === null ? null : failed(dlq) ? (
         <p class="muted">{dlq.error}</p>

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Promotion, PromotionStep } from "../promotions.ts";
-import { type Failed, failed, type Viewer } from "../sources.ts";
+import { type Failed, failed, type RouteRow, type Viewer } from "../sources.ts";
 import { Badge, Chart, type ChartSpec, Empty, ms, pct, when } from "../ui.tsx";
 
 const VERDICT_KIND: Record<string, string> = {
@@ -218,21 +218,28 @@ function Past(props: { p: Promotion; now: number }) {
 
 export function PromotionsSection(props: {
   promotions: Promotion[] | Failed | null;
+  /** The live routes: the empty state's example names one of them. */
+  routes: RouteRow[];
   viewer: Viewer;
   now: number;
   actions: boolean;
 }) {
   const { promotions, viewer, now } = props;
-  if (promotions === null || (Array.isArray(promotions) && promotions.length === 0))
+  if (promotions === null || (Array.isArray(promotions) && promotions.length === 0)) {
+    const example = props.routes.find((r) => r.candidate !== null);
     return (
       <Empty title="No promotion yet">
         <p>
           Start one from a terminal:{" "}
-          <code>bun run promote validation --to validation --steps 10,25,50,100</code>. It shows here live,
-          step by step, with the gate's numbers.
+          <code>
+            bun run promote {example?.id ?? "<route>"} --to {example?.candidate ?? "<service>"} --steps
+            10,25,50,100
+          </code>
+          . It shows here live, step by step, with the gate's numbers.
         </p>
       </Empty>
     );
+  }
   if (failed(promotions))
     return (
       <Empty title="Promotions cannot be read">

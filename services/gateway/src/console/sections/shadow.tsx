@@ -51,8 +51,9 @@ export function ShadowSection(props: { report: ShadowReport | null; viewer: View
     return (
       <Empty title="No shadow traffic yet">
         <p>
-          Mirror a share of a route's GETs to its candidate by setting <code>shadow.percent</code> in
-          routes.ts, or run a promotion with <code>--shadow 60s</code>; matches and diffs show here.
+          Mirror a share of a route's GETs to its candidate with a <code>RequestMirror</code> filter's{" "}
+          <code>percent</code> in the route file, or run a promotion with <code>--shadow 60s</code>; matches
+          and diffs show here.
         </p>
       </Empty>
     );
