@@ -1,4 +1,4 @@
-import { type Document, isMap, isScalar, isSeq, parseDocument, visit } from "yaml";
+import { Document, isMap, isNode, isScalar, isSeq, type Node, parseDocument, visit } from "yaml";
 import { RouteFileError } from "./errors.ts";
 import { parseRouteFile } from "./load.ts";
 import type { RouteFileRouteInput, UpstreamDeclarationInput } from "./schema.ts";
@@ -19,10 +19,14 @@ import type { RouteFileRouteInput, UpstreamDeclarationInput } from "./schema.ts"
 export function addRoute(text: string, route: RouteFileRouteInput): string {
   const doc = parseDocument(text);
   const routes = doc.get("routes", true);
-  const node = compact(doc, doc.createNode(route));
-  if (isSeq(routes)) routes.items.push(node);
-  else doc.set("routes", doc.createNode([route]));
-  return checked(doc);
+  const last = isSeq(routes) && !routes.flow ? routes.items.at(-1) : undefined;
+  if (!isNode(last)) {
+    doc.set("routes", compact([...(isSeq(routes) ? routes.toJSON() : []), route]));
+    return checked(doc.toString(FORMAT));
+  }
+  const indent = " ".repeat(columnOf(text, last.range?.[0] ?? 0) - 2);
+  // Routes are set apart by a blank line, as the hand-written ones are.
+  return checked(insertAfter(text, last, `\n${block(compact([route]), indent)}`));
 }
 
 /** Adds an upstream (by name) to a route file's text, keeping the rest as it is; throws when the name exists. */
@@ -31,20 +35,52 @@ export function addUpstream(text: string, name: string, upstream: UpstreamDeclar
   if (doc.hasIn(["upstreams", name]))
     throw new RouteFileError([{ path: `upstreams.${name}`, reason: "already declared" }]);
   const upstreams = doc.get("upstreams", true);
-  if (isMap(upstreams)) upstreams.set(name, compact(doc, doc.createNode(upstream)));
-  else doc.set("upstreams", doc.createNode({ [name]: upstream }));
-  return checked(doc);
+  const last = isMap(upstreams) && !upstreams.flow ? upstreams.items.at(-1) : undefined;
+  if (!last || !isNode(last.key) || !isNode(last.value)) {
+    doc.setIn(["upstreams", name], compact(upstream));
+    return checked(doc.toString(FORMAT));
+  }
+  const indent = " ".repeat(columnOf(text, last.key.range?.[0] ?? 0));
+  return checked(insertAfter(text, last.value, block(compact({ [name]: upstream }), indent)));
 }
 
-function checked(doc: Document): string {
-  const text = doc.toString();
+const FORMAT = { lineWidth: 0 } as const;
+
+function checked(text: string): string {
   parseRouteFile(text);
   return text;
 }
 
+/** The new entry's YAML, each line indented to sit beside its siblings. */
+function block(node: Node, indent: string): string {
+  const yaml = new Document(node).toString(FORMAT);
+  return yaml
+    .trimEnd()
+    .split("\n")
+    .map((line) => indent + line)
+    .join("\n")
+    .concat("\n");
+}
+
+/** Inserts after the line where `node` ends: the text before and after is untouched. */
+function insertAfter(text: string, node: Node, insert: string): string {
+  let at = node.range?.[1] ?? text.length;
+  if (text[at - 1] !== "\n") {
+    const newline = text.indexOf("\n", at);
+    at = newline === -1 ? text.length : newline + 1;
+  }
+  const before = text.slice(0, at);
+  return `${before}${before.endsWith("\n") ? "" : "\n"}${insert}${text.slice(at)}`;
+}
+
+function columnOf(text: string, offset: number): number {
+  return offset - (text.lastIndexOf("\n", offset - 1) + 1);
+}
+
 /** Small maps of scalars in flow style (`{ name: monolith, weight: 0 }`), as the rest of the file writes them. */
-function compact<T>(_doc: Document, node: T): T {
-  visit(node as never, {
+function compact(value: unknown): Node {
+  const node = new Document(value).contents as Node;
+  visit(node, {
     Map(_, map) {
       if (map.items.length <= 3 && map.items.every((p) => isScalar(p.value))) map.flow = true;
     },

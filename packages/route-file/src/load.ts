@@ -43,7 +43,7 @@ export function parseRouteFile(text: string, source?: string): RouteFile {
       doc.errors.map((e) => ({
         path: "(yaml)",
         reason: e.message.split("\n")[0] ?? e.message,
-        line: e.linePos?.[0]?.line,
+        line: lines.linePos(e.pos[0]).line,
       })),
       source,
     );
@@ -61,7 +61,7 @@ export function parseRouteFile(text: string, source?: string): RouteFile {
 
 function reasonOf(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") return `unknown field(s) ${issue.keys.join(", ")}`;
-  if (issue.code === "invalid_type" && issue.input === undefined) return "required";
+  if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) return "required";
   return issue.message;
 }
 

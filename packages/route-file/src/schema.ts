@@ -27,6 +27,7 @@ const isEnvRef = (value: unknown): value is { env: unknown } =>
 function valueOrEnv<T extends z.ZodType>(base: T) {
   const ref = envRefSchema.extend({ default: base.optional() });
   return z.custom<z.output<T> | EnvRef<z.output<T>>>().superRefine((value, ctx) => {
+    if (value === undefined) return ctx.addIssue({ code: "custom", message: "required", input: value });
     const result = (isEnvRef(value) ? ref : base).safeParse(value);
     if (result.success) return;
     for (const issue of result.error.issues)
@@ -50,7 +51,7 @@ export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTION
 export const upstreamSchema = z
   .object({
     /** The upstream's base URL. */
-    url: valueOrEnv(z.url()),
+    url: valueOrEnv(z.url({ protocol: /^https?$/, error: "expected an http(s) URL" })),
     /** Its OpenAPI document, merged into the gateway's /openapi.json: a repo path, or `/path` on the upstream. */
     openapi: z.string().min(1).optional(),
     /** Its database (data sync reads and writes it); unresolved when the variable is unset. */
@@ -130,9 +131,9 @@ const matchSchema = z
   })
   .strict();
 
-const backendRefSchema = z
-  .object({ name: z.string().min(1), weight: z.number().int().min(0).max(100) })
-  .strict();
+const percent = "an integer percent, 0 to 100";
+const percentSchema = z.number({ error: percent }).int({ error: percent }).min(0, percent).max(100, percent);
+const backendRefSchema = z.object({ name: z.string().min(1), weight: percentSchema }).strict();
 
 const mirrorFilterSchema = z
   .object({
@@ -140,7 +141,7 @@ const mirrorFilterSchema = z
     requestMirror: z
       .object({
         backendRef: z.object({ name: z.string().min(1) }).strict(),
-        percent: z.number().int().min(0).max(100).default(0),
+        percent: percentSchema.default(0),
       })
       .strict(),
   })
