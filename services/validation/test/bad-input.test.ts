@@ -261,8 +261,9 @@ describe("bad requests: 4xx problem+json, never 500", () => {
     expect(statuses).toEqual(Object.fromEntries(Object.keys(statuses).map((k) => [k, 400])));
   });
 
-  // BUG: lineFrom/lineTo have no upper bound (src/routes/validations/routes.ts:85-86); Postgres rejects a value
-  // beyond int4 for the integer `line` column → 500 on /results, and a 200 whose body then breaks on /results.csv.
+  // BUG: lineFrom/lineTo have no upper bound (packages/billing-validation/src/validations.ts); Postgres rejects
+  // a value beyond int4 for the integer `line` column → 500 on /results, and a 200 whose body then breaks on
+  // /results.csv.
   test("lineFrom/lineTo beyond the integer range → 400 at the parameter, not 500", async () => {
     const id = await validateCsv(t, "");
     const outcomes: { path: string; status: number; body: string }[] = [];
@@ -279,8 +280,8 @@ describe("bad requests: 4xx problem+json, never 500", () => {
     expect(outcomes).toEqual(outcomes.map((o) => ({ ...o, status: 400 })));
   });
 
-  // BUG: `rule` (src/routes/validations/routes.ts:84) and the upload's `name` (src/routes/files/routes.ts:36)
-  // accept a NUL character, which Postgres text cannot hold (22021) → 500. reference-data refuses NUL with a 400.
+  // BUG: `rule` (packages/billing-validation/src/validations.ts) and the upload's `name`
+  // (packages/billing-validation/src/files.ts) accept a NUL character, which Postgres text cannot hold (22021) → 500. reference-data refuses NUL with a 400.
   test("a NUL character in ?rule= or an upload's ?name= → 400, not 500", async () => {
     const id = await validateCsv(t, "");
     const rule = await t.request(`/api/validations/${id}/results?rule=a%00b`, { roles: ["viewer"] });

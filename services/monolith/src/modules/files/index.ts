@@ -1,6 +1,6 @@
 import { requireAuth, requireRole } from "@fig/auth";
+import { uploadFile } from "@fig/billing-validation";
 import { AppError, createRouter } from "@fig/service";
-import { uploadFile } from "@fig/validation/routes/files";
 import type { ModuleDeps } from "../../deps.ts";
 import { saveFile } from "./store.ts";
 

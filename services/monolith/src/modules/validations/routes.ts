@@ -1,4 +1,3 @@
-import { errorResponses } from "@fig/service";
 import {
   createValidation,
   eventsRoute,
@@ -7,11 +6,13 @@ import {
   listValidationsRoute,
   resultsCsvRoute,
   ValidationSchema,
-} from "@fig/validation/routes/validations";
+} from "@fig/billing-validation";
+import { errorResponses } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 
-// The validation service's routes, with the monolith's documented difference (README): runs are validated
-// inside the request (200 with the finished run, not 202). `archived` keeps the monolith's own description.
+// The validation contract's routes (@fig/billing-validation, which the validation service serves too), with the
+// monolith's documented difference (README): runs are validated inside the request (200 with the finished run,
+// not 202). `archived` keeps the monolith's own description.
 export { eventsRoute, listResultsRoute, resultsCsvRoute };
 
 export const MonolithValidationSchema = ValidationSchema.extend({

@@ -1,4 +1,5 @@
 import { requireAuth, requireRole } from "@fig/auth";
+import { uploadFile } from "@fig/billing-validation";
 import { AppError, createRouter, traceparentOf } from "@fig/service";
 import {
   getMultipartBoundary,
@@ -7,7 +8,6 @@ import {
 } from "@remix-run/multipart-parser";
 import type { ServiceDeps } from "../../deps.ts";
 import { storeUpload } from "../../domain/files.ts";
-import { uploadFile } from "./routes.ts";
 
 const CSV_TYPES = /^(text\/csv|application\/csv|text\/plain|application\/vnd\.ms-excel)\b/i;
 

@@ -1,4 +1,12 @@
 import { requireAuth, requireRole } from "@fig/auth";
+import {
+  createValidation,
+  eventsRoute,
+  getValidationRoute,
+  listResultsRoute,
+  listValidationsRoute,
+  resultsCsvRoute,
+} from "@fig/billing-validation";
 import { createRouter, traceparentOf } from "@fig/service";
 import { stringify } from "csv-stringify/sync";
 import { streamSSE } from "hono/streaming";
@@ -11,14 +19,6 @@ import {
   requestValidation,
   resultPages,
 } from "../../domain/validations.ts";
-import {
-  createValidation,
-  eventsRoute,
-  getValidationRoute,
-  listResultsRoute,
-  listValidationsRoute,
-  resultsCsvRoute,
-} from "./routes.ts";
 
 /** How often the SSE stream looks for progress; the worker writes progress every N rows. */
 const SSE_POLL_MS = 250;
