@@ -161,7 +161,8 @@ export function promotionOf(raw: unknown): Promotion | null {
     id: str(p.id) ?? `${route}@${str(p.startedAt) ?? "?"}`,
     route,
     candidate,
-    stable: str(p.stable) ?? "monolith",
+    // Older records name no stable side: the other upstream of its first weights change.
+    stable: str(p.stable) ?? (Object.keys(obj(events[0]?.weights)).find((k) => k !== candidate) || "stable"),
     status,
     actor: str(p.actor),
     reason: str(p.reason),
