@@ -1,7 +1,7 @@
 import { ROLES } from "@fig/auth";
 import { z } from "zod";
 import { dataDeclarationSchema } from "./data.ts";
-import { queueDeclarationSchema } from "./queues.ts";
+import { queueDeclarationsSchema } from "./queues.ts";
 import { GATEWAY_PATHS } from "./types.ts";
 
 /**
@@ -180,7 +180,7 @@ export const routeFileSchema = z
     defaults: policyDefaultsSchema.optional(),
     monolith: defaultRouteSchema,
     routes: z.array(routeSchema).default([]),
-    queues: z.array(queueDeclarationSchema).optional(),
+    queues: queueDeclarationsSchema.optional(),
   })
   .strict()
   .superRefine((file, ctx) => {

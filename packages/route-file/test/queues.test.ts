@@ -97,6 +97,9 @@ describe("queues: in the route file", () => {
   });
 
   test("two queues with one name are refused at the second one's name", () => {
+    expect(issuesOf([transcription, { ...transcription, label: "again" }])).toEqual([
+      'queues[1].name: duplicate queue name "notes-transcription" (queues[0] has it)',
+    ]);
     const result = queueDeclarationsSchema.safeParse([transcription, { ...transcription, label: "again" }]);
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((i) => [i.path, i.message])).toEqual([
