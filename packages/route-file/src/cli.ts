@@ -39,7 +39,10 @@ export async function runFigCli(argv: string[], config: FigCliConfig, io: CliIo)
   });
   const text = (v: unknown) => (typeof v === "string" ? v : undefined);
   const command = positionals.join(" ");
-  if (values.help) return (io.out(USAGE), 0);
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
   if (command === "routes check") return checkRoutes(text(values.file) ?? config.FIG_ROUTES_FILE, config, io);
   if (command === "export httproute")
     return exportHttpRoutes(
