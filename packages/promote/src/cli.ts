@@ -184,6 +184,26 @@ function printView(view: PromotionView, live: Record<string, number> | null) {
   }
 }
 
+/** What every command of one `promote` process shares: flags, config, the store, the gateway, who acts. */
+type Session = {
+  config: PromoteConfig;
+  values: Values;
+  baseUrl: string;
+  nats: ReturnType<typeof createNatsClient>;
+  store: ReturnType<typeof createPromotionStore>;
+  gateway: GatewayClient;
+  admin: string;
+  actor: string;
+};
+
+type Printer = ReturnType<typeof createProgressPrinter>;
+type Outcome = Awaited<ReturnType<typeof runPromotion>>;
+
+function needRoute(command: string, route: string | undefined): string {
+  if (!route) throw new UsageError(`promote ${command} needs a route`);
+  return route;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (values.help || positionals.length === 0) {
@@ -200,32 +220,14 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { admin, actor } = await adminToken(config, values);
     const gateway = createGatewayClient({ baseUrl, token: admin });
+    const session: Session = { config, values, baseUrl, nats, store, gateway, admin, actor };
     const [command, route] = positionals as [string, string | undefined];
-    const needRoute = () => {
-      if (!route) throw new UsageError(`promote ${command} needs a route`);
-      return route;
-    };
-
-    if (command === "status") {
-      // With a route: its latest promotion (--json: every one); without: the latest of every route.
-      const all = await promotionViews(store, route);
-      const views = route && !values.json ? all.slice(-1) : all;
-      if (values.json) console.log(JSON.stringify(views, null, 2));
-      else if (views.length === 0) console.log(route ? `${route}: never promoted` : "no promotions recorded");
-      for (const view of values.json ? [] : views) {
-        const live = await gateway
-          .route(view.route)
-          .then((r) => Object.fromEntries(r.upstreams.map((u) => [u.name, u.weight])))
-          .catch(() => null);
-        printView(view, live);
-      }
-      return EXIT.ok;
-    }
+    if (command === "status") return await statusCommand(session, route);
     if (command === "rollback") {
       const { weights } = await rollbackRoute({
         store,
         gateway,
-        route: needRoute(),
+        route: needRoute(command, route),
         actor,
         reason: values.reason,
       });
@@ -233,116 +235,157 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === "pause") {
-      await pauseRoute({ store, route: needRoute(), actor, reason: values.reason });
+      await pauseRoute({ store, route: needRoute(command, route), actor, reason: values.reason });
       console.log(
         `route ${route}: pause requested; the promotion holds its weights after the current window`,
       );
       return EXIT.ok;
     }
-
-    const printer = createProgressPrinter();
-    const signals = new AbortController();
-    const onSignal = () => signals.abort();
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-    if (!["auto", "builtin", "k6"].includes(values.engine as string))
-      throw new UsageError(`--engine must be auto, builtin or k6, not ${values.engine}`);
-    if (command !== "resume") {
-      if (positionals.length > 1) throw new UsageError(`unexpected ${positionals.slice(1).join(" ")}`);
-      if (!values.to) throw new UsageError("--to <upstream> is required");
-    }
-    /** What every run of the promotion in this process shares, with the gate token the route's journey needs. */
-    const common = async (gateRoute: string) => {
-      const gate = await gateToken(config, values, gateway, gateRoute, actor);
-      printer.log(
-        `gate token: ${gate.minted ? "minted" : "given"}, roles ${gate.roles.join(", ") || "none"} in tenant ${gate.tenant}`,
-      );
-      return {
-        baseUrl,
-        gateToken: gate.token,
-        gateIdentity: { roles: gate.roles, tenant: gate.tenant, minted: gate.minted },
-        actor,
-        store,
-        gateway,
-        leaseMs: config.FIG_PROMOTE_LEASE_MS,
-        engine: values.engine as EngineChoice,
-        signal: signals.signal,
-        onProgress: printer.update,
-        log: printer.log,
-      };
-    };
-    let outcome: Awaited<ReturnType<typeof runPromotion>>;
-    if (command === "resume") {
-      const resumed = await resumeLive({ store, route: needRoute(), actor, reason: values.reason });
-      if (resumed.live) {
-        console.log(`route ${route}: resume requested; the running promotion goes on`);
-        return EXIT.ok;
-      }
-      const r = resumed.stored.value;
-      printer.log(
-        `${promotionHeadline(r)}: resuming promotion ${r.id} at step ${Math.max(r.step, 1)} of ${r.steps.length} in this process`,
-      );
-      outcome = await runPromotion({
-        ...(await common(r.route)),
-        route: r.route,
-        candidate: r.candidate,
-        steps: r.steps,
-        stepDurationMs: r.stepDurationMs,
-        minRequests: r.minRequests,
-        inconclusiveDeadlineMs: r.inconclusiveDeadlineMs,
-        vus: r.gate.vus,
-        shadow: r.shadow,
-        resume: resumed.stored,
-      });
-    } else {
-      const stepDurationMs = durationMs(values["step-duration"] as string, "--step-duration");
-      const shadowMs = values.shadow ? durationMs(values.shadow, "--shadow") : null;
-      const budget = Number(values["shadow-budget"]);
-      if (!(budget >= 0 && budget <= 1)) throw new UsageError("--shadow-budget must be 0..1");
-      outcome = await runPromotion({
-        ...(await common(command)),
-        route: command,
-        candidate: values.to as string,
-        steps: parseSteps(values.steps as string),
-        stepDurationMs,
-        minRequests: positiveInt(values["min-requests"] as string, "--min-requests"),
-        inconclusiveDeadlineMs: values["inconclusive-deadline"]
-          ? durationMs(values["inconclusive-deadline"], "--inconclusive-deadline")
-          : 3 * stepDurationMs,
-        gate: values.gate,
-        vus: positiveInt(values.vus as string, "--vus"),
-        shadow: shadowMs === null ? null : { durationMs: shadowMs, budget },
-      });
-    }
-    printer.log(
-      `${promotionHeadline(outcome.record)}: ${outcome.state}${outcome.reason ? ` — ${outcome.reason}` : ""}`,
-    );
-    if (outcome.state === "promoted" && values["flip-writes"]) {
-      const { record } = outcome;
-      const flip = await flipWritesStep({
-        store,
-        route: record.route,
-        id: record.id,
-        actor,
-        log: printer.log,
-        flip: () =>
-          flipRouteWrites({
-            route: record.route,
-            config: loadCliConfig(),
-            nats,
-            gatewayUrl: baseUrl,
-            gatewayToken: admin,
-            log: (line) => printer.log(`  ${line}`),
-          }),
-      });
-      return flip.flipped ? EXIT.ok : EXIT.writesNotFlipped;
-    }
-    if (outcome.state === "promoted") return EXIT.ok;
-    if (outcome.state === "paused") return EXIT.paused;
-    return EXIT.rolledBack;
+    return await promoteCommand(session, positionals);
   } finally {
     await nats.close().catch(() => {});
   }
+}
+
+/** With a route: its latest promotion (--json: every one); without: the latest of every route. */
+async function statusCommand({ store, gateway, values }: Session, route: string | undefined) {
+  const all = await promotionViews(store, route);
+  const views = route && !values.json ? all.slice(-1) : all;
+  if (values.json) console.log(JSON.stringify(views, null, 2));
+  else if (views.length === 0) console.log(route ? `${route}: never promoted` : "no promotions recorded");
+  for (const view of values.json ? [] : views) {
+    const live = await gateway
+      .route(view.route)
+      .then((r) => Object.fromEntries(r.upstreams.map((u) => [u.name, u.weight])))
+      .catch(() => null);
+    printView(view, live);
+  }
+  return EXIT.ok;
+}
+
+/** `promote <route> --to <candidate>` or `promote resume <route>`: runs the promotion in this process. */
+async function promoteCommand(session: Session, positionals: string[]): Promise<number> {
+  const { values } = session;
+  const [command, route] = positionals as [string, string | undefined];
+  const printer = createProgressPrinter();
+  const signals = new AbortController();
+  const onSignal = () => signals.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  if (!["auto", "builtin", "k6"].includes(values.engine as string))
+    throw new UsageError(`--engine must be auto, builtin or k6, not ${values.engine}`);
+  if (command !== "resume") {
+    if (positionals.length > 1) throw new UsageError(`unexpected ${positionals.slice(1).join(" ")}`);
+    if (!values.to) throw new UsageError("--to <upstream> is required");
+  }
+  const common = (gateRoute: string) => runCommon(session, printer, signals.signal, gateRoute);
+  let outcome: Outcome;
+  if (command === "resume") {
+    const { actor, store } = session;
+    const resumed = await resumeLive({
+      store,
+      route: needRoute(command, route),
+      actor,
+      reason: values.reason,
+    });
+    if (resumed.live) {
+      console.log(`route ${route}: resume requested; the running promotion goes on`);
+      return EXIT.ok;
+    }
+    const r = resumed.stored.value;
+    printer.log(
+      `${promotionHeadline(r)}: resuming promotion ${r.id} at step ${Math.max(r.step, 1)} of ${r.steps.length} in this process`,
+    );
+    outcome = await runPromotion({
+      ...(await common(r.route)),
+      route: r.route,
+      candidate: r.candidate,
+      steps: r.steps,
+      stepDurationMs: r.stepDurationMs,
+      minRequests: r.minRequests,
+      inconclusiveDeadlineMs: r.inconclusiveDeadlineMs,
+      vus: r.gate.vus,
+      shadow: r.shadow,
+      resume: resumed.stored,
+    });
+  } else {
+    const steps = stepOptions(command, values); // every usage error before the gate token is minted
+    outcome = await runPromotion({ ...(await common(command)), ...steps });
+  }
+  printer.log(
+    `${promotionHeadline(outcome.record)}: ${outcome.state}${outcome.reason ? ` — ${outcome.reason}` : ""}`,
+  );
+  return await exitWith(session, outcome, printer);
+}
+
+/** What every run of the promotion in this process shares, with the gate token the route's journey needs. */
+async function runCommon(session: Session, printer: Printer, signal: AbortSignal, gateRoute: string) {
+  const { config, values, gateway, actor } = session;
+  const gate = await gateToken(config, values, gateway, gateRoute, actor);
+  printer.log(
+    `gate token: ${gate.minted ? "minted" : "given"}, roles ${gate.roles.join(", ") || "none"} in tenant ${gate.tenant}`,
+  );
+  return {
+    baseUrl: session.baseUrl,
+    gateToken: gate.token,
+    gateIdentity: { roles: gate.roles, tenant: gate.tenant, minted: gate.minted },
+    actor,
+    store: session.store,
+    gateway,
+    leaseMs: config.FIG_PROMOTE_LEASE_MS,
+    engine: values.engine as EngineChoice,
+    signal,
+    onProgress: printer.update,
+    log: printer.log,
+  };
+}
+
+/** A new promotion's steps, windows and gate, from the flags. */
+function stepOptions(route: string, values: Values) {
+  const stepDurationMs = durationMs(values["step-duration"] as string, "--step-duration");
+  const shadowMs = values.shadow ? durationMs(values.shadow, "--shadow") : null;
+  const budget = Number(values["shadow-budget"]);
+  if (!(budget >= 0 && budget <= 1)) throw new UsageError("--shadow-budget must be 0..1");
+  return {
+    route,
+    candidate: values.to as string,
+    steps: parseSteps(values.steps as string),
+    stepDurationMs,
+    minRequests: positiveInt(values["min-requests"] as string, "--min-requests"),
+    inconclusiveDeadlineMs: values["inconclusive-deadline"]
+      ? durationMs(values["inconclusive-deadline"], "--inconclusive-deadline")
+      : 3 * stepDurationMs,
+    gate: values.gate,
+    vus: positiveInt(values.vus as string, "--vus"),
+    shadow: shadowMs === null ? null : { durationMs: shadowMs, budget },
+  };
+}
+
+/** The exit code of the outcome; a promoted route with --flip-writes first moves its write ownership. */
+async function exitWith(session: Session, outcome: Outcome, printer: Printer): Promise<number> {
+  if (outcome.state === "promoted" && session.values["flip-writes"]) {
+    const { record } = outcome;
+    const flip = await flipWritesStep({
+      store: session.store,
+      route: record.route,
+      id: record.id,
+      actor: session.actor,
+      log: printer.log,
+      flip: () =>
+        flipRouteWrites({
+          route: record.route,
+          config: loadCliConfig(),
+          nats: session.nats,
+          gatewayUrl: session.baseUrl,
+          gatewayToken: session.admin,
+          log: (line) => printer.log(`  ${line}`),
+        }),
+    });
+    return flip.flipped ? EXIT.ok : EXIT.writesNotFlipped;
+  }
+  if (outcome.state === "promoted") return EXIT.ok;
+  if (outcome.state === "paused") return EXIT.paused;
+  return EXIT.rolledBack;
 }
 
 if (import.meta.main) {
