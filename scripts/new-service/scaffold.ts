@@ -1,0 +1,271 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { discoverServices } from "../dev-runner/discover.ts";
+import { addComposeService, ComposeEditError } from "./compose.ts";
+import { deriveNames, type ServiceNames } from "./names.ts";
+import { applyBlocks, fill, renderTemplates } from "./render.ts";
+import { addServiceRoute, RouteEditRefusal } from "./route.ts";
+
+/** The first port a scaffolded service may take (8080-8084: gateway, monolith, reference-data, validation, identity). */
+export const FIRST_PORT = 8085;
+
+/** Names a service cannot take: the stack's own containers and the route file's default route. */
+const RESERVED = new Set(["gateway", "monolith", "postgres", "nats", "default", "identity", "fig"]);
+
+const FRAGMENTS = join(import.meta.dir, "fragments");
+
+/** A request the scaffold refuses before it writes anything; the message says why and what to do. */
+export class ScaffoldRefusal extends Error {}
+
+export type ScaffoldOptions = {
+  /** The repository to write into (its services/, compose.yaml, fig.yaml, openapi/, loadtests/). */
+  root: string;
+  name: string;
+  /** The resource's plural, its URL segment under /api (default: the service's name). */
+  resource?: string | undefined;
+  /** false: no database (`--no-db`); the resource keeps its rows in memory. */
+  db: boolean;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+};
+
+export type ScaffoldResult = {
+  names: ServiceNames;
+  port: number;
+  /** Files created, repository-relative. */
+  created: string[];
+  /** Existing files changed, repository-relative. */
+  changed: string[];
+};
+
+const read = (root: string, path: string) => readFileSync(join(root, path), "utf8");
+
+/** The lowest port from FIRST_PORT on that no service under services/ declares. */
+export function nextFreePort(root: string): number {
+  const taken = new Set(discoverServices(root).map((s) => s.port));
+  let port = FIRST_PORT;
+  while (taken.has(port)) port++;
+  return port;
+}
+
+/** Every workspace package name (`@fig/…`) under packages/ and services/. */
+function workspaceNames(root: string): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const folder of ["packages", "services"]) {
+    if (!existsSync(join(root, folder))) continue;
+    for (const entry of readdirSync(join(root, folder), { withFileTypes: true })) {
+      const manifest = join(root, folder, entry.name, "package.json");
+      if (!entry.isDirectory() || !existsSync(manifest)) continue;
+      const { name } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string };
+      if (name) names.set(name, `${folder}/${entry.name}`);
+    }
+  }
+  return names;
+}
+
+/** Environment variables the code already reads (every config.ts) or the route file names. */
+function knownVariables(root: string, routeText: string): Set<string> {
+  const found = new Set<string>();
+  const scan = (text: string) => {
+    for (const match of text.matchAll(/\b([A-Z][A-Z0-9_]*_URL)\b/g)) found.add(match[1] as string);
+  };
+  scan(routeText);
+  for (const folder of ["packages", "services"]) {
+    if (!existsSync(join(root, folder))) continue;
+    for (const entry of readdirSync(join(root, folder), { withFileTypes: true })) {
+      const config = join(root, folder, entry.name, "src", "config.ts");
+      if (existsSync(config)) scan(readFileSync(config, "utf8"));
+    }
+  }
+  return found;
+}
+
+/** Refuses a name that exists or would collide with something the stack already has. */
+function refuseCollisions(root: string, names: ServiceNames, routeText: string) {
+  const { name, env } = names;
+  if (RESERVED.has(name))
+    throw new ScaffoldRefusal(`"${name}" is reserved in Fig's stack; choose another name`);
+  if (existsSync(join(root, "services", name)))
+    throw new ScaffoldRefusal(`services/${name} exists already; choose another name`);
+  const owner = workspaceNames(root).get(`@fig/${name}`);
+  if (owner)
+    throw new ScaffoldRefusal(`the package @fig/${name} exists already (${owner}); choose another name`);
+  for (const path of [`loadtests/${name}.js`, `openapi/${name}.json`])
+    if (existsSync(join(root, path)))
+      throw new ScaffoldRefusal(`${path} exists already; choose another name`);
+  const variables = knownVariables(root, routeText);
+  for (const variable of [`${env}_URL`, `${env}_DATABASE_URL`])
+    if (variables.has(variable))
+      throw new ScaffoldRefusal(
+        `the gateway would read the service's URL from ${env}_URL, but ${variable} already means something else; choose another name`,
+      );
+}
+
+function packageJson(names: ServiceNames, port: number, db: boolean): string {
+  const dependencies: Record<string, string> = {
+    "@fig/auth": "workspace:*",
+    "@fig/bootstrap": "workspace:*",
+    ...(db ? { "@fig/db": "workspace:*", "@fig/events": "workspace:*" } : {}),
+    "@fig/service": "workspace:*",
+    "@hono/zod-openapi": "^1.6.3",
+    "@opentelemetry/api": "^1.10.0",
+    ...(db ? { "drizzle-orm": "^0.45.4" } : {}),
+    hono: "^4.13.19",
+    zod: "^4.6.7",
+  };
+  const devDependencies: Record<string, string> = {
+    "@fig/testing": "workspace:*",
+    ...(db ? { "drizzle-kit": "^0.31.11" } : {}),
+  };
+  const manifest = {
+    name: `@fig/${names.name}`,
+    private: true,
+    type: "module",
+    exports: { ".": "./src/app.ts" },
+    fig: { port },
+    dependencies,
+    devDependencies,
+  };
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Runs a command in `cwd`; throws with its output when it fails. */
+async function run(cmd: string[], cwd: string): Promise<void> {
+  const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  if (code !== 0) throw new Error(`\`${cmd.join(" ")}\` failed (exit ${code}):\n${`${out}\n${err}`.trim()}`);
+}
+
+/** The generated migrations: drizzle-kit's from the schema, then the tenant isolation drizzle-kit cannot express. */
+async function generateMigrations(root: string, names: ServiceNames, values: Record<string, string>) {
+  const dir = join(root, "services", names.name);
+  const drizzleKit = join(dir, "node_modules", ".bin", "drizzle-kit");
+  await run([drizzleKit, "generate", "--name", "init"], dir);
+  await run([drizzleKit, "generate", "--custom", "--name", "tenant_rls"], dir);
+  const rls = readdirSync(join(dir, "drizzle")).find((f) => /^0001_.*\.sql$/.test(f));
+  if (!rls) throw new Error("drizzle-kit wrote no 0001_tenant_rls.sql");
+  const template = readFileSync(join(FRAGMENTS, "tenant_rls.sql.tmpl"), "utf8");
+  writeFileSync(join(dir, "drizzle", rls), fill(template, values, "tenant_rls.sql.tmpl"));
+}
+
+/** What a file under `root` holds now, to put back if a later step fails (undefined: it did not exist). */
+function snapshot(root: string, paths: string[]): Map<string, string | undefined> {
+  return new Map(paths.map((p) => [p, existsSync(join(root, p)) ? read(root, p) : undefined]));
+}
+
+function restore(root: string, saved: Map<string, string | undefined>, created: string[]) {
+  for (const [path, text] of saved) {
+    if (text === undefined) rmSync(join(root, path), { force: true });
+    else writeFileSync(join(root, path), text);
+  }
+  for (const path of created) rmSync(join(root, path), { recursive: true, force: true });
+}
+
+/**
+ * Writes a new service that reads like the others, wires it into compose.yaml and fig.yaml (a route at 0 %),
+ * installs it into the workspace, generates its migrations and its OpenAPI document, and formats what it wrote.
+ * Refuses (ScaffoldRefusal, nothing written) a bad or taken name; a later failure puts every file back.
+ *
+ * @example
+ * const { port } = await scaffoldService({ root, name: "case-notes", resource: "notes", db: true });
+ */
+export async function scaffoldService(options: ScaffoldOptions): Promise<ScaffoldResult> {
+  const { root, db, log = () => {} } = options;
+  let names: ServiceNames;
+  try {
+    names = deriveNames(options.name, options.resource);
+  } catch (error) {
+    throw new ScaffoldRefusal((error as Error).message);
+  }
+  for (const required of ["fig.yaml", "compose.yaml", "package.json"])
+    if (!existsSync(join(root, required)))
+      throw new ScaffoldRefusal(`${root} has no ${required}: run this at the root of a Fig repository`);
+  const routeText = read(root, "fig.yaml");
+  refuseCollisions(root, names, routeText);
+  const port = nextFreePort(root);
+  const values: Record<string, string> = {
+    ...names,
+    port: String(port),
+    state: db ? "db" : "store",
+  };
+
+  // Every edit is computed before the first write, so a refusal leaves the repository as it was.
+  let newRouteText: string;
+  let newCompose: string;
+  try {
+    newRouteText = addServiceRoute(routeText, names, port, db);
+    const entry = applyBlocks(
+      fill(readFileSync(join(FRAGMENTS, "compose-service.yaml.tmpl"), "utf8"), values, "compose"),
+      { db },
+      "compose",
+    );
+    newCompose = addComposeService(read(root, "compose.yaml"), {
+      name: names.name,
+      entry,
+      database: db ? names.database : undefined,
+      urlVariable: `${names.env}_URL`,
+      url: `http://${names.name}:${port}`,
+    });
+  } catch (error) {
+    if (error instanceof ComposeEditError || error instanceof RouteEditRefusal)
+      throw new ScaffoldRefusal(error.message);
+    throw error;
+  }
+  const files = [
+    { path: `services/${names.name}/package.json`, text: packageJson(names, port, db) },
+    ...renderTemplates(values, { db }),
+  ];
+
+  const openapiDir = existsSync(join(root, "openapi")) ? readdirSync(join(root, "openapi")) : [];
+  const saved = snapshot(root, [
+    "fig.yaml",
+    "compose.yaml",
+    "bun.lock",
+    ...openapiDir.map((f) => `openapi/${f}`),
+  ]);
+  const serviceDir = `services/${names.name}`;
+  const created = [serviceDir, `loadtests/${names.name}.js`, `openapi/${names.name}.json`];
+  try {
+    for (const file of files) {
+      mkdirSync(dirname(join(root, file.path)), { recursive: true });
+      writeFileSync(join(root, file.path), file.text);
+    }
+    writeFileSync(join(root, "fig.yaml"), newRouteText);
+    writeFileSync(join(root, "compose.yaml"), newCompose);
+    log(`wrote ${serviceDir} and its route in fig.yaml; installing it into the workspace…`);
+    await run([process.execPath, "install"], root);
+    if (db) {
+      log("generating its first migration (drizzle-kit)…");
+      await generateMigrations(root, names, values);
+    }
+    log("formatting what it wrote (biome)…");
+    await run(
+      [process.execPath, "x", "biome", "check", "--write", serviceDir, `loadtests/${names.name}.js`],
+      root,
+    );
+    log("writing its OpenAPI document (bun run openapi)…");
+    await run([process.execPath, "scripts/openapi.ts"], root);
+  } catch (error) {
+    restore(root, saved, created);
+    await run([process.execPath, "install"], root).catch(() => {});
+    throw error;
+  }
+
+  const changed = [...saved]
+    .filter(([path, before]) => before !== undefined && read(root, path) !== before)
+    .map(([path]) => path);
+  return {
+    names,
+    port,
+    created: [
+      ...files.map((f) => f.path),
+      ...(db ? [`${serviceDir}/drizzle/`] : []),
+      `openapi/${names.name}.json`,
+    ],
+    changed,
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * `bun run new service` in a copy of this repository (its files as git sees them, installed from bun's cache):
+ * right after it runs, the checks CI runs pass on what it wrote with no edit (Biome, tsc, the OpenAPI drift
+ * check and Redocly, the new service's own tests against real Postgres), fig.yaml has its route at 0 % with
+ * every other line kept, compose.yaml has its entry and database; and it refuses taken or bad names.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { k6SyntaxError } from "../../packages/loadgate/src/syntax.ts";
+import { parseRouteFile } from "../../packages/route-file/src/index.ts";
+import { nextFreePort } from "../new-service/scaffold.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const STEP_MS = 300_000;
+
+type Run = { code: number; stdout: string; stderr: string };
+
+async function run(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
+  const proc = Bun.spawn(cmd, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/** The run's exit code with its output, so a failure shows why. */
+const outcome = (r: Run) => ({ code: r.code, output: `${r.stdout}\n${r.stderr}`.trim().slice(-4000) });
+const ok = (r: Run) => expect(outcome(r)).toEqual({ code: 0, output: expect.any(String) });
+
+let copy: string;
+const scaffold = (...args: string[]) => run([process.execPath, "run", "new", "service", ...args], copy);
+
+/** The copy's file at `path`, or "" when it does not exist. */
+const text = async (path: string) => (existsSync(join(copy, path)) ? readFile(join(copy, path), "utf8") : "");
+
+/** Whether every line of `before` is still in `after`, in order (the edit only added lines). */
+function onlyAdded(before: string, after: string): boolean {
+  const added = after.split("\n");
+  let at = 0;
+  for (const line of before.split("\n")) {
+    while (at < added.length && added[at] !== line) at++;
+    if (at === added.length) return false;
+    at++;
+  }
+  return true;
+}
+
+/** tsc over one service's src and test, with the repository's compiler options. */
+async function typecheckService(name: string) {
+  const config = `tsconfig.${name}.json`;
+  await writeFile(
+    join(copy, config),
+    JSON.stringify({
+      extends: "./tsconfig.json",
+      include: [`services/${name}/src`, `services/${name}/test`],
+    }),
+  );
+  return run([join(copy, "node_modules", ".bin", "tsc"), "--noEmit", "-p", config], copy);
+}
+
+beforeAll(async () => {
+  copy = await mkdtemp(join(tmpdir(), "fig-new-service-"));
+  // The working tree as git sees it (tracked and new files, nothing ignored), so no generated file lands here.
+  const files = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT);
+  expect(files.code).toBe(0);
+  const list = join(copy, ".files");
+  await writeFile(list, files.stdout);
+  ok(await run(["tar", "--null", "-T", list, "-cf", join(copy, ".files.tar")], ROOT));
+  ok(await run(["tar", "-xf", ".files.tar"], copy));
+  await rm(join(copy, ".files.tar"));
+  await rm(list);
+  // Linked from bun's cache: seconds, and nothing shared with this checkout's node_modules.
+  ok(await run([process.execPath, "install"], copy));
+}, STEP_MS);
+
+afterAll(async () => {
+  if (copy) await rm(copy, { recursive: true, force: true });
+});
+
+describe("bun run new service case-notes --resource notes (with a database)", () => {
+  let before: { routes: string; compose: string; port: number };
+  let result: Run;
+
+  beforeAll(async () => {
+    before = {
+      routes: await text("fig.yaml"),
+      compose: await text("compose.yaml"),
+      port: nextFreePort(copy),
+    };
+    result = await scaffold("case-notes", "--resource", "notes");
+  }, STEP_MS);
+
+  test("writes the service and says what it wrote and what to do next", async () => {
+    ok(result);
+    expect(result.stdout).toContain(`services/case-notes: port ${before.port}, /api/notes`);
+    for (const path of [
+      "services/case-notes/src/app.ts",
+      "services/case-notes/src/main.ts",
+      "services/case-notes/src/config.ts",
+      "services/case-notes/src/routes/notes/routes.ts",
+      "services/case-notes/src/routes/notes/handlers.ts",
+      "services/case-notes/src/domain/notes.ts",
+      "services/case-notes/src/db/schema.ts",
+      "services/case-notes/test/security.test.ts",
+      "services/case-notes/Dockerfile",
+      "loadtests/case-notes.js",
+      "openapi/case-notes.json",
+    ]) {
+      expect({ path, exists: existsSync(join(copy, path)) }).toEqual({ path, exists: true });
+      expect(result.stdout).toContain(path);
+    }
+    expect(result.stdout).toContain("bun run promote case-notes --to case-notes");
+    const manifest = JSON.parse(await text("services/case-notes/package.json"));
+    expect(manifest).toMatchObject({ name: "@fig/case-notes", fig: { port: before.port } });
+  });
+
+  test("its first migration is drizzle-kit's, with the journal, plus row-level security", async () => {
+    const journal = JSON.parse(await text("services/case-notes/drizzle/meta/_journal.json"));
+    expect(journal.entries.map((e: { tag: string }) => e.tag)).toEqual(["0000_init", "0001_tenant_rls"]);
+    const init = await text("services/case-notes/drizzle/0000_init.sql");
+    expect(init).toContain('CREATE TABLE "notes"');
+    expect(init).toContain('CREATE TABLE "outbox"');
+    expect(await text("services/case-notes/drizzle/0001_tenant_rls.sql")).toContain(
+      'ALTER TABLE "notes" FORCE ROW LEVEL SECURITY',
+    );
+  });
+
+  test(
+    "Biome finds nothing in what it wrote, and tsc finds no error in the service",
+    async () => {
+      ok(
+        await run(
+          [process.execPath, "x", "biome", "check", "services/case-notes", "loadtests/case-notes.js"],
+          copy,
+        ),
+      );
+      ok(await typecheckService("case-notes"));
+    },
+    STEP_MS,
+  );
+
+  test(
+    "its OpenAPI document and the gateway's merged one are up to date, and Redocly passes it",
+    async () => {
+      const check = await run([process.execPath, "scripts/openapi.ts", "--check"], copy);
+      expect(check.stdout).toContain("✓ openapi/case-notes.json is up to date and valid");
+      expect(`${check.stdout}${check.stderr}`).not.toContain("openapi/gateway.json differs");
+      const spec = JSON.parse(await text("openapi/case-notes.json"));
+      expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/api/notes", "/api/notes/{id}"]));
+      const redocly = join(copy, "node_modules", ".bin", "redocly");
+      ok(
+        await run(
+          [process.execPath, "--bun", redocly, "lint", "--config", "redocly.yaml", "openapi/case-notes.json"],
+          copy,
+          {
+            REDOCLY_TELEMETRY: "off",
+            REDOCLY_SUPPRESS_UPDATE_NOTICE: "true",
+          },
+        ),
+      );
+    },
+    STEP_MS,
+  );
+
+  test(
+    "its own tests pass: the happy path and the security table, against real Postgres",
+    async () => {
+      const tests = await run([process.execPath, "test", "--timeout", "60000", "services/case-notes"], copy);
+      ok(tests);
+      expect(tests.stderr).toMatch(/\b0 fail\b/);
+      expect(tests.stderr).toContain("security.test.ts");
+    },
+    STEP_MS,
+  );
+
+  test("fig.yaml gets its upstream and a route at 0 %, and keeps every line it had", async () => {
+    const after = await text("fig.yaml");
+    expect(onlyAdded(before.routes, after)).toBe(true);
+    const file = parseRouteFile(after, "fig.yaml");
+    expect(file.upstreams["case-notes"]).toMatchObject({
+      url: { env: "CASE_NOTES_URL", default: `http://127.0.0.1:${before.port}` },
+      openapi: "openapi/case-notes.json",
+      database: { env: "CASE_NOTES_DATABASE_URL" },
+    });
+    const route = file.routes.find((r) => r.name === "case-notes");
+    expect(route).toMatchObject({
+      matches: [{ path: { type: "PathPrefix", value: "/api/notes" } }],
+      backendRefs: [
+        { name: "monolith", weight: 100 },
+        { name: "case-notes", weight: 0 },
+      ],
+      fig: {
+        writes: "owner",
+        writeOwner: "monolith",
+        gate: { script: "loadtests/case-notes.js", roles: ["editor", "gate"], tenant: "fig" },
+      },
+    });
+    if (existsSync(join(copy, "packages/route-file/src/cli.ts")))
+      ok(await run([process.execPath, "run", "fig", "routes", "check"], copy));
+  });
+
+  test("its gate script is k6 ES2017 syntax", async () => {
+    expect(k6SyntaxError(await text("loadtests/case-notes.js"), "loadtests/case-notes.js")).toBeNull();
+  });
+
+  test("compose.yaml gets its entry, its database and the gateway's URL for it, and keeps every line", async () => {
+    const after = await text("compose.yaml");
+    expect(onlyAdded(before.compose, after)).toBe(true);
+    const compose = Bun.YAML.parse(after) as {
+      services: Record<
+        string,
+        { build?: { dockerfile: string }; ports?: string[]; environment?: Record<string, string> }
+      >;
+      configs: Record<string, { content: string }>;
+    };
+    expect(compose.services["case-notes"]).toMatchObject({
+      build: { dockerfile: "services/case-notes/Dockerfile" },
+      ports: [`${before.port}:${before.port}`],
+      environment: { DATABASE_URL: "postgres://postgres:fig@postgres:5432/case_notes" },
+    });
+    expect(compose.services.gateway?.environment?.CASE_NOTES_URL).toBe(`http://case-notes:${before.port}`);
+    expect(compose.configs["postgres-databases"]?.content).toContain("CREATE DATABASE case_notes;");
+  });
+});
+
+describe("bun run new service scratchpad --no-db --resource jottings", () => {
+  let port: number;
+  let result: Run;
+
+  beforeAll(async () => {
+    port = nextFreePort(copy);
+    result = await scaffold("scratchpad", "--no-db", "--resource", "jottings");
+  }, STEP_MS);
+
+  test("takes the next free port and writes no database", async () => {
+    ok(result);
+    expect(port).toBeGreaterThan(JSON.parse(await text("services/case-notes/package.json")).fig.port);
+    expect(JSON.parse(await text("services/scratchpad/package.json")).fig.port).toBe(port);
+    expect(existsSync(join(copy, "services/scratchpad/drizzle"))).toBe(false);
+    expect(existsSync(join(copy, "services/scratchpad/src/db"))).toBe(false);
+    expect(await text("compose.yaml")).not.toContain("CREATE DATABASE scratchpad");
+    const upstream = parseRouteFile(await text("fig.yaml"), "fig.yaml").upstreams.scratchpad;
+    expect(upstream).toBeDefined();
+    expect(upstream?.database).toBeUndefined();
+  });
+
+  test(
+    "Biome, tsc and its own tests pass (the resource keeps its rows in memory)",
+    async () => {
+      ok(
+        await run(
+          [process.execPath, "x", "biome", "check", "services/scratchpad", "loadtests/scratchpad.js"],
+          copy,
+        ),
+      );
+      ok(await typecheckService("scratchpad"));
+      const tests = await run([process.execPath, "test", "--timeout", "60000", "services/scratchpad"], copy);
+      ok(tests);
+      expect(tests.stderr).toMatch(/\b0 fail\b/);
+      const check = await run([process.execPath, "scripts/openapi.ts", "--check"], copy);
+      expect(check.stdout).toContain("✓ openapi/scratchpad.json is up to date and valid");
+    },
+    STEP_MS,
+  );
+});
+
+describe("refusals: nothing is written", () => {
+  const cases: [string, string[], RegExp][] = [
+    ["an existing service", ["validation"], /services\/validation exists already/],
+    ["an existing package", ["auth"], /the package @fig\/auth exists already \(packages\/auth\)/],
+    ["a name the stack reserves", ["gateway"], /"gateway" is reserved/],
+    [
+      "uppercase and underscores",
+      ["Case_Notes"],
+      /must be lowercase letters and digits in dash-separated words/,
+    ],
+    ["a leading digit", ["9lives"], /must be lowercase letters and digits/],
+    ["a trailing dash", ["notes-"], /must be lowercase letters and digits/],
+    ["a URL variable that means something else", ["seed"], /SEED_URL already means something else/],
+    [
+      "a resource another route serves",
+      ["billing-codes", "--resource", "codes"],
+      /\/api\/codes is routed already/,
+    ],
+    [
+      "a resource named like a shared schema",
+      ["probs", "--resource", "problems"],
+      /already has; choose another --resource/,
+    ],
+    ["no name", [], /name the service/],
+  ];
+
+  for (const [what, args, message] of cases) {
+    test(`${what} (${args.join(" ") || "nothing"}) → exit 2 with the reason`, async () => {
+      const watched = ["fig.yaml", "compose.yaml", "bun.lock"];
+      const before = await Promise.all(watched.map(text));
+      const refused = await scaffold(...args);
+      expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+        code: 2,
+        stderr: expect.stringMatching(message),
+      });
+      expect(await Promise.all(watched.map(text))).toEqual(before);
+      const name = args[0];
+      if (name && !["validation", "auth", "gateway"].includes(name))
+        expect(existsSync(join(copy, "services", name))).toBe(false);
+    });
+  }
+});
