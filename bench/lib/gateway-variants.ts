@@ -21,8 +21,9 @@ import { createRateLimiter } from "../../services/gateway/src/policies/rate-limi
 import { createResilientSend } from "../../services/gateway/src/policies/resilient-send.ts";
 import { createRetryBudget } from "../../services/gateway/src/policies/retry.ts";
 import type { SendFn } from "../../services/gateway/src/policies/types.ts";
-import { createProxyHandler, createSend } from "../../services/gateway/src/proxy/forward.ts";
+import { createProxyHandler } from "../../services/gateway/src/proxy/forward.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../services/gateway/src/proxy/headers.ts";
+import { createSend } from "../../services/gateway/src/proxy/send.ts";
 import { createMemoryRouteStore } from "../../services/gateway/src/state/memory-store.ts";
 import { routeTable } from "../../services/gateway/test/fixtures/dash-routes.ts";
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createShadow } from "../src/policies/shadow/mirror.ts";
 import { type ShadowReport, ShadowReportSchema } from "../src/policies/shadow/report.ts";
-import { createSend } from "../src/proxy/forward.ts";
+import { createSend } from "../src/proxy/send.ts";
 import { routeTable } from "./fixtures/dash-routes.ts";
 import { bearer, testGateway } from "./harness.ts";
 import { startUpstream } from "./policies/upstream.ts";

@@ -11,8 +11,13 @@ export type AdmissionScope = {
   policies: Pick<RoutePolicies, "auth" | "rateLimit">;
 };
 
-/** An admitted request: who it is, the key its rate limit counted against, and the RateLimit-* fields to answer with. */
-export type Admitted = {
+/**
+ * An admitted request: its context, what it was admitted to, who it is, the key its rate limit counted
+ * against and the RateLimit-* fields to answer with. The proxy forwards this object as its request.
+ */
+export type Admitted<S extends AdmissionScope = AdmissionScope> = {
+  c: Context;
+  scope: S;
   /** The verified token's claims; undefined without a token (possible only where auth is off). */
   claims: AuthClaims | undefined;
   clientIp: string | undefined;
@@ -31,7 +36,7 @@ export type AdmissionDeps = {
   onRateLimited?: (scopeId: string) => void;
 };
 
-export type Admission = (c: Context, scope: AdmissionScope) => Promise<Admitted>;
+export type Admission = <S extends AdmissionScope>(c: Context, scope: S) => Promise<Admitted<S>>;
 
 /**
  * One admission step for every request the gateway answers itself or forwards: identify (bearer token) →
@@ -67,6 +72,6 @@ export function createAdmission({ verifier, limiter, clientIp, onRateLimited }: 
       for (const name in limitHeaders) c.header(name, limitHeaders[name]);
       throw error;
     }
-    return { claims, clientIp: ip, consumer, limitHeaders };
+    return { c, scope, claims, clientIp: ip, consumer, limitHeaders };
   };
 }

@@ -20,11 +20,11 @@ export type ForwardPlan = {
   /** All of the route's upstreams in declared order: where read fallback may go. */
   upstreams: readonly UpstreamName[];
   /**
-   * Where a retry may go to, asked only when one is due (default: `upstreams`): the proxy passes the upstreams in service for the route
-   * (weight > 0, and the default upstream), so a retry never lands on a candidate at 0 % that may not even
-   * be deployed yet. Read fallback still asks every upstream: a run created on the new service stays readable.
+   * The route's live weights: a retry goes only to the first upstream and those above 0 % (default: any of
+   * `upstreams`), so it never lands on a candidate at 0 % that may not even be deployed yet. Read fallback
+   * still asks every upstream: a run created on the new service stays readable.
    */
-  retryUpstreams?: () => readonly UpstreamName[];
+  weights?: Readonly<Record<UpstreamName, number>>;
   /** The client's signal: the client leaving aborts the upstream request. */
   clientSignal?: AbortSignal;
   timeoutMs?: number;
@@ -78,7 +78,6 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
   return async function forward(plan: ForwardPlan): Promise<ForwardResult> {
     const { request, upstreams } = plan;
     const guard = plan.breaker === false ? undefined : breakers;
-    const isOpen = (upstream: UpstreamName) => guard?.isOpen(upstream) ?? false;
     const method = request.method;
     const hasBody = request.body !== null;
     const timeoutMs = plan.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -105,14 +104,6 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       }
     };
 
-    const retryTarget = (failed: UpstreamName): UpstreamName | undefined => {
-      if (isSafeMethod(method) && !plan.pinned) {
-        const other = fallbackOrder(plan.retryUpstreams?.() ?? upstreams, tried, isOpen)[0];
-        if (other) return other;
-      }
-      return isOpen(failed) ? undefined : failed;
-    };
-
     try {
       const rescue = plan.unreachedFallback;
       // Only a body needs the wrapper: a bodiless request can always be sent again.
@@ -129,7 +120,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       }
       for (let retries = 0; retries < maxRetries; retries++) {
         if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
-        const next = retryTarget(outcome.upstream);
+        const next = retryTarget(plan, tried, guard, outcome.upstream);
         if (next === undefined || (budget && !budget.tryAcquire())) break;
         discard(outcome.response);
         const delay = retryDelayMs(next === outcome.upstream);
@@ -138,7 +129,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       }
 
       if (outcome.response && plan.readFallback && !plan.pinned && shouldFallback(method, outcome.response)) {
-        for (const next of fallbackOrder(upstreams, tried, isOpen)) {
+        for (const next of fallbackOrder(upstreams, tried, openIn(guard))) {
           const fallback = await attempt(next, "fallback");
           if (fallback.response && fallback.response.status !== 404) {
             discard(outcome.response);
@@ -176,6 +167,36 @@ function problemOf(outcome: Outcome, timeoutMs: number, expired: boolean): unkno
     headers,
     cause: error,
   });
+}
+
+/** Whether an upstream's breaker is open (never, without breakers); made only when a retry or fallback is due. */
+const openIn = (guard: Breakers | undefined) => (upstream: UpstreamName) => guard?.isOpen(upstream) ?? false;
+
+/**
+ * Where a retry goes: for a safe method not pinned, an upstream in service not tried yet; else the failed
+ * one again (PUT/DELETE are idempotent there), unless its breaker is open.
+ */
+function retryTarget(
+  plan: ForwardPlan,
+  tried: ReadonlySet<UpstreamName>,
+  guard: Breakers | undefined,
+  failed: UpstreamName,
+): UpstreamName | undefined {
+  const isOpen = openIn(guard);
+  if (isSafeMethod(plan.request.method) && !plan.pinned) {
+    const other = fallbackOrder(inService(plan.upstreams, plan.weights), tried, isOpen)[0];
+    if (other) return other;
+  }
+  return isOpen(failed) ? undefined : failed;
+}
+
+/** The upstreams a retry may go to: the first (stable) one and those the weights give traffic. */
+function inService(
+  upstreams: readonly UpstreamName[],
+  weights: Readonly<Record<UpstreamName, number>> | undefined,
+): readonly UpstreamName[] {
+  if (!weights) return upstreams;
+  return upstreams.filter((name, i) => i === 0 || (weights[name] ?? 0) > 0);
 }
 
 /** Releases the connection of a response nobody will read. */

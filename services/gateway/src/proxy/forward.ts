@@ -1,14 +1,14 @@
-import { hasAnyRole, type Role, type TokenVerifier } from "@fig/auth";
+import { hasAnyRole, type TokenVerifier } from "@fig/auth";
 import { AppError, traceparentOf } from "@fig/service";
 import type { Context } from "hono";
-import { createAdmission } from "../policies/admission.ts";
+import { type Admitted, createAdmission } from "../policies/admission.ts";
 import type { Breakers } from "../policies/breaker.ts";
 import type { RateLimiter } from "../policies/rate-limit.ts";
 import type { ForwardPlan, ForwardResult } from "../policies/resilient-send.ts";
 import { isAbortError } from "../policies/timeout.ts";
-import type { SendFn, UpstreamRequest } from "../policies/types.ts";
+import type { UpstreamRequest } from "../policies/types.ts";
 import type { RouteDefinition, RouteTable } from "../routes.ts";
-import type { RouteStateStore } from "../state/types.ts";
+import type { LiveRoute, RouteStateStore } from "../state/types.ts";
 import { clientResponse, upstreamRequestHeaders } from "./headers.ts";
 import { createRouteMatcher } from "./match.ts";
 import { bucketOf, pickByWeight } from "./pick.ts";
@@ -46,59 +46,46 @@ export type ProxyDeps = {
   writeHolds?: WriteHolds;
 };
 
+/** A request admitted to its route, on its way to an upstream: what each step of the handler reads. */
+export type ProxyRequest = Admitted<RouteDefinition>;
+
+/** The live state an upstream is chosen by; a route never written to KV serves its first upstream. */
+type LiveChoice = Pick<LiveRoute, "weights" | "state" | "writeOwner">;
+
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const PIN_HEADER = "x-fig-route";
 const PIN_ROLES = ["admin", "gate"] as const;
 
-/**
- * `fetch` of one attempt: the prepared request's path and query on the upstream's base URL, bodies
- * streamed both ways (`duplex: "half"`), redirects and content encodings passed through untouched.
- */
-export function createSend(urls: ReadonlyMap<string, string>): SendFn {
-  return function send(upstream, request, signal) {
-    const base = urls.get(upstream);
-    if (!base) return Promise.reject(new Error(`No URL for upstream ${upstream}`));
-    const url = request.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    return fetch(base + (pathStart === -1 ? "/" : url.slice(pathStart)), {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      signal,
-      redirect: "manual",
-      // Bun: keep the upstream's bytes (and its content-encoding) as they are, streaming.
-      decompress: false,
-      duplex: "half",
-    } as RequestInit);
-  };
+/** Whether the weights choose the upstream: the route is active, and the request is not a write to its owner. */
+function byWeights(route: RouteDefinition, live: LiveChoice, method: string): boolean {
+  return live.state !== "inactive" && (SAFE.has(method) || route.writes !== "owner");
 }
 
-/** Which upstream a request goes to before resilience policies run, and why (for logs and metrics). */
+/**
+ * The upstream a request goes to before the resilience policies run: an inactive route's first upstream, a
+ * write's owner, else the consumer's sticky bucket in the weights.
+ */
 export function chooseUpstream(
-  route: RouteDefinition,
-  live: { weights: Record<string, number>; state: string; writeOwner: string },
-  method: string,
-  consumer: string,
-): { upstream: string; reason: "weights" | "inactive" | "write-owner" } {
-  const first = route.upstreams[0]?.name as string;
-  if (live.state === "inactive") return { upstream: first, reason: "inactive" };
-  if (!SAFE.has(method) && route.writes === "owner")
-    return { upstream: live.writeOwner, reason: "write-owner" };
-  const order = route.upstreams.map((u) => u.name);
-  return { upstream: pickByWeight(order, live.weights, bucketOf(consumer, route.id)), reason: "weights" };
+  { c, scope: route, consumer }: Pick<ProxyRequest, "c" | "scope" | "consumer">,
+  order: readonly string[],
+  live: LiveChoice,
+): string {
+  if (byWeights(route, live, c.req.method))
+    return pickByWeight(order, live.weights, bucketOf(consumer, route.id));
+  return live.state === "inactive" ? (order[0] as string) : live.writeOwner;
 }
 
 /**
  * The gateway's request path for everything under /api: route match → admission (identity, rate limit, auth) →
- * upstream choice (pin, state, write owner, sticky weights, breaker) → resilient forward → streamed
- * response with `Fig-Served-By` and RateLimit-* headers. Web-standard APIs only.
+ * write hold → upstream choice (pin, state, write owner, sticky weights, breaker) → resilient forward →
+ * streamed response with `Fig-Served-By` and RateLimit-* headers. Web-standard APIs only; the fetch of one
+ * attempt is proxy/send.ts.
  */
 export function createProxyHandler(deps: ProxyDeps) {
   const match = createRouteMatcher(deps.table);
   const orders = new Map<string, string[]>(
     [deps.table.defaultRoute, ...deps.table.routes].map((r) => [r.id, r.upstreams.map((u) => u.name)]),
   );
-
   const admit = createAdmission({
     verifier: deps.verifier,
     limiter: deps.limiter,
@@ -109,8 +96,7 @@ export function createProxyHandler(deps: ProxyDeps) {
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method;
     const route = match(c.req.path, method) ?? deps.table.defaultRoute;
-    const order = orders.get(route.id) as string[];
-    const { claims, clientIp, consumer, limitHeaders } = await admit(c, route);
+    const request = await admit(c, route);
     try {
       // A write to the owner waits out a hold first, then reads the live state: released, it goes to the new owner.
       const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
@@ -119,60 +105,98 @@ export function createProxyHandler(deps: ProxyDeps) {
         holds.begin(route.id);
       }
       try {
-        return await proxyTo(c, route, order, method, claims, clientIp, consumer, limitHeaders);
+        return await proxyTo(request);
       } finally {
         holds?.end(route.id);
       }
     } catch (error) {
       // The problem answer (onError, from the context) carries the RateLimit-* fields as every answer does;
       // a proxied answer gets them on its own Response (proxyTo), so they are set on the context only here.
-      for (const name in limitHeaders) c.header(name, limitHeaders[name]);
+      const headers = request.limitHeaders;
+      for (const name in headers) c.header(name, headers[name]);
       throw error;
     }
   };
 
-  async function proxyTo(
-    c: Context,
-    route: RouteDefinition,
-    order: string[],
-    method: string,
-    claims: { roles: readonly Role[] } | undefined,
-    clientIp: string | undefined,
-    consumer: string,
-    limitHeaders: Record<string, string>,
-  ): Promise<Response> {
-    const live = deps.store.get(route.id) ?? {
+  async function proxyTo(request: ProxyRequest): Promise<Response> {
+    const { c, scope: route } = request;
+    const method = c.req.method;
+    // The route's upstreams in declared order; the first is the stable one (the monolith).
+    const order = orders.get(route.id) as string[];
+    const live: LiveChoice = deps.store.get(route.id) ?? {
       weights: { [order[0] as string]: 100 },
       state: "active",
       writeOwner: order[0] as string,
     };
-    const pin = c.req.header(PIN_HEADER);
-    const pinned = pin !== undefined && claims !== undefined && hasAnyRole(claims.roles, PIN_ROLES);
-    let upstream: string;
+    const pinned = pinOf(request, order);
+    const upstream = pinned ?? divertFromOpenBreaker(request, order, chooseUpstream(request, order, live));
     // Chosen by weights (not a pin, not the write owner): may go to the stable upstream if never reached.
-    let movable = false;
-    if (pinned) {
-      if (!order.includes(pin)) {
-        throw new AppError("validation", `Route ${route.id} has no upstream ${pin}`, {
-          errors: [{ location: `header.${PIN_HEADER}`, message: `Expected one of ${order.join(", ")}` }],
-        });
-      }
-      upstream = pin;
-    } else {
-      const choice = chooseUpstream(route, live, method, consumer);
-      upstream = choice.upstream;
-      movable = choice.reason === "weights";
-      const fallback = order[0] as string;
-      if (route.policies.breaker && upstream !== fallback && deps.breakers?.isOpen(upstream)) {
-        deps.metrics.divert(route.id, upstream, fallback, "breaker_open");
-        c.get("logger")?.debug(
-          { route_id: route.id, from: upstream, to: fallback },
-          "breaker open: served by the monolith",
-        );
-        upstream = fallback;
-      }
-    }
+    const movable = pinned === undefined && byWeights(route, live, method);
 
+    const incoming = c.req.raw;
+    const sent = upstreamRequestOf(request);
+    const started = performance.now();
+    let result: ForwardResult;
+    try {
+      result = await deps.forward({
+        request: sent,
+        upstream,
+        upstreams: order,
+        weights: live.weights,
+        clientSignal: incoming.signal,
+        timeoutMs: route.policies.timeoutMs,
+        maxRetries: route.policies.retries,
+        readFallback: route.policies.readFallback,
+        pinned: pinned !== undefined,
+        breaker: route.policies.breaker,
+        unreachedFallback: movable && upstream !== order[0] ? order[0] : undefined,
+      });
+    } catch (error) {
+      return failed(request, upstream, error, started);
+    }
+    report(request, upstream, result, started);
+
+    // The mirror clones the primary's answer before its headers are rewritten for the client.
+    if (deps.mirror && method === "GET" && pinned === undefined)
+      deps.mirror(route, sent, result.response, result.upstream);
+    // A returned Response does not carry headers set with c.header() earlier in the chain: set them on it.
+    // limitHeaders is this request's own object: the answer's extra fields go on it rather than on a copy.
+    const headers = request.limitHeaders;
+    headers["fig-served-by"] = result.upstream;
+    headers["x-request-id"] = c.get("requestId");
+    return clientResponse(result.response, headers);
+  }
+
+  /** `x-fig-route: <upstream>` from a token with role admin or gate: that upstream, whatever the weights. */
+  function pinOf({ c, scope: route, claims }: ProxyRequest, order: readonly string[]): string | undefined {
+    const pin = c.req.header(PIN_HEADER);
+    if (pin === undefined || claims === undefined || !hasAnyRole(claims.roles, PIN_ROLES)) return undefined;
+    if (!order.includes(pin)) {
+      throw new AppError("validation", `Route ${route.id} has no upstream ${pin}`, {
+        errors: [{ location: `header.${PIN_HEADER}`, message: `Expected one of ${order.join(", ")}` }],
+      });
+    }
+    return pin;
+  }
+
+  /** A candidate whose breaker is open is not asked: the route's stable upstream serves instead. */
+  function divertFromOpenBreaker(
+    { c, scope: route }: ProxyRequest,
+    order: readonly string[],
+    upstream: string,
+  ): string {
+    const fallback = order[0] as string;
+    if (!route.policies.breaker || upstream === fallback || !deps.breakers?.isOpen(upstream)) return upstream;
+    deps.metrics.divert(route.id, upstream, fallback, "breaker_open");
+    c.get("logger")?.debug(
+      { route_id: route.id, from: upstream, to: fallback },
+      "breaker open: served by the monolith",
+    );
+    return fallback;
+  }
+
+  /** The request as the upstream gets it: forwarding headers rewritten, the body streamed as it came. */
+  function upstreamRequestOf({ c, clientIp }: ProxyRequest): UpstreamRequest {
     const incoming = c.req.raw;
     const headers = upstreamRequestHeaders(incoming.headers, {
       requestId: c.get("requestId"),
@@ -181,37 +205,37 @@ export function createProxyHandler(deps: ProxyDeps) {
       proto: c.req.url.startsWith("https:") ? "https" : "http",
       host: incoming.headers.get("host") ?? undefined,
     });
-    const request: UpstreamRequest = { method, url: incoming.url, headers, body: incoming.body };
-    const started = performance.now();
-    let result: ForwardResult;
-    try {
-      result = await deps.forward({
-        request,
-        upstream,
-        upstreams: order,
-        retryUpstreams: () => order.filter((name, i) => i === 0 || (live.weights[name] ?? 0) > 0),
-        clientSignal: incoming.signal,
-        timeoutMs: route.policies.timeoutMs,
-        maxRetries: route.policies.retries,
-        readFallback: route.policies.readFallback,
-        pinned,
-        breaker: route.policies.breaker,
-        unreachedFallback: movable && upstream !== order[0] ? order[0] : undefined,
-      });
-    } catch (error) {
-      const seconds = (performance.now() - started) / 1000;
-      // The request's own child logger (createApp's): bound in place, no second child per request.
-      c.get("logger").setBindings({ route_id: route.id, upstream });
-      if (isAbortError(error)) {
-        c.get("logger").debug({ seconds }, "client disconnected before the upstream answered");
-        return new Response(null, { status: 499 });
-      }
-      deps.metrics.error(route.id, upstream, error instanceof AppError ? error.type : "error");
-      throw error;
+    return { method: incoming.method, url: incoming.url, headers, body: incoming.body };
+  }
+
+  /** No answer from any upstream: 499 when the client left first, else the policies' problem (metrics, log bindings). */
+  function failed(
+    { c, scope: route }: ProxyRequest,
+    upstream: string,
+    error: unknown,
+    started: number,
+  ): Response {
+    const seconds = (performance.now() - started) / 1000;
+    // The request's own child logger (createApp's): bound in place, no second child per request.
+    c.get("logger").setBindings({ route_id: route.id, upstream });
+    if (isAbortError(error)) {
+      c.get("logger").debug({ seconds }, "client disconnected before the upstream answered");
+      return new Response(null, { status: 499 });
     }
+    deps.metrics.error(route.id, upstream, error instanceof AppError ? error.type : "error");
+    throw error;
+  }
+
+  /** Metrics of the answer and of every attempt; the access log's route and upstream. */
+  function report(
+    { c, scope: route }: ProxyRequest,
+    upstream: string,
+    result: ForwardResult,
+    started: number,
+  ) {
     const seconds = (performance.now() - started) / 1000;
     const served = result.upstream;
-    deps.metrics.observe(route.id, served, method, result.response.status, seconds);
+    deps.metrics.observe(route.id, served, c.req.method, result.response.status, seconds);
     for (const attempt of result.attempts) {
       if (attempt.error) deps.metrics.error(route.id, attempt.upstream, attempt.error);
       if (attempt.kind !== "first") deps.metrics.divert(route.id, upstream, attempt.upstream, attempt.kind);
@@ -223,18 +247,10 @@ export function createProxyHandler(deps: ProxyDeps) {
       logger.setBindings({ route_id: route.id, upstream: served });
     // A listener per request only when its debug line can be written (one fewer native call per request).
     if (logger.isLevelEnabled("debug"))
-      incoming.signal.addEventListener(
+      c.req.raw.signal.addEventListener(
         "abort",
         () => logger.debug({ route_id: route.id, upstream: served }, "client disconnected mid-response"),
         { once: true },
       );
-
-    // The mirror clones the primary's answer before its headers are rewritten for the client.
-    if (deps.mirror && method === "GET" && !pinned) deps.mirror(route, request, result.response, served);
-    // A returned Response does not carry headers set with c.header() earlier in the chain: set them on it.
-    // limitHeaders is this request's own object: the answer's extra fields go on it rather than on a copy.
-    limitHeaders["fig-served-by"] = served;
-    limitHeaders["x-request-id"] = c.get("requestId");
-    return clientResponse(result.response, limitHeaders);
   }
 }
