@@ -13,6 +13,12 @@ export type WireServerOptions = {
   host?: string;
   /** 0 (default) picks a free port. */
   port?: number;
+  /**
+   * A client that holds the database (inside a transaction, or between Parse and Sync) and sends nothing for
+   * this long is disconnected and rolled back, as Postgres' idle_in_transaction_session_timeout does: a psql
+   * left at `begin;` would otherwise stop every service. Default 30 s; 0 never.
+   */
+  idleInTransactionTimeoutMs?: number;
 };
 
 const SSL_REQUEST = 80877103;
@@ -37,7 +43,7 @@ const IDLE = 0x49; // 'I': ReadyForQuery outside any transaction block
  */
 export async function serveOverWire(
   database: PGlite | Promise<PGlite>,
-  { host = "127.0.0.1", port = 0 }: WireServerOptions = {},
+  { host = "127.0.0.1", port = 0, idleInTransactionTimeoutMs = 30_000 }: WireServerOptions = {},
 ): Promise<WireServer> {
   // Listening can start before the database is open: early clients wait for it.
   const opened = Promise.resolve(database);
@@ -48,7 +54,7 @@ export async function serveOverWire(
     sockets.add(socket);
     const done = opened
       .then(
-        (db) => serveConnection(db, socket),
+        (db) => serveConnection(db, socket, idleInTransactionTimeoutMs),
         () => void socket.destroy(),
       )
       .finally(() => {
@@ -80,7 +86,7 @@ export async function serveOverWire(
 }
 
 /** One client: reassembles its messages and runs them in order, holding the database per transaction. */
-function serveConnection(db: PGlite, socket: Socket): Promise<void> {
+function serveConnection(db: PGlite, socket: Socket, idleTimeoutMs: number): Promise<void> {
   socket.setNoDelay(true);
   let buffer: Buffer = Buffer.alloc(0);
   let started = false;
@@ -105,6 +111,18 @@ function serveConnection(db: PGlite, socket: Socket): Promise<void> {
     release?.();
     release = null;
   };
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const watchIdle = () => {
+    clearTimeout(idleTimer);
+    if (!release || idleTimeoutMs <= 0) return;
+    idleTimer = setTimeout(() => {
+      reply(
+        fatal("25P03", "terminating connection due to idle-in-transaction timeout (the database is shared)"),
+      );
+      socket.destroy(); // the close handler rolls its transaction back and lets the others in
+    }, idleTimeoutMs);
+    idleTimer.unref?.();
+  };
 
   const run = async (message: Uint8Array, isStartup: boolean) => {
     if (socket.destroyed) return;
@@ -118,9 +136,11 @@ function serveConnection(db: PGlite, socket: Socket): Promise<void> {
     });
     // Between transactions (and never mid-startup or mid-COPY) the database goes back to the others.
     if (isStartup || tail.readyStatus() === IDLE) letGo();
+    watchIdle();
   };
 
   const onData = (chunk: Buffer) => {
+    clearTimeout(idleTimer);
     buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
     for (;;) {
       if (!started) {
@@ -165,6 +185,7 @@ function serveConnection(db: PGlite, socket: Socket): Promise<void> {
     });
     socket.on("error", () => {});
     socket.on("close", () => {
+      clearTimeout(idleTimer);
       // Whatever the client left open is undone before anyone else gets the database.
       chain = chain.then(async () => {
         const ignore = { onRawData: () => {} };
@@ -239,6 +260,16 @@ function createStatementNames(prefix: string) {
   };
 }
 const ROLLBACK = simpleQuery("ROLLBACK");
+
+/** An ErrorResponse of severity FATAL, as a backend sends before it closes the connection. */
+function fatal(code: string, message: string): Uint8Array {
+  const body = Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0\0`);
+  const out = Buffer.alloc(5 + body.length);
+  out[0] = 0x45; // 'E'
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return new Uint8Array(out);
+}
 
 function simpleQuery(text: string): Uint8Array {
   const body = Buffer.from(`${text}\0`);

@@ -146,6 +146,30 @@ test("a client that disconnects mid-transaction leaves nothing behind and blocks
   expect(db.isInTransaction()).toBe(false);
 });
 
+test("a client idle in a transaction past the timeout is cut off and rolled back; the others go on", async () => {
+  const strict = await serveOverWire(db, { idleInTransactionTimeoutMs: 300 });
+  const idle = postgres(strict.url, { max: 1, onnotice: () => {} });
+  const other = postgres(strict.url, { max: 1, onnotice: () => {} });
+  try {
+    await idle`create table wire_idle (n int)`;
+    // Like a psql left at "begin;": a transaction opened and never finished.
+    const stuck = idle.begin(async (t) => {
+      await t`insert into wire_idle values (1)`;
+      await new Promise(() => {});
+    });
+    stuck.catch(() => {});
+    // This read waits behind the open transaction until the timeout ends it, then finds no row.
+    const [counted] = await other`select count(*)::int as count from wire_idle`;
+    expect(counted?.count).toBe(0);
+    // postgres.js reports the closed connection; psql prints the FATAL reason the server sent before closing.
+    await expect(stuck).rejects.toThrow(/idle-in-transaction timeout|CONNECTION_CLOSED/);
+  } finally {
+    await idle.end({ timeout: 0 }).catch(() => {});
+    await other.end({ timeout: 1 });
+    await strict.close();
+  }
+});
+
 test("psql-style simple queries and errors keep the connection usable", async () => {
   const a = connect(1);
   await expect(a.unsafe("select 1/0")).rejects.toThrow(/division by zero/);
