@@ -1,7 +1,8 @@
 import type { SendFn, UpstreamName, UpstreamRequest } from "../types.ts";
 import { type CapturedBody, captureBody, decodedBody, isJsonContentType, parseJson } from "./capture.ts";
 import { compileIgnore, diffJson, type FieldDifference, generalize, STATUS_PATH } from "./diff.ts";
-import type { ShadowReport, ShadowRouteReport, ShadowSample } from "./report.ts";
+import type { ShadowReport } from "./report.ts";
+import { clip, createShadowStats, type RouteStats } from "./stats.ts";
 
 /** A pino-compatible logger, as little of it as the shadow needs. */
 export type ShadowLogger = {
@@ -64,31 +65,6 @@ type Job = {
   noise: boolean;
 };
 
-type Signature = { paths: string[]; count: number };
-
-type RouteStats = {
-  candidate: UpstreamName;
-  mirrored: number;
-  dropped: number;
-  candidateErrors: number;
-  tooLarge: number;
-  notJson: number;
-  noiseSamples: number;
-  noiseErrors: number;
-  /** Generalized field path → how often two primary answers differed in it. */
-  noise: Map<string, number>;
-  /** Compared requests grouped by the set of paths that differed: classified against noise at report time. */
-  signatures: Map<string, Signature>;
-  overflow: { matches: number; mismatches: number; noiseOnly: number };
-  samples: (Omit<ShadowSample, "fields" | "truncated"> & { fields: FieldDifference[] })[];
-};
-
-/** Distinct difference signatures kept per route; past it, requests are classified on arrival. */
-const MAX_SIGNATURES = 1000;
-/** Differing fields kept per sample before noise is filtered out. */
-const MAX_RAW_FIELDS = 200;
-const VALUE_PREVIEW_CHARS = 200;
-
 /**
  * Shadow traffic: mirrors a share of a route's GETs to a candidate upstream off the request path, compares
  * status and JSON body with the primary's (ignored paths left out), and reports matches, mismatches and a
@@ -98,6 +74,7 @@ const VALUE_PREVIEW_CHARS = 200;
  *
  * The client never waits: the queue is bounded (`queueMax`, drops counted), and the primary body is
  * compared from a tee whose comparison branch is read eagerly and cancelled past `bodyCapBytes`.
+ * The statistics and the report built from them are stats.ts; this is the mirroring and the comparison.
  *
  * @example
  * const shadow = createShadow({ fetch: send, logger });
@@ -115,35 +92,12 @@ export function createShadow({
   logger,
   random = Math.random,
 }: ShadowOptions): Shadow {
-  const routes = new Map<string, RouteStats>();
+  const stats = createShadowStats({ samplesPerRoute, fieldsPerSample });
   const waiting: Job[] = [];
   let outstanding = 0;
   let inFlight = 0;
   let idle: { promise: Promise<void>; resolve: () => void } | undefined;
   const ignoreCache = new Map<string, (pointer: string) => boolean>();
-
-  const statsOf = (routeId: string, candidate: UpstreamName): RouteStats => {
-    let stats = routes.get(routeId);
-    if (!stats) {
-      stats = {
-        candidate,
-        mirrored: 0,
-        dropped: 0,
-        candidateErrors: 0,
-        tooLarge: 0,
-        notJson: 0,
-        noiseSamples: 0,
-        noiseErrors: 0,
-        noise: new Map(),
-        signatures: new Map(),
-        overflow: { matches: 0, mismatches: 0, noiseOnly: 0 },
-        samples: [],
-      };
-      routes.set(routeId, stats);
-    }
-    stats.candidate = candidate;
-    return stats;
-  };
 
   const ignoreOf = (patterns: readonly string[] = []) => {
     const key = patterns.join("\n");
@@ -177,31 +131,12 @@ export function createShadow({
     }
   };
 
-  const ask = async (upstream: UpstreamName, request: UpstreamRequest, readBody: boolean) => {
-    const headers = new Headers(request.headers);
-    headers.set("x-fig-shadow", "1");
-    // Plain bytes to compare; the primary's own answer is decoded if it came encoded.
-    headers.set("accept-encoding", "identity");
-    const mirrored: UpstreamRequest = { method: "GET", url: request.url, headers, body: null };
-    const response = await send(upstream, mirrored, AbortSignal.timeout(timeoutMs));
-    if (!readBody) {
-      await response.body?.cancel();
-      return { status: response.status, body: undefined };
-    }
-    return { status: response.status, body: await capture(response) };
-  };
-
-  const capture = (response: Response): Promise<CapturedBody> => {
-    const decoded = decodedBody(response.body, response.headers.get("content-encoding"));
-    if (!decoded) {
-      response.body?.cancel().catch(() => {});
-      return Promise.resolve({ kind: "error", error: new Error("unsupported content-encoding") });
-    }
-    return captureBody(decoded.body, bodyCapBytes);
-  };
+  const limits = { timeoutMs, bodyCapBytes };
+  const ask = (upstream: UpstreamName, request: UpstreamRequest, readBody: boolean) =>
+    askUpstream(send, upstream, request, readBody, limits);
 
   async function compare(job: Job): Promise<void> {
-    const { plan, stats } = job;
+    const { plan } = job;
     const readBodies = job.body !== undefined;
     const [primaryBody, candidate, second] = await Promise.all([
       job.body,
@@ -211,7 +146,7 @@ export function createShadow({
         : undefined,
     ]);
     if ("error" in candidate) {
-      stats.candidateErrors++;
+      job.stats.candidateErrors++;
       logger?.debug(
         { err: candidate.error, route: plan.routeId, candidate: plan.candidate },
         "shadow request failed",
@@ -219,61 +154,21 @@ export function createShadow({
       return;
     }
     const ignored = ignoreOf(plan.ignorePaths);
-    const differences: FieldDifference[] = [];
-    if (candidate.status !== job.status) {
-      differences.push({ path: STATUS_PATH, primary: job.status, candidate: candidate.status });
-    }
     const primaryJson = bodyJson(primaryBody);
-    if (primaryBody?.kind === "too-large" || candidate.body?.kind === "too-large") stats.tooLarge++;
-    else if (!primaryJson?.ok) stats.notJson++;
-    else {
-      const candidateJson = bodyJson(candidate.body);
-      const candidateValue = candidateJson?.ok ? candidateJson.value : clip(textOf(candidate.body));
-      for (const difference of diffJson(primaryJson.value, candidateValue)) {
-        if (!ignored(difference.path)) differences.push(difference);
-      }
-    }
+    const primary = { status: job.status, body: primaryBody, json: primaryJson };
+    const differences = differencesOf(primary, candidate, ignored, job.stats);
 
-    if (second && "error" in second) stats.noiseErrors++;
-    else if (second) {
-      stats.noiseSamples++;
-      const noisy = new Set<string>();
-      if (second.status !== job.status) noisy.add(STATUS_PATH);
-      const secondJson = bodyJson(second.body);
-      if (primaryJson?.ok && secondJson?.ok) {
-        for (const difference of diffJson(primaryJson.value, secondJson.value)) {
-          if (!ignored(difference.path)) noisy.add(generalize(difference.path));
-        }
-      }
-      for (const path of noisy) stats.noise.set(path, (stats.noise.get(path) ?? 0) + 1);
-    }
+    if (second && "error" in second) job.stats.noiseErrors++;
+    else if (second) stats.recordNoise(job.stats, noisyPaths(job.status, primaryJson, second, ignored));
 
-    record(stats, job, candidate.status, differences);
-  }
-
-  const record = (stats: RouteStats, job: Job, candidateStatus: number, differences: FieldDifference[]) => {
-    const paths = [...new Set(differences.map((d) => generalize(d.path)))].sort();
-    const key = paths.join("\n");
-    const signature = stats.signatures.get(key);
-    if (signature) signature.count++;
-    else if (stats.signatures.size < MAX_SIGNATURES) stats.signatures.set(key, { paths, count: 1 });
-    else stats.overflow[classify(paths, stats.noise)]++;
-
-    const real = differences.filter((d) => !stats.noise.has(generalize(d.path)));
-    if (real.length === 0) return;
-    stats.samples.push({
-      at: new Date().toISOString(),
-      request: pathAndQuery(job.plan.request.url),
-      requestId: job.plan.request.headers.get("x-request-id") ?? undefined,
-      primary: job.plan.primary,
-      candidate: job.plan.candidate,
-      status: { primary: job.status, candidate: candidateStatus },
-      fields: differences
-        .slice(0, MAX_RAW_FIELDS)
-        .map((d) => ({ ...d, primary: clip(d.primary), candidate: clip(d.candidate) })),
+    stats.recordComparison(job.stats, {
+      request: plan.request,
+      primary: plan.primary,
+      candidate: plan.candidate,
+      status: { primary: job.status, candidate: candidate.status },
+      differences,
     });
-    if (stats.samples.length > samplesPerRoute) stats.samples.shift();
-  };
+  }
 
   return {
     maybeMirror(plan) {
@@ -281,12 +176,12 @@ export function createShadow({
       if (plan.request.method !== "GET" || plan.percent <= 0 || plan.primary === plan.candidate)
         return response;
       if (random() * 100 >= plan.percent) return response;
-      const stats = statsOf(plan.routeId, plan.candidate);
+      const routeStats = stats.of(plan.routeId, plan.candidate);
       if (outstanding >= queueMax) {
-        stats.dropped++;
+        routeStats.dropped++;
         return response;
       }
-      stats.mirrored++;
+      routeStats.mirrored++;
       outstanding++;
 
       let body: Promise<CapturedBody> | undefined;
@@ -295,8 +190,8 @@ export function createShadow({
       else if (declared > bodyCapBytes) body = Promise.resolve({ kind: "too-large" });
       else if (!response.body) body = Promise.resolve({ kind: "ok", text: "" });
       // clone() tees the body: `response` keeps streaming to the client, the copy is read here up to the cap.
-      else body = capture(response.clone());
-      waiting.push({ plan, stats, status: response.status, body, noise: random() < noiseShare });
+      else body = capture(response.clone(), bodyCapBytes);
+      waiting.push({ plan, stats: routeStats, status: response.status, body, noise: random() < noiseShare });
       pump();
       return response;
     },
@@ -304,7 +199,7 @@ export function createShadow({
     snapshot() {
       return {
         queue: { max: queueMax, outstanding },
-        routes: [...routes].map(([route, stats]) => routeReport(route, stats, fieldsPerSample)),
+        routes: stats.report(),
       };
     },
 
@@ -322,42 +217,80 @@ export function createShadow({
   };
 }
 
-function classify(paths: string[], noise: Map<string, number>): "matches" | "mismatches" | "noiseOnly" {
-  if (paths.length === 0) return "matches";
-  return paths.some((path) => !noise.has(path)) ? "mismatches" : "noiseOnly";
+type Answer = { status: number; body: CapturedBody | undefined };
+
+/** A mirrored GET (marked `x-fig-shadow`, asked unencoded) to one upstream; its body captured up to the cap. */
+async function askUpstream(
+  send: SendFn,
+  upstream: UpstreamName,
+  request: UpstreamRequest,
+  readBody: boolean,
+  { timeoutMs, bodyCapBytes }: { timeoutMs: number; bodyCapBytes: number },
+): Promise<Answer> {
+  const headers = new Headers(request.headers);
+  headers.set("x-fig-shadow", "1");
+  // Plain bytes to compare; the primary's own answer is decoded if it came encoded.
+  headers.set("accept-encoding", "identity");
+  const mirrored: UpstreamRequest = { method: "GET", url: request.url, headers, body: null };
+  const response = await send(upstream, mirrored, AbortSignal.timeout(timeoutMs));
+  if (!readBody) {
+    await response.body?.cancel();
+    return { status: response.status, body: undefined };
+  }
+  return { status: response.status, body: await capture(response, bodyCapBytes) };
 }
 
-function routeReport(route: string, stats: RouteStats, fieldsPerSample: number): ShadowRouteReport {
-  const counts = { ...stats.overflow };
-  for (const { paths, count } of stats.signatures.values()) counts[classify(paths, stats.noise)] += count;
-  const compared = counts.matches + counts.mismatches + counts.noiseOnly;
-  const samples: ShadowSample[] = [];
-  for (const sample of stats.samples) {
-    const fields = sample.fields.filter((d) => !stats.noise.has(generalize(d.path)));
-    if (fields.length === 0) continue;
-    samples.push({
-      ...sample,
-      fields: fields.slice(0, fieldsPerSample),
-      truncated: fields.length > fieldsPerSample,
-    });
+function capture(response: Response, bodyCapBytes: number): Promise<CapturedBody> {
+  const decoded = decodedBody(response.body, response.headers.get("content-encoding"));
+  if (!decoded) {
+    response.body?.cancel().catch(() => {});
+    return Promise.resolve({ kind: "error", error: new Error("unsupported content-encoding") });
   }
-  return {
-    route,
-    candidate: stats.candidate,
-    mirrored: stats.mirrored,
-    dropped: stats.dropped,
-    compared,
-    ...counts,
-    mismatchRate: compared === 0 ? 0 : counts.mismatches / compared,
-    candidateErrors: stats.candidateErrors,
-    bodiesNotCompared: { tooLarge: stats.tooLarge, notJson: stats.notJson },
-    noise: {
-      samples: stats.noiseSamples,
-      errors: stats.noiseErrors,
-      fields: [...stats.noise].map(([path, count]) => ({ path, count })),
-    },
-    samples,
-  };
+  return captureBody(decoded.body, bodyCapBytes);
+}
+
+/**
+ * How the candidate's answer differs from the primary's: status, then the JSON body's fields (ignored
+ * paths left out). A body too large or not JSON is compared by status only, and counted so.
+ */
+function differencesOf(
+  primary: Answer & { json: ReturnType<typeof bodyJson> },
+  candidate: Answer,
+  ignored: (pointer: string) => boolean,
+  stats: RouteStats,
+): FieldDifference[] {
+  const differences: FieldDifference[] = [];
+  if (candidate.status !== primary.status) {
+    differences.push({ path: STATUS_PATH, primary: primary.status, candidate: candidate.status });
+  }
+  if (primary.body?.kind === "too-large" || candidate.body?.kind === "too-large") stats.tooLarge++;
+  else if (!primary.json?.ok) stats.notJson++;
+  else {
+    const candidateJson = bodyJson(candidate.body);
+    const candidateValue = candidateJson?.ok ? candidateJson.value : clip(textOf(candidate.body));
+    for (const difference of diffJson(primary.json.value, candidateValue)) {
+      if (!ignored(difference.path)) differences.push(difference);
+    }
+  }
+  return differences;
+}
+
+/** The fields in which the primary's second answer differed from its first: noise, generalized. */
+function noisyPaths(
+  status: number,
+  primaryJson: ReturnType<typeof bodyJson>,
+  second: Answer,
+  ignored: (pointer: string) => boolean,
+): Set<string> {
+  const noisy = new Set<string>();
+  if (second.status !== status) noisy.add(STATUS_PATH);
+  const secondJson = bodyJson(second.body);
+  if (primaryJson?.ok && secondJson?.ok) {
+    for (const difference of diffJson(primaryJson.value, secondJson.value)) {
+      if (!ignored(difference.path)) noisy.add(generalize(difference.path));
+    }
+  }
+  return noisy;
 }
 
 function bodyJson(body: CapturedBody | undefined) {
@@ -366,19 +299,6 @@ function bodyJson(body: CapturedBody | undefined) {
 
 function textOf(body: CapturedBody | undefined): string {
   return body?.kind === "ok" ? body.text : "";
-}
-
-/** Keeps a sample small: a large value becomes a preview string. */
-function clip(value: unknown): unknown {
-  if (value === undefined) return undefined;
-  const json = typeof value === "string" ? value : JSON.stringify(value);
-  if (json.length <= VALUE_PREVIEW_CHARS) return value;
-  return `${json.slice(0, VALUE_PREVIEW_CHARS)}… (${json.length} chars)`;
-}
-
-function pathAndQuery(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.pathname}${parsed.search}`;
 }
 
 /** What `routeMirror` reads of a route: its id and its shadow policy (routes.ts `RoutePolicies["shadow"]`). */
