@@ -10,16 +10,26 @@ import {
   newGroup,
   type RequestStats,
   type RunState,
-  runInVu,
   setInitRun,
-  type VuState,
 } from "./context.ts";
-import { type ExecutorRuntime, runExecutor } from "./executors.ts";
+import {
+  type BoundThreshold,
+  type Execution,
+  elapsedSeconds,
+  progressOf,
+  runScenario,
+  runSetup,
+  runTeardown,
+  type ScriptModule,
+  sampleVus,
+  startExecution,
+  startTick,
+} from "./execution.ts";
 import { type CounterSink, MetricRegistry, type RateSink, type Sink, type TrendSink } from "./metrics.ts";
-import { DEFAULT_RESPONSE_CALLBACK, httpModule, InterruptedError } from "./modules/http.ts";
-import { k6Module, waitUntil } from "./modules/k6.ts";
+import { DEFAULT_RESPONSE_CALLBACK, httpModule } from "./modules/http.ts";
+import { k6Module } from "./modules/k6.ts";
 import { metricsModule } from "./modules/metrics.ts";
-import { resolveScenarios, type Scenario, type ShortcutOverrides } from "./scenarios.ts";
+import { resolveScenarios, type ShortcutOverrides } from "./scenarios.ts";
 import {
   DEFAULT_TREND_STATS,
   groupToSummary,
@@ -122,8 +132,6 @@ function defineBuiltins(registry: MetricRegistry): BuiltinMetrics {
 let importChain: Promise<unknown> = Promise.resolve();
 let importCount = 0;
 
-type ScriptModule = Record<string, unknown> & { options?: Record<string, unknown> };
-
 /** Imports the script as a fresh module with `run` as the init context; imports are serialized. */
 async function importScript(script: string, run: RunState): Promise<ScriptModule> {
   // Bun parses far newer syntax than k6 does; refuse what k6 could not load, as k6 would (exit 107).
@@ -193,153 +201,59 @@ export function bindThresholds(registry: MetricRegistry, raw: unknown) {
   });
 }
 
+/** Runs the script to its end (or an abort) and evaluates its thresholds: k6's `run`, under Bun. */
 export async function runBuiltin(opts: EngineRun): Promise<EngineResult> {
   registerK6Modules();
   installGlobals();
   const run = newRunState(opts.env);
   const mod = await importScript(opts.script, run);
   const options = mod.options ?? {};
-  if (options.tags && typeof options.tags === "object")
-    run.globalTags = Object.fromEntries(Object.entries(options.tags).map(([k, v]) => [k, String(v)]));
-  if (typeof options.userAgent === "string") run.userAgent = options.userAgent;
-  run.discardResponseBodies = options.discardResponseBodies === true;
+  applyGlobalOptions(run, options);
   const trendStats = Array.isArray(options.summaryTrendStats)
     ? (options.summaryTrendStats as string[])
     : [...DEFAULT_TREND_STATS];
-
   const bound = bindThresholds(run.registry, options.thresholds);
   const scenarios = resolveScenarios(options, opts.overrides);
   for (const s of scenarios)
     if (typeof mod[s.exec] !== "function")
       throw new ScenarioExecError(`scenario ${s.name}: the script exports no function "${s.exec}"`);
 
-  const stop = new AbortController();
-  let aborted: string | null = null;
-  const onExternal = () => {
-    aborted ??= "stopped from outside (signal)";
-    stop.abort();
-  };
-  if (opts.signal?.aborted) onExternal();
-  opts.signal?.addEventListener("abort", onExternal, { once: true });
-
-  const { registry, builtin } = run;
-  let vuIds = 0;
-  let activeVus = 0;
-  let allocatedVus = 0;
-  const started = performance.now();
-  const elapsedSeconds = () => (performance.now() - started) / 1000;
-
-  // setup() and teardown() run on a VU 0 of their own, as k6's do.
-  const serviceVu = (): VuState => ({
-    id: 0,
-    iter: 0,
-    scenario: "",
-    tags: {},
-    env: opts.env,
-    group: run.rootGroup,
-    sleepUntil: 0,
-    signal: stop.signal,
-    run,
-  });
-
-  let data: unknown;
-  if (typeof mod.setup === "function") {
-    const fn = mod.setup as () => unknown;
-    const value = await runInVu(serviceVu(), () => fn());
-    data = value === undefined ? undefined : JSON.parse(JSON.stringify(value));
-  }
-
-  const sampleVus = () => {
-    registry.add(builtin.vus, activeVus, run.globalTags);
-    registry.add(builtin.vus_max, allocatedVus, run.globalTags);
-  };
-  const evaluate = () => bound.map(({ def, sink }) => evaluateThreshold(def, sink, elapsedSeconds()));
-  const abortable = bound.filter(({ def }) => def.abortOnFail);
-  const durationSink = builtin.http_req_duration.sink as TrendSink;
-  const failedSink = builtin.http_req_failed.sink as RateSink;
-  const progress = (): Progress => ({
-    elapsedMs: performance.now() - started,
-    requests: durationSink.count,
-    p95: durationSink.count ? durationSink.percentile(95) : null,
-    errorRate: failedSink.count ? failedSink.rate : null,
-    iterations: (builtin.iterations.sink as CounterSink).sum,
-    vus: activeVus,
-  });
-  const tick = setInterval(() => {
-    sampleVus();
-    for (const { def, sink } of abortable) {
-      const outcome = evaluateThreshold(def, sink, elapsedSeconds());
-      // No data never aborts (nor passes); a failure aborts once delayAbortEval has elapsed.
-      if (outcome.inconclusive || outcome.ok) continue;
-      if (def.delayAbortEvalMs !== undefined && performance.now() - started < def.delayAbortEvalMs) continue;
-      aborted ??= `threshold ${def.key} '${def.expression.source}' failed with abortOnFail`;
-      stop.abort();
-    }
-    opts.onProgress?.(progress());
-  }, opts.progressIntervalMs ?? 1000);
-
-  const runScenario = async (s: Scenario) => {
-    if (s.startTimeMs > 0) await waitUntil(started + s.startTimeMs, stop.signal);
-    if (stop.signal.aborted) return;
-    const hard = new AbortController();
-    const onStop = () => hard.abort();
-    stop.signal.addEventListener("abort", onStop, { once: true });
-    const fn = mod[s.exec] as (data: unknown) => unknown;
-    const env = { ...opts.env, ...s.env };
-    const tags = { ...s.tags, scenario: s.name };
-    const rt: ExecutorRuntime = {
-      stopSignal: stop.signal,
-      newVu: () => {
-        allocatedVus++;
-        return {
-          id: ++vuIds,
-          iter: 0,
-          scenario: s.name,
-          tags,
-          env,
-          group: run.rootGroup,
-          sleepUntil: 0,
-          signal: hard.signal,
-          run,
-        };
-      },
-      active: (delta) => {
-        activeVus += delta;
-        // The tick samples the gauge once a second; a rise is recorded at once too, or a short run whose VUs
-        // start and stop between two ticks would report a lower `vus` max than it ran with.
-        if (delta > 0) registry.add(builtin.vus, activeVus, run.globalTags);
-      },
-      dropped: () => registry.add(builtin.dropped_iterations, 1, { ...run.globalTags, ...tags }),
-      hardStop: () => hard.abort(),
-      iterate: (vu) => iterate(vu, fn, data),
-    };
-    try {
-      await runExecutor(s, rt);
-    } finally {
-      stop.signal.removeEventListener("abort", onStop);
-    }
-  };
-
+  const ex = startExecution(run, mod, opts);
+  await runSetup(ex);
+  const tick = startTick(ex, bound);
   try {
-    await Promise.all(scenarios.map(runScenario));
-    if (typeof mod.teardown === "function") {
-      const fn = mod.teardown as (d: unknown) => unknown;
-      await runInVu(serviceVu(), () => fn(data));
-    }
+    await Promise.all(scenarios.map((s) => runScenario(ex, s)));
+    await runTeardown(ex);
   } finally {
     clearInterval(tick);
-    opts.signal?.removeEventListener("abort", onExternal);
+    opts.signal?.removeEventListener("abort", ex.onExternal);
   }
-  sampleVus();
-  opts.onProgress?.(progress());
+  sampleVus(ex);
+  opts.onProgress?.(progressOf(ex));
+  return resultOf(ex, bound, trendStats);
+}
 
-  const durationMs = performance.now() - started;
-  const outcomes = evaluate();
+/** The script's `tags`, `userAgent` and `discardResponseBodies` options, for every request of the run. */
+function applyGlobalOptions(run: RunState, options: Record<string, unknown>) {
+  if (options.tags && typeof options.tags === "object")
+    run.globalTags = Object.fromEntries(Object.entries(options.tags).map(([k, v]) => [k, String(v)]));
+  if (typeof options.userAgent === "string") run.userAgent = options.userAgent;
+  run.discardResponseBodies = options.discardResponseBodies === true;
+}
+
+/** The summary, threshold outcomes and headline numbers of a finished run. */
+function resultOf(ex: Execution, bound: BoundThreshold[], trendStats: string[]): EngineResult {
+  const { run } = ex;
+  const { registry, builtin } = run;
+  const durationMs = performance.now() - ex.started;
+  const outcomes = bound.map(({ def, sink }) => evaluateThreshold(def, sink, elapsedSeconds(ex)));
   const summary: SummaryExport = {
     root_group: groupToSummary(run.rootGroup),
     metrics: metricsToSummary(registry, outcomes, durationMs / 1000, trendStats),
   };
   const timeMetrics = [...registry.metrics.values()].filter((m) => m.contains === "time").map((m) => m.name);
+  const durationSink = builtin.http_req_duration.sink as TrendSink;
+  const failedSink = builtin.http_req_failed.sink as RateSink;
   return {
     engine: "builtin",
     summary,
@@ -350,7 +264,7 @@ export async function runBuiltin(opts: EngineRun): Promise<EngineResult> {
       requests: (builtin.http_reqs.sink as CounterSink).sum,
     },
     durationMs,
-    aborted,
+    aborted: ex.aborted,
     iterationErrors: run.iterationErrors,
     timeMetrics,
     notes: [...BUILTIN_NOTES, ...run.lastErrors.map((e) => `iteration error: ${e}`)],
@@ -360,36 +274,4 @@ export async function runBuiltin(opts: EngineRun): Promise<EngineResult> {
 
 export class ScenarioExecError extends Error {
   override name = "ScenarioExecError";
-}
-
-const MAX_LOGGED_ERRORS = 10;
-
-/** One iteration: the exported function, then any un-awaited sleep; metrics unless interrupted. */
-async function iterate(vu: VuState, fn: (data: unknown) => unknown, data: unknown) {
-  if (vu.signal.aborted) return;
-  const start = performance.now();
-  let interrupted = false;
-  try {
-    await runInVu(vu, () => fn(data));
-    if (vu.sleepUntil > performance.now()) await waitUntil(vu.sleepUntil, vu.signal);
-  } catch (err) {
-    if (err instanceof InterruptedError || vu.signal.aborted) interrupted = true;
-    else {
-      const run = vu.run;
-      run.iterationErrors++;
-      const message = (err as Error)?.message ?? String(err);
-      if (run.iterationErrors <= MAX_LOGGED_ERRORS)
-        console.error(
-          `loadgate: VU ${vu.id} iteration ${vu.iter} threw: ${(err as Error)?.stack ?? message}`,
-        );
-      if (run.lastErrors.length < 5) run.lastErrors.push(message);
-    }
-  } finally {
-    vu.iter++;
-  }
-  if (interrupted || vu.signal.aborted) return;
-  const { registry, builtin } = vu.run;
-  const tags = { ...vu.run.globalTags, ...vu.tags, group: "" };
-  registry.add(builtin.iterations, 1, tags);
-  registry.add(builtin.iteration_duration, performance.now() - start, tags);
 }
