@@ -10,8 +10,11 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken } from "../../packages/auth/src/index.ts";
+import { createNatsClient, deleteStreams } from "../../packages/events/src/index.ts";
 import { k6SyntaxError } from "../../packages/loadgate/src/syntax.ts";
 import { parseRouteFile } from "../../packages/route-file/src/index.ts";
+import { createTestDatabase, TEST_NATS_URL } from "../../packages/testing/src/index.ts";
 import { nextFreePort } from "../new-service/scaffold.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -181,6 +184,91 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
       ok(tests);
       expect(tests.stderr).toMatch(/\b0 fail\b/);
       expect(tests.stderr).toContain("security.test.ts");
+    },
+    STEP_MS,
+  );
+
+  test(
+    "main.ts starts it on a fresh Postgres database and NATS, and its gate script passes against it",
+    async () => {
+      const tdb = await createTestDatabase({
+        service: "case-notes",
+        requiresServer: "the service runs as a child process on the database",
+      });
+      const namespace = `nsvc${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
+      const secret = "fig-new-service-test-secret-0123456789abcdef";
+      const service = Bun.spawn([process.execPath, "services/case-notes/src/main.ts"], {
+        cwd: copy,
+        env: {
+          ...process.env,
+          PORT: "0",
+          HOST: "127.0.0.1",
+          DATABASE_URL: tdb.url ?? "",
+          NATS_URL: TEST_NATS_URL,
+          FIG_NAMESPACE: namespace,
+          NODE_ENV: "development",
+          AUTH_DEV_SECRET: secret,
+          LOG_LEVEL: "info",
+          LOG_PRETTY: "false",
+        },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      try {
+        // Its "listening" log line carries the URL of the port it got.
+        let log = "";
+        let url: string | undefined;
+        const reader = service.stdout.getReader();
+        while (!url) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`case-notes exited before listening:\n${log}`);
+          log += new TextDecoder().decode(value);
+          url = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"listening"/.exec(log)?.[1];
+        }
+        // Keep draining its log, so a full pipe never stalls it.
+        void (async () => {
+          while (!(await reader.read()).done);
+        })();
+        const deadline = Date.now() + 60_000;
+        while (
+          (await fetch(`${url}/ready`).then(
+            (r) => r.status,
+            () => 0,
+          )) !== 200
+        ) {
+          if (Date.now() > deadline) throw new Error(`case-notes never became ready at ${url}/ready`);
+          await Bun.sleep(200);
+        }
+        const token = await mintDevToken({
+          secret,
+          issuer: DEFAULT_ISSUER,
+          audience: DEFAULT_AUDIENCE,
+          sub: "gate",
+          tenant: "fig",
+          roles: ["editor", "gate"],
+        });
+        const gate = await run(
+          [
+            process.execPath,
+            "run",
+            "gate",
+            "loadtests/case-notes.js",
+            "--base-url",
+            url,
+            "--token",
+            token,
+          ].concat(["--vus", "2", "--duration", "3s", "--engine", "builtin"]),
+          copy,
+        );
+        ok(gate);
+      } finally {
+        service.kill("SIGTERM");
+        await service.exited;
+        const nats = createNatsClient({ servers: TEST_NATS_URL, name: "new-service-test" });
+        await deleteStreams(await nats.manager(), namespace).catch(() => {});
+        await nats.close();
+        await tdb.drop();
+      }
     },
     STEP_MS,
   );
