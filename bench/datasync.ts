@@ -15,14 +15,20 @@ import { sql } from "../packages/datasync/node_modules/drizzle-orm";
 import {
   backfill,
   createDatasyncState,
-  createReferenceSync,
+  createLiveSync,
   destroyNamespaceState,
+  fetchOwnerTable,
   recentLag,
   verifySides,
 } from "../packages/datasync/src/index.ts";
 import { createDatabase, rowsOf } from "../packages/db/src/index.ts";
 import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
-import { codesSpec, createRecord, REFERENCE_SPECS, updateRecord } from "../packages/reference/src/index.ts";
+import {
+  codesSpec,
+  createRecord,
+  referenceSyncHooks,
+  updateRecord,
+} from "../packages/reference/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
 import {
   createTestAuth,
@@ -36,6 +42,7 @@ import { codeInput } from "../services/reference-data/test/helpers.ts";
 import {
   MONOLITH_MIGRATIONS,
   REFERENCE_MIGRATIONS,
+  REFERENCE_ROUTE,
   uniqueNamespace,
 } from "../services/reference-data/test/sync-helpers.ts";
 import {
@@ -87,7 +94,7 @@ async function benchBackfill() {
       route: "reference-data",
       owner: { name: "monolith", db: owner.db },
       candidate: { name: "reference-data", db: candidate.db },
-      specs: REFERENCE_SPECS,
+      tables: REFERENCE_ROUTE.tables,
       state,
       batch: 2000,
     });
@@ -96,7 +103,7 @@ async function benchBackfill() {
     const verify = await verifySides({
       owner: { name: "monolith", db: owner.db },
       candidate: { name: "reference-data", db: candidate.db },
-      specs: REFERENCE_SPECS,
+      tables: REFERENCE_ROUTE.tables,
     });
     console.log(
       `backfill  ${rows} codes in ${seconds.toFixed(2)} s: ${Math.round(rows / seconds).toLocaleString("en")} rows/s ` +
@@ -108,7 +115,7 @@ async function benchBackfill() {
       route: "reference-data",
       owner: { name: "monolith", db: owner.db },
       candidate: { name: "reference-data", db: candidate.db },
-      specs: REFERENCE_SPECS,
+      tables: REFERENCE_ROUTE.tables,
       state,
       batch: 2000,
     });
@@ -141,19 +148,22 @@ async function benchLag() {
     REFERENCE_DATA_URL: "http://127.0.0.1:9",
     DATABASE_URL: mono.url as string,
   });
-  const sync = createReferenceSync({
+  const ownerApi = {
+    url: monolith.url,
+    dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
+    caller: "bench",
+  };
+  const sync = createLiveSync({
     name: "bench-sync",
     origin: "monolith",
+    event: REFERENCE_ROUTE.event,
+    tables: REFERENCE_ROUTE.tables,
     database: ref,
     nats,
     namespace,
     logger: silent,
-    ownerApi: {
-      url: monolith.url,
-      dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
-      caller: "bench",
-    },
-    recordChange: recordReferenceChanged,
+    readOwnerTable: (table) => fetchOwnerTable(ownerApi, table),
+    ...referenceSyncHooks(recordReferenceChanged),
   });
   try {
     await sync.start();

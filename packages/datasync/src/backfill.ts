@@ -1,27 +1,42 @@
 import { type Database, rowsOf } from "@fig/db";
-import type { ResourceSpec, Row } from "@fig/reference";
-import { getTableName, sql } from "drizzle-orm";
-import { storedRowOf } from "./apply.ts";
-import { ident, storedColumns } from "./columns.ts";
+import { type SQL, sql } from "drizzle-orm";
+import { recordType } from "./apply.ts";
+import {
+  type DeclaredTable,
+  ident,
+  KEY_SEPARATOR,
+  keyOf,
+  keySql,
+  orderingColumn,
+  type ResolvedTable,
+  type Row,
+  resolveTables,
+} from "./declared-table.ts";
 import type { BackfillCheckpoint, DatasyncState } from "./state.ts";
 
+/** `(k1, k2) <op> (after's parts, each cast to its column's type)`: keyset comparison in the key's index order. */
+function keyCompare(table: ResolvedTable, op: ">" | "<=", key: string): SQL {
+  const parts = table.key.length === 1 ? [key] : key.split(KEY_SEPARATOR);
+  const typeOf = (c: string) => table.stored.find((s) => s.name === c)?.type ?? "text";
+  const values = table.key.map((c, i) => sql`${parts[i] ?? ""}::${sql.raw(typeOf(c))}`);
+  return sql`(${sql.raw(table.key.map(ident).join(", "))}) ${sql.raw(op)} (${sql.join(values, sql`, `)})`;
+}
+
 /**
- * One page of the owner's table after `after`, in key order (the primary key's index, so a page costs its own
- * rows, not a sort of the table). Both sides must order keys alike: `backfill` checks the databases' collations.
+ * One page of the owner's table after `after`, in key order (the key's index, so a page costs its own rows, not
+ * a sort of the table). Both sides must order keys alike: `backfill` checks the databases' collations.
  */
 export async function ownerPage(
   db: Database,
-  spec: ResourceSpec,
+  table: ResolvedTable,
   after: string | null,
   limit: number,
 ): Promise<Row[]> {
-  const table = ident(getTableName(spec.table));
-  const key = ident(spec.key);
-  const where = after === null ? sql`` : sql` where ${sql.raw(key)} > ${after}`;
+  const where = after === null ? sql`` : sql` where ${keyCompare(table, ">", after)}`;
   // As JSON: dates stay ISO strings on either driver (the same form events carry).
   return rowsOf<{ r: Row | string }>(
     await db.execute(
-      sql`select to_jsonb(t) as r from ${sql.raw(table)} t${where} order by ${sql.raw(key)} limit ${limit}`,
+      sql`select to_jsonb(t) as r from ${sql.raw(ident(table.name))} t${where} order by ${sql.raw(table.key.map(ident).join(", "))} limit ${limit}`,
     ),
   ).map(({ r }) => (typeof r === "string" ? (JSON.parse(r) as Row) : r));
 }
@@ -32,50 +47,53 @@ export type PageOutcome = { written: number; deleted: number; kept: number };
  * Writes one page of the owner's rows on the candidate, in one statement each for upserts and deletes:
  * - a key the live sync has already applied from the owner (it has a watermark) is left to the sync, which is
  *   at least as new (every committed change reaches it, in order);
- * - otherwise the owner's row wins unless the candidate's `version` is newer; an identical row is not rewritten;
+ * - otherwise the owner's row wins unless the candidate's version (or updatedAt) is newer; an identical row is
+ *   not rewritten;
  * - candidate keys inside the page's key range that the owner does not have are deleted (same watermark rule).
- * Running a page twice changes nothing the second time: the backfill is idempotent.
+ * Every column both sides have is copied (derived ones too). Running a page twice changes nothing the second
+ * time: the backfill is idempotent.
  */
 export async function writePage(
   candidate: Database,
-  spec: ResourceSpec,
+  table: ResolvedTable,
   { origin, rows, after, last }: { origin: string; rows: Row[]; after: string | null; last: string | null },
 ): Promise<PageOutcome> {
-  const columns = storedColumns(spec);
-  const table = ident(getTableName(spec.table));
-  const key = ident(spec.key);
+  const columns = table.stored.filter((c) => !c.generated);
+  const name = ident(table.name);
   const names = columns.map((c) => ident(c.name));
-  const data = columns.filter((c) => c.name !== spec.key).map((c) => ident(c.name));
-  const stored = rows.map((r) => {
-    const s = storedRowOf(spec, r);
-    return { ...s, updated_at: (s.updated_at as Date).toISOString() } as Row;
-  });
+  const data = columns.filter((c) => !table.key.includes(c.name)).map((c) => ident(c.name));
+  const order = ident(orderingColumn(table));
+  const stored = rows.map((r) => Object.fromEntries(columns.map((c) => [c.name, r[c.name] ?? null])));
   const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
   const unsynced = (k: string) =>
     `not exists (select 1 from sync_keys s where s.origin = ${literal(origin)} ` +
-    `and s.table_name = ${literal(spec.resource)} and s.key = ${k}::text)`;
+    `and s.table_name = ${literal(table.name)} and s.key = ${k})`;
   return candidate.transaction(async (tx) => {
     let written = 0;
     if (stored.length > 0) {
+      const update =
+        data.length === 0
+          ? "do nothing"
+          : `do update set ${data.map((n) => `${n} = excluded.${n}`).join(", ")} ` +
+            `where ${name}.${order} <= excluded.${order} and (${data.map((n) => `${name}.${n}`).join(", ")}) ` +
+            `is distinct from (${data.map((n) => `excluded.${n}`).join(", ")})`;
       const upsert =
-        `insert into ${table} (${names.join(", ")}) select ${names.join(", ")} from jsonb_to_recordset(` +
-        `$1::jsonb) as x(${columns.map((c) => `${ident(c.name)} ${c.type}`).join(", ")}) where ${unsynced(`x.${key}`)} ` +
-        `on conflict (${key}) do update set ${data.map((n) => `${n} = excluded.${n}`).join(", ")} ` +
-        `where ${table}."version" <= excluded."version" and (${data.map((n) => `${table}.${n}`).join(", ")}) ` +
-        `is distinct from (${data.map((n) => `excluded.${n}`).join(", ")}) returning 1`;
+        `insert into ${name} (${names.join(", ")}) select ${names.join(", ")} from jsonb_to_recordset(` +
+        `$1::jsonb) as x(${recordType(columns)}) where ${unsynced(keySql(table, "x"))} ` +
+        `on conflict (${table.key.map(ident).join(", ")}) ${update} returning 1`;
       const [head, tail] = upsert.split("$1") as [string, string];
       written = rowsOf(
         await tx.execute(sql`${sql.raw(head)}${JSON.stringify(stored)}${sql.raw(tail)}`),
       ).length;
     }
-    const keys = stored.map((r) => String(r[spec.key]));
+    const keys = rows.map((r) => keyOf(table, r));
     const range = [
-      after === null ? sql`true` : sql`${sql.raw(key)} > ${after}`,
-      last === null ? sql`true` : sql`${sql.raw(key)} <= ${last}`,
+      after === null ? sql`true` : keyCompare(table, ">", after),
+      last === null ? sql`true` : keyCompare(table, "<=", last),
     ];
     const deleted = rowsOf(
       await tx.execute(
-        sql`delete from ${sql.raw(table)} where ${range[0]} and ${range[1]} and ${sql.raw(key)} not in (select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb)) and ${sql.raw(unsynced(key))} returning 1`,
+        sql`delete from ${sql.raw(name)} where ${range[0]} and ${range[1]} and ${sql.raw(keySql(table))} not in (select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb)) and ${sql.raw(unsynced(keySql(table, name)))} returning 1`,
       ),
     ).length;
     return { written, deleted, kept: stored.length - written };
@@ -94,7 +112,7 @@ export type BackfillOptions = {
   route: string;
   owner: { name: string; db: Database };
   candidate: { name: string; db: Database };
-  specs: readonly ResourceSpec[];
+  tables: readonly DeclaredTable[];
   state: DatasyncState;
   batch: number;
   onProgress?: (p: BackfillProgress) => void;
@@ -115,9 +133,9 @@ async function collationOf(db: Database) {
   return row?.c ?? "";
 }
 
-async function countRows(db: Database, spec: ResourceSpec) {
+async function countRows(db: Database, table: DeclaredTable) {
   const [row] = rowsOf<{ n: number }>(
-    await db.execute(sql.raw(`select count(*)::int as n from ${ident(getTableName(spec.table))}`)),
+    await db.execute(sql.raw(`select count(*)::int as n from ${ident(table.name)}`)),
   );
   return Number(row?.n ?? 0);
 }
@@ -131,12 +149,14 @@ export async function backfill({
   route,
   owner,
   candidate,
-  specs,
+  tables: declared,
   state,
   batch,
   onProgress,
   afterPage,
 }: BackfillOptions): Promise<BackfillResult> {
+  const specs = await resolveTables(candidate.db, declared, candidate.name);
+  await resolveTables(owner.db, declared, owner.name);
   const [ownerCollation, candidateCollation] = [await collationOf(owner.db), await collationOf(candidate.db)];
   if (ownerCollation !== candidateCollation)
     throw new Error(
@@ -146,7 +166,7 @@ export async function backfill({
   const resumable = saved && saved.owner === owner.name && saved.candidate === candidate.name;
   // No key left after rows were copied: that table's last page committed before the next table was named.
   const finished = resumable && saved.after === null && saved.copied > 0;
-  const savedAt = resumable ? specs.findIndex((s) => s.resource === saved.table) : -1;
+  const savedAt = resumable ? specs.findIndex((s) => s.name === saved.table) : -1;
   const startAt = savedAt < 0 ? 0 : savedAt + (finished ? 1 : 0);
   const startedAt = resumable ? saved.startedAt : new Date().toISOString();
   const tables: BackfillResult["tables"] = [];
@@ -159,14 +179,14 @@ export async function backfill({
   for (const spec of specs.slice(startAt)) {
     const tableStart = performance.now();
     const total = totals[specs.indexOf(spec)] ?? 0;
-    let after = resumable && saved.table === spec.resource ? saved.after : null;
-    let copied = resumable && saved.table === spec.resource ? saved.copied : 0;
+    let after = resumable && saved.table === spec.name ? saved.after : null;
+    let copied = resumable && saved.table === spec.name ? saved.copied : 0;
     const copiedAtStart = copied;
     let written = 0;
     let deleted = 0;
     for (;;) {
       const rows = await ownerPage(owner.db, spec, after, batch);
-      const last = rows.length < batch ? null : String(rows.at(-1)?.[spec.key]);
+      const last = rows.length < batch ? null : keyOf(spec, rows.at(-1) as Row);
       const outcome = await writePage(candidate.db, spec, { origin: owner.name, rows, after, last });
       written += outcome.written;
       deleted += outcome.deleted;
@@ -177,7 +197,7 @@ export async function backfill({
       const checkpoint: BackfillCheckpoint = {
         owner: owner.name,
         candidate: candidate.name,
-        table: spec.resource,
+        table: spec.name,
         after: last,
         copied,
         startedAt,
@@ -188,7 +208,7 @@ export async function backfill({
       };
       await state.saveCheckpoint(route, checkpoint);
       onProgress?.({
-        table: spec.resource,
+        table: spec.name,
         copied,
         total,
         rowsPerSecond: rate,
@@ -199,7 +219,7 @@ export async function backfill({
       after = last;
     }
     tables.push({
-      table: spec.resource,
+      table: spec.name,
       rows: copied,
       written,
       deleted,
@@ -212,7 +232,7 @@ export async function backfill({
       await state.saveCheckpoint(route, {
         owner: owner.name,
         candidate: candidate.name,
-        table: next.resource,
+        table: next.name,
         after: null,
         copied: 0,
         startedAt,

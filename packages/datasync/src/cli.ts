@@ -1,17 +1,18 @@
 #!/usr/bin/env bun
 // bun run migrate-data <backfill|verify|flip|status> <route> [--json]
 // Data during the migration: copy the write owner's data into the candidate, compare both sides, and move
-// write ownership through the gateway. Talks to both databases directly (MONOLITH_DATABASE_URL,
-// REFERENCE_DATA_DATABASE_URL; unset, the URLs a running `bun run dev` wrote to .data/dev-databases.json), to NATS
-// (FIG_NAMESPACE) and to the gateway's admin API (GATEWAY_URL).
+// write ownership through the gateway. What moves is the route's `fig.data` in the route file (FIG_ROUTES_FILE);
+// each side's database is its upstream's `database: { env: … }` (unset, the URL a running `bun run dev` wrote to
+// .data/dev-databases.json). Talks to both databases directly, to NATS (FIG_NAMESPACE) and to the gateway's admin
+// API (GATEWAY_URL).
 import { parseArgs } from "node:util";
 import { mintDevToken, resolveDevSecret } from "@fig/auth";
 import { createDatabase, type DatabaseHandle } from "@fig/db";
 import { createNatsClient } from "@fig/events";
 import { backfill } from "./backfill.ts";
 import { type CliConfig, loadCliConfig } from "./config.ts";
+import { type DataRoute, dataRouteOf, otherSide } from "./data-routes.ts";
 import { flipWriteOwner, gatewayAdmin } from "./flip.ts";
-import { type DataRoute, dataRoute, otherSide } from "./routes.ts";
 import { createDatasyncState } from "./state.ts";
 import { followerBacklog, formatStatus, outboxPending, type RouteStatus, recentLag } from "./status.ts";
 import { formatVerify, verifySides } from "./verify.ts";
@@ -21,7 +22,7 @@ const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status> <route>
   verify    compare both sides: counts, checksums, first differing keys (exit 1 on a mismatch)
   flip      hold writes at the gateway, drain the sync, verify, switch the write owner, release
   status    write owner, sync lag and backlog, last verify, last flip
-routes: reference-data`;
+<route>: a route of the route file that declares fig.data`;
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -36,15 +37,22 @@ function describeUrl(url: string): string {
 }
 
 async function open(route: DataRoute, config: CliConfig, name: string): Promise<DatabaseHandle> {
-  const url = route.databases(config)[name];
-  const variable = route.variables[name] as keyof CliConfig["databaseSources"];
-  if (!url)
+  const side = config.databases[name];
+  if (!side?.url)
     throw new Error(
       `no ${name} database: start \`bun run dev\` (it writes its databases' URLs to ${config.DATA_DIR}/dev-databases.json), ` +
-        `or set ${variable} (migrate-data reads and writes it directly)`,
+        (side?.variable
+          ? `or set ${side.variable} (migrate-data reads and writes it directly)`
+          : `or declare upstreams.${name}.database: { env: … } in ${config.FIG_ROUTES_FILE}`) +
+        ` to move ${route.id}'s data`,
     );
-  err(`${name} database: ${describeUrl(url)} (from ${config.databaseSources[variable] ?? variable})`);
-  return createDatabase({ service: `migrate-data-${name}`, url, poolMax: 4, statementTimeoutMs: 120_000 });
+  err(`${name} database: ${describeUrl(side.url)} (from ${side.source})`);
+  return createDatabase({
+    service: `migrate-data-${name}`,
+    url: side.url,
+    poolMax: 4,
+    statementTimeoutMs: 120_000,
+  });
 }
 
 async function gatewayToken(config: CliConfig) {
@@ -75,14 +83,14 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const config = loadCliConfig();
-  const route = dataRoute(routeId);
+  const route = dataRouteOf(config.routeFile.file, routeId);
   const nats = createNatsClient({ servers: config.NATS_URL, name: "migrate-data" });
   const state = createDatasyncState(nats, config.FIG_NAMESPACE);
   const handles: DatabaseHandle[] = [];
   const print = (text: string, json: unknown) =>
     process.stdout.write(`${values.json ? JSON.stringify(json) : text}\n`);
   try {
-    const ownerName = await state.writeOwner(route.id);
+    const ownerName = await state.writeOwner(route.id, route.sides[0]);
     const candidateName = otherSide(route, ownerName);
     const ownerDb = await open(route, config, ownerName);
     handles.push(ownerDb);
@@ -98,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
         route: route.id,
         owner,
         candidate,
-        specs: route.specs,
+        tables: route.tables,
         state,
         batch: config.MIGRATE_BATCH,
         onProgress: (p) => {
@@ -108,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
           err(`  ${p.table}: ${p.copied}/${p.total} rows, ${rate(p.rowsPerSecond)}, ETA ${eta}`);
         },
       });
-      const verify = await verifySides({ owner, candidate, specs: route.specs });
+      const verify = await verifySides({ owner, candidate, tables: route.tables });
       await state.update(route.id, (s) => ({
         ...s,
         lastVerify: verify,
@@ -122,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
     }
 
     if (command === "verify") {
-      const verify = await verifySides({ owner, candidate, specs: route.specs });
+      const verify = await verifySides({ owner, candidate, tables: route.tables });
       await state.update(route.id, (s) => ({ ...s, lastVerify: verify }));
       print(formatVerify(verify), verify);
       if (!verify.ok) {
@@ -145,8 +153,9 @@ async function main(argv: string[]): Promise<number> {
         route: route.id,
         owner,
         candidate,
-        specs: route.specs,
-        followers: route.followers,
+        tables: route.tables,
+        followers: route.consumers,
+        event: route.event,
         gateway,
         nats,
         namespace: config.FIG_NAMESPACE,
@@ -167,9 +176,9 @@ async function main(argv: string[]): Promise<number> {
       route: route.id,
       owner: ownerName,
       candidate: candidateName,
-      follower: route.followers[ownerName] as string,
-      outboxPending: await outboxPending(owner.db),
-      backlog: await followerBacklog(nats, config.FIG_NAMESPACE, route.followers[ownerName] as string),
+      follower: route.consumers[ownerName] as string,
+      outboxPending: await outboxPending(owner.db, route.event),
+      backlog: await followerBacklog(nats, config.FIG_NAMESPACE, route.consumers[ownerName] as string),
       lag: await recentLag(candidate.db, ownerName),
       lastVerify: data.lastVerify ?? null,
       lastFlip: data.flips.at(-1) ?? null,

@@ -1,12 +1,11 @@
 import type { DatabaseHandle } from "@fig/db";
 import type { NatsClient } from "@fig/events";
-import type { RecordChange } from "@fig/reference";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { OwnerApi } from "./owner-api.ts";
+import type { DataRoute } from "./data-routes.ts";
 import { watchWriteOwner } from "./owner-watch.ts";
 import { createDatasyncState } from "./state.ts";
-import { createReferenceSync, createSyncMetrics, type ReferenceSync } from "./sync.ts";
+import { createLiveSync, createSyncMetrics, type LiveSync, type LiveSyncOptions } from "./sync.ts";
 
 /**
  * The live sync as a bootstrap component: it consumes the origin's changes exactly while the origin is the
@@ -27,7 +26,7 @@ export function followWriteOwner({
 }: {
   route: string;
   origin: string;
-  sync: ReferenceSync;
+  sync: LiveSync;
   nats: NatsClient;
   namespace: string;
   logger: Pick<Logger, "info" | "warn">;
@@ -42,7 +41,7 @@ export function followWriteOwner({
     onOwner: (owner) => (owner === origin ? sync.start() : sync.stop()),
   });
   return {
-    name: `reference sync from ${origin}`,
+    name: `data sync of ${route} from ${origin}`,
     start: () => watch.start(),
     async stop() {
       await watch.stop();
@@ -52,38 +51,46 @@ export function followWriteOwner({
 }
 
 /**
- * A service's side of the live sync, wired the one way both services need it: the sync of `origin`'s changes
- * (metrics in the service's registry, lag reported to KV for the gateway's GET /_fig/data), followed while
- * `origin` owns the route's writes.
+ * A service's side of the live sync, wired from the route's `fig.data` (dataRoute): the sync of `origin`'s
+ * changes to the declared tables (metrics in the service's registry, lag reported to KV for the gateway's
+ * GET /_fig/data), followed while `origin` owns the route's writes. This side's consumer name comes from the
+ * declaration too.
  *
  * @example
- * createFollowerSync({ name: "reference-data-reference-sync", origin: "monolith", ownerApi, recordChange, ... })
+ * const route = dataRouteOf(loadRouteFile({ file, env }).file, "reference-data");
+ * createFollowerSync({ route, origin: "monolith", database, nats, namespace, logger, registry, readOwnerTable })
  */
-export function createFollowerSync(options: {
-  name: string;
-  origin: string;
-  database: DatabaseHandle;
-  nats: NatsClient;
-  namespace: string;
-  logger: Logger;
-  registry: Registry;
-  route: string;
-  ownerApi: OwnerApi;
-  recordChange: RecordChange;
-}) {
-  const { name, origin, database, nats, namespace, logger, registry, route, ownerApi, recordChange } =
-    options;
-  const sync = createReferenceSync({
-    name,
+export function createFollowerSync(
+  options: {
+    route: DataRoute;
+    origin: string;
+    database: DatabaseHandle;
+    nats: NatsClient;
+    namespace: string;
+    logger: Logger;
+    registry: Registry;
+  } & Pick<LiveSyncOptions, "readOwnerTable" | "republish" | "prepareRow">,
+) {
+  const { route, origin, nats, namespace, logger, registry, ...rest } = options;
+  const sync = createLiveSync({
+    ...rest,
+    name: route.consumers[origin] as string,
     origin,
-    database,
+    event: route.event,
+    tables: route.tables,
     nats,
     namespace,
     logger,
-    ownerApi,
-    recordChange,
     metrics: createSyncMetrics(registry),
-    lagReport: { state: createDatasyncState(nats, namespace), route },
+    lagReport: { state: createDatasyncState(nats, namespace), route: route.id },
   });
-  return followWriteOwner({ route, origin, sync, nats, namespace, logger });
+  return followWriteOwner({
+    route: route.id,
+    origin,
+    sync,
+    nats,
+    namespace,
+    logger,
+    defaultOwner: route.sides[0],
+  });
 }

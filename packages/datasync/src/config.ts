@@ -1,15 +1,19 @@
+import { join } from "node:path";
 import { devScriptEnv, readAuthConfig } from "@fig/auth";
 import { readDevDatabases } from "@fig/db";
 import { natsConfigShape } from "@fig/events";
+import { type LoadedRouteFile, loadRouteFile } from "@fig/route-file";
 import { combineConfig, parseConfig, withoutEmptyValues } from "@fig/service";
 import { z } from "zod";
 
+/** The repository's fig.yaml, three levels up from src/. */
+export const DEFAULT_ROUTES_FILE = join(import.meta.dir, "..", "..", "..", "fig.yaml");
+
 const CliEnv = z.object({
   ...natsConfigShape,
-  /** Each side's database, read and written directly (an operator tool, like pg_dump). */
-  MONOLITH_DATABASE_URL: z.url().optional(),
-  REFERENCE_DATA_DATABASE_URL: z.url().optional(),
-  /** Where `bun run dev` writes its services' database URLs (dev-databases.json), read when those are unset. */
+  /** The route file: each route's `fig.data`, and each upstream's `database: { env: … }`. */
+  FIG_ROUTES_FILE: z.string().default(DEFAULT_ROUTES_FILE),
+  /** Where `bun run dev` writes its services' database URLs (dev-databases.json), read when a variable is unset. */
   DATA_DIR: z.string().default(".data"),
   /** The gateway's admin API (write hold, write owner, history). */
   GATEWAY_URL: z.url().default("http://127.0.0.1:8080"),
@@ -21,16 +25,14 @@ const CliEnv = z.object({
   FLIP_HOLD_MS: z.coerce.number().int().min(100).max(30_000).default(2000),
 });
 
-/** Each database variable and the service whose database it names. */
-const DATABASE_VARIABLES = {
-  MONOLITH_DATABASE_URL: "monolith",
-  REFERENCE_DATA_DATABASE_URL: "reference-data",
-} as const;
+/** An upstream's database: its URL (when known), and where it came from or which variable would name it. */
+export type SideDatabase = { url: string | undefined; source: string; variable: string | undefined };
 
 export type CliConfig = z.infer<typeof CliEnv> & {
   auth: ReturnType<typeof readAuthConfig>;
-  /** Variable → where its URL came from: the variable itself, or the file a running `bun run dev` wrote. */
-  databaseSources: Partial<Record<keyof typeof DATABASE_VARIABLES, string>>;
+  routeFile: LoadedRouteFile;
+  /** Upstream → its database, read and written directly (an operator tool, like pg_dump). */
+  databases: Record<string, SideDatabase>;
 };
 
 /** The only place `migrate-data` reads the environment; every bad variable is reported at once. */
@@ -40,23 +42,30 @@ export function loadCliConfig(env: Record<string, string | undefined> = devScrip
     cli: () => parseConfig(CliEnv, cleaned),
     auth: () => readAuthConfig(cleaned),
   });
-  const databaseSources = fillFromDevRunner(cli);
-  return { ...cli, auth, databaseSources };
+  const routeFile = loadRouteFile({ file: cli.FIG_ROUTES_FILE, env: cleaned });
+  return { ...cli, auth, routeFile, databases: sideDatabases(routeFile, cli.DATA_DIR) };
 }
 
-/** Unset database variables take the URL a running `bun run dev` wrote down, so the quick start needs none. */
-function fillFromDevRunner(cli: z.infer<typeof CliEnv>): CliConfig["databaseSources"] {
-  const sources: CliConfig["databaseSources"] = {};
-  const dev = readDevDatabases(cli.DATA_DIR);
-  for (const [variable, service] of Object.entries(DATABASE_VARIABLES) as [
-    keyof typeof DATABASE_VARIABLES,
-    string,
-  ][]) {
-    if (cli[variable]) sources[variable] = variable;
-    else if (dev?.databases[service]) {
-      cli[variable] = dev.databases[service];
-      sources[variable] = `${dev.path}, written by bun run dev (pid ${dev.pid}, ${dev.kind})`;
-    }
+/**
+ * Each upstream's database URL: its `database:` in the route file (the variable it names, resolved), else the
+ * URL a running `bun run dev` wrote down for the service of that name, so the quick start needs no variable.
+ */
+function sideDatabases(routeFile: LoadedRouteFile, dataDir: string): Record<string, SideDatabase> {
+  const dev = readDevDatabases(dataDir);
+  const out: Record<string, SideDatabase> = {};
+  for (const [name, upstream] of Object.entries(routeFile.upstreams)) {
+    const declared = routeFile.file.upstreams[name]?.database;
+    const variable =
+      typeof declared === "object" && declared !== null ? (declared as { env: string }).env : undefined;
+    if (upstream.database)
+      out[name] = { url: upstream.database, source: variable ?? "the route file", variable };
+    else if (dev?.databases[name])
+      out[name] = {
+        url: dev.databases[name],
+        source: `${dev.path}, written by bun run dev (pid ${dev.pid}, ${dev.kind})`,
+        variable,
+      };
+    else out[name] = { url: undefined, source: "unset", variable };
   }
-  return sources;
+  return out;
 }

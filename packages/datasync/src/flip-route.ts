@@ -1,8 +1,8 @@
 import { createDatabase, type DatabaseHandle } from "@fig/db";
 import type { NatsClient } from "@fig/events";
 import type { CliConfig } from "./config.ts";
+import { dataRouteOf, otherSide } from "./data-routes.ts";
 import { type FlipResult, flipWriteOwner, gatewayAdmin } from "./flip.ts";
-import { dataRoute, otherSide } from "./routes.ts";
 import { createDatasyncState } from "./state.ts";
 
 /**
@@ -26,9 +26,9 @@ export async function flipRouteWrites({
   holdMs?: number;
   log?: (line: string) => void;
 }): Promise<FlipResult> {
-  const route = dataRoute(routeId);
+  const route = dataRouteOf(config.routeFile.file, routeId);
   const state = createDatasyncState(nats, config.FIG_NAMESPACE);
-  const ownerName = await state.writeOwner(route.id);
+  const ownerName = await state.writeOwner(route.id, route.sides[0]);
   const candidateName = otherSide(route, ownerName);
   const gateway = gatewayAdmin(gatewayUrl, gatewayToken);
   const current = await gateway.writeOwner(route.id);
@@ -36,9 +36,11 @@ export async function flipRouteWrites({
     throw new Error(`the gateway says ${current} owns ${route.id}, NATS KV says ${ownerName}`);
   const handles: DatabaseHandle[] = [];
   const open = async (name: string) => {
-    const url = route.databases(config)[name];
+    const url = config.databases[name]?.url;
     if (!url)
-      throw new Error(`set ${route.variables[name]} (the ${name} database) to flip ${route.id}'s writes`);
+      throw new Error(
+        `no ${name} database to flip ${route.id}'s writes: set ${config.databases[name]?.variable ?? `upstreams.${name}.database in the route file`}, or run bun run dev`,
+      );
     const handle = await createDatabase({
       service: `flip-${name}`,
       url,
@@ -53,8 +55,9 @@ export async function flipRouteWrites({
       route: route.id,
       owner: await open(ownerName),
       candidate: await open(candidateName),
-      specs: route.specs,
-      followers: route.followers,
+      tables: route.tables,
+      followers: route.consumers,
+      event: route.event,
       gateway,
       nats,
       namespace: config.FIG_NAMESPACE,

@@ -1,7 +1,7 @@
 import type { Database } from "@fig/db";
-import { type NatsClient, streamNames, subjectOf } from "@fig/events";
-import type { ResourceSpec } from "@fig/reference";
+import { type EventType, type NatsClient, streamNames, subjectOf } from "@fig/events";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import type { DeclaredTable } from "./declared-table.ts";
 import type { DatasyncState, FlipRecord, VerifyRecord } from "./state.ts";
 import { followerBacklog, outboxPending } from "./status.ts";
 import { verifySides } from "./verify.ts";
@@ -47,9 +47,11 @@ export type FlipOptions = {
   route: string;
   owner: { name: string; db: Database };
   candidate: { name: string; db: Database };
-  specs: readonly ResourceSpec[];
+  tables: readonly DeclaredTable[];
   /** Durable consumer that follows each upstream (the other side runs it). */
   followers: Record<string, string>;
+  /** The change event both sides publish (the route's `fig.data.event`). */
+  event?: EventType;
   gateway: GatewayAdmin;
   nats: NatsClient;
   namespace: string;
@@ -66,7 +68,7 @@ export type FlipResult = FlipRecord & { verify: VerifyRecord };
 async function drain(o: FlipOptions, deadline: number) {
   const follower = o.followers[o.owner.name] as string;
   for (;;) {
-    const pending = await outboxPending(o.owner.db);
+    const pending = await outboxPending(o.owner.db, o.event);
     const backlog = await followerBacklog(o.nats, o.namespace, follower);
     if (pending === 0 && backlog.exists && backlog.pending === 0 && backlog.ackPending === 0) return;
     if (Date.now() > deadline)
@@ -92,7 +94,7 @@ async function prepareReverseFollower(o: FlipOptions) {
   if (exists) return;
   await jsm.consumers.add(stream, {
     durable_name: name,
-    filter_subject: subjectOf(o.namespace, "reference.changed", o.candidate.name),
+    filter_subject: subjectOf(o.namespace, o.event ?? "data.changed", o.candidate.name),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     ack_wait: 30_000 * MS_NS,
@@ -128,7 +130,7 @@ export async function flipWriteOwner(o: FlipOptions): Promise<FlipResult> {
     drainMs = performance.now() - heldAt;
     log(`sync drained in ${drainMs.toFixed(0)} ms`);
     const verifyStart = performance.now();
-    verify = await verifySides({ owner: o.owner, candidate: o.candidate, specs: o.specs });
+    verify = await verifySides({ owner: o.owner, candidate: o.candidate, tables: o.tables });
     verifyMs = performance.now() - verifyStart;
     await o.state.update(o.route, (s) => ({ ...s, lastVerify: verify }));
     if (!verify.ok) reason = `verify failed: ${summary(verify)}`;

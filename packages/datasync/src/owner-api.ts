@@ -1,5 +1,5 @@
 import { mintDevToken } from "@fig/auth";
-import type { ResourceSpec, Row } from "@fig/reference";
+import type { Row } from "./declared-table.ts";
 
 /** Where a service reads the write owner's table when an event does not carry the rows (its HTTP API). */
 export type OwnerApi = {
@@ -18,25 +18,22 @@ async function bearer(api: OwnerApi): Promise<string> {
 }
 
 /**
- * The owner's whole table through its list API, page by page in key order. The list (unlike the CSV export)
- * carries `version` and `updated_at`, which the applier orders by. Called outside any transaction.
+ * The owner's whole table through a list API at `<url>/api/<table>` that pages with `limit`/`cursor` and answers
+ * `{ items, nextCursor }` (rows with their version columns, which the applier orders by). A sync's
+ * `readOwnerTable` for such an owner; called outside any transaction.
  */
-export async function fetchOwnerTable(
-  api: OwnerApi,
-  spec: ResourceSpec,
-  signal?: AbortSignal,
-): Promise<Row[]> {
+export async function fetchOwnerTable(api: OwnerApi, table: string, signal?: AbortSignal): Promise<Row[]> {
   const token = await bearer(api);
   const rows: Row[] = [];
   let cursor: string | null = null;
   do {
     const query = new URLSearchParams({ limit: "500", ...(cursor ? { cursor } : {}) });
     const timeout = AbortSignal.timeout(30_000);
-    const res = await fetch(`${api.url}/api/${spec.resource}?${query}`, {
+    const res = await fetch(`${api.url}/api/${table}?${query}`, {
       headers: { authorization: `Bearer ${token}` },
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    if (!res.ok) throw new Error(`${api.url}/api/${spec.resource}: HTTP ${res.status}`);
+    if (!res.ok) throw new Error(`${api.url}/api/${table}: HTTP ${res.status}`);
     const page = (await res.json()) as { items: Row[]; nextCursor: string | null };
     rows.push(...page.items);
     cursor = page.nextCursor;

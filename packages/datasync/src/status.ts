@@ -1,7 +1,7 @@
 import { type Database, rowsOf } from "@fig/db";
-import { type NatsClient, streamNames } from "@fig/events";
+import { type EventType, type NatsClient, streamNames } from "@fig/events";
 import { sql } from "drizzle-orm";
-import type { DataRoute } from "./routes.ts";
+import type { DataRoute } from "./data-routes.ts";
 import type { BackfillCheckpoint, FlipRecord, VerifyRecord } from "./state.ts";
 
 export type SyncLag = {
@@ -32,12 +32,10 @@ export async function recentLag(candidate: Database, origin: string, minutes = 1
   };
 }
 
-/** Events the owner has committed but not yet published (its outbox). */
-export async function outboxPending(owner: Database): Promise<number> {
+/** Change events (`event`, the route's `fig.data.event`) the owner has committed but not yet published. */
+export async function outboxPending(owner: Database, event: EventType = "data.changed"): Promise<number> {
   const [row] = rowsOf<{ n: number }>(
-    await owner.execute(
-      sql`select count(*)::int as n from outbox where sent_at is null and type = 'reference.changed'`,
-    ),
+    await owner.execute(sql`select count(*)::int as n from outbox where sent_at is null and type = ${event}`),
   );
   return Number(row?.n ?? 0);
 }

@@ -1,5 +1,7 @@
 import type { Database, DatabaseHandle } from "@fig/db";
 import {
+  type EventData,
+  type EventType,
   type FigEvent,
   inbox,
   type NatsClient,
@@ -8,31 +10,46 @@ import {
   streamNames,
   subjectOf,
 } from "@fig/events";
-import { REFERENCE_SPECS, type RecordChange, type ResourceSpec, type Row } from "@fig/reference";
 import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import { and, eq } from "drizzle-orm";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { type ApplyOutcome, applyIncomingChanges, applySnapshot, type ChangeOp } from "./apply.ts";
-import { fetchOwnerTable, type OwnerApi } from "./owner-api.ts";
+import {
+  type ApplyHooks,
+  type ApplyOutcome,
+  applyIncomingChanges,
+  applySnapshot,
+  type ChangeOp,
+  type PrepareRow,
+  type RepublishChange,
+} from "./apply.ts";
+import { type DeclaredTable, type ResolvedTable, type Row, resolveTables } from "./declared-table.ts";
 import type { DatasyncState } from "./state.ts";
 
-type ChangedEvent = FigEvent<"reference.changed">;
+/** Every row-change event (`data.changed`, and a system's own of the same shape) reads as this. */
+type ChangeData = EventData<"data.changed">;
+type ChangedEvent = Omit<FigEvent, "data"> & { data: ChangeData };
 
-export type ReferenceSyncOptions = {
-  /** Durable consumer name: `<service>-reference-sync`. */
+export type LiveSyncOptions = {
+  /** Durable consumer name (the route's `fig.data.consumers`, default `<this side>-<route>-sync`). */
   name: string;
-  /** Whose `reference.changed` to apply: `monolith` or `reference-data` (each publishes on its own subject). */
+  /** Whose changes to apply: the upstream that publishes them (on its own subject). */
   origin: string;
+  /** The change event the route declares (`fig.data.event`, default `data.changed`). */
+  event?: EventType;
+  /** The tables the route declares; events of any other table are refused (terminated, logged). */
+  tables: readonly DeclaredTable[];
   database: DatabaseHandle;
   nats: NatsClient;
   namespace: string;
   logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
-  /** The origin's API, re-read when an event is truncated or carries no rows. */
-  ownerApi: OwnerApi;
+  /** The origin's whole table, re-read when an event is truncated or carries no rows (e.g. its list API). */
+  readOwnerTable?: (table: string, signal?: AbortSignal) => Promise<Row[]>;
   /** The service's own event for what was applied (its consumers hear about synced changes too). */
-  recordChange?: RecordChange;
+  republish?: RepublishChange;
+  /** Fills a derived column the published rows lack. */
+  prepareRow?: PrepareRow;
   metrics?: SyncMetrics;
   /** Where the lag is reported for the gateway's `GET /_fig/data` (migrate-data's KV bucket, key `lag.<route>`). */
   lagReport?: { state: Pick<DatasyncState, "saveLag">; route: string; everyMs?: number; windowMs?: number };
@@ -58,27 +75,26 @@ export function createSyncMetrics(registry: Registry): SyncMetrics {
     }),
     events: new Counter({
       name: "fig_sync_events_total",
-      help: "reference.changed events taken by the live sync, by outcome (applied, duplicate, failed, malformed)",
+      help: "Change events taken by the live sync, by outcome (applied, duplicate, failed, malformed)",
       labelNames: ["origin", "outcome"],
       registers: [registry],
     }),
   };
 }
 
-const specOf = (table: string) => REFERENCE_SPECS.find((s) => s.resource === table) as ResourceSpec;
-
 /** An event the applier cannot use as is: no rows (truncated, or an older keys-only one), or rows without versions. */
-export function needsSnapshot(data: ChangedEvent["data"]): boolean {
+export function needsSnapshot(data: ChangeData, table?: DeclaredTable): boolean {
+  const versions = table ? [table.version, table.updatedAt].filter((c) => c !== undefined) : [];
   return (
     data.truncated ||
     data.sequence === undefined ||
     data.rows === undefined ||
     (data.rows.length === 0 && data.count > 0) ||
-    data.rows.some((r) => r.version === undefined || r.updated_at === undefined)
+    data.rows.some((r) => versions.some((c) => r[c] === undefined))
   );
 }
 
-export type ReferenceSync = {
+export type LiveSync = {
   start(): Promise<void>;
   /** Stops pulling; what was received is applied (and acked) first. */
   stop(): Promise<void>;
@@ -88,30 +104,49 @@ export type ReferenceSync = {
 const RETRY_BACKOFF: Backoff = { initialMs: 200, maxMs: 10_000 };
 
 /**
- * The live sync: a durable JetStream consumer of the origin's `reference.changed` that applies the carried
- * rows to this database. Per batch: one transaction records the events in the inbox in one statement (a
+ * The live sync: a durable JetStream consumer of the origin's change event (the route's `fig.data.event`)
+ * that applies the carried rows of the declared tables to this database. Per batch: one transaction records the events in the inbox in one statement (a
  * redelivery is applied once) and applies them set-based (`applyIncomingChanges`: per table one upsert, one
  * delete, one watermark upsert, one republish per op); acks follow the commit. An event without rows is turned into a
  * re-read of that table from the origin's API, fetched BEFORE its transaction (never inside it). A failure
  * naks the failed event and everything after it in the batch; per-key sequences make any reordering on
  * redelivery harmless (an overtaken change is skipped as stale).
  */
-export function createReferenceSync({
+export function createLiveSync({
   name,
   origin,
+  event = "data.changed",
+  tables,
   database,
   nats,
   namespace,
   logger,
-  ownerApi,
-  recordChange,
+  readOwnerTable,
+  republish,
+  prepareRow,
   metrics,
   lagReport,
   batchSize = 200,
   ackWaitMs = 30_000,
   maxDeliver = 1000,
-}: ReferenceSyncOptions): ReferenceSync {
+}: LiveSyncOptions): LiveSync {
   let running = false;
+  const hooks: ApplyHooks = { republish, prepareRow };
+  // The tables' columns as this database has them, read once (again after a failure).
+  let resolved: Promise<ResolvedTable[]> | undefined;
+  const resolvedTables = () => {
+    resolved ??= resolveTables(database.db, tables, name).catch((error) => {
+      resolved = undefined;
+      throw error;
+    });
+    return resolved;
+  };
+  async function tableOf(table: string): Promise<ResolvedTable> {
+    const found = (await resolvedTables()).find((t) => t.name === table);
+    if (!found) throw new UndeclaredTable(table);
+    return found;
+  }
+  const declared = (table: string) => tables.find((t) => t.name === table);
 
   async function alreadyApplied(id: string) {
     const [row] = await database.db
@@ -157,6 +192,7 @@ export function createReferenceSync({
 
   async function applyRun(events: ChangedEvent[]): Promise<ApplyOutcome & { duplicates: number }> {
     let outcome: ApplyOutcome = { applied: 0, skipped: 0 };
+    const byName = new Map((await resolvedTables()).map((t) => [t.name, t]));
     let fresh: ChangedEvent[] = [];
     await database.db.transaction(async (txAny) => {
       const tx = txAny as unknown as Database;
@@ -164,13 +200,13 @@ export function createReferenceSync({
       fresh = events.filter((e) => claimed.delete(e.id));
       const changes = fresh.map((event) => ({
         origin,
-        spec: specOf(event.data.table),
+        table: byName.get(event.data.table) as ResolvedTable,
         op: event.data.op as ChangeOp,
         rows: event.data.rows as Row[],
         sequence: event.data.sequence as number,
         eventTime: new Date(event.time),
       }));
-      outcome = await applyIncomingChanges(tx, changes, recordChange);
+      outcome = await applyIncomingChanges(tx, changes, hooks);
     });
     observe(fresh);
     return { ...outcome, duplicates: events.length - fresh.length };
@@ -178,9 +214,13 @@ export function createReferenceSync({
 
   async function applyWithSnapshot(event: ChangedEvent) {
     if (await alreadyApplied(event.id)) return { applied: 0, skipped: 0, duplicates: 1 };
-    const spec = specOf(event.data.table);
+    const table = await tableOf(event.data.table);
+    if (!readOwnerTable)
+      throw new Error(
+        `${event.data.table}: the event carries no rows and there is no owner to re-read it from`,
+      );
     // The call to the owner happens here, outside the transaction below.
-    const snapshot = await fetchOwnerTable(ownerApi, spec);
+    const snapshot = await readOwnerTable(table.name);
     let outcome: ApplyOutcome = { applied: 0, skipped: 0 };
     let duplicates = 0;
     await database.db.transaction(async (txAny) => {
@@ -191,13 +231,13 @@ export function createReferenceSync({
       }
       outcome = await applySnapshot(
         tx,
-        { origin, spec, snapshot, sequence: event.data.sequence, eventTime: new Date(event.time) },
-        recordChange,
+        { origin, table, snapshot, sequence: event.data.sequence, eventTime: new Date(event.time) },
+        hooks,
       );
     });
     if (!duplicates) observe([event]);
     logger.info(
-      { consumer: name, table: spec.resource, rows: snapshot.length, ...outcome },
+      { consumer: name, table: table.name, rows: snapshot.length, ...outcome },
       "sync: table re-read from its owner",
     );
     return { ...outcome, duplicates };
@@ -208,7 +248,9 @@ export function createReferenceSync({
     const parsed: { msg: JsMsg; event: ChangedEvent }[] = [];
     for (const msg of batch) {
       try {
-        parsed.push({ msg, event: readEnvelope(msg.headers, msg.data) as ChangedEvent });
+        const event = readEnvelope(msg.headers, msg.data) as unknown as ChangedEvent;
+        if (!declared(event.data.table)) throw new UndeclaredTable(event.data.table);
+        parsed.push({ msg, event });
       } catch (error) {
         metrics?.events.inc({ origin, outcome: "malformed" });
         logger.error({ err: error, consumer: name, seq: msg.seq }, "sync: malformed event; terminated");
@@ -219,15 +261,17 @@ export function createReferenceSync({
     while (i < parsed.length) {
       const first = parsed[i] as { msg: JsMsg; event: ChangedEvent };
       let run: typeof parsed;
-      if (needsSnapshot(first.event.data)) run = [first];
+      const snapshotFor = (p: (typeof parsed)[0]) =>
+        needsSnapshot(p.event.data, declared(p.event.data.table));
+      if (snapshotFor(first)) run = [first];
       else {
         let j = i;
-        while (j < parsed.length && !needsSnapshot((parsed[j] as (typeof parsed)[0]).event.data)) j++;
+        while (j < parsed.length && !snapshotFor(parsed[j] as (typeof parsed)[0])) j++;
         run = parsed.slice(i, j);
       }
       try {
         const outcome =
-          run.length === 1 && needsSnapshot(first.event.data)
+          run.length === 1 && snapshotFor(first)
             ? await applyWithSnapshot(first.event)
             : await applyRun(run.map((p) => p.event));
         for (const { msg } of run) msg.ack();
@@ -256,7 +300,7 @@ export function createReferenceSync({
     namespace,
     stream: streamNames(namespace).events,
     name,
-    filterSubject: subjectOf(namespace, "reference.changed", origin),
+    filterSubject: subjectOf(namespace, event, origin),
     ackWaitMs,
     maxDeliver,
     batchSize,
@@ -269,7 +313,7 @@ export function createReferenceSync({
       if (running) return;
       running = true;
       pull.start();
-      logger.info({ consumer: name, origin }, "sync: consuming the write owner's reference.changed");
+      logger.info({ consumer: name, origin, event }, "sync: consuming the write owner's changes");
     },
     async stop() {
       if (!running) return;
@@ -279,6 +323,13 @@ export function createReferenceSync({
       logger.info({ consumer: name, origin }, "sync: stopped");
     },
   };
+}
+
+/** An event of a table the route does not declare: never applied (the consumer terminates it). */
+class UndeclaredTable extends Error {
+  constructor(table: string) {
+    super(`table ${table} is not declared in the route's fig.data`);
+  }
 }
 
 /** p-th percentile (0..1) of sorted values, nearest rank. */

@@ -12,4 +12,5 @@ export { establishmentsSpec } from "./specs/establishments.ts";
 export { REFERENCE_SPECS } from "./specs/index.ts";
 export { rulesSpec } from "./specs/rules.ts";
 export * from "./store.ts";
+export { referenceSyncHooks } from "./sync-hooks.ts";
 export { codes, contexts, establishments, rules } from "./tables.ts";

@@ -22,6 +22,8 @@ const ServiceEnv = z.object({
   REFERENCE_DATA_URL: z.url().default("http://127.0.0.1:8082"),
   /** The gateway route whose write owner switches the reverse sync on (owner reference-data) and off. */
   SYNC_ROUTE: z.string().min(1).default("reference-data"),
+  /** The route file, whose route SYNC_ROUTE declares the synced tables (`fig.data`); the repository's by default. */
+  FIG_ROUTES_FILE: z.string().default(join(import.meta.dir, "..", "..", "..", "fig.yaml")),
   /** Bearer token (role viewer) for those re-reads; without it one is minted with AUTH_DEV_SECRET. */
   SYNC_TOKEN: z.string().optional(),
 });

@@ -21,6 +21,7 @@ await runService({
       logger,
       registry: metricsRegistry,
       route: config.SYNC_ROUTE,
+      routesFile: config.FIG_ROUTES_FILE,
       referenceData: {
         url: config.REFERENCE_DATA_URL,
         token: config.SYNC_TOKEN,

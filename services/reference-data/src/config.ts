@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { type AuthConfig, readServiceAuthConfig } from "@fig/auth";
 import { databaseConfigShape } from "@fig/db";
 import { natsConfigShape } from "@fig/events";
@@ -15,6 +16,8 @@ const ServiceEnv = z.object({
   MONOLITH_URL: z.url().default("http://127.0.0.1:8081"),
   /** The gateway route whose write owner switches the live sync on (owner monolith) and off. */
   SYNC_ROUTE: z.string().min(1).default("reference-data"),
+  /** The route file, whose route SYNC_ROUTE declares the synced tables (`fig.data`); the repository's by default. */
+  FIG_ROUTES_FILE: z.string().default(join(import.meta.dir, "..", "..", "..", "fig.yaml")),
   /** Bearer token (role viewer) for those re-reads; without it one is minted with AUTH_DEV_SECRET. */
   SYNC_TOKEN: z.string().optional(),
 });

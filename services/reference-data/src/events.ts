@@ -1,7 +1,7 @@
-import { createFollowerSync, type OwnerApi } from "@fig/datasync";
+import { createFollowerSync, fetchOwnerTable, type OwnerApi, readDataRoute } from "@fig/datasync";
 import type { DatabaseHandle } from "@fig/db";
 import type { NatsClient } from "@fig/events";
-import { referenceChangeRecorder } from "@fig/reference";
+import { referenceChangeRecorder, referenceSyncHooks } from "@fig/reference";
 import type { Logger } from "@fig/service";
 import type { Registry } from "prom-client";
 
@@ -21,15 +21,17 @@ export function createMonolithSync(options: {
   namespace: string;
   logger: Logger;
   registry: Registry;
+  /** The gateway route whose `fig.data` (in the route file) says what to sync and which consumer follows. */
   route: string;
+  routesFile: string;
   monolith: OwnerApi;
 }) {
-  const { monolith, ...rest } = options;
+  const { monolith, route, routesFile, ...rest } = options;
   return createFollowerSync({
     ...rest,
-    name: "reference-data-reference-sync",
+    route: readDataRoute(routesFile, route),
     origin: "monolith",
-    ownerApi: monolith,
-    recordChange: recordReferenceChanged,
+    readOwnerTable: (table, signal) => fetchOwnerTable(monolith, table, signal),
+    ...referenceSyncHooks(recordReferenceChanged),
   });
 }

@@ -19,6 +19,7 @@ await runService({
       logger,
       registry: metricsRegistry,
       route: config.SYNC_ROUTE,
+      routesFile: config.FIG_ROUTES_FILE,
       monolith: {
         url: config.MONOLITH_URL,
         token: config.SYNC_TOKEN,

@@ -1,7 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { firstDifferences, tableChecksum } from "@fig/datasync";
+import { DEFAULT_ROUTES_FILE, readDataRoute, verifySides } from "@fig/datasync";
 import type { Database } from "@fig/db";
-import { REFERENCE_SPECS } from "@fig/reference";
 
 export const REFERENCE_MIGRATIONS = fileURLToPath(new URL("../drizzle", import.meta.url));
 export const MONOLITH_MIGRATIONS = fileURLToPath(new URL("../../monolith/drizzle", import.meta.url));
@@ -32,22 +31,19 @@ export async function until<T>(
   }
 }
 
+/** Route reference-data's data declaration in the repository's fig.yaml: the four reference tables. */
+export const REFERENCE_ROUTE = readDataRoute(DEFAULT_ROUTES_FILE, "reference-data");
+
 /** Every reference table's (count, checksum) on both sides, and the first differing keys when not equal. */
 export async function compareSides(owner: Database, candidate: Database) {
-  const tables = [];
-  for (const spec of REFERENCE_SPECS) {
-    const a = await tableChecksum(owner, spec);
-    const b = await tableChecksum(candidate, spec);
-    const equal = a.count === b.count && a.checksum === b.checksum;
-    tables.push({
-      table: spec.resource,
-      owner: a,
-      candidate: b,
-      equal,
-      diff: equal ? [] : await firstDifferences(owner, candidate, spec, 5),
-    });
-  }
-  return { equal: tables.every((t) => t.equal), tables };
+  const verify = await verifySides({
+    owner: { name: "owner", db: owner },
+    candidate: { name: "candidate", db: candidate },
+    tables: REFERENCE_ROUTE.tables,
+    maxDifferences: 5,
+  });
+  const tables = verify.tables.map(({ differences, ...t }) => ({ ...t, diff: differences }));
+  return { equal: verify.ok, tables };
 }
 
 /** Resolves once both sides are equal (the sync has caught up), else fails with the differences. */

@@ -3,10 +3,13 @@ import {
   applyIncomingChange,
   applyIncomingChanges,
   createDatasyncState,
-  createReferenceSync,
+  createLiveSync,
   createSyncMetrics,
   destroyNamespaceState,
-  type ReferenceSync,
+  fetchOwnerTable,
+  type LiveSync,
+  type ResolvedTable,
+  resolveTables,
 } from "@fig/datasync";
 import type { Database } from "@fig/db";
 import { rowsOf } from "@fig/db";
@@ -18,7 +21,7 @@ import {
   type OutboxRelay,
   outbox,
 } from "@fig/events";
-import { codes, codesSpec } from "@fig/reference";
+import { codes, referenceSyncHooks } from "@fig/reference";
 import { createLogger } from "@fig/service";
 import {
   createTestAuth,
@@ -37,6 +40,7 @@ import {
   converged,
   MONOLITH_MIGRATIONS,
   REFERENCE_MIGRATIONS,
+  REFERENCE_ROUTE,
   SEED_DIR,
   uniqueNamespace,
   until,
@@ -53,7 +57,10 @@ let mono: TestDatabase;
 let ref: TestDatabase;
 let nats: NatsClient;
 let relay: OutboxRelay;
-let sync: ReferenceSync;
+let sync: LiveSync;
+/** codes as route reference-data declares it, with the candidate's columns. */
+let codesTable: ResolvedTable;
+const hooks = referenceSyncHooks(recordReferenceChanged);
 let server: ReturnType<typeof Bun.serve>;
 let admin: string;
 
@@ -69,19 +76,22 @@ const monolith = (path: string, init: RequestInit & { json?: unknown } = {}) => 
 };
 
 function newSync() {
-  return createReferenceSync({
+  const ownerApi = {
+    url: `http://127.0.0.1:${server.port}`,
+    dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
+    caller: "sync-test",
+  };
+  return createLiveSync({
     name: "reference-data-reference-sync",
     origin: "monolith",
+    event: REFERENCE_ROUTE.event,
+    tables: REFERENCE_ROUTE.tables,
     database: ref,
     nats,
     namespace,
     logger: silent,
-    ownerApi: {
-      url: `http://127.0.0.1:${server.port}`,
-      dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
-      caller: "sync-test",
-    },
-    recordChange: recordReferenceChanged,
+    readOwnerTable: (table) => fetchOwnerTable(ownerApi, table),
+    ...hooks,
     metrics,
     lagReport: { state: createDatasyncState(nats, namespace), route: "reference-data", everyMs: 50 },
   });
@@ -98,6 +108,10 @@ beforeAll(async () => {
     migrationsFolder: REFERENCE_MIGRATIONS,
     requiresServer: "two databases and a consumer",
   });
+  [codesTable] = (await resolveTables(
+    ref.db,
+    REFERENCE_ROUTE.tables.filter((t) => t.name === "codes"),
+  )) as [ResolvedTable];
   await seedEmptyReferenceTables(mono.db, SEED_DIR);
   admin = await auth.token({ roles: ["admin"] });
   const app = buildMonolith({
@@ -201,14 +215,11 @@ describe("applying changes out of order", () => {
   });
   const apply = (op: "created" | "updated" | "deleted", rows: Record<string, unknown>[], sequence: number) =>
     ref.db.transaction((tx) =>
-      applyIncomingChange(tx as unknown as Database, {
-        origin: "test-origin",
-        spec: codesSpec,
-        op,
-        rows,
-        sequence,
-        eventTime: new Date(),
-      }),
+      applyIncomingChange(
+        tx as unknown as Database,
+        { origin: "test-origin", table: codesTable, op, rows, sequence, eventTime: new Date() },
+        { prepareRow: hooks.prepareRow },
+      ),
     );
   const current = async () => (await ref.db.select().from(codes).where(eq(codes.code, "94001")))[0];
 
@@ -241,14 +252,16 @@ describe("applying changes out of order", () => {
     });
     const change = (op: "created" | "deleted", rows: Record<string, unknown>[], sequence: number) => ({
       origin: "test-origin",
-      spec: codesSpec,
+      table: codesTable,
       op,
       rows,
       sequence,
       eventTime: new Date(),
     });
     const applyBatch = (batch: ReturnType<typeof change>[]) =>
-      ref.db.transaction((tx) => applyIncomingChanges(tx as unknown as Database, batch));
+      ref.db.transaction((tx) =>
+        applyIncomingChanges(tx as unknown as Database, batch, { prepareRow: hooks.prepareRow }),
+      );
     const stored = async () => (await ref.db.select().from(codes).where(eq(codes.code, "94003")))[0];
     expect(await applyBatch([change("created", [life(1000, 313)], 210)])).toEqual({ applied: 1, skipped: 0 });
     expect(
@@ -270,7 +283,7 @@ describe("applying changes out of order", () => {
       sequence: number,
     ) => ({
       origin: "test-origin",
-      spec: codesSpec,
+      table: codesTable,
       op,
       rows,
       sequence,
@@ -288,8 +301,11 @@ describe("applying changes out of order", () => {
     const republished: { op: string; keys: string[] }[] = [];
     const applyBatch = () =>
       ref.db.transaction((tx) =>
-        applyIncomingChanges(tx as unknown as Database, batch, async (_tx, c) => {
-          republished.push({ op: c.op, keys: c.keys });
+        applyIncomingChanges(tx as unknown as Database, batch, {
+          prepareRow: hooks.prepareRow,
+          republish: async (_tx, c) => {
+            republished.push({ op: c.op, keys: c.keys });
+          },
         }),
       );
     expect(await applyBatch()).toEqual({ applied: 1, skipped: 4 });
@@ -308,10 +324,16 @@ describe("applying changes out of order", () => {
     expect(await applyBatch()).toEqual({ applied: 0, skipped: 5 });
     // A delete and a re-create of one key in one batch: the later (re-create) wins; then a delete wins.
     const recreate = [change("deleted", [key(400, 4)], 150), change("created", [key(700, 1)], 160)];
-    await ref.db.transaction((tx) => applyIncomingChanges(tx as unknown as Database, recreate));
+    await ref.db.transaction((tx) =>
+      applyIncomingChanges(tx as unknown as Database, recreate, { prepareRow: hooks.prepareRow }),
+    );
     expect((await ref.db.select().from(codes).where(eq(codes.code, "94002")))[0]?.tariff_cents).toBe(700);
     const gone = [change("created", [key(800, 2)], 170), change("deleted", [key(800, 2)], 180)];
-    expect(await ref.db.transaction((tx) => applyIncomingChanges(tx as unknown as Database, gone))).toEqual({
+    expect(
+      await ref.db.transaction((tx) =>
+        applyIncomingChanges(tx as unknown as Database, gone, { prepareRow: hooks.prepareRow }),
+      ),
+    ).toEqual({
       applied: 1,
       skipped: 1,
     });

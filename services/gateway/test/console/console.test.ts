@@ -4,7 +4,9 @@ import { join } from "node:path";
 import {
   createDatasyncState,
   createRouteDataReader,
+  DEFAULT_ROUTES_FILE,
   destroyNamespaceState,
+  readDataRoute,
   verifySides,
 } from "@fig/datasync";
 import { createNatsClient, ensureStreams, streamNames } from "@fig/events";
@@ -12,7 +14,7 @@ import { parseRouteFile } from "@fig/route-file";
 import type { QueueDeclaration } from "@fig/route-file/queues";
 import { createTestDatabase } from "@fig/testing";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { codes, REFERENCE_SPECS } from "../../../../packages/reference/src/index.ts";
+import { codes } from "../../../../packages/reference/src/index.ts";
 import { codeInput } from "../../../reference-data/test/helpers.ts";
 import { MONOLITH_MIGRATIONS, REFERENCE_MIGRATIONS } from "../../../reference-data/test/sync-helpers.ts";
 import {
@@ -495,7 +497,7 @@ describe("the console in Debian's chromium", () => {
       const verify = await verifySides({
         owner: { name: "monolith", db: owner.db },
         candidate: { name: "reference-data", db: candidate.db },
-        specs: REFERENCE_SPECS,
+        tables: readDataRoute(DEFAULT_ROUTES_FILE, "reference-data").tables,
       });
       await createDatasyncState(gatewayNats, t.namespace).update("reference-data", (s) => ({
         ...s,

@@ -1,0 +1,68 @@
+import { type Database, rowsOf } from "@fig/db";
+import { DATA_CHANGED_MAX_KEYS, type EventType, enqueueEvent } from "@fig/events";
+import { sql } from "drizzle-orm";
+import type { ChangeOp } from "./apply.ts";
+import { type DeclaredTable, keyOf, type Row } from "./declared-table.ts";
+
+/** One write of the owner, as its change event carries it: the rows as stored after it (deleted: as they were). */
+export type OwnerChange = { table: string; op: ChangeOp; rows: Row[] };
+
+/** JSON as events carry it: times as ISO strings (with their milliseconds). */
+const jsonRow = (row: Row) =>
+  Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]));
+
+/**
+ * A per-publisher change sequence, drawn after the write took its row locks: two writes of one key are
+ * serialized by the lock, so the later commit draws the larger value. The outbox's own sequence serves.
+ */
+async function nextSequence(tx: Database): Promise<number> {
+  const [row] = rowsOf<{ n: string | number }>(
+    await tx.execute(sql`select nextval(pg_get_serial_sequence('outbox', 'seq')) as n`),
+  );
+  return Number(row?.n);
+}
+
+/**
+ * How an owner written in TypeScript publishes a declared table's change: in the write's transaction, through
+ * its outbox, the route's change event with the rows (their version included), their keys, and a sequence.
+ * An owner in another language writes the same outbox row (docs/data-migration.md shows it).
+ *
+ * @example
+ * const record = createChangeRecorder({ source: "clinic-legacy", tables: route.tables });
+ * await db.transaction(async (tx) => {
+ *   const [row] = await tx.execute(sql`update patients set name = ${name}, version = version + 1 where id = ${id} returning *`);
+ *   await record(tx, { table: "patients", op: "updated", rows: [row] });
+ * });
+ */
+export function createChangeRecorder({
+  source,
+  tables,
+  event = "data.changed",
+}: {
+  source: string;
+  tables: readonly DeclaredTable[];
+  event?: EventType;
+}) {
+  return async function recordDataChange(tx: Database, change: OwnerChange): Promise<void> {
+    const table = tables.find((t) => t.name === change.table);
+    if (!table) throw new Error(`table ${change.table} is not declared in the route's fig.data`);
+    const keys = change.rows.map((r) => keyOf(table, r));
+    const truncated = keys.length > DATA_CHANGED_MAX_KEYS;
+    await enqueueEvent(
+      tx,
+      event as "data.changed",
+      {
+        table: change.table,
+        op: change.op,
+        keys: truncated ? [] : keys,
+        count: keys.length,
+        truncated,
+        rows: truncated ? [] : change.rows.map(jsonRow),
+        sequence: await nextSequence(tx),
+      },
+      { source, subject: keys.length === 1 ? `${change.table}/${keys[0]}` : change.table },
+    );
+  };
+}
+
+export type RecordDataChange = ReturnType<typeof createChangeRecorder>;
