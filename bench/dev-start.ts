@@ -406,7 +406,7 @@ async function profileStep(step: string, dir: string): Promise<never> {
     await first.close();
     t = performance.now();
     const copied = await openPglite(join(dir, "copied"), { templateDir });
-    lap("new database from the template", "cold: a file copy (~39 MB) and an open");
+    lap("new database from the template", "cold: a file copy (~24 MB) and an open");
     await copied.close();
     t = performance.now();
     const again = await openPglite(join(dir, "copied"), { templateDir });
