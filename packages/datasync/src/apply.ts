@@ -36,13 +36,21 @@ export type ApplyOutcome = { applied: number; skipped: number };
 
 export type ApplyHooks = { republish?: RepublishChange | undefined; prepareRow?: PrepareRow | undefined };
 
-/** Milliseconds since the epoch of a Date or an ISO string (`String(date)` would drop the milliseconds). */
-const timeOf = (value: unknown) => (value instanceof Date ? value : new Date(String(value))).getTime();
+/**
+ * Microseconds since the epoch of a Date or an ISO string: Postgres keeps microseconds and to_jsonb carries
+ * them, so two writes of a row within one millisecond still order (a Date has milliseconds only).
+ */
+export function timeOf(value: unknown): number {
+  if (value instanceof Date) return value.getTime() * 1000;
+  const text = String(value);
+  const fraction = /\.(\d+)/.exec(text)?.[1] ?? "";
+  return Date.parse(text.replace(/\.\d+/, "")) * 1000 + Number(`${fraction}000000`.slice(0, 6));
+}
 
 /** The value JSON carries for a column: times as ISO strings (jsonb_to_recordset reads them back). */
 const jsonValue = (value: unknown) => (value instanceof Date ? value.toISOString() : value);
 
-/** The version columns of two copies of a row agree: `version` as a number, `updatedAt` to the millisecond. */
+/** The version columns of two copies of a row agree: `version` as a number, `updatedAt` to the microsecond. */
 function sameVersion(table: ResolvedTable, a: Row, b: Row) {
   return (
     (!table.version || Number(a[table.version]) === Number(b[table.version])) &&
