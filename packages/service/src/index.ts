@@ -10,6 +10,7 @@ export * from "./fields.ts";
 export * from "./logger.ts";
 export * from "./metrics.ts";
 export { routePatternOf } from "./observe.ts";
+export * from "./operations.ts";
 export * from "./problem.ts";
 export * from "./serve.ts";
 export * from "./tracing.ts";

@@ -2,14 +2,22 @@ import { dirname } from "node:path";
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
 import type { RouteDataReader } from "@fig/datasync/view";
 import { loadRouteFile } from "@fig/route-file";
-import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
+import {
+  createApp,
+  createRouter,
+  type Lifecycle,
+  type Logger,
+  openApiDocumentOf,
+  type ReadinessCheck,
+} from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { dataRouter } from "./admin/data.ts";
 import { figGuard } from "./admin/guard.ts";
-import { adminRouter } from "./admin/handlers.ts";
-import type { JobsSource } from "./admin/jobs.ts";
+import { type JobsSource, registerJobsRoutes } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
+import { routeStateRouter } from "./admin/route-state.ts";
+import { shadowRouter } from "./admin/shadow.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
 import { DEFAULT_ROUTES_FILE } from "./config.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
@@ -165,17 +173,11 @@ export function buildGateway(deps: GatewayDeps) {
   app.route("/_fig", dataRouter({ table, store, reader: deps.data }));
   app.route("/_fig", writeHoldRouter({ table, store, holds: writeHolds }));
   app.route("/_fig", promotionsRouter({ table, store, promotions: deps.promotions }));
-  app.route(
-    "/_fig",
-    adminRouter({
-      table,
-      store,
-      breakers,
-      shadow,
-      jobs: deps.jobs,
-      logger,
-    }),
-  );
+  app.route("/_fig", routeStateRouter({ table, store, breakers }));
+  app.route("/_fig", shadowRouter({ shadow }));
+  const jobsRouter = createRouter();
+  registerJobsRoutes(jobsRouter, deps.jobs, logger);
+  app.route("/_fig", jobsRouter);
   // The route's shadow share may be raised at run time (a promotion's shadow step): read it from the live state.
   const mirror = routeMirror(shadow);
   const liveMirror = (

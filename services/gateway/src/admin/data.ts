@@ -1,10 +1,10 @@
 import type { RouteDataReader } from "@fig/datasync/view";
-import { AppError, createRouter, errorResponses } from "@fig/service";
+import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { RouteTable } from "../routes.ts";
 import type { RouteStateStore } from "../state/types.ts";
+import { ADMIN_TAGS } from "./guard.ts";
 
-const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
 const ms = (description: string) => z.number().nullable().openapi({ description, example: 42 });
 
 const RouteDataSchema = z
@@ -80,14 +80,17 @@ export const getDataRoute = createRoute({
   method: "get",
   path: "/data",
   operationId: "getGatewayData",
-  tags: ["Gateway admin"],
+  tags: ADMIN_TAGS,
   summary: "Data during the migration: write owner, sync lag, last verify and backfill per stateful route",
   description:
     "Requires role viewer (the console reads it). What `bun run migrate-data` and the live sync keep in NATS KV (`<ns>_datasync`), " +
     "with the write owner from the live route state. The numbers are the same `migrate-data status` prints.",
-  security: [{ bearerAuth: [] }],
+  security: bearerSecurity,
   responses: {
-    200: { description: "Per stateful route", content: json(z.object({ routes: z.array(RouteDataSchema) })) },
+    200: {
+      description: "Per stateful route",
+      content: jsonContent(z.object({ routes: z.array(RouteDataSchema) })),
+    },
     ...errorResponses(401, 403, 404, 429, 503),
   },
 });

@@ -40,3 +40,6 @@ export function figGuard({ admission, rateLimit, ownAuth }: FigGuardDeps): Middl
     await next();
   };
 }
+
+/** The docs group every /_fig operation is listed under (each declares `security: bearerSecurity` too). */
+export const ADMIN_TAGS = ["Gateway admin"];

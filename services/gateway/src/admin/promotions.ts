@@ -6,12 +6,20 @@ import {
   PromotionViewSchema,
   viewOf,
 } from "@fig/promote/records";
-import { AppError, createRouter, DomainError, errorResponses } from "@fig/service";
+import {
+  AppError,
+  bearerSecurity,
+  createRouter,
+  DomainError,
+  errorResponses,
+  jsonContent,
+} from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { RoutePolicies, RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
 import { completeWeights } from "../state/validate.ts";
+import { ADMIN_TAGS } from "./guard.ts";
 
 /** Reads promotions from packages/promote's KV bucket (the same records `bun run promote status` shows). */
 export type PromotionsReader = {
@@ -21,20 +29,16 @@ export type PromotionsReader = {
   store?: PromotionStore;
 };
 
-const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
-const security = [{ bearerAuth: [] }];
-const tags = ["Gateway admin"];
-
 export const listPromotionsRoute = createRoute({
   method: "get",
   path: "/promotions",
   operationId: "listGatewayPromotions",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Promotions: the latest of every route, or every promotion of one route",
   description:
     "Requires role admin. Each record carries every decision with the numbers behind it (p95, error rate, request count, thresholds, engine). " +
     "`effectiveState` is `paused` for a promotion whose process died mid-step, with the weights it holds.",
-  security,
+  security: bearerSecurity,
   request: {
     query: z.object({
       route: z.string().max(64).optional().openapi({
@@ -44,7 +48,7 @@ export const listPromotionsRoute = createRoute({
     }),
   },
   responses: {
-    200: { description: "Promotions", content: json(PromotionListSchema) },
+    200: { description: "Promotions", content: jsonContent(PromotionListSchema) },
     ...errorResponses(400, 401, 403, 404, 429, 503),
   },
 });
@@ -114,11 +118,11 @@ const actionRoute = (action: keyof typeof ACTIONS) =>
     method: "post",
     path: `/promotions/{route}/${action}`,
     ...ACTIONS[action],
-    tags,
-    security,
-    request: { params: RouteParams, body: { required: true, content: json(ActionBody) } },
+    tags: ADMIN_TAGS,
+    security: bearerSecurity,
+    request: { params: RouteParams, body: { required: true, content: jsonContent(ActionBody) } },
     responses: {
-      200: { description: "Done", content: json(ActionResultSchema) },
+      200: { description: "Done", content: jsonContent(ActionResultSchema) },
       ...errorResponses(400, 401, 403, 404, 422, 429, 503),
     },
   });
@@ -150,19 +154,19 @@ export const putShadowPercentRoute = createRoute({
   method: "put",
   path: "/routes/{id}/shadow",
   operationId: "setGatewayRouteShadowPercent",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Set the share of a route's GETs mirrored to its shadow candidate",
   description:
     "Requires role admin. Mirrored GETs are compared at `GET /_fig/shadow`; the client's answer never changes. Recorded in the history.",
-  security,
+  security: bearerSecurity,
   request: {
     params: z.object({
       id: z.string().openapi({ param: { name: "id", in: "path" }, example: "reference-data" }),
     }),
-    body: { required: true, content: json(ShadowPercentBody) },
+    body: { required: true, content: jsonContent(ShadowPercentBody) },
   },
   responses: {
-    200: { description: "The route's shadow share", content: json(ShadowPercentSchema) },
+    200: { description: "The route's shadow share", content: jsonContent(ShadowPercentSchema) },
     ...errorResponses(400, 401, 403, 404, 429, 503),
   },
 });

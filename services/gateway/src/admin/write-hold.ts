@@ -1,14 +1,14 @@
-import { AppError, createRouter, errorResponses } from "@fig/service";
+import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { WriteHolds } from "../proxy/write-hold.ts";
 import type { RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
+import { ADMIN_TAGS } from "./guard.ts";
 
 /** The longest a route's writes may be held: a flip is seconds; a longer hold is an outage. */
 export const MAX_HOLD_MS = 30_000;
 
-const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
 const IdParams = z.object({
   id: z.string().openapi({ param: { name: "id", in: "path" }, example: "reference-data" }),
 });
@@ -50,23 +50,20 @@ const HoldSchema = z
   })
   .openapi("GatewayWriteHold");
 
-const security = [{ bearerAuth: [] }];
-const tags = ["Gateway admin"];
-
 export const putWriteHoldRoute = createRoute({
   method: "put",
   path: "/routes/{id}/write-hold",
   operationId: "holdGatewayRouteWrites",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Hold a route's new writes while its write owner moves",
   description:
     "Requires role admin. New writes to the route wait, unforwarded, until the hold is released (they then go to the write owner of that moment) " +
     "or `holdMs` passes (503 with Retry-After; such a write was never sent). Answers once the writes forwarded before the hold were answered " +
     "(on this replica), so the old owner has committed them. Recorded in the history.",
-  security,
-  request: { params: IdParams, body: { required: true, content: json(HoldBody) } },
+  security: bearerSecurity,
+  request: { params: IdParams, body: { required: true, content: jsonContent(HoldBody) } },
   responses: {
-    200: { description: "The hold, with the writes still in flight", content: json(HoldSchema) },
+    200: { description: "The hold, with the writes still in flight", content: jsonContent(HoldSchema) },
     ...errorResponses(400, 401, 403, 404, 429, 503),
   },
 });
@@ -75,13 +72,13 @@ export const deleteWriteHoldRoute = createRoute({
   method: "delete",
   path: "/routes/{id}/write-hold",
   operationId: "releaseGatewayRouteWrites",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Release a route's held writes to its current write owner",
   description: "Requires role admin. Recorded in the history (`why` carries the flip's figures).",
-  security,
-  request: { params: IdParams, body: { required: false, content: json(ReleaseBody) } },
+  security: bearerSecurity,
+  request: { params: IdParams, body: { required: false, content: jsonContent(ReleaseBody) } },
   responses: {
-    200: { description: "The route's writes flow again", content: json(HoldSchema) },
+    200: { description: "The route's writes flow again", content: jsonContent(HoldSchema) },
     ...errorResponses(400, 401, 403, 404, 429, 503),
   },
 });

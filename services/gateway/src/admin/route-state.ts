@@ -1,10 +1,18 @@
-import { errorResponses } from "@fig/service";
+import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
-import { ShadowReportSchema } from "../policies/shadow/report.ts";
-
-const security = [{ bearerAuth: [] }];
-const tags = ["Gateway admin"];
-const json = <S extends z.ZodType>(schema: S) => ({ "application/json": { schema } });
+import type { Context } from "hono";
+import type { Breakers } from "../policies/breaker.ts";
+import type { RouteDefinition, RouteTable } from "../routes.ts";
+import {
+  type LiveRoute,
+  RevisionMismatchError,
+  type RouteChange,
+  type RouteStateStore,
+  StateUnavailableError,
+  UnknownRouteError,
+} from "../state/types.ts";
+import { completeWeights, weightProblems } from "../state/validate.ts";
+import { ADMIN_TAGS } from "./guard.ts";
 
 const UpstreamSchema = z
   .object({
@@ -115,7 +123,11 @@ const WriteOwnerBodySchema = z
 
 const ETag = z.string().openapi({ description: "The route's revision", example: '"8"' });
 const changed = {
-  200: { description: "The route after the change", headers: z.object({ ETag }), content: json(RouteSchema) },
+  200: {
+    description: "The route after the change",
+    headers: z.object({ ETag }),
+    content: jsonContent(RouteSchema),
+  },
   ...errorResponses(400, 401, 403, 404, 412, 429, 503),
 };
 
@@ -123,12 +135,12 @@ export const listRoutesRoute = createRoute({
   method: "get",
   path: "/routes",
   operationId: "listGatewayRoutes",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "List routes with their live weights, state and write owner",
   description: "Requires role admin. `state` says whether the live state is current (NATS KV reachable).",
-  security,
+  security: bearerSecurity,
   responses: {
-    200: { description: "Every route, the default one first", content: json(RouteListSchema) },
+    200: { description: "Every route, the default one first", content: jsonContent(RouteListSchema) },
     ...errorResponses(401, 403, 429),
   },
 });
@@ -137,12 +149,16 @@ export const putWeightsRoute = createRoute({
   method: "put",
   path: "/routes/{id}/weights",
   operationId: "setGatewayRouteWeights",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Set a route's weights",
   description:
     "Requires role admin. Every replica applies the change within about a second (NATS KV watch). Known upstreams, integers, sum 100. Recorded in the history.",
-  security,
-  request: { params: IdParams, headers: IfMatch, body: { required: true, content: json(WeightsBodySchema) } },
+  security: bearerSecurity,
+  request: {
+    params: IdParams,
+    headers: IfMatch,
+    body: { required: true, content: jsonContent(WeightsBodySchema) },
+  },
   responses: changed,
 });
 
@@ -150,11 +166,15 @@ export const putStateRoute = createRoute({
   method: "put",
   path: "/routes/{id}/state",
   operationId: "setGatewayRouteState",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Activate or deactivate a route (inactive sends everything to the monolith)",
   description: "Requires role admin. Recorded in the history.",
-  security,
-  request: { params: IdParams, headers: IfMatch, body: { required: true, content: json(StateBodySchema) } },
+  security: bearerSecurity,
+  request: {
+    params: IdParams,
+    headers: IfMatch,
+    body: { required: true, content: jsonContent(StateBodySchema) },
+  },
   responses: changed,
 });
 
@@ -162,15 +182,15 @@ export const putWriteOwnerRoute = createRoute({
   method: "put",
   path: "/routes/{id}/write-owner",
   operationId: "setGatewayRouteWriteOwner",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "Move a route's write ownership",
   description:
     "Requires role admin. Non-safe methods go to the write owner whatever the weights (routes with `writes: owner`). Flip only after the data sync is verified. Recorded in the history.",
-  security,
+  security: bearerSecurity,
   request: {
     params: IdParams,
     headers: IfMatch,
-    body: { required: true, content: json(WriteOwnerBodySchema) },
+    body: { required: true, content: jsonContent(WriteOwnerBodySchema) },
   },
   responses: changed,
 });
@@ -179,29 +199,140 @@ export const historyRoute = createRoute({
   method: "get",
   path: "/routes/{id}/history",
   operationId: "getGatewayRouteHistory",
-  tags,
+  tags: ADMIN_TAGS,
   summary: "A route's change history: who, when, from, to, why",
   description:
     "Requires role admin. The latest 200 changes, oldest first; the seed from routes.ts is the first.",
-  security,
+  security: bearerSecurity,
   request: { params: IdParams },
   responses: {
-    200: { description: "The history", content: json(HistorySchema) },
+    200: { description: "The history", content: jsonContent(HistorySchema) },
     ...errorResponses(401, 403, 404, 429),
   },
 });
 
-export const shadowReportRoute = createRoute({
-  method: "get",
-  path: "/shadow",
-  operationId: "getGatewayShadowReport",
-  tags,
-  summary: "Shadow traffic: matches, mismatches, noise and recent diffs per route",
-  description:
-    "Requires role admin. Mirrored GETs compared by status and JSON body (ignored paths left out); fields that differ between two answers of the primary itself are noise, not mismatches.",
-  security,
-  responses: {
-    200: { description: "The shadow report", content: json(ShadowReportSchema) },
-    ...errorResponses(401, 403, 404, 429),
-  },
-});
+export type RouteStateAdminDeps = {
+  table: RouteTable;
+  store: RouteStateStore;
+  breakers?: Breakers;
+};
+
+/** /_fig/routes: the routes with their live state, and the changes to a route, each recorded in its history; role admin (see guard.ts). */
+export function routeStateRouter(deps: RouteStateAdminDeps) {
+  const { table, store, breakers } = deps;
+  const all = [table.defaultRoute, ...table.routes];
+  const byId = new Map(all.map((r) => [r.id, r]));
+  const router = createRouter();
+
+  const view = (route: RouteDefinition, live: LiveRoute | undefined) => ({
+    id: route.id,
+    prefixes: route.prefixes,
+    methods: route.methods,
+    upstreams: route.upstreams.map((u) => ({
+      name: u.name,
+      url: u.url,
+      weight: live?.weights[u.name] ?? 0,
+      breaker: breakers?.state(u.name) ?? "closed",
+    })),
+    state: live?.state ?? route.state,
+    writeOwner: live?.writeOwner ?? route.writeOwner,
+    writes: route.writes,
+    gate: route.gate ?? null,
+    policies: route.policies as unknown as Record<string, unknown>,
+    revision: live?.revision ?? 0,
+    updatedAt: live?.updatedAt ?? "",
+    updatedBy: live?.updatedBy ?? "",
+  });
+  const routeOr404 = (id: string) => {
+    const route = byId.get(id);
+    if (!route)
+      throw new AppError("not_found", `No route ${id}; routes are ${all.map((r) => r.id).join(", ")}`);
+    return route;
+  };
+
+  async function applyChange(c: Context, id: string, change: RouteChange, why: string | undefined) {
+    const route = routeOr404(id);
+    try {
+      const live = await store.change(id, change, {
+        who: c.get("auth")?.sub ?? "unknown",
+        why: why ?? null,
+        ifRevision: revisionOf(c.req.header("if-match")),
+      });
+      c.header("etag", `"${live.revision}"`);
+      return c.json(view(route, live), 200);
+    } catch (error) {
+      if (error instanceof UnknownRouteError) throw new AppError("not_found", error.message);
+      if (error instanceof RevisionMismatchError)
+        throw new AppError(
+          "precondition_failed",
+          `Route ${id} changed meanwhile: it is at revision ${error.current}`,
+          {
+            extensions: { revision: error.current },
+          },
+        );
+      if (error instanceof StateUnavailableError) throw new AppError("not_ready", error.message);
+      throw error;
+    }
+  }
+
+  router.openapi(listRoutesRoute, (c) =>
+    c.json({ routes: all.map((r) => view(r, store.get(r.id))), state: store.health() }, 200),
+  );
+
+  router.openapi(putWeightsRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { weights, reason } = c.req.valid("json");
+    const route = routeOr404(id);
+    const errors = weightProblems(route, weights);
+    if (errors.length > 0) throw new AppError("validation", `Invalid weights for route ${id}`, { errors });
+    return applyChange(
+      c,
+      id,
+      { kind: "weights", weights: completeWeights(route, weights as Record<string, number>) },
+      reason,
+    );
+  });
+
+  router.openapi(putStateRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { state, reason } = c.req.valid("json");
+    return applyChange(c, id, { kind: "state", state }, reason);
+  });
+
+  router.openapi(putWriteOwnerRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { writeOwner, reason } = c.req.valid("json");
+    const route = routeOr404(id);
+    if (!route.upstreams.some((u) => u.name === writeOwner)) {
+      throw new AppError("validation", `Route ${id} has no upstream ${writeOwner}`, {
+        errors: [
+          {
+            location: "body.writeOwner",
+            message: `Expected one of ${route.upstreams.map((u) => u.name).join(", ")}`,
+          },
+        ],
+      });
+    }
+    return applyChange(c, id, { kind: "write-owner", writeOwner }, reason);
+  });
+
+  router.openapi(historyRoute, (c) => {
+    const { id } = c.req.valid("param");
+    routeOr404(id);
+    return c.json({ id, history: store.get(id)?.history ?? [] }, 200);
+  });
+
+  return router;
+}
+
+/** The route revision an `If-Match` header names (its ETag), if any. */
+function revisionOf(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  if (!match) {
+    throw new AppError("validation", 'If-Match must be a route revision such as "7"', {
+      errors: [{ location: "header.if-match", message: "Expected a quoted revision number" }],
+    });
+  }
+  return Number(match[1]);
+}
