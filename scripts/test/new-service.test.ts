@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken } from "../../packages/auth/src/index.ts";
 import { createNatsClient, deleteStreams } from "../../packages/events/src/index.ts";
 import { k6SyntaxError } from "../../packages/loadgate/src/syntax.ts";
-import { parseRouteFile } from "../../packages/route-file/src/index.ts";
+import { loadRouteText, parseRouteFile } from "../../packages/route-file/src/index.ts";
 import { createTestDatabase, TEST_NATS_URL } from "../../packages/testing/src/index.ts";
 import { nextFreePort } from "../new-service/scaffold.ts";
 
@@ -273,7 +273,7 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
     STEP_MS,
   );
 
-  test("fig.yaml gets its upstream and a route at 0 %, and keeps every line it had", async () => {
+  test("fig.yaml gets its upstream and a route at 0 % the gateway loads, keeps every line, and passes `fig routes check`", async () => {
     const after = await text("fig.yaml");
     expect(onlyAdded(before.routes, after)).toBe(true);
     const file = parseRouteFile(after, "fig.yaml");
@@ -295,8 +295,17 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
         gate: { script: "loadtests/case-notes.js", roles: ["editor", "gate"], tenant: "fig" },
       },
     });
-    if (existsSync(join(copy, "packages/route-file/src/cli.ts")))
-      ok(await run([process.execPath, "run", "fig", "routes", "check"], copy));
+    const check = await run([process.execPath, "run", "fig", "routes", "check"], copy);
+    ok(check);
+    // As the gateway loads it (no variable set): the route at 0 %, its upstream at the service's dev port.
+    const { table, upstreams } = loadRouteText(after, { env: {} });
+    expect(upstreams["case-notes"]?.url).toBe(`http://127.0.0.1:${before.port}`);
+    const seeded = table.routes.find((r) => r.id === "case-notes");
+    expect(seeded?.upstreams.map((u) => [u.name, u.weight])).toEqual([
+      ["monolith", 100],
+      ["case-notes", 0],
+    ]);
+    expect(seeded?.prefixes).toEqual(["/api/notes"]);
   });
 
   test("its gate script is k6 ES2017 syntax", async () => {
