@@ -1,8 +1,7 @@
 import { type AuthConfig, createTokenVerifier, type TokenVerifier } from "@fig/auth";
-import { type DatabaseHandle, databaseOptions, openMigratedDatabase } from "@fig/db";
-import { createNatsClient, createOutboxRelay, type NatsClient } from "@fig/events";
+import type { DatabaseHandle } from "@fig/db";
+import type { NatsClient } from "@fig/events";
 import {
-  createFaultInjection,
   createLifecycle,
   createLogger,
   type Lifecycle,
@@ -14,7 +13,7 @@ import {
 } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
 import type { Component } from "./component.ts";
-import { type StopStep, stopInOrder } from "./stop-in-order.ts";
+import { beginStartup, openDatabase, openEvents, startComponents, stopAll, withFaults } from "./startup.ts";
 
 /** What every service's config has (baseConfigShape + PORT + auth); database and NATS fields when it uses them. */
 export type ServiceConfig = {
@@ -104,69 +103,10 @@ export async function runService<
     serviceName: service.name,
     otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
   });
-  const fatal = (step: string, error: unknown): never => {
-    logger.fatal({ err: error, step }, `${step}: ${(error as Error).message}`);
-    exit(1);
-    throw error;
-  };
-
-  // Stop steps accumulate as things start (newest first), so a failure half-way closes exactly what was opened.
-  // Components stop before the infrastructure they use, which keeps a share of the grace period for itself.
-  const opened: StopStep[] = [{ name: "tracing", stop: () => tracing.shutdown() }];
-  const components: StopStep[] = [];
-
-  // A signal during start-up (migrations, a slow NATS connect, PGlite warming up) ends the process cleanly
-  // within the grace period too; once HTTP is up, serveApp's handlers take over.
-  const stopDuringStartup = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, "stopping during start-up");
-    const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-    setTimeout(() => exit(1), config.SHUTDOWN_TIMEOUT_MS + 250).unref?.();
-    void stopInOrder([...components, ...opened], { deadline, logger }).then((report) =>
-      exit(report.failed.length + report.abandoned.length > 0 ? 1 : 0),
-    );
-  };
-  process.once("SIGTERM", stopDuringStartup);
-  process.once("SIGINT", stopDuringStartup);
-  const readiness: Record<string, ReadinessCheck> = {};
-
-  let database: DatabaseHandle | undefined;
-  if (options.database) {
-    const folder = options.database.migrationsFolder;
-    database = await openMigratedDatabase({
-      service: service.name,
-      ...databaseOptions({ DATA_DIR: ".data", DB_POOL_MAX: 10, DB_STATEMENT_TIMEOUT_MS: 30_000, ...config }),
-      migrationsFolder: folder instanceof URL ? folder.pathname : folder,
-      logger,
-    }).catch((error) => fatal("database", error));
-    const db = database;
-    opened.unshift({ name: "database", stop: () => db.close() });
-    readiness.database = () => db.ping();
-  }
-
+  const start = beginStartup(service.name, config, logger, exit, () => tracing.shutdown());
+  const database = options.database ? await openDatabase(start, options.database) : undefined;
   const namespace = config.FIG_NAMESPACE ?? "fig";
-  let nats: NatsClient | undefined;
-  if (options.events) {
-    // NATS may be down at start: writes still commit (their events wait in the outbox) and /ready says why.
-    const client = createNatsClient({
-      servers: config.NATS_URL ?? "nats://127.0.0.1:4222",
-      name: service.name,
-      logger,
-    });
-    nats = client;
-    opened.unshift({ name: "nats", stop: () => client.close() });
-    readiness.nats = () => client.check();
-    if (options.events.relay) {
-      if (!database) fatal("events", new Error("an outbox relay needs the service's database"));
-      const relay = createOutboxRelay({
-        database: database as DatabaseHandle,
-        nats: client,
-        namespace,
-        logger,
-      });
-      await relay.start();
-      opened.unshift({ name: "outbox relay", stop: () => relay.stop() });
-    }
-  }
+  const nats = options.events ? await openEvents(start, options.events, database, namespace) : undefined;
 
   const lifecycle = createLifecycle();
   const verifier = createTokenVerifier(config.auth);
@@ -177,34 +117,23 @@ export async function runService<
       tracer: tracing.tracer,
       lifecycle,
       verifier,
-      readiness,
+      readiness: start.readiness,
       database: database as BuildContext<C, D, E>["database"],
       nats: nats as BuildContext<C, D, E>["nats"],
       namespace,
     }),
-  ).catch((error) => fatal("build", error));
-
-  for (const component of built.components ?? []) {
-    try {
-      await component.start();
-      components.unshift({ name: component.name, stop: () => component.stop() });
-    } catch (error) {
-      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-      await stopInOrder([...components, ...opened], { deadline, logger });
-      fatal(`start ${component.name}`, error);
-    }
-  }
+  ).catch((error) => start.fatal("build", error));
+  await startComponents(start, built.components ?? []);
 
   let fetch = built.app.fetch;
   if (config.FIG_FAULTS) {
     try {
       fetch = withFaults(built.app.fetch, config, verifier, logger);
     } catch (error) {
-      fatal("faults", error);
+      start.fatal("faults", error);
     }
   }
-  process.off("SIGTERM", stopDuringStartup);
-  process.off("SIGINT", stopDuringStartup);
+  start.endSignalWatch();
   const served = serveApp({
     fetch,
     port: config.PORT,
@@ -214,13 +143,7 @@ export async function runService<
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     maxRequestBodyBytes: built.maxRequestBodyBytes,
     exit,
-    onShutdown: async ({ deadline }) => {
-      const reserveMs = Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 4));
-      const first = await stopInOrder(components, { deadline: deadline - reserveMs, logger });
-      const then = await stopInOrder(opened, { deadline, logger });
-      const unclean = [...first.failed, ...first.abandoned, ...then.failed, ...then.abandoned];
-      if (unclean.length > 0) throw new Error(`not stopped cleanly: ${unclean.join(", ")}`);
-    },
+    onShutdown: ({ deadline }) => stopAll(start, deadline),
   });
   logger.info(
     {
@@ -232,29 +155,4 @@ export async function runService<
     "started",
   );
   return { config, logger, port: served.port, shutdown: served.shutdown, database, nats };
-}
-
-/** FIG_FAULTS=1: the app behind fault injection (a share of 500s, extra latency), changeable at /_fig/faults. */
-function withFaults(
-  fetch: Built["app"]["fetch"],
-  config: ServiceConfig,
-  verifier: TokenVerifier,
-  logger: Logger,
-) {
-  if (config.NODE_ENV === "production") throw new Error("FIG_FAULTS is refused when NODE_ENV=production");
-  const faults = createFaultInjection({
-    errorRate: config.FIG_FAULT_ERROR_RATE ?? 0,
-    latencyMs: config.FIG_FAULT_LATENCY_MS ?? 0,
-    isAdmin: async (authorization) => {
-      const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
-      if (!token) return false;
-      const claims = await verifier.verifyBearerToken(token).catch(() => null);
-      return claims?.roles.includes("admin") ?? false;
-    },
-  });
-  logger.warn(
-    { faults: faults.settings() },
-    "FIG_FAULTS on: fault injection at /_fig/faults (never in production)",
-  );
-  return faults.wrap(fetch);
 }
