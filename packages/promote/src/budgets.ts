@@ -2,7 +2,10 @@ import { compare, loadScriptOptions, parseThresholds, type ThresholdDefinition }
 import { quantileOf, type UpstreamWindow } from "./prometheus.ts";
 import type { GatewayMeasurement, ThresholdResult } from "./schema.ts";
 
-/** The roadmap's budgets, used for the gateway's numbers when a gate script declares none of its own. */
+/**
+ * The budgets the gateway's numbers are held to when a gate script declares none of its own (p95 under 500 ms,
+ * under 1 % failed), so no promotion step is judged without one.
+ */
 export const DEFAULT_BUDGETS = { http_req_duration: "p(95)<500", http_req_failed: "rate<0.01" } as const;
 
 type Metric = keyof typeof DEFAULT_BUDGETS;

@@ -16,9 +16,12 @@ export type BreakerState = "closed" | "open" | "half-open" | "isolated";
 export type BreakerStateChange = { upstream: UpstreamName; from: BreakerState; to: BreakerState; at: Date };
 
 export type BreakerOptions = {
-  /** Failure share that opens the breaker (the issue: ≥ 50 %). */
+  /** Failure share that opens the breaker (50 %: a candidate failing that often serves worse than the monolith). */
   threshold?: number;
-  /** Fewest requests in the window before the share counts (the issue: ≥ 20 requests in 10 s). */
+  /**
+   * Fewest requests in the window before the share counts (20 in 10 s: fewer cannot tell a failing upstream
+   * from bad luck).
+   */
   minimumRequests?: number;
   /** Sampling window (10 s). */
   windowMs?: number;

@@ -1,7 +1,10 @@
 import { isAbortError, isTimeoutError } from "./timeout.ts";
 import type { Outcome } from "./types.ts";
 
-/** The default: at most one retry per request. */
+/**
+ * One retry per request by default: it rescues a transient failure; more would multiply the load on an
+ * upstream that is already failing.
+ */
 export const DEFAULT_MAX_RETRIES = 1;
 
 /**

@@ -1,7 +1,10 @@
 import { AppError } from "@fig/service";
 import type { UpstreamName } from "./types.ts";
 
-/** The default per-route timeout. */
+/**
+ * A route's deadline across all its attempts, by default: a hung upstream frees the client and its connection
+ * after 10 s.
+ */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
