@@ -3,10 +3,10 @@ import type { Database } from "@fig/db";
 import {
   codes,
   codesSpec,
-  contextsSpec,
   type RecordChange,
   type ReferenceChange,
   type Row,
+  referenceSyncHooks,
 } from "@fig/reference";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { eq } from "drizzle-orm";
@@ -15,16 +15,28 @@ import {
   applyIncomingChanges,
   applySnapshot,
   type IncomingChange,
+  type ResolvedTable,
   syncKeys,
 } from "../src/index.ts";
-import { codeRow, putRows, REFERENCE_MIGRATIONS, resetSide, tableRows } from "./helpers.ts";
+import { codeRow, putRows, REFERENCE_MIGRATIONS, referenceTable, resetSide, tableRows } from "./helpers.ts";
 
 // The live sync's apply, on the receiving side's real database: what the consumer does with each event.
 let tdb: TestDatabase;
+let codesTable: ResolvedTable;
+let contextsTable: ResolvedTable;
 const db = () => tdb.db;
+/** Dash's sync hooks (search_text derived, reference.changed republished), recording what is republished. */
+const recording = (recorded: ReferenceChange[]) => {
+  const recordChange: RecordChange = async (_tx, c) => {
+    recorded.push(c);
+  };
+  return referenceSyncHooks(recordChange);
+};
 
 beforeAll(async () => {
   tdb = await createTestDatabase({ service: "ds_apply", migrationsFolder: REFERENCE_MIGRATIONS });
+  codesTable = await referenceTable(tdb.db, "codes");
+  contextsTable = await referenceTable(tdb.db, "contexts");
 });
 afterAll(() => tdb?.drop());
 beforeEach(() => resetSide(db()));
@@ -35,7 +47,7 @@ const at = (ms: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, 0, ms));
 function change(op: IncomingChange["op"], sequence: number, row: Row): IncomingChange {
   return {
     origin: "monolith",
-    spec: codesSpec,
+    table: codesTable,
     op,
     sequence,
     eventTime: at(sequence),
@@ -45,10 +57,9 @@ function change(op: IncomingChange["op"], sequence: number, row: Row): IncomingC
 
 /** Applies in one transaction, as the consumer does; `recorded` collects what would be republished. */
 async function apply(changes: IncomingChange[], recorded: ReferenceChange[] = []): Promise<ApplyOutcome> {
-  const recordChange: RecordChange = async (_tx, c) => {
-    recorded.push(c);
-  };
-  return db().transaction((tx) => applyIncomingChanges(tx as unknown as Database, changes, recordChange));
+  return db().transaction((tx) =>
+    applyIncomingChanges(tx as unknown as Database, changes, recording(recorded)),
+  );
 }
 
 const stored = async (key: string) => (await db().select().from(codes).where(eq(codes.code, key)))[0];
@@ -144,10 +155,8 @@ describe("applySnapshot", () => {
     const outcome = await db().transaction((tx) =>
       applySnapshot(
         tx as unknown as Database,
-        { origin: "monolith", spec: codesSpec, snapshot, sequence: 40, eventTime: at(40) },
-        async (_tx, c) => {
-          recorded.push(c);
-        },
+        { origin: "monolith", table: codesTable, snapshot, sequence: 40, eventTime: at(40) },
+        recording(recorded),
       ),
     );
     expect(outcome).toEqual({ applied: 3, skipped: 1 });
@@ -173,12 +182,11 @@ describe("applySnapshot", () => {
   test("another table's snapshot leaves codes alone", async () => {
     await putRows(db(), codesSpec, [codeRow("21010")]);
     await db().transaction((tx) =>
-      applySnapshot(tx as unknown as Database, {
-        origin: "monolith",
-        spec: contextsSpec,
-        snapshot: [],
-        eventTime: at(0),
-      }),
+      applySnapshot(
+        tx as unknown as Database,
+        { origin: "monolith", table: contextsTable, snapshot: [], eventTime: at(0) },
+        recording([]),
+      ),
     );
     expect((await tableRows(db())).map((r) => r.code)).toEqual(["21010"]);
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { createNatsClient, deleteNamespace, type NatsClient } from "@fig/events";
-import { codes, codesSpec, contextsSpec, REFERENCE_SPECS, type Row } from "@fig/reference";
+import { codes, codesSpec, contextsSpec, type Row } from "@fig/reference";
 import { eq } from "drizzle-orm";
 import {
   type BackfillOptions,
@@ -17,6 +17,7 @@ import {
   createSides,
   NATS_URL,
   putRows,
+  REFERENCE_ROUTE,
   resetSide,
   type Sides,
   tableRows,
@@ -50,7 +51,7 @@ const run = (route: string, options: Partial<BackfillOptions> = {}) =>
     route,
     owner: { name: "monolith", db: sides.owner.db },
     candidate: { name: "reference-data", db: sides.candidate.db },
-    specs: REFERENCE_SPECS,
+    tables: REFERENCE_ROUTE.tables,
     state,
     batch: 5,
     ...options,
@@ -60,7 +61,7 @@ const verify = () =>
   verifySides({
     owner: { name: "monolith", db: sides.owner.db },
     candidate: { name: "reference-data", db: sides.candidate.db },
-    specs: REFERENCE_SPECS,
+    tables: REFERENCE_ROUTE.tables,
   });
 
 const contextRows = (n: number): Row[] =>

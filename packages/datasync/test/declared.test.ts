@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { devScriptEnv } from "@fig/auth";
 import { type Database, rowsOf } from "@fig/db";
 import {
   createNatsClient,
@@ -255,7 +256,7 @@ describe("a route's declared tables, not Dash's", () => {
     const run = async () => {
       const child = Bun.spawn([process.execPath, cli, "verify", route.id], {
         env: {
-          ...process.env,
+          ...devScriptEnv(),
           FIG_ROUTES_FILE: ROUTE_FILE,
           CLINIC_LEGACY_DATABASE_URL: owner.url,
           SCHEDULING_DATABASE_URL: candidate.url,

@@ -8,7 +8,7 @@ import {
   streamNames,
   subjectOf,
 } from "@fig/events";
-import { codes, codesSpec, REFERENCE_SPECS } from "@fig/reference";
+import { codes, codesSpec } from "@fig/reference";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { eq } from "drizzle-orm";
 import {
@@ -23,6 +23,7 @@ import {
   createSides,
   NATS_URL,
   putRows,
+  REFERENCE_ROUTE,
   resetSide,
   type Sides,
   uniqueNamespace,
@@ -109,11 +110,12 @@ async function flip(label: string, gateway: GatewayAdmin, options: Partial<FlipO
     route: label,
     owner: { name: "monolith", db: sides.owner.db },
     candidate: { name: "reference-data", db: sides.candidate.db },
-    specs: REFERENCE_SPECS,
+    tables: REFERENCE_ROUTE.tables,
     followers,
     gateway,
     nats,
     namespace,
+    event: REFERENCE_ROUTE.event,
     state,
     holdMs: 2000,
     drainTimeoutMs: 10_000,

@@ -7,6 +7,33 @@ import { parseConfig, withoutEmptyValues } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { getTableName, sql } from "drizzle-orm";
 import { z } from "zod";
+import {
+  comparedColumns,
+  DEFAULT_ROUTES_FILE,
+  type ResolvedTable,
+  readDataRoute,
+  resolveTables,
+  tableChecksum,
+} from "../src/index.ts";
+
+/** Dash's route reference-data as the repository's fig.yaml declares its data: the four reference tables. */
+export const REFERENCE_ROUTE = readDataRoute(DEFAULT_ROUTES_FILE, "reference-data");
+
+/** One declared reference table with `db`'s columns. */
+export async function referenceTable(db: Database, name: string): Promise<ResolvedTable> {
+  const [table] = await resolveTables(
+    db,
+    REFERENCE_ROUTE.tables.filter((t) => t.name === name),
+  );
+  if (!table) throw new Error(`route reference-data declares no table ${name}`);
+  return table;
+}
+
+/** The checksum verify computes for one reference table (its declared columns). */
+export async function checksumOf(db: Database, name: string) {
+  const table = await referenceTable(db, name);
+  return tableChecksum(db, table, comparedColumns(table));
+}
 
 // The two sides of the reference-data route, each with the schema its service migrates: the monolith (the
 // first write owner) and reference-data (the candidate). Both carry the four tables, outbox, inbox, sync_keys.

@@ -18,6 +18,7 @@ import {
   REFERENCE_SPECS,
   referenceChangeRecorder,
   referenceRouter,
+  referenceSyncHooks,
   type StoreContext,
   updateRecord,
 } from "@fig/reference";
@@ -26,14 +27,23 @@ import { createTestAuth, TEST_AUTH } from "@fig/testing";
 import { eq, sql } from "drizzle-orm";
 import { Registry } from "prom-client";
 import {
-  createReferenceSync,
+  createLiveSync,
   createSyncMetrics,
-  type ReferenceSync,
+  fetchOwnerTable,
+  type LiveSync,
   type SyncMetrics,
   syncKeys,
   verifySides,
 } from "../src/index.ts";
-import { codeRow, createSides, NATS_URL, type Sides, uniqueNamespace, until } from "./helpers.ts";
+import {
+  codeRow,
+  createSides,
+  NATS_URL,
+  REFERENCE_ROUTE,
+  type Sides,
+  uniqueNamespace,
+  until,
+} from "./helpers.ts";
 
 /** A code as a POST body would give it (the store sets version and updated_at). */
 function codeInput(code: string) {
@@ -75,20 +85,23 @@ afterAll(async () => {
   await sides?.drop();
 });
 
-function startSync(metrics: SyncMetrics): ReferenceSync {
-  const sync = createReferenceSync({
+function startSync(metrics: SyncMetrics): LiveSync {
+  const ownerApi = {
+    url: `http://127.0.0.1:${server.port}`,
+    dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
+    caller: "datasync-sync-test",
+  };
+  const sync = createLiveSync({
     name: CONSUMER,
     origin: "monolith",
+    event: REFERENCE_ROUTE.event,
+    tables: REFERENCE_ROUTE.tables,
     database: sides.candidate,
     nats,
     namespace,
     logger: silent,
-    ownerApi: {
-      url: `http://127.0.0.1:${server.port}`,
-      dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
-      caller: "datasync-sync-test",
-    },
-    recordChange: referenceChangeRecorder({ withRows: true }),
+    readOwnerTable: (table) => fetchOwnerTable(ownerApi, table),
+    ...referenceSyncHooks(referenceChangeRecorder({ withRows: true })),
     metrics,
   });
   return sync;
@@ -104,7 +117,7 @@ const verify = () =>
   verifySides({
     owner: { name: "monolith", db: sides.owner.db },
     candidate: { name: "reference-data", db: sides.candidate.db },
-    specs: REFERENCE_SPECS,
+    tables: REFERENCE_ROUTE.tables,
   });
 
 /** Resolves once both sides verify equal, else fails with the last comparison. */
@@ -135,7 +148,7 @@ async function consumerIdle() {
 // One sync for the file's first tests; the redelivery test replaces it with a fresh consumer of the same name.
 describe("the live sync", () => {
   const registry = new Registry();
-  let sync: ReferenceSync;
+  let sync: LiveSync;
 
   beforeAll(async () => {
     sync = startSync(createSyncMetrics(registry));

@@ -1,8 +1,25 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { codes, codesSpec, contextsSpec, REFERENCE_SPECS } from "@fig/reference";
+import type { Database } from "@fig/db";
+import { codes, codesSpec } from "@fig/reference";
 import { eq, sql } from "drizzle-orm";
-import { firstDifferences, formatVerify, tableChecksum, verifySides } from "../src/index.ts";
-import { codeRow, codeRows, createSides, putRows, resetSide, type Sides } from "./helpers.ts";
+import { comparedColumns, firstDifferences, formatVerify, verifySides } from "../src/index.ts";
+import {
+  checksumOf,
+  codeRow,
+  codeRows,
+  createSides,
+  putRows,
+  REFERENCE_ROUTE,
+  referenceTable,
+  resetSide,
+  type Sides,
+} from "./helpers.ts";
+
+/** Verify's merge of both sides' key-ordered hashes, over codes' declared columns. */
+async function codeDifferences(a: Database, b: Database, max: number, pageSize: number) {
+  const table = await referenceTable(a, "codes");
+  return firstDifferences(a, b, table, comparedColumns(table), max, pageSize);
+}
 
 // The checksum and verify over two real databases with the schemas of the two services.
 let sides: Sides;
@@ -23,8 +40,8 @@ describe("tableChecksum", () => {
     const rows = codeRows(50);
     await putRows(owner(), codesSpec, rows);
     await putRows(candidate(), codesSpec, [...rows].reverse());
-    const a = await tableChecksum(owner(), codesSpec);
-    expect(a).toEqual(await tableChecksum(candidate(), codesSpec));
+    const a = await checksumOf(owner(), "codes");
+    expect(a).toEqual(await checksumOf(candidate(), "codes"));
     expect(a.count).toBe(50);
     expect(a.checksum).not.toBe("0");
   });
@@ -37,8 +54,8 @@ describe("tableChecksum", () => {
   ])("one row differing in %s changes the checksum", async (_what, change) => {
     await putRows(owner(), codesSpec, [codeRow("10000"), codeRow("10001")]);
     await putRows(candidate(), codesSpec, [codeRow("10000"), codeRow("10001", change)]);
-    const a = await tableChecksum(owner(), codesSpec);
-    const b = await tableChecksum(candidate(), codesSpec);
+    const a = await checksumOf(owner(), "codes");
+    const b = await checksumOf(candidate(), "codes");
     expect(b.count).toBe(a.count);
     expect(b.checksum).not.toBe(a.checksum);
   });
@@ -47,11 +64,11 @@ describe("tableChecksum", () => {
     await putRows(owner(), codesSpec, [codeRow("10000")]);
     await putRows(candidate(), codesSpec, [codeRow("10000")]);
     await candidate().execute(sql`update codes set updated_at = updated_at + interval '0.0004 seconds'`);
-    expect(await tableChecksum(candidate(), codesSpec)).toEqual(await tableChecksum(owner(), codesSpec));
+    expect(await checksumOf(candidate(), "codes")).toEqual(await checksumOf(owner(), "codes"));
   });
 
   test("an empty table checksums to count 0, checksum 0", async () => {
-    expect(await tableChecksum(owner(), contextsSpec)).toEqual({
+    expect(await checksumOf(owner(), "contexts")).toEqual({
       table: "contexts",
       count: 0,
       checksum: "0",
@@ -64,7 +81,7 @@ describe("verifySides", () => {
     verifySides({
       owner: { name: "monolith", db: owner() },
       candidate: { name: "reference-data", db: candidate() },
-      specs: REFERENCE_SPECS,
+      tables: REFERENCE_ROUTE.tables,
     });
 
   test("equal sides pass, table by table", async () => {
@@ -132,7 +149,7 @@ describe("firstDifferences", () => {
         .map((r) => (r.code === "10009" || r.code === "10015" ? { ...r, tariff_cents: 1 } : r)),
     );
     await putRows(candidate(), codesSpec, [codeRow("10099")]);
-    expect(await firstDifferences(owner(), candidate(), codesSpec, 10, 3)).toEqual([
+    expect(await codeDifferences(owner(), candidate(), 10, 3)).toEqual([
       { key: "10000", kind: "missing" },
       { key: "10009", kind: "different" },
       { key: "10015", kind: "different" },
@@ -142,7 +159,7 @@ describe("firstDifferences", () => {
 
   test("stops at `max` differences", async () => {
     await putRows(owner(), codesSpec, codeRows(8));
-    expect(await firstDifferences(owner(), candidate(), codesSpec, 3, 2)).toEqual([
+    expect(await codeDifferences(owner(), candidate(), 3, 2)).toEqual([
       { key: "10000", kind: "missing" },
       { key: "10001", kind: "missing" },
       { key: "10002", kind: "missing" },
