@@ -137,7 +137,10 @@ async function run(cmd: string[], cwd: string): Promise<void> {
     new Response(proc.stderr).text(),
     proc.exited,
   ]);
-  if (code !== 0) throw new Error(`\`${cmd.join(" ")}\` failed (exit ${code}):\n${`${out}\n${err}`.trim()}`);
+  if (code !== 0) {
+    const shown = cmd.map((arg) => (arg === process.execPath ? "bun" : arg)).join(" ");
+    throw new Error(`\`${shown}\` failed (exit ${code}):\n${`${out}\n${err}`.trim()}`);
+  }
 }
 
 /** The generated migrations: drizzle-kit's from the schema, then the tenant isolation drizzle-kit cannot express. */
@@ -165,16 +168,19 @@ function restore(root: string, saved: Map<string, string | undefined>, created: 
   for (const path of created) rmSync(join(root, path), { recursive: true, force: true });
 }
 
-/**
- * Writes a new service that reads like the others, wires it into compose.yaml and fig.yaml (a route at 0 %),
- * installs it into the workspace, generates its migrations and its OpenAPI document, and formats what it wrote.
- * Refuses (ScaffoldRefusal, nothing written) a bad or taken name; a later failure puts every file back.
- *
- * @example
- * const { port } = await scaffoldService({ root, name: "case-notes", resource: "notes", db: true });
- */
-export async function scaffoldService(options: ScaffoldOptions): Promise<ScaffoldResult> {
-  const { root, db, log = () => {} } = options;
+/** Everything the scaffold will write, computed before the first write. */
+type Plan = {
+  names: ServiceNames;
+  port: number;
+  values: Record<string, string>;
+  /** New files, repository-relative. */
+  files: { path: string; text: string }[];
+  /** New text of existing files. */
+  edits: Record<"fig.yaml" | "compose.yaml", string>;
+};
+
+/** Reads the repository and decides every file; refuses (ScaffoldRefusal) before anything is written. */
+function planScaffold({ root, db, ...options }: ScaffoldOptions): Plan {
   let names: ServiceNames;
   try {
     names = deriveNames(options.name, options.resource);
@@ -187,83 +193,95 @@ export async function scaffoldService(options: ScaffoldOptions): Promise<Scaffol
   const routeText = read(root, "fig.yaml");
   refuseCollisions(root, names, routeText);
   const port = nextFreePort(root);
-  const values: Record<string, string> = {
-    ...names,
-    port: String(port),
-    state: db ? "db" : "store",
-  };
-
-  // Every edit is computed before the first write, so a refusal leaves the repository as it was.
-  let newRouteText: string;
-  let newCompose: string;
+  const values: Record<string, string> = { ...names, port: String(port), state: db ? "db" : "store" };
   try {
-    newRouteText = addServiceRoute(routeText, names, port, db);
     const entry = applyBlocks(
       fill(readFileSync(join(FRAGMENTS, "compose-service.yaml.tmpl"), "utf8"), values, "compose"),
       { db },
       "compose",
     );
-    newCompose = addComposeService(read(root, "compose.yaml"), {
-      name: names.name,
-      entry,
-      database: db ? names.database : undefined,
-      urlVariable: `${names.env}_URL`,
-      url: `http://${names.name}:${port}`,
-    });
+    const edits = {
+      "fig.yaml": addServiceRoute(routeText, names, port, db),
+      "compose.yaml": addComposeService(read(root, "compose.yaml"), {
+        name: names.name,
+        entry,
+        database: db ? names.database : undefined,
+        urlVariable: `${names.env}_URL`,
+        url: `http://${names.name}:${port}`,
+      }),
+    };
+    const files = [
+      { path: `services/${names.name}/package.json`, text: packageJson(names, port, db) },
+      ...renderTemplates(values, { db }),
+    ];
+    return { names, port, values, files, edits };
   } catch (error) {
     if (error instanceof ComposeEditError || error instanceof RouteEditRefusal)
       throw new ScaffoldRefusal(error.message);
     throw error;
   }
-  const files = [
-    { path: `services/${names.name}/package.json`, text: packageJson(names, port, db) },
-    ...renderTemplates(values, { db }),
-  ];
+}
 
+/** Writes the plan, installs the workspace, generates migrations, formats, and writes the OpenAPI documents. */
+async function applyPlan(root: string, plan: Plan, db: boolean, log: (line: string) => void) {
+  const { names, files, edits, values } = plan;
+  const serviceDir = `services/${names.name}`;
+  for (const file of files) {
+    mkdirSync(dirname(join(root, file.path)), { recursive: true });
+    writeFileSync(join(root, file.path), file.text);
+  }
+  for (const [path, text] of Object.entries(edits)) writeFileSync(join(root, path), text);
+  log(`wrote ${serviceDir} and its route in fig.yaml; installing it into the workspace…`);
+  await run([process.execPath, "install"], root);
+  if (db) {
+    log("generating its first migration (drizzle-kit)…");
+    await generateMigrations(root, names, values);
+  }
+  // Line wrapping depends on the names' lengths: Biome lays the files out as `bun run lint` expects.
+  log("formatting what it wrote (biome)…");
+  await run(
+    [process.execPath, "x", "biome", "check", "--write", serviceDir, `loadtests/${names.name}.js`],
+    root,
+  );
+  log("writing its OpenAPI document (bun run openapi)…");
+  await run([process.execPath, "scripts/openapi.ts"], root);
+}
+
+/**
+ * Writes a new service that reads like the others, wires it into compose.yaml and fig.yaml (a route at 0 %),
+ * installs it into the workspace, generates its migrations and its OpenAPI document, and formats what it wrote.
+ * Refuses (ScaffoldRefusal, nothing written) a bad or taken name; a later failure puts every file back.
+ *
+ * @example
+ * const { port } = await scaffoldService({ root, name: "case-notes", resource: "notes", db: true });
+ */
+export async function scaffoldService(options: ScaffoldOptions): Promise<ScaffoldResult> {
+  const { root, db, log = () => {} } = options;
+  const plan = planScaffold(options);
+  const { names } = plan;
   const openapiDir = existsSync(join(root, "openapi")) ? readdirSync(join(root, "openapi")) : [];
   const saved = snapshot(root, [
-    "fig.yaml",
-    "compose.yaml",
+    ...Object.keys(plan.edits),
     "bun.lock",
     ...openapiDir.map((f) => `openapi/${f}`),
   ]);
-  const serviceDir = `services/${names.name}`;
-  const created = [serviceDir, `loadtests/${names.name}.js`, `openapi/${names.name}.json`];
+  const created = [`services/${names.name}`, `loadtests/${names.name}.js`, `openapi/${names.name}.json`];
   try {
-    for (const file of files) {
-      mkdirSync(dirname(join(root, file.path)), { recursive: true });
-      writeFileSync(join(root, file.path), file.text);
-    }
-    writeFileSync(join(root, "fig.yaml"), newRouteText);
-    writeFileSync(join(root, "compose.yaml"), newCompose);
-    log(`wrote ${serviceDir} and its route in fig.yaml; installing it into the workspace…`);
-    await run([process.execPath, "install"], root);
-    if (db) {
-      log("generating its first migration (drizzle-kit)…");
-      await generateMigrations(root, names, values);
-    }
-    log("formatting what it wrote (biome)…");
-    await run(
-      [process.execPath, "x", "biome", "check", "--write", serviceDir, `loadtests/${names.name}.js`],
-      root,
-    );
-    log("writing its OpenAPI document (bun run openapi)…");
-    await run([process.execPath, "scripts/openapi.ts"], root);
+    await applyPlan(root, plan, db, log);
   } catch (error) {
     restore(root, saved, created);
     await run([process.execPath, "install"], root).catch(() => {});
     throw error;
   }
-
   const changed = [...saved]
     .filter(([path, before]) => before !== undefined && read(root, path) !== before)
     .map(([path]) => path);
   return {
     names,
-    port,
+    port: plan.port,
     created: [
-      ...files.map((f) => f.path),
-      ...(db ? [`${serviceDir}/drizzle/`] : []),
+      ...plan.files.map((f) => f.path),
+      ...(db ? [`services/${names.name}/drizzle/`] : []),
       `openapi/${names.name}.json`,
     ],
     changed,
