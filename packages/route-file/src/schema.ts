@@ -2,7 +2,6 @@ import { ROLES } from "@fig/auth";
 import { z } from "zod";
 import { dataDeclarationSchema } from "./data.ts";
 import { queueDeclarationsSchema } from "./queues.ts";
-import { GATEWAY_PATHS } from "./types.ts";
 
 /**
  * The route file's one schema (fig.yaml). Shapes follow the Kubernetes Gateway API's HTTPRoute where it has the
@@ -163,7 +162,10 @@ export const defaultRouteSchema = z
   .object({
     /** The monolith's upstream: everything under `prefix` that no route matches goes there. */
     backendRef: z.string().min(1),
-    prefix: pathPrefix.default("/api"),
+    /** The proxied space. The gateway mounts its proxy on /api only, so another value is refused, not ignored. */
+    prefix: z
+      .literal("/api", { error: "the gateway proxies /api (the only prefix supported)" })
+      .default("/api"),
     fig: policyDefaultsSchema.optional(),
   })
   .strict();
@@ -218,9 +220,9 @@ export const routeFileSchema = z
         );
       route.matches.forEach((m, i) => {
         const prefix = m.path.value;
-        const reserved = GATEWAY_PATHS.find((g) => overlaps(prefix, g));
-        if (reserved)
-          issue(at("matches", i, "path", "value"), `${prefix} overlaps the gateway's own ${reserved}`);
+        const space = file.monolith.prefix;
+        if (prefix !== space && !prefix.startsWith(`${space}/`))
+          issue(at("matches", i, "path", "value"), `${prefix} is outside the proxied space ${space}`);
         for (const other of claims)
           if (other.route !== r && overlaps(prefix, other.prefix) && shareMethod(methods, other.methods))
             issue(

@@ -106,12 +106,6 @@ describe("the route file's schema", () => {
       /\/api\/notes\/search overlaps \/api\/notes of routes\[0\] \(notes\)/,
     ],
     [
-      "a prefix on a gateway path",
-      (f) => (f.routes[1].matches = [{ path: { type: "PathPrefix", value: "/_fig/routes" } }]),
-      "routes[1].matches[0].path.value",
-      /overlaps the gateway's own \/_fig/,
-    ],
-    [
       "a write owner not among the backendRefs",
       (f) => (f.routes[0].fig.writeOwner = "search"),
       "routes[0].fig.writeOwner",
