@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { bucketOf, pickByWeight } from "../src/proxy/pick.ts";
-import { bearer, ipFromHeader, nameSend, testGateway } from "./harness.ts";
+import { bucketOf, pickByWeight } from "../../src/proxy/pick.ts";
+import { bearer, ipFromHeader, nameSend, testGateway } from "../harness.ts";
 
 const anonymousTable = () => {
   const { table } = testGateway();

@@ -2,11 +2,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { createNatsClient, deleteNamespace } from "@fig/events";
 import { TEST_AUTH, TEST_NATS_URL } from "@fig/testing";
-import { auth, until } from "./harness.ts";
+import { auth, until } from "../harness.ts";
 
 // The gateway as a real process (Bun.serve's own body limit applies there, not under app.request) in front of
 // an upstream that counts what arrives: a 200 MB upload passes whole, streamed, with the gateway's memory flat.
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 const MiB = 1024 * 1024;
 const SIZE = 200 * MiB;
 const namespace = `t${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;

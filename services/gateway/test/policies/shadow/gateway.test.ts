@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { createShadow } from "../src/policies/shadow/mirror.ts";
-import { type ShadowReport, ShadowReportSchema } from "../src/policies/shadow/report.ts";
-import { createSend } from "../src/proxy/send.ts";
-import { routeTable } from "./fixtures/dash-routes.ts";
-import { bearer, testGateway } from "./harness.ts";
-import { startUpstream } from "./policies/upstream.ts";
+import { createShadow } from "../../../src/policies/shadow/mirror.ts";
+import { type ShadowReport, ShadowReportSchema } from "../../../src/policies/shadow/report.ts";
+import { createSend } from "../../../src/proxy/send.ts";
+import { routeTable } from "../../fixtures/dash-routes.ts";
+import { bearer, testGateway } from "../../harness.ts";
+import { startUpstream } from "../upstream.ts";
 
 // Real upstreams on ports; the full gateway app in process; the validation route shadowed at 100 %.
 const monolith = startUpstream();

@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { type BreakerStateChange, createBreakers } from "../src/policies/breaker.ts";
-import { auth, bearer, testGateway, until } from "./harness.ts";
-import { closedPortUrl, startUpstream } from "./policies/upstream.ts";
+import { type BreakerStateChange, createBreakers } from "../../src/policies/breaker.ts";
+import { auth, bearer, testGateway, until } from "../harness.ts";
+import { closedPortUrl, startUpstream } from "./upstream.ts";
 
-const FIXTURE = new URL("./fixtures/upstream-process.ts", import.meta.url).pathname;
+const FIXTURE = new URL("../fixtures/upstream-process.ts", import.meta.url).pathname;
 const CLIENTS = 20;
 const CONSUMERS = 400;
 

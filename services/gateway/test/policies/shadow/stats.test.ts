@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createShadowStats } from "../../src/policies/shadow/stats.ts";
+import { createShadowStats } from "../../../src/policies/shadow/stats.ts";
 
 const request = {
   method: "GET",

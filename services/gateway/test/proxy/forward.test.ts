@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createApp } from "@fig/service";
-import { bearer, silent, startEchoUpstream, testGateway } from "./harness.ts";
+import { bearer, silent, startEchoUpstream, testGateway } from "../harness.ts";
 
 const monolith = startEchoUpstream("monolith");
 let releaseSecond: () => void = () => {};

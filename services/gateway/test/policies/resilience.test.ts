@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { createBreakers } from "../src/policies/breaker.ts";
-import { createRetryBudget } from "../src/policies/retry.ts";
-import { routeTable } from "./fixtures/dash-routes.ts";
-import { bearer, testGateway, until } from "./harness.ts";
-import { startUpstream, type TestUpstream } from "./policies/upstream.ts";
+import { createBreakers } from "../../src/policies/breaker.ts";
+import { createRetryBudget } from "../../src/policies/retry.ts";
+import { routeTable } from "../fixtures/dash-routes.ts";
+import { bearer, testGateway, until } from "../harness.ts";
+import { startUpstream, type TestUpstream } from "./upstream.ts";
 
 // Real upstreams on ports; the full gateway app (auth, rate limit, routing, policies) in process.
 const monolith = startUpstream();

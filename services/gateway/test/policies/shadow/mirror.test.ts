@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { compileIgnore, diffJson, generalize } from "../../src/policies/shadow/diff.ts";
-import { createShadow } from "../../src/policies/shadow/mirror.ts";
-import { ShadowReportSchema } from "../../src/policies/shadow/report.ts";
-import { closedPortUrl, sendTo, startUpstream } from "./upstream.ts";
+import { compileIgnore, diffJson, generalize } from "../../../src/policies/shadow/diff.ts";
+import { createShadow } from "../../../src/policies/shadow/mirror.ts";
+import { ShadowReportSchema } from "../../../src/policies/shadow/report.ts";
+import { closedPortUrl, sendTo, startUpstream } from "../upstream.ts";
 
 const primary = startUpstream();
 const candidate = startUpstream();

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNatsClient, type NatsClient } from "@fig/events";
 import { natsServerBinary, TEST_NATS_URL } from "@fig/testing";
-import { createKvRouteStore, routesBucketName } from "../src/state/kv-store.ts";
-import { routeTable } from "./fixtures/dash-routes.ts";
-import { bearer, nameSend, silent, testGateway, until } from "./harness.ts";
+import { createKvRouteStore, routesBucketName } from "../../src/state/kv-store.ts";
+import { routeTable } from "../fixtures/dash-routes.ts";
+import { bearer, nameSend, silent, testGateway, until } from "../harness.ts";
 
 const NATS_URL = TEST_NATS_URL;
 const namespace = `gwtest_${process.pid}_${Date.now().toString(36)}`;

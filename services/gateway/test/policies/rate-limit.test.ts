@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createRateLimiter, limitFor } from "../src/policies/rate-limit.ts";
-import { bearer, nameSend, testGateway } from "./harness.ts";
+import { createRateLimiter, limitFor } from "../../src/policies/rate-limit.ts";
+import { bearer, nameSend, testGateway } from "../harness.ts";
 
 describe("token bucket", () => {
   test("capacity, refill over a minute, Reset and Retry-After in seconds", () => {
