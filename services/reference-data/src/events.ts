@@ -1,37 +1,20 @@
-import { createFollowerSync, fetchOwnerTable, type OwnerApi, readDataRoute } from "@fig/datasync";
-import type { DatabaseHandle } from "@fig/db";
-import type { NatsClient } from "@fig/events";
-import { referenceChangeRecorder, referenceSyncHooks } from "@fig/reference";
-import type { Logger } from "@fig/service";
-import type { Registry } from "prom-client";
+import type { OwnerApi } from "@fig/datasync";
+import { type ReferenceSyncOptions, referenceEvents } from "@fig/reference/events";
 
-// Events of this service.
+// Events of this service: reference data's, written once for both of its sides in @fig/reference/events.
 // Publishes: reference.changed (through the outbox, in the write's transaction), with the changed keys and,
 //   additively, the rows (version, updated_at) and a per-key sequence, so the monolith can follow it after the flip.
 // Consumes: the monolith's reference.changed (source monolith, its own subject) while the monolith is the write
 //   owner of route `reference-data` (gateway KV): the live sync applies the carried rows here.
+const reference = referenceEvents("reference-data");
 
 /** Records `reference.changed` in the outbox of the write's transaction (the owner's subject, keys and rows). */
-export const recordReferenceChanged = referenceChangeRecorder({ withRows: true });
+export const recordReferenceChanged = reference.recordChange;
 
 /** The live sync from the monolith, on while the monolith owns the route's writes. */
-export function createMonolithSync(options: {
-  database: DatabaseHandle;
-  nats: NatsClient;
-  namespace: string;
-  logger: Logger;
-  registry: Registry;
-  /** The gateway route whose `fig.data` (in the route file) says what to sync and which consumer follows. */
-  route: string;
-  routesFile: string;
-  monolith: OwnerApi;
-}) {
-  const { monolith, route, routesFile, ...rest } = options;
-  return createFollowerSync({
-    ...rest,
-    route: readDataRoute(routesFile, route),
-    origin: "monolith",
-    readOwnerTable: (table, signal) => fetchOwnerTable(monolith, table, signal),
-    ...referenceSyncHooks(recordReferenceChanged),
-  });
+export function createMonolithSync({
+  monolith,
+  ...options
+}: Omit<ReferenceSyncOptions, "owner"> & { monolith: OwnerApi }) {
+  return reference.createSync({ ...options, owner: monolith });
 }
