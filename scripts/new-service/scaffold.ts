@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { discoverServices } from "../dev-runner/discover.ts";
 import { addComposeService, ComposeEditError } from "./compose.ts";
 import { deriveNames, type ServiceNames } from "./names.ts";
 import { applyBlocks, fill, renderTemplates } from "./render.ts";
@@ -40,9 +39,26 @@ export type ScaffoldResult = {
 
 const read = (root: string, path: string) => readFileSync(join(root, path), "utf8");
 
+/** Ports services/*\/package.json declare (`"fig": { "port" }`), whether or not the service is complete yet. */
+function declaredPorts(root: string): Set<number> {
+  const ports = new Set<number>();
+  if (!existsSync(join(root, "services"))) return ports;
+  for (const entry of readdirSync(join(root, "services"), { withFileTypes: true })) {
+    const manifest = join(root, "services", entry.name, "package.json");
+    if (!entry.isDirectory() || !existsSync(manifest)) continue;
+    try {
+      const port = (JSON.parse(readFileSync(manifest, "utf8")) as { fig?: { port?: unknown } }).fig?.port;
+      if (typeof port === "number") ports.add(port);
+    } catch {
+      throw new ScaffoldRefusal(`services/${entry.name}/package.json is not valid JSON; fix it first`);
+    }
+  }
+  return ports;
+}
+
 /** The lowest port from FIRST_PORT on that no service under services/ declares. */
 export function nextFreePort(root: string): number {
-  const taken = new Set(discoverServices(root).map((s) => s.port));
+  const taken = declaredPorts(root);
   let port = FIRST_PORT;
   while (taken.has(port)) port++;
   return port;

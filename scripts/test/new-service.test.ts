@@ -1,5 +1,5 @@
 /**
- * `bun run new service` in a copy of this repository (its files as git sees them, installed from bun's cache):
+ * `bun run new service` in a copy of this repository (its tracked files, installed from bun's cache):
  * right after it runs, the checks CI runs pass on what it wrote with no edit (Biome, tsc, the OpenAPI drift
  * check and Redocly, the new service's own tests against real Postgres), fig.yaml has its route at 0 % with
  * every other line kept, compose.yaml has its entry and database; and it refuses taken or bad names.
@@ -75,11 +75,13 @@ async function typecheckService(name: string) {
 
 beforeAll(async () => {
   copy = await mkdtemp(join(tmpdir(), "fig-new-service-"));
-  // The working tree as git sees it (tracked and new files, nothing ignored), so no generated file lands here.
-  const files = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT);
+  // The tracked files as they are in the working tree (a new file counts once it is added): other work in
+  // progress beside it stays out, and no generated file ever lands in this checkout.
+  const files = await run(["git", "ls-files", "-z", "--cached"], ROOT);
   expect(files.code).toBe(0);
+  const present = files.stdout.split("\0").filter((path) => path && existsSync(join(ROOT, path)));
   const list = join(copy, ".files");
-  await writeFile(list, files.stdout);
+  await writeFile(list, `${present.join("\0")}\0`);
   ok(await run(["tar", "--null", "-T", list, "-cf", join(copy, ".files.tar")], ROOT));
   ok(await run(["tar", "-xf", ".files.tar"], copy));
   await rm(join(copy, ".files.tar"));
@@ -150,6 +152,18 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
         ),
       );
       ok(await typecheckService("case-notes"));
+    },
+    STEP_MS,
+  );
+
+  test(
+    "its Dockerfile's build step bundles it (bun scripts/build.ts --service case-notes)",
+    async () => {
+      ok(await run([process.execPath, "scripts/build.ts", "--service", "case-notes"], copy));
+      expect(existsSync(join(copy, "services/case-notes/dist/main.js"))).toBe(true);
+      expect(await text("services/case-notes/Dockerfile")).toContain(
+        "RUN bun scripts/build.ts --service case-notes",
+      );
     },
     STEP_MS,
   );
