@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   const print = (text: string, json: unknown) =>
     process.stdout.write(`${values.json ? JSON.stringify(json) : text}\n`);
   try {
-    const ownerName = await state.writeOwner(route.id, route.sides[0]);
+    const ownerName = await state.writeOwner(route.id, route.seedOwner);
     const candidateName = otherSide(route, ownerName);
     const ownerDb = await open(route, config, ownerName);
     handles.push(ownerDb);

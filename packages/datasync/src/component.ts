@@ -13,7 +13,7 @@ import { createLiveSync, createSyncMetrics, type LiveSync, type LiveSyncOptions 
  * reference-data follows the monolith before the flip, the monolith follows reference-data after it.
  *
  * @example
- * components: [followWriteOwner({ route: "reference-data", origin: "monolith", sync, nats, namespace, logger })]
+ * components: [followWriteOwner({ route: "scheduling", origin: "clinic-legacy", sync, nats, namespace, logger, defaultOwner: "clinic-legacy" })]
  */
 export function followWriteOwner({
   route,
@@ -22,7 +22,7 @@ export function followWriteOwner({
   nats,
   namespace,
   logger,
-  defaultOwner = "monolith",
+  defaultOwner,
 }: {
   route: string;
   origin: string;
@@ -30,7 +30,8 @@ export function followWriteOwner({
   nats: NatsClient;
   namespace: string;
   logger: Pick<Logger, "info" | "warn">;
-  defaultOwner?: string;
+  /** The owner before the gateway seeds the route's KV entry (DataRoute.seedOwner). */
+  defaultOwner: string;
 }) {
   const watch = watchWriteOwner({
     nats,
@@ -91,6 +92,6 @@ export function createFollowerSync(
     nats,
     namespace,
     logger,
-    defaultOwner: route.sides[0],
+    defaultOwner: route.seedOwner,
   });
 }

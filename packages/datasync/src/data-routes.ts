@@ -13,6 +13,8 @@ export type DataRoute = {
   event: EventType;
   tables: DeclaredTable[];
   sides: [string, string];
+  /** The write owner the gateway seeds the route with (`fig.writeOwner`, default the first side); KV has the live one. */
+  seedOwner: string;
   /** Upstream → the durable consumer (run by the other side) that applies that upstream's changes. */
   consumers: Record<string, string>;
 };
@@ -39,6 +41,7 @@ export function dataRoutesOf(file: RouteFile): Record<string, DataRoute> {
       event: data.event as EventType,
       tables: data.tables,
       sides: [legacy, candidate],
+      seedOwner: route.fig?.writeOwner ?? legacy,
       consumers: {
         [legacy]: data.consumers[legacy] ?? `${candidate}-${route.name}-sync`,
         [candidate]: data.consumers[candidate] ?? `${legacy}-${route.name}-sync`,

@@ -28,7 +28,7 @@ export async function flipRouteWrites({
 }): Promise<FlipResult> {
   const route = dataRouteOf(config.routeFile.file, routeId);
   const state = createDatasyncState(nats, config.FIG_NAMESPACE);
-  const ownerName = await state.writeOwner(route.id, route.sides[0]);
+  const ownerName = await state.writeOwner(route.id, route.seedOwner);
   const candidateName = otherSide(route, ownerName);
   const gateway = gatewayAdmin(gatewayUrl, gatewayToken);
   const current = await gateway.writeOwner(route.id);

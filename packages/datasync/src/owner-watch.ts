@@ -18,7 +18,7 @@ export type WriteOwnerWatchOptions = {
   nats: NatsClient;
   namespace: string;
   route: string;
-  /** The owner while the route has no KV entry: routes.ts seeds every route with the monolith. */
+  /** The owner while the route has no KV entry: the gateway seeds each route with its first backendRef. */
   defaultOwner: string;
   onOwner(owner: string): Promise<void> | void;
   logger: Pick<Logger, "info" | "warn">;

@@ -102,8 +102,8 @@ export function createDatasyncState(nats: NatsClient, namespace: string) {
     async update(route: string, change: (s: RouteDataState) => RouteDataState) {
       await write(`route.${route}`, change(await this.route(route)));
     },
-    /** The route's write owner as the gateway's KV says (routes.ts seeds the monolith). */
-    async writeOwner(route: string, defaultOwner = "monolith"): Promise<string> {
+    /** The route's write owner as the gateway's KV says; `defaultOwner` (DataRoute.seedOwner) before the gateway seeds it. */
+    async writeOwner(route: string, defaultOwner: string): Promise<string> {
       const nc = await nats.connection();
       const routes = await new Kvm(nc).create(gatewayRoutesBucket(namespace), { history: 1 });
       const entry = await routes.get(`routes.${route}`);

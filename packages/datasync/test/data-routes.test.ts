@@ -38,7 +38,12 @@ const TWO_SIDES = "[{ name: legacy, weight: 100 }, { name: next, weight: 0 }]";
 describe("data routes from the route file", () => {
   test("a route's data: its sides in backendRef order, data.changed, and a consumer per side by default", () => {
     const route = dataRouteOf(parseRouteFile(routeFile(notes(TWO_SIDES))), "notes");
-    expect(route).toMatchObject({ id: "notes", event: "data.changed", sides: ["legacy", "next"] });
+    expect(route).toMatchObject({
+      id: "notes",
+      event: "data.changed",
+      sides: ["legacy", "next"],
+      seedOwner: "legacy",
+    });
     expect(route.consumers).toEqual({ legacy: "next-notes-sync", next: "legacy-notes-sync" });
     expect(otherSide(route, "legacy")).toBe("next");
     expect(otherSide(route, "next")).toBe("legacy");

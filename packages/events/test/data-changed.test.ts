@@ -13,7 +13,7 @@ describe("data.changed", () => {
   test("its payload takes any table; reference.changed keeps Dash's four, with the same shape", () => {
     const change = {
       table: "appointments",
-      op: "updated",
+      op: "updated" as const,
       keys: ["north\u001f3"],
       count: 1,
       truncated: false,
