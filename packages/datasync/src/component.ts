@@ -10,7 +10,7 @@ import { createLiveSync, createSyncMetrics, type LiveSync, type LiveSyncOptions 
 /**
  * The live sync as a bootstrap component: it consumes the origin's changes exactly while the origin is the
  * route's write owner (in the gateway's KV), so flipping the owner reverses the direction by itself —
- * reference-data follows the monolith before the flip, the monolith follows reference-data after it.
+ * the new side follows the legacy side before the flip, the legacy side follows the new one after it.
  *
  * @example
  * components: [followWriteOwner({ route: "scheduling", origin: "clinic-legacy", sync, nats, namespace, logger, defaultOwner: "clinic-legacy" })]
@@ -58,8 +58,8 @@ export function followWriteOwner({
  * declaration too.
  *
  * @example
- * const route = dataRouteOf(loadRouteFile({ file, env }).file, "reference-data");
- * createFollowerSync({ route, origin: "monolith", database, nats, namespace, logger, registry, readOwnerTable })
+ * const route = readDataRoute(config.FIG_ROUTES_FILE, "scheduling");
+ * createFollowerSync({ route, origin: "clinic-legacy", database, nats, namespace, logger, registry })
  */
 export function createFollowerSync(
   options: {

@@ -121,7 +121,7 @@ export async function readRouteData(
  *
  * @example
  * const data = createRouteDataReader(nats, namespace);
- * await data.read("reference-data", "monolith");
+ * await data.read("scheduling", "clinic-legacy");
  */
 export function createRouteDataReader(nats: NatsClient, namespace: string) {
   const state = createDatasyncState(nats, namespace);
