@@ -93,10 +93,11 @@ export function createShadow({
   random = Math.random,
 }: ShadowOptions): Shadow {
   const stats = createShadowStats({ samplesPerRoute, fieldsPerSample });
-  const waiting: Job[] = [];
-  let outstanding = 0;
-  let inFlight = 0;
-  let idle: { promise: Promise<void>; resolve: () => void } | undefined;
+  const queue = createJobQueue<Job>(concurrency, (job) =>
+    compare(job).catch((error: unknown) =>
+      logger?.warn({ err: error, route: job.plan.routeId }, "shadow comparison failed"),
+    ),
+  );
   const ignoreCache = new Map<string, (pointer: string) => boolean>();
 
   const ignoreOf = (patterns: readonly string[] = []) => {
@@ -107,28 +108,6 @@ export function createShadow({
       ignoreCache.set(key, matcher);
     }
     return matcher;
-  };
-
-  const finish = () => {
-    outstanding--;
-    inFlight--;
-    if (outstanding === 0 && idle) {
-      idle.resolve();
-      idle = undefined;
-    }
-    pump();
-  };
-
-  const pump = () => {
-    while (inFlight < concurrency && waiting.length > 0) {
-      const job = waiting.shift() as Job;
-      inFlight++;
-      compare(job)
-        .catch((error: unknown) =>
-          logger?.warn({ err: error, route: job.plan.routeId }, "shadow comparison failed"),
-        )
-        .finally(finish);
-    }
   };
 
   const limits = { timeoutMs, bodyCapBytes };
@@ -177,12 +156,11 @@ export function createShadow({
         return response;
       if (random() * 100 >= plan.percent) return response;
       const routeStats = stats.of(plan.routeId, plan.candidate);
-      if (outstanding >= queueMax) {
+      if (queue.outstanding() >= queueMax) {
         routeStats.dropped++;
         return response;
       }
       routeStats.mirrored++;
-      outstanding++;
 
       let body: Promise<CapturedBody> | undefined;
       const declared = Number(response.headers.get("content-length") ?? Number.NaN);
@@ -191,19 +169,55 @@ export function createShadow({
       else if (!response.body) body = Promise.resolve({ kind: "ok", text: "" });
       // clone() tees the body: `response` keeps streaming to the client, the copy is read here up to the cap.
       else body = capture(response.clone(), bodyCapBytes);
-      waiting.push({ plan, stats: routeStats, status: response.status, body, noise: random() < noiseShare });
-      pump();
+      queue.push({ plan, stats: routeStats, status: response.status, body, noise: random() < noiseShare });
       return response;
     },
 
     snapshot() {
       return {
-        queue: { max: queueMax, outstanding },
+        queue: { max: queueMax, outstanding: queue.outstanding() },
         routes: stats.report(),
       };
     },
 
-    drained() {
+    drained: queue.drained,
+  };
+}
+
+/**
+ * Runs jobs `concurrency` at a time, in arrival order. `outstanding` counts those waiting and running;
+ * `drained` resolves once it is 0.
+ */
+function createJobQueue<J>(concurrency: number, run: (job: J) => Promise<unknown>) {
+  const waiting: J[] = [];
+  let outstanding = 0;
+  let inFlight = 0;
+  let idle: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  const finish = () => {
+    outstanding--;
+    inFlight--;
+    if (outstanding === 0 && idle) {
+      idle.resolve();
+      idle = undefined;
+    }
+    pump();
+  };
+  const pump = () => {
+    while (inFlight < concurrency && waiting.length > 0) {
+      inFlight++;
+      run(waiting.shift() as J).finally(finish);
+    }
+  };
+
+  return {
+    outstanding: () => outstanding,
+    push(job: J) {
+      outstanding++;
+      waiting.push(job);
+      pump();
+    },
+    drained(): Promise<void> {
       if (outstanding === 0) return Promise.resolve();
       if (!idle) {
         let resolve = () => {};
