@@ -1,5 +1,5 @@
 /**
- * `bun run new service` in a copy of this repository (its tracked files, installed from bun's cache):
+ * `bun run new service` in a copy of this repository (its files as git sees them, installed from bun's cache):
  * right after it runs, the checks CI runs pass on what it wrote with no edit (Biome, tsc, the OpenAPI drift
  * check and Redocly, the new service's own tests against real Postgres), fig.yaml has its route at 0 % with
  * every other line kept, compose.yaml has its entry and database; and it refuses taken or bad names.
@@ -75,9 +75,8 @@ async function typecheckService(name: string) {
 
 beforeAll(async () => {
   copy = await mkdtemp(join(tmpdir(), "fig-new-service-"));
-  // The tracked files as they are in the working tree (a new file counts once it is added): other work in
-  // progress beside it stays out, and no generated file ever lands in this checkout.
-  const files = await run(["git", "ls-files", "-z", "--cached"], ROOT);
+  // The working tree as git sees it (tracked and new files, nothing ignored), so no generated file lands here.
+  const files = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT);
   expect(files.code).toBe(0);
   const present = files.stdout.split("\0").filter((path) => path && existsSync(join(ROOT, path)));
   const list = join(copy, ".files");
