@@ -7,6 +7,7 @@ import { parseTtlSeconds } from "./ttl.ts";
 const USAGE = `Usage: bun run token --sub <user> --tenant <tenant> --roles <role>[,<role>...] [--ttl 1h]
 
 Prints an HS256 dev token signed with AUTH_DEV_SECRET (or the built-in dev default).
+An operator (the gateway's /_fig and console): --sub you --tenant platform --roles operator.
   --sub      subject (user id)
   --tenant   tenant id
   --roles    comma-separated, from: ${ROLES.join(", ")}

@@ -3,7 +3,7 @@ import { AppError, problemResponse } from "@fig/service";
 import { Hono } from "hono";
 import { requireAuth, requireRole } from "../src/middleware.ts";
 import { mintDevToken } from "../src/mint.ts";
-import { hasAnyRole, isRole, ROLES, type Role, roleAtLeast } from "../src/roles.ts";
+import { hasAnyRole, isOperator, isRole, ROLES, type Role, roleAtLeast } from "../src/roles.ts";
 import { createTokenVerifier } from "../src/verify.ts";
 import { AUDIENCE, ISSUER, SECRET } from "./fixtures.ts";
 
@@ -48,4 +48,24 @@ test("a gate token passes requireRole('viewer') and is refused editor and admin 
   expect((await app.request("/read", { headers })).status).toBe(200);
   expect((await app.request("/edit", { headers })).status).toBe(403);
   expect((await app.request("/admin", { headers })).status).toBe(403);
+});
+
+test("operator is a role outside the tenant order: it grants no tenant role and no tenant role implies it", () => {
+  expect(isRole("operator")).toBe(true);
+  for (const role of ["viewer", "editor", "admin", "gate"] as Role[]) {
+    expect(roleAtLeast(["operator"], role)).toBe(false);
+    expect(roleAtLeast([role], "operator")).toBe(false);
+  }
+  expect(roleAtLeast(["operator"], "operator")).toBe(true);
+});
+
+test("isOperator: role operator in the operator tenant, nothing else", () => {
+  expect(isOperator({ tenant: "platform", roles: ["operator"] }, "platform")).toBe(true);
+  expect(isOperator({ tenant: "platform", roles: ["viewer", "operator"] }, "platform")).toBe(true);
+  // A tenant's admin, a platform admin, and an operator role minted in another tenant are not operators.
+  expect(isOperator({ tenant: "acme", roles: ["admin"] }, "platform")).toBe(false);
+  expect(isOperator({ tenant: "platform", roles: ["admin"] }, "platform")).toBe(false);
+  expect(isOperator({ tenant: "evilcorp", roles: ["operator"] }, "platform")).toBe(false);
+  expect(isOperator({ tenant: "ops", roles: ["operator"] }, "ops")).toBe(true);
+  expect(isOperator(undefined, "platform")).toBe(false);
 });
