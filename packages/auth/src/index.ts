@@ -21,7 +21,7 @@ export { requireAuth, requireRole } from "./middleware.ts";
 export type { MintDevTokenOptions } from "./mint.ts";
 export { mintDevToken } from "./mint.ts";
 export type { Role } from "./roles.ts";
-export { hasAnyRole, isRole, ROLES, roleAtLeast } from "./roles.ts";
+export { hasAnyRole, isOperator, isRole, ROLES, roleAtLeast } from "./roles.ts";
 export { parseTtlSeconds } from "./ttl.ts";
 export type { TokenVerifier, TokenVerifierOptions } from "./verify.ts";
 export { ASYMMETRIC_ALGORITHMS, createTokenVerifier } from "./verify.ts";
