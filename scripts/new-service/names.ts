@@ -56,7 +56,8 @@ export function singularOf(plural: string): string {
   let one = last;
   if (/[^aeiou]ies$/.test(last)) one = `${last.slice(0, -3)}y`;
   else if (/(s|x|z|ch|sh)es$/.test(last)) one = last.slice(0, -2);
-  else if (/[^s]s$/.test(last)) one = last.slice(0, -1);
+  // "status", "analysis", "class": already singular (or Latin); left as they are.
+  else if (/[^sui]s$/.test(last)) one = last.slice(0, -1);
   return [...parts, one].join("-");
 }
 

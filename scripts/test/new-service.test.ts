@@ -15,6 +15,8 @@ import { createNatsClient, deleteStreams } from "../../packages/events/src/index
 import { k6SyntaxError } from "../../packages/loadgate/src/syntax.ts";
 import { loadRouteText, parseRouteFile } from "../../packages/route-file/src/index.ts";
 import { createTestDatabase, TEST_NATS_URL } from "../../packages/testing/src/index.ts";
+import { deriveNames, singularOf } from "../new-service/names.ts";
+import { applyBlocks, fill } from "../new-service/render.ts";
 import { nextFreePort } from "../new-service/scaffold.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -91,6 +93,33 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (copy) await rm(copy, { recursive: true, force: true });
+});
+
+describe("names and templates", () => {
+  test("a resource's singular and the identifiers derived from the two slugs", () => {
+    expect(
+      ["notes", "entries", "addresses", "boxes", "status", "case-notes", "data"].map(singularOf),
+    ).toEqual(["note", "entry", "address", "box", "status", "case-note", "data"]);
+    expect(deriveNames("case-notes", "billing-entries")).toMatchObject({
+      env: "CASE_NOTES",
+      database: "case_notes",
+      table: "billing_entries",
+      plural: "billingEntries",
+      Plural: "BillingEntries",
+      Singular: "BillingEntry",
+      singularWords: "billing entry",
+    });
+  });
+
+  test("blocks keep or drop whole lines by flag; a template's mistake is named with its file", () => {
+    const text = "a\n{{#db}}\nb\n{{/db}}\n{{^db}}\nc\n{{/db}}\nd";
+    expect(applyBlocks(text, { db: true }, "t")).toBe("a\nb\nd");
+    expect(applyBlocks(text, { db: false }, "t")).toBe("a\nc\nd");
+    expect(() => applyBlocks("{{#db}}\nx", { db: true }, "t.tmpl")).toThrow(
+      "t.tmpl: {{#db}} is never closed",
+    );
+    expect(() => fill("{{nope}}", {}, "t.tmpl")).toThrow("t.tmpl: unknown placeholder {{nope}}");
+  });
 });
 
 describe("bun run new service case-notes --resource notes (with a database)", () => {
