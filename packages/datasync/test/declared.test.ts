@@ -251,10 +251,10 @@ describe("a route's declared tables, not Dash's", () => {
     expect((await verify()).ok).toBe(true);
   });
 
-  test("bun run migrate-data verify <route> reads the same declaration and each side's database: env", async () => {
+  test("bun run migrate-data verify|status <route> read the same declaration and each side's database: env", async () => {
     const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
-    const run = async () => {
-      const child = Bun.spawn([process.execPath, cli, "verify", route.id], {
+    const run = async (command = "verify") => {
+      const child = Bun.spawn([process.execPath, cli, command, route.id], {
         env: {
           ...devScriptEnv(),
           FIG_ROUTES_FILE: ROUTE_FILE,
@@ -291,6 +291,12 @@ describe("a route's declared tables, not Dash's", () => {
       sql`insert into appointments select * from jsonb_populate_record(null::appointments, ${JSON.stringify(row)}::jsonb)`,
     );
     expect((await verify()).ok).toBe(true);
+    const status = await run("status");
+    expect(status.code).toBe(0);
+    expect(status.text).toContain(
+      "route scheduling: write owner clinic-legacy; scheduling follows through scheduling-scheduling-sync",
+    );
+    expect(status.text).toMatch(/outbox pending 0, stream pending 0, unacked 0\n/);
   });
 
   test("the flip's verify gate: a differing row refuses it; equal sides flip the write owner", async () => {
