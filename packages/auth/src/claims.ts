@@ -6,6 +6,8 @@ export const AuthClaimsSchema = z.object({
   sub: z.string().min(1),
   tenant: z.string().min(1),
   roles: z.array(z.enum(ROLES)),
+  /** Service tokens (the client-credentials grant) carry their scopes, space-separated (RFC 8693 §4.2). */
+  scope: z.string().optional(),
 });
 
 /** Who is calling: the verified identity a request handler reads from `c.get("auth")`. */

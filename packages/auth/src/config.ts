@@ -7,6 +7,7 @@ import {
   MIN_DEV_SECRET_BYTES,
   withDevAuthDefaults,
 } from "./defaults.ts";
+import type { ClientCredentials } from "./service-token.ts";
 
 export { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_SECRET_DEFAULT };
 
@@ -20,6 +21,10 @@ const AuthEnvSchema = z.object({
       error: `must be at least ${MIN_DEV_SECRET_BYTES} bytes`,
     })
     .optional(),
+  /** The client-credentials grant for this service's own calls to others (all three, or none). */
+  AUTH_TOKEN_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  AUTH_CLIENT_ID: z.string().min(1).optional(),
+  AUTH_CLIENT_SECRET: z.string().min(1).optional(),
   AUTH_CLOCK_TOLERANCE_S: z.coerce
     .number({ error: "must be a whole number of seconds" })
     .int({ error: "must be a whole number of seconds" })
@@ -35,9 +40,20 @@ export type AuthConfig = {
   jwksUrl?: string;
   devSecret?: string;
   clockToleranceSeconds: number;
+  /** Set when AUTH_TOKEN_URL, AUTH_CLIENT_ID and AUTH_CLIENT_SECRET are: calls to other services use its tokens. */
+  client?: ClientCredentials;
   /** NODE_ENV is "production": dev secrets are refused. */
   production: boolean;
 };
+
+const CLIENT_VARS = ["AUTH_TOKEN_URL", "AUTH_CLIENT_ID", "AUTH_CLIENT_SECRET"] as const;
+
+function clientProblems(env: Record<string, string>): string[] {
+  const set = CLIENT_VARS.filter((name) => env[name] !== undefined);
+  if (set.length === 0 || set.length === CLIENT_VARS.length) return [];
+  const missing = CLIENT_VARS.filter((name) => env[name] === undefined);
+  return missing.map((name) => `${name}: is required with ${set.join(", ")} (the client-credentials grant)`);
+}
 
 function productionProblems(production: boolean, env: Record<string, string>): string[] {
   if (!production) return [];
@@ -69,6 +85,7 @@ export function readAuthConfig(env: Record<string, string | undefined>): AuthCon
       ? []
       : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`)),
     ...productionProblems(production, present),
+    ...clientProblems(present),
   ];
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const vars = parsed.data;
@@ -78,6 +95,15 @@ export function readAuthConfig(env: Record<string, string | undefined>): AuthCon
     ...(vars.AUTH_JWKS_URL ? { jwksUrl: vars.AUTH_JWKS_URL } : {}),
     ...(vars.AUTH_DEV_SECRET ? { devSecret: vars.AUTH_DEV_SECRET } : {}),
     clockToleranceSeconds: vars.AUTH_CLOCK_TOLERANCE_S,
+    ...(vars.AUTH_TOKEN_URL && vars.AUTH_CLIENT_ID && vars.AUTH_CLIENT_SECRET
+      ? {
+          client: {
+            tokenUrl: vars.AUTH_TOKEN_URL,
+            clientId: vars.AUTH_CLIENT_ID,
+            clientSecret: vars.AUTH_CLIENT_SECRET,
+          },
+        }
+      : {}),
     production,
   };
 }

@@ -54,3 +54,21 @@ export function requireRole(role: Role): MiddlewareHandler {
     await next();
   };
 }
+
+/**
+ * For routes meant for services: a service token (one that carries `scope`) must hold `scope`; a user token
+ * (no `scope` claim) is judged by its roles alone. Mount after `requireAuth`.
+ *
+ * @example
+ * router.on(["GET"], "/export", requireScope("reference:export"));
+ */
+export function requireScope(scope: string): MiddlewareHandler {
+  return async function requireScope(c, next) {
+    const auth: AuthClaims | undefined = c.get("auth");
+    if (!auth) throw new Error("requireScope must be mounted after requireAuth");
+    if (auth.scope !== undefined && !auth.scope.split(" ").includes(scope)) {
+      throw insufficientScopeError(`Requires scope ${scope}; the token has ${auth.scope || "no scope"}`);
+    }
+    await next();
+  };
+}

@@ -1,6 +1,7 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   errors,
   type JSONWebKeySet,
@@ -41,6 +42,18 @@ export type TokenVerifierOptions = {
   jwksUrl?: string;
   /** Local JWKS, for tests and air-gapped setups. */
   jwks?: JSONWebKeySet;
+  /** A key resolver the caller owns (the identity service verifies with its own key store). */
+  keys?: JWTVerifyGetKey;
+  /**
+   * A token whose `kid` the cached key set lacks makes the verifier refetch it, at most once per this many ms
+   * (jose's cooldownDuration). Default 30 000. The identity service publishes a key before it signs with it,
+   * so only a verifier whose key set predates that publication ever needs the refetch.
+   */
+  jwksCooldownMs?: number;
+  /** The key set is refetched when older than this, whatever the tokens say. Default 600 000 (10 min). */
+  jwksCacheMaxAgeMs?: number;
+  /** Called at every fetch of the remote key set (metrics, tests). */
+  onKeySetFetch?: () => void;
   /** HS256 shared secret, dev and test only (`readAuthConfig` refuses it in production). */
   devSecret?: string;
   /** Algorithms accepted from the key set; asymmetric only. Default RS256, ES256, EdDSA. */
@@ -70,15 +83,25 @@ export function createTokenVerifier({
   audience,
   jwksUrl,
   jwks,
+  keys,
   devSecret,
   algorithms = DEFAULT_ALGORITHMS,
   clockToleranceSeconds = 30,
+  jwksCooldownMs = 30_000,
+  jwksCacheMaxAgeMs = 600_000,
+  onKeySetFetch,
 }: TokenVerifierOptions): TokenVerifier {
   if (!issuer || !audience) throw new Error("createTokenVerifier: issuer and audience are required");
   if (!Number.isFinite(clockToleranceSeconds) || clockToleranceSeconds < 0) {
     throw new Error("createTokenVerifier: clockToleranceSeconds must be a non-negative number");
   }
-  const keySet = createKeySet(jwksUrl, jwks);
+  const keySet =
+    keys ??
+    createKeySet(jwksUrl, jwks, {
+      cooldownMs: jwksCooldownMs,
+      cacheMaxAgeMs: jwksCacheMaxAgeMs,
+      onKeySetFetch,
+    });
   const secretBytes = devSecret === undefined ? undefined : encodeDevSecret(devSecret);
   // Imported once: handing jose raw bytes re-imports the HMAC key on every verification.
   let secretKey: Promise<CryptoKey> | undefined;
@@ -140,9 +163,16 @@ export function createTokenVerifier({
   return { verifyBearerToken };
 }
 
+type RemoteKeySetOptions = {
+  cooldownMs: number;
+  cacheMaxAgeMs: number;
+  onKeySetFetch?: (() => void) | undefined;
+};
+
 function createKeySet(
   jwksUrl: string | undefined,
   jwks: JSONWebKeySet | undefined,
+  { cooldownMs, cacheMaxAgeMs, onKeySetFetch }: RemoteKeySetOptions,
 ): JWTVerifyGetKey | undefined {
   if (jwksUrl && jwks) throw new Error("createTokenVerifier: set jwksUrl or jwks, not both");
   if (jwks) return createLocalJWKSet(jwks);
@@ -156,7 +186,19 @@ function createKeySet(
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new Error("createTokenVerifier: jwksUrl must be http(s)");
   }
-  return createRemoteJWKSet(url);
+  // jose refetches on an unknown kid once the cooldown has passed, and one fetch serves every waiting request.
+  return createRemoteJWKSet(url, {
+    cooldownDuration: cooldownMs,
+    cacheMaxAge: cacheMaxAgeMs,
+    ...(onKeySetFetch
+      ? {
+          [customFetch]: (input: string | URL | Request, init?: RequestInit) => {
+            onKeySetFetch();
+            return fetch(input, init);
+          },
+        }
+      : {}),
+  });
 }
 
 function encodeDevSecret(devSecret: string): Uint8Array {

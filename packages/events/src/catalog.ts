@@ -99,6 +99,35 @@ export const catalog = {
       `changes in order. Above ${REFERENCE_CHANGED_MAX_KEYS} rows, \`keys\` and \`rows\` are empty and \`truncated\` is true.`,
     schema: changeEventSchema(z.string().min(1).describe("The table, as the route's `fig.data` names it")),
   }),
+  "audit.recorded": defineEvent({
+    type: "audit.recorded",
+    version: 1,
+    source: "audit",
+    publishedByAny: true,
+    tenantOwned: false,
+    description:
+      "A control-plane act to append to the audit log (weights, state, write owner, holds, shadow share, promotion " +
+      "decisions, flips, DLQ replays, faults): who, when, what, from, to, why and its numbers. Each component publishes " +
+      "on `<ns>.events.audit.recorded.<publisher>`; the audit service appends each event id once to its hash chain.",
+    schema: z
+      .object({
+        at: z.iso.datetime({ offset: true }).describe("When the act happened"),
+        actor: z
+          .object({ sub: z.string().min(1), tenant: z.string().nullable() })
+          .strict()
+          .describe("The token's `sub` and tenant (a component acting on its own names itself)"),
+        kind: z
+          .string()
+          .regex(/^[a-z][a-z0-9.-]{0,63}$/)
+          .describe("What kind of act: weights, state, write-owner, promotion-step, flip, identity.login…"),
+        subject: z.string().max(200).nullable().describe("What it acted on: a route id, a user, a consumer"),
+        from: z.unknown().describe("The value before (JSON), or null"),
+        to: z.unknown().describe("The value after (JSON), or null"),
+        reason: z.string().max(2000).nullable().describe("Why, as the actor said it"),
+        data: z.record(z.string(), z.unknown()).nullable().describe("Numbers behind the act (a gate's p95…)"),
+      })
+      .strict(),
+  }),
   "file.uploaded": defineEvent({
     type: "file.uploaded",
     version: 1,
@@ -154,6 +183,76 @@ export const catalog = {
     tenantOwned: true,
     description: "A validation run could not complete (for example, the header is unusable).",
     schema: z.object({ validationId: z.uuid(), reason: z.string() }).strict(),
+  }),
+  // Identity events: the identity service's logins, sessions, users and keys, for the audit log. All share the
+  // `identity.` prefix, so one consumer of `<ns>.events.identity.>` takes every one.
+  "identity.login.succeeded": defineEvent({
+    type: "identity.login.succeeded",
+    version: 1,
+    source: "identity",
+    tenantOwned: true,
+    description: "A user logged in with email and password; a session (refresh token family) began.",
+    schema: z
+      .object({ userId: z.uuid(), email: z.string(), sessionId: z.uuid(), ip: z.string().nullable() })
+      .strict(),
+  }),
+  "identity.login.failed": defineEvent({
+    type: "identity.login.failed",
+    version: 1,
+    source: "identity",
+    tenantOwned: true,
+    description:
+      "A login was refused: `bad_credentials` (unknown email, wrong password, disabled or not yet activated account) or `locked` (too many failures for the account or the address; answered 429).",
+    schema: z
+      .object({ email: z.string(), ip: z.string().nullable(), reason: z.enum(["bad_credentials", "locked"]) })
+      .strict(),
+  }),
+  "identity.session.revoked": defineEvent({
+    type: "identity.session.revoked",
+    version: 1,
+    source: "identity",
+    tenantOwned: true,
+    description:
+      "A session and every refresh token of its family were revoked: `logout`, `reuse` (a used refresh token was presented again) or `disabled` (its user was disabled).",
+    schema: z
+      .object({ sessionId: z.uuid(), userId: z.uuid(), reason: z.enum(["logout", "reuse", "disabled"]) })
+      .strict(),
+  }),
+  "identity.user.invited": defineEvent({
+    type: "identity.user.invited",
+    version: 1,
+    source: "identity",
+    tenantOwned: true,
+    description: "A tenant admin invited a user (who sets a password with the one-time token).",
+    schema: z
+      .object({ userId: z.uuid(), email: z.string(), roles: z.array(z.string()), by: z.string() })
+      .strict(),
+  }),
+  "identity.user.changed": defineEvent({
+    type: "identity.user.changed",
+    version: 1,
+    source: "identity",
+    tenantOwned: true,
+    description:
+      "A user's roles or status changed (by a tenant admin), or the user set a password from an invitation (`by` is the user).",
+    schema: z
+      .object({
+        userId: z.uuid(),
+        by: z.string(),
+        roles: z.object({ from: z.array(z.string()), to: z.array(z.string()) }).optional(),
+        status: z.object({ from: z.string(), to: z.string() }).optional(),
+        passwordSet: z.boolean().optional(),
+      })
+      .strict(),
+  }),
+  "identity.key.rotated": defineEvent({
+    type: "identity.key.rotated",
+    version: 1,
+    source: "identity",
+    tenantOwned: false,
+    description:
+      "The signing keys rotated: `next` became `current`, the old current was retired (still published until its tokens expire), and a new `next` was published.",
+    schema: z.object({ retired: z.string().nullable(), current: z.string(), next: z.string() }).strict(),
   }),
 } as const;
 

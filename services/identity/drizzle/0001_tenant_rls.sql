@@ -1,0 +1,29 @@
+-- Row-level security for "users". Requests run in transactions that do
+--   select set_config('app.tenant_id', <tenant>, true); set local role fig_tenant;
+-- fig_tenant is not a superuser and does not own the table, so the policy applies; FORCE makes it apply
+-- to the owner too. The role is cluster-wide: create it once, tolerate a concurrent creator.
+DO $$ BEGIN
+  CREATE ROLE fig_tenant NOLOGIN NOSUPERUSER NOBYPASSRLS;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$;
+--> statement-breakpoint
+DO $$ BEGIN
+  EXECUTE format('GRANT fig_tenant TO %I', current_user);
+EXCEPTION WHEN others THEN NULL;
+END $$;
+--> statement-breakpoint
+GRANT USAGE ON SCHEMA public TO fig_tenant;
+--> statement-breakpoint
+GRANT SELECT, INSERT, UPDATE, DELETE ON "users" TO fig_tenant;
+--> statement-breakpoint
+GRANT SELECT, INSERT ON outbox TO fig_tenant;
+--> statement-breakpoint
+GRANT USAGE ON SEQUENCE outbox_seq_seq TO fig_tenant;
+--> statement-breakpoint
+ALTER TABLE "users" ENABLE ROW LEVEL SECURITY;
+--> statement-breakpoint
+ALTER TABLE "users" FORCE ROW LEVEL SECURITY;
+--> statement-breakpoint
+CREATE POLICY tenant_isolation ON "users"
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
