@@ -159,6 +159,17 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
     expect(manifest).toMatchObject({ name: "@fig/case-notes", fig: { port: before.port } });
   });
 
+  test(
+    "bun.lock has the new workspace: CI's `bun install --frozen-lockfile` passes",
+    async () => {
+      expect(await text("bun.lock")).toContain(
+        '"@fig/case-notes": ["@fig/case-notes@workspace:services/case-notes"]',
+      );
+      ok(await run([process.execPath, "install", "--frozen-lockfile"], copy));
+    },
+    STEP_MS,
+  );
+
   test("its first migration is drizzle-kit's, with the journal, plus row-level security", async () => {
     const journal = JSON.parse(await text("services/case-notes/drizzle/meta/_journal.json"));
     expect(journal.entries.map((e: { tag: string }) => e.tag)).toEqual(["0000_init", "0001_tenant_rls"]);
