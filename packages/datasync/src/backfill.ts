@@ -11,6 +11,7 @@ import {
   type ResolvedTable,
   type Row,
   resolveTables,
+  writtenColumns,
 } from "./declared-table.ts";
 import type { BackfillCheckpoint, DatasyncState } from "./state.ts";
 
@@ -58,7 +59,8 @@ export async function writePage(
   table: ResolvedTable,
   { origin, rows, after, last }: { origin: string; rows: Row[]; after: string | null; last: string | null },
 ): Promise<PageOutcome> {
-  const columns = table.stored.filter((c) => !c.generated);
+  // The columns both sides have: a candidate-only column keeps its default (or its value, on an update).
+  const columns = writtenColumns(table, rows);
   const name = ident(table.name);
   const names = columns.map((c) => ident(c.name));
   const data = columns.filter((c) => !table.key.includes(c.name)).map((c) => ident(c.name));

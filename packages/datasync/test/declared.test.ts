@@ -142,6 +142,10 @@ describe("a route's declared tables, not Dash's", () => {
       select c, s, ('00000000-0000-4000-8000-' || lpad(s::text, 12, '0'))::uuid, 'check-up ' || c || s,
         timestamptz '2026-03-01 09:00:00.123456+00' + make_interval(mins => s)
       from unnest(array['north', 'south']) as c, generate_series(1, 4) as s`);
+    // The new service has a column of its own: rows copied from the owner take its default.
+    await candidate.db.execute(
+      sql`alter table patients add column portal_enabled boolean not null default false`,
+    );
     // A candidate row the owner does not have: backfill removes it.
     await candidate.db.execute(
       sql`insert into appointments (clinic_id, slot, patient_id, reason) values ('east', 1, ${uuid(1)}, 'stale')`,
@@ -167,6 +171,10 @@ describe("a route's declared tables, not Dash's", () => {
       ["patients", 7, 7],
       ["appointments", 8, 8],
     ]);
+    const [portal] = rowsOf<{ n: number }>(
+      await candidate.db.execute(sql`select count(*)::int as n from patients where not portal_enabled`),
+    );
+    expect(portal?.n).toBe(7);
     // The copy is exact: microseconds and jsonb included.
     expect(await appointment(candidate.db, "south", 3)).toEqual(await appointment(owner.db, "south", 3));
   });
