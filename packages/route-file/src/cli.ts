@@ -18,7 +18,7 @@ const USAGE = `usage:
 
 routes check     validates the route file (FIG_ROUTES_FILE, default ./fig.yaml) and the variables it names
 export httproute prints the gateway's live routes (GET /_fig/routes) as Gateway API v1 HTTPRoute YAML;
-                 without --token (or FIG_TOKEN) a dev admin token is minted, as bun run promote does`;
+                 without --token (or FIG_TOKEN) a dev operator token is minted (FIG_OPERATOR_TENANT)`;
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void; fetch?: typeof fetch };
 
@@ -86,8 +86,9 @@ async function exportHttpRoutes(options: ExportOptions, config: FigCliConfig, io
     (await mintDevToken({
       secret: resolveDevSecret(config.auth),
       sub: `${config.USER}:export`,
-      tenant: "fig",
-      roles: ["admin"],
+      // An operator of the control plane; `admin` too while the gateway's /_fig guard still asks for it.
+      tenant: config.FIG_OPERATOR_TENANT,
+      roles: ["operator", "admin"],
       issuer: config.auth.issuer,
       audience: config.auth.audience,
       ttl: "5m",

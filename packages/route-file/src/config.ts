@@ -10,6 +10,8 @@ const FigCliEnv = z.object({
   FIG_GATEWAY_URL: z.url().default("http://127.0.0.1:8080"),
   /** An admin token for the gateway's admin API instead of minting a dev one (required in production). */
   FIG_TOKEN: z.string().optional(),
+  /** The control plane's tenant: the minted token is an operator there (role `operator`). */
+  FIG_OPERATOR_TENANT: z.string().default("platform"),
   USER: z.string().default("fig"),
 });
 
