@@ -3,6 +3,7 @@
  * until its tokens expire) and publishes a new next. Uses the service's database (DATABASE_URL, or the dev
  * runner's embedded one) and IDENTITY_KEY_ENCRYPTION_KEY.
  */
+import { devScriptEnv } from "@fig/auth";
 import { createDatabase, readDevDatabases } from "@fig/db";
 import { loadConfig } from "./config.ts";
 import { createKeyCipher, rotateSigningKeys } from "./domain/keys.ts";
@@ -19,7 +20,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const config = loadConfig();
+  // A dev script: from a plain terminal the dev secret is defaulted, as for `bun run token`.
+  const config = loadConfig(devScriptEnv());
   const url = config.DATABASE_URL ?? readDevDatabases(config.DATA_DIR)?.databases.identity;
   if (!url) {
     console.error(
