@@ -356,6 +356,8 @@ async function benchFlip() {
     await Bun.sleep(1000);
     stop = true;
     await Promise.all(lanes);
+    if (!flip.stdout.trim())
+      throw new Error(`migrate-data flip printed nothing (exit ${flip.code}): ${flip.stderr}`);
     const result = JSON.parse(flip.stdout) as {
       outcome: string;
       heldMs: number;

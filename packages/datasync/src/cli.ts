@@ -55,6 +55,7 @@ async function open(route: DataRoute, config: CliConfig, name: string): Promise<
   });
 }
 
+/** A dev operator token: role operator in the operator tenant (the control plane's), admin for older gateways. */
 async function gatewayToken(config: CliConfig) {
   if (config.GATEWAY_TOKEN) return config.GATEWAY_TOKEN;
   const { issuer, audience } = config.auth;
@@ -63,8 +64,8 @@ async function gatewayToken(config: CliConfig) {
     issuer,
     audience,
     sub: "migrate-data",
-    tenant: "fig-system",
-    roles: ["admin"],
+    tenant: config.FIG_OPERATOR_TENANT,
+    roles: ["operator", "admin"],
     ttl: "10m",
   });
 }

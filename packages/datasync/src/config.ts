@@ -17,8 +17,10 @@ const CliEnv = z.object({
   DATA_DIR: z.string().default(".data"),
   /** The gateway's admin API (write hold, write owner, history). */
   GATEWAY_URL: z.url().default("http://127.0.0.1:8080"),
-  /** An admin bearer token for the gateway; without it one is minted with AUTH_DEV_SECRET (dev default outside production). */
+  /** An operator's bearer token for the gateway; without it one is minted with AUTH_DEV_SECRET (dev default outside production). */
   GATEWAY_TOKEN: z.string().optional(),
+  /** The tenant whose operators steer the gateway's /_fig (the minted token's tenant). */
+  FIG_OPERATOR_TENANT: z.string().min(1).default("platform"),
   /** Rows per backfill page (one transaction on the candidate each). */
   MIGRATE_BATCH: z.coerce.number().int().min(1).max(50_000).default(2000),
   /** How long the gateway holds a route's new writes during a flip before answering 503 (≤ 2 s by default). */
