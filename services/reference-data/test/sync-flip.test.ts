@@ -53,7 +53,8 @@ beforeAll(async () => {
   });
   nats = createNatsClient({ servers: TEST_NATS_URL, name: "sync-flip-test" });
   editor = await auth.token({ roles: ["editor"], sub: "writer" });
-  admin = await auth.token({ roles: ["admin"], sub: "operator" });
+  // The gateway's /_fig admits operators (role operator in the operator tenant); admin for a gateway that asks it.
+  admin = await auth.token({ roles: ["operator", "admin"], tenant: "platform", sub: "operator" });
   const base = commonEnv(namespace);
   const [gp, mp, rp] = [freePort(), freePort(), freePort()];
   const urls = {
