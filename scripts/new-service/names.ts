@@ -19,8 +19,9 @@ export type ServiceNames = {
   plural: string;
   Plural: string;
   Singular: string;
-  /** Words for prose: "notes", "note". */
+  /** Words for prose: "case notes", "case note"; a title ("Case notes") for tags and descriptions. */
   pluralWords: string;
+  pluralTitle: string;
   singularWords: string;
   /** Kebab singular for metric tags (`note`). */
   singularSlug: string;
@@ -85,6 +86,7 @@ export function deriveNames(name: string, resource = name): ServiceNames {
     Plural: pascal(resource),
     Singular,
     pluralWords: words(resource).join(" "),
+    pluralTitle: capital(words(resource).join(" ")),
     singularWords: words(singular).join(" "),
     singularSlug: singular,
   };
