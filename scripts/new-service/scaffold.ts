@@ -209,7 +209,13 @@ function planScaffold({ root, db, ...options }: ScaffoldOptions): Plan {
   const routeText = read(root, "fig.yaml");
   refuseCollisions(root, names, routeText);
   const port = nextFreePort(root);
-  const values: Record<string, string> = { ...names, port: String(port), state: db ? "db" : "store" };
+  // `state` is what the routes and verbs get (deps.db or deps.store); `testState` the same in a test (t.…).
+  const values: Record<string, string> = {
+    ...names,
+    port: String(port),
+    state: db ? "db" : "store",
+    testState: db ? "tdb.db" : "store",
+  };
   try {
     const entry = applyBlocks(
       fill(readFileSync(join(FRAGMENTS, "compose-service.yaml.tmpl"), "utf8"), values, "compose"),

@@ -147,6 +147,7 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
       "services/case-notes/src/domain/notes.ts",
       "services/case-notes/src/db/schema.ts",
       "services/case-notes/test/security.test.ts",
+      "services/case-notes/test/domain.test.ts",
       "services/case-notes/Dockerfile",
       "loadtests/case-notes.js",
       "openapi/case-notes.json",
@@ -236,7 +237,8 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
       const tests = await run([process.execPath, "test", "--timeout", "60000", "services/case-notes"], copy);
       ok(tests);
       expect(tests.stderr).toMatch(/\b0 fail\b/);
-      expect(tests.stderr).toContain("security.test.ts");
+      for (const file of ["notes.test.ts", "security.test.ts", "domain.test.ts"])
+        expect(tests.stderr).toContain(file);
     },
     STEP_MS,
   );
