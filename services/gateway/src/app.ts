@@ -19,7 +19,7 @@ import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin
 import { routeStateRouter } from "./admin/route-state.ts";
 import { shadowRouter } from "./admin/shadow.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
-import { DEFAULT_ROUTES_FILE } from "./config.ts";
+import { DEFAULT_OPERATOR_TENANT, DEFAULT_ROUTES_FILE } from "./config.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
 import { CONSOLE_PATH } from "./console/page.tsx";
 import { withListMergeNotes } from "./docs/list-merge.ts";
@@ -54,7 +54,7 @@ export const SERVICE = {
     "(weighted, sticky per user; writes to the route's write owner). Send `Authorization: Bearer <JWT>`; every answer carries " +
     "`Fig-Served-By` (the upstream that answered) and `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` " +
     "(a token bucket per user and route; 429 adds `Retry-After`). Tokens with role admin or gate may pin an upstream with " +
-    "`x-fig-route: <upstream>`. `/_fig/*` is the admin API (role admin).",
+    "`x-fig-route: <upstream>`. `/_fig/*` is the admin API, for the platform's operators only (role operator in the operator tenant).",
 };
 
 export type GatewayDeps = {
@@ -85,6 +85,8 @@ export type GatewayDeps = {
   promotions?: PromotionsReader;
   /** migrate-data's and the live sync's records (packages/datasync's KV bucket) for GET /_fig/data. */
   data?: RouteDataReader;
+  /** Whose `operator` tokens may use /_fig and the console (FIG_OPERATOR_TENANT); default `platform`. */
+  operatorTenant?: string;
 };
 
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
@@ -110,7 +112,7 @@ function routeStateNote(store: RouteStateStore): string {
  * admin API; /openapi.json is the merged document of every operation reachable through the gateway.
  */
 export function buildGateway(deps: GatewayDeps) {
-  const { table, store, verifier, logger } = deps;
+  const { table, store, verifier, logger, operatorTenant = DEFAULT_OPERATOR_TENANT } = deps;
   const metrics = createGatewayMetrics();
   const breakers = deps.breakers ?? createBreakers();
   breakers.onStateChange(({ upstream, from, to }) => {
@@ -154,6 +156,7 @@ export function buildGateway(deps: GatewayDeps) {
     figGuard({
       admission: createAdmission({ verifier, limiter, clientIp }),
       rateLimit: table.defaultRoute.policies.rateLimit,
+      operatorTenant,
       ownAuth: [CONSOLE_PATH],
     }),
   );
@@ -168,6 +171,7 @@ export function buildGateway(deps: GatewayDeps) {
     jobs: deps.jobs,
     promotionsReader: deps.promotions,
     logger,
+    operatorTenant,
   });
   const writeHolds = createWriteHolds(store);
   app.route("/_fig", dataRouter({ table, store, reader: deps.data }));

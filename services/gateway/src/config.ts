@@ -10,6 +10,9 @@ const positiveInt = () => z.coerce.number().int().positive();
 /** The repository's fig.yaml: three levels up from src/ (and from dist/ in the image, where it is copied too). */
 export const DEFAULT_ROUTES_FILE = join(import.meta.dir, "..", "..", "..", "fig.yaml");
 
+/** The operator tenant when FIG_OPERATOR_TENANT is not set (`bun run token --tenant platform --roles operator`). */
+export const DEFAULT_OPERATOR_TENANT = "platform";
+
 const GatewayEnv = z.object({
   ...baseConfigShape,
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -19,6 +22,11 @@ const GatewayEnv = z.object({
    * timeouts it reads from variables it names (MONOLITH_URL, RATE_LIMIT_PER_MINUTE, … in the repo's fig.yaml).
    */
   FIG_ROUTES_FILE: z.string().default(DEFAULT_ROUTES_FILE),
+  /**
+   * The tenant whose tokens with role `operator` may use the control plane (/_fig/*, the console). Keep it a
+   * tenant no customer is given: an admin of a customer's tenant is never an operator.
+   */
+  FIG_OPERATOR_TENANT: z.string().min(1).default(DEFAULT_OPERATOR_TENANT),
   /** The largest request body passed through (streamed, never buffered); upstreams apply their own limits. */
   MAX_REQUEST_BODY_BYTES: positiveInt().default(1024 * 1024 * 1024),
 });

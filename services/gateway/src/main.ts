@@ -38,6 +38,7 @@ await runService({
       jobs: { nats, namespace, queues: config.routes.file.queues ?? [] },
       promotions: promotionsReader(nats, namespace),
       data: createRouteDataReader(nats, namespace),
+      operatorTenant: config.FIG_OPERATOR_TENANT,
     });
     return {
       app,

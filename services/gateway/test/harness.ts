@@ -71,6 +71,14 @@ export async function bearer(options: Parameters<typeof auth.token>[0] = {}) {
   return { authorization: `Bearer ${await auth.token(options)}` };
 }
 
+/** The operator tenant the test gateways use (buildGateway's default, FIG_OPERATOR_TENANT's too). */
+export const OPERATOR_TENANT = "platform";
+
+/** Headers with an operator's token: role operator in the operator tenant (the only callers of /_fig). */
+export function operator(sub = "test-operator") {
+  return bearer({ sub, tenant: OPERATOR_TENANT, roles: ["operator"] });
+}
+
 /** Polls `check` until it returns true or the deadline passes (a generous one: machines differ in speed). */
 export async function until(check: () => boolean | Promise<boolean>, what: string, deadlineMs = 15_000) {
   const deadline = Date.now() + deadlineMs;

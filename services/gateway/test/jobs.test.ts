@@ -7,7 +7,7 @@ import type { QueueDeclaration } from "@fig/route-file/queues";
 import { TEST_NATS_URL } from "@fig/testing";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type JobsSnapshot, queueStreamName } from "../src/admin/jobs.ts";
-import { bearer, testGateway } from "./harness.ts";
+import { bearer, operator, testGateway } from "./harness.ts";
 
 // A second system's work queue beside Dash's, each in its own stream, in a namespace of this file's own.
 const namespace = `jobs${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
@@ -48,7 +48,7 @@ async function publish(subject: string, type: string, data: unknown, tenant = "c
 }
 
 async function jobs(app = gateway.app): Promise<JobsSnapshot> {
-  const res = await app.request("/_fig/jobs", { headers: await bearer({ roles: ["admin"] }) });
+  const res = await app.request("/_fig/jobs", { headers: await operator() });
   expect(res.status).toBe(200);
   return (await res.json()) as JobsSnapshot;
 }
@@ -180,17 +180,18 @@ describe("GET /_fig/jobs: every queue the route file declares", () => {
     expect(await jobs(bare.app)).toEqual({ queues: [] });
   });
 
-  test("a viewer is refused (the admin API is admin-only)", async () => {
-    const res = await gateway.app.request("/_fig/jobs", { headers: await bearer({ roles: ["viewer"] }) });
-    expect(res.status).toBe(403);
+  test("a tenant's viewer or admin is refused: the job lists span every tenant (operators only)", async () => {
+    for (const roles of [["viewer"], ["admin"]] as const) {
+      const headers = await bearer({ roles: [...roles], tenant: "clinic-7" });
+      expect((await gateway.app.request("/_fig/jobs", { headers })).status).toBe(403);
+      expect((await gateway.app.request("/_fig/console/sections/jobs", { headers })).status).toBe(403);
+    }
   });
 });
 
 describe("the console's Jobs tab, as the server renders it", () => {
   const section = async (app: typeof gateway.app) => {
-    const res = await app.request("/_fig/console/sections/jobs", {
-      headers: await bearer({ roles: ["viewer"], tenant: "clinic-7" }),
-    });
+    const res = await app.request("/_fig/console/sections/jobs", { headers: await operator() });
     expect(res.status).toBe(200);
     return res.text();
   };
@@ -204,6 +205,8 @@ describe("the console's Jobs tab, as the server renders it", () => {
     const panel = html.slice(html.indexOf('id="queue-notes-transcription"'));
     expect(panel).toContain('data-run="note-2"');
     expect(panel).toContain('data-progress="/api/notes/note-2/transcription/events"');
+    // A run's progress is its tenant's to read, with the tenant's own token: the operator is told whose it is.
+    expect(panel).toContain("progress visible to tenant clinic-7");
   });
 
   test("no queue declared: an empty state that says how to declare one", async () => {

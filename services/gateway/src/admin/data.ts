@@ -83,7 +83,7 @@ export const getDataRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Data during the migration: write owner, sync lag, last verify and backfill per stateful route",
   description:
-    "Requires role viewer (the console reads it). What `bun run migrate-data` and the live sync keep in NATS KV (`<ns>_datasync`), " +
+    "Operators only (role operator in the operator tenant; the console reads it). What `bun run migrate-data` and the live sync keep in NATS KV (`<ns>_datasync`), " +
     "with the write owner from the live route state. The numbers are the same `migrate-data status` prints.",
   security: bearerSecurity,
   responses: {
@@ -102,7 +102,7 @@ export type DataAdminDeps = {
   reader?: RouteDataReader | undefined;
 };
 
-/** GET /_fig/data: viewer-readable (the console's Data tab; see guard.ts). */
+/** GET /_fig/data: operators only (the console's Data tab reads it; see guard.ts). */
 export function dataRouter({ table, store, reader }: DataAdminDeps) {
   const stateful = table.routes.filter((r) => r.writes === "owner");
   const router = createRouter();

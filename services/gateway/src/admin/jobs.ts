@@ -245,7 +245,7 @@ export const jobsRoute = createRoute({
   tags,
   summary: "The declared work queues: queued, processing, completed, failed and dead-lettered",
   description:
-    "Requires role admin. One entry per queue of the route file's `queues:`, in its order (none declared: an empty list). Counts from JetStream stream and consumer info (the gateway has no database); completed and failed count the events of the last 7 days.",
+    "Operators only (role operator in the operator tenant). One entry per queue of the route file's `queues:`, in its order (none declared: an empty list). Counts from JetStream stream and consumer info (the gateway has no database); completed and failed count the events of the last 7 days.",
   security,
   responses: {
     200: { description: "Each queue's counts and the jobs still in it", content: json(JobsSnapshotSchema) },
@@ -259,7 +259,8 @@ export const dlqRoute = createRoute({
   operationId: "listGatewayDeadLetters",
   tags,
   summary: "Dead letters: messages a consumer gave up on, with the error",
-  description: "Requires role admin. Oldest first, at most 100. `bun run events dlq list` shows the same.",
+  description:
+    "Operators only (role operator in the operator tenant). Oldest first, at most 100. `bun run events dlq list` shows the same.",
   security,
   responses: {
     200: {
@@ -277,7 +278,7 @@ export const replayRoute = createRoute({
   tags,
   summary: "Replay a dead letter to its original subject",
   description:
-    "Requires role admin. Same CloudEvents headers and event id (consumers' inboxes still dedupe); the message leaves the dead-letter stream. `bun run events dlq replay <seq>` does the same.",
+    "Operators only (role operator in the operator tenant). Same CloudEvents headers and event id (consumers' inboxes still dedupe); the message leaves the dead-letter stream. `bun run events dlq replay <seq>` does the same.",
   security,
   request: {
     params: z.object({

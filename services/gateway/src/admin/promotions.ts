@@ -36,7 +36,7 @@ export const listPromotionsRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Promotions: the latest of every route, or every promotion of one route",
   description:
-    "Requires role admin. Each record carries every decision with the numbers behind it (p95, error rate, request count, thresholds, engine). " +
+    "Operators only (role operator in the operator tenant). Each record carries every decision with the numbers behind it (p95, error rate, request count, thresholds, engine). " +
     "`effectiveState` is `paused` for a promotion whose process died mid-step, with the weights it holds.",
   security: bearerSecurity,
   request: {
@@ -93,14 +93,14 @@ const ACTIONS = {
     operationId: "pauseGatewayPromotion",
     summary: "Pause a route's running promotion (`bun run promote pause <route>`)",
     description:
-      "Requires role admin. The running promote process holds its weights after the current window (that window is measured again on resume). " +
+      "Operators only (role operator in the operator tenant). The running promote process holds its weights after the current window (that window is measured again on resume). " +
       "422 when the route's latest promotion is not running or paused.",
   },
   resume: {
     operationId: "resumeGatewayPromotion",
     summary: "Resume a paused promotion whose promote process is still running",
     description:
-      "Requires role admin. Asks the live promote process that holds the route's lock to go on (`bun run promote resume <route>` does the same). " +
+      "Operators only (role operator in the operator tenant). Asks the live promote process that holds the route's lock to go on (`bun run promote resume <route>` does the same). " +
       "The gateway does not run load gates itself: when no live process holds the promotion (it was interrupted, or its process died), " +
       "this answers 422 and the promotion is resumed from a terminal with `bun run promote resume <route>`, which drives the remaining steps.",
   },
@@ -108,7 +108,7 @@ const ACTIONS = {
     operationId: "rollbackGatewayPromotion",
     summary: "Roll back a route: 100 % to the stable upstream at once (`bun run promote rollback <route>`)",
     description:
-      "Requires role admin. Sets the weights without If-Match (a rollback must win), records the promotion as rolled back with the reason and actor, " +
+      "Operators only (role operator in the operator tenant). Sets the weights without If-Match (a rollback must win), records the promotion as rolled back with the reason and actor, " +
       "and the running promote process, if any, stops at its next heartbeat. The route can be promoted again with a plain new promote.",
   },
 } as const;
@@ -157,7 +157,7 @@ export const putShadowPercentRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Set the share of a route's GETs mirrored to its shadow candidate",
   description:
-    "Requires role admin. Mirrored GETs are compared at `GET /_fig/shadow`; the client's answer never changes. Recorded in the history.",
+    "Operators only (role operator in the operator tenant). Mirrored GETs are compared at `GET /_fig/shadow`; the client's answer never changes. Recorded in the history.",
   security: bearerSecurity,
   request: {
     params: z.object({
@@ -177,7 +177,7 @@ export type PromotionsAdminDeps = {
   promotions?: PromotionsReader | undefined;
 };
 
-/** GET /_fig/promotions, their actions and PUT /_fig/routes/{id}/shadow: role admin (see guard.ts). */
+/** GET /_fig/promotions, their actions and PUT /_fig/routes/{id}/shadow: operators only (see guard.ts). */
 export function promotionsRouter({ table, store, promotions }: PromotionsAdminDeps) {
   const router = createRouter();
 

@@ -26,7 +26,7 @@ const UpstreamSchema = z
 const HistoryEntrySchema = z
   .object({
     at: z.string().openapi({ example: "2025-01-31T12:00:00.000Z" }),
-    who: z.string().openapi({ description: "The admin token's `sub`", example: "alice" }),
+    who: z.string().openapi({ description: "The operator token's `sub`", example: "alice" }),
     what: z.enum(["seed", "weights", "state", "write-owner", "write-hold", "shadow"]),
     from: z.unknown().openapi({ example: { monolith: 100, validation: 0 } }),
     to: z.unknown().openapi({ example: { monolith: 90, validation: 10 } }),
@@ -137,7 +137,8 @@ export const listRoutesRoute = createRoute({
   operationId: "listGatewayRoutes",
   tags: ADMIN_TAGS,
   summary: "List routes with their live weights, state and write owner",
-  description: "Requires role admin. `state` says whether the live state is current (NATS KV reachable).",
+  description:
+    "Operators only (role operator in the operator tenant). `state` says whether the live state is current (NATS KV reachable).",
   security: bearerSecurity,
   responses: {
     200: { description: "Every route, the default one first", content: jsonContent(RouteListSchema) },
@@ -152,7 +153,7 @@ export const putWeightsRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Set a route's weights",
   description:
-    "Requires role admin. Every replica applies the change within about a second (NATS KV watch). Known upstreams, integers, sum 100. Recorded in the history.",
+    "Operators only (role operator in the operator tenant). Every replica applies the change within about a second (NATS KV watch). Known upstreams, integers, sum 100. Recorded in the history.",
   security: bearerSecurity,
   request: {
     params: IdParams,
@@ -168,7 +169,7 @@ export const putStateRoute = createRoute({
   operationId: "setGatewayRouteState",
   tags: ADMIN_TAGS,
   summary: "Activate or deactivate a route (inactive sends everything to the monolith)",
-  description: "Requires role admin. Recorded in the history.",
+  description: "Operators only (role operator in the operator tenant). Recorded in the history.",
   security: bearerSecurity,
   request: {
     params: IdParams,
@@ -185,7 +186,7 @@ export const putWriteOwnerRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Move a route's write ownership",
   description:
-    "Requires role admin. Non-safe methods go to the write owner whatever the weights (routes with `writes: owner`). Flip only after the data sync is verified. Recorded in the history.",
+    "Operators only (role operator in the operator tenant). Non-safe methods go to the write owner whatever the weights (routes with `writes: owner`). Flip only after the data sync is verified. Recorded in the history.",
   security: bearerSecurity,
   request: {
     params: IdParams,
@@ -202,7 +203,7 @@ export const historyRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "A route's change history: who, when, from, to, why",
   description:
-    "Requires role admin. The latest 200 changes, oldest first; the seed from routes.ts is the first.",
+    "Operators only (role operator in the operator tenant). The latest 200 changes, oldest first; the seed from routes.ts is the first.",
   security: bearerSecurity,
   request: { params: IdParams },
   responses: {
@@ -217,7 +218,7 @@ export type RouteStateAdminDeps = {
   breakers?: Breakers;
 };
 
-/** /_fig/routes: the routes with their live state, and the changes to a route, each recorded in its history; role admin (see guard.ts). */
+/** /_fig/routes: the routes with their live state, and the changes to a route, each recorded in its history; operators only (see guard.ts). */
 export function routeStateRouter(deps: RouteStateAdminDeps) {
   const { table, store, breakers } = deps;
   const all = [table.defaultRoute, ...table.routes];

@@ -11,7 +11,7 @@ export const shadowReportRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Shadow traffic: matches, mismatches, noise and recent diffs per route",
   description:
-    "Requires role admin. Mirrored GETs compared by status and JSON body (ignored paths left out); fields that differ between two answers of the primary itself are noise, not mismatches.",
+    "Operators only (role operator in the operator tenant). Mirrored GETs compared by status and JSON body (ignored paths left out); fields that differ between two answers of the primary itself are noise, not mismatches.",
   security: bearerSecurity,
   responses: {
     200: { description: "The shadow report", content: jsonContent(ShadowReportSchema) },
@@ -24,7 +24,7 @@ export type ShadowAdminDeps = {
   shadow?: Shadow | undefined;
 };
 
-/** GET /_fig/shadow: role admin (see guard.ts). */
+/** GET /_fig/shadow: operators only (see guard.ts). */
 export function shadowRouter({ shadow }: ShadowAdminDeps) {
   const router = createRouter();
   router.openapi(shadowReportRoute, (c) => {

@@ -57,7 +57,7 @@ export const putWriteHoldRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "Hold a route's new writes while its write owner moves",
   description:
-    "Requires role admin. New writes to the route wait, unforwarded, until the hold is released (they then go to the write owner of that moment) " +
+    "Operators only (role operator in the operator tenant). New writes to the route wait, unforwarded, until the hold is released (they then go to the write owner of that moment) " +
     "or `holdMs` passes (503 with Retry-After; such a write was never sent). Answers once the writes forwarded before the hold were answered " +
     "(on this replica), so the old owner has committed them. Recorded in the history.",
   security: bearerSecurity,
@@ -74,7 +74,8 @@ export const deleteWriteHoldRoute = createRoute({
   operationId: "releaseGatewayRouteWrites",
   tags: ADMIN_TAGS,
   summary: "Release a route's held writes to its current write owner",
-  description: "Requires role admin. Recorded in the history (`why` carries the flip's figures).",
+  description:
+    "Operators only (role operator in the operator tenant). Recorded in the history (`why` carries the flip's figures).",
   security: bearerSecurity,
   request: { params: IdParams, body: { required: false, content: jsonContent(ReleaseBody) } },
   responses: {
@@ -89,7 +90,7 @@ export type WriteHoldAdminDeps = {
   holds: WriteHolds;
 };
 
-/** /_fig/routes/{id}/write-hold: role admin (see guard.ts). */
+/** /_fig/routes/{id}/write-hold: operators only (see guard.ts). */
 export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
   const ids = new Set(table.routes.map((r) => r.id));
   const router = createRouter();

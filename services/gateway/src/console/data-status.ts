@@ -78,7 +78,7 @@ export function adminApiDataStatus(
     const res = await request("/_fig/data", { headers: { authorization } });
     if (res.status === 404) return null;
     if (res.status === 401 || res.status === 403)
-      return { error: `GET /_fig/data answered ${res.status}: reading sync status needs role viewer` };
+      return { error: `GET /_fig/data answered ${res.status}: reading sync status needs an operator token` };
     if (!res.ok) return { error: `GET /_fig/data answered ${res.status}` };
     const body = obj(await res.json());
     const list = Array.isArray(body.routes) ? body.routes : [];

@@ -1,4 +1,4 @@
-import { roleAtLeast, type TokenVerifier } from "@fig/auth";
+import { isOperator, type TokenVerifier } from "@fig/auth";
 import { AppError, type Logger } from "@fig/service";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -8,11 +8,16 @@ import { ConsolePage, SECTIONS, type SectionId } from "./page.tsx";
 import { renderSections } from "./render.tsx";
 import type { ConsoleSources, Viewer } from "./sources.ts";
 
-const CONSOLE_AUTH = { read: "viewer", write: "admin" } as const;
+const CONSOLE_AUTH = { read: "operator", write: "operator" } as const;
+
+/** How to mint a token the console accepts in development (the default operator tenant). */
+export const OPERATOR_TOKEN_HINT = "bun run token --sub you --tenant platform --roles operator";
 
 export type ConsoleDeps = {
   sources: ConsoleSources;
   verifier: TokenVerifier;
+  /** The tenant whose `operator` tokens may read the console (FIG_OPERATOR_TENANT). */
+  operatorTenant: string;
   logger?: Logger;
   /** The admin API's operations, to offer only the actions that exist (e.g. promotion rollback). */
   adminOperations: () => { method: string; path: string }[];
@@ -25,30 +30,44 @@ export type ConsoleDeps = {
   devTokenHint?: string;
 };
 
-async function viewerOf(verifier: TokenVerifier, c: Context): Promise<Viewer> {
+/**
+ * The console's reader: an operator, as for the admin API it calls. Its sections show every tenant's routes,
+ * shadow diff values and dead-letter payloads, so a tenant's admin or viewer is refused (403).
+ */
+async function viewerOf(verifier: TokenVerifier, operatorTenant: string, c: Context): Promise<Viewer> {
   const header = c.req.header("authorization");
   const claims = authorize(CONSOLE_AUTH, "GET", await identify(verifier, header));
   if (!claims || !header) throw new AppError("unauthorized", "Missing bearer token");
+  if (!isOperator(claims, operatorTenant)) {
+    throw new AppError(
+      "forbidden",
+      `Requires an operator of tenant ${operatorTenant}; the token is of ${claims.tenant}`,
+      {
+        headers: { "www-authenticate": 'Bearer error="insufficient_scope"' },
+      },
+    );
+  }
   return {
     sub: claims.sub,
     tenant: claims.tenant,
     roles: claims.roles,
-    admin: roleAtLeast(claims.roles, "admin"),
+    // Every operator may act; the field stays for a read-only operator role, should one be added.
+    admin: true,
     authorization: header,
   };
 }
 
 /**
  * `/_fig/console`: the page (a server-rendered shell), its assets (uPlot and the client script, served from
- * node_modules: no CDN), and the sections as server-rendered HTML over SSE for a viewer-or-admin token.
+ * node_modules: no CDN), and the sections as server-rendered HTML over SSE for an operator's token.
  * Actions are not here: the page calls the admin API (`/_fig/routes/...`), like the CLI.
  *
  * @example
  * app.route("/_fig/console", consoleRouter({ sources, verifier, adminOperations: () => app.routes }));
  */
 export function consoleRouter(deps: ConsoleDeps) {
-  const { sources, verifier, tickMs = 1000, stampMs = 25, reverifyMs = 10_000 } = deps;
-  const hint = deps.devTokenHint ?? "bun run token --sub you --tenant acme --roles admin";
+  const { sources, verifier, operatorTenant, tickMs = 1000, stampMs = 25, reverifyMs = 10_000 } = deps;
+  const hint = deps.devTokenHint ?? OPERATOR_TOKEN_HINT;
   const router = new Hono();
   const actions = () => {
     const ops = deps.adminOperations();
@@ -74,7 +93,7 @@ export function consoleRouter(deps: ConsoleDeps) {
   });
 
   router.get("/sections/:id", async (c) => {
-    const viewer = await viewerOf(verifier, c);
+    const viewer = await viewerOf(verifier, operatorTenant, c);
     const id = c.req.param("id") as SectionId;
     if (!SECTIONS.some((s) => s.id === id)) throw new AppError("not_found", `No console section ${id}`);
     const html = await renderSections(sources, viewer, { promotionActions: actions() });
@@ -83,7 +102,7 @@ export function consoleRouter(deps: ConsoleDeps) {
   });
 
   router.get("/events", async (c) => {
-    const viewer = await viewerOf(verifier, c);
+    const viewer = await viewerOf(verifier, operatorTenant, c);
     c.header("Cache-Control", "no-store");
     return streamSSE(c, async (stream) => {
       let closed = false;
@@ -104,7 +123,7 @@ export function consoleRouter(deps: ConsoleDeps) {
       let verifiedAt = Date.now();
       while (!closed) {
         if (Date.now() - verifiedAt > reverifyMs) {
-          const ok = await viewerOf(verifier, c).then(
+          const ok = await viewerOf(verifier, operatorTenant, c).then(
             () => true,
             () => false,
           );

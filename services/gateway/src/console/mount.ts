@@ -37,18 +37,20 @@ export type MountConsoleDeps = ConsoleOptions & {
   table: RouteTable;
   store: RouteStateStore;
   verifier: TokenVerifier;
+  /** The tenant whose `operator` tokens may read the console (FIG_OPERATOR_TENANT). */
+  operatorTenant: string;
   breakers?: Breakers;
   shadow?: Shadow;
   registry: Registry;
   jobs?: JobsSource;
-  /** packages/promote's records, as GET /_fig/promotions reads them (that route is admin-only; the console's viewers read here). */
+  /** packages/promote's records, as GET /_fig/promotions reads them (both for operators only). */
   promotionsReader?: PromotionsReader | undefined;
   logger?: Logger;
 };
 
 /**
- * Mounts `/_fig/console` on the gateway app (before the admin router, whose guard is admin-only: the console's
- * reads are viewer-readable). Promotions and sync status are read through the app's own admin API with the
+ * Mounts `/_fig/console` on the gateway app (before the admin router: the console checks its own token, an
+ * operator's, as the admin API's guard does). Promotions and sync status are read through the app's own admin API with the
  * user's token, once those operations exist. Returns the sampler: start and stop it with the gateway.
  */
 export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
@@ -69,7 +71,7 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
     shadow: deps.shadow,
     sampler,
     jobs: deps.jobs,
-    // packages/promote's records straight from the reader (viewers too); else through the admin-only API.
+    // packages/promote's records straight from the reader; else through the admin API with the operator's token.
     promotions:
       deps.promotions ??
       (deps.promotionsReader
@@ -82,6 +84,7 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
     consoleRouter({
       sources,
       verifier: deps.verifier,
+      operatorTenant: deps.operatorTenant,
       logger: deps.logger,
       adminOperations: () => app.routes,
       tickMs: deps.tickMs,

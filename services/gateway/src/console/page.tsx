@@ -64,12 +64,12 @@ export function ConsolePage(props: { versions: Record<AssetName, string>; devTok
           <section id="login" class="signed-out-only" aria-labelledby="login-title">
             <h2 id="login-title">Open the console</h2>
             <form id="token-form">
-              <label for="token">Bearer token (role viewer or admin)</label>
+              <label for="token">Bearer token of an operator (role operator in the operator tenant)</label>
               <textarea id="token" name="token" rows={4} autocomplete="off" spellcheck={false} required />
               <p class="hint">
-                Pasted once, kept in this tab's sessionStorage only, never put in a URL.{" "}
-                <code>bun run dev</code> prints a dev admin token; or mint one:{" "}
-                <code>{props.devTokenHint}</code>.
+                Pasted once, kept in this tab's sessionStorage only, never put in a URL. A tenant's admin or
+                viewer is refused: the console shows every tenant's traffic and data. <code>bun run dev</code>{" "}
+                prints a dev operator token; or mint one: <code>{props.devTokenHint}</code>.
               </p>
               <p id="login-error" class="error" role="alert" />
               <button type="submit">Open the console</button>

@@ -199,7 +199,9 @@ export function adminApiPromotions(
       return body.detail?.startsWith("No route for") ? null : [];
     }
     if (res.status === 401 || res.status === 403)
-      return { error: `GET /_fig/promotions answered ${res.status}: reading promotions needs role admin` };
+      return {
+        error: `GET /_fig/promotions answered ${res.status}: reading promotions needs an operator token`,
+      };
     if (!res.ok) return { error: `GET /_fig/promotions answered ${res.status}` };
     return promotionsOf(await res.json());
   };

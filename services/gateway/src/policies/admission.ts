@@ -9,6 +9,11 @@ import { limitFor, type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
 export type AdmissionScope = {
   id: string;
   policies: Pick<RoutePolicies, "auth" | "rateLimit">;
+  /**
+   * Admit only tokens of this tenant (the admin API: the operator tenant), checked after the roles: a role
+   * the control plane grants means nothing when it was minted in a customer's tenant.
+   */
+  tenant?: string;
 };
 
 /**
@@ -40,7 +45,8 @@ export type Admission = <S extends AdmissionScope>(c: Context, scope: S) => Prom
 
 /**
  * One admission step for every request the gateway answers itself or forwards: identify (bearer token) →
- * rate limit (token bucket per consumer and scope) → authorize (the scope's roles for the method). A bad
+ * rate limit (token bucket per consumer and scope) → authorize (the scope's roles for the method, and its tenant
+ * when it names one). A bad
  * token is counted before it is refused, so guessing tokens is not free. A refusal throws the 401/403/429
  * problem with the RateLimit-* fields already set on the context, as every answer carries them.
  *
@@ -67,6 +73,15 @@ export function createAdmission({ verifier, limiter, clientIp, onRateLimited }: 
         );
       }
       authorize(scope.policies.auth, c.req.method, identity);
+      if (scope.tenant !== undefined && claims !== undefined && claims.tenant !== scope.tenant) {
+        throw new AppError(
+          "forbidden",
+          `Requires a token of tenant ${scope.tenant}; the token is of ${claims.tenant}`,
+          {
+            headers: { "www-authenticate": 'Bearer error="insufficient_scope"' },
+          },
+        );
+      }
     } catch (error) {
       // The problem answer (onError, from the context) carries the RateLimit-* fields as every answer does.
       for (const name in limitHeaders) c.header(name, limitHeaders[name]);

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { bearer, testGateway } from "../harness.ts";
+import { bearer, operator, testGateway } from "../harness.ts";
 
 /** The /_fig admission: one step per request, whichever admin router answers it. */
 describe("/_fig admission", () => {
   test("each /_fig request counts once against the operator's limit, whichever router answers it", async () => {
     const g = testGateway({ perMinute: 10 });
-    const headers = await bearer({ sub: "operator-once", roles: ["admin"] });
+    const headers = await operator("operator-once");
     const remaining: (string | null)[] = [];
     for (const path of [
       "/_fig/routes",
@@ -23,7 +23,7 @@ describe("/_fig admission", () => {
 
   test("past the limit a /_fig request is a 429 problem with Retry-After, and the handler never runs", async () => {
     const g = testGateway({ perMinute: 2 });
-    const headers = await bearer({ sub: "operator-limited", roles: ["admin"] });
+    const headers = await operator("operator-limited");
     for (let i = 0; i < 2; i++) expect((await g.app.request("/_fig/routes", { headers })).status).toBe(200);
     const before = g.store.get("validation")?.revision;
     const refused = await g.app.request("/_fig/routes/validation/state", {
@@ -38,18 +38,18 @@ describe("/_fig admission", () => {
     expect(g.store.get("validation")?.state).toBe("active");
   });
 
-  test("roles: a viewer reads /_fig/data only; anonymous is 401 before any 404; the console checks its own token", async () => {
+  test("roles: only an operator passes (a tenant's viewer not even to /_fig/data); anonymous is 401 before any 404; the console checks its own token", async () => {
     const g = testGateway({ perMinute: 100 });
     const viewer = await bearer({ sub: "viewer-reads", roles: ["viewer"] });
-    // Past the guard: 404 because this gateway has no data reader, not 403.
     const data = await g.app.request("/_fig/data", { headers: viewer });
-    expect(data.status).toBe(404);
+    expect(data.status).toBe(403);
     expect(data.headers.get("ratelimit-remaining")).toBe("99");
-    const forbidden = await g.app.request("/_fig/routes", { headers: viewer });
-    expect(forbidden.status).toBe(403);
-    expect(forbidden.headers.get("ratelimit-remaining")).toBe("98");
-    const write = await g.app.request("/_fig/data", { method: "POST", headers: viewer });
-    expect(write.status).toBe(403);
+    // Past the guard: 404 because this gateway has no data reader, not 403.
+    const asOperator = await g.app.request("/_fig/data", { headers: await operator("viewer-reads") });
+    expect(asOperator.status).toBe(404);
+    expect(asOperator.headers.get("ratelimit-remaining")).toBe("98");
+    const unknownAsTenant = await g.app.request("/_fig/no-such-thing", { headers: viewer });
+    expect(unknownAsTenant.status).toBe(403);
 
     const unknown = await g.app.request("/_fig/no-such-thing");
     expect(unknown.status).toBe(401);

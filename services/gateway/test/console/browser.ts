@@ -49,7 +49,7 @@ export async function signIn(context: BrowserContext, base: string, token: strin
     throw error;
   });
   await page.goto(`${base}/_fig/console`);
-  await page.getByLabel("Bearer token (role viewer or admin)").fill(token);
+  await page.getByLabel("Bearer token of an operator (role operator in the operator tenant)").fill(token);
   await page.getByRole("button", { name: "Open the console" }).click();
   await page.locator("body[data-state='signed-in']").waitFor();
   await page.locator("#section-map table.routes").waitFor();

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createMemoryRouteStore } from "../../src/state/memory-store.ts";
 import type { RouteStateStore } from "../../src/state/types.ts";
 import { routeTable } from "../fixtures/dash-routes.ts";
-import { bearer, ipFromHeader, testGateway } from "../harness.ts";
+import { bearer, ipFromHeader, operator, testGateway } from "../harness.ts";
 
 // The write hold a flip of write ownership uses: held writes are not forwarded until released (then they go to
 // the new owner), a hold past its deadline answers 503 + Retry-After without forwarding, and the admin call that
@@ -21,7 +21,7 @@ function gatewayWithLog(block?: () => Promise<void>, store?: RouteStateStore) {
   return { ...gateway, sent };
 }
 
-const admin = () => bearer({ roles: ["admin"] });
+const admin = () => operator();
 const editor = () => bearer({ roles: ["editor"] });
 const code = { code: "91001" };
 

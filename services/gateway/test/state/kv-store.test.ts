@@ -6,7 +6,7 @@ import { createNatsClient, type NatsClient } from "@fig/events";
 import { natsServerBinary, TEST_NATS_URL } from "@fig/testing";
 import { createKvRouteStore, routesBucketName } from "../../src/state/kv-store.ts";
 import { routeTable } from "../fixtures/dash-routes.ts";
-import { bearer, nameSend, silent, testGateway, until } from "../harness.ts";
+import { bearer, nameSend, operator, silent, testGateway, until } from "../harness.ts";
 
 const NATS_URL = TEST_NATS_URL;
 const namespace = `gwtest_${process.pid}_${Date.now().toString(36)}`;
@@ -51,7 +51,7 @@ const put = async (
   app.request(path, {
     method: "PUT",
     headers: {
-      ...(await bearer({ roles: ["admin"], sub: "alice" })),
+      ...(await operator("alice")),
       "content-type": "application/json",
       ...headers,
     },
@@ -83,7 +83,7 @@ describe("route state in NATS KV", () => {
     expect(c.store.get("validation")?.weights).toEqual({ monolith: 90, validation: 10 });
 
     const history = await (
-      await b.app.request("/_fig/routes/validation/history", { headers: await bearer({ roles: ["admin"] }) })
+      await b.app.request("/_fig/routes/validation/history", { headers: await operator() })
     ).json();
     expect(history.history.at(-1)).toMatchObject({
       who: "alice",

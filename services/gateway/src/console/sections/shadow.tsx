@@ -5,7 +5,7 @@ import { Empty, pct, when } from "../ui.tsx";
 
 const shown = (v: unknown) => (v === undefined ? "(missing)" : JSON.stringify(v));
 
-/** A diff side by side; values are response data, so only admins see them (viewers get the field paths). */
+/** A diff side by side; values are response data, so only those who may act see them (others get the field paths). */
 function Sample(props: { s: ShadowSample; admin: boolean }) {
   const { s, admin } = props;
   return (
@@ -32,10 +32,14 @@ function Sample(props: { s: ShadowSample; admin: boolean }) {
                 <code>{f.path}</code>
               </td>
               <td class="old">
-                {admin ? <code>{shown(f.primary)}</code> : <span class="muted">hidden (admin only)</span>}
+                {admin ? <code>{shown(f.primary)}</code> : <span class="muted">hidden (operators only)</span>}
               </td>
               <td class="new">
-                {admin ? <code>{shown(f.candidate)}</code> : <span class="muted">hidden (admin only)</span>}
+                {admin ? (
+                  <code>{shown(f.candidate)}</code>
+                ) : (
+                  <span class="muted">hidden (operators only)</span>
+                )}
               </td>
             </tr>
           ))}

@@ -3,7 +3,7 @@ import { createShadow } from "../../../src/policies/shadow/mirror.ts";
 import { type ShadowReport, ShadowReportSchema } from "../../../src/policies/shadow/report.ts";
 import { createSend } from "../../../src/proxy/send.ts";
 import { routeTable } from "../../fixtures/dash-routes.ts";
-import { bearer, testGateway } from "../../harness.ts";
+import { bearer, operator, testGateway } from "../../harness.ts";
 import { startUpstream } from "../upstream.ts";
 
 // Real upstreams on ports; the full gateway app in process; the validation route shadowed at 100 %.
@@ -33,7 +33,7 @@ function shadowedGateway(options: { noiseShare: number }) {
 
 async function report(g: ReturnType<typeof shadowedGateway>) {
   await g.shadow.drained();
-  const response = await g.app.request("/_fig/shadow", { headers: await bearer({ roles: ["admin"] }) });
+  const response = await g.app.request("/_fig/shadow", { headers: await operator() });
   expect(response.status).toBe(200);
   const body: ShadowReport = ShadowReportSchema.parse(await response.json());
   const route = body.routes.find((r) => r.route === "validation");
