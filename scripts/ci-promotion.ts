@@ -98,13 +98,14 @@ function start(name: string, port: number, env: Record<string, string>): Child {
   return child;
 }
 
-const token = (roles: ("editor" | "admin")[]) =>
+/** A tenant's editor seeds data; the gateway's admin API (/_fig) takes an operator: role operator in tenant platform. */
+const token = (roles: ("editor" | "operator")[], tenant = TENANT) =>
   mintDevToken({
     secret: AUTH.AUTH_DEV_SECRET,
     issuer: AUTH.AUTH_ISSUER,
     audience: AUTH.AUTH_AUDIENCE,
     sub: "ci",
-    tenant: TENANT,
+    tenant,
     roles,
   });
 
@@ -186,7 +187,7 @@ async function main() {
   });
   await Promise.all([waitReady(monolith), waitReady(referenceData)]);
   const editor = await token(["editor"]);
-  const admin = await token(["admin"]);
+  const admin = await token(["operator"], "platform");
   await seed(monolith, editor);
   await seed(referenceData, editor);
   say("seeded contexts and codes into the monolith and reference-data");

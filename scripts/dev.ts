@@ -524,20 +524,21 @@ async function main(): Promise<void> {
         out(
           `Open ${s.bold(`http://localhost:${gateway.port}/docs`)}  ${s.dim("— the one URL: the gateway routes /api to every service")}`,
         );
-        // The console's token line: a ready dev admin token to paste into the page (never in a URL).
+        // The console's token line: a dev operator's token (role operator in the operator tenant: the console
+        // refuses a tenant's admin) to paste into the page (never in a URL).
         if (!production && env.AUTH_DEV_SECRET)
           void mintDevToken({
             secret: env.AUTH_DEV_SECRET,
-            sub: "dev-admin",
-            tenant: "acme",
-            roles: ["admin"],
+            sub: "dev-operator",
+            tenant: env.FIG_OPERATOR_TENANT ?? "platform",
+            roles: ["operator"],
             ttl: "12h",
             issuer: env.AUTH_ISSUER,
             audience: env.AUTH_AUDIENCE,
           })
             .then((token) =>
               out(
-                `Console ${s.bold(`http://localhost:${gateway.port}/_fig/console`)}  ${s.dim("paste this dev admin token (12 h):")} ${token}`,
+                `Console ${s.bold(`http://localhost:${gateway.port}/_fig/console`)}  ${s.dim("paste this dev operator token (12 h):")} ${token}`,
               ),
             )
             .catch(() => {});

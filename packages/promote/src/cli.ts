@@ -28,6 +28,8 @@ const USAGE = `Usage:
 
 The gate token is minted with the roles and tenant the route's gate declares (routes.ts: what its journey
 needs, e.g. editor to upload); --gate-token (or FIG_GATE_TOKEN) replaces it, --tenant changes its tenant.
+The admin API's token is an operator's: --token (or FIG_PROMOTE_TOKEN), else a dev token with role operator
+in FIG_OPERATOR_TENANT (default platform).
 Every step sets the weights through the gateway's admin API, runs the gate pinned to the candidate and reads
 the gateway's numbers for the candidate; pass → next step, fail → 100 % stable at once, too few candidate
 requests → hold, then fail at the deadline. Decisions and their numbers are kept in NATS KV.
@@ -121,9 +123,14 @@ function minter(config: PromoteConfig) {
     });
 }
 
-async function adminToken(config: PromoteConfig, values: Values) {
+/**
+ * The token for the gateway's admin API: --token / FIG_PROMOTE_TOKEN as given, else a dev operator's (role
+ * operator in the operator tenant: /_fig admits no tenant's admin). Not the gate's token: that one reads and
+ * pins inside a tenant.
+ */
+async function operatorToken(config: PromoteConfig, values: Values) {
   const given = values.token ?? config.FIG_PROMOTE_TOKEN;
-  const admin = given ?? (await minter(config)(config.USER, ["admin"], values.tenant ?? DEFAULT_TENANT));
+  const admin = given ?? (await minter(config)(config.USER, ["operator"], config.FIG_OPERATOR_TENANT));
   return { admin, actor: claimsOf(admin).sub ?? config.USER };
 }
 
@@ -218,7 +225,7 @@ async function main(argv: string[]): Promise<number> {
     bucket: promotionsBucketName(config.FIG_NAMESPACE),
   });
   try {
-    const { admin, actor } = await adminToken(config, values);
+    const { admin, actor } = await operatorToken(config, values);
     const gateway = createGatewayClient({ baseUrl, token: admin });
     const session: Session = { config, values, baseUrl, nats, store, gateway, admin, actor };
     const [command, route] = positionals as [string, string | undefined];

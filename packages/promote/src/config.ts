@@ -7,8 +7,10 @@ const PromoteEnv = z.object({
   ...natsConfigShape,
   /** The gateway the promotion drives (admin API, /metrics) and the gate targets. */
   FIG_GATEWAY_URL: z.url().default("http://127.0.0.1:8080"),
-  /** An admin token to use instead of minting a dev one (required in production). */
+  /** An operator's token to use instead of minting a dev one (required in production). */
   FIG_PROMOTE_TOKEN: z.string().optional(),
+  /** The gateway's operator tenant (its FIG_OPERATOR_TENANT): the dev token is minted with role operator there. */
+  FIG_OPERATOR_TENANT: z.string().min(1).default("platform"),
   /** A token with role gate for the gate script (default: minted). */
   FIG_GATE_TOKEN: z.string().optional(),
   /** A promotion lock not renewed within this belongs to a dead process (NATS 2.9 has no per-message TTL). */

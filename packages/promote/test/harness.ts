@@ -92,15 +92,15 @@ export async function startStack() {
     connection: () => nats.connection(),
     bucket: promotionsBucketName(namespace),
   });
-  const adminToken = await auth.token({ roles: ["admin"], sub: "alice" });
+  const operatorToken = await auth.token({ roles: ["operator"], tenant: "platform", sub: "alice" });
   const gateToken = await auth.token({ roles: ["gate"], sub: "alice:gate" });
-  const gateway = createGatewayClient({ baseUrl, token: adminToken });
+  const gateway = createGatewayClient({ baseUrl, token: operatorToken });
 
   /** The environment the promote CLI needs to reach this stack (as a separate process). */
   const cliEnv = {
     ...env,
     FIG_GATEWAY_URL: baseUrl,
-    FIG_PROMOTE_TOKEN: adminToken,
+    FIG_PROMOTE_TOKEN: operatorToken,
     FIG_GATE_TOKEN: gateToken,
     FIG_PROMOTE_LEASE_MS: "1000",
     LOG_LEVEL: "warn",
@@ -111,7 +111,7 @@ export async function startStack() {
     baseUrl,
     store,
     gateway,
-    adminToken,
+    operatorToken,
     gateToken,
     faults,
     cliEnv,

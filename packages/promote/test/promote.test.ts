@@ -45,7 +45,7 @@ function options(overrides: Partial<PromoteOptions> = {}): PromoteOptions {
 
 async function promotions(route = ROUTE): Promise<PromotionView[]> {
   const res = await fetch(`${stack.baseUrl}/_fig/promotions?route=${route}`, {
-    headers: { authorization: `Bearer ${stack.adminToken}` },
+    headers: { authorization: `Bearer ${stack.operatorToken}` },
   });
   expect(res.status).toBe(200);
   return ((await res.json()) as { promotions: PromotionView[] }).promotions;
