@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { DEV_SECRET_DEFAULT } from "../src/config.ts";
+import { isOperator } from "../src/roles.ts";
 import { createTokenVerifier } from "../src/verify.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -42,6 +43,26 @@ describe("bun run token", () => {
       tenant: "acme",
       roles: ["editor", "admin"],
     });
+  });
+
+  test("mints an operator: --tenant platform --roles operator, which isOperator accepts", async () => {
+    const { stdout, exitCode } = await runCli([
+      "--sub",
+      "you",
+      "--tenant",
+      "platform",
+      "--roles",
+      "operator",
+    ]);
+    expect(exitCode).toBe(0);
+    const verifier = createTokenVerifier({
+      issuer: "fig-dev",
+      audience: "fig",
+      devSecret: DEV_SECRET_DEFAULT,
+    });
+    const claims = await verifier.verifyBearerToken(stdout.trim());
+    expect(claims).toEqual({ sub: "you", tenant: "platform", roles: ["operator"] });
+    expect(isOperator(claims, "platform")).toBe(true);
   });
 
   test("uses AUTH_DEV_SECRET, AUTH_ISSUER, AUTH_AUDIENCE and --ttl", async () => {
