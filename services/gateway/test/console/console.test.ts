@@ -25,7 +25,7 @@ import {
   validateCsv,
 } from "../../../validation/test/helpers.ts";
 import { queueStreamName } from "../../src/admin/jobs.ts";
-import { auth, silent, testGateway, until } from "../harness.ts";
+import { auth, silent, testGateway } from "../harness.ts";
 import { openBrowser, type Page, readPng, screenshotFolder, signIn, VIEWPORT } from "./browser.ts";
 
 // The validation service for real (Postgres, NATS, worker), behind a real gateway socket, in a real browser.
@@ -54,13 +54,16 @@ const transcriptionQueue: QueueDeclaration = {
   itemId: "noteId",
 };
 
-const adminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "console-admin" });
-const viewerToken = () => auth.token({ roles: ["viewer"], tenant: "acme", sub: "console-viewer" });
+// The console and the admin API are an operator's: role operator in the operator tenant.
+const operatorToken = () => auth.token({ roles: ["operator"], tenant: "platform", sub: "console-operator" });
+// Tenant acme's people: refused by the console; acme's runs' progress is theirs to read.
+const tenantToken = (roles: ("viewer" | "admin")[]) =>
+  auth.token({ roles, tenant: "acme", sub: `acme-${roles.join("-")}` });
 
 async function admin(method: string, path: string, body?: unknown) {
   return fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${await adminToken()}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${await operatorToken()}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
@@ -113,13 +116,13 @@ afterAll(async () => {
 
 describe("the console in Debian's chromium", () => {
   test("opens with a pasted token, kept in sessionStorage and never in the URL", async () => {
-    const token = await adminToken();
+    const token = await operatorToken();
     const page = await signIn(browser.context, base, token);
     expect(page.url()).toBe(`${base}/_fig/console`); // no JWT in the address
     expect(await page.evaluate(() => sessionStorage.getItem("fig.console.token"))).toBe(token);
-    await page.locator("#who", { hasText: "console-admin" }).waitFor();
+    await page.locator("#who", { hasText: "console-operator" }).waitFor();
     await page.locator("#route-validation .weightbar[aria-label*='validation 0 %']").waitFor();
-    await shots.take(page, "01-map-admin");
+    await shots.take(page, "01-map-operator");
     for (const [name, file] of [
       ["Promotions", "02-promotions-empty"],
       ["Data", "03-data"],
@@ -133,7 +136,7 @@ describe("the console in Debian's chromium", () => {
   }, 60_000);
 
   test("the map says where each route's writes go: the owner, or wherever the weights send them", async () => {
-    const page = await signIn(browser.context, base, await viewerToken());
+    const page = await signIn(browser.context, base, await operatorToken());
     const writes = (route: string) => page.locator(`#route-${route} .owner`);
     // validation places each write by weight (a run lives where its POST went): no owner to name.
     expect(await writes("validation").textContent()).toBe(
@@ -166,7 +169,7 @@ describe("the console in Debian's chromium", () => {
   }, 60_000);
 
   test("a weight change through the admin API moves the weight bar and the chart", async () => {
-    const page = await signIn(browser.context, base, await adminToken());
+    const page = await signIn(browser.context, base, await operatorToken());
     expect(
       (
         await admin("PUT", "/_fig/routes/validation/weights", {
@@ -191,8 +194,8 @@ describe("the console in Debian's chromium", () => {
     await page.close();
   }, 60_000);
 
-  test("an admin sets weights from the page after confirming; the history names them", async () => {
-    const page = await signIn(browser.context, base, await adminToken());
+  test("an operator sets weights from the page after confirming; the history names them", async () => {
+    const page = await signIn(browser.context, base, await operatorToken());
     await page.getByRole("button", { name: "Set weights of reference-data" }).click();
     const dialog = page.getByRole("dialog");
     await dialog.getByLabel("monolith (%)").fill("80");
@@ -205,7 +208,7 @@ describe("the console in Debian's chromium", () => {
       history: { who: string; why: string; to: unknown }[];
     };
     expect(history.history.at(-1)).toMatchObject({
-      who: "console-admin",
+      who: "console-operator",
       why: "from the console",
       to: { monolith: 80, "reference-data": 20 },
     });
@@ -217,29 +220,30 @@ describe("the console in Debian's chromium", () => {
     await page.close();
   }, 60_000);
 
-  test("a viewer sees everything but no action button, and the API refuses them anyway", async () => {
-    // The control: at this state an admin's page has action buttons, so the viewer's none means something.
-    const adminPage = await signIn(browser.context, base, await adminToken());
-    await adminPage.locator("#route-validation .weightbar").waitFor();
-    expect(await adminPage.locator("[data-action]").count()).toBeGreaterThan(0);
-    await adminPage.close();
-    const page = await signIn(browser.context, base, await viewerToken());
-    await page.locator("body[data-role='viewer']").waitFor();
-    await page.locator("#route-validation .weightbar").waitFor();
-    expect(await page.locator("[data-action]").count()).toBe(0);
-    await tab(page, "Jobs");
-    await page.locator("#queue-validation [data-testid='count-queued']").waitFor();
-    expect(await page.locator("[data-action]").count()).toBe(0);
-    await tab(page, "Migration map");
-    await shots.take(page, "08-map-viewer");
-    const token = await viewerToken();
-    const refused = await fetch(`${base}/_fig/routes/validation/weights`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ weights: { monolith: 100 } }),
-    });
-    expect(refused.status).toBe(403);
-    await page.close();
+  test("a tenant's viewer or admin is refused: the page stays signed out and says why, and the API refuses them too", async () => {
+    // The control: an operator's page has the routes and their action buttons.
+    const operatorPage = await signIn(browser.context, base, await operatorToken());
+    await operatorPage.locator("#route-validation .weightbar").waitFor();
+    expect(await operatorPage.locator("[data-action]").count()).toBeGreaterThan(0);
+    await operatorPage.close();
+    for (const roles of [["viewer"], ["admin"]] as const) {
+      const token = await tenantToken([...roles]);
+      const page = await browser.context.newPage();
+      await page.goto(`${base}/_fig/console`);
+      await page.getByLabel("Bearer token of an operator (role operator in the operator tenant)").fill(token);
+      await page.getByRole("button", { name: "Open the console" }).click();
+      await page.locator("#login-error", { hasText: "The gateway refused this token" }).waitFor();
+      expect(await page.locator("body").getAttribute("data-state")).toBe("signed-out");
+      expect(await page.locator("#route-validation").count()).toBe(0);
+      if (roles[0] === "admin") await shots.take(page, "08-console-refuses-tenant-admin");
+      await page.close();
+      const refused = await fetch(`${base}/_fig/routes/validation/weights`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ weights: { monolith: 100 } }),
+      });
+      expect(refused.status).toBe(403);
+    }
   }, 60_000);
 
   test("a dead letter is replayed from the page: back on its subject, gone from the DLQ", async () => {
@@ -261,7 +265,7 @@ describe("the console in Debian's chromium", () => {
       headers: h,
     });
 
-    const page = await signIn(browser.context, base, await adminToken());
+    const page = await signIn(browser.context, base, await operatorToken());
     await tab(page, "Jobs");
     const row = page.locator(`tr[data-seq="${seq}"]`);
     await row.getByText("relation codes does not exist").waitFor();
@@ -308,7 +312,7 @@ describe("the console in Debian's chromium", () => {
     const taken = await (await js.consumers.get(stream, "transcriber")).next({ expires: 10_000 });
     expect(taken?.json()).toEqual({ noteId: "note-a" });
 
-    const page = await signIn(browser.context, base, await viewerToken());
+    const page = await signIn(browser.context, base, await operatorToken());
     await tab(page, "Jobs");
     const panel = page.locator("#queue-notes-transcription");
     await panel.getByRole("heading", { name: "Transcriptions" }).waitFor();
@@ -333,7 +337,7 @@ describe("the console in Debian's chromium", () => {
     await page.close();
   }, 60_000);
 
-  test("the progress bar of a running validation reaches 100 % over SSE", async () => {
+  test("a running validation: the operator sees it processing then done; its progress is read with the tenant's own token", async () => {
     // The whole route to the validation service, so the page's /api/validations/{id}/events reaches it.
     expect(
       (await admin("PUT", "/_fig/routes/validation/weights", { weights: { monolith: 0, validation: 100 } }))
@@ -355,26 +359,37 @@ describe("the console in Debian's chromium", () => {
       },
     });
     const { bytes } = await generatedClaims(t, 3000, { seed: 5 });
-    const page = await signIn(browser.context, base, await adminToken());
+    const page = await signIn(browser.context, base, await operatorToken());
     await tab(page, "Jobs");
     const id = await validateCsv(t, bytes);
     await midway; // the run is processing, held after its first progress update
     const run = page.locator(`[data-run="${id}"]`);
     await run.waitFor();
     await page.locator(`[data-run="${id}"][data-state="processing"]`).waitFor();
-    await until(async () => Number((await run.getAttribute("data-percent")) ?? -1) > 0, "progress under way");
-    expect(Number(await run.getAttribute("data-percent"))).toBeLessThan(100);
+    // The run is acme's: the operator's console says whose progress it is and does not read it.
+    await run.getByText("progress visible to tenant acme").waitFor();
     await shots.take(page, "11-jobs-run-in-progress");
+    const progress = `${base}/api/validations/${id}/events`;
+    const asOperator = await fetch(progress, {
+      headers: { authorization: `Bearer ${await operatorToken()}` },
+    });
+    expect(asOperator.status).toBe(403);
+    await asOperator.body?.cancel();
+    const asTenant = await fetch(progress, {
+      headers: { authorization: `Bearer ${await tenantToken(["viewer"])}` },
+    });
+    expect(asTenant.status).toBe(200);
+    expect(asTenant.headers.get("content-type")).toContain("text/event-stream");
+    await asTenant.body?.cancel();
     release();
-    await page.locator(`[data-run="${id}"][data-percent="100"]`).waitFor();
-    expect(await run.locator("progress").evaluate((p) => (p as HTMLProgressElement).value)).toBe(100);
+    await page.locator(`[data-run="${id}"][data-state="done"]`).waitFor();
     await page.locator("#queue-validation [data-testid='count-completed']", { hasText: "1" }).waitFor();
     await shots.take(page, "12-jobs-run-completed");
     await page.close();
   }, 90_000);
 
   test("a rolled-back promotion is shown with its reason and the numbers behind every step", async () => {
-    const page = await signIn(browser.context, base, await adminToken());
+    const page = await signIn(browser.context, base, await operatorToken());
     await tab(page, "Promotions");
     await page.getByText("No promotion yet").waitFor();
     const at = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
@@ -503,7 +518,7 @@ describe("the console in Debian's chromium", () => {
         ...s,
         lastVerify: verify,
       }));
-      const page = await signIn(browser.context, base, await viewerToken());
+      const page = await signIn(browser.context, base, await operatorToken());
       await tab(page, "Data");
       const row = page.locator("section#data tr[data-route='reference-data']");
       await row.getByText("mismatch").waitFor();
@@ -521,14 +536,14 @@ describe("the console in Debian's chromium", () => {
 
 test("this run wrote every screenshot, each a fresh PNG at the viewport's width", async () => {
   const names = [
-    "01-map-admin",
+    "01-map-operator",
     "02-promotions-empty",
     "03-data",
     "04-shadow-empty",
     "05-jobs-empty",
     "06-map-after-weight-change",
     "07-confirm-weights",
-    "08-map-viewer",
+    "08-console-refuses-tenant-admin",
     "09-jobs-dead-letter",
     "10-jobs-second-queue",
     "11-jobs-run-in-progress",

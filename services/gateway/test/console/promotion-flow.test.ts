@@ -19,8 +19,9 @@ let stack: Stack;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
 const shots = screenshotFolder("promotion-flow");
 
-const adminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "console-admin" });
-const viewerToken = () => auth.token({ roles: ["viewer"], tenant: "acme", sub: "console-viewer" });
+// The console and its actions are an operator's (role operator in the operator tenant); a tenant's admin is refused.
+const operatorToken = () => auth.token({ roles: ["operator"], tenant: "platform", sub: "console-operator" });
+const tenantAdminToken = () => auth.token({ roles: ["admin"], tenant: "acme", sub: "acme-admin" });
 const bar = `#route-${ROUTE} .weightbar`;
 
 beforeAll(async () => {
@@ -115,7 +116,7 @@ async function postAction(token: string, op: string, reason?: string) {
 
 describe("promotions in the console, driven by the real promote CLI", () => {
   test("a promotion started from the CLI moves the weight bar and the chart, step by step, to 100 %", async () => {
-    const page = await signIn(browser.context, stack.baseUrl, await adminToken());
+    const page = await signIn(browser.context, stack.baseUrl, await operatorToken());
     const seen = await recordWeightBar(page);
     await page.locator(`${bar}[aria-label*='${CANDIDATE} 0 %']`).waitFor();
     const previous = (await stack.store.latest(ROUTE))?.value.id;
@@ -154,24 +155,28 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await page.close();
   }, 90_000);
 
-  test("pause, resume and roll back from the console, each with a reason; viewers get no button and a 403", async () => {
+  test("pause, resume and roll back from the console, each with a reason; a tenant's admin gets a 403 and changes nothing", async () => {
     const previous = (await stack.store.latest(ROUTE))?.value.id;
     const cli = promote("25,100", "120s"); // long steps: the page's rollback ends it
     const id = await latestId(previous);
     await until(async () => (await stack.weights())[CANDIDATE] === 25, "step 1's weights");
-    const page = await signIn(browser.context, stack.baseUrl, await adminToken());
+    const page = await signIn(browser.context, stack.baseUrl, await operatorToken());
     await promotionsTab(page);
     await page.locator("article.live[data-status='running']").waitFor();
 
-    // A viewer sees the live promotion but no button; the API refuses them anyway.
-    const viewer = await signIn(browser.context, stack.baseUrl, await viewerToken());
-    await promotionsTab(viewer);
-    await viewer.locator("article.live[data-status='running']").waitFor();
-    expect(await viewer.locator("[data-action]").count()).toBe(0);
-    await shots.take(viewer, "23-promotion-running-viewer");
+    await shots.take(page, "23-promotion-running");
+    // A tenant's admin may not steer the promotion: each action is refused and the record is as it was.
+    // Its state and events (the heartbeat moves on by itself while the promotion runs).
+    const steering = async () => {
+      const value = (await stack.store.latest(ROUTE))?.value;
+      return JSON.stringify({ state: value?.state, events: value?.events });
+    };
+    const recordBefore = await steering();
+    const weights = await stack.weights();
     for (const op of ["pause", "resume", "rollback"])
-      expect((await postAction(await viewerToken(), op, "viewer try")).status).toBe(403);
-    await viewer.close();
+      expect((await postAction(await tenantAdminToken(), op, "tenant admin try")).status).toBe(403);
+    expect(await steering()).toBe(recordBefore);
+    expect(await stack.weights()).toEqual(weights);
 
     await page.getByRole("button", { name: `pause the promotion of ${ROUTE}` }).click();
     let dialog = page.getByRole("dialog");
@@ -182,8 +187,8 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await shots.take(page, "24-promotion-paused");
     const paused = (await stack.store.latest(ROUTE))?.value;
     expect(paused?.events.find((e) => e.what === "paused")).toMatchObject({
-      actor: "console-admin",
-      detail: "paused by console-admin: hold for the dashboard",
+      actor: "console-operator",
+      detail: "paused by console-operator: hold for the dashboard",
     });
     expect(await stack.weights()).toEqual({ monolith: 75, [CANDIDATE]: 25 }); // holding its weights
 
@@ -201,25 +206,25 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     const past = page.locator(`details.past[data-promotion='${id}'][data-status='rolled-back']`);
     await past.waitFor();
     await past.getByText("p95 looks wrong").waitFor();
-    await past.getByText("(rolled back by console-admin)").waitFor();
+    await past.getByText("(rolled back by console-operator)").waitFor();
     await shots.take(page, "26-promotion-rolled-back-from-console");
     // At once, and in the route's history with the actor; the CLI's process stopped as rolled back.
     expect(await stack.weights()).toEqual({ monolith: 100, [CANDIDATE]: 0 });
     expect(await cli.exited).toBe(1);
     const history = (await (
       await fetch(`${stack.baseUrl}/_fig/routes/${ROUTE}/history`, {
-        headers: { authorization: `Bearer ${await adminToken()}` },
+        headers: { authorization: `Bearer ${await operatorToken()}` },
       })
     ).json()) as { history: { who: string; why: string; to: Record<string, number> }[] };
     expect(history.history.at(-1)).toMatchObject({
-      who: "console-admin",
+      who: "console-operator",
       why: "promote rollback: p95 looks wrong",
       to: { monolith: 100, [CANDIDATE]: 0 },
     });
     const record = (await stack.store.latest(ROUTE))?.value;
     expect(record).toMatchObject({ state: "rolled-back", reason: "p95 looks wrong" });
     // Nothing left to resume: the API says so.
-    const again = await postAction(await adminToken(), "resume");
+    const again = await postAction(await operatorToken(), "resume");
     expect(again.status).toBe(422);
     await page.getByRole("link", { name: "Migration map" }).click();
     await page.locator(`${bar}[aria-label*='${CANDIDATE} 0 %']`).waitFor();
@@ -233,14 +238,14 @@ describe("promotions in the console, driven by the real promote CLI", () => {
     await until(async () => (await stack.store.latest(ROUTE))?.value.weights[CANDIDATE] === 25, "step 1");
     cli.kill("SIGKILL");
     await cli.exited;
-    const page = await signIn(browser.context, stack.baseUrl, await adminToken());
+    const page = await signIn(browser.context, stack.baseUrl, await operatorToken());
     await promotionsTab(page);
     // Once the lease (1 s here) lapses, the promotion shows paused, with no process to resume it.
     await page.locator("article.live[data-status='paused'] [data-testid='resume-from-cli']").waitFor();
     expect(await page.getByRole("button", { name: `resume the promotion of ${ROUTE}` }).count()).toBe(0);
     await page.getByText(`bun run promote resume ${ROUTE}`).waitFor();
     await shots.take(page, "27-promotion-interrupted");
-    const refused = await postAction(await adminToken(), "resume");
+    const refused = await postAction(await operatorToken(), "resume");
     expect(refused.status).toBe(422);
     expect(((await refused.json()) as { detail: string }).detail).toContain(
       `bun run promote resume ${ROUTE}`,
@@ -255,7 +260,7 @@ describe("promotions in the console, driven by the real promote CLI", () => {
 
   test("a faulty candidate (5 % injected 500s) is rolled back at step 1, shown with its reason and numbers", async () => {
     stack.faults.set({ errorRate: 0.05, latencyMs: 0 });
-    const page = await signIn(browser.context, stack.baseUrl, await adminToken());
+    const page = await signIn(browser.context, stack.baseUrl, await operatorToken());
     await promotionsTab(page);
     const previous = (await stack.store.latest(ROUTE))?.value.id;
     const cli = promote("25,100", "2s");
@@ -287,7 +292,7 @@ test("this run wrote every flow's screenshots, each a fresh PNG at the viewport'
     "20-map-promotion-step-1",
     "21-promotion-running",
     "22-promotion-promoted",
-    "23-promotion-running-viewer",
+    "23-promotion-running",
     "24-promotion-paused",
     "25-confirm-rollback",
     "26-promotion-rolled-back-from-console",
