@@ -2,6 +2,8 @@
 // routes. reference-data serves it; the monolith's legacy admin module serves the same contract.
 export * from "./changes.ts";
 export { exportCsv, type ImportOptions, type ImportResult, importCsv, type LineError } from "./csv.ts";
+export * from "./read-cache.ts";
+export * from "./read-cache-feed.ts";
 export type { ColumnKind, CsvColumn, ResourceSpec, Row } from "./resource.ts";
 export { foldForSearch, searchTextOf } from "./resource.ts";
 export { type ReferenceDeps, referenceRouter } from "./router.ts";

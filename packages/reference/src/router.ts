@@ -1,10 +1,11 @@
-import { requireAuth, requireRole, type TokenVerifier } from "@fig/auth";
+import { requireAuth, requireRole, requireScope, type TokenVerifier } from "@fig/auth";
 import type { Database } from "@fig/db";
 import { AppError, createRouter, traceparentOf } from "@fig/service";
 import type { Context } from "hono";
 import { etag } from "hono/etag";
 import type { RecordChange } from "./changes.ts";
 import { exportCsv, importCsv } from "./csv.ts";
+import type { ReferenceReadCache } from "./read-cache.ts";
 import type { ResourceSpec, Row } from "./resource.ts";
 import { referenceRoutes } from "./routes.ts";
 import {
@@ -22,11 +23,25 @@ function valid<T = Row>(c: { req: unknown }, target: "query" | "json"): T {
   return (c.req as { valid(t: string): T }).valid(target);
 }
 
-/** `recordChange` is the service's own event for a write (see `referenceChangeRecorder`). */
-export type ReferenceDeps = { db: Database; verifier: TokenVerifier; recordChange: RecordChange };
+/**
+ * `recordChange` is the service's own event for a write (see `referenceChangeRecorder`); `cache`, when given,
+ * answers GET of one record from memory (see `createReferenceReadCache`; its feed keeps it current).
+ */
+export type ReferenceDeps = {
+  db: Database;
+  verifier: TokenVerifier;
+  recordChange: RecordChange;
+  cache?: ReferenceReadCache | undefined;
+};
 
 // Reference data is behind auth, so shared caches must not keep it; clients revalidate with the ETag.
 const CACHE_CONTROL = "private, no-cache";
+
+const answerHeaders = (etag: string) => ({
+  "content-type": "application/json",
+  etag,
+  "cache-control": CACHE_CONTROL,
+});
 
 /**
  * A router serving one reference table (mount it at `/api/<resource>`): thin adapters from HTTP to the
@@ -35,16 +50,20 @@ const CACHE_CONTROL = "private, no-cache";
  * @example
  * app.route("/api/codes", referenceRouter(codesSpec, { db, verifier, recordChange: referenceChangeRecorder() }));
  */
-export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange }: ReferenceDeps) {
+export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange, cache }: ReferenceDeps) {
   const routes = referenceRoutes(spec);
   const router = createRouter();
   const ctx = (c: Context) => ({ db, recordChange, traceparent: traceparentOf(c.get("span")) });
+  // This replica's own writes drop their keys at once (read-your-writes); the event does it on the others.
+  const forget = (keys?: string[]) => cache?.invalidate(spec.resource, keys);
   router.use("*", requireAuth(verifier));
   router.on(["POST"], "/", requireRole("editor"));
   router.on(["POST"], "/import", requireRole("editor"));
   router.on(["PATCH"], "/:key", requireRole("editor"));
   router.on(["DELETE"], "/:key", requireRole("admin"));
   router.on(["GET"], "*", requireRole("viewer"));
+  // The export is how other services copy the table: their service tokens need the scope for it.
+  router.on(["GET"], "/export", requireScope("reference:export"));
 
   // Registered before `/{key}` so `export` is not read as a key.
   router.openapi(routes.export, (c) =>
@@ -67,6 +86,7 @@ export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange
       recordChange,
       traceparent: traceparentOf(c.get("span")),
     });
+    forget();
     c.get("logger").info({ resource: spec.resource, ...result }, "import committed");
     return c.json(result, 200);
   });
@@ -85,15 +105,19 @@ export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange
   router.use("/:key", etag());
   router.openapi(routes.get, async (c) => {
     const key = c.req.param(spec.key as never) as string;
+    const hit = cache?.get(spec.resource, key);
+    if (hit) return c.body(hit.body, 200, answerHeaders(hit.etag)) as never;
+    const ticket = cache?.ticket();
     const row = await getRecord(ctx(c), spec, key);
-    c.header("etag", etagOf(row));
-    c.header("cache-control", CACHE_CONTROL);
-    return c.json(row as never, 200);
+    const answer = { body: JSON.stringify(row), etag: etagOf(row) };
+    if (ticket !== undefined) cache?.set(spec.resource, key, answer, ticket);
+    return c.body(answer.body, 200, answerHeaders(answer.etag)) as never;
   });
 
   router.openapi(routes.create, async (c) => {
     const input = valid(c, "json");
     const row = await createRecord(ctx(c), spec, input);
+    forget([String(row[spec.key])]);
     c.header("location", `/api/${spec.resource}/${encodeURIComponent(String(row[spec.key]))}`);
     c.header("etag", etagOf(row));
     return c.json(row as never, 201);
@@ -112,12 +136,15 @@ export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange
       if (error instanceof StaleWriteError) c.header("etag", error.currentEtag);
       throw error;
     });
+    forget([key]);
     c.header("etag", etagOf(row));
     return c.json(row as never, 200);
   });
 
   router.openapi(routes.delete, async (c) => {
-    await deleteRecord(ctx(c), spec, c.req.param(spec.key as never) as string);
+    const key = c.req.param(spec.key as never) as string;
+    await deleteRecord(ctx(c), spec, key);
+    forget([key]);
     return c.body(null, 204);
   });
 

@@ -1,6 +1,6 @@
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
 import type { Database } from "@fig/db";
-import { REFERENCE_SPECS, referenceRouter } from "@fig/reference";
+import { REFERENCE_SPECS, type ReferenceReadCache, referenceRouter } from "@fig/reference";
 import { createApp, type Lifecycle, type Logger, openApiDocumentOf, type ReadinessCheck } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
 import type { Registry } from "prom-client";
@@ -23,13 +23,24 @@ export type AppDeps = {
   lifecycle?: Lifecycle;
   /** Extra metrics for /metrics (the live sync's lag). */
   metricsRegistry?: Registry;
+  /** This replica's read cache of single records (main.ts keeps it current with reference.changed). */
+  cache?: ReferenceReadCache;
 };
 
 /** Pure factory: the reference-data HTTP app from its dependencies. No I/O happens here. */
-export function buildApp({ db, verifier, logger, tracer, readiness, lifecycle, metricsRegistry }: AppDeps) {
+export function buildApp({
+  db,
+  verifier,
+  logger,
+  tracer,
+  readiness,
+  lifecycle,
+  metricsRegistry,
+  cache,
+}: AppDeps) {
   const app = createApp({ ...SERVICE, logger, tracer, readiness, lifecycle, metricsRegistry });
   // The routes, store and CSV codec live in @fig/reference (the monolith serves the same contract).
-  const deps = { db, verifier, recordChange: recordReferenceChanged };
+  const deps = { db, verifier, recordChange: recordReferenceChanged, cache };
   for (const spec of REFERENCE_SPECS) app.route(`/api/${spec.resource}`, referenceRouter(spec, deps));
   return app;
 }

@@ -20,6 +20,14 @@ const ServiceEnv = z.object({
   FIG_ROUTES_FILE: z.string().default(join(import.meta.dir, "..", "..", "..", "fig.yaml")),
   /** Bearer token (role viewer) for those re-reads; without it one is minted with AUTH_DEV_SECRET. */
   SYNC_TOKEN: z.string().optional(),
+  /** GET of one record from this replica's memory, dropped by reference.changed; `off` reads the database. */
+  READ_CACHE: z.enum(["on", "off"]).default("on"),
+  /** Longest a cached record lives (s), for changes no event announced (backfills, hand-made SQL). */
+  READ_CACHE_TTL_CODES_S: z.coerce.number().int().min(0).default(3600),
+  READ_CACHE_TTL_CONTEXTS_S: z.coerce.number().int().min(0).default(3600),
+  READ_CACHE_TTL_ESTABLISHMENTS_S: z.coerce.number().int().min(0).default(3600),
+  READ_CACHE_TTL_RULES_S: z.coerce.number().int().min(0).default(86_400),
+  READ_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(50_000),
 });
 
 export type Config = z.infer<typeof ServiceEnv> & { auth: AuthConfig };

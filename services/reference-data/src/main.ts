@@ -3,6 +3,7 @@ import { Registry } from "prom-client";
 import { buildApp, SERVICE } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { createMonolithSync } from "./events.ts";
+import { createReadCache } from "./read-cache.ts";
 
 await runService({
   service: SERVICE,
@@ -29,9 +30,11 @@ await runService({
         caller: SERVICE.name,
       },
     });
-    return {
-      app: buildApp({ db: database.db, verifier, logger, tracer, readiness, lifecycle, metricsRegistry }),
-      components: [sync],
-    };
+    const read = createReadCache(config, { nats, namespace, logger, registry: metricsRegistry });
+    const app = buildApp({
+      db: database.db,
+      ...{ verifier, logger, tracer, readiness, lifecycle, metricsRegistry, cache: read?.cache },
+    });
+    return { app, components: read ? [read.component, sync] : [sync] };
   },
 });
