@@ -99,7 +99,7 @@ function start(name: string, port: number, env: Record<string, string>): Child {
 }
 
 /** A tenant's editor seeds data; the gateway's admin API (/_fig) takes an operator: role operator in tenant platform. */
-const token = (roles: ("editor" | "operator")[], tenant = TENANT) =>
+const token = (roles: ("editor" | "admin" | "operator")[], tenant = TENANT) =>
   mintDevToken({
     secret: AUTH.AUTH_DEV_SECRET,
     issuer: AUTH.AUTH_ISSUER,
@@ -227,9 +227,10 @@ async function main() {
     ])) !== 0
   )
     fail("promote rollback failed");
+  // The service's own fault switch (FIG_FAULTS=1 only) checks role admin itself, not the gateway's operators.
   const faults = await fetch(`${referenceData.url}/_fig/faults`, {
     method: "PUT",
-    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${await token(["admin"])}`, "content-type": "application/json" },
     body: JSON.stringify({ errorRate: 0.05 }),
   });
   if (!faults.ok) fail(`PUT /_fig/faults on reference-data: ${faults.status} ${await faults.text()}`);
