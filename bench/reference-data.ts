@@ -4,7 +4,10 @@
  *   a. cold   — spawn → first 200 from GET /ready (first start applies migrations; then 5 starts on the
  *               migrated database: median and min). Goal ≤ 300 ms.
  *   b. get    — GET /api/codes/00103 with a viewer token, 50 connections, autocannon (2 s warmup, then
- *               --duration s): average req/s, p50/p99 latency, non-2xx. Goal ≥ 15k req/s.
+ *               --duration s): average req/s, p50/p99 latency, non-2xx. Goal ≥ 15k req/s. Beside it, in the same
+ *               run: the ratio to a bare Bun.serve returning the same bytes (goal ≥ 0.5), the read cache's hit
+ *               rate during the measured run (its /metrics gauges), and the invalidation lag: a PATCH on this
+ *               replica until a second replica (same database and NATS namespace) serves the new ETag, p50/p99.
  *   c. import — POST /api/codes/import of a generated 100,000-row CSV streamed from a file: seconds and the
  *               service's peak RSS; then the same file again (all rows unchanged). Goal ≤ 5 s.
  *
@@ -21,7 +24,9 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon, { type Result } from "autocannon";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
+import { createNatsClient, deleteNamespace } from "../packages/events/src/index.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
+import { percentiles } from "./lib/open-loop.ts";
 import {
   adminUrl,
   backendPids,
@@ -69,7 +74,11 @@ const SECRET = `fig-bench-${crypto.randomUUID()}`; // 46 bytes: the verifier wan
 const SECTIONS = ["cold", "get", "import"] as const;
 type Section = (typeof SECTIONS)[number];
 
-const GOALS = { coldMs: 300, getRps: 15_000, importS: 5 };
+const GOALS = { coldMs: 300, getRps: 15_000, importS: 5, getRatio: 0.5 };
+// Every service this bench starts uses a namespace of its own on the shared NATS server; deleted at the end.
+const NAMESPACE = `benchrefdata${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const LAG_WRITES = 50;
 const COLD_RUNS = 5;
 const POLL_MS = 5;
 const CONNECTIONS = 50;
@@ -102,6 +111,8 @@ function startReferenceData(databaseUrl: string, logLevel: string): Service {
       DATABASE_URL: databaseUrl,
       AUTH_DEV_SECRET: SECRET,
       LOG_LEVEL: logLevel,
+      FIG_NAMESPACE: NAMESPACE,
+      NATS_URL,
     }),
     ROOT,
   );
@@ -265,6 +276,61 @@ function printLoad(label: string, r: Result) {
   kv("  non-2xx / errors / timeouts", `${r.non2xx} / ${r.errors} / ${r.timeouts}`);
 }
 
+/** The read cache's counters from the service's /metrics (0 when it has none: READ_CACHE=off). */
+async function cacheCounters(service: Service): Promise<{ hits: number; misses: number }> {
+  const text = await (await fetch(`${service.baseUrl}/metrics`)).text();
+  const read = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1] ?? 0);
+  return { hits: read("reference_read_cache_hits"), misses: read("reference_read_cache_misses") };
+}
+
+/**
+ * PATCH on `writer`, then GET on `reader` (another replica on the same database and namespace, its cache warm)
+ * until it answers the PATCH's ETag: ms from the PATCH's answer to the first fresh GET, per write.
+ */
+/** Waits until `service`'s read cache is following reference.changed (its gauge), so the lag is not a start-up. */
+async function waitForCacheOnline(service: Service, viewer: string) {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    const text = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    if (/^reference_read_cache_online 1$/m.test(text)) return;
+    await fetch(`${service.baseUrl}/api/codes/${GET_CODE}`, {
+      headers: { authorization: `Bearer ${viewer}` },
+    });
+    await Bun.sleep(50);
+  }
+  check(false, "the second replica's read cache did not come online within 30 s");
+}
+
+async function invalidationLags(writer: Service, reader: Service, editor: string, viewer: string) {
+  const path = `/api/codes/${GET_CODE}`;
+  const lags: number[] = [];
+  for (let i = 0; i < LAG_WRITES; i++) {
+    await fetch(`${reader.baseUrl}${path}`, { headers: { authorization: `Bearer ${viewer}` } });
+    const res = await fetch(`${writer.baseUrl}${path}`, {
+      method: "PATCH",
+      body: JSON.stringify({ tariff_cents: 10_000 + i }),
+      headers: { authorization: `Bearer ${editor}`, "if-match": "*", "content-type": "application/json" },
+    });
+    const etag = res.headers.get("etag");
+    await res.arrayBuffer();
+    if (!check(res.status === 200 && etag !== null, `PATCH answered ${res.status}`)) return lags;
+    const written = performance.now();
+    for (;;) {
+      const read = await fetch(`${reader.baseUrl}${path}`, {
+        headers: { authorization: `Bearer ${viewer}` },
+      });
+      await read.arrayBuffer();
+      if (read.headers.get("etag") === etag) break;
+      if (performance.now() - written > 30_000) {
+        check(false, "the second replica still served the old version 30 s after the write");
+        return lags;
+      }
+    }
+    lags.push(performance.now() - written);
+  }
+  return lags;
+}
+
 async function benchGet(duration: number) {
   const logLevel = "warn";
   heading(`b. GET /api/codes/${GET_CODE} under load (real Postgres)`);
@@ -279,6 +345,7 @@ async function benchGet(duration: number) {
   const db = await createBenchDatabase("refdata_get");
   const service = startReferenceData(db.url, logLevel);
   let calibration: Service | undefined;
+  let replica: Service | undefined;
   try {
     await waitReady(service);
     const [editor, viewer] = await Promise.all([token("editor"), token("viewer")]);
@@ -295,13 +362,24 @@ async function benchGet(duration: number) {
     line(`  seeded ${JSON.stringify(seeded.body)}; one response is ${sample.length} bytes of JSON`);
 
     await autocannon({ url, connections: CONNECTIONS, duration: WARMUP_S, headers });
+    const countersBefore = await cacheCounters(service);
     const cpu = await cpuMeter(service.pid, db.name);
     const wall = performance.now();
     const result = await autocannon({ url, connections: CONNECTIONS, duration, headers });
     const wallSeconds = (performance.now() - wall) / 1000;
     const cpuSplit = await cpu(wallSeconds);
+    const countersAfter = await cacheCounters(service);
+    const hits = countersAfter.hits - countersBefore.hits;
+    const lookups = hits + countersAfter.misses - countersBefore.misses;
+    const hitRate = lookups > 0 ? hits / lookups : 0;
     line();
     printLoad("measured", result);
+    kv(
+      "  read cache hit rate",
+      lookups > 0
+        ? `${(hitRate * 100).toFixed(2)} % of ${int(lookups)} lookups`
+        : "no cache (READ_CACHE=off?)",
+    );
     kv("  CPU during the run", cpuSplit.text);
     const perRequest = (cpuSeconds: number) => `${Math.round((cpuSeconds / result.requests.total) * 1e6)} µs`;
     kv(
@@ -340,6 +418,25 @@ async function benchGet(duration: number) {
     );
     line("  same bytes (no auth, no database):");
     printLoad("bare Bun.serve", ceiling);
+    const ratio = result.requests.average / ceiling.requests.average;
+    kv("ratio to bare Bun.serve", `${ratio.toFixed(2)}   goal ≥ ${GOALS.getRatio}`);
+
+    line();
+    line(
+      `  Invalidation lag: a second replica on the same database and namespace; ${LAG_WRITES} times, a PATCH on`,
+    );
+    line(
+      "  the first, then GETs on the second (cache warm) until it serves the PATCH's ETag; ms from the PATCH's answer.",
+    );
+    replica = startReferenceData(db.url, logLevel);
+    await waitReady(replica);
+    await waitForCacheOnline(replica, viewer);
+    const lags = await invalidationLags(service, replica, editor, viewer);
+    const lag = percentiles(lags);
+    kv(
+      "invalidation lag p50 / p99 / max",
+      `${lag.p50.toFixed(1)} / ${lag.p99.toFixed(1)} / ${lag.max.toFixed(1)} ms (${lags.length} writes)`,
+    );
 
     summary.push({
       figure: `GET /api/codes/${GET_CODE}, ${CONNECTIONS} conns, ${duration} s`,
@@ -354,7 +451,30 @@ async function benchGet(duration: number) {
       goal: "—",
       verdict: "",
     });
+    summary.push(
+      {
+        figure: "GET ratio to bare Bun.serve (same run)",
+        result: ratio.toFixed(2),
+        goal: `≥ ${GOALS.getRatio}`,
+        verdict: verdict(ratio >= GOALS.getRatio),
+        note: `load average ${loadAverage()}`,
+      },
+      {
+        figure: "  read cache hit rate (measured run)",
+        result: `${(hitRate * 100).toFixed(2)} %`,
+        goal: "—",
+        verdict: "",
+      },
+      {
+        figure: "  invalidation lag, write → other replica fresh",
+        result: `p50 ${lag.p50.toFixed(1)} ms, p99 ${lag.p99.toFixed(1)} ms`,
+        goal: "—",
+        verdict: "",
+        note: `${lags.length} PATCHes; includes the outbox relay and JetStream delivery`,
+      },
+    );
   } finally {
+    if (replica) await stopService(replica);
     if (calibration) await stopService(calibration);
     await stopService(service);
     await dropBenchDatabase(db.name);
@@ -482,6 +602,9 @@ async function benchImport() {
 async function cleanup() {
   await stopAll();
   for (const problem of await dropAll()) console.error(problem);
+  const nats = createNatsClient({ servers: NATS_URL, name: "bench-reference-data-cleanup" });
+  await deleteNamespace(await nats.manager(), NAMESPACE).catch((error) => console.error(String(error)));
+  await nats.close();
 }
 
 cleanupOnSignals("stopping the services and dropping the bench databases", cleanup);
