@@ -109,7 +109,8 @@ const gateway = testGateway({
 });
 const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: gateway.app.fetch, idleTimeout: 0 });
 const url = `http://127.0.0.1:${server.port}`;
-const token = await auth.token({ roles: ["admin"], tenant: "acme", sub: "bench" });
+// The console reads as an operator: role operator in the operator tenant.
+const token = await auth.token({ roles: ["operator"], tenant: "platform", sub: "bench" });
 const browser = await openBrowser();
 
 try {

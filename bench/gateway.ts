@@ -190,7 +190,11 @@ const token = (role: "viewer" | "editor" | "admin") =>
 async function setWeights(gateway: Service): Promise<void> {
   const res = await fetch(`${gateway.baseUrl}/_fig/routes/reference-data/weights`, {
     method: "PUT",
-    headers: { authorization: `Bearer ${await token("admin")}`, "content-type": "application/json" },
+    // The admin API is an operator's: role operator in the operator tenant (platform by default).
+    headers: {
+      authorization: `Bearer ${await mintDevToken({ secret: SECRET, sub: "bench-operator", tenant: "platform", roles: ["operator"], ttl: "2h" })}`,
+      "content-type": "application/json",
+    },
     body: JSON.stringify({ weights: { monolith: 50, "reference-data": 50 }, reason: "bench" }),
   });
   const text = await res.text();
