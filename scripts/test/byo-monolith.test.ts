@@ -1,0 +1,314 @@
+/**
+ * docs/bring-your-own-monolith.md, followed step by step with an app Fig has never seen, in a copy of this
+ * repository: a notes API on `node:http` over its own Postgres table (fixtures/byo-monolith/notes-app.ts) becomes
+ * the monolith of a route file written for it; `bun run new service notes` adds a service and its route at 0 %;
+ * the real gateway and the service run as processes; the route's data is declared and `migrate-data` backfills
+ * and verifies it; the shadow compares both sides; the real `promote` CLI takes the route to 100 % on the
+ * service's generated gate.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SQL } from "bun";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken, type Role } from "../../packages/auth/src/index.ts";
+import { createNatsClient, deleteNamespace } from "../../packages/events/src/index.ts";
+import { parseRouteFile } from "../../packages/route-file/src/index.ts";
+import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "../../packages/testing/src/index.ts";
+import { type NotesApp, startNotesApp } from "./fixtures/byo-monolith/notes-app.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const FIXTURES = join(import.meta.dir, "fixtures", "byo-monolith");
+const STEP_MS = 300_000;
+const SECRET = "fig-byo-monolith-test-secret-0123456789abcdef";
+const TENANT = "acme";
+
+type Run = { code: number; stdout: string; stderr: string };
+
+async function run(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
+  const proc = Bun.spawn(cmd, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/** The run's exit code with its output, so a failure shows why. */
+const outcome = (r: Run) => ({ code: r.code, output: `${r.stdout}\n${r.stderr}`.trim().slice(-4000) });
+const exits = (r: Run, code: number) => expect(outcome(r)).toEqual({ code, output: expect.any(String) });
+
+let copy: string;
+let legacyDb: TestDatabase | undefined;
+let notesDb: TestDatabase | undefined;
+let app: NotesApp | undefined;
+const namespace = `byo${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
+const processes: { name: string; proc: Bun.Subprocess<"ignore", "pipe", "pipe">; log: () => string }[] = [];
+let gatewayUrl = "";
+
+/** Every variable the guide's commands read, pointed at this test's app, databases, NATS namespace and gateway. */
+function stackEnv(): Record<string, string> {
+  return {
+    NODE_ENV: "development",
+    AUTH_DEV_SECRET: SECRET,
+    NATS_URL: TEST_NATS_URL,
+    FIG_NAMESPACE: namespace,
+    FIG_ROUTES_FILE: join(copy, "fig.yaml"),
+    LEGACY_URL: app?.url ?? "",
+    LEGACY_DATABASE_URL: legacyDb?.url ?? "",
+    NOTES_DATABASE_URL: notesDb?.url ?? "",
+    GATEWAY_URL: gatewayUrl,
+    FIG_GATEWAY_URL: gatewayUrl,
+    DATA_DIR: join(copy, ".data"),
+    LOG_LEVEL: "info",
+    LOG_PRETTY: "false",
+  };
+}
+
+const bunRun = (args: string[], env: Record<string, string> = {}) =>
+  run([process.execPath, "run", ...args], copy, { ...stackEnv(), ...env });
+
+const token = (roles: Role[], tenant = TENANT, sub = "byo-test") =>
+  mintDevToken({ secret: SECRET, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, sub, tenant, roles });
+
+/** A main.ts of the copy as a process on a free port; resolves with its URL once /ready answers 200. */
+async function startProcess(name: string, entry: string, env: Record<string, string>): Promise<string> {
+  const proc = Bun.spawn([process.execPath, entry], {
+    cwd: copy,
+    env: { ...process.env, ...stackEnv(), PORT: "0", HOST: "127.0.0.1", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  let err = "";
+  processes.push({ name, proc, log: () => `${out}\n${err}`.slice(-4000) });
+  void (async () => {
+    for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
+  })();
+  // Its "listening" log line carries the URL of the port it got; the log keeps draining after it.
+  const url = await new Promise<string>((resolve, reject) => {
+    void (async () => {
+      for await (const chunk of proc.stdout) {
+        out += new TextDecoder().decode(chunk);
+        const found = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"listening"/.exec(out)?.[1];
+        if (found) resolve(found);
+      }
+      reject(new Error(`${name} exited before listening:\n${out}\n${err}`.slice(-4000)));
+    })();
+  });
+  const deadline = Date.now() + 60_000;
+  while (
+    (await fetch(`${url}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    )) !== 200
+  ) {
+    if (Date.now() > deadline) throw new Error(`${name} never became ready at ${url}/ready`);
+    await Bun.sleep(200);
+  }
+  return url;
+}
+
+async function api(path: string, init: { method?: string; token: string; body?: unknown; pin?: string }) {
+  const res = await fetch(`${gatewayUrl}${path}`, {
+    method: init.method ?? "GET",
+    headers: {
+      authorization: `Bearer ${init.token}`,
+      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+      ...(init.pin ? { "x-fig-route": init.pin } : {}),
+    },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    servedBy: res.headers.get("fig-served-by"),
+    body: text ? JSON.parse(text) : null,
+  };
+}
+
+/** The gateway's control plane (/_fig) takes an operator of the operator tenant. */
+const operator = () => token(["operator", "admin"], "platform", "byo-operator");
+
+async function liveWeights(): Promise<Record<string, number>> {
+  const res = await api("/_fig/routes", { token: await operator() });
+  expect(res.status).toBe(200);
+  const route = (res.body.routes as { id: string; upstreams: { name: string; weight: number }[] }[]).find(
+    (r) => r.id === "notes",
+  );
+  return Object.fromEntries((route?.upstreams ?? []).map((u) => [u.name, u.weight]));
+}
+
+/** The rows of the notes table in the database at `url`, by id. */
+async function notesIn(url: string | undefined): Promise<Map<string, { tenant_id: string; name: string }>> {
+  const sql = new SQL(url as string, { max: 1 });
+  try {
+    const rows: { id: string; tenant_id: string; name: string }[] =
+      await sql`select id, tenant_id, name from notes`;
+    return new Map(rows.map((r) => [r.id, r]));
+  } finally {
+    await sql.close();
+  }
+}
+
+beforeAll(async () => {
+  copy = await mkdtemp(join(tmpdir(), "fig-byo-monolith-"));
+  // The working tree as git sees it (tracked and new files, nothing ignored), so no generated file lands here.
+  const files = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT);
+  expect(files.code).toBe(0);
+  const present = files.stdout.split("\0").filter((path) => path && existsSync(join(ROOT, path)));
+  const list = join(copy, ".files");
+  await writeFile(list, `${present.join("\0")}\0`);
+  exits(await run(["tar", "--null", "-T", list, "-cf", join(copy, ".files.tar")], ROOT), 0);
+  exits(await run(["tar", "-xf", ".files.tar"], copy), 0);
+  await rm(join(copy, ".files.tar"));
+  await rm(list);
+  // Installed from bun's cache into the copy: the scaffold's own `bun install` must not touch this checkout.
+  exits(await run([process.execPath, "install"], copy), 0);
+  const server = "the app, the service and migrate-data are separate processes on the same databases";
+  legacyDb = await createTestDatabase({ service: "byo-legacy", requiresServer: server });
+  notesDb = await createTestDatabase({ service: "byo-notes", requiresServer: server });
+  app = await startNotesApp({ databaseUrl: legacyDb.url as string, secret: SECRET });
+}, STEP_MS);
+
+afterAll(async () => {
+  for (const { proc } of processes.reverse()) {
+    proc.kill("SIGTERM");
+    const stopped = await Promise.race([proc.exited.then(() => true), Bun.sleep(15_000).then(() => false)]);
+    if (!stopped) proc.kill("SIGKILL");
+  }
+  await app?.close().catch(() => {});
+  const nats = createNatsClient({ servers: TEST_NATS_URL, name: "byo-monolith-test" });
+  await deleteNamespace(await nats.manager(), namespace).catch(() => {});
+  await nats.close();
+  await legacyDb?.drop();
+  await notesDb?.drop();
+  if (copy) await rm(copy, { recursive: true, force: true });
+}, STEP_MS);
+
+describe("bring your own monolith: a node:http notes app behind Fig", () => {
+  test("1. its URL goes in the route file as the monolith (the default route); `fig routes check` passes", async () => {
+    await writeFile(join(copy, "fig.yaml"), await readFile(join(FIXTURES, "fig.yaml"), "utf8"));
+    const check = await bunRun(["fig", "routes", "check"]);
+    exits(check, 0);
+    expect(check.stdout).toContain("default /api → legacy, 0 routes");
+    // A mistake is named at its field path: the file is what the gateway will refuse to start on.
+    const wrong = join(copy, "wrong.yaml");
+    await writeFile(
+      wrong,
+      (await readFile(join(FIXTURES, "fig.yaml"), "utf8")).replace(
+        "backendRef: legacy",
+        "backendRef: legacyy",
+      ),
+    );
+    const refused = await bunRun(["fig", "routes", "check", "--file", wrong]);
+    exits(refused, 1);
+    expect(refused.stderr + refused.stdout).toContain("monolith.backendRef");
+  });
+
+  test(
+    "2. `bun run new service notes` writes the service and its route at 0 %, and the file still checks",
+    async () => {
+      exits(await bunRun(["new", "service", "notes"]), 0);
+      const file = parseRouteFile(await readFile(join(copy, "fig.yaml"), "utf8"), "fig.yaml");
+      expect(file.routes.find((r) => r.name === "notes")).toMatchObject({
+        matches: [{ path: { type: "PathPrefix", value: "/api/notes" } }],
+        backendRefs: [
+          { name: "legacy", weight: 100 },
+          { name: "notes", weight: 0 },
+        ],
+        filters: [{ type: "RequestMirror", requestMirror: { backendRef: { name: "notes" }, percent: 0 } }],
+        fig: { writes: "owner", writeOwner: "legacy", gate: { script: "loadtests/notes.js" } },
+      });
+      expect(file.upstreams.notes).toMatchObject({ database: { env: "NOTES_DATABASE_URL" } });
+      exits(await bunRun(["fig", "routes", "check"]), 0);
+    },
+    STEP_MS,
+  );
+
+  test(
+    "3. the route's data is declared (fig.data) and the service gets the sync's table; the file still checks",
+    async () => {
+      const routes = join(copy, "fig.yaml");
+      const text = await readFile(routes, "utf8");
+      const owner = /^( +)writeOwner: legacy$/m.exec(text);
+      expect(owner).not.toBeNull();
+      const indent = owner?.[1] ?? "";
+      const data = [
+        `${indent}data: # what migrate-data moves with the route; the event and consumers take their defaults`,
+        `${indent}  tables:`,
+        `${indent}    - { name: notes, key: id, updatedAt: updated_at }`,
+      ].join("\n");
+      await writeFile(routes, text.replace(owner?.[0] ?? "", `${owner?.[0]}\n${data}`));
+      expect(parseRouteFile(await readFile(routes, "utf8"), "fig.yaml").routes[0]?.fig?.data?.tables).toEqual(
+        [expect.objectContaining({ name: "notes", key: ["id"], updatedAt: "updated_at" })],
+      );
+      exits(await bunRun(["fig", "routes", "check"]), 0);
+
+      // The receiving side keeps the live sync's per-key watermarks (sync_keys); backfill consults them.
+      const service = join(copy, "services", "notes");
+      const manifest = JSON.parse(await readFile(join(service, "package.json"), "utf8"));
+      manifest.dependencies["@fig/datasync"] = "workspace:*";
+      await writeFile(join(service, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+      exits(await run([process.execPath, "install"], copy), 0);
+      const schema = join(service, "src", "db", "schema.ts");
+      await writeFile(
+        schema,
+        `${await readFile(schema, "utf8")}\n// The live sync's watermarks per key (migrate-data's backfill leaves synced keys to it).\nexport { syncKeys } from "@fig/datasync/tables";\n`,
+      );
+      exits(
+        await run(
+          [join(service, "node_modules", ".bin", "drizzle-kit"), "generate", "--name", "sync_keys"],
+          service,
+        ),
+        0,
+      );
+    },
+    STEP_MS,
+  );
+
+  const written: { id: string; body: unknown }[] = [];
+
+  test(
+    "4. the gateway and the service start; at 0 % the app serves every read and write",
+    async () => {
+      const notesUrl = await startProcess("notes", "services/notes/src/main.ts", {
+        DATABASE_URL: notesDb?.url ?? "",
+      });
+      gatewayUrl = await startProcess("gateway", "services/gateway/src/main.ts", { NOTES_URL: notesUrl });
+      expect(await liveWeights()).toEqual({ legacy: 100, notes: 0 });
+      const editor = await token(["editor"]);
+      for (const name of ["first", "second", "third"]) {
+        const created = await api("/api/notes", { method: "POST", token: editor, body: { name } });
+        expect({ status: created.status, servedBy: created.servedBy }).toEqual({
+          status: 201,
+          servedBy: "legacy",
+        });
+        written.push({ id: created.body.id, body: created.body });
+      }
+      const list = await api("/api/notes", { token: await token(["viewer"]) });
+      expect({ status: list.status, servedBy: list.servedBy }).toEqual({ status: 200, servedBy: "legacy" });
+      expect(list.body.items.map((n: { name: string }) => n.name).sort()).toEqual([
+        "first",
+        "second",
+        "third",
+      ]);
+      expect([...(await notesIn(legacyDb?.url)).keys()].sort()).toEqual(written.map((w) => w.id).sort());
+      expect((await notesIn(notesDb?.url)).size).toBe(0);
+      // No token, no entry: the gateway refuses before the app is asked.
+      const before = app?.requests();
+      expect((await fetch(`${gatewayUrl}/api/notes`)).status).toBe(401);
+      expect(app?.requests()).toBe(before);
+    },
+    STEP_MS,
+  );
+});
