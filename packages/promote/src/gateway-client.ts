@@ -42,7 +42,7 @@ export class GatewayError extends Error {
 export type GatewayClient = ReturnType<typeof createGatewayClient>;
 
 /**
- * The gateway's admin API as the promotion uses it (role admin), plus its /metrics page.
+ * The gateway's admin API as the promotion uses it (an operator's token: role operator in the operator tenant), plus its /metrics page.
  *
  * @example
  * const gateway = createGatewayClient({ baseUrl: "http://127.0.0.1:8080", token });
