@@ -37,6 +37,13 @@ export type ReferenceDeps = {
 // Reference data is behind auth, so shared caches must not keep it; clients revalidate with the ETag.
 const CACHE_CONTROL = "private, no-cache";
 
+/** RFC 9110 §13.1.2: `*`, or any listed tag equal under weak comparison (our tags are strong). */
+function etagMatches(etag: string, ifNoneMatch: string | undefined): boolean {
+  if (ifNoneMatch === undefined) return false;
+  if (ifNoneMatch.trim() === "*") return true;
+  return ifNoneMatch.match(/"[^"]*"/g)?.includes(etag) ?? false;
+}
+
 const answerHeaders = (etag: string) => ({
   "content-type": "application/json",
   etag,
@@ -102,11 +109,21 @@ export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange
     return c.json(page as never, 200);
   });
 
+  // A cached record is answered before validation and the ETag middleware: its key passed them when it was read.
+  if (cache)
+    router.get("/:key", async function cachedRecord(c, next) {
+      const hit = cache.get(spec.resource, c.req.param("key"));
+      if (!hit) return next();
+      if (etagMatches(hit.etag, c.req.header("if-none-match")))
+        return new Response(null, {
+          status: 304,
+          headers: { etag: hit.etag, "cache-control": CACHE_CONTROL },
+        });
+      return new Response(hit.body, { status: 200, headers: answerHeaders(hit.etag) });
+    });
   router.use("/:key", etag());
   router.openapi(routes.get, async (c) => {
     const key = c.req.param(spec.key as never) as string;
-    const hit = cache?.get(spec.resource, key);
-    if (hit) return c.body(hit.body, 200, answerHeaders(hit.etag)) as never;
     const ticket = cache?.ticket();
     const row = await getRecord(ctx(c), spec, key);
     const answer = { body: JSON.stringify(row), etag: etagOf(row) };
