@@ -84,6 +84,8 @@ beforeAll(async () => {
     body: JSON.stringify(codeInput("63001")),
   });
   expect(res.status).toBe(201);
+  // Its event would drop what the test caches first: let it arrive.
+  await until("the create's event consumed", async () => (consumed.includes("63001") ? true : undefined));
 }, 60_000);
 
 afterAll(async () => {
