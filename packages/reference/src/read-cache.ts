@@ -1,5 +1,5 @@
-/** One cached answer: the JSON text of a record as GET returns it, and its ETag. */
-export type CachedRecord = { body: string; etag: string };
+/** One cached answer: the UTF-8 bytes of a record's JSON as GET returns it, and its ETag. */
+export type CachedRecord = { body: Uint8Array<ArrayBuffer>; etag: string };
 
 /** Seconds a cached record lives at most, per table: the safety net for changes no event announced. */
 export type ReadCacheTtls = Record<string, number>;

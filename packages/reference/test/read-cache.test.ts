@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createReferenceReadCache } from "../src/read-cache.ts";
 
-const answer = (v: number) => ({ body: `{"version":${v}}`, etag: `"${v}-x"` });
+const answer = (v: number) => ({ body: new TextEncoder().encode(`{"version":${v}}`), etag: `"${v}-x"` });
 
 function onlineCache(options: Parameters<typeof createReferenceReadCache>[0] = {}) {
   const cache = createReferenceReadCache(options);
