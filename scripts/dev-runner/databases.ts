@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { openPglite, type PGlite } from "../../packages/db/src/embedded.ts";
 import { serveOverWire, type WireServer } from "../../packages/db/src/wire-server.ts";
@@ -103,11 +104,11 @@ export function embeddedDatabasePort(servicePort: number): number {
  * process and serves it on 127.0.0.1 over the Postgres wire protocol. The services, migrate-data, psql and
  * drizzle-kit then all reach it at a postgres:// URL, the same code path as a Postgres server. The ports listen
  * at once; the databases open together (one PGlite compile for all, new ones copied meanwhile), and early
- * clients wait.
+ * clients wait. With `dir`, a new database starts with the migrations of `<dir>/drizzle` applied.
  */
 export async function serveEmbeddedDatabases(
   root: string,
-  services: readonly { name: string; port: number }[],
+  services: readonly { name: string; port: number; dir?: string }[],
   { dataDir = ".data", templateDir }: { dataDir?: string; templateDir?: string | null } = {},
 ): Promise<{ databases: EmbeddedDatabase[]; close(): Promise<void> }> {
   const servers: WireServer[] = [];
@@ -116,7 +117,12 @@ export async function serveEmbeddedDatabases(
   try {
     for (const svc of services) {
       const path = join(dataDir, svc.name, "pg");
-      const open = openPglite(join(root, path), templateDir === undefined ? {} : { templateDir });
+      // A new database copies a template its service's migrations were applied to: the service finds none to run.
+      const migrations = svc.dir ? join(svc.dir, "drizzle") : undefined;
+      const open = openPglite(join(root, path), {
+        ...(templateDir === undefined ? {} : { templateDir }),
+        ...(migrations && existsSync(migrations) ? { migrationsFolder: migrations } : {}),
+      });
       opened.push(open);
       const wanted = embeddedDatabasePort(svc.port);
       const server = await serveOverWire(open, { port: wanted }).catch((error) => {

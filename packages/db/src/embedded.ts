@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { cp } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 
 export type { PGlite };
@@ -29,24 +30,42 @@ export type OpenPgliteOptions = {
    * Default: ~/.cache/fig.
    */
   templateDir?: string | null;
+  /**
+   * The drizzle-kit migrations the database will get: a new database then starts as a copy of a template with
+   * them already applied (made once per folder content), so the service's own migrate finds nothing to do.
+   */
+  migrationsFolder?: string;
 };
 
 /**
  * Opens (or creates) a PGlite database at `path` (undefined: in memory). A new database on disk starts as a
  * copy of a cluster initdb made once for this PGlite version, instead of running initdb again (about 9 s on
- * two busy cores, against a file copy); the first database made on a machine makes that template.
+ * two busy cores, against a file copy); the first database made on a machine makes that template. With
+ * `migrationsFolder`, the copy is of a template those migrations were applied to (made once per their content).
  *
  * @example
  * const db = await openPglite(".data/reference-data/pg");
  */
 export async function openPglite(
   path: string | undefined,
-  { templateDir = DEFAULT_TEMPLATE_DIR }: OpenPgliteOptions = {},
+  { templateDir = DEFAULT_TEMPLATE_DIR, migrationsFolder }: OpenPgliteOptions = {},
 ): Promise<PGlite> {
   const compiling = pgliteModule();
   if (path && !existsSync(join(path, "PG_VERSION")) && templateDir !== null) {
     // The copy runs on libuv's threads while the main thread compiles.
-    const template = await templateCluster(join(templateDir, `pglite-${pgliteVersion}-wal1m`), compiling);
+    const base = join(templateDir, `pglite-${pgliteVersion}-wal1m`);
+    let template = await templateCluster(base, compiling);
+    if (template && migrationsFolder) {
+      // Named after the folder's owner (services/<name>/drizzle) too, so an older one of it can be removed.
+      const owner = basename(dirname(resolve(migrationsFolder)));
+      template = await migratedTemplate(
+        template,
+        `${base}-${owner}-`,
+        migrationsKey(migrationsFolder),
+        migrationsFolder,
+        compiling,
+      );
+    }
     if (template) await copyCluster(template, path);
   }
   const pgliteWasmModule = await compiling;
@@ -90,13 +109,124 @@ async function makeTemplate(folder: string, compiling: Promise<WebAssembly.Modul
   return existsSync(join(folder, "PG_VERSION")) ? folder : null;
 }
 
+/**
+ * The name of a migrated template: the migrations' content (file names and bytes), so a changed or added
+ * migration makes a new template rather than reuse a stale one.
+ */
+export function migrationsKey(folder: string): string {
+  const hash = createHash("sha256");
+  const files = readdirSync(folder, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+  for (const file of files)
+    hash
+      .update(`${relative(folder, file)}\0`)
+      .update(readFileSync(file))
+      .update("\0");
+  return hash.digest("hex").slice(0, 16);
+}
+
+/** `base` with `folder`'s migrations applied, made once at `target`; `base` itself when that fails. */
+function migratedTemplate(
+  base: string,
+  prefix: string,
+  key: string,
+  folder: string,
+  compiling: Promise<WebAssembly.Module>,
+): Promise<string> {
+  const target = `${prefix}${key}`;
+  if (existsSync(join(target, "PG_VERSION"))) return Promise.resolve(target);
+  let made = making.get(target);
+  if (!made) {
+    made = makeMigratedTemplate(base, target, folder, compiling)
+      .then((folderMade) => {
+        if (folderMade) removeOlderTemplates(prefix, key);
+        return folderMade;
+      })
+      .finally(() => making.delete(target));
+    making.set(target, made);
+  }
+  return made.then((folderMade) => folderMade ?? base);
+}
+
+async function makeMigratedTemplate(
+  base: string,
+  target: string,
+  folder: string,
+  compiling: Promise<WebAssembly.Module>,
+): Promise<string | null> {
+  const partial = `${target}.${process.pid}.partial`;
+  try {
+    await copyTree(base, partial);
+    const db = new PGlite({ dataDir: partial, pgliteWasmModule: await compiling });
+    await db.waitReady;
+    try {
+      // Loaded only here: the runner needs drizzle once per migrations change, not on every start.
+      const [{ drizzle }, { migrate }] = await Promise.all([
+        import("drizzle-orm/pglite"),
+        import("drizzle-orm/pglite/migrator"),
+      ]);
+      await migrate(drizzle(db), { migrationsFolder: folder });
+    } finally {
+      await db.close();
+    }
+    renameSync(partial, target);
+  } catch {
+    rmSync(partial, { recursive: true, force: true });
+  }
+  return existsSync(join(target, "PG_VERSION")) ? target : null;
+}
+
+/** Templates of the same owner for migrations that have since changed: 30 MB each, never used again. */
+function removeOlderTemplates(prefix: string, key: string): void {
+  const dir = dirname(prefix);
+  const name = basename(prefix);
+  for (const entry of readdirSync(dir)) {
+    if (
+      entry.startsWith(name) &&
+      entry !== `${name}${key}` &&
+      /^[0-9a-f]{16}$/.test(entry.slice(name.length))
+    ) {
+      rmSync(join(dir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
 async function copyCluster(template: string, path: string): Promise<void> {
   const partial = `${path}.${process.pid}.partial`;
   try {
-    await cp(template, partial, { recursive: true });
+    await copyTree(template, partial);
     rmSync(path, { recursive: true, force: true }); // an empty folder left by an earlier failed start
     renameSync(partial, path);
   } catch {
     rmSync(partial, { recursive: true, force: true });
   }
+}
+
+let copying: Promise<unknown> = Promise.resolve();
+
+/**
+ * Copies a cluster's files, one cluster at a time: several copies at once cost the kernel three times the
+ * CPU of the same copies in a row (ext4, two cores), and fs.cp is slower still.
+ */
+function copyTree(from: string, to: string): Promise<void> {
+  const copy = copying.then(async () => {
+    const entries = await readdir(from, { recursive: true, withFileTypes: true });
+    await mkdir(to, { recursive: true });
+    for (const entry of entries) {
+      if (entry.isDirectory())
+        mkdirSync(join(to, relative(from, join(entry.parentPath, entry.name))), { recursive: true });
+    }
+    await Promise.all(
+      entries
+        .filter((entry) => entry.isFile())
+        .map((entry) => {
+          const file = join(entry.parentPath, entry.name);
+          return copyFile(file, join(to, relative(from, file)));
+        }),
+    );
+  });
+  copying = copy.catch(() => {});
+  return copy;
 }
