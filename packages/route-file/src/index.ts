@@ -26,6 +26,7 @@ export {
 export {
   GATEWAY_PATHS,
   type ListMerge,
+  ROOT_PREFIXES,
   type RouteDefinition,
   type RouteGate,
   type RoutePolicies,

@@ -2,6 +2,7 @@ import { ROLES } from "@fig/auth";
 import { z } from "zod";
 import { dataDeclarationSchema } from "./data.ts";
 import { queueDeclarationsSchema } from "./queues.ts";
+import { ROOT_PREFIXES } from "./types.ts";
 
 /**
  * The route file's one schema (fig.yaml). Shapes follow the Kubernetes Gateway API's HTTPRoute where it has the
@@ -221,8 +222,12 @@ export const routeFileSchema = z
       route.matches.forEach((m, i) => {
         const prefix = m.path.value;
         const space = file.monolith.prefix;
-        if (prefix !== space && !prefix.startsWith(`${space}/`))
-          issue(at("matches", i, "path", "value"), `${prefix} is outside the proxied space ${space}`);
+        const under = (root: string) => prefix === root || prefix.startsWith(`${root}/`);
+        if (!under(space) && !ROOT_PREFIXES.some(under))
+          issue(
+            at("matches", i, "path", "value"),
+            `${prefix} is outside the proxied space ${[space, ...ROOT_PREFIXES].join(", ")}`,
+          );
         for (const other of claims)
           if (other.route !== r && overlaps(prefix, other.prefix) && shareMethod(methods, other.methods))
             issue(

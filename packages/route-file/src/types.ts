@@ -97,5 +97,11 @@ export type RouteTable = {
   routes: RouteDefinition[];
 };
 
+/**
+ * Roots outside /api a route may claim: RFC 8615 well-known URIs and the OAuth endpoints, which clients expect
+ * at the root of the one URL (identity's key set, discovery document and token endpoint). The gateway proxies them.
+ */
+export const ROOT_PREFIXES = ["/.well-known", "/oauth"] as const;
+
 /** The gateway's own paths: never proxied, so no route may claim them. */
 export const GATEWAY_PATHS = ["/_fig", "/docs", "/openapi.json", "/health", "/ready", "/metrics"] as const;

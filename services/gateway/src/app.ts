@@ -1,7 +1,7 @@
 import { dirname } from "node:path";
 import { createTokenVerifier, DEV_SECRET_DEFAULT, type TokenVerifier } from "@fig/auth";
 import type { RouteDataReader } from "@fig/datasync/view";
-import { loadRouteFile } from "@fig/route-file";
+import { loadRouteFile, ROOT_PREFIXES } from "@fig/route-file";
 import {
   createApp,
   createRouter,
@@ -204,6 +204,8 @@ export function buildGateway(deps: GatewayDeps) {
   });
   app.all("/api", proxy);
   app.all("/api/*", proxy);
+  // Identity's well-known URIs and OAuth endpoints live at the root: the route file admits these roots only.
+  for (const root of ROOT_PREFIXES) app.all(`${root}/*`, proxy);
 
   // createApp serves /openapi.json from getOpenAPI31Document at request time: serve the merged one there.
   const own = app.getOpenAPI31Document;
