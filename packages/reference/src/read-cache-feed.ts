@@ -74,14 +74,26 @@ export function createReadCacheFeed({
     }
   }
 
+  // Lost: the consumer may be missing events, so the cache is offline. Anything the server sends afterwards
+  // (a heartbeat, a new pull, a message) shows the same ordered consumer resumed without a gap: back online.
+  let lost = false;
+  function healthy() {
+    if (!lost) return;
+    lost = false;
+    cache.setOnline(true);
+  }
+
   async function watchConsumer(current: Messages) {
     for await (const note of current.status()) {
       if (stopping || current !== messages) return;
-      if (LOST.has(note.type)) cache.setOnline(false);
-      else if (note.type === "ordered_consumer_recreated") {
+      if (LOST.has(note.type)) {
+        lost = true;
         cache.setOnline(false);
-        cache.setOnline(true);
-      }
+      } else if (note.type === "ordered_consumer_recreated") {
+        cache.setOnline(false);
+        lost = true;
+        healthy();
+      } else if (note.type === "heartbeat" || note.type === "next") healthy();
     }
   }
 
@@ -102,12 +114,14 @@ export function createReadCacheFeed({
     const consumer = await js.consumers.get(streamNames(namespace).events, options);
     const current = await consumer.consume({ max_messages: 256 });
     messages = current;
+    lost = false;
     if (stopping) return;
     void watchConsumer(current).catch(() => {});
     // The consumer exists from here on: any change committed after this point reaches `apply`.
     cache.setOnline(true);
     logger.info({ subject }, "read cache: following reference.changed");
     for await (const msg of current) {
+      healthy();
       try {
         apply(readEnvelope(msg.headers, msg.data) as FigEvent<"reference.changed">);
       } catch (error) {
