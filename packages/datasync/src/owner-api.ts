@@ -1,4 +1,4 @@
-import { mintDevToken } from "@fig/auth";
+import { mintDevToken, type ServiceTokenSource } from "@fig/auth";
 import type { Row } from "./declared-table.ts";
 
 /** Where a service reads the write owner's table when an event does not carry the rows (its HTTP API). */
@@ -6,6 +6,8 @@ export type OwnerApi = {
   url: string;
   /** A fixed bearer token, or how to mint a short-lived dev one (role viewer). */
   token?: string | undefined;
+  /** Service tokens from the identity service (client credentials), used before a dev token is minted. */
+  tokenSource?: ServiceTokenSource | undefined;
   dev?: { secret: string; issuer: string; audience: string } | undefined;
   /** Who asks (the token's `sub`). */
   caller: string;
@@ -13,6 +15,7 @@ export type OwnerApi = {
 
 async function bearer(api: OwnerApi): Promise<string> {
   if (api.token) return api.token;
+  if (api.tokenSource) return api.tokenSource();
   if (!api.dev) throw new Error(`no token to read ${api.url}: set SYNC_TOKEN or AUTH_DEV_SECRET`);
   return mintDevToken({ ...api.dev, sub: api.caller, tenant: "fig-system", roles: ["viewer"], ttl: "5m" });
 }

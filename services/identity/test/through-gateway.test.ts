@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fileURLToPath } from "node:url";
-import { createTokenVerifier } from "@fig/auth";
+import { createServiceTokenSource, createTokenVerifier } from "@fig/auth";
 import { createLogger } from "@fig/service";
 import { createTestDatabase, TEST_AUTH, type TestDatabase } from "@fig/testing";
+import { fetchOwnerTable } from "../../../packages/datasync/src/index.ts";
 import { loadRouteFile } from "../../../packages/route-file/src/index.ts";
 // The real gateway and a real JWKS-verifying service, from their sources: this file tests how they meet identity.
 import { buildGateway } from "../../gateway/src/app.ts";
 import { createMemoryRouteStore } from "../../gateway/src/state/memory-store.ts";
 import { buildApp as buildReferenceData } from "../../reference-data/src/app.ts";
+import { fetchReferenceTable } from "../../validation/src/domain/reference-model.ts";
 import { loginAs, PASSWORD, useIdentityApp } from "./helpers.ts";
 
 // Through the gateway built from the repository's fig.yaml: a login, the key set and discovery at the root, and
@@ -140,5 +142,35 @@ describe("identity through the gateway", () => {
       headers: { authorization: `Bearer ${await token("reference:read")}` },
     });
     expect(list.status).toBe(200);
+  });
+
+  test("validation's read model and the datasync re-reads call reference-data with identity's service tokens", async () => {
+    const client = {
+      tokenUrl: `${gateway}/oauth/token`,
+      clientId: "validation",
+      clientSecret: "test-secret-validation",
+    };
+    // No dev secret, no fixed token: only the client-credentials grant can authorise these calls.
+    const exported = await fetchReferenceTable(
+      { url: referenceData, tokenSource: createServiceTokenSource({ ...client, scope: "reference:export" }) },
+      "codes",
+    );
+    expect(exported).toEqual([]);
+    const reread = await fetchOwnerTable(
+      {
+        url: referenceData,
+        tokenSource: createServiceTokenSource({ ...client, scope: "reference:read" }),
+        caller: "monolith",
+      },
+      "codes",
+    );
+    expect(reread).toEqual([]);
+    // The read model's export refuses a token without the export scope.
+    await expect(
+      fetchReferenceTable(
+        { url: referenceData, tokenSource: createServiceTokenSource({ ...client, scope: "reference:read" }) },
+        "codes",
+      ),
+    ).rejects.toThrow("HTTP 403");
   });
 });

@@ -1,3 +1,4 @@
+import { createServiceTokenSource } from "@fig/auth";
 import { runService } from "@fig/bootstrap";
 import { Registry } from "prom-client";
 import { buildApp, SERVICE } from "./app.ts";
@@ -24,6 +25,10 @@ await runService({
       monolith: {
         url: config.MONOLITH_URL,
         token: config.SYNC_TOKEN,
+        // Identity's service tokens when this service has a client (AUTH_TOKEN_URL, AUTH_CLIENT_ID, …).
+        tokenSource: auth.client
+          ? createServiceTokenSource({ ...auth.client, scope: "reference:read" })
+          : undefined,
         dev: auth.devSecret
           ? { secret: auth.devSecret, issuer: auth.issuer, audience: auth.audience }
           : undefined,

@@ -38,8 +38,10 @@ export function loadConfig(
     service: () => parseConfig(ServiceEnv, cleaned),
     auth: () => readServiceAuthConfig(cleaned),
   });
-  if (!service.REFERENCE_DATA_TOKEN && !auth.devSecret) {
-    throw new ConfigError(["REFERENCE_DATA_TOKEN: required when no AUTH_DEV_SECRET can mint one"]);
+  if (!service.REFERENCE_DATA_TOKEN && !auth.client && !auth.devSecret) {
+    throw new ConfigError([
+      "REFERENCE_DATA_TOKEN: required when neither a client (AUTH_TOKEN_URL, AUTH_CLIENT_ID, AUTH_CLIENT_SECRET) nor AUTH_DEV_SECRET can get one",
+    ]);
   }
   return { ...service, auth, workerOnly: argv.includes("--worker-only") };
 }

@@ -1,3 +1,4 @@
+import { createServiceTokenSource } from "@fig/auth";
 import { runService } from "@fig/bootstrap";
 import { buildApp, SERVICE } from "./app.ts";
 import { loadConfig } from "./config.ts";
@@ -18,6 +19,10 @@ await runService({
     const source: ReferenceSource = {
       url: config.REFERENCE_DATA_URL,
       token: config.REFERENCE_DATA_TOKEN,
+      // With AUTH_TOKEN_URL, AUTH_CLIENT_ID and AUTH_CLIENT_SECRET set: identity's service tokens.
+      tokenSource: config.auth.client
+        ? createServiceTokenSource({ ...config.auth.client, scope: "reference:export" })
+        : undefined,
       dev: config.auth.devSecret
         ? { secret: config.auth.devSecret, issuer: config.auth.issuer, audience: config.auth.audience }
         : undefined,

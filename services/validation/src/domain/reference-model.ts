@@ -1,4 +1,4 @@
-import { mintDevToken } from "@fig/auth";
+import { mintDevToken, type ServiceTokenSource } from "@fig/auth";
 import type { ReferenceSnapshot, Severity } from "@fig/billing";
 import { type Database, rowsOf } from "@fig/db";
 import { type Backoff, retry } from "@fig/retry";
@@ -14,11 +14,14 @@ export type ReferenceSource = {
   url: string;
   /** A fixed token, or how to mint a short-lived dev one. */
   token?: string | undefined;
+  /** Service tokens from the identity service (client credentials, scope reference:export), before a dev one. */
+  tokenSource?: ServiceTokenSource | undefined;
   dev?: { secret: string; issuer: string; audience: string } | undefined;
 };
 
 async function bearer(source: ReferenceSource): Promise<string> {
   if (source.token) return source.token;
+  if (source.tokenSource) return source.tokenSource();
   if (!source.dev) throw new Error("No token for reference-data");
   return mintDevToken({
     ...source.dev,
