@@ -311,4 +311,124 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
     },
     STEP_MS,
   );
+
+  test(
+    "5. migrate-data: verify names the gap, backfill copies the app's table into the service's, verify then passes",
+    async () => {
+      const before = await bunRun(["migrate-data", "verify", "notes"]);
+      exits(before, 1);
+      expect(before.stderr).toContain("mismatch");
+      const backfill = await bunRun(["migrate-data", "backfill", "notes"]);
+      exits(backfill, 0);
+      expect(backfill.stderr).toContain("backfill notes: legacy (write owner) → notes");
+      expect(backfill.stderr).toMatch(/notes: 3 rows read, 3 written/);
+      exits(await bunRun(["migrate-data", "verify", "notes"]), 0);
+      const copied = await notesIn(notesDb?.url);
+      expect([...copied.keys()].sort()).toEqual(written.map((w) => w.id).sort());
+      // The service answers for the copied rows as the app did (pinned to it, as a gate is).
+      const pinner = await token(["viewer", "gate"]);
+      for (const { id, body } of written) {
+        const pinned = await api(`/api/notes/${id}`, { token: pinner, pin: "notes" });
+        expect({ status: pinned.status, servedBy: pinned.servedBy, body: pinned.body }).toEqual({
+          status: 200,
+          servedBy: "notes",
+          body,
+        });
+      }
+    },
+    STEP_MS,
+  );
+
+  test(
+    "6. shadow: the route's GETs mirrored to the service compare equal to the app's answers",
+    async () => {
+      const shadow = await api("/_fig/routes/notes/shadow", {
+        method: "PUT",
+        token: await operator(),
+        body: { percent: 100, reason: "byo-monolith test: shadow before promoting" },
+      });
+      expect(shadow).toMatchObject({ status: 200, body: { candidate: "notes", percent: 100 } });
+      const viewer = await token(["viewer"]);
+      for (const { id } of written) {
+        const read = await api(`/api/notes/${id}`, { token: viewer });
+        expect({ status: read.status, servedBy: read.servedBy }).toEqual({ status: 200, servedBy: "legacy" });
+      }
+      type Report = { route: string; compared: number; mismatches: number; candidateErrors: number };
+      let report: Report | undefined;
+      const deadline = Date.now() + 60_000;
+      while ((report?.compared ?? 0) < written.length) {
+        if (Date.now() > deadline) throw new Error(`the shadow compared too few: ${JSON.stringify(report)}`);
+        await Bun.sleep(100);
+        const res = await api("/_fig/shadow", { token: await operator() });
+        report = (res.body.routes as Report[]).find((r) => r.route === "notes");
+      }
+      expect(report).toMatchObject({ compared: written.length, mismatches: 0, candidateErrors: 0 });
+    },
+    STEP_MS,
+  );
+
+  test(
+    "7. `bun run promote notes --to notes` runs the service's generated gate at each step and reaches 100 %",
+    async () => {
+      const promote = await bunRun([
+        "promote",
+        "notes",
+        "--to",
+        "notes",
+        "--engine",
+        "builtin",
+        "--steps",
+        "50,100",
+        "--step-duration",
+        "4s",
+        "--vus",
+        "2",
+        "--min-requests",
+        "5",
+        "--inconclusive-deadline",
+        "60s",
+      ]);
+      exits(promote, 0);
+      const said = promote.stdout + promote.stderr;
+      expect(said).toContain("gate token: minted, roles editor, gate in tenant fig");
+      // Each step decided by the gate and by the gateway's own numbers for the candidate.
+      expect(said).toMatch(/step 1 of 2 \{"legacy":50,"notes":50\}: pass \(gate pass, gateway pass/);
+      expect(said).toMatch(/step 2 of 2 \{"legacy":0,"notes":100\}: pass \(gate pass, gateway pass/);
+      expect(await liveWeights()).toEqual({ legacy: 0, notes: 100 });
+      // Reads now go to the service; writes stay with the app, the write owner until a flip.
+      const read = await api(`/api/notes/${written[0]?.id}`, { token: await token(["viewer"]) });
+      expect({ status: read.status, servedBy: read.servedBy, body: read.body }).toEqual({
+        status: 200,
+        servedBy: "notes",
+        body: written[0]?.body,
+      });
+      const created = await api("/api/notes", {
+        method: "POST",
+        token: await token(["editor"]),
+        body: { name: "after the promotion" },
+      });
+      expect({ status: created.status, servedBy: created.servedBy }).toEqual({
+        status: 201,
+        servedBy: "legacy",
+      });
+      written.push({ id: created.body.id, body: created.body });
+    },
+    STEP_MS,
+  );
+
+  test(
+    "8. after the promotion verify names the gate's rows and the new write; backfill again puts the service right",
+    async () => {
+      // The gate wrote to the service (pinned) as tenant fig; the app took a write the service has not seen.
+      const gateRows = [...(await notesIn(notesDb?.url)).values()].filter((r) => r.tenant_id === "fig");
+      expect(gateRows.length).toBeGreaterThan(0);
+      exits(await bunRun(["migrate-data", "verify", "notes"]), 1);
+      exits(await bunRun(["migrate-data", "backfill", "notes"]), 0);
+      exits(await bunRun(["migrate-data", "verify", "notes"]), 0);
+      const both = [await notesIn(legacyDb?.url), await notesIn(notesDb?.url)];
+      expect([...(both[1]?.keys() ?? [])].sort()).toEqual([...(both[0]?.keys() ?? [])].sort());
+      expect([...(both[1]?.keys() ?? [])].sort()).toEqual(written.map((w) => w.id).sort());
+    },
+    STEP_MS,
+  );
 });
