@@ -12,6 +12,7 @@ import {
 } from "@fig/service";
 import type { Tracer } from "@opentelemetry/api";
 import type { Context } from "hono";
+import { type AuditAdminDeps, auditRouter } from "./admin/audit.ts";
 import { dataRouter } from "./admin/data.ts";
 import { figGuard } from "./admin/guard.ts";
 import { type JobsSource, registerJobsRoutes } from "./admin/jobs.ts";
@@ -85,6 +86,8 @@ export type GatewayDeps = {
   promotions?: PromotionsReader;
   /** migrate-data's and the live sync's records (packages/datasync's KV bucket) for GET /_fig/data. */
   data?: RouteDataReader;
+  /** The audit service GET /_fig/audit reads (the route file's `audit` upstream). */
+  audit?: AuditAdminDeps;
   /** Whose `operator` tokens may use /_fig and the console (FIG_OPERATOR_TENANT); default `platform`. */
   operatorTenant?: string;
 };
@@ -179,6 +182,7 @@ export function buildGateway(deps: GatewayDeps) {
   app.route("/_fig", promotionsRouter({ table, store, promotions: deps.promotions }));
   app.route("/_fig", routeStateRouter({ table, store, breakers }));
   app.route("/_fig", shadowRouter({ shadow }));
+  app.route("/_fig", auditRouter(deps.audit ?? {}));
   const jobsRouter = createRouter();
   registerJobsRoutes(jobsRouter, deps.jobs, logger);
   app.route("/_fig", jobsRouter);

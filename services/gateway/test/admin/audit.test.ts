@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type AuditEntry, createAuditRecorder, readChain } from "@fig/audit";
+import { buildApp as buildAuditApp } from "@fig/audit-service";
 import { createAuditConsumers } from "@fig/audit-service/consumer";
 import { createNatsClient, deleteNamespace, ensureStreams, type NatsClient } from "@fig/events";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { withAudit } from "../../src/state/audited-store.ts";
 import { createKvRouteStore, routesBucketName } from "../../src/state/kv-store.ts";
 import { routeTable } from "../fixtures/dash-routes.ts";
-import { OPERATOR_TENANT, operator, silent, testGateway, until } from "../harness.ts";
+import { auth, bearer, OPERATOR_TENANT, operator, silent, testGateway, until } from "../harness.ts";
 
 const AUDIT_MIGRATIONS = new URL("../../../audit/drizzle", import.meta.url).pathname;
 const urls = {
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 /** A gateway over NATS KV whose store records to `namespace`, and the audit consumers of that namespace. */
-async function auditedGateway({ streams = true } = {}) {
+async function auditedGateway({ streams = true, auditUrl }: { streams?: boolean; auditUrl?: string } = {}) {
   const namespace = `gwaudit_${crypto.randomUUID().slice(0, 8)}`;
   namespaces.push(namespace);
   if (streams) await ensureStreams(await nats.manager(), namespace);
@@ -64,7 +65,7 @@ async function auditedGateway({ streams = true } = {}) {
     await consumers.start();
     stops.push(() => consumers.stop());
   };
-  return { ...testGateway({ table, store }), recorder, namespace, startConsumers };
+  return { ...testGateway({ table, store, audit: { url: auditUrl } }), recorder, namespace, startConsumers };
 }
 
 async function entries(): Promise<AuditEntry[]> {
@@ -139,5 +140,67 @@ describe("the gateway's route changes in the audit log", () => {
     );
     expect(appended).toHaveLength(1);
     expect(appended[0]).toMatchObject({ kind: "weights", actor: { sub: "alice" }, reason: "canary step 1" });
+  });
+});
+
+describe("GET /_fig/audit", () => {
+  test("operators read the audit service's entries through the gateway, filtered and paged", async () => {
+    const service = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: buildAuditApp({
+        db: tdb.db,
+        verifier: auth.verifier,
+        operatorTenant: OPERATOR_TENANT,
+        logger: silent,
+      }).fetch,
+    });
+    stops.push(async () => service.stop(true));
+    const gw = await auditedGateway({ auditUrl: `http://127.0.0.1:${service.port}` });
+    await gw.startConsumers();
+    for (const validation of [30, 40]) {
+      expect((await putWeights(gw.app, { monolith: 100 - validation, validation })).status).toBe(200);
+    }
+    const state = await gw.app.request("/_fig/routes/validation/state", {
+      method: "PUT",
+      headers: { ...(await operator("bob")), "content-type": "application/json" },
+      body: JSON.stringify({ state: "inactive", reason: "incident" }),
+    });
+    expect(state.status).toBe(200);
+    await until(
+      async () => (await entries()).some((e) => e.kind === "state" && e.actor.sub === "bob"),
+      "bob's change appended",
+    );
+
+    const read = async (query: string, headers: Record<string, string>) =>
+      gw.app.request(`/_fig/audit${query}`, { headers });
+    const ops = await operator("olivia");
+    const page1 = await read("?route=validation&kind=weights&actor=alice&limit=1", ops);
+    expect(page1.status).toBe(200);
+    const first = (await page1.json()) as { items: AuditEntry[]; nextCursor: string | null };
+    expect(first.items.map((e) => (e.to as { validation: number }).validation)).toEqual([40]);
+    const page2 = await read(
+      `?route=validation&kind=weights&actor=alice&limit=1&cursor=${first.nextCursor}`,
+      ops,
+    );
+    const second = (await page2.json()) as { items: AuditEntry[] };
+    expect(second.items.map((e) => (e.to as { validation: number }).validation)).toEqual([30]);
+    const bob = (await (await read("?actor=bob", ops)).json()) as { items: AuditEntry[] };
+    expect(bob.items.map((e) => [e.kind, e.reason])).toEqual([["state", "incident"]]);
+    expect(await (await gw.app.request("/_fig/audit/verify", { headers: ops })).json()).toMatchObject({
+      ok: true,
+    });
+
+    // A bad filter is the gateway's own 400; a tenant's admin is refused; no token is 401.
+    expect((await read("?from=yesterday", ops)).status).toBe(400);
+    expect((await read("", await bearer({ tenant: "acme", roles: ["admin"] }))).status).toBe(403);
+    expect((await read("", {})).status).toBe(401);
+  });
+
+  test("without an audit service the read is a 503 problem", async () => {
+    const gw = testGateway({ audit: { url: "http://127.0.0.1:9" } });
+    const res = await gw.app.request("/_fig/audit", { headers: await operator() });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("content-type")).toContain("problem+json");
   });
 });
