@@ -1,4 +1,5 @@
 import { dirname } from "node:path";
+import { createAuditRecorder } from "@fig/audit/publish";
 import { runService } from "@fig/bootstrap";
 import { createRouteDataReader } from "@fig/datasync/view";
 import type { NatsClient } from "@fig/events";
@@ -7,6 +8,7 @@ import { buildGateway, SERVICE } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import type { UpstreamDocument } from "./docs/merge.ts";
 import { loadUpstreamDocuments } from "./docs/upstreams.ts";
+import { withAudit } from "./state/audited-store.ts";
 import { createKvRouteStore, routesBucketName } from "./state/kv-store.ts";
 
 await runService({
@@ -17,12 +19,17 @@ await runService({
     // The route file was read and checked with the config: a bad one stopped the gateway with its field errors.
     const { table, upstreams } = config.routes;
     let documents: UpstreamDocument[] = [];
-    const store = createKvRouteStore({
-      connection: () => nats.connection(),
-      bucket: routesBucketName(namespace),
-      routes: [table.defaultRoute, ...table.routes],
-      logger,
-    });
+    // Every change to a route's live state is recorded in the audit log (JetStream, then the audit service).
+    const audit = createAuditRecorder({ nats, namespace, source: "gateway", logger });
+    const store = withAudit(
+      createKvRouteStore({
+        connection: () => nats.connection(),
+        bucket: routesBucketName(namespace),
+        routes: [table.defaultRoute, ...table.routes],
+        logger,
+      }),
+      { recorder: audit, actorTenant: config.FIG_OPERATOR_TENANT },
+    );
     // NATS is the control plane, not the data plane: with it down the gateway serves the last state it saw
     // (/ready says "stale since …"), so the bootstrap's NATS check must not take the gateway out of rotation.
     delete readiness.nats;
@@ -39,6 +46,7 @@ await runService({
       promotions: promotionsReader(nats, namespace),
       data: createRouteDataReader(nats, namespace),
       operatorTenant: config.FIG_OPERATOR_TENANT,
+      audit: { url: upstreams.audit?.url },
     });
     return {
       app,
@@ -56,6 +64,8 @@ await runService({
         },
         { name: "route state", start: () => store.start(), stop: () => store.stop() },
         { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
+        // Stopped after HTTP drained: a last try at publishing audit entries still pending (else logged in full).
+        { name: "audit recorder", start: async () => {}, stop: () => audit.stop() },
       ],
       summary: { bucket: routesBucketName(namespace), routes: table.routes.map((r) => r.id) },
       // Bodies stream through; the upstreams enforce their own limits (validation takes 200 MB uploads).
