@@ -239,6 +239,10 @@ async function main(): Promise<void> {
     LOG_PRETTY: "true",
   });
   if (s.color && env.FORCE_COLOR === undefined) env.FORCE_COLOR = "1";
+  // Identity's EdDSA tokens are accepted beside dev tokens: every service reads its key set on its dev port.
+  const identity = services.find((svc) => svc.name === "identity");
+  if (!production && identity && !env.AUTH_JWKS_URL)
+    env.AUTH_JWKS_URL = `http://127.0.0.1:${identity.port}/.well-known/jwks.json`;
   delete env.FIG_DEV_ROOT;
   delete env.FIG_DEV_NATS_PORT;
   delete env.FIG_DEV_RESTART;
