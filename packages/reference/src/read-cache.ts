@@ -34,7 +34,13 @@ export type ReferenceReadCache = {
   ticket(): ReadTicket;
   /** Stores the answer read under `ticket`, unless an invalidation happened since or the cache is offline. */
   set(table: string, key: string, value: CachedRecord, ticket: ReadTicket): void;
-  /** Drops the keys of `table`, or the whole table when `keys` is undefined (a truncated change). */
+  /** A list page by its query string (`?limit=50&q=acces`); any change of the table drops them all. */
+  getList(table: string, query: string): CachedRecord | undefined;
+  setList(table: string, query: string, value: CachedRecord, ticket: ReadTicket): void;
+  /**
+   * Drops the keys of `table`, or the whole table when `keys` is undefined (a truncated change); either way
+   * the table's list pages go, since any change may move a row into or out of a page.
+   */
   invalidate(table: string, keys?: readonly string[]): void;
   /**
    * Online: answers come from memory. Offline (the invalidation feed is down, so changes may go unseen): every
@@ -50,7 +56,8 @@ type Entry = CachedRecord & { expiresAt: number };
 
 /**
  * The reference tables' per-replica read cache: the bytes of each record's GET answer with its ETag, kept until
- * a `reference.changed` event (or this replica's own write) names the key, and at most the table's TTL.
+ * a `reference.changed` event (or this replica's own write) names the key, and at most the table's TTL; list
+ * pages likewise, until any change of their table.
  * It starts offline: the service turns it on once its invalidation consumer runs.
  *
  * @example
@@ -63,69 +70,82 @@ export function createReferenceReadCache({
   maxEntries = 50_000,
   now = Date.now,
 }: ReadCacheOptions = {}): ReferenceReadCache {
-  const tables = new Map<string, Map<string, Entry>>();
+  // Per table: records under their key, list pages under their query string, apart (a decoded path
+  // parameter can be any string, so it must never find a page).
+  type Shelf = Map<string, Map<string, Entry>>;
+  const records: Shelf = new Map();
+  const lists: Shelf = new Map();
   let size = 0;
   let generation = 0;
   let online = false;
   const counters = { hits: 0, misses: 0, invalidations: 0 };
 
   function clear() {
-    tables.clear();
+    records.clear();
+    lists.clear();
     size = 0;
     generation++;
   }
 
   function evictOldest() {
-    for (const records of tables.values()) {
-      const oldest = records.keys().next();
-      if (!oldest.done) {
-        records.delete(oldest.value);
-        size--;
-        return;
+    for (const shelf of [lists, records])
+      for (const entries of shelf.values()) {
+        const oldest = entries.keys().next();
+        if (!oldest.done) {
+          entries.delete(oldest.value);
+          size--;
+          return;
+        }
       }
+  }
+
+  function drop(shelf: Shelf, table: string) {
+    size -= shelf.get(table)?.size ?? 0;
+    shelf.delete(table);
+  }
+
+  function read(shelf: Shelf, table: string, key: string): CachedRecord | undefined {
+    const entry = online ? shelf.get(table)?.get(key) : undefined;
+    if (entry && entry.expiresAt > now()) {
+      counters.hits++;
+      return entry;
     }
+    if (entry) {
+      shelf.get(table)?.delete(key);
+      size--;
+    }
+    counters.misses++;
+    return undefined;
+  }
+
+  function write(shelf: Shelf, table: string, key: string, value: CachedRecord, ticket: ReadTicket) {
+    const ttl = ttlSeconds[table];
+    if (!online || ticket !== generation || ttl === undefined || ttl <= 0) return;
+    let entries = shelf.get(table);
+    if (!entries) {
+      entries = new Map();
+      shelf.set(table, entries);
+    }
+    if (!entries.delete(key)) {
+      if (size >= maxEntries) evictOldest();
+      size++;
+    }
+    entries.set(key, { body: value.body, etag: value.etag, expiresAt: now() + ttl * 1000 });
   }
 
   return {
-    get(table, key) {
-      const entry = online ? tables.get(table)?.get(key) : undefined;
-      if (entry && entry.expiresAt > now()) {
-        counters.hits++;
-        return entry;
-      }
-      if (entry) {
-        tables.get(table)?.delete(key);
-        size--;
-      }
-      counters.misses++;
-      return undefined;
-    },
+    get: (table, key) => read(records, table, key),
     ticket: () => generation,
-    set(table, key, value, ticket) {
-      const ttl = ttlSeconds[table];
-      if (!online || ticket !== generation || ttl === undefined || ttl <= 0) return;
-      let records = tables.get(table);
-      if (!records) {
-        records = new Map();
-        tables.set(table, records);
-      }
-      if (!records.delete(key)) {
-        if (size >= maxEntries) evictOldest();
-        size++;
-      }
-      records.set(key, { body: value.body, etag: value.etag, expiresAt: now() + ttl * 1000 });
-    },
+    set: (table, key, value, ticket) => write(records, table, key, value, ticket),
+    getList: (table, query) => read(lists, table, query),
+    setList: (table, query, value, ticket) => write(lists, table, query, value, ticket),
     invalidate(table, keys) {
       counters.invalidations++;
       generation++;
-      const records = tables.get(table);
-      if (!records) return;
-      if (keys === undefined) {
-        size -= records.size;
-        tables.delete(table);
-        return;
-      }
-      for (const key of keys) if (records.delete(key)) size--;
+      drop(lists, table);
+      const entries = records.get(table);
+      if (keys === undefined || !entries) return drop(records, table);
+      for (const key of keys) if (entries.delete(key)) size--;
     },
     setOnline(next) {
       if (next === online) return;

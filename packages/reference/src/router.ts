@@ -106,9 +106,22 @@ export function referenceRouter(spec: ResourceSpec, { db, verifier, recordChange
       c,
       "query",
     );
+    if (!cache) {
+      const page = await listRecords(ctx(c), spec, { limit, cursor, q, filters });
+      c.header("cache-control", CACHE_CONTROL);
+      return c.json(page as never, 200);
+    }
+    // Looked up once the query passed validation; the raw query string is the key.
+    const query = c.req.url.slice(c.req.url.indexOf("?") + 1 || c.req.url.length);
+    const hit = cache.getList(spec.resource, query);
+    if (hit) return c.body(hit.body, 200, answerHeaders(hit.etag)) as never;
+    const ticket = cache.ticket();
     const page = await listRecords(ctx(c), spec, { limit, cursor, q, filters });
-    c.header("cache-control", CACHE_CONTROL);
-    return c.json(page as never, 200);
+    const body = utf8.encode(JSON.stringify(page));
+    // Set here, as the ETag middleware would (a SHA-1 of the body), so a hit does not hash it again.
+    const answer = { body, etag: `"${new Bun.CryptoHasher("sha1").update(body).digest("hex")}"` };
+    cache.setList(spec.resource, query, answer, ticket);
+    return c.body(answer.body, 200, answerHeaders(answer.etag)) as never;
   });
 
   // A cached record is answered before validation and the ETag middleware: its key passed them when it was read.

@@ -63,6 +63,20 @@ describe("createReferenceReadCache", () => {
     expect(cache.get("codes", "a")).toBeUndefined();
   });
 
+  test("list pages: any change of their table drops them, a record key never finds one", () => {
+    const cache = onlineCache();
+    cache.setList("codes", "limit=5", answer(1), cache.ticket());
+    cache.setList("rules", "limit=5", answer(1), cache.ticket());
+    cache.set("codes", "a", answer(1), cache.ticket());
+    expect(cache.get("codes", "limit=5")).toBeUndefined();
+    expect(cache.getList("codes", "limit=5")).toMatchObject(answer(1));
+    cache.invalidate("codes", ["zzz"]);
+    expect(cache.getList("codes", "limit=5")).toBeUndefined();
+    expect(cache.get("codes", "a")).toBeDefined();
+    expect(cache.getList("rules", "limit=5")).toBeDefined();
+    expect(cache.stats().entries).toBe(2);
+  });
+
   test("bounded: past maxEntries the oldest entry goes", () => {
     const cache = onlineCache({ maxEntries: 2 });
     for (const key of ["a", "b", "c"]) cache.set("codes", key, answer(1), cache.ticket());

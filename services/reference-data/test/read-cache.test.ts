@@ -223,6 +223,31 @@ describe("read cache across two replicas", () => {
     expect((await getCode(b, "62500")).body.tariff_cents).toBe(3100);
   });
 
+  test("list pages: B answers from memory, and a create on A shows in them once B consumed its event", async () => {
+    const path = "/api/codes?category=test&limit=500";
+    const list = async () => {
+      const res = await call(b, "GET", path);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { items: { code: string }[] };
+      return { etag: res.headers.get("etag"), codes: page.items.map((i) => i.code) };
+    };
+    const first = await list();
+    expect(first.codes).toContain("61001");
+    expect(first.codes).not.toContain("61003");
+    const hits = b.cache.stats().hits;
+    expect(await list()).toEqual(first);
+    expect(b.cache.stats().hits).toBe(hits + 1);
+    const notModified = await call(b, "GET", path, { headers: { "if-none-match": first.etag as string } });
+    expect(notModified.status).toBe(304);
+
+    const created = consumedOn(b, "codes", "61003", "created");
+    expect((await call(a, "POST", "/api/codes", { json: codeInput("61003") })).status).toBe(201);
+    await created;
+    const after = await list();
+    expect(after.codes).toContain("61003");
+    expect(after.etag).not.toBe(first.etag);
+  });
+
   test("while B's feed is down B reads the database, and caches again once it is back", async () => {
     await getCode(b, "61001");
     await b.feed.stop();
