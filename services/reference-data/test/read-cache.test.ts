@@ -170,6 +170,24 @@ describe("read cache across two replicas", () => {
     expect(stale.headers.get("content-type")).toStartWith("application/json");
   });
 
+  test("a cached record still needs a valid token and role on every request", async () => {
+    await getCode(b, "61001");
+    expect((await getCode(b, "61001")).status).toBe(200);
+    expect(b.cache.get("codes", "61001")).toBeDefined();
+    const anonymous = await b.app.request("/api/codes/61001");
+    expect(anonymous.status).toBe(401);
+    const { expired } = await auth.invalidTokens();
+    const stale = await b.app.request("/api/codes/61001", {
+      headers: { authorization: `Bearer ${expired}` },
+    });
+    expect(stale.status).toBe(401);
+    const roleless = await auth.token({ roles: [] });
+    const refused = await b.app.request("/api/codes/61001", {
+      headers: { authorization: `Bearer ${roleless}` },
+    });
+    expect(refused.status).toBe(403);
+  });
+
   test("the writing replica reads its own write at once, before any event", async () => {
     const before = await getCode(a, "61001");
     await getCode(a, "61001");
