@@ -8,6 +8,11 @@ export type RuleEngineOptions = {
   today?: string;
   /** The registry to draw from; defaults to the built-in rules. */
   rules?: readonly RuleDefinition[];
+  /**
+   * Keys each file rule (duplicates, daily maximums) holds in memory before spilling to a temporary file;
+   * bounds the engine's memory whatever the file's length. Defaults to the rule's own bound (786,432 keys).
+   */
+  maxKeysInMemory?: number;
 };
 
 export type RuleEngine = {
@@ -15,6 +20,8 @@ export type RuleEngine = {
   check(line: ParsedLine): Finding[];
   /** Findings only known at the end of the file; call once, after the last line. */
   finish(): Finding[];
+  /** Frees the file rules' spill files; call once when done with the file (also after a failure). */
+  close(): void;
   /** The rules that run, with the severity they report at. */
   readonly active: readonly { id: string; severity: Severity }[];
 };
@@ -41,7 +48,7 @@ type ActiveRule = { id: string; severity: Severity } & (
  */
 export function createRuleEngine(
   reference: ReferenceSnapshot,
-  { today = localToday(), rules = BUILTIN_RULES }: RuleEngineOptions = {},
+  { today = localToday(), rules = BUILTIN_RULES, maxKeysInMemory }: RuleEngineOptions = {},
 ): RuleEngine {
   const active: ActiveRule[] = [];
   for (const rule of rules) {
@@ -56,7 +63,12 @@ export function createRuleEngine(
         `Rule ${rule.id} has invalid params ${JSON.stringify(config.params)}: ${issues}`,
       );
     }
-    const context: RuleContext<unknown> = { reference, params: parsed.data, today };
+    const context: RuleContext<unknown> = {
+      reference,
+      params: parsed.data,
+      today,
+      ...(maxKeysInMemory === undefined ? {} : { maxKeysInMemory }),
+    };
     const { id } = rule;
     const { severity } = config;
     active.push(
@@ -90,6 +102,9 @@ export function createRuleEngine(
       return active.flatMap((rule) =>
         rule.row ? [] : (rule.state.finish?.() ?? []).map((v) => finding(rule, v.line, v)),
       );
+    },
+    close() {
+      for (const rule of active) if (!rule.row) rule.state.close?.();
     },
   };
 }

@@ -5,8 +5,16 @@ import type { ClaimRecord, ReferenceSnapshot, Severity } from "../types.ts";
 /** What a rule found wrong with a record; the engine adds the line, rule id and configured severity. */
 export type Violation = { column: ColumnName | null; message: string };
 
-/** What a rule sees besides the record: the reference snapshot, its validated params, and today's date. */
-export type RuleContext<P> = { reference: ReferenceSnapshot; params: P; today: string };
+/**
+ * What a rule sees besides the record: the reference snapshot, its validated params, today's date, and how many
+ * keys a file rule may hold in memory before it spills to disk (undefined: the rule's default).
+ */
+export type RuleContext<P> = {
+  reference: ReferenceSnapshot;
+  params: P;
+  today: string;
+  maxKeysInMemory?: number;
+};
 
 type RuleBase<P> = {
   /** Matches `rules.id` in reference-data, which switches the rule on and sets its severity and params. */
@@ -34,6 +42,8 @@ export type FileRuleState = {
   check(line: number, record: ClaimRecord): Violation | null;
   /** Findings that can only be known at the end of the file. */
   finish?(): (Violation & { line: number })[];
+  /** Frees what the state holds outside the heap (a spill file); called once, after finish or on failure. */
+  close?(): void;
 };
 
 export type RuleDefinition<P = unknown> = RowRule<P> | FileRule<P>;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineRule } from "./define.ts";
-import { hash53, KeyTable } from "./hash.ts";
+import { BoundedKeyTable, hash53 } from "./hash.ts";
 
 export const duplicateLine = defineRule({
   id: "duplicate-line",
@@ -8,10 +8,12 @@ export const duplicateLine = defineRule({
   severity: "warning",
   scope: "file",
   params: z.object({}),
-  start: () => {
-    // Bound: one 53-bit hash → first line per distinct (patient, code, date, physician): ≤ 32 bytes a line.
-    const firstLines = new KeyTable();
+  start: ({ maxKeysInMemory }) => {
+    // One 53-bit hash → first line per distinct (patient, code, date, physician); beyond the memory bound the
+    // table spills to disk, so a file of any length keeps the same memory.
+    const firstLines = new BoundedKeyTable(maxKeysInMemory);
     return {
+      close: () => firstLines.close(),
       check: (line, { patient_nam, billing_code, service_date, physician_number }) => {
         const key = hash53(patient_nam, billing_code, service_date, physician_number);
         const first = firstLines.getOrSet(key, line);
@@ -29,11 +31,12 @@ export const maxPerDayExceeded = defineRule({
   severity: "error",
   scope: "file",
   params: z.object({}),
-  start: ({ reference }) => {
-    // Bound: one 53-bit hash → units so far per distinct (patient, code, date), only for codes with a
-    // daily maximum: ≤ 32 bytes a line.
-    const unitsByDay = new KeyTable();
+  start: ({ reference, maxKeysInMemory }) => {
+    // One 53-bit hash → units so far per distinct (patient, code, date), only for codes with a daily maximum;
+    // bounded in memory as above.
+    const unitsByDay = new BoundedKeyTable(maxKeysInMemory);
     return {
+      close: () => unitsByDay.close(),
       check: (_line, { patient_nam, billing_code, service_date, units }) => {
         const max = reference.codes.get(billing_code)?.max_per_day;
         if (max === null || max === undefined) return null;

@@ -15,6 +15,8 @@ export type RunContext = {
   /** The day rules treat as "today" (service dates in the future, 90-day limit), YYYY-MM-DD. */
   today?: string;
   resultBatchSize?: number;
+  /** Keys the duplicate and daily-maximum rules hold in memory before spilling to disk (default 786,432). */
+  maxKeysInMemory?: number;
   /**
    * Test hook (unset in services): awaited after each progress update has committed, so a test can hold a run
    * mid-way (the crash test kills it there, the SSE test sees every step). JetStream heartbeats continue meanwhile.
@@ -91,6 +93,7 @@ export async function runValidation(
 
   let rows = 0;
   let bytes = 0;
+  let engine: ReturnType<typeof createRuleEngine> | undefined;
   try {
     const content = file ? await ctx.store.get(file.object_name) : null;
     if (!content) throw new ClaimsHeaderError("The file's content is missing from the object store");
@@ -102,7 +105,10 @@ export async function runValidation(
         },
       }),
     );
-    const engine = createRuleEngine(await loadReferenceSnapshot(db), ctx.today ? { today: ctx.today } : {});
+    engine = createRuleEngine(await loadReferenceSnapshot(db), {
+      ...(ctx.today ? { today: ctx.today } : {}),
+      ...(ctx.maxKeysInMemory ? { maxKeysInMemory: ctx.maxKeysInMemory } : {}),
+    });
     if (file && file.bytes > 0) {
       for await (const line of parseClaims(counted)) {
         rows++;
@@ -132,6 +138,8 @@ export async function runValidation(
     if (!(error instanceof ClaimsHeaderError)) throw error;
     await finish(ctx, tenant, validationId, started, { status: "failed", reason: (error as Error).message });
     return "failed";
+  } finally {
+    engine?.close();
   }
   await finish(ctx, tenant, validationId, started, { status: "completed", rows, bytes, counts });
   return "completed";
