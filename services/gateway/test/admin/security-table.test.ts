@@ -16,7 +16,16 @@ const promotions = createPromotionStore({
   connection: () => nats.connection(),
   bucket: promotionsBucketName(namespace),
 });
+/** The audit service /_fig/audit forwards to: answers every read, and counts them. */
+let auditCalls = 0;
 const g = testGateway({
+  audit: {
+    url: "http://audit.test",
+    fetch: async () => {
+      auditCalls++;
+      return Response.json({ entries: [], next: null });
+    },
+  },
   jobs: { nats, namespace, queues: [] },
   promotions: {
     bucket: promotions.bucket,
@@ -125,6 +134,8 @@ const ROWS: Row[] = [
     operator: 200,
   },
   { route: "GET /_fig/data", path: () => "/_fig/data", operator: 200 },
+  { route: "GET /_fig/audit", path: () => "/_fig/audit", operator: 200 },
+  { route: "GET /_fig/audit/verify", path: () => "/_fig/audit/verify", operator: 200 },
   // The console's data: its sections and their live stream (its page and assets hold no data: PUBLIC below).
   { route: "GET /_fig/console/sections/:id", path: () => "/_fig/console/sections/jobs", operator: 200 },
   { route: "GET /_fig/console/events", path: () => "/_fig/console/events", operator: 200 },
@@ -226,6 +237,7 @@ describe("refused callers: 401 or 403, and nothing changes", () => {
   for (const caller of CALLERS) {
     test(`${caller.name} → ${caller.status} on every row`, async () => {
       const before = await platformState();
+      const auditBefore = auditCalls;
       const answers: string[] = [];
       for (const row of ROWS) {
         const res = await call(row, await caller.headers());
@@ -240,6 +252,7 @@ describe("refused callers: 401 or 403, and nothing changes", () => {
       }
       expect(answers).toEqual(ROWS.map((r) => `${r.route} ${caller.status}`));
       expect(await platformState()).toBe(before);
+      expect(auditCalls).toBe(auditBefore); // refused at the gateway: the audit service never asked
     }, 60_000);
   }
 
@@ -280,6 +293,7 @@ describe("an operator", () => {
     expect(weightChanges.map((h) => (h.to as Record<string, number>)["reference-data"])).toEqual([10, 0]);
     expect(live?.writeOwner).toBe("reference-data");
     expect(live?.state).toBe("inactive");
+    expect(auditCalls).toBe(2); // the operator's two audit reads were forwarded
     // The replay took the letter out of the dead-letter stream.
     expect((await listDeadLetters(nats, namespace, 100)).map((d) => d.seq)).not.toContain(letterSeq);
   }, 60_000);
