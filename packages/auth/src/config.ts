@@ -8,6 +8,7 @@ import {
   withDevAuthDefaults,
 } from "./defaults.ts";
 import type { ClientCredentials } from "./service-token.ts";
+import { ASYMMETRIC_ALGORITHMS } from "./verify.ts";
 
 export { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_SECRET_DEFAULT };
 
@@ -20,6 +21,23 @@ const AuthEnvSchema = z.object({
     .refine((secret) => new TextEncoder().encode(secret).length >= MIN_DEV_SECRET_BYTES, {
       error: `must be at least ${MIN_DEV_SECRET_BYTES} bytes`,
     })
+    .optional(),
+  /** Algorithms the key set may sign with, comma-separated; in production default EdDSA (Fig's identity). */
+  AUTH_ALGORITHMS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) =>
+        list.length > 0 && list.every((a) => (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(a)),
+      {
+        error: `must be a comma-separated subset of ${ASYMMETRIC_ALGORITHMS.join(", ")}`,
+      },
+    )
     .optional(),
   /** The client-credentials grant for this service's own calls to others (all three, or none). */
   AUTH_TOKEN_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
@@ -40,6 +58,8 @@ export type AuthConfig = {
   jwksUrl?: string;
   devSecret?: string;
   clockToleranceSeconds: number;
+  /** Pinned key-set algorithms (createTokenVerifier's default when unset: RS256, ES256, EdDSA). */
+  algorithms?: string[];
   /** Set when AUTH_TOKEN_URL, AUTH_CLIENT_ID and AUTH_CLIENT_SECRET are: calls to other services use its tokens. */
   client?: ClientCredentials;
   /** NODE_ENV is "production": dev secrets are refused. */
@@ -95,6 +115,8 @@ export function readAuthConfig(env: Record<string, string | undefined>): AuthCon
     ...(vars.AUTH_JWKS_URL ? { jwksUrl: vars.AUTH_JWKS_URL } : {}),
     ...(vars.AUTH_DEV_SECRET ? { devSecret: vars.AUTH_DEV_SECRET } : {}),
     clockToleranceSeconds: vars.AUTH_CLOCK_TOLERANCE_S,
+    // Production pins the one algorithm identity signs with unless told otherwise.
+    ...(vars.AUTH_ALGORITHMS || production ? { algorithms: vars.AUTH_ALGORITHMS ?? ["EdDSA"] } : {}),
     ...(vars.AUTH_TOKEN_URL && vars.AUTH_CLIENT_ID && vars.AUTH_CLIENT_SECRET
       ? {
           client: {
