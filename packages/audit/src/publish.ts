@@ -1,4 +1,4 @@
-import { envelopeHeaders, type NatsClient, subjectOf } from "@fig/events";
+import { ensureStreams, envelopeHeaders, type NatsClient, subjectOf } from "@fig/events";
 import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { Logger } from "pino";
 import { type AuditRecord, type AuditSubmission, normalizeRecord } from "./entry.ts";
@@ -57,7 +57,18 @@ export function createAuditRecorder({
   let stopped = false;
   let flushing: Promise<number> | undefined;
 
+  // The events stream may not exist yet (a gateway publishes nothing else): made once, again after a failure.
+  let streams: Promise<void> | undefined;
+  const ensureStreamsOnce = () => {
+    streams ??= nats.manager().then((jsm) => ensureStreams(jsm, namespace));
+    return streams.catch((error) => {
+      streams = undefined;
+      throw error;
+    });
+  };
+
   async function publish({ eventId, record }: AuditSubmission): Promise<void> {
+    await ensureStreamsOnce();
     const js = await nats.jetstream();
     const headers = envelopeHeaders({
       id: eventId,

@@ -1,9 +1,10 @@
 import { parseArgs } from "node:util";
+import { type AuditRecorder, createAuditRecorder } from "@fig/audit/publish";
 import { isRole, mintDevToken, type Role, resolveDevSecret } from "@fig/auth";
 import { flipRouteWrites, loadCliConfig } from "@fig/datasync";
 import { createNatsClient } from "@fig/events";
 import { type EngineChoice, parseDuration } from "@fig/loadgate";
-import { ConfigError } from "@fig/service";
+import { ConfigError, createLogger } from "@fig/service";
 import { pauseRoute, resumeLive, rollbackRoute } from "./commands.ts";
 import { loadPromoteConfig, type PromoteConfig } from "./config.ts";
 import { flipWritesStep } from "./flip-writes.ts";
@@ -201,6 +202,8 @@ type Session = {
   gateway: GatewayClient;
   admin: string;
   actor: string;
+  /** Each decision and the outcome go to the audit log (JetStream) as the operator's acts. */
+  audit: AuditRecorder;
 };
 
 type Printer = ReturnType<typeof createProgressPrinter>;
@@ -224,10 +227,16 @@ async function main(argv: string[]): Promise<number> {
     connection: () => nats.connection(),
     bucket: promotionsBucketName(config.FIG_NAMESPACE),
   });
+  const audit = createAuditRecorder({
+    nats,
+    namespace: config.FIG_NAMESPACE,
+    source: "promote",
+    logger: createLogger({ service: "promote", level: "warn" }),
+  });
   try {
     const { admin, actor } = await operatorToken(config, values);
     const gateway = createGatewayClient({ baseUrl, token: admin });
-    const session: Session = { config, values, baseUrl, nats, store, gateway, admin, actor };
+    const session: Session = { config, values, baseUrl, nats, store, gateway, admin, actor, audit };
     const [command, route] = positionals as [string, string | undefined];
     if (command === "status") return await statusCommand(session, route);
     if (command === "rollback") {
@@ -250,6 +259,8 @@ async function main(argv: string[]): Promise<number> {
     }
     return await promoteCommand(session, positionals);
   } finally {
+    // A last try at entries still pending; what stays pending is printed in full on stderr.
+    await audit.stop();
     await nats.close().catch(() => {});
   }
 }
@@ -339,6 +350,7 @@ async function runCommon(session: Session, printer: Printer, signal: AbortSignal
     actor,
     store: session.store,
     gateway,
+    audit: { recorder: session.audit, tenant: claimsOf(session.admin).tenant ?? null },
     leaseMs: config.FIG_PROMOTE_LEASE_MS,
     engine: values.engine as EngineChoice,
     signal,

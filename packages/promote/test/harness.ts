@@ -108,6 +108,7 @@ export async function startStack() {
 
   return {
     namespace,
+    nats,
     baseUrl,
     store,
     gateway,

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { createAuditRecorder } from "@fig/audit/publish";
+import { readEnvelope, streamNames } from "@fig/events";
+import { createLogger } from "@fig/service";
 import { rollbackRoute } from "../src/commands.ts";
 import { type PromoteOptions, runPromotion } from "../src/promote.ts";
 import type { PromotionView } from "../src/schema.ts";
@@ -86,6 +89,68 @@ describe("promotion outcomes", () => {
       { monolith: 50, [CANDIDATE]: 50 },
       { monolith: 0, [CANDIDATE]: 100 },
     ]);
+  });
+
+  test("each decision and the outcome go to the audit log with their numbers; the gateway records the weights", async () => {
+    const logger = createLogger({ service: "promote-test", level: "silent" });
+    const recorder = createAuditRecorder({
+      nats: stack.nats,
+      namespace: stack.namespace,
+      source: "promote",
+      logger,
+    });
+    const outcome = await runPromotion(options({ audit: { recorder, tenant: "platform" } }));
+    expect(outcome.state).toBe("promoted");
+    expect(recorder.pending()).toHaveLength(0);
+    const id = outcome.record.id;
+
+    // What reached JetStream: the gateway's entries were published before its answers to promote.
+    const js = await stack.nats.jetstream();
+    const consumer = await js.consumers.get(streamNames(stack.namespace).events, {
+      filter_subjects: `${stack.namespace}.events.audit.recorded.>`,
+    });
+    const acts = [];
+    for await (const msg of await consumer.fetch({ max_messages: 500, expires: 2000 })) {
+      const event = readEnvelope(msg.headers, msg.data);
+      acts.push({ source: event.source, ...(event.data as Record<string, unknown>) } as Record<
+        string,
+        unknown
+      >);
+      if ((await consumer.info(true)).num_pending === 0) break;
+    }
+    const mine = acts.filter((a) => (a.data as { promotion?: string } | null)?.promotion === id);
+    expect(mine.map((a) => [a.kind, (a.data as { step?: number }).step ?? null])).toEqual([
+      ["promotion-step", 1],
+      ["promotion-step", 2],
+      ["promotion-end", null],
+    ]);
+    for (const step of mine.slice(0, 2)) {
+      expect(step).toMatchObject({
+        source: "promote",
+        actor: { sub: "alice", tenant: "platform" },
+        subject: ROUTE,
+      });
+      const data = step.data as {
+        verdict: string;
+        gateway: { numbers: { requests: number } };
+        gate: { verdict: string };
+      };
+      expect(data.verdict).toBe("pass");
+      expect(data.gate.verdict).toBe("pass");
+      expect(data.gateway.numbers.requests).toBeGreaterThanOrEqual(20);
+    }
+    expect(mine[2]).toMatchObject({
+      to: { monolith: 0, [CANDIDATE]: 100 },
+      reason: expect.stringContaining("promoted"),
+    });
+    const weights = acts.filter(
+      (a) => a.source === "gateway" && String(a.reason).includes(`promotion ${id}`),
+    );
+    expect(weights.map((a) => a.to)).toEqual([
+      { monolith: 50, [CANDIDATE]: 50 },
+      { monolith: 0, [CANDIDATE]: 100 },
+    ]);
+    await recorder.stop();
   });
 
   test("5 % injected 500s → rolled back at the first step, the reason and numbers recorded", async () => {

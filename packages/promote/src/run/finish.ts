@@ -12,6 +12,7 @@ export async function promoted(run: PromotionRun): Promise<PromoteOutcome> {
     r.events.push(run.event("promoted", null, r.weights));
   });
   run.log(`promoted: candidate ${candidate} holds 100 % of route ${route}`);
+  await run.recordEnd(record);
   return { state: "promoted", record, reason: record.reason };
 }
 

@@ -1,3 +1,4 @@
+import type { AuditRecorder } from "@fig/audit/publish";
 import type { EngineChoice } from "@fig/loadgate";
 import type { GatewayClient } from "../gateway-client.ts";
 import type { PromotionRecord, Weights } from "../schema.ts";
@@ -46,6 +47,8 @@ export type PromoteOptions = {
   log?: (line: string) => void;
   /** Continue this (paused) promotion instead of starting a new one (`promote resume`). */
   resume?: Stored<PromotionRecord>;
+  /** Where each decision and the outcome are recorded for the audit log, with the actor's tenant. */
+  audit?: { recorder: Pick<AuditRecorder, "record">; tenant: string | null };
 };
 
 export type PromoteOutcome = {

@@ -105,6 +105,71 @@ export class PromotionRun {
     this.log(
       `step ${decision.step} of ${decision.of} ${JSON.stringify(decision.weights)}: ${decision.verdict} (${decision.reason})`,
     );
+    const { step, of, attempt, verdict, reason, minRequests, gate, gateway, shadow } = decision;
+    await this.audit({
+      eventId: `promotion:${this.id}:step:${step}:attempt:${attempt}`,
+      kind: "promotion-step",
+      to: decision.weights,
+      reason: `${verdict}: ${reason}`,
+      data: {
+        promotion: this.id,
+        candidate: this.candidate,
+        step,
+        of,
+        attempt,
+        verdict,
+        minRequests,
+        gate: gate ? { verdict: gate.verdict, numbers: gate.numbers, thresholds: gate.thresholds } : null,
+        gateway: gateway
+          ? { numbers: gateway.numbers, errors: gateway.errors, thresholds: gateway.thresholds }
+          : null,
+        // The counts only: the samples hold response values, other tenants' data.
+        shadow: shadow
+          ? {
+              compared: shadow.compared,
+              mismatches: shadow.mismatches,
+              mismatchRate: shadow.mismatchRate,
+              budget: shadow.budget,
+              candidateErrors: shadow.candidateErrors,
+            }
+          : null,
+      },
+    });
+  }
+
+  /** The promotion's end (promoted or rolled back) for the audit log, with the weights it left. */
+  async recordEnd(record: PromotionRecord) {
+    await this.audit({
+      eventId: `promotion:${this.id}:end:${record.state}`,
+      kind: "promotion-end",
+      to: record.weights,
+      reason: `${record.state}: ${record.reason ?? ""}`,
+      data: {
+        promotion: this.id,
+        candidate: this.candidate,
+        state: record.state,
+        steps: record.steps,
+        decisions: record.decisions.length,
+      },
+    });
+  }
+
+  /** Records for the audit log when the run has a recorder; the recorder never throws (it retries itself). */
+  private async audit(entry: {
+    eventId: string;
+    kind: string;
+    to: unknown;
+    reason: string;
+    data: Record<string, unknown>;
+  }) {
+    const audit = this.options.audit;
+    if (!audit) return;
+    await audit.recorder.record({
+      ...entry,
+      actor: { sub: this.options.actor, tenant: audit.tenant },
+      subject: this.route,
+      from: null,
+    });
   }
 
   /** Tells the live display where the promotion is (`onProgress`). */

@@ -25,5 +25,6 @@ export async function rollback(run: PromotionRun, reason: string): Promise<Promo
     r.events.push(run.event("rollback", reason, weights));
   });
   run.log(`rolled back to 100 % ${stable}: ${reason}`);
+  await run.recordEnd(record);
   return { state: "rolled-back", record, reason };
 }

@@ -34,12 +34,25 @@ afterAll(async () => {
 });
 
 /** A gateway over NATS KV whose store records to `namespace`, and the audit consumers of that namespace. */
-async function auditedGateway({ streams = true, auditUrl }: { streams?: boolean; auditUrl?: string } = {}) {
+async function auditedGateway({
+  natsDown = false,
+  auditUrl,
+}: {
+  natsDown?: boolean;
+  auditUrl?: string;
+} = {}) {
   const namespace = `gwaudit_${crypto.randomUUID().slice(0, 8)}`;
   namespaces.push(namespace);
-  if (streams) await ensureStreams(await nats.manager(), namespace);
+  await ensureStreams(await nats.manager(), namespace);
+  // The recorder's own view of NATS, which a test can cut while the route store's connection stays up.
+  const link = { down: natsDown };
+  const recorderNats: NatsClient = {
+    ...nats,
+    jetstream: () => (link.down ? Promise.reject(new Error("NATS cut by the test")) : nats.jetstream()),
+    manager: () => (link.down ? Promise.reject(new Error("NATS cut by the test")) : nats.manager()),
+  };
   const recorder = createAuditRecorder({
-    nats,
+    nats: recorderNats,
     namespace,
     source: "gateway",
     logger: silent,
@@ -65,7 +78,13 @@ async function auditedGateway({ streams = true, auditUrl }: { streams?: boolean;
     await consumers.start();
     stops.push(() => consumers.stop());
   };
-  return { ...testGateway({ table, store, audit: { url: auditUrl } }), recorder, namespace, startConsumers };
+  return {
+    ...testGateway({ table, store, audit: { url: auditUrl } }),
+    recorder,
+    namespace,
+    startConsumers,
+    link,
+  };
 }
 
 async function entries(): Promise<AuditEntry[]> {
@@ -114,15 +133,19 @@ describe("the gateway's route changes in the audit log", () => {
   });
 
   test("a change whose audit publish fails is made, kept in memory, and appended once JetStream takes it", async () => {
-    // No events stream in this namespace yet: the KV change works, the audit publish finds no stream.
-    const gw = await auditedGateway({ streams: false });
+    // The recorder's link to NATS is cut after the KV change and before the publish.
+    const gw = await auditedGateway({ natsDown: true });
     const res = await putWeights(gw.app, { monolith: 80, validation: 20 });
     expect(res.status).toBe(200);
     expect(gw.store.get("validation")?.weights).toEqual({ monolith: 80, validation: 20 });
     expect(gw.recorder.pending().map((p) => p.record.kind)).toEqual(["weights"]);
 
-    // The consumers create the stream as they start; the recorder's background retry then publishes.
     await gw.startConsumers();
+    expect(
+      (await entries()).filter((e) => (e.to as { validation?: number } | null)?.validation === 20),
+    ).toHaveLength(0);
+    // The link comes back: the recorder's background retry publishes it.
+    gw.link.down = false;
     await until(async () => gw.recorder.pending().length === 0, "the pending entry published", 30_000);
     await until(
       async () =>
