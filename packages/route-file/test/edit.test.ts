@@ -38,12 +38,18 @@ describe("addUpstream and addRoute (what `bun run new service` uses)", () => {
     expect(text.slice(start, end)).toContain("\n      - { name: billing, weight: 0 }\n");
 
     const file = parseRouteFile(text);
-    expect(file.routes.map((r) => r.name)).toEqual(["reference-data", "validation", "billing"]);
+    expect(file.routes.map((r) => r.name)).toEqual([
+      "reference-data",
+      "validation",
+      "identity",
+      "identity-users",
+      "billing",
+    ]);
     expect(file.upstreams.billing).toEqual({
       url: { env: "BILLING_URL", default: "http://127.0.0.1:8086" },
       openapi: "openapi/billing.json",
     });
-    const route = loadRouteText(text, { env: {} }).table.routes[2];
+    const route = loadRouteText(text, { env: {} }).table.routes.find((r) => r.id === "billing");
     expect(route?.upstreams).toEqual([
       { name: "monolith", url: "http://127.0.0.1:8081", weight: 100 },
       { name: "billing", url: "http://127.0.0.1:8086", weight: 0 },
@@ -60,8 +66,8 @@ describe("addUpstream and addRoute (what `bun run new service` uses)", () => {
     }
     expect(error).toBeInstanceOf(RouteFileError);
     expect((error as RouteFileError).issues.map((i) => i.path)).toEqual([
-      "routes[2].name",
-      "routes[2].matches[0].path.value",
+      "routes[4].name",
+      "routes[4].matches[0].path.value",
     ]);
     expect(() => addRoute(FIG_YAML, billing)).toThrow(/unknown upstream "billing"/);
     expect(() => addUpstream(FIG_YAML, "validation", { url: "http://x:1" })).toThrow(/already declared/);

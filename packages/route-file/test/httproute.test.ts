@@ -86,7 +86,13 @@ describe("fig export httproute", () => {
     const docs = parseAllDocuments(stdout).map((d) => d.toJS());
     const routes = docs.map((doc) => new HTTPRoute(doc));
     for (const route of routes) route.validate(); // throws on anything the v1 schema refuses
-    expect(routes.map((r) => r.metadata?.name)).toEqual(["default", "reference-data", "validation"]);
+    expect(routes.map((r) => r.metadata?.name)).toEqual([
+      "default",
+      "reference-data",
+      "validation",
+      "identity",
+      "identity-users",
+    ]);
 
     const validation = routes[2];
     const rule = validation?.spec.rules?.[0] as Rule;
@@ -142,7 +148,9 @@ describe("fig routes check", () => {
     const { stdout, code } = await fig(["routes", "check"]);
     expect(code).toBe(0);
     expect(stdout.trim().split("\n")).toHaveLength(1);
-    expect(stdout).toContain("2 routes: reference-data (monolith 100%, reference-data 0%); validation");
+    expect(stdout).toContain(
+      "4 routes: reference-data (monolith 100%, reference-data 0%); validation (monolith 100%, validation 0%); identity (identity 100%); identity-users",
+    );
   });
 
   test("exit 1 with each error as path: reason", async () => {
