@@ -149,7 +149,7 @@ describe("the gateway's config reads the route file", () => {
     const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
     expect(code).toBe(1);
     expect(stderr).toContain(
-      `monolith.backendRef: unknown upstream "legacy" (known: monolith, reference-data, validation)`,
+      `monolith.backendRef: unknown upstream "legacy" (known: monolith, reference-data, validation, `,
     );
   });
 });
