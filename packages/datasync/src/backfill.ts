@@ -1,4 +1,5 @@
 import { type Database, rowsOf } from "@fig/db";
+import type { EventType } from "@fig/events";
 import { type SQL, sql } from "drizzle-orm";
 import { recordType } from "./apply.ts";
 import {
@@ -13,6 +14,7 @@ import {
   resolveTables,
   writtenColumns,
 } from "./declared-table.ts";
+import { createChangeRecorder, type RecordDataChange } from "./publish.ts";
 import type { BackfillCheckpoint, DatasyncState } from "./state.ts";
 
 /** `(k1, k2) <op> (after's parts, each cast to its column's type)`: keyset comparison in the key's index order. */
@@ -22,6 +24,10 @@ function keyCompare(table: ResolvedTable, op: ">" | "<=", key: string): SQL {
   const values = table.key.map((c, i) => sql`${parts[i] ?? ""}::${sql.raw(typeOf(c))}`);
   return sql`(${sql.raw(table.key.map(ident).join(", "))}) ${sql.raw(op)} (${sql.join(values, sql`, `)})`;
 }
+
+/** `select to_jsonb(…) as r` rows, as JSON either driver hands back. */
+const jsonRows = (result: unknown): Row[] =>
+  rowsOf<{ r: Row | string }>(result).map(({ r }) => (typeof r === "string" ? (JSON.parse(r) as Row) : r));
 
 /**
  * One page of the owner's table after `after`, in key order (the key's index, so a page costs its own rows, not
@@ -35,14 +41,14 @@ export async function ownerPage(
 ): Promise<Row[]> {
   const where = after === null ? sql`` : sql` where ${keyCompare(table, ">", after)}`;
   // As JSON: dates stay ISO strings on either driver (the same form events carry).
-  return rowsOf<{ r: Row | string }>(
+  return jsonRows(
     await db.execute(
       sql`select to_jsonb(t) as r from ${sql.raw(ident(table.name))} t${where} order by ${sql.raw(table.key.map(ident).join(", "))} limit ${limit}`,
     ),
-  ).map(({ r }) => (typeof r === "string" ? (JSON.parse(r) as Row) : r));
+  );
 }
 
-export type PageOutcome = { written: number; deleted: number; kept: number };
+export type PageOutcome = { written: number; deleted: number; kept: number; events: number };
 
 /**
  * Writes one page of the owner's rows on the candidate, in one statement each for upserts and deletes:
@@ -52,12 +58,20 @@ export type PageOutcome = { written: number; deleted: number; kept: number };
  *   not rewritten;
  * - candidate keys inside the page's key range that the owner does not have are deleted (same watermark rule).
  * Every column both sides have is copied (derived ones too). Running a page twice changes nothing the second
- * time: the backfill is idempotent.
+ * time: the backfill is idempotent. With `record`, what the page changed is recorded in the same transaction as
+ * the candidate's own change events (`imported`, `deleted`), as the live sync republishes what it applies, so
+ * whatever follows them there (a read cache) hears of it; a page that changed nothing records nothing.
  */
 export async function writePage(
   candidate: Database,
   table: ResolvedTable,
-  { origin, rows, after, last }: { origin: string; rows: Row[]; after: string | null; last: string | null },
+  {
+    origin,
+    rows,
+    after,
+    last,
+    record,
+  }: { origin: string; rows: Row[]; after: string | null; last: string | null; record?: RecordDataChange },
 ): Promise<PageOutcome> {
   // The columns both sides have: a candidate-only column keeps its default (or its value, on an update).
   const columns = writtenColumns(table, rows);
@@ -71,7 +85,7 @@ export async function writePage(
     `not exists (select 1 from sync_keys s where s.origin = ${literal(origin)} ` +
     `and s.table_name = ${literal(table.name)} and s.key = ${k})`;
   return candidate.transaction(async (tx) => {
-    let written = 0;
+    let written: Row[] = [];
     if (stored.length > 0) {
       const update =
         data.length === 0
@@ -82,23 +96,32 @@ export async function writePage(
       const upsert =
         `insert into ${name} (${names.join(", ")}) select ${names.join(", ")} from jsonb_to_recordset(` +
         `$1::jsonb) as x(${recordType(columns)}) where ${unsynced(keySql(table, "x"))} ` +
-        `on conflict (${table.key.map(ident).join(", ")}) ${update} returning 1`;
+        `on conflict (${table.key.map(ident).join(", ")}) ${update} returning to_jsonb(${name}.*) as r`;
       const [head, tail] = upsert.split("$1") as [string, string];
-      written = rowsOf(
-        await tx.execute(sql`${sql.raw(head)}${JSON.stringify(stored)}${sql.raw(tail)}`),
-      ).length;
+      written = jsonRows(await tx.execute(sql`${sql.raw(head)}${JSON.stringify(stored)}${sql.raw(tail)}`));
     }
     const keys = rows.map((r) => keyOf(table, r));
     const range = [
       after === null ? sql`true` : keyCompare(table, ">", after),
       last === null ? sql`true` : keyCompare(table, "<=", last),
     ];
-    const deleted = rowsOf(
+    // Returned as they were, as a delete's event carries them.
+    const deleted = jsonRows(
       await tx.execute(
-        sql`delete from ${sql.raw(name)} where ${range[0]} and ${range[1]} and ${sql.raw(keySql(table))} not in (select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb)) and ${sql.raw(unsynced(keySql(table, name)))} returning 1`,
+        sql`delete from ${sql.raw(name)} where ${range[0]} and ${range[1]} and ${sql.raw(keySql(table))} not in (select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb)) and ${sql.raw(unsynced(keySql(table, name)))} returning to_jsonb(${sql.raw(name)}.*) as r`,
       ),
-    ).length;
-    return { written, deleted, kept: stored.length - written };
+    );
+    let events = 0;
+    for (const [op, changed] of [
+      ["imported", written],
+      ["deleted", deleted],
+    ] as const) {
+      if (!record || changed.length === 0) continue;
+      // Above the event's key limit the recorder sends a keyless (truncated) event: readers drop the table.
+      await record(tx, { table: table.name, op, rows: changed });
+      events++;
+    }
+    return { written: written.length, deleted: deleted.length, kept: stored.length - written.length, events };
   });
 }
 
@@ -115,6 +138,8 @@ export type BackfillOptions = {
   owner: { name: string; db: Database };
   candidate: { name: string; db: Database };
   tables: readonly DeclaredTable[];
+  /** The route's change event (`fig.data.event`): what the candidate's pages are recorded as in its outbox. */
+  event?: EventType;
   state: DatasyncState;
   batch: number;
   onProgress?: (p: BackfillProgress) => void;
@@ -124,9 +149,25 @@ export type BackfillOptions = {
 
 export type BackfillResult = {
   resumed: boolean;
-  tables: { table: string; rows: number; written: number; deleted: number; seconds: number }[];
+  tables: {
+    table: string;
+    rows: number;
+    written: number;
+    deleted: number;
+    events: number;
+    seconds: number;
+  }[];
   rowsPerSecond: number;
+  /** Whether the candidate has an outbox to record its change events in (without one, nothing there hears them). */
+  outbox: boolean;
 };
+
+async function hasOutbox(db: Database) {
+  const [row] = rowsOf<{ ok: boolean }>(
+    await db.execute(sql`select to_regclass('outbox') is not null as ok`),
+  );
+  return row?.ok === true;
+}
 
 async function collationOf(db: Database) {
   const [row] = rowsOf<{ c: string }>(
@@ -152,6 +193,7 @@ export async function backfill({
   owner,
   candidate,
   tables: declared,
+  event = "data.changed",
   state,
   batch,
   onProgress,
@@ -164,6 +206,11 @@ export async function backfill({
     throw new Error(
       `the databases order keys differently (collation ${ownerCollation} vs ${candidateCollation}); keyset pages need the same order`,
     );
+  // The candidate's pages reach its own change events, as the live sync's applied changes do.
+  const outbox = await hasOutbox(candidate.db);
+  const record = outbox
+    ? createChangeRecorder({ source: candidate.name, tables: declared, event })
+    : undefined;
   const saved = await state.checkpoint(route);
   const resumable = saved && saved.owner === owner.name && saved.candidate === candidate.name;
   // No key left after rows were copied: that table's last page committed before the next table was named.
@@ -186,12 +233,20 @@ export async function backfill({
     const copiedAtStart = copied;
     let written = 0;
     let deleted = 0;
+    let events = 0;
     for (;;) {
       const rows = await ownerPage(owner.db, spec, after, batch);
       const last = rows.length < batch ? null : keyOf(spec, rows.at(-1) as Row);
-      const outcome = await writePage(candidate.db, spec, { origin: owner.name, rows, after, last });
+      const outcome = await writePage(candidate.db, spec, {
+        origin: owner.name,
+        rows,
+        after,
+        last,
+        ...(record ? { record } : {}),
+      });
       written += outcome.written;
       deleted += outcome.deleted;
+      events += outcome.events;
       copied += rows.length;
       rowsTotal += rows.length;
       const seconds = (performance.now() - tableStart) / 1000;
@@ -225,6 +280,7 @@ export async function backfill({
       rows: copied,
       written,
       deleted,
+      events,
       seconds: (performance.now() - tableStart) / 1000,
     });
     doneBefore += total;
@@ -245,5 +301,10 @@ export async function backfill({
   }
   await state.clearCheckpoint(route);
   const seconds = (performance.now() - began) / 1000;
-  return { resumed: Boolean(resumable), tables, rowsPerSecond: rowsTotal / Math.max(seconds, 1e-3) };
+  return {
+    resumed: Boolean(resumable),
+    tables,
+    rowsPerSecond: rowsTotal / Math.max(seconds, 1e-3),
+    outbox,
+  };
 }

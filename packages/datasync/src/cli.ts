@@ -108,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
         owner,
         candidate,
         tables: route.tables,
+        event: route.event,
         state,
         batch: config.MIGRATE_BATCH,
         onProgress: (p) => {
@@ -125,7 +126,11 @@ async function main(argv: string[]): Promise<number> {
       }));
       err(`${result.resumed ? "resumed and " : ""}done: ${rate(result.rowsPerSecond)}`);
       for (const t of result.tables)
-        err(`  ${t.table}: ${t.rows} rows read, ${t.written} written, ${t.deleted} deleted`);
+        err(
+          `  ${t.table}: ${t.rows} rows read, ${t.written} written, ${t.deleted} deleted, ${t.events} ${route.event} events`,
+        );
+      if (!result.outbox)
+        err(`  ${candidateName} has no outbox table: no ${route.event} events recorded for what was written`);
       print(formatVerify(verify), { backfill: result, verify });
       return verify.ok ? 0 : 1;
     }
