@@ -18,15 +18,32 @@ import type { RouteFileRouteInput, UpstreamDeclarationInput } from "./schema.ts"
  */
 export function addRoute(text: string, route: RouteFileRouteInput): string {
   const doc = parseDocument(text);
+  const unit = indentUnit(doc, text);
   const routes = doc.get("routes", true);
   const last = isSeq(routes) && !routes.flow ? routes.items.at(-1) : undefined;
-  if (!isNode(last)) {
-    doc.set("routes", compact([...(isSeq(routes) ? routes.toJSON() : []), route]));
-    return checked(doc.toString(FORMAT));
+  if (isNode(last)) {
+    const indent = " ".repeat(columnOf(text, last.range?.[0] ?? 0) - 2);
+    // Routes are set apart by a blank line, as the hand-written ones are.
+    return checked(insertAfter(text, last, `\n${block(compact([route]), indent, unit)}`));
   }
-  const indent = " ".repeat(columnOf(text, last.range?.[0] ?? 0) - 2);
-  // Routes are set apart by a blank line, as the hand-written ones are.
-  return checked(insertAfter(text, last, `\n${block(compact([route]), indent)}`));
+  const pair = isMap(doc.contents)
+    ? doc.contents.items.find((p) => isScalar(p.key) && p.key.value === "routes")
+    : undefined;
+  const empty = (isScalar(routes) && routes.value === null) || (isSeq(routes) && routes.items.length === 0);
+  if (empty && isNode(pair?.key) && isNode(routes)) {
+    // `routes:` or `routes: []`: the value is dropped and the first route written under the key, so the rest
+    // of the file (its indentation, comments, blank lines) stays as written.
+    const [from, to] = routes.range ?? [0, 0];
+    const without = to > from ? text.slice(0, from) + text.slice(to) : text;
+    const lineStart = without.lastIndexOf("\n", pair.key.range?.[0] ?? 0) + 1;
+    const newline = without.indexOf("\n", lineStart);
+    const lineEnd = newline === -1 ? without.length : newline;
+    const keyLine = without.slice(lineStart, lineEnd).trimEnd();
+    const first = block(compact([route]), " ".repeat(unit), unit);
+    return checked(`${without.slice(0, lineStart)}${keyLine}\n${first}${without.slice(lineEnd + 1)}`);
+  }
+  doc.set("routes", compact([...(isSeq(routes) ? routes.toJSON() : []), route]));
+  return checked(doc.toString({ ...FORMAT, indent: unit }));
 }
 
 /** Adds an upstream (by name) to a route file's text, keeping the rest as it is; throws when the name exists. */
@@ -51,9 +68,19 @@ function checked(text: string): string {
   return text;
 }
 
-/** The new entry's YAML, each line indented to sit beside its siblings. */
-function block(node: Node, indent: string): string {
-  const yaml = new Document(node).toString(FORMAT);
+/** The file's own indentation step: the column of the first nested key (2 when nothing is nested yet). */
+function indentUnit(doc: Document.Parsed, text: string): number {
+  if (!isMap(doc.contents)) return 2;
+  for (const pair of doc.contents.items) {
+    const inner = isMap(pair.value) && !pair.value.flow ? pair.value.items[0] : undefined;
+    if (inner && isNode(inner.key)) return columnOf(text, inner.key.range?.[0] ?? 0) || 2;
+  }
+  return 2;
+}
+
+/** The new entry's YAML, each line indented to sit beside its siblings, nested by the file's own step. */
+function block(node: Node, indent: string, unit = 2): string {
+  const yaml = new Document(node).toString({ ...FORMAT, indent: unit });
   return yaml
     .trimEnd()
     .split("\n")

@@ -182,7 +182,11 @@ export const routeFileSchema = z
     upstreams: z.record(name, upstreamSchema).refine((u) => Object.keys(u).length > 0, "declare an upstream"),
     defaults: policyDefaultsSchema.optional(),
     monolith: defaultRouteSchema,
-    routes: z.array(routeSchema).default([]),
+    // `routes:` with nothing after it is YAML null: a file with no routes yet, as `routes: []` is.
+    routes: z
+      .array(routeSchema)
+      .nullish()
+      .transform((routes) => routes ?? []),
     queues: queueDeclarationsSchema.optional(),
   })
   .strict()

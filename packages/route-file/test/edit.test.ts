@@ -72,4 +72,38 @@ describe("addUpstream and addRoute (what `bun run new service` uses)", () => {
     expect(() => addRoute(FIG_YAML, billing)).toThrow(/unknown upstream "billing"/);
     expect(() => addUpstream(FIG_YAML, "validation", { url: "http://x:1" })).toThrow(/already declared/);
   });
+
+  test("`routes:` (null) or `routes: []` is a file with no routes; the first route is written in the file's style", () => {
+    const own = [
+      "upstreams:",
+      "    legacy:",
+      '        url: "http://127.0.0.1:3000"   # the app',
+      "    billing:",
+      '        url: "http://127.0.0.1:8086"',
+      "",
+      "monolith:",
+      "    backendRef: legacy",
+      "    prefix: /api",
+      "",
+      "routes: # none yet",
+      "",
+      "# the end",
+      "",
+    ].join("\n");
+    const route = { ...billing, backendRefs: [{ name: "legacy", weight: 100 }, billing.backendRefs[1]] };
+    for (const text of [own, own.replace("routes: # none yet", "routes: []  # none yet")]) {
+      expect(parseRouteFile(text).routes).toEqual([]);
+      const added = addRoute(text, route);
+      // Everything before the key and after the new block is as written, four-space steps and comments included.
+      const start = added.indexOf("routes:");
+      expect(added.slice(0, start)).toBe(own.slice(0, own.indexOf("routes:")));
+      expect(added).toContain("routes:");
+      expect(added).toContain(
+        "\n    - name: billing\n      matches:\n          - path: { type: PathPrefix, value: /api/invoices }\n",
+      );
+      expect(added.endsWith("\n\n# the end\n")).toBe(true);
+      expect(parseRouteFile(added).routes.map((r) => r.name)).toEqual(["billing"]);
+    }
+    expect(parseRouteFile(own.replace("routes: # none yet", "")).routes).toEqual([]);
+  });
 });
