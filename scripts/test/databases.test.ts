@@ -8,6 +8,7 @@ import { TEST_NATS_URL } from "../../packages/testing/src/nats.ts";
 import {
   describePostgresUrl,
   prepareServiceDatabases,
+  serveEmbeddedDatabases,
   serviceDatabaseName,
   withDatabase,
 } from "../dev-runner/databases.ts";
@@ -297,6 +298,73 @@ test("bun run dev on embedded PGlite: migrate-data reaches both databases from a
     const nats = createNatsClient({ servers: TEST_NATS_URL, name: "dev-databases-test" });
     await deleteNamespace(await nats.manager(), namespace).catch(() => {});
     await nats.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}, 120_000);
+
+/** A drizzle-kit migrations folder (journal + one .sql per entry), as `drizzle-kit generate` writes it. */
+function writeMigrations(folder: string, sqls: string[]): void {
+  mkdirSync(join(folder, "meta"), { recursive: true });
+  const entries = sqls.map((_, idx) => ({
+    idx,
+    version: "7",
+    when: 1_700_000_000_000 + idx,
+    tag: `000${idx}_m`,
+    breakpoints: true,
+  }));
+  for (const [idx, text] of sqls.entries()) writeFileSync(join(folder, `000${idx}_m.sql`), text);
+  writeFileSync(
+    join(folder, "meta", "_journal.json"),
+    JSON.stringify({ version: "7", dialect: "postgresql", entries }),
+  );
+}
+
+test("embedded: a new database starts with its service's migrations applied, from a template made once per migrations content", async () => {
+  const root = mkdtempSync(join(tmpdir(), "fig-dev-template-test-"));
+  const templateDir = join(root, "templates");
+  const dir = join(root, "services", "notes");
+  const folder = join(dir, "drizzle");
+  const open = async (dataDir: string) => {
+    const served = await serveEmbeddedDatabases(root, [{ name: "notes", port: 0, dir }], {
+      dataDir,
+      templateDir,
+    });
+    const [database] = served.databases;
+    await database?.ready;
+    const sql = new Bun.SQL(database?.url ?? "", { max: 1 });
+    try {
+      const applied: { hash: string }[] =
+        await sql`select hash from drizzle.__drizzle_migrations order by id`;
+      const tables: { name: string }[] = await sql`
+        select tablename as name from pg_tables where schemaname = 'public' order by tablename`;
+      return { applied: applied.length, tables: tables.map((t) => t.name) };
+    } finally {
+      await sql.close();
+      await served.close();
+    }
+  };
+  const migrated = () =>
+    [...new Bun.Glob("pglite-*-notes-*/PG_VERSION").scanSync(templateDir)].map((p) => p.split("/")[0]);
+  try {
+    writeMigrations(folder, ["create table notes (id int primary key);"]);
+    // Before any client: the rows drizzle's migrator would have written, and its table.
+    expect(await open(".data-a")).toEqual({ applied: 1, tables: ["notes"] });
+    expect(migrated()).toHaveLength(1);
+    const first = migrated()[0];
+
+    // The same migrations: the same template, copied again.
+    expect(await open(".data-b")).toEqual({ applied: 1, tables: ["notes"] });
+    expect(migrated()).toEqual([first]);
+
+    // A migration added: a new template with it; the previous one is kept (another branch may still use it).
+    writeMigrations(folder, ["create table notes (id int primary key);", "create table tags (id int);"]);
+    expect(await open(".data-c")).toEqual({ applied: 2, tables: ["notes", "tags"] });
+    expect(migrated()).toHaveLength(2);
+    expect(migrated()).toContain(first);
+
+    // A database that exists is opened as it is, never replaced by a template.
+    expect(await open(".data-a")).toEqual({ applied: 1, tables: ["notes"] });
+  } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }, 120_000);

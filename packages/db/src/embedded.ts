@@ -1,5 +1,14 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from "node:fs";
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -56,7 +65,7 @@ export async function openPglite(
     const base = join(templateDir, `pglite-${pgliteVersion}-wal1m-postgres-only`);
     let template = await templateCluster(base, compiling);
     if (template && migrationsFolder) {
-      // Named after the folder's owner (services/<name>/drizzle) too, so an older one of it can be removed.
+      // Named after the folder's owner (services/<name>/drizzle) too: a reader of the cache sees whose it is.
       const owner = basename(dirname(resolve(migrationsFolder)));
       template = await migratedTemplate(
         template,
@@ -147,12 +156,15 @@ function migratedTemplate(
   compiling: Promise<WebAssembly.Module>,
 ): Promise<string> {
   const target = `${prefix}${key}`;
-  if (existsSync(join(target, "PG_VERSION"))) return Promise.resolve(target);
+  if (existsSync(join(target, "PG_VERSION"))) {
+    markUsed(target);
+    return Promise.resolve(target);
+  }
   let made = making.get(target);
   if (!made) {
     made = makeMigratedTemplate(base, target, folder, compiling)
       .then((folderMade) => {
-        if (folderMade) removeOlderTemplates(prefix, key);
+        if (folderMade) removeUnusedTemplates(prefix);
         return folderMade;
       })
       .finally(() => making.delete(target));
@@ -189,18 +201,29 @@ async function makeMigratedTemplate(
   return existsSync(join(target, "PG_VERSION")) ? target : null;
 }
 
-/** Templates of the same owner for migrations that have since changed: 30 MB each, never used again. */
-function removeOlderTemplates(prefix: string, key: string): void {
+const UNUSED_FOR_MS = 14 * 24 * 3600 * 1000;
+
+function markUsed(folder: string): void {
+  try {
+    const now = new Date();
+    utimesSync(folder, now, now);
+  } catch {} // read-only cache: the template still works, it is only pruned sooner
+}
+
+/**
+ * The same owner's migrated templates no start used for two weeks: 15 MB each. Age, not "all but this one":
+ * checkouts on two branches share the cache, and each would otherwise delete the other's template.
+ */
+function removeUnusedTemplates(prefix: string): void {
   const dir = dirname(prefix);
   const name = basename(prefix);
   for (const entry of readdirSync(dir)) {
-    if (
-      entry.startsWith(name) &&
-      entry !== `${name}${key}` &&
-      /^[0-9a-f]{16}$/.test(entry.slice(name.length))
-    ) {
-      rmSync(join(dir, entry), { recursive: true, force: true });
-    }
+    if (!entry.startsWith(name) || !/^[0-9a-f]{16}$/.test(entry.slice(name.length))) continue;
+    try {
+      if (Date.now() - statSync(join(dir, entry)).mtimeMs > UNUSED_FOR_MS) {
+        rmSync(join(dir, entry), { recursive: true, force: true });
+      }
+    } catch {} // removed meanwhile by another process
   }
 }
 
