@@ -17,7 +17,7 @@
  * change, to compare under the same load).
  *
  * Each start is stopped with SIGINT (Ctrl-C) and the runner's exit awaited: that is the shutdown figure.
- * Per service: when the runner printed its `✓ <name> ready` line (it polls /ready every 200 ms).
+ * Per service: when the runner printed its `✓ <name> ready` line (it polls /ready every 100 ms).
  * The runner reuses the NATS server answering on 127.0.0.1:4222 (else starts nats-server from PATH in the
  * clone's .data/nats); the services get this run's own FIG_NAMESPACE (the runner passes the environment
  * through), whose streams are deleted at the end. DATABASE_URL is removed: the figure is the embedded default.
@@ -342,7 +342,7 @@ line(
   ]),
 );
 line(
-  "  (seconds from spawning `bun scripts/dev.ts`; a service's time is its runner line, which polls /ready every 200 ms;\n" +
+  "  (seconds from spawning `bun scripts/dev.ts`; a service's time is its runner line, which polls /ready every 100 ms;\n" +
     "   dbs open: the runner's line saying its embedded databases are open (— when it serves none);\n" +
     "   'runner says' counts from after its database/NATS set-up; shutdown: SIGINT to the runner's exit;\n" +
     `   load: the 1-minute load average before the spawn, on a machine with ${availableParallelism()} cores;\n` +

@@ -58,7 +58,7 @@ import {
   type Restarts,
 } from "./dev-runner/supervise.ts";
 
-const READY_POLL_MS = 200;
+const READY_POLL_MS = 100; // the ready line is what a developer waits for; a poll before it listens is a refused connect
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const NATS_START_TIMEOUT_MS = 15_000;
