@@ -90,7 +90,13 @@ describe("addUpstream and addRoute (what `bun run new service` uses)", () => {
       "# the end",
       "",
     ].join("\n");
-    const route = { ...billing, backendRefs: [{ name: "legacy", weight: 100 }, billing.backendRefs[1]] };
+    const route = {
+      ...billing,
+      backendRefs: [
+        { name: "legacy", weight: 100 },
+        { name: "billing", weight: 0 },
+      ],
+    };
     for (const text of [own, own.replace("routes: # none yet", "routes: []  # none yet")]) {
       expect(parseRouteFile(text).routes).toEqual([]);
       const added = addRoute(text, route);
