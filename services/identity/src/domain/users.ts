@@ -183,6 +183,11 @@ export async function ensureActiveUser(
   input: { tenant: string; email: string; password: string; roles: string[]; by: string },
 ): Promise<void> {
   const email = input.email.toLowerCase();
+  // A hash costs tens of milliseconds: not paid at every dev start for users already there.
+  const [existing] = await withTenant(db, input.tenant, (tx) =>
+    tx.select({ id: usersTable.id }).from(usersTable).where(eq(usersTable.email, email)),
+  );
+  if (existing) return;
   const hash = await hashPassword(input.password);
   await withTenant(db, input.tenant, (tx) =>
     tx
