@@ -31,6 +31,7 @@ import {
   type Row,
   verifySides,
 } from "../src/index.ts";
+import { keysNamed, outboxEvents } from "./helpers.ts";
 
 // Data sync of a system that is not Dash, driven only by its route file's fig.data: a clinic's patients
 // (uuid key, integer version) and appointments (composite key clinic_id + slot, updated_at only), on two fresh
@@ -157,6 +158,7 @@ describe("a route's declared tables, not Dash's", () => {
       route: route.id,
       ...sides(),
       tables: route.tables,
+      event: route.event,
       state: createDatasyncState(nats, namespace),
       batch: 3,
     });
@@ -177,6 +179,15 @@ describe("a route's declared tables, not Dash's", () => {
     expect(portal?.n).toBe(7);
     // The copy is exact: microseconds and jsonb included.
     expect(await appointment(candidate.db, "south", 3)).toEqual(await appointment(owner.db, "south", 3));
+    // What it wrote is the candidate's own data.changed (its outbox), composite keys joined by U+001F.
+    const events = await outboxEvents(candidate.db);
+    expect(new Set(events.map((e) => `${e.type} ${e.source}`))).toEqual(
+      new Set([`data.changed ${SCHEDULING}`]),
+    );
+    expect(keysNamed(events, "appointments", "deleted")).toEqual([`east${KEY_SEPARATOR}1`]);
+    expect(keysNamed(events, "appointments", "imported")).toHaveLength(8);
+    expect(keysNamed(events, "appointments", "imported")).toContain(`south${KEY_SEPARATOR}3`);
+    expect(keysNamed(events, "patients", "imported")).toEqual([...Array(7)].map((_, i) => uuid(i + 1)));
   });
 
   test("the owner's creates, updates and deletes reach the candidate through its outbox and data.changed", async () => {

@@ -138,3 +138,24 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     await Bun.sleep(25);
   }
 }
+
+export type OutboxEvent = {
+  type: string;
+  source: string;
+  subject: string | null;
+  data: { table: string; op: string; keys: string[]; count: number; truncated: boolean; rows?: Row[] };
+};
+
+/** A side's outbox rows in the order they were recorded: the change events that side will publish. */
+export async function outboxEvents(db: Database): Promise<OutboxEvent[]> {
+  return rowsOf<OutboxEvent & { data: OutboxEvent["data"] | string }>(
+    await db.execute(sql`select type, source, subject, data from outbox order by seq`),
+  ).map((e) => ({ ...e, data: typeof e.data === "string" ? JSON.parse(e.data) : e.data }));
+}
+
+/** The keys that `events` name for one table and op, sorted. */
+export const keysNamed = (events: OutboxEvent[], table: string, op: string) =>
+  events
+    .filter((e) => e.data.table === table && e.data.op === op)
+    .flatMap((e) => e.data.keys)
+    .sort();
