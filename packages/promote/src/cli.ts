@@ -21,13 +21,14 @@ const USAGE = `Usage:
                   [--vus 5] [--engine auto|builtin|k6] [--base-url http://127.0.0.1:8080] [--token JWT]
                   [--gate-token JWT] [--tenant fig]
                   [--flip-writes]   after 100 % reads passed: move the write ownership (migrate-data flip;
-                                    needs MONOLITH_DATABASE_URL and REFERENCE_DATA_DATABASE_URL)
+                                    reads each side's database from its upstream's database: in the route
+                                    file, else the URLs bun run dev wrote to DATA_DIR/dev-databases.json)
   bun run promote status [route] [--json]
   bun run promote rollback <route> [--reason text]
   bun run promote pause <route> [--reason text]
   bun run promote resume <route> [--reason text]
 
-The gate token is minted with the roles and tenant the route's gate declares (routes.ts: what its journey
+The gate token is minted with the roles and tenant the route's gate declares (fig.gate in the route file: what its journey
 needs, e.g. editor to upload); --gate-token (or FIG_GATE_TOKEN) replaces it, --tenant changes its tenant.
 The admin API's token is an operator's: --token (or FIG_PROMOTE_TOKEN), else a dev token with role operator
 in FIG_OPERATOR_TENANT (default platform).
