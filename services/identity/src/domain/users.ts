@@ -106,35 +106,36 @@ export async function updateUser(
   id: string,
   changes: { roles?: string[] | undefined; disabled?: boolean | undefined },
 ): Promise<UserRow> {
-  const before = await getUser(db, caller.tenant, id);
-  if (changes.disabled !== undefined && before.status === "invited")
-    throw new DomainError("unprocessable", "An invited user has no account to disable or enable yet");
-  const status = changes.disabled === undefined ? before.status : changes.disabled ? "disabled" : "active";
-  const roles = changes.roles ?? before.roles;
-  const after = await withTenant(db, caller.tenant, async (tx) => {
-    const [row] = await tx
+  const { before, after } = await withTenant(db, caller.tenant, async (tx) => {
+    // Locked, so two concurrent changes record their from/to in order.
+    const [row] = await tx.select().from(usersTable).where(eq(usersTable.id, id)).for("update");
+    if (!row) throw new DomainError("not_found", `User ${id} does not exist`);
+    if (changes.disabled !== undefined && row.status === "invited")
+      throw new DomainError("unprocessable", "An invited user has no account to disable or enable yet");
+    const status = changes.disabled === undefined ? row.status : changes.disabled ? "disabled" : "active";
+    const roles = changes.roles ?? row.roles;
+    const [updated] = await tx
       .update(usersTable)
       .set({ roles, status, updated_at: new Date() })
       .where(eq(usersTable.id, id))
       .returning();
-    if (!row) throw new DomainError("not_found", `User ${id} does not exist`);
-    const rolesChanged = roles.join(",") !== before.roles.join(",");
-    if (rolesChanged || status !== before.status)
+    const rolesChanged = roles.join(",") !== row.roles.join(",");
+    if (rolesChanged || status !== row.status)
       await enqueueEvent(
         tx,
         "identity.user.changed",
         {
           userId: id,
           by: caller.sub,
-          ...(rolesChanged ? { roles: { from: before.roles, to: roles } } : {}),
-          ...(status !== before.status ? { status: { from: before.status, to: status } } : {}),
+          ...(rolesChanged ? { roles: { from: row.roles, to: roles } } : {}),
+          ...(status !== row.status ? { status: { from: row.status, to: status } } : {}),
         },
         { tenant: caller.tenant },
       );
-    return row;
+    return { before: row, after: updated as UserRow };
   });
   // Sessions are the service's own table (not fig_tenant's), so they are revoked outside withTenant.
-  if (status === "disabled" && before.status !== "disabled")
+  if (after.status === "disabled" && before.status !== "disabled")
     await db.transaction((tx) => revokeUserSessions(tx, caller.tenant, id));
   return after;
 }
