@@ -42,7 +42,12 @@ await runService({
       readiness,
       lifecycle,
       upstreamDocuments: () => documents,
-      jobs: { nats, namespace, queues: config.routes.file.queues ?? [] },
+      jobs: {
+        nats,
+        namespace,
+        queues: config.routes.file.queues ?? [],
+        audit: { recorder: audit, tenant: config.FIG_OPERATOR_TENANT },
+      },
       promotions: promotionsReader(nats, namespace),
       data: createRouteDataReader(nats, namespace),
       operatorTenant: config.FIG_OPERATOR_TENANT,

@@ -1,3 +1,4 @@
+import type { AuditRecorder } from "@fig/audit/publish";
 import {
   type DeadLetter,
   deadLetterSubject,
@@ -17,6 +18,8 @@ export type JobsSource = {
   namespace: string;
   /** The work queues to show (the route file's `queues:`); none declared, GET /_fig/jobs lists none. */
   queues: QueueDeclaration[];
+  /** Where a replay is recorded for the audit log (kind `dlq-replay`), with the operator tenant as the actor's. */
+  audit?: { recorder: Pick<AuditRecorder, "record">; tenant: string };
 };
 
 const RUNS_SHOWN = 50;
@@ -313,6 +316,18 @@ export function registerJobsRoutes(router: OpenAPIHono, source: JobsSource | und
       { seq, subject: letter.subject, eventId: letter.eventId, who: c.get("auth")?.sub },
       "dead letter replayed",
     );
+    const audit = need().audit;
+    // The payload stays out of the log: it is a tenant's data; the ids say where to find it.
+    await audit?.recorder.record({
+      eventId: `dlq-replay:${need().namespace}:${seq}:${letter.eventId ?? "no-id"}`,
+      actor: { sub: c.get("auth")?.sub ?? "unknown", tenant: audit.tenant },
+      kind: "dlq-replay",
+      subject: letter.consumer,
+      from: { deadLetter: seq, error: letter.error, deliveries: letter.deliveries },
+      to: { subject: letter.subject },
+      reason: null,
+      data: { eventId: letter.eventId ?? null, eventType: letter.eventType ?? null },
+    });
     return c.json(letter, 200);
   });
 }

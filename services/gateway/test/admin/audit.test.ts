@@ -2,8 +2,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type AuditEntry, createAuditRecorder, readChain } from "@fig/audit";
 import { buildApp as buildAuditApp } from "@fig/audit-service";
 import { createAuditConsumers } from "@fig/audit-service/consumer";
-import { createNatsClient, deleteNamespace, ensureStreams, type NatsClient } from "@fig/events";
+import {
+  createNatsClient,
+  deadLetterSubject,
+  deleteNamespace,
+  ensureStreams,
+  type NatsClient,
+} from "@fig/events";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import { withAudit } from "../../src/state/audited-store.ts";
 import { createKvRouteStore, routesBucketName } from "../../src/state/kv-store.ts";
 import { routeTable } from "../fixtures/dash-routes.ts";
@@ -225,5 +232,52 @@ describe("GET /_fig/audit", () => {
     const res = await gw.app.request("/_fig/audit", { headers: await operator() });
     expect(res.status).toBe(503);
     expect(res.headers.get("content-type")).toContain("problem+json");
+  });
+});
+
+describe("a dead letter's replay", () => {
+  test("is one dlq-replay entry naming who, which letter and where it went, without its payload", async () => {
+    const gw = await auditedGateway();
+    await gw.startConsumers();
+    const js = await nats.jetstream();
+    const h = natsHeaders();
+    h.set("ce-specversion", "1.0");
+    h.set("ce-id", "evt-dead-1");
+    h.set("ce-type", "reference.changed");
+    h.set("fig-dlq-consumer", "validation-reference-sync");
+    h.set("fig-dlq-error", "boom");
+    h.set("fig-dlq-deliveries", "5");
+    h.set("fig-dlq-subject", `${gw.namespace}.events.reference.changed`);
+    const ack = await js.publish(
+      deadLetterSubject(gw.namespace, "validation-reference-sync"),
+      '{"secret":"tenant data"}',
+      {
+        headers: h,
+      },
+    );
+    const app = testGateway({
+      jobs: {
+        nats,
+        namespace: gw.namespace,
+        queues: [],
+        audit: { recorder: gw.recorder, tenant: OPERATOR_TENANT },
+      },
+    }).app;
+    const res = await app.request(`/_fig/dlq/${ack.seq}/replay`, {
+      method: "POST",
+      headers: await operator("carol"),
+    });
+    expect(res.status).toBe(200);
+    await until(async () => (await entries()).some((e) => e.kind === "dlq-replay"), "the replay appended");
+    const replays = (await entries()).filter((e) => e.kind === "dlq-replay");
+    expect(replays).toHaveLength(1);
+    expect(replays[0]).toMatchObject({
+      actor: { sub: "carol", tenant: OPERATOR_TENANT },
+      subject: "validation-reference-sync",
+      from: { deadLetter: ack.seq, error: "boom", deliveries: 5 },
+      to: { subject: `${gw.namespace}.events.reference.changed` },
+      data: { eventId: "evt-dead-1", eventType: "reference.changed" },
+    });
+    expect(JSON.stringify(replays[0])).not.toContain("tenant data");
   });
 });
