@@ -44,7 +44,8 @@ export function loadCliConfig(env: Record<string, string | undefined> = devScrip
     cli: () => parseConfig(CliEnv, cleaned),
     auth: () => readAuthConfig(cleaned),
   });
-  const routeFile = loadRouteFile({ file: cli.FIG_ROUTES_FILE, env: cleaned });
+  // migrate-data sends to no upstream: only their databases are needed.
+  const routeFile = loadRouteFile({ file: cli.FIG_ROUTES_FILE, env: cleaned, requireUrls: false });
   return { ...cli, auth, routeFile, databases: sideDatabases(routeFile, cli.DATA_DIR) };
 }
 

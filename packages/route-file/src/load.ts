@@ -8,7 +8,10 @@ import type { RouteDefinition, RoutePolicies, RouteTable } from "./types.ts";
 /** The environment the file's `{ env: NAME }` references are read from: the caller's config, never process.env here. */
 export type RouteFileEnv = Record<string, string | undefined>;
 
-/** An upstream with its environment resolved. `database` is absent when its variable is unset. */
+/**
+ * An upstream with its environment resolved. `database` is absent when its variable is unset; `url` is empty only
+ * when loaded with `requireUrls: false` and its variable is unset with no default.
+ */
 export type ResolvedUpstream = { name: string; url: string; openapi?: string; database?: string };
 
 export type LoadedRouteFile = {
@@ -87,26 +90,43 @@ function lineOf(node: unknown, path: readonly PropertyKey[], lines: LineCounter)
  * @example
  * const { table } = loadRouteFile({ file: config.FIG_ROUTES_FILE, env: config.routeEnv });
  */
-export function loadRouteFile({ file, env }: { file: string; env: RouteFileEnv }): LoadedRouteFile {
+export function loadRouteFile({
+  file,
+  env,
+  requireUrls = true,
+}: {
+  file: string;
+  env: RouteFileEnv;
+  requireUrls?: boolean;
+}): LoadedRouteFile {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
     throw new RouteFileError([{ path: "(file)", reason: `cannot read: ${(error as Error).message}` }], file);
   }
-  return loadRouteText(text, { env, source: file });
+  return loadRouteText(text, { env, source: file, requireUrls });
 }
 
 /** As loadRouteFile, from the file's text. */
 export function loadRouteText(
   text: string,
-  { env, source }: { env: RouteFileEnv; source?: string },
+  { env, source, requireUrls = true }: { env: RouteFileEnv; source?: string; requireUrls?: boolean },
 ): LoadedRouteFile {
-  return resolveRouteFile(parseRouteFile(text, source), env, source);
+  return resolveRouteFile(parseRouteFile(text, source), env, source, { requireUrls });
 }
 
-/** Resolves a validated file's environment references and converts it into the gateway's route table. */
-export function resolveRouteFile(file: RouteFile, env: RouteFileEnv, source?: string): LoadedRouteFile {
+/**
+ * Resolves a validated file's environment references and converts it into the gateway's route table.
+ * `requireUrls: false` is for tools that never send to an upstream (the OpenAPI document, migrate-data): an
+ * upstream URL whose variable is unset and has no default is left empty instead of being an error.
+ */
+export function resolveRouteFile(
+  file: RouteFile,
+  env: RouteFileEnv,
+  source?: string,
+  { requireUrls = true }: { requireUrls?: boolean } = {},
+): LoadedRouteFile {
   const issues: RouteFileIssue[] = [];
   const read = <T>(value: T | { env: string; default?: T }, schema: z.ZodType<T>, path: PropertyKey[]) =>
     resolveValue(value, schema, path, env, issues);
@@ -115,7 +135,11 @@ export function resolveRouteFile(file: RouteFile, env: RouteFileEnv, source?: st
 
   const upstreams: Record<string, ResolvedUpstream> = {};
   for (const [name, u] of Object.entries(file.upstreams)) {
-    const resolved: ResolvedUpstream = { name, url: read(u.url, url, ["upstreams", name, "url"]) ?? "" };
+    const unset = !requireUrls && typeof u.url === "object" && !env[u.url.env] && u.url.default === undefined;
+    const resolved: ResolvedUpstream = {
+      name,
+      url: unset ? "" : (read(u.url, url, ["upstreams", name, "url"]) ?? ""),
+    };
     if (u.openapi) resolved.openapi = u.openapi;
     if (u.database !== undefined) {
       const database = resolveValue(u.database, z.string(), ["upstreams", name, "database"], env, []);

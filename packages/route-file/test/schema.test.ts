@@ -275,4 +275,21 @@ describe("environment references", () => {
       expect.stringMatching(/^defaults\.rateLimit\.perMinute: PER_MINUTE="lots": /),
     ]);
   });
+
+  test("requireUrls: false (the OpenAPI document, migrate-data) leaves an unset URL empty; the gateway's load still refuses it", () => {
+    const lazy = loadRouteText(text, { env: { ...env, NOTES_URL: "" }, requireUrls: false });
+    expect(lazy.upstreams.notes?.url).toBe("");
+    expect(lazy.upstreams.legacy?.url).toBe("http://127.0.0.1:9001");
+    expect(lazy.table.routes[0]?.upstreams.find((u) => u.name === "notes")?.url).toBe("");
+    // Only a missing URL is let through: a bad one, or any other unset variable, is still an error.
+    expect(() =>
+      loadRouteText(text, { env: { ...env, NOTES_URL: "not a url" }, requireUrls: false }),
+    ).toThrow(/upstreams\.notes\.url: NOTES_URL="not a url"/);
+    expect(() => loadRouteText(text, { env: { PER_MINUTE: "lots" }, requireUrls: false })).toThrow(
+      /defaults\.rateLimit\.perMinute/,
+    );
+    expect(() => loadRouteText(text, { env: { ...env, NOTES_URL: "" } })).toThrow(
+      "upstreams.notes.url: environment variable NOTES_URL is not set and has no default",
+    );
+  });
 });

@@ -234,7 +234,7 @@ export function buildGateway(deps: GatewayDeps) {
  * with its variables' defaults, and the upstreams' committed documents it lists.
  */
 export function openApiDocument(logger: Logger, routesFile = DEFAULT_ROUTES_FILE) {
-  const { table, upstreams } = loadRouteFile({ file: routesFile, env: {} });
+  const { table, upstreams } = loadRouteFile({ file: routesFile, env: {}, requireUrls: false });
   const { app } = buildGateway({
     table,
     store: createMemoryRouteStore([table.defaultRoute, ...table.routes]),
