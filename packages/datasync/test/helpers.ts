@@ -143,7 +143,15 @@ export type OutboxEvent = {
   type: string;
   source: string;
   subject: string | null;
-  data: { table: string; op: string; keys: string[]; count: number; truncated: boolean; rows?: Row[] };
+  data: {
+    table: string;
+    op: string;
+    keys: string[];
+    count: number;
+    truncated: boolean;
+    rows?: Row[];
+    sequence?: number;
+  };
 };
 
 /** A side's outbox rows in the order they were recorded: the change events that side will publish. */
