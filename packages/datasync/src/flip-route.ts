@@ -1,5 +1,8 @@
+import type { AuditInput } from "@fig/audit";
+import { createAuditRecorder } from "@fig/audit/publish";
 import { createDatabase, type DatabaseHandle } from "@fig/db";
 import type { NatsClient } from "@fig/events";
+import { createLogger } from "@fig/service";
 import type { CliConfig } from "./config.ts";
 import { dataRouteOf, otherSide } from "./data-routes.ts";
 import { type FlipResult, flipWriteOwner, gatewayAdmin } from "./flip.ts";
@@ -51,7 +54,7 @@ export async function flipRouteWrites({
     return { name, db: handle.db };
   };
   try {
-    return await flipWriteOwner({
+    const result = await flipWriteOwner({
       route: route.id,
       owner: await open(ownerName),
       candidate: await open(candidateName),
@@ -65,7 +68,57 @@ export async function flipRouteWrites({
       holdMs,
       ...(log ? { log } : {}),
     });
+    // The flip's own entry, with the verification's numbers (the hold and the owner change are the gateway's).
+    const audit = createAuditRecorder({
+      nats,
+      namespace: config.FIG_NAMESPACE,
+      source: "datasync",
+      logger: createLogger({ service: "migrate-data", level: "warn" }),
+    });
+    await audit.record(flipAuditEntry(route.id, result, tokenActor(gatewayToken)));
+    await audit.stop();
+    return result;
   } finally {
     for (const h of handles) await h.close().catch(() => {});
   }
+}
+
+/** The actor a token names (its `sub` and tenant), read without verifying it: the gateway verified it already. */
+export function tokenActor(token: string): { sub: string; tenant: string | null } {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString());
+    return {
+      sub: String(claims.sub ?? "unknown"),
+      tenant: typeof claims.tenant === "string" ? claims.tenant : null,
+    };
+  } catch {
+    return { sub: "unknown", tenant: null };
+  }
+}
+
+/** A flip as an audit entry: the owner before and after, whether it flipped or was refused, and its numbers. */
+export function flipAuditEntry(
+  route: string,
+  result: FlipResult,
+  actor: { sub: string; tenant: string | null },
+): AuditInput {
+  return {
+    eventId: `flip:${route}:${result.at}`,
+    at: result.at,
+    actor,
+    kind: "flip",
+    subject: route,
+    from: { writeOwner: result.from },
+    to: { writeOwner: result.outcome === "flipped" ? result.to : result.from },
+    reason: `${result.outcome}${result.reason ? `: ${result.reason}` : ""}`,
+    data: {
+      outcome: result.outcome,
+      heldMs: result.heldMs,
+      heldWrites: result.heldWrites,
+      drainMs: result.drainMs,
+      verifyMs: result.verifyMs,
+      totalMs: result.totalMs,
+      tables: result.tables,
+    },
+  };
 }
