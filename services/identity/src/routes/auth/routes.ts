@@ -36,6 +36,7 @@ export const loginRoute = createRoute({
   method: "post",
   path: "/login",
   operationId: "login",
+  security: [],
   tags,
   summary: "Log in with tenant, email and password",
   description:
@@ -65,6 +66,7 @@ export const refreshRoute = createRoute({
   method: "post",
   path: "/refresh",
   operationId: "refreshSession",
+  security: [],
   tags,
   summary: "Trade a refresh token for a new access token and the next refresh token",
   description:
@@ -80,6 +82,7 @@ export const logoutRoute = createRoute({
   method: "post",
   path: "/logout",
   operationId: "logout",
+  security: [],
   tags,
   summary: "End the session a refresh token belongs to",
   description:
@@ -92,6 +95,7 @@ export const setPasswordRoute = createRoute({
   method: "post",
   path: "/set-password",
   operationId: "acceptInvitation",
+  security: [],
   tags,
   summary: "Set your password with an invitation's one-time token",
   description:

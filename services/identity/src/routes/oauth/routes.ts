@@ -5,6 +5,7 @@ export const tokenRoute = createRoute({
   method: "post",
   path: "/token",
   operationId: "issueClientToken",
+  security: [],
   tags: ["OAuth"],
   summary: "Client-credentials grant: a service token",
   description:

@@ -17,6 +17,7 @@ export const jwksRoute = createRoute({
   method: "get",
   path: "/jwks.json",
   operationId: "getJwks",
+  security: [],
   tags,
   summary: "The public signing keys (JWKS)",
   description:
@@ -34,6 +35,7 @@ export const openIdConfigurationRoute = createRoute({
   method: "get",
   path: "/openid-configuration",
   operationId: "getOpenIdConfiguration",
+  security: [],
   tags,
   summary: "Minimal OpenID Provider metadata",
   description: "Where the key set and the token endpoint are, and what the tokens are signed with.",
