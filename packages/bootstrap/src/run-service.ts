@@ -128,7 +128,8 @@ export async function runService<
   let fetch = built.app.fetch;
   if (config.FIG_FAULTS) {
     try {
-      fetch = withFaults(built.app.fetch, config, verifier, logger);
+      const events = nats ? { nats, namespace, service: service.name } : undefined;
+      fetch = withFaults(built.app.fetch, config, verifier, logger, events);
     } catch (error) {
       start.fatal("faults", error);
     }

@@ -1,3 +1,4 @@
+import { createAuditRecorder } from "@fig/audit/publish";
 import type { TokenVerifier } from "@fig/auth";
 import { type DatabaseHandle, databaseOptions, openMigratedDatabase } from "@fig/db";
 import { createNatsClient, createOutboxRelay, type NatsClient } from "@fig/events";
@@ -140,16 +141,28 @@ export function withFaults(
   config: ServiceConfig,
   verifier: TokenVerifier,
   logger: Logger,
+  /** With NATS, each change of the settings is recorded for the audit log (kind `fault`). */
+  events?: { nats: NatsClient; namespace: string; service: string },
 ) {
   if (config.NODE_ENV === "production") throw new Error("FIG_FAULTS is refused when NODE_ENV=production");
+  const claimsOf = async (authorization: string | undefined) => {
+    const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
+    return token ? await verifier.verifyBearerToken(token).catch(() => null) : null;
+  };
+  const audit = events && createAuditRecorder({ ...events, source: events.service, logger });
   const faults = createFaultInjection({
     errorRate: config.FIG_FAULT_ERROR_RATE ?? 0,
     latencyMs: config.FIG_FAULT_LATENCY_MS ?? 0,
-    isAdmin: async (authorization) => {
-      const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
-      if (!token) return false;
-      const claims = await verifier.verifyBearerToken(token).catch(() => null);
-      return claims?.roles.includes("admin") ?? false;
+    isAdmin: async (authorization) => (await claimsOf(authorization))?.roles.includes("admin") ?? false,
+    onChange: async ({ before, after, authorization }) => {
+      const claims = await claimsOf(authorization);
+      await audit?.record({
+        actor: { sub: claims?.sub ?? "unknown", tenant: claims?.tenant ?? null },
+        kind: "fault",
+        subject: events?.service ?? null,
+        from: before,
+        to: after,
+      });
     },
   });
   logger.warn(

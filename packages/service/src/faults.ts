@@ -21,6 +21,12 @@ export type FaultInjectionOptions = Partial<FaultSettings> & {
   /** Injected only under these prefixes (the service's API), never on /health, /ready, /metrics, /docs. */
   prefixes?: string[];
   random?: () => number;
+  /** Told of each change made at PUT /_fig/faults, before the answer (the audit log records who and what). */
+  onChange?: (change: {
+    before: FaultSettings;
+    after: FaultSettings;
+    authorization: string | undefined;
+  }) => Promise<void> | void;
 };
 
 type Fetch = (request: Request, env?: unknown) => Response | Promise<Response>;
@@ -47,6 +53,7 @@ export function createFaultInjection({
   isAdmin,
   prefixes = ["/api"],
   random = Math.random,
+  onChange,
 }: FaultInjectionOptions): FaultInjection {
   let current: FaultSettings = { errorRate, latencyMs };
   const applies = (path: string) => prefixes.some((p) => path === p || path.startsWith(`${p}/`));
@@ -78,7 +85,10 @@ export function createFaultInjection({
           errors: fieldErrorsFromZod(parsed.error.issues, "body"),
         });
       }
-      return c.json(set(parsed.data));
+      const before = current;
+      const after = set(parsed.data);
+      await onChange?.({ before, after, authorization: c.req.header("authorization") });
+      return c.json(after);
     });
     app.all("*", async function injectFaults(c) {
       const { errorRate: rate, latencyMs: delay } = current;
