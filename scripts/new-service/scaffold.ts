@@ -121,7 +121,7 @@ function packageJson(names: ServiceNames, port: number, db: boolean): string {
   const dependencies: Record<string, string> = {
     "@fig/auth": "workspace:*",
     "@fig/bootstrap": "workspace:*",
-    ...(db ? { "@fig/db": "workspace:*", "@fig/events": "workspace:*" } : {}),
+    ...(db ? { "@fig/datasync": "workspace:*", "@fig/db": "workspace:*", "@fig/events": "workspace:*" } : {}),
     "@fig/service": "workspace:*",
     "@hono/zod-openapi": "^1.6.3",
     "@opentelemetry/api": "^1.10.0",

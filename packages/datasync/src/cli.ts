@@ -13,6 +13,7 @@ import { backfill } from "./backfill.ts";
 import { type CliConfig, loadCliConfig } from "./config.ts";
 import { type DataRoute, dataRouteOf, otherSide } from "./data-routes.ts";
 import { flipWriteOwner, gatewayAdmin } from "./flip.ts";
+import { requireSyncKeys } from "./preflight.ts";
 import { createDatasyncState } from "./state.ts";
 import { followerBacklog, formatStatus, outboxPending, type RouteStatus, recentLag } from "./status.ts";
 import { formatVerify, verifySides } from "./verify.ts";
@@ -102,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
 
     if (command === "backfill") {
       err(`backfill ${route.id}: ${ownerName} (write owner) → ${candidateName}`);
+      await requireSyncKeys(candidate);
       let lastLine = 0;
       const result = await backfill({
         route: route.id,

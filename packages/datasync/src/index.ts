@@ -13,6 +13,7 @@ export * from "./flip.ts";
 export * from "./flip-route.ts";
 export * from "./owner-api.ts";
 export * from "./owner-watch.ts";
+export * from "./preflight.ts";
 export * from "./publish.ts";
 export {
   createDatasyncState,
