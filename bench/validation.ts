@@ -9,7 +9,8 @@
  *           upload, queue → start and worker duration on their own.
  *   large — 250k, 500k and 1M rows, each on a fresh worker process: the same path, the worker process's peak
  *           RSS (VmRSS every 100 ms + VmHWM), the API process's peak during the upload. Goals: 1M ≤ 30 s,
- *           worker ≤ 300 MB and flat as the file grows.
+ *           worker ≤ 300 MB and flat as the file grows. With --anchor <checkout>, each file is validated a second
+ *           time by that checkout's worker (same database, API and NATS), and its peak and time print beside.
  *
  * Every file is written by `bun run gen:claims --today <local date>` (the worker's engine uses the real local
  * date), and each run's counts.byRule is compared with the generator's .expected.json.
@@ -19,7 +20,7 @@
  *
  * Usage (from the repository root):
  *   bun bench/validation.ts [--only small|large[,…]] [--runs 3] [--small-rows 10000]
- *                           [--sizes 250000,500000,1000000]
+ *                           [--sizes 250000,500000,1000000] [--anchor /tmp/fig-val-old]
  * Env: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres): a server
  * where this user may CREATE DATABASE; BENCH_NATS_URL (else NATS_URL, else 127.0.0.1:4222): a JetStream server.
  * Two databases (fig_bench_val_*, fig_bench_val_refdata_*) are dropped at the end; the streams and the
@@ -85,7 +86,16 @@ const TENANT = "bench";
 const SECTIONS = ["small", "large"] as const;
 type Section = (typeof SECTIONS)[number];
 
-const GOALS = { smallS: 1, largeS: 30, largeRows: 1_000_000, workerRssBytes: 300 * 1024 * 1024 };
+const GOALS = {
+  smallS: 1,
+  largeS: 30,
+  largeRows: 1_000_000,
+  workerRssBytes: 300 * 1024 * 1024,
+  /** The worker may take this much longer than the anchor's on the same file. */
+  anchorTimeRatio: 1.1,
+};
+/** The API takes uploads this large, so a 2M-row file (≈ 211 MB) fits. */
+const MAX_UPLOAD_BYTES = 1024 * 1024 * 1024;
 const POLL_MS = 20;
 const RSS_EVERY_MS = 100;
 const SMALL_TIMEOUT_MS = 60_000;
@@ -93,16 +103,18 @@ const LARGE_TIMEOUT_MS = 15 * 60_000;
 
 // ─── arguments ──────────────────────────────────────────────────────────────────────────────────────────────
 
-const USAGE = `usage: bun bench/validation.ts [--only small|large[,…]] [--runs 3] [--small-rows 10000] [--sizes 250000,500000,1000000]
+const USAGE = `usage: bun bench/validation.ts [--only small|large[,…]] [--runs 3] [--small-rows 10000] [--sizes 250000,500000,1000000] [--anchor dir]
   --only        run only these figures (comma-separated); default: both
   --runs        runs of the small file (default 3; the median is reported)
   --small-rows  rows of the small file (default 10000)
-  --sizes       rows of the large files, comma-separated, each on a fresh worker process (default 250000,500000,1000000)`;
+  --sizes       rows of the large files, comma-separated, each on a fresh worker process (default 250000,500000,1000000)
+  --anchor      another checkout (e.g. git worktree add /tmp/fig-val-old <commit>, with node_modules): each large
+                file is validated again by its worker, whose peak RSS and time print beside this tree's`;
 
-type Args = { only: Section[]; runs: number; smallRows: number; sizes: number[] };
+type Args = { only: Section[]; runs: number; smallRows: number; sizes: number[]; anchor: string | undefined };
 
 function readArgs(): Args {
-  const values = parseFlags(USAGE, ["only", "runs", "small-rows", "sizes"]);
+  const values = parseFlags(USAGE, ["only", "runs", "small-rows", "sizes", "anchor"]);
   const only = parseOnly(USAGE, SECTIONS, values.only);
   const whole = (text: string, flag: string) => {
     const n = Number(text);
@@ -115,6 +127,7 @@ function readArgs(): Args {
     runs: whole(values.runs ?? "3", "--runs"),
     smallRows: whole(values["small-rows"] ?? "10000", "--small-rows"),
     sizes: (values.sizes ?? "250000,500000,1000000").split(",").map((s) => whole(s.trim(), "--sizes")),
+    anchor: values.anchor ? resolve(values.anchor) : undefined,
   };
 }
 
@@ -225,16 +238,16 @@ type Env = {
   nats: NatsClient;
 };
 
-function startValidation(dbUrl: string, refDataUrl: string, workerOnly: boolean): Service {
+function startValidation(dbUrl: string, refDataUrl: string, workerOnly: boolean, root = ROOT): Service {
   return startService(
     workerOnly ? [...VALIDATION, "--worker-only"] : VALIDATION,
     envFor({
       PORT: String(freePort()),
       DATABASE_URL: dbUrl,
       REFERENCE_DATA_URL: refDataUrl,
-      ...(workerOnly ? {} : { WORKER: "off" }),
+      ...(workerOnly ? {} : { WORKER: "off", MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) }),
     }),
-    ROOT,
+    root,
   );
 }
 
@@ -300,9 +313,10 @@ async function setUp(): Promise<Env> {
   return { dbName: db.name, dbUrl: db.url, refData, api, worker, editor, viewer, nats };
 }
 
-async function restartWorker(env: Env): Promise<void> {
+/** A fresh --worker-only process, of this tree or of the anchor checkout `root`. */
+async function restartWorker(env: Env, root = ROOT): Promise<void> {
   await stopService(env.worker);
-  env.worker = startValidation(env.dbUrl, env.refData.baseUrl, true);
+  env.worker = startValidation(env.dbUrl, env.refData.baseUrl, true, root);
   await waitReady(env.worker);
 }
 
@@ -512,7 +526,7 @@ async function benchSmall(env: Env, dir: string, rows: number, runs: number) {
 
 // ─── large: 250k / 500k / 1M rows, fresh worker each ──────────────────────────────────────────────────────
 
-async function benchLarge(env: Env, dir: string, sizes: number[]) {
+async function benchLarge(env: Env, dir: string, sizes: number[], anchor: string | undefined) {
   heading(`large. ${sizes.map(int).join(" / ")} rows: seconds and the worker's peak RSS`);
   line("  How: as above, one run per size, each on a freshly started --worker-only process (so its peak is");
   line(
@@ -527,7 +541,13 @@ async function benchLarge(env: Env, dir: string, sizes: number[]) {
   line(
     `  Goals: ${int(GOALS.largeRows)} rows ≤ ${GOALS.largeS} s; worker peak ≤ ${mib(GOALS.workerRssBytes)}, flat as the file grows.`,
   );
-  const rowsOut: { rows: number; r: RunFigures; fileBytes: number }[] = [];
+  if (anchor) {
+    line(
+      `  Anchor: each file is validated again by a fresh --worker-only process of ${anchor} (same database,`,
+    );
+    line("  API, NATS and reference read model); its worker peak and duration print beside this tree's.");
+  }
+  const rowsOut: { rows: number; r: RunFigures; fileBytes: number; old: RunFigures | undefined }[] = [];
   for (const rows of sizes) {
     const today = localToday();
     const path = join(dir, `claims-${rows}.csv`);
@@ -539,6 +559,11 @@ async function benchLarge(env: Env, dir: string, sizes: number[]) {
     );
     await restartWorker(env);
     const r = await measureRun(env, path, gen.expected, LARGE_TIMEOUT_MS);
+    let old: RunFigures | undefined;
+    if (anchor) {
+      await restartWorker(env, anchor);
+      old = await measureRun(env, path, gen.expected, LARGE_TIMEOUT_MS);
+    }
     if (localToday() !== today) line("  ⚠ the local date changed during the run: the counts may not match");
     rmSync(path, { force: true });
     printRun(`${int(rows)} rows`, r);
@@ -552,10 +577,17 @@ async function benchLarge(env: Env, dir: string, sizes: number[]) {
       "  CPU seconds",
       `worker ${r.cpu.worker.toFixed(1)} s, API ${r.cpu.api.toFixed(1)} s, Postgres ${r.cpu.postgres.toFixed(1)} s`,
     );
-    rowsOut.push({ rows, r, fileBytes: gen.bytes });
+    if (old) {
+      printRun(`${int(rows)} rows, anchor's worker`, old);
+      kv("  anchor worker RSS idle → peak", `${mib(old.workerIdle)} → ${mib(peakOf(old))}`);
+      kv(
+        "  anchor worker CPU seconds",
+        `${old.cpu.worker.toFixed(1)} s (this tree's: ${r.cpu.worker.toFixed(1)} s)`,
+      );
+    }
+    rowsOut.push({ rows, r, fileBytes: gen.bytes, old });
   }
   line();
-  const peakOf = (r: RunFigures) => Math.max(r.workerPeak, r.workerHwm ?? 0);
   line(
     table([
       [
@@ -569,8 +601,9 @@ async function benchLarge(env: Env, dir: string, sizes: number[]) {
         "worker peak RSS",
         "API peak (upload)",
         "counts",
+        ...(anchor ? ["anchor worker", "anchor peak RSS", "worker / anchor: time", "CPU"] : []),
       ],
-      ...rowsOut.map(({ rows, r, fileBytes }) => [
+      ...rowsOut.map(({ rows, r, fileBytes, old }) => [
         int(rows),
         mib(fileBytes),
         seconds(r.totalS),
@@ -581,17 +614,31 @@ async function benchLarge(env: Env, dir: string, sizes: number[]) {
         mib(peakOf(r)),
         mib(Math.max(r.apiUploadPeak, r.apiUploadHwm ?? 0)),
         r.countsOk ? "match" : "MISMATCH",
+        ...(old
+          ? [
+              seconds(old.workerMs / 1000),
+              mib(peakOf(old)),
+              `${(r.workerMs / old.workerMs).toFixed(2)} ×${old.countsOk ? "" : " (anchor counts MISMATCH)"}`,
+              `${(r.cpu.worker / old.cpu.worker).toFixed(2)} ×`,
+            ]
+          : []),
       ]),
     ]).replace(/^/gm, "  "),
   );
   const first = rowsOut[0];
   const last = rowsOut.at(-1);
   let flat = "";
+  let anchorFlat = "";
   if (first && last && last !== first) {
-    const growth = (peakOf(last.r) - peakOf(first.r)) / (last.rows - first.rows);
-    flat = `peak grows ${((growth * 1e6) / 1024 / 1024).toFixed(0)} MiB per million rows (${int(first.rows)} → ${int(last.rows)})`;
+    const growth = (a: RunFigures, b: RunFigures) =>
+      ((((peakOf(b) - peakOf(a)) / (last.rows - first.rows)) * 1e6) / 1024 / 1024).toFixed(0);
+    flat = `peak grows ${growth(first.r, last.r)} MiB per million rows (${int(first.rows)} → ${int(last.rows)})`;
     line();
     kv("worker peak vs file size", flat);
+    if (first.old && last.old) {
+      anchorFlat = `peak grows ${growth(first.old, last.old)} MiB per million rows (${int(first.rows)} → ${int(last.rows)})`;
+      kv("anchor worker peak vs file size", anchorFlat);
+    }
   }
   for (const { rows, r } of rowsOut) {
     summary.push({
@@ -610,7 +657,24 @@ async function benchLarge(env: Env, dir: string, sizes: number[]) {
     });
   }
   if (flat) summary.push({ figure: "  worker peak vs file size", result: flat, goal: "flat", verdict: "" });
+  for (const { rows, r, old } of rowsOut) {
+    if (!old) continue;
+    const ratio = r.workerMs / old.workerMs;
+    summary.push({
+      figure: `  anchor worker, ${int(rows)} rows`,
+      result: `peak ${mib(peakOf(old))}, worker ${seconds(old.workerMs / 1000)}`,
+      goal: `time ≤ ${GOALS.anchorTimeRatio} × anchor`,
+      verdict: verdict(ratio <= GOALS.anchorTimeRatio),
+      note:
+        `this tree ${mib(peakOf(r))}, ${seconds(r.workerMs / 1000)} (${ratio.toFixed(2)} × the anchor's time, ` +
+        `${(r.cpu.worker / old.cpu.worker).toFixed(2)} × its worker CPU); anchor counts ${old.countsOk ? "match" : "MISMATCH"}${old.contention}`,
+    });
+  }
+  if (anchorFlat)
+    summary.push({ figure: "  anchor worker peak vs file size", result: anchorFlat, goal: "", verdict: "" });
 }
+
+const peakOf = (r: RunFigures) => Math.max(r.workerPeak, r.workerHwm ?? 0);
 
 // ─── main ───────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -655,7 +719,7 @@ async function main(): Promise<number> {
     const env = await setUp();
     natsForCleanup = env.nats;
     if (args.only.includes("small")) await benchSmall(env, dir, args.smallRows, args.runs);
-    if (args.only.includes("large")) await benchLarge(env, dir, args.sizes);
+    if (args.only.includes("large")) await benchLarge(env, dir, args.sizes, args.anchor);
   } catch (error) {
     problems.push((error as Error).message);
     console.error(`\nerror: ${(error as Error).message}`);

@@ -10,7 +10,7 @@ export type RuleEngineOptions = {
   rules?: readonly RuleDefinition[];
   /**
    * Keys each file rule (duplicates, daily maximums) holds in memory before spilling to a temporary file;
-   * bounds the engine's memory whatever the file's length. Defaults to the rule's own bound (786,432 keys).
+   * bounds the engine's memory whatever the file's length. Defaults to 196,608 keys (3 MiB) a rule.
    */
   maxKeysInMemory?: number;
 };
@@ -18,9 +18,9 @@ export type RuleEngineOptions = {
 export type RuleEngine = {
   /** The rule findings for one parsed line (the parser's own `line.findings` are not repeated). */
   check(line: ParsedLine): Finding[];
-  /** Findings only known at the end of the file; call once, after the last line. */
+  /** Findings only known at the end of the file; call once, after the last line. Also does `close()`. */
   finish(): Finding[];
-  /** Frees the file rules' spill files; call once when done with the file (also after a failure). */
+  /** Frees the file rules' spill files; idempotent. Call it when a file is abandoned before `finish()`. */
   close(): void;
   /** The rules that run, with the severity they report at. */
   readonly active: readonly { id: string; severity: Severity }[];
@@ -86,6 +86,10 @@ export function createRuleEngine(
     message: v.message,
   });
 
+  const close = () => {
+    for (const rule of active) if (!rule.row) rule.state.close?.();
+  };
+
   return {
     active: active.map(({ id, severity }) => ({ id, severity })),
     check({ line, record }) {
@@ -99,12 +103,12 @@ export function createRuleEngine(
       return findings;
     },
     finish() {
-      return active.flatMap((rule) =>
+      const findings = active.flatMap((rule) =>
         rule.row ? [] : (rule.state.finish?.() ?? []).map((v) => finding(rule, v.line, v)),
       );
+      close();
+      return findings;
     },
-    close() {
-      for (const rule of active) if (!rule.row) rule.state.close?.();
-    },
+    close,
   };
 }

@@ -1,4 +1,7 @@
 import { expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createRuleEngine, type Finding, generateClaims, parseClaims } from "../src/index.ts";
 import { seedReference } from "./helpers.ts";
 
@@ -51,3 +54,17 @@ test("bounded duplicate and per-day tables report the same findings, spilling or
   );
   expect(farBack.length).toBeGreaterThanOrEqual(500);
 }, 60_000);
+
+test("finish() deletes the spill files of a file that overflowed the memory bound", async () => {
+  const spillDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith("fig-billing-keys-"));
+  const before = new Set(spillDirs());
+  const reference = await seedReference();
+  const engine = createRuleEngine(reference, { today: TODAY, maxKeysInMemory: 16 });
+  const text = [...generateClaims({ reference, rows: 500, seed: 3, today: TODAY })].join("");
+  for await (const line of parseClaims(new Response(text).body as ReadableStream<Uint8Array>))
+    engine.check(line);
+  const created = spillDirs().filter((name) => !before.has(name));
+  expect(created.length).toBeGreaterThanOrEqual(1); // both rules spilled 500 keys held 16 at a time
+  engine.finish();
+  expect(created.filter((name) => existsSync(join(tmpdir(), name)))).toEqual([]);
+});

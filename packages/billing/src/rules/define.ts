@@ -42,7 +42,7 @@ export type FileRuleState = {
   check(line: number, record: ClaimRecord): Violation | null;
   /** Findings that can only be known at the end of the file. */
   finish?(): (Violation & { line: number })[];
-  /** Frees what the state holds outside the heap (a spill file); called once, after finish or on failure. */
+  /** Frees what the state holds outside the heap (a spill file); may be called more than once. */
   close?(): void;
 };
 

@@ -117,8 +117,8 @@ export class KeyTable {
   }
 }
 
-/** Keys a {@link BoundedKeyTable} holds in memory by default: 2²⁰ slots at 75 % full, 12 MiB at most. */
-export const DEFAULT_KEYS_IN_MEMORY = 786_432;
+/** Keys a {@link BoundedKeyTable} holds in memory by default: 2¹⁸ slots at 75 % full, 3 MiB at most. */
+export const DEFAULT_KEYS_IN_MEMORY = 196_608;
 
 /** Bits of the filter that says which keys may have been spilled: 2 MiB, whatever the file's size. */
 const SPILLED_FILTER_BITS = 2 ** 24;

@@ -15,8 +15,6 @@ export type RunContext = {
   /** The day rules treat as "today" (service dates in the future, 90-day limit), YYYY-MM-DD. */
   today?: string;
   resultBatchSize?: number;
-  /** Keys the duplicate and daily-maximum rules hold in memory before spilling to disk (default 786,432). */
-  maxKeysInMemory?: number;
   /**
    * Test hook (unset in services): awaited after each progress update has committed, so a test can hold a run
    * mid-way (the crash test kills it there, the SSE test sees every step). JetStream heartbeats continue meanwhile.
@@ -25,6 +23,8 @@ export type RunContext = {
 };
 
 export type RunOutcome = "completed" | "failed" | "skipped";
+
+const COLLECT_EVERY_ROWS = 50_000;
 
 /**
  * Validates one run from start to end. Safe to repeat: a redelivered job (after a crash) deletes the partial
@@ -105,10 +105,7 @@ export async function runValidation(
         },
       }),
     );
-    engine = createRuleEngine(await loadReferenceSnapshot(db), {
-      ...(ctx.today ? { today: ctx.today } : {}),
-      ...(ctx.maxKeysInMemory ? { maxKeysInMemory: ctx.maxKeysInMemory } : {}),
-    });
+    engine = createRuleEngine(await loadReferenceSnapshot(db), ctx.today ? { today: ctx.today } : {});
     if (file && file.bytes > 0) {
       for await (const line of parseClaims(counted)) {
         rows++;
@@ -123,6 +120,9 @@ export async function runValidation(
           ctx.onProgress?.();
           await ctx.afterProgress?.({ validationId, processedRows: rows });
         }
+        // JSC collects the per-line garbage lazily: left alone, RSS grows with the file although what is live
+        // stays flat. A full collection every 50,000 lines (≈ 20 ms each) keeps the peak where it is at 250k.
+        if (rows % COLLECT_EVERY_ROWS === 0) Bun.gc(true);
       }
       await record(engine.finish());
     } else {
