@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-// bun run migrate-data <backfill|verify|flip|status> <route> [--json]
+// bun run migrate-data <backfill|verify|flip|status|relay> <route> [--json]
 // Data during the migration: copy the write owner's data into the candidate, compare both sides, and move
 // write ownership through the gateway. What moves is the route's `fig.data` in the route file (FIG_ROUTES_FILE);
 // each side's database is its upstream's `database: { env: … }` (unset, the URL a running `bun run dev` wrote to
@@ -8,7 +8,8 @@
 import { parseArgs } from "node:util";
 import { mintDevToken, resolveDevSecret } from "@fig/auth";
 import { createDatabase, type DatabaseHandle } from "@fig/db";
-import { createNatsClient } from "@fig/events";
+import { createNatsClient, createOutboxRelay } from "@fig/events";
+import { createLogger } from "@fig/service";
 import { backfill } from "./backfill.ts";
 import { type CliConfig, loadCliConfig } from "./config.ts";
 import { type DataRoute, dataRouteOf, otherSide } from "./data-routes.ts";
@@ -18,11 +19,13 @@ import { createDatasyncState } from "./state.ts";
 import { followerBacklog, formatStatus, outboxPending, type RouteStatus, recentLag } from "./status.ts";
 import { formatVerify, verifySides } from "./verify.ts";
 
-const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status> <route> [--json] [--hold-ms N]
+const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status|relay> <route> [--json] [--hold-ms N]
   backfill  copy the write owner's tables into the candidate (idempotent, resumable; progress on stderr)
   verify    compare both sides: counts, checksums, first differing keys (exit 1 on a mismatch)
   flip      hold writes at the gateway, drain the sync, verify, switch the write owner, release
   status    write owner, sync lag and backlog, last verify, last flip
+  relay     publish the write owner's outbox to JetStream until stopped (SIGINT/SIGTERM): Fig's outbox relay
+            for an app that is not a Fig service (its outbox table: docs/data-migration.md)
 <route>: a route of the route file that declares fig.data`;
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -80,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     options: { json: { type: "boolean", default: false }, "hold-ms": { type: "string" } },
   });
   const [command, routeId] = positionals;
-  if (!command || !routeId || !["backfill", "verify", "flip", "status"].includes(command)) {
+  if (!command || !routeId || !["backfill", "verify", "flip", "status", "relay"].includes(command)) {
     err(USAGE);
     return 2;
   }
@@ -96,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     const candidateName = otherSide(route, ownerName);
     const ownerDb = await open(route, config, ownerName);
     handles.push(ownerDb);
+    if (command === "relay") return await relayOutbox(ownerDb, ownerName, config, nats);
     const candidateDb = await open(route, config, candidateName);
     handles.push(candidateDb);
     const owner = { name: ownerName, db: ownerDb.db };
@@ -198,6 +202,27 @@ async function main(argv: string[]): Promise<number> {
     for (const h of handles) await h.close().catch(() => {});
     await nats.close();
   }
+}
+
+/** Fig's outbox relay over the owner's database, until SIGINT or SIGTERM; the rows it publishes are marked sent. */
+async function relayOutbox(
+  database: DatabaseHandle,
+  ownerName: string,
+  config: CliConfig,
+  nats: ReturnType<typeof createNatsClient>,
+): Promise<number> {
+  const logger = createLogger({ service: `migrate-data-relay-${ownerName}`, pretty: false });
+  const relay = createOutboxRelay({ database, nats, namespace: config.FIG_NAMESPACE, logger });
+  const stopped = new Promise((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await relay.start();
+  err(`relay: publishing ${ownerName}'s outbox to ${config.FIG_NAMESPACE}.events.* (stop with Ctrl-C)`);
+  await stopped;
+  await relay.stop();
+  err("relay: stopped");
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

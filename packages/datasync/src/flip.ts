@@ -2,6 +2,7 @@ import type { Database } from "@fig/db";
 import { type EventType, type NatsClient, streamNames, subjectOf } from "@fig/events";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { DeclaredTable } from "./declared-table.ts";
+import { flipPrerequisites } from "./preflight.ts";
 import type { DatasyncState, FlipRecord, VerifyRecord } from "./state.ts";
 import { followerBacklog, outboxPending } from "./status.ts";
 import { verifySides } from "./verify.ts";
@@ -110,10 +111,14 @@ const summary = (v: VerifyRecord) =>
  * sync to drain → verify → switch `writeOwner` → release the held writes (to the new owner). The reverse sync
  * starts by itself (each side follows the owner in KV). A failed verify (or drain) changes nothing: the writes
  * are released to the old owner. Every attempt is recorded, with its figures, in the route's history (the
- * hold/release/owner entries' `why`) and in migrate-data's state.
+ * hold/release/owner entries' `why`) and in migrate-data's state. A side without what the flip needs (the
+ * owner's outbox, the follower, the new side's sync_keys) is refused with an error before any write is held.
  */
 export async function flipWriteOwner(o: FlipOptions): Promise<FlipResult> {
   const log = o.log ?? (() => {});
+  const missing = await flipPrerequisites(o);
+  if (missing.length > 0)
+    throw new Error(`cannot flip ${o.route}'s writes, nothing was held:\n  - ${missing.join("\n  - ")}`);
   const started = performance.now();
   const from = o.owner.name;
   const to = o.candidate.name;
