@@ -25,14 +25,14 @@ export type PromoteOptions = {
   minRequests: number;
   /** How long a step may stay inconclusive (too few candidate requests) before it fails. */
   inconclusiveDeadlineMs: number;
-  /** The gate script; default: the route's `gate` from routes.ts (as the gateway reports it). */
+  /** The gate script; default: the route's `gate` from the route file (as the gateway reports it). */
   gate?: string | undefined;
   vus: number;
   shadow: { durationMs: number; budget: number } | null;
   baseUrl: string;
   /** A token with role gate (pins with x-fig-route) and what the journey needs, for the gate script. */
   gateToken: string;
-  /** The gate token's roles and tenant, recorded with the promotion (the CLI mints them from routes.ts). */
+  /** The gate token's roles and tenant, recorded with the promotion (the CLI mints them from the route file). */
   gateIdentity?: { roles: string[]; tenant: string; minted: boolean };
   actor: string;
   store: PromotionStore;

@@ -203,7 +203,7 @@ export const historyRoute = createRoute({
   tags: ADMIN_TAGS,
   summary: "A route's change history: who, when, from, to, why",
   description:
-    "Operators only (role operator in the operator tenant). The latest 200 changes, oldest first; the seed from routes.ts is the first.",
+    "Operators only (role operator in the operator tenant). The latest 200 changes, oldest first; the seed from the route file is the first.",
   security: bearerSecurity,
   request: { params: IdParams },
   responses: {

@@ -36,9 +36,9 @@ const isWrongRevision = (error: unknown) => /wrong last sequence|key exists/i.te
 /**
  * Route state in a NATS KV bucket: one key per route (`routes.<id>`) holding its weights, state, write
  * owner and history, so a change and its history entry are one atomic update (optimistic on the KV
- * revision). Seeded create-if-absent from routes.ts; every replica watches the bucket and applies changes as
+ * revision). Seeded create-if-absent from the route file; every replica watches the bucket and applies changes as
  * they arrive. While NATS is unreachable the last state seen keeps being served and `health()` says since
- * when it is stale; a replica that never reached NATS serves the routes.ts seed and reports `loaded: false`.
+ * when it is stale; a replica that never reached NATS serves the route file's seed and reports `loaded: false`.
  * NATS server 2.9 has no per-message TTL; none is used.
  */
 export function createKvRouteStore({
@@ -63,7 +63,7 @@ export function createKvRouteStore({
       staleSince = new Date().toISOString();
       logger.warn(
         { err: error, bucket, loaded },
-        `route state stale: ${why}; serving the ${loaded ? "last state seen" : "routes.ts seed"}`,
+        `route state stale: ${why}; serving the ${loaded ? "last state seen" : "route file's seed"}`,
       );
     }
   };
@@ -87,7 +87,7 @@ export function createKvRouteStore({
     for (const route of routes) {
       try {
         await bucketKv.create(KEY_PREFIX + route.id, JSON.stringify(seedOf(route)));
-        logger.info({ route: route.id, bucket }, "route state seeded from routes.ts");
+        logger.info({ route: route.id, bucket }, "route state seeded from the route file");
       } catch (error) {
         if (!isWrongRevision(error)) throw error; // exists already: never overwrite live state
       }

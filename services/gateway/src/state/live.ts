@@ -7,7 +7,7 @@ const isWriteHold = (v: unknown): v is WriteHold =>
 /** History kept per route (the KV value holds it, so state and history change in one atomic update). */
 export const HISTORY_MAX = 200;
 
-/** The live state a route starts with, from routes.ts. */
+/** The live state a route starts with, from the route file. */
 export function seedOf(route: RouteDefinition, now = new Date()): LiveRoute {
   const weights = Object.fromEntries(route.upstreams.map((u) => [u.name, u.weight]));
   const at = now.toISOString();
@@ -18,15 +18,15 @@ export function seedOf(route: RouteDefinition, now = new Date()): LiveRoute {
     writeOwner: route.writeOwner,
     revision: 0,
     updatedAt: at,
-    updatedBy: "routes.ts",
+    updatedBy: "route file",
     history: [
       {
         at,
-        who: "routes.ts",
+        who: "route file",
         what: "seed",
         from: null,
         to: { weights, state: route.state, writeOwner: route.writeOwner },
-        why: "seeded from routes.ts",
+        why: "seeded from the route file",
       },
     ],
   };

@@ -26,7 +26,7 @@ export type LiveRoute = {
    * instead of forwarding them; cleared, they go on to the then write owner; past `until`, they get 503.
    */
   writeHold?: WriteHold | null;
-  /** Live share of GETs mirrored to the route's shadow candidate (a promotion's shadow step); null: routes.ts. */
+  /** Live share of GETs mirrored to the route's shadow candidate (a promotion's shadow step); null: the route file. */
   shadowPercent?: number | null;
 };
 
@@ -45,7 +45,7 @@ export type ChangeMeta = { who: string; why: string | null; ifRevision?: number 
 /** How fresh the state is: `staleSince` is set while the store cannot hear changes (NATS down). */
 export type StateHealth = {
   source: "nats-kv" | "memory";
-  /** False until the live state was read once (until then the seed from routes.ts is served). */
+  /** False until the live state was read once (until then the seed from the route file is served). */
   loaded: boolean;
   staleSince: string | null;
   bucket?: string;
