@@ -8,6 +8,7 @@ import type { Breakers } from "../policies/breaker.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { RouteTable } from "../routes.ts";
 import type { RouteStateStore } from "../state/types.ts";
+import { type AuditSource, adminApiAudit } from "./audit.ts";
 import { adminApiDataStatus, type DataStatusSource } from "./data-status.ts";
 import { consoleRouter } from "./index.ts";
 import { CONSOLE_PATH } from "./page.tsx";
@@ -62,7 +63,8 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
   const has = (path: string) => app.routes.some((r) => r.method === "GET" && r.path === path);
   const request = (path: string, init: RequestInit) => app.request(path, init);
   const viaApi =
-    (path: string, source: PromotionsSource | DataStatusSource) => async (authorization: string) =>
+    (path: string, source: PromotionsSource | DataStatusSource | AuditSource) =>
+    async (authorization: string) =>
       has(path) ? source(authorization) : null;
   const sources = createConsoleSources({
     table: deps.table,
@@ -78,6 +80,7 @@ export function mountConsole(app: HostApp, deps: MountConsoleDeps) {
         ? readerPromotions(deps.promotionsReader, deps.table)
         : (viaApi("/_fig/promotions", adminApiPromotions(request)) as PromotionsSource)),
     data: deps.data ?? (viaApi("/_fig/data", adminApiDataStatus(request)) as DataStatusSource),
+    audit: viaApi("/_fig/audit", adminApiAudit(request)) as AuditSource,
   });
   app.route(
     CONSOLE_PATH,

@@ -9,6 +9,7 @@ export const SECTIONS = [
   { id: "data", title: "Data" },
   { id: "shadow", title: "Shadow" },
   { id: "jobs", title: "Jobs" },
+  { id: "audit", title: "Audit" },
 ] as const;
 export type SectionId = (typeof SECTIONS)[number]["id"];
 

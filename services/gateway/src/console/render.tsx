@@ -1,5 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { SectionId } from "./page.tsx";
+import { AuditSection } from "./sections/audit.tsx";
 import { DataSection } from "./sections/data.tsx";
 import { JobsSection } from "./sections/jobs.tsx";
 import { MapSection } from "./sections/map.tsx";
@@ -16,11 +17,12 @@ export async function renderSections(
   // Whole seconds: "time left" moves once a second, and an unchanged section is not sent again.
   const now = Math.floor(Date.now() / 1000) * 1000;
   const routes = sources.routes();
-  const [promotions, data, jobs, dlq] = await Promise.all([
+  const [promotions, data, jobs, dlq, audit] = await Promise.all([
     sources.promotions(viewer),
     sources.data(viewer),
     sources.jobs(),
     sources.dlq(),
+    sources.audit(viewer),
   ]);
   return {
     map: String(<MapSection routes={routes} share={sources.share()} viewer={viewer} />),
@@ -36,5 +38,6 @@ export async function renderSections(
     data: String(<DataSection routes={routes} status={data} />),
     shadow: String(<ShadowSection report={sources.shadow()} viewer={viewer} />),
     jobs: String(<JobsSection jobs={jobs} dlq={dlq} viewer={viewer} />),
+    audit: String(<AuditSection entries={audit} />),
   };
 }

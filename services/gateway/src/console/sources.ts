@@ -1,3 +1,4 @@
+import type { AuditEntry } from "@fig/audit";
 import type { DeadLetter } from "@fig/events";
 import {
   deadLetters,
@@ -12,6 +13,7 @@ import type { Shadow } from "../policies/shadow/mirror.ts";
 import type { ShadowReport } from "../policies/shadow/report.ts";
 import type { RouteTable, WriteMode } from "../routes.ts";
 import type { HistoryEntry, RouteStateStore } from "../state/types.ts";
+import type { AuditSource } from "./audit.ts";
 import type { DataStatus, DataStatusSource } from "./data-status.ts";
 import type { Promotion, PromotionsSource } from "./promotions.ts";
 import type { ConsoleSampler, SharePoint, UpstreamStats } from "./sampler.ts";
@@ -56,6 +58,7 @@ export type ConsoleSources = {
   dlq(): Promise<DeadLetter[] | Failed | null>;
   promotions(viewer: Viewer): Promise<Promotion[] | Failed | null>;
   data(viewer: Viewer): Promise<DataStatus[] | Failed | null>;
+  audit(viewer: Viewer): Promise<AuditEntry[] | Failed | null>;
 };
 
 /**
@@ -104,6 +107,7 @@ export type SourcesDeps = {
   jobs?: JobsSource;
   promotions?: PromotionsSource;
   data?: DataStatusSource;
+  audit?: AuditSource;
   /** How long JetStream and in-process admin reads are reused. */
   cacheMs?: number;
 };
@@ -124,6 +128,9 @@ export function createConsoleSources(deps: SourcesDeps): ConsoleSources {
   );
   const data = cached(cacheMs, async (authorization: string) =>
     deps.data ? deps.data(authorization).catch(errorOf) : null,
+  );
+  const audit = cached(cacheMs, async (authorization: string) =>
+    deps.audit ? deps.audit(authorization).catch(errorOf) : null,
   );
   return {
     stamp: () =>
@@ -169,5 +176,6 @@ export function createConsoleSources(deps: SourcesDeps): ConsoleSources {
     dlq: () => dlq(undefined),
     promotions: (viewer) => promotions(viewer.authorization),
     data: (viewer) => data(viewer.authorization),
+    audit: (viewer) => audit(viewer.authorization),
   };
 }

@@ -11,6 +11,8 @@ import {
 } from "@fig/events";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import { adminApiAudit } from "../../src/console/audit.ts";
+import { AuditSection } from "../../src/console/sections/audit.tsx";
 import { withAudit } from "../../src/state/audited-store.ts";
 import { createKvRouteStore, routesBucketName } from "../../src/state/kv-store.ts";
 import { routeTable } from "../fixtures/dash-routes.ts";
@@ -279,5 +281,42 @@ describe("a dead letter's replay", () => {
       data: { eventId: "evt-dead-1", eventType: "reference.changed" },
     });
     expect(JSON.stringify(replays[0])).not.toContain("tenant data");
+  });
+});
+
+describe("the console's Audit tab", () => {
+  test("reads the newest entries through /_fig/audit with the operator's token and shows who, what and why", async () => {
+    const service = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: buildAuditApp({
+        db: tdb.db,
+        verifier: auth.verifier,
+        operatorTenant: OPERATOR_TENANT,
+        logger: silent,
+      }).fetch,
+    });
+    stops.push(async () => service.stop(true));
+    const gw = await auditedGateway({ auditUrl: `http://127.0.0.1:${service.port}` });
+    await gw.startConsumers();
+    const res = await gw.app.request("/_fig/routes/validation/write-owner", {
+      method: "PUT",
+      headers: { ...(await operator("erin")), "content-type": "application/json" },
+      body: JSON.stringify({ writeOwner: "validation", reason: "verified, flipping" }),
+    });
+    expect(res.status).toBe(200);
+    await until(async () => (await entries()).some((e) => e.actor.sub === "erin"), "erin's change appended");
+
+    const read = adminApiAudit((path, init) => gw.app.request(path, init));
+    const { authorization } = await operator("olivia");
+    const shown = await read(authorization);
+    expect(Array.isArray(shown) && shown[0]).toMatchObject({ kind: "write-owner", actor: { sub: "erin" } });
+    const html = String(AuditSection({ entries: shown }));
+    expect(html).toContain('data-kind="write-owner"');
+    expect(html).toContain("verified, flipping");
+    expect(html).toContain("erin");
+    // A tenant's admin gets the refusal, not the log.
+    const { authorization: tenantAdmin } = await bearer({ tenant: "acme", roles: ["admin"] });
+    expect(await read(tenantAdmin)).toMatchObject({ error: expect.stringContaining("403") });
   });
 });
