@@ -171,7 +171,7 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
     STEP_MS,
   );
 
-  test("its first migration is drizzle-kit's (its table, the outbox, data sync's sync_keys), plus row-level security", async () => {
+  test("its first migration is drizzle-kit's (its table, the outbox, data sync's inbox and sync_keys), plus row-level security", async () => {
     const journal = JSON.parse(await text("services/case-notes/drizzle/meta/_journal.json"));
     expect(journal.entries.map((e: { tag: string }) => e.tag)).toEqual(["0000_init", "0001_tenant_rls"]);
     const init = await text("services/case-notes/drizzle/0000_init.sql");
@@ -179,6 +179,7 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
     expect(init).toContain('CREATE TABLE "outbox"');
     // migrate-data backfills into it and the follower applies into it: a route's data can move here unedited.
     expect(init).toContain('CREATE TABLE "sync_keys"');
+    expect(init).toContain('CREATE TABLE "inbox"');
     expect(await text("services/case-notes/drizzle/0001_tenant_rls.sql")).toContain(
       'ALTER TABLE "notes" FORCE ROW LEVEL SECURITY',
     );

@@ -28,8 +28,8 @@ export async function requireSyncKeys(side: { name: string; db: Database }): Pro
 
 /**
  * What a flip needs before it holds any write: the old owner's outbox (the drain waits for it to be published),
- * the follower consumer that applies those events on the new side, and the new side's sync_keys. Each missing
- * piece is one sentence naming it and what provides it; an empty list means the flip can run.
+ * the follower consumer that applies those events on the new side, and the new side's sync_keys and inbox.
+ * Each missing piece is one sentence naming it and what provides it; an empty list means the flip can run.
  */
 export async function flipPrerequisites(o: {
   route: string;
@@ -58,5 +58,10 @@ export async function flipPrerequisites(o: {
     );
   if (!(await hasTable(o.candidate.db, "sync_keys")))
     missing.push(`${o.candidate.name}'s database has no sync_keys table: ${SYNC_KEYS_HOW_TO}`);
+  if (!(await hasTable(o.candidate.db, "inbox")))
+    missing.push(
+      `${o.candidate.name}'s database has no inbox table (the follower records each applied event id there): ` +
+        'export { inbox } from "@fig/events" in its db/schema.ts and generate a migration',
+    );
   return missing;
 }

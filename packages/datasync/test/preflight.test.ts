@@ -49,7 +49,7 @@ describe("what backfill and flip need, checked first", () => {
     expect(await requireSyncKeys({ name: "reference-data", db: sides.candidate.db })).toBeUndefined();
   });
 
-  test("a flip from an app without an outbox, with no follower, into a side without sync_keys names all three and holds nothing", async () => {
+  test("a flip from an app without an outbox, with no follower, into a side without sync_keys or inbox names each and holds nothing", async () => {
     const followers = { legacy: "pf-notes-follows-legacy", notes: "pf-legacy-follows-notes" };
     const options = {
       route: "notes",
@@ -66,6 +66,7 @@ describe("what backfill and flip need, checked first", () => {
         `no follower: the JetStream consumer pf-notes-follows-legacy on ${streamNames(namespace).events}`,
       ),
       expect.stringMatching(/^notes's database has no sync_keys table/),
+      expect.stringMatching(/^notes's database has no inbox table/),
     ]);
     const calls: string[] = [];
     const gateway: GatewayAdmin = {
