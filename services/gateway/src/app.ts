@@ -79,17 +79,17 @@ export type GatewayDeps = {
   limiter?: RateLimiter;
   /** Shadow traffic (mirror, compare, noise baseline); default: one over the proxy's own send. */
   shadow?: Shadow;
-  /** The validation work queue and dead letters (/_fig/jobs, /_fig/dlq, the console's Jobs). */
+  /** The route file's work queues and the dead letters (/_fig/jobs, /_fig/dlq, the console's Jobs). */
   jobs?: JobsSource;
   console?: ConsoleOptions;
   /** Promotion records (packages/promote's KV bucket) for GET /_fig/promotions. */
   promotions?: PromotionsReader;
   /** migrate-data's and the live sync's records (packages/datasync's KV bucket) for GET /_fig/data. */
   data?: RouteDataReader;
-  /** The audit service GET /_fig/audit reads (the route file's `audit` upstream). */
-  audit?: AuditAdminDeps;
   /** Whose `operator` tokens may use /_fig and the console (FIG_OPERATOR_TENANT); default `platform`. */
   operatorTenant?: string;
+  /** The audit service GET /_fig/audit reads (the route file's `audit` upstream). */
+  audit?: AuditAdminDeps;
 };
 
 type AddressOwner = { requestIP?: (request: Request) => { address: string } | null };
@@ -107,7 +107,7 @@ export function upstreamUrls(table: RouteTable): Map<string, string> {
 function routeStateNote(store: RouteStateStore): string {
   const { loaded, staleSince } = store.health();
   if (staleSince === null) return "current";
-  return `stale since ${staleSince}: serving the ${loaded ? "last state seen" : "routes.ts seed"}`;
+  return `stale since ${staleSince}: serving the ${loaded ? "last state seen" : "route file's seed"}`;
 }
 
 /**
@@ -141,7 +141,7 @@ export function buildGateway(deps: GatewayDeps) {
     // the wrong owner. After that, NATS being down leaves the gateway ready (it serves the last state).
     routes: async () => {
       if (!store.health().loaded)
-        throw new Error("route state not loaded from NATS KV yet (serving the routes.ts seed)");
+        throw new Error("route state not loaded from NATS KV yet (serving the route file's seed)");
     },
   };
   const app = createApp({
