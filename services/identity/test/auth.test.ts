@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { withTenant } from "@fig/db";
+import { rowsOf, withTenant } from "@fig/db";
 import { eq, sql } from "drizzle-orm";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { usersTable } from "../src/db/schema.ts";
 import { checkPassword } from "../src/domain/passwords.ts";
+import { DEV_PASSWORD, DEV_ROLES, seedDevelopment } from "../src/domain/seed.ts";
 import { countOf, expectProblem, loginAs, PASSWORD, THROTTLE, useIdentityApp } from "./helpers.ts";
 
 const t = useIdentityApp();
@@ -214,5 +215,36 @@ describe("invitations", () => {
       }),
       401,
     );
+  });
+});
+
+describe("the development seed", () => {
+  test("every seeded user logs in with the dev password; one hash is shared, and a second seed writes nothing", async () => {
+    const tenants = ["seed-a", "seed-b"];
+    await seedDevelopment(t.tdb.db, tenants);
+    const hashes = await t.tdb.db.execute(
+      sql`select email, password_hash from users where tenant_id in ('seed-a', 'seed-b') order by email`,
+    );
+    const rows = rowsOf<{ email: string; password_hash: string }>(hashes);
+    expect(rows.map((r) => r.email)).toEqual(
+      tenants.flatMap((tenant) => DEV_ROLES.map((role) => `${role}@${tenant}.test`)).sort(),
+    );
+    expect(new Set(rows.map((r) => r.password_hash)).size).toBe(1);
+    for (const tenant of tenants)
+      for (const role of DEV_ROLES) {
+        const res = await t.request("/api/auth/login", {
+          json: { tenant, email: `${role}@${tenant}.test`, password: DEV_PASSWORD },
+          ip: "10.9.0.1",
+        });
+        expect(res.status).toBe(200);
+        expect(decodeJwt(((await res.json()) as { accessToken: string }).accessToken).roles).toEqual([role]);
+      }
+    await seedDevelopment(t.tdb.db, tenants);
+    const again = rowsOf<{ email: string; password_hash: string }>(
+      await t.tdb.db.execute(
+        sql`select email, password_hash from users where tenant_id in ('seed-a', 'seed-b') order by email`,
+      ),
+    );
+    expect(again).toEqual(rows);
   });
 });

@@ -1,5 +1,6 @@
 import type { Database } from "@fig/db";
 import { upsertClient } from "./clients.ts";
+import { hashPassword } from "./passwords.ts";
 import { ensureActiveUser } from "./users.ts";
 
 // Development only (main.ts refuses it in production): a user per role in each dev tenant and the clients the
@@ -19,6 +20,13 @@ export const devClientSecret = (id: string) => `dev-secret-${id}`;
 
 /** `<role>@<tenant>.test` with DEV_PASSWORD in every tenant; left as they are when they exist. */
 export async function seedDevelopment(db: Database, tenants: string[]): Promise<void> {
+  // One argon2id hash (tens of ms of CPU each) for every seeded user: they share the public dev password,
+  // and a cold `bun run dev` would otherwise hash it once per user.
+  let shared: Promise<string> | undefined;
+  const hash = () => {
+    shared ??= hashPassword(DEV_PASSWORD);
+    return shared;
+  };
   for (const tenant of tenants)
     for (const role of DEV_ROLES)
       await ensureActiveUser(db, {
@@ -27,6 +35,7 @@ export async function seedDevelopment(db: Database, tenants: string[]): Promise<
         password: DEV_PASSWORD,
         roles: [role],
         by: "dev-seed",
+        hash,
       });
   for (const client of DEV_CLIENTS)
     await upsertClient(db, {

@@ -181,7 +181,15 @@ export async function acceptInvite(
 /** For seeds and the bench: an active user with a password, created or left as it is. */
 export async function ensureActiveUser(
   db: Database,
-  input: { tenant: string; email: string; password: string; roles: string[]; by: string },
+  input: {
+    tenant: string;
+    email: string;
+    password: string;
+    roles: string[];
+    by: string;
+    /** The password's hash when the caller already has one (a seed hashing one shared password once). */
+    hash?: () => Promise<string>;
+  },
 ): Promise<void> {
   const email = input.email.toLowerCase();
   // A hash costs tens of milliseconds: not paid at every dev start for users already there.
@@ -189,7 +197,7 @@ export async function ensureActiveUser(
     tx.select({ id: usersTable.id }).from(usersTable).where(eq(usersTable.email, email)),
   );
   if (existing) return;
-  const hash = await hashPassword(input.password);
+  const hash = await (input.hash ? input.hash() : hashPassword(input.password));
   await withTenant(db, input.tenant, (tx) =>
     tx
       .insert(usersTable)
