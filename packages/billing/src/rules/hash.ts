@@ -71,6 +71,13 @@ export class KeyTable {
     return value;
   }
 
+  /** Stores `value` for `key`, replacing any value it had. */
+  set(key: number, value: number): void {
+    const slot = this.find(key);
+    if (this.keys[slot] === key) this.values[slot] = value;
+    else this.insertAt(slot, key, value);
+  }
+
   /** Calls `fn` for every key and its value, in slot order. */
   forEach(fn: (key: number, value: number) => void): void {
     for (let i = 0; i < this.keys.length; i++) {
@@ -154,17 +161,20 @@ export class BoundedKeyTable {
 
   /** The value already stored for `key`; else stores `value` and returns undefined. */
   getOrSet(key: number, value: number): number | undefined {
-    const held = this.memory.get(key) ?? this.fromDisk(key);
-    if (held !== undefined) return held;
-    this.set(key, value);
-    return undefined;
+    if (this.memory.size >= this.maxKeysInMemory) this.spill();
+    const held = this.memory.getOrSet(key, value); // one probe for the common case: a new key
+    if (held !== undefined || !this.disk) return held;
+    const onDisk = this.fromDisk(key);
+    if (onDisk !== undefined) this.memory.set(key, onDisk); // it was not new after all
+    return onDisk;
   }
 
   /** Adds `delta` to the value of `key` (0 when absent), saturating at 2³²−1; returns the new value. */
   add(key: number, delta: number): number {
-    if (this.memory.get(key) !== undefined) return this.memory.add(key, delta);
+    if (this.memory.size >= this.maxKeysInMemory) this.spill();
+    if (!this.disk || this.memory.get(key) !== undefined) return this.memory.add(key, delta);
     const value = Math.min((this.fromDisk(key) ?? 0) + delta, 0xffffffff);
-    this.set(key, value); // in memory from now on, which shadows the disk
+    this.memory.set(key, value); // in memory from now on, which shadows the disk
     return value;
   }
 
@@ -174,11 +184,6 @@ export class BoundedKeyTable {
     closeSync(this.disk.fd);
     rmSync(this.disk.dir, { recursive: true, force: true });
     this.disk = undefined;
-  }
-
-  private set(key: number, value: number): void {
-    if (this.memory.size >= this.maxKeysInMemory) this.spill();
-    this.memory.getOrSet(key, value);
   }
 
   private fromDisk(key: number): number | undefined {
