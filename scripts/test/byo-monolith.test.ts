@@ -7,9 +7,7 @@
  * service's generated gate.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SQL } from "bun";
@@ -18,34 +16,13 @@ import { createNatsClient, deleteNamespace } from "../../packages/events/src/ind
 import { parseRouteFile } from "../../packages/route-file/src/index.ts";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "../../packages/testing/src/index.ts";
 import { type NotesApp, startNotesApp } from "./fixtures/byo-monolith/notes-app.ts";
+import { copyRepository, expectExit, run } from "./lib/repo-copy.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FIXTURES = join(import.meta.dir, "fixtures", "byo-monolith");
 const STEP_MS = 300_000;
 const SECRET = "fig-byo-monolith-test-secret-0123456789abcdef";
 const TENANT = "acme";
-
-type Run = { code: number; stdout: string; stderr: string };
-
-async function run(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-  const proc = Bun.spawn(cmd, {
-    cwd,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
-}
-
-/** The run's exit code with its output, so a failure shows why. */
-const outcome = (r: Run) => ({ code: r.code, output: `${r.stdout}\n${r.stderr}`.trim().slice(-4000) });
-const exits = (r: Run, code: number) => expect(outcome(r)).toEqual({ code, output: expect.any(String) });
 
 let copy: string;
 let legacyDb: TestDatabase | undefined;
@@ -161,19 +138,7 @@ async function notesIn(url: string | undefined): Promise<Map<string, { tenant_id
 }
 
 beforeAll(async () => {
-  copy = await mkdtemp(join(tmpdir(), "fig-byo-monolith-"));
-  // The working tree as git sees it (tracked and new files, nothing ignored), so no generated file lands here.
-  const files = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT);
-  expect(files.code).toBe(0);
-  const present = files.stdout.split("\0").filter((path) => path && existsSync(join(ROOT, path)));
-  const list = join(copy, ".files");
-  await writeFile(list, `${present.join("\0")}\0`);
-  exits(await run(["tar", "--null", "-T", list, "-cf", join(copy, ".files.tar")], ROOT), 0);
-  exits(await run(["tar", "-xf", ".files.tar"], copy), 0);
-  await rm(join(copy, ".files.tar"));
-  await rm(list);
-  // Installed from bun's cache into the copy: the scaffold's own `bun install` must not touch this checkout.
-  exits(await run([process.execPath, "install"], copy), 0);
+  copy = await copyRepository(ROOT, "fig-byo-monolith-");
   const server = "the app, the service and migrate-data are separate processes on the same databases";
   legacyDb = await createTestDatabase({ service: "byo-legacy", requiresServer: server });
   notesDb = await createTestDatabase({ service: "byo-notes", requiresServer: server });
@@ -199,7 +164,7 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
   test("1. its URL goes in the route file as the monolith (the default route); `fig routes check` passes", async () => {
     await writeFile(join(copy, "fig.yaml"), await readFile(join(FIXTURES, "fig.yaml"), "utf8"));
     const check = await bunRun(["fig", "routes", "check"]);
-    exits(check, 0);
+    expectExit(check, 0);
     expect(check.stdout).toContain("default /api → legacy, 0 routes");
     // A mistake is named at its field path: the file is what the gateway will refuse to start on.
     const wrong = join(copy, "wrong.yaml");
@@ -211,14 +176,14 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       ),
     );
     const refused = await bunRun(["fig", "routes", "check", "--file", wrong]);
-    exits(refused, 1);
+    expectExit(refused, 1);
     expect(refused.stderr + refused.stdout).toContain("monolith.backendRef");
   });
 
   test(
     "2. `bun run new service notes` writes the service and its route at 0 %, and the file still checks",
     async () => {
-      exits(await bunRun(["new", "service", "notes"]), 0);
+      expectExit(await bunRun(["new", "service", "notes"]), 0);
       const file = parseRouteFile(await readFile(join(copy, "fig.yaml"), "utf8"), "fig.yaml");
       expect(file.routes.find((r) => r.name === "notes")).toMatchObject({
         matches: [{ path: { type: "PathPrefix", value: "/api/notes" } }],
@@ -230,7 +195,7 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
         fig: { writes: "owner", writeOwner: "legacy", gate: { script: "loadtests/notes.js" } },
       });
       expect(file.upstreams.notes).toMatchObject({ database: { env: "NOTES_DATABASE_URL" } });
-      exits(await bunRun(["fig", "routes", "check"]), 0);
+      expectExit(await bunRun(["fig", "routes", "check"]), 0);
     },
     STEP_MS,
   );
@@ -252,7 +217,7 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       expect(parseRouteFile(await readFile(routes, "utf8"), "fig.yaml").routes[0]?.fig?.data?.tables).toEqual(
         [expect.objectContaining({ name: "notes", key: ["id"], updatedAt: "updated_at" })],
       );
-      exits(await bunRun(["fig", "routes", "check"]), 0);
+      expectExit(await bunRun(["fig", "routes", "check"]), 0);
 
       // The receiving side keeps the live sync's per-key watermarks (sync_keys), which backfill consults: the
       // scaffold's schema has the table and its first migration creates it, so the service needs no edit.
@@ -307,13 +272,13 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
     "5. migrate-data: verify names the gap, backfill copies the app's table into the service's, verify then passes",
     async () => {
       const before = await bunRun(["migrate-data", "verify", "notes"]);
-      exits(before, 1);
+      expectExit(before, 1);
       expect(before.stderr).toContain("mismatch");
       const backfill = await bunRun(["migrate-data", "backfill", "notes"]);
-      exits(backfill, 0);
+      expectExit(backfill, 0);
       expect(backfill.stderr).toContain("backfill notes: legacy (write owner) → notes");
       expect(backfill.stderr).toMatch(/notes: 3 rows read, 3 written/);
-      exits(await bunRun(["migrate-data", "verify", "notes"]), 0);
+      expectExit(await bunRun(["migrate-data", "verify", "notes"]), 0);
       const copied = await notesIn(notesDb?.url);
       expect([...copied.keys()].sort()).toEqual(written.map((w) => w.id).sort());
       // The service answers for the copied rows as the app did (pinned to it, as a gate is).
@@ -379,7 +344,7 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
         "--inconclusive-deadline",
         "60s",
       ]);
-      exits(promote, 0);
+      expectExit(promote, 0);
       const said = promote.stdout + promote.stderr;
       expect(said).toContain("gate token: minted, roles editor, gate in tenant fig");
       // Each step decided by the gate and by the gateway's own numbers for the candidate.
@@ -413,9 +378,9 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       // The gate wrote to the service (pinned) as tenant fig; the app took a write the service has not seen.
       const gateRows = [...(await notesIn(notesDb?.url)).values()].filter((r) => r.tenant_id === "fig");
       expect(gateRows.length).toBeGreaterThan(0);
-      exits(await bunRun(["migrate-data", "verify", "notes"]), 1);
-      exits(await bunRun(["migrate-data", "backfill", "notes"]), 0);
-      exits(await bunRun(["migrate-data", "verify", "notes"]), 0);
+      expectExit(await bunRun(["migrate-data", "verify", "notes"]), 1);
+      expectExit(await bunRun(["migrate-data", "backfill", "notes"]), 0);
+      expectExit(await bunRun(["migrate-data", "verify", "notes"]), 0);
       const both = [await notesIn(legacyDb?.url), await notesIn(notesDb?.url)];
       expect([...(both[1]?.keys() ?? [])].sort()).toEqual([...(both[0]?.keys() ?? [])].sort());
       expect([...(both[1]?.keys() ?? [])].sort()).toEqual(written.map((w) => w.id).sort());

@@ -6,8 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken } from "../../packages/auth/src/index.ts";
@@ -18,31 +17,12 @@ import { createTestDatabase, TEST_NATS_URL } from "../../packages/testing/src/in
 import { deriveNames, singularOf } from "../new-service/names.ts";
 import { applyBlocks, fill } from "../new-service/render.ts";
 import { nextFreePort } from "../new-service/scaffold.ts";
+import { copyRepository, expectExit, type Run, run } from "./lib/repo-copy.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const STEP_MS = 300_000;
 
-type Run = { code: number; stdout: string; stderr: string };
-
-async function run(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-  const proc = Bun.spawn(cmd, {
-    cwd,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
-}
-
-/** The run's exit code with its output, so a failure shows why. */
-const outcome = (r: Run) => ({ code: r.code, output: `${r.stdout}\n${r.stderr}`.trim().slice(-4000) });
-const ok = (r: Run) => expect(outcome(r)).toEqual({ code: 0, output: expect.any(String) });
+const ok = (r: Run) => expectExit(r, 0);
 
 let copy: string;
 const scaffold = (...args: string[]) => run([process.execPath, "run", "new", "service", ...args], copy);
@@ -76,19 +56,7 @@ async function typecheckService(name: string) {
 }
 
 beforeAll(async () => {
-  copy = await mkdtemp(join(tmpdir(), "fig-new-service-"));
-  // The working tree as git sees it (tracked and new files, nothing ignored), so no generated file lands here.
-  const files = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT);
-  expect(files.code).toBe(0);
-  const present = files.stdout.split("\0").filter((path) => path && existsSync(join(ROOT, path)));
-  const list = join(copy, ".files");
-  await writeFile(list, `${present.join("\0")}\0`);
-  ok(await run(["tar", "--null", "-T", list, "-cf", join(copy, ".files.tar")], ROOT));
-  ok(await run(["tar", "-xf", ".files.tar"], copy));
-  await rm(join(copy, ".files.tar"));
-  await rm(list);
-  // Linked from bun's cache: seconds, and nothing shared with this checkout's node_modules.
-  ok(await run([process.execPath, "install"], copy));
+  copy = await copyRepository(ROOT, "fig-new-service-");
 }, STEP_MS);
 
 afterAll(async () => {
