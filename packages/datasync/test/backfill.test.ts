@@ -1,66 +1,29 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { createNatsClient, deleteNamespace, type NatsClient } from "@fig/events";
+import { describe, expect, test } from "bun:test";
 import { codes, codesSpec, contextsSpec, type Row } from "@fig/reference";
 import { eq } from "drizzle-orm";
-import {
-  type BackfillOptions,
-  backfill,
-  createDatasyncState,
-  type DatasyncState,
-  syncKeys,
-  verifySides,
-} from "../src/index.ts";
+import { type BackfillOptions, backfill, syncKeys, verifySides } from "../src/index.ts";
 import type { BackfillCheckpoint } from "../src/state.ts";
-import {
-  codeRow,
-  codeRows,
-  createSides,
-  NATS_URL,
-  putRows,
-  REFERENCE_ROUTE,
-  resetSide,
-  type Sides,
-  tableRows,
-  uniqueNamespace,
-} from "./helpers.ts";
+import { codeRow, codeRows, putRows, REFERENCE_ROUTE, tableRows, useSidesWithState } from "./helpers.ts";
 
 // The backfill from the monolith (owner) into reference-data (candidate), its checkpoint in real NATS KV.
-const namespace = uniqueNamespace();
-let sides: Sides;
-let nats: NatsClient;
-let state: DatasyncState;
-
-beforeAll(async () => {
-  sides = await createSides("ds_backfill");
-  nats = createNatsClient({ servers: NATS_URL, name: "datasync-backfill-test" });
-  state = createDatasyncState(nats, namespace);
-});
-afterAll(async () => {
-  if (nats) await deleteNamespace(await nats.manager(), namespace).catch(() => {});
-  await nats?.close();
-  await sides?.drop();
-});
-beforeEach(async () => {
-  await resetSide(sides.owner.db);
-  await resetSide(sides.candidate.db);
-});
+const t = useSidesWithState("ds_backfill");
 
 /** Each test names its own route, so no checkpoint is shared between tests. */
 const run = (route: string, options: Partial<BackfillOptions> = {}) =>
   backfill({
     route,
-    owner: { name: "monolith", db: sides.owner.db },
-    candidate: { name: "reference-data", db: sides.candidate.db },
+    owner: { name: "monolith", db: t.sides.owner.db },
+    candidate: { name: "reference-data", db: t.sides.candidate.db },
     tables: REFERENCE_ROUTE.tables,
-    state,
+    state: t.state,
     batch: 5,
     ...options,
   });
 
 const verify = () =>
   verifySides({
-    owner: { name: "monolith", db: sides.owner.db },
-    candidate: { name: "reference-data", db: sides.candidate.db },
+    owner: { name: "monolith", db: t.sides.owner.db },
+    candidate: { name: "reference-data", db: t.sides.candidate.db },
     tables: REFERENCE_ROUTE.tables,
   });
 
@@ -74,8 +37,8 @@ const contextRows = (n: number): Row[] =>
   }));
 
 async function seedOwner() {
-  await putRows(sides.owner.db, codesSpec, codeRows(23));
-  await putRows(sides.owner.db, contextsSpec, contextRows(3));
+  await putRows(t.sides.owner.db, codesSpec, codeRows(23));
+  await putRows(t.sides.owner.db, contextsSpec, contextRows(3));
 }
 
 class Interrupted extends Error {}
@@ -85,14 +48,14 @@ describe("backfill", () => {
     await seedOwner();
     const result = await run("full");
     expect(result.resumed).toBe(false);
-    expect(result.tables.map((t) => [t.table, t.rows, t.written, t.deleted])).toEqual([
+    expect(result.tables.map((table) => [table.table, table.rows, table.written, table.deleted])).toEqual([
       ["codes", 23, 23, 0],
       ["contexts", 3, 3, 0],
       ["establishments", 0, 0, 0],
       ["rules", 0, 0, 0],
     ]);
     expect((await verify()).ok).toBe(true);
-    expect(await state.checkpoint("full")).toBeUndefined();
+    expect(await t.state.checkpoint("full")).toBeUndefined();
   });
 
   test("interrupted after a page, it resumes from its checkpoint rather than from the start", async () => {
@@ -105,9 +68,11 @@ describe("backfill", () => {
     }).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(Interrupted);
 
-    const saved = await state.checkpoint("resume");
+    const saved = await t.state.checkpoint("resume");
     expect(saved).toMatchObject({ table: "codes", after: "10009", copied: 10, owner: "monolith" });
-    expect((await tableRows(sides.candidate.db)).map((r) => r.code)).toEqual(codeRows(10).map((r) => r.code));
+    expect((await tableRows(t.sides.candidate.db)).map((r) => r.code)).toEqual(
+      codeRows(10).map((r) => r.code),
+    );
 
     const checkpoints: BackfillCheckpoint[] = [];
     const second = await run("resume", { afterPage: (c) => void checkpoints.push(c) });
@@ -121,7 +86,7 @@ describe("backfill", () => {
     expect(checkpoints[0]?.startedAt).toBe(saved?.startedAt as string);
     expect(second.tables[0]).toMatchObject({ table: "codes", rows: 23, written: 13 });
     expect((await verify()).ok).toBe(true);
-    expect(await state.checkpoint("resume")).toBeUndefined();
+    expect(await t.state.checkpoint("resume")).toBeUndefined();
   });
 
   test("interrupted after a table's last page, the next run starts at the next table without re-reading it", async () => {
@@ -134,12 +99,12 @@ describe("backfill", () => {
     }).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(Interrupted);
     // The crash came before the next table was named: codes' last checkpoint has no key left.
-    expect(await state.checkpoint("boundary")).toMatchObject({ table: "codes", after: null, copied: 23 });
+    expect(await t.state.checkpoint("boundary")).toMatchObject({ table: "codes", after: null, copied: 23 });
     const checkpoints: BackfillCheckpoint[] = [];
     const second = await run("boundary", { batch: 50, afterPage: (c) => void checkpoints.push(c) });
     expect(second.resumed).toBe(true);
     expect(checkpoints.map((c) => c.table)).toEqual(["contexts", "establishments", "rules"]);
-    expect(second.tables.map((t) => [t.table, t.rows])).toEqual([
+    expect(second.tables.map((table) => [table.table, table.rows])).toEqual([
       ["contexts", 3],
       ["establishments", 0],
       ["rules", 0],
@@ -150,25 +115,25 @@ describe("backfill", () => {
   test("a second run writes nothing: every page is already there", async () => {
     await seedOwner();
     await run("twice");
-    const before = await tableRows(sides.candidate.db);
+    const before = await tableRows(t.sides.candidate.db);
     const again = await run("twice");
     expect(again.resumed).toBe(false);
-    expect(again.tables.map((t) => [t.table, t.written, t.deleted])).toEqual([
+    expect(again.tables.map((table) => [table.table, table.written, table.deleted])).toEqual([
       ["codes", 0, 0],
       ["contexts", 0, 0],
       ["establishments", 0, 0],
       ["rules", 0, 0],
     ]);
-    expect(await tableRows(sides.candidate.db)).toEqual(before);
+    expect(await tableRows(t.sides.candidate.db)).toEqual(before);
   });
 
   test("the owner wins over an older candidate row, a newer candidate row is kept, and extra keys go", async () => {
-    await putRows(sides.owner.db, codesSpec, [
+    await putRows(t.sides.owner.db, codesSpec, [
       codeRow("10000", { version: 2, description: "owner v2" }),
       codeRow("10001", { version: 2, description: "owner v2" }),
       codeRow("10003"),
     ]);
-    await putRows(sides.candidate.db, codesSpec, [
+    await putRows(t.sides.candidate.db, codesSpec, [
       codeRow("10000", { version: 1, description: "candidate v1" }),
       codeRow("10001", { version: 3, description: "candidate v3" }),
       codeRow("10002", { description: "only here" }),
@@ -176,7 +141,7 @@ describe("backfill", () => {
     ]);
     const result = await run("rules", { batch: 2 });
     expect(result.tables[0]).toMatchObject({ written: 2, deleted: 2 });
-    expect((await tableRows(sides.candidate.db)).map((r) => [r.code, r.description, r.version])).toEqual([
+    expect((await tableRows(t.sides.candidate.db)).map((r) => [r.code, r.description, r.version])).toEqual([
       ["10000", "owner v2", 2],
       ["10001", "candidate v3", 3],
       ["10003", "Examen 10003", 1],
@@ -184,27 +149,27 @@ describe("backfill", () => {
   });
 
   test("a key the live sync already applied from the owner is left to the sync, written or deleted", async () => {
-    await putRows(sides.owner.db, codesSpec, [codeRow("10000", { description: "owner's older read" })]);
-    await putRows(sides.candidate.db, codesSpec, [
+    await putRows(t.sides.owner.db, codesSpec, [codeRow("10000", { description: "owner's older read" })]);
+    await putRows(t.sides.candidate.db, codesSpec, [
       codeRow("10000", { description: "synced" }),
       codeRow("10001", { description: "synced, not on the owner's page" }),
     ]);
     const mark = { origin: "monolith", table_name: "codes", sequence: 9, version: 1, event_time: new Date() };
-    await sides.candidate.db.insert(syncKeys).values([
+    await t.sides.candidate.db.insert(syncKeys).values([
       { ...mark, key: "10000" },
       { ...mark, key: "10001" },
     ]);
     const result = await run("synced");
     expect(result.tables[0]).toMatchObject({ written: 0, deleted: 0 });
     expect(
-      (await sides.candidate.db.select().from(codes).where(eq(codes.code, "10000")))[0]?.description,
+      (await t.sides.candidate.db.select().from(codes).where(eq(codes.code, "10000")))[0]?.description,
     ).toBe("synced");
-    expect((await tableRows(sides.candidate.db)).map((r) => r.code)).toEqual(["10000", "10001"]);
+    expect((await tableRows(t.sides.candidate.db)).map((r) => r.code)).toEqual(["10000", "10001"]);
   });
 
   test("a checkpoint of another pair of sides is not resumed", async () => {
     await seedOwner();
-    await state.saveCheckpoint("other", {
+    await t.state.saveCheckpoint("other", {
       owner: "reference-data",
       candidate: "monolith",
       table: "rules",

@@ -1,7 +1,8 @@
+import { afterAll, beforeAll, beforeEach } from "bun:test";
 import { fileURLToPath } from "node:url";
 import { devScriptEnv } from "@fig/auth";
 import { type Database, rowsOf } from "@fig/db";
-import { natsConfigShape } from "@fig/events";
+import { createNatsClient, deleteNamespace, type NatsClient, natsConfigShape } from "@fig/events";
 import { codesSpec, type ResourceSpec, type Row, searchTextOf } from "@fig/reference";
 import { parseConfig, withoutEmptyValues } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
@@ -9,6 +10,8 @@ import { getTableName, sql } from "drizzle-orm";
 import { z } from "zod";
 import {
   comparedColumns,
+  createDatasyncState,
+  type DatasyncState,
   DEFAULT_ROUTES_FILE,
   type ResolvedTable,
   readDataRoute,
@@ -76,6 +79,33 @@ export async function createSides(label: string): Promise<Sides> {
       await candidate.drop();
     },
   };
+}
+
+/** A test file's two sides and its datasync state (checkpoints) in a NATS namespace of its own. */
+export type SidesWithState = { sides: Sides; nats: NatsClient; state: DatasyncState };
+
+/**
+ * Registers the file's hooks: both sides created before its tests and dropped after, the namespace deleted, and
+ * every reference table emptied before each test. The fields are set once `beforeAll` has run.
+ */
+export function useSidesWithState(label: string): SidesWithState {
+  const t = {} as SidesWithState;
+  const namespace = uniqueNamespace();
+  beforeAll(async () => {
+    t.sides = await createSides(label);
+    t.nats = createNatsClient({ servers: NATS_URL, name: `datasync-${label}-test` });
+    t.state = createDatasyncState(t.nats, namespace);
+  });
+  afterAll(async () => {
+    if (t.nats) await deleteNamespace(await t.nats.manager(), namespace).catch(() => {});
+    await t.nats?.close();
+    await t.sides?.drop();
+  });
+  beforeEach(async () => {
+    await resetSide(t.sides.owner.db);
+    await resetSide(t.sides.candidate.db);
+  });
+  return t;
 }
 
 /** Empties the reference tables and the sync's bookkeeping, so each test starts from nothing of another's. */
