@@ -1,7 +1,8 @@
-import type { Database, DatabaseHandle } from "@fig/db";
+import { type Database, type DatabaseHandle, rowsOf } from "@fig/db";
 import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { EventType, FigEvent } from "./catalog.ts";
 import { EnvelopeError, readEnvelope } from "./envelope.ts";
@@ -11,14 +12,23 @@ import { deadLetterSubject, streamNames, subjectOf } from "./subjects.ts";
 import { inbox } from "./tables.ts";
 
 export type EventHandler<T extends EventType> = (event: FigEvent<T>, tx: Database) => Promise<void>;
+/**
+ * Applies events in stream order, in the transaction that records them in the inbox: one call per batch of
+ * events the consumer has not applied before (a batch that fails is retried one event per call).
+ */
+export type EventBatchHandler<T extends EventType> = (events: FigEvent<T>[], tx: Database) => Promise<void>;
 
-export type EventConsumerOptions<T extends EventType> = {
+/** `handler` (one event per call) or `batchHandler` (the events of a batch at once, for one multi-row write). */
+export type EventConsumerHandler<T extends EventType> =
+  | { handler: EventHandler<T>; batchHandler?: never }
+  | { batchHandler: EventBatchHandler<T>; handler?: never };
+
+export type EventConsumerOptions<T extends EventType> = EventConsumerHandler<T> & {
   /** Durable consumer name, unique per service and purpose: `validation-reference-sync`. */
   name: string;
   type: T;
   /** Whose events to take: the catalog's owner unless named (e.g. `monolith`); each publisher has its own subject. */
   source?: string;
-  handler: EventHandler<T>;
   database: DatabaseHandle;
   nats: NatsClient;
   namespace: string;
@@ -36,16 +46,23 @@ export type EventConsumerOptions<T extends EventType> = {
 export type EventConsumer = { start(): Promise<void>; stop(): Promise<void> };
 
 /**
- * A durable pull consumer with explicit acks. Each event is applied in one database transaction that also
- * records (consumer, event id) in the inbox, so a redelivered event is applied once; the ack is sent only
- * after that transaction commits. A handler that keeps failing is retried with backoff, and after
- * `maxDeliver` deliveries the message is copied to the dead-letter stream with the error, then terminated.
+ * A durable pull consumer with explicit acks. Events are applied in one database transaction that also
+ * records (consumer, event id) in the inbox, so a redelivered event is applied once; the acks are sent only
+ * after that transaction commits. Events that arrive faster than they are applied share a transaction
+ * (`batchSize`); a `batchHandler` gets them in one call, a `handler` one call each. A batch that fails is
+ * retried one event per transaction, so a poison event fails alone: it is retried with backoff, and after
+ * `maxDeliver` deliveries it is copied to the dead-letter stream with the error, then terminated.
+ *
+ * @example
+ * createEventConsumer({ name: "audit-files", type: "file.uploaded", database, nats, namespace, logger,
+ *   batchHandler: (events, tx) => tx.insert(audit).values(events.map(toAuditRow)) });
  */
 export function createEventConsumer<T extends EventType>({
   name,
   type,
   source,
   handler,
+  batchHandler,
   database,
   nats,
   namespace,
@@ -55,17 +72,31 @@ export function createEventConsumer<T extends EventType>({
   ackWaitMs = 30_000,
   batchSize = 100,
 }: EventConsumerOptions<T>): EventConsumer {
-  /** Applies the event unless the inbox has it already; true when this call applied it. */
-  async function apply(event: FigEvent<T>): Promise<boolean> {
+  const applyEvents: EventBatchHandler<T> =
+    batchHandler ??
+    (async (events, tx) => {
+      for (const event of events) await (handler as EventHandler<T>)(event, tx);
+    });
+
+  /**
+   * Applies, in one transaction, the events the inbox does not have yet (one insert for all their ids);
+   * resolves to how many it applied. The same event twice in `events` (a redelivery racing the original)
+   * is applied once.
+   */
+  async function apply(events: FigEvent<T>[]): Promise<number> {
     return database.db.transaction(async (tx) => {
-      const fresh = await tx
-        .insert(inbox)
-        .values({ consumer: name, event_id: event.id })
-        .onConflictDoNothing()
-        .returning({ id: inbox.event_id });
-      if (fresh.length === 0) return false;
-      await handler(event, tx as unknown as Database);
-      return true;
+      const ids = JSON.stringify(events.map((e) => e.id));
+      const inserted = rowsOf<{ event_id: string }>(
+        await tx.execute(
+          sql`insert into ${inbox} (${sql.identifier(inbox.consumer.name)}, ${sql.identifier(inbox.event_id.name)})
+              select ${name}, id from jsonb_array_elements_text(${ids}::jsonb) as ids(id)
+              on conflict do nothing returning ${sql.identifier(inbox.event_id.name)}`,
+        ),
+      );
+      const fresh = new Set(inserted.map((r) => r.event_id));
+      const toApply = events.filter((e) => fresh.delete(e.id));
+      if (toApply.length > 0) await applyEvents(toApply, tx as unknown as Database);
+      return toApply.length;
     });
   }
 
@@ -114,7 +145,7 @@ export function createEventConsumer<T extends EventType>({
     }
     const heartbeat = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 2));
     try {
-      const applied = await apply(event);
+      const applied = (await apply([event])) === 1;
       msg.ack();
       logger.debug(
         { consumer: name, id: event.id, applied },
@@ -142,50 +173,38 @@ export function createEventConsumer<T extends EventType>({
   }
 
   /**
-   * Applies a batch in ONE transaction (one multi-row inbox insert, then the handlers in stream order) and acks
-   * it after the commit. A transaction per event capped throughput at a few hundred events/s. If the batch
-   * fails, each message goes through `handle` on its own, so retries, backoff and dead letters stay per event.
+   * Applies a batch in ONE transaction and acks it after the commit: a transaction per event capped
+   * throughput at a few hundred events/s. If the batch fails, each message goes through `handle` on its own,
+   * so retries, backoff and dead letters stay per event and the batch's other events are applied.
    */
   async function handleBatch(batch: JsMsg[]) {
     if (batch.length === 1) return handle(batch[0] as JsMsg);
-    const parsed: { msg: JsMsg; event: FigEvent<T> }[] = [];
+    const msgs: JsMsg[] = [];
+    const events: FigEvent<T>[] = [];
     for (const msg of batch) {
       try {
-        parsed.push({ msg, event: readEnvelope(msg.headers, msg.data) as FigEvent<T> });
+        events.push(readEnvelope(msg.headers, msg.data) as FigEvent<T>);
+        msgs.push(msg);
       } catch {
         await handle(msg); // malformed: dead-lettered there
       }
     }
-    if (parsed.length === 0) return;
+    if (msgs.length === 0) return;
     const heartbeat = setInterval(
       () => {
-        for (const { msg } of parsed) msg.working();
+        for (const msg of msgs) msg.working();
       },
       Math.max(1000, ackWaitMs / 2),
     );
     try {
-      await database.db.transaction(async (tx) => {
-        const fresh = new Set(
-          (
-            await tx
-              .insert(inbox)
-              .values(parsed.map(({ event }) => ({ consumer: name, event_id: event.id })))
-              .onConflictDoNothing()
-              .returning({ id: inbox.event_id })
-          ).map((r) => r.id),
-        );
-        for (const { event } of parsed) {
-          // The same event twice in one batch (a redelivery racing the original) is applied once.
-          if (fresh.delete(event.id)) await handler(event, tx as unknown as Database);
-        }
-      });
-      for (const { msg } of parsed) msg.ack();
+      await apply(events);
+      for (const msg of msgs) msg.ack();
     } catch (error) {
       logger.warn(
-        { err: error, consumer: name, size: parsed.length },
+        { err: error, consumer: name, size: msgs.length },
         "event batch failed; retrying one by one",
       );
-      for (const { msg } of parsed) await handle(msg);
+      for (const msg of msgs) await handle(msg);
     } finally {
       clearInterval(heartbeat);
     }

@@ -18,6 +18,8 @@ export function envelopeHeaders(event: FigEvent): MsgHdrs {
   return h;
 }
 
+const utf8 = new TextDecoder();
+
 export class EnvelopeError extends Error {
   override name = "EnvelopeError";
 }
@@ -32,7 +34,7 @@ export function readEnvelope(headers: MsgHdrs | undefined, payload: Uint8Array):
   if (!isEventType(type)) throw new EnvelopeError(`unknown event type ${type}`);
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(payload));
+    json = JSON.parse(utf8.decode(payload));
   } catch {
     throw new EnvelopeError("data is not JSON");
   }

@@ -244,8 +244,9 @@ export function cleanupStack() {
 }
 
 /** Options of a relay or consumer built by an {@link EventsTestEnv}: database, NATS client and logger default to its own. */
-type EnvOptions<O> = Omit<O, "database" | "nats" | "logger"> &
-  Partial<Pick<O, Extract<keyof O, "nats" | "logger">>>;
+type EnvOptions<O> = O extends unknown
+  ? Omit<O, "database" | "nats" | "logger"> & Partial<Pick<O, Extract<keyof O, "nats" | "logger">>>
+  : never;
 
 export type EventsTestEnv = {
   /** The file's test database (created in beforeAll, dropped in afterAll). */
