@@ -60,11 +60,18 @@ export type TokenVerifierOptions = {
   algorithms?: string[];
   /** Clock skew allowed on `exp` and `nbf`. Default 30. */
   clockToleranceSeconds?: number;
+  /** Verified tokens remembered at most (the oldest goes first). Default 10 000. */
+  cacheEntries?: number;
 };
 
 export type TokenVerifier = {
   /** Verifies a bearer token and returns its Fig claims; throws AppError("unauthorized") otherwise. */
   verifyBearerToken(token: string): Promise<AuthClaims>;
+  /**
+   * The claims of a token this verifier verified recently and still holds (see `createTokenVerifier`'s cache),
+   * synchronously; undefined when it would have to verify it. Never verifies, never throws.
+   */
+  cached?(token: string): AuthClaims | undefined;
 };
 
 /**
@@ -90,6 +97,7 @@ export function createTokenVerifier({
   jwksCooldownMs = 30_000,
   jwksCacheMaxAgeMs = 600_000,
   onKeySetFetch,
+  cacheEntries = CACHE_ENTRIES,
 }: TokenVerifierOptions): TokenVerifier {
   if (!issuer || !audience) throw new Error("createTokenVerifier: issuer and audience are required");
   if (!Number.isFinite(clockToleranceSeconds) || clockToleranceSeconds < 0) {
@@ -140,13 +148,22 @@ export function createTokenVerifier({
   }
 
   // Verified tokens are remembered (bounded, and never past their exp or CACHE_MS) so a client that sends
-  // the same token on every request pays for the signature check once.
+  // the same token on every request pays for the signature check once. Only a token that passed every check
+  // is stored, keyed by its exact string; a key withdrawn from the key set (rotation, revocation) stops
+  // being honoured within CACHE_MS of the token's verification, never later.
   const verified = new Map<string, { claims: AuthClaims; until: number }>();
 
-  async function verifyBearerToken(token: string): Promise<AuthClaims> {
+  function cached(token: string): AuthClaims | undefined {
     const hit = verified.get(token);
-    if (hit && hit.until > Date.now()) return hit.claims;
-    if (hit) verified.delete(token);
+    if (hit === undefined) return undefined;
+    if (hit.until > Date.now()) return hit.claims;
+    verified.delete(token);
+    return undefined;
+  }
+
+  async function verifyBearerToken(token: string): Promise<AuthClaims> {
+    const hit = cached(token);
+    if (hit) return hit;
     const alg = readAlgorithm(token);
     let payload: JWTPayload;
     try {
@@ -155,12 +172,12 @@ export function createTokenVerifier({
       throw invalidTokenError(describeFailure(error, alg), error);
     }
     const claims = parseClaims(payload);
-    if (verified.size >= CACHE_ENTRIES) verified.delete(verified.keys().next().value as string);
+    if (verified.size >= cacheEntries) verified.delete(verified.keys().next().value as string);
     verified.set(token, { claims, until: Math.min(Date.now() + CACHE_MS, (payload.exp as number) * 1000) });
     return claims;
   }
 
-  return { verifyBearerToken };
+  return { verifyBearerToken, cached };
 }
 
 type RemoteKeySetOptions = {

@@ -1,7 +1,7 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setSystemTime, test } from "bun:test";
 import { AppError } from "@fig/service";
 import { createTokenVerifier } from "../src/verify.ts";
-import { AUDIENCE, figClaims, ISSUER, rsaKeys, SECRET, signHs256 } from "./fixtures.ts";
+import { AUDIENCE, figClaims, ISSUER, OTHER_SECRET, rsaKeys, SECRET, signHs256 } from "./fixtures.ts";
 
 const base = { issuer: ISSUER, audience: AUDIENCE };
 
@@ -75,5 +75,58 @@ describe("verifyBearerToken", () => {
 
   test("a token far too long is refused before parsing", async () => {
     await expect(verifier.verifyBearerToken("a".repeat(10_000))).rejects.toThrow(/too long/);
+  });
+});
+
+describe("the verified-token cache (cached)", () => {
+  test("holds a token only once it verified, under its exact string, with its own claims", async () => {
+    const verifier = createTokenVerifier({ ...base, devSecret: SECRET });
+    const acme = await signHs256(figClaims({ sub: "alice", tenant: "acme" }));
+    const globex = await signHs256(figClaims({ sub: "bob", tenant: "globex" }));
+    expect(verifier.cached?.(acme)).toBeUndefined();
+    await verifier.verifyBearerToken(acme);
+    expect(verifier.cached?.(acme)).toMatchObject({ sub: "alice", tenant: "acme" });
+    // Another tenant's token is its own entry: never answered with the first token's claims.
+    expect(verifier.cached?.(globex)).toBeUndefined();
+    await verifier.verifyBearerToken(globex);
+    expect(verifier.cached?.(globex)).toMatchObject({ sub: "bob", tenant: "globex" });
+    expect(verifier.cached?.(acme)).toMatchObject({ tenant: "acme" });
+  });
+
+  test("a bad token is never cached as good, and refused again on every try", async () => {
+    const verifier = createTokenVerifier({ ...base, devSecret: SECRET });
+    const forged = await signHs256(figClaims(), OTHER_SECRET);
+    const expired = await signHs256(figClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }));
+    for (const token of [forged, expired, "a.b.c"]) {
+      for (let i = 0; i < 2; i++)
+        expect(await verifier.verifyBearerToken(token).catch((e: unknown) => e)).toBeInstanceOf(AppError);
+      expect(verifier.cached?.(token)).toBeUndefined();
+    }
+  });
+
+  test("an entry ends at the token's exp, and 60 s after its verification at the latest", async () => {
+    const verifier = createTokenVerifier({ ...base, devSecret: SECRET });
+    const at = Date.now();
+    const soon = await signHs256(figClaims({ exp: Math.floor(at / 1000) + 20 }));
+    const later = await signHs256(figClaims({ exp: Math.floor(at / 1000) + 3600 }));
+    await verifier.verifyBearerToken(soon);
+    await verifier.verifyBearerToken(later);
+    try {
+      setSystemTime(new Date(at + 21_000));
+      expect(verifier.cached?.(soon)).toBeUndefined();
+      expect(verifier.cached?.(later)).toBeDefined();
+      setSystemTime(new Date(at + 61_000));
+      expect(verifier.cached?.(later)).toBeUndefined();
+    } finally {
+      setSystemTime();
+    }
+  });
+
+  test("bounded: past cacheEntries the oldest entry goes", async () => {
+    const verifier = createTokenVerifier({ ...base, devSecret: SECRET, cacheEntries: 3 });
+    const tokens = await Promise.all([1, 2, 3, 4].map((i) => signHs256(figClaims({ sub: `user-${i}` }))));
+    for (const token of tokens) await verifier.verifyBearerToken(token);
+    expect(verifier.cached?.(tokens[0] as string)).toBeUndefined();
+    for (const token of tokens.slice(1)) expect(verifier.cached?.(token)).toBeDefined();
   });
 });
