@@ -63,6 +63,8 @@ export type Built = {
   summary?: Record<string, unknown>;
   /** The largest request body the server takes (default 128 MiB): services taking uploads raise it. */
   maxRequestBodyBytes?: number;
+  /** Listen with SO_REUSEPORT, so more processes of the service can share its port (the gateway's N processes). */
+  reusePort?: boolean;
 };
 
 export type RunServiceOptions<C extends ServiceConfig, D, E> = {
@@ -143,6 +145,7 @@ export async function runService<
     lifecycle,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     maxRequestBodyBytes: built.maxRequestBodyBytes,
+    reusePort: built.reusePort,
     exit,
     onShutdown: ({ deadline }) => stopAll(start, deadline),
   });

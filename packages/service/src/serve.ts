@@ -19,6 +19,11 @@ export type ServeOptions = {
   maxRequestBodyBytes?: number;
   /** Seconds a connection may stay silent before the server closes it (Bun's default is 10; max 255). */
   idleTimeoutSeconds?: number;
+  /**
+   * SO_REUSEPORT (Linux): several processes listen on the same port and the kernel spreads new connections
+   * over them (a gateway running N processes on one host). Elsewhere Bun ignores it.
+   */
+  reusePort?: boolean;
   /** Runs after in-flight requests finished (or their share of the grace period passed); `deadline` is epoch ms. */
   onShutdown?: (options: { deadline: number }) => Promise<void>;
   /** Called instead of `process.exit` (tests). */
@@ -38,6 +43,7 @@ export function serveApp({
   shutdownTimeoutMs = 10_000,
   idleTimeoutSeconds = 60,
   maxRequestBodyBytes = 128 * 1024 * 1024,
+  reusePort = false,
   onShutdown = async () => {},
   exit = (code) => process.exit(code),
 }: ServeOptions) {
@@ -49,6 +55,7 @@ export function serveApp({
       fetch,
       idleTimeout: idleTimeoutSeconds,
       maxRequestBodySize: maxRequestBodyBytes,
+      reusePort,
     });
   } catch (error) {
     const code = (error as { code?: string }).code;
