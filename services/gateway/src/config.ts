@@ -29,6 +29,13 @@ const GatewayEnv = z.object({
   FIG_OPERATOR_TENANT: z.string().min(1).default(DEFAULT_OPERATOR_TENANT),
   /** The largest request body passed through (streamed, never buffered); upstreams apply their own limits. */
   MAX_REQUEST_BODY_BYTES: positiveInt().default(1024 * 1024 * 1024),
+  /**
+   * Gateway processes on this host, all listening on PORT (SO_REUSEPORT, Linux only): the first starts the
+   * others and stops them with itself. Each enforces 1/N of every rate limit (docs/gateway.md). 1 in dev.
+   */
+  FIG_GATEWAY_PROCESSES: positiveInt().max(64).default(1),
+  /** Which of those processes this is: set by the first for the ones it starts (1 … N-1), never by hand. */
+  FIG_GATEWAY_PROCESS_INDEX: z.coerce.number().int().min(0).default(0),
 });
 
 export type Config = z.infer<typeof GatewayEnv> & { auth: AuthConfig; routes: LoadedRouteFile };
@@ -55,3 +62,6 @@ function readRouteFile(file: string, env: Record<string, string>): LoadedRouteFi
     );
   }
 }
+
+/** The environment gateway processes 1 … N-1 start with: this one's, so every process reads the same config. */
+export const processEnvironment = (): Record<string, string | undefined> => ({ ...process.env });

@@ -5,13 +5,19 @@ import { createRouteDataReader } from "@fig/datasync/view";
 import type { NatsClient } from "@fig/events";
 import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
 import { buildGateway, SERVICE } from "./app.ts";
-import { loadConfig } from "./config.ts";
+import { type ProcessSupervisor, superviseProcesses, watchParent } from "./cluster.ts";
+import { rateLimitShare, withProcessHeader } from "./cluster-share.ts";
+import { loadConfig, processEnvironment } from "./config.ts";
 import type { UpstreamDocument } from "./docs/merge.ts";
 import { loadUpstreamDocuments } from "./docs/upstreams.ts";
+import { createRateLimiter } from "./policies/rate-limit.ts";
 import { withAudit } from "./state/audited-store.ts";
 import { createKvRouteStore, routesBucketName } from "./state/kv-store.ts";
 
-await runService({
+// FIG_GATEWAY_PROCESSES=N: process 0 starts the other N-1 once it listens (docs/gateway.md, "N processes").
+let supervisor: ProcessSupervisor | undefined;
+
+const started = await runService({
   service: SERVICE,
   loadConfig,
   events: {},
@@ -33,7 +39,8 @@ await runService({
     // NATS is the control plane, not the data plane: with it down the gateway serves the last state it saw
     // (/ready says "stale since …"), so the bootstrap's NATS check must not take the gateway out of rotation.
     delete readiness.nats;
-    const { app, sampler } = buildGateway({
+    const role = { processes: config.FIG_GATEWAY_PROCESSES, index: config.FIG_GATEWAY_PROCESS_INDEX };
+    const { app, sampler, metrics } = buildGateway({
       table,
       store,
       verifier,
@@ -52,9 +59,13 @@ await runService({
       data: createRouteDataReader(nats, namespace),
       operatorTenant: config.FIG_OPERATOR_TENANT,
       audit: { url: upstreams.audit?.url },
+      // Route state comes from KV and is the same in every process; rate-limit buckets are each process's own.
+      limiter: rateLimitShare(createRateLimiter(), role.processes),
     });
+    if (role.processes > 1) metrics.registry.setDefaultLabels({ gateway_process: String(role.index) });
     return {
-      app,
+      app: role.processes > 1 ? { fetch: withProcessHeader(app.fetch, role.index) } : app,
+      reusePort: role.processes > 1,
       components: [
         {
           name: "upstream OpenAPI documents",
@@ -71,13 +82,56 @@ await runService({
         { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
         // Stopped after HTTP drained: a last try at publishing audit entries still pending (else logged in full).
         { name: "audit recorder", start: async () => {}, stop: () => audit.stop() },
+        ...processComponents(role, lifecycle, logger),
       ],
-      summary: { bucket: routesBucketName(namespace), routes: table.routes.map((r) => r.id) },
+      summary: {
+        bucket: routesBucketName(namespace),
+        routes: table.routes.map((r) => r.id),
+        ...(role.processes > 1 ? { gatewayProcess: `${role.index} of ${role.processes}` } : {}),
+      },
       // Bodies stream through; the upstreams enforce their own limits (validation takes 200 MB uploads).
       maxRequestBodyBytes: config.MAX_REQUEST_BODY_BYTES,
     };
   },
 });
+
+supervisor?.start(started.port);
+
+/**
+ * Process 0 of N stops the others with itself: it passes its signal on at once, so all drain together, and
+ * its shutdown waits for them (stopped first, as the last component). The others stop when it is gone.
+ */
+function processComponents(
+  role: { processes: number; index: number },
+  lifecycle: { draining: boolean },
+  logger: Parameters<typeof superviseProcesses>[0]["logger"],
+) {
+  if (role.processes <= 1) return [];
+  if (role.index > 0) {
+    const parentPid = process.ppid;
+    let unwatch = () => {};
+    return [
+      {
+        name: "parent watch",
+        start: async () => {
+          unwatch = watchParent({ parentPid, stopping: () => lifecycle.draining });
+        },
+        stop: async () => unwatch(),
+      },
+    ];
+  }
+  const processes = superviseProcesses({
+    role,
+    argv: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    env: processEnvironment(),
+    logger,
+  });
+  supervisor = processes;
+  const passOn = () => void processes.stop();
+  process.once("SIGTERM", passOn);
+  process.once("SIGINT", passOn);
+  return [{ name: "gateway processes", start: async () => {}, stop: () => processes.stop() }];
+}
 
 /**
  * GET /_fig/promotions reads packages/promote's bucket, the same records `bun run promote status` shows;

@@ -1,0 +1,274 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { createNatsClient, deleteNamespace } from "@fig/events";
+import { TEST_AUTH, TEST_NATS_URL } from "@fig/testing";
+import { PROCESS_HEADER } from "../src/cluster-share.ts";
+import { auth, operator, startEchoUpstream, until } from "./harness.ts";
+
+// N = 2 gateway processes (FIG_GATEWAY_PROCESSES) on one port, the real main.ts against real NATS: both answer,
+// route state written through one is applied by the other, a sticky key lands on one upstream whichever
+// process answers, each process enforces half the rate limit, and the processes go when the first one goes.
+const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+/** 4 a minute: each of the 2 processes enforces 2, refilled one per 30 s, so a test sees no refill. */
+const LIMIT = 4;
+
+const monolith = startEchoUpstream("monolith");
+const candidate = startEchoUpstream("reference-data");
+const namespaces: string[] = [];
+const started: Bun.Subprocess[] = [];
+
+afterAll(async () => {
+  for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  monolith.stop();
+  candidate.stop();
+  const nats = createNatsClient({ servers: TEST_NATS_URL, name: "gateway-cluster-cleanup" });
+  for (const namespace of namespaces) await deleteNamespace(await nats.manager(), namespace);
+  await nats.close();
+});
+
+function freePort(): number {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = probe.port as number;
+  probe.stop(true);
+  return port;
+}
+
+type Cluster = { proc: Bun.Subprocess; base: string };
+
+function startCluster(processes: number): Cluster {
+  const port = freePort();
+  const namespace = `t${crypto.randomUUID().replace(/-/g, "").slice(0, 10)}`;
+  namespaces.push(namespace);
+  const proc = Bun.spawn(["bun", MAIN], {
+    env: {
+      PATH: Bun.env.PATH ?? "",
+      NODE_ENV: "test",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      LOG_LEVEL: "warn",
+      NATS_URL: TEST_NATS_URL,
+      FIG_NAMESPACE: namespace,
+      FIG_GATEWAY_PROCESSES: String(processes),
+      AUTH_DEV_SECRET: TEST_AUTH.secret,
+      AUTH_ISSUER: TEST_AUTH.issuer,
+      AUTH_AUDIENCE: TEST_AUTH.audience,
+      MONOLITH_URL: monolith.url,
+      REFERENCE_DATA_URL: candidate.url,
+      VALIDATION_URL: monolith.url,
+      RATE_LIMIT_PER_MINUTE: String(LIMIT),
+    },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  started.push(proc);
+  return { proc, base: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * A request on a connection of its own: the kernel picks the process per connection (a hash of the
+ * client's address and port), so a kept-alive connection would meet one process every time.
+ */
+async function once(url: string, init: RequestInit = {}) {
+  const response = await fetch(url, { ...init, keepalive: false });
+  const text = await response.text();
+  return { response, text, process: response.headers.get(PROCESS_HEADER) };
+}
+
+/** Sends `send` until each of the processes has answered `each` times; returns the answers by process. */
+async function fromEveryProcess<T extends { process: string | null }>(
+  send: () => Promise<T>,
+  { processes = 2, each = 1, what = "an answer from every process" } = {},
+): Promise<Map<string, T[]>> {
+  const answers = new Map<string, T[]>();
+  const enough = () =>
+    answers.size === processes && [...answers.values()].every((list) => list.length >= each);
+  await until(async () => {
+    const answer = await send();
+    const list = answers.get(String(answer.process)) ?? [];
+    list.push(answer);
+    answers.set(String(answer.process), list);
+    return enough();
+  }, what);
+  return answers;
+}
+
+/** The pids of the processes `pid` started (every thread's children, from /proc). */
+function childrenOf(pid: number): number[] {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number),
+  );
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitForBoth(cluster: Cluster) {
+  await until(
+    async () => (await fetch(`${cluster.base}/ready`).catch(() => undefined))?.status === 200,
+    "process 0 to be ready",
+    30_000,
+  );
+  await until(
+    async () => {
+      const answers = await fromEveryProcess(() => once(`${cluster.base}/health`)).catch(() => undefined);
+      return answers !== undefined;
+    },
+    "both processes to answer",
+    30_000,
+  );
+}
+
+async function setWeights(base: string, weights: Record<string, number>) {
+  const { response, text, process } = await once(`${base}/_fig/routes/reference-data/weights`, {
+    method: "PUT",
+    // Operators are rate limited on /_fig too (the default route's limit): a sub of its own per change.
+    headers: { ...(await operator(`op-${crypto.randomUUID()}`)), "content-type": "application/json" },
+    body: JSON.stringify({ weights, reason: "cluster test" }),
+  });
+  expect(response.status, text).toBe(200);
+  return process;
+}
+
+/** Until each process's own view of the live state (GET /_fig/routes, answered by it) has these weights. */
+async function everyProcessHas(base: string, weights: Record<string, number>) {
+  await until(
+    async () => {
+      const answers = await fromEveryProcess(async () => {
+        const answer = await once(`${base}/_fig/routes`, {
+          headers: await operator(`op-${crypto.randomUUID()}`),
+        });
+        const body = JSON.parse(answer.text) as {
+          routes: { id: string; upstreams: { name: string; weight: number }[] }[];
+        };
+        const route = body.routes.find((r) => r.id === "reference-data");
+        const live = Object.fromEntries(route?.upstreams.map((u) => [u.name, u.weight]) ?? []);
+        return { ...answer, live };
+      });
+      // The latest answer of each process counts: one from before its watch delivered the change is older.
+      return [...answers.values()].every((list) => Bun.deepEquals(list.at(-1)?.live, weights));
+    },
+    `both processes to hold ${JSON.stringify(weights)}`,
+  );
+}
+
+/** A reader with the `gate` role, whose limit is far above what these tests send. */
+const reader = (sub: string) =>
+  auth.token({ sub, roles: ["viewer", "gate"] }).then((token) => ({ authorization: `Bearer ${token}` }));
+
+describe("two gateway processes on one port", () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = startCluster(2);
+    await waitForBoth(cluster);
+  }, 60_000);
+
+  test("both answer, each naming itself; /health is each process's own", async () => {
+    const answers = await fromEveryProcess(() => once(`${cluster.base}/health`));
+    expect([...answers.keys()].sort()).toEqual(["0", "1"]);
+    for (const [, list] of answers) expect(list[0]?.response.status).toBe(200);
+    expect(childrenOf(cluster.proc.pid)).toHaveLength(1);
+  });
+
+  test("a weight change made through one process is applied by the other", async () => {
+    const headers = await reader("weights-reader");
+    const writer = await setWeights(cluster.base, { monolith: 0, "reference-data": 100 });
+    const other = writer === "0" ? "1" : "0";
+    // The other process learns it from its KV watch: its answers come from the candidate.
+    await until(async () => {
+      const answer = await once(`${cluster.base}/api/codes/00103`, { headers });
+      return answer.process === other && answer.response.headers.get("fig-served-by") === "reference-data";
+    }, `process ${other} to route by the new weights`);
+    await setWeights(cluster.base, { monolith: 100, "reference-data": 0 });
+    await everyProcessHas(cluster.base, { monolith: 100, "reference-data": 0 });
+  });
+
+  test("a sticky key lands on the same upstream whichever process answers", async () => {
+    await setWeights(cluster.base, { monolith: 50, "reference-data": 50 });
+    await everyProcessHas(cluster.base, { monolith: 50, "reference-data": 50 });
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const headers = await reader(`sticky-${i}`);
+      const answers = await fromEveryProcess(() => once(`${cluster.base}/api/codes/00103`, { headers }), {
+        each: 2,
+        what: `consumer sticky-${i} through both processes`,
+      });
+      const upstreams = new Set(
+        [...answers.values()].flat().map((a) => a.response.headers.get("fig-served-by")),
+      );
+      expect(upstreams.size, `sticky-${i} went to ${[...upstreams].join(" and ")}`).toBe(1);
+      for (const upstream of upstreams) seen.add(String(upstream));
+    }
+    // The split is real: some consumers are on each side, so agreeing was not a matter of one upstream.
+    expect([...seen].sort()).toEqual(["monolith", "reference-data"]);
+  }, 60_000);
+
+  test(`each process enforces ⌊${LIMIT} ÷ 2⌋ a minute: together, never more than ${LIMIT}`, async () => {
+    const token = await auth.token({ sub: "limited", roles: ["viewer"] });
+    const headers = { authorization: `Bearer ${token}` };
+    const answers = await fromEveryProcess(() => once(`${cluster.base}/api/codes/00103`, { headers }), {
+      each: LIMIT,
+      what: `${LIMIT} answers from each process`,
+    });
+    let admitted = 0;
+    for (const [process, list] of answers) {
+      const statuses = list.map((a) => a.response.status);
+      // A bucket of 2, refilled one per 30 s: the first two pass, every later one is refused.
+      expect(statuses.slice(0, 2), `process ${process}`).toEqual([200, 200]);
+      expect(new Set(statuses.slice(2)), `process ${process}`).toEqual(new Set([429]));
+      expect(list[0]?.response.headers.get("ratelimit-limit")).toBe(String(LIMIT / 2));
+      admitted += statuses.filter((s) => s === 200).length;
+    }
+    expect(admitted).toBe(LIMIT);
+  });
+
+  test("a process that dies is started again", async () => {
+    const [first] = childrenOf(cluster.proc.pid);
+    expect(first).toBeDefined();
+    process.kill(first as number, "SIGKILL");
+    await until(() => !alive(first as number), "the killed process to be gone");
+    await until(() => childrenOf(cluster.proc.pid).some((pid) => pid !== first), "a new process 1", 20_000);
+    await until(
+      async () =>
+        (await fromEveryProcess(() => once(`${cluster.base}/health`)).catch(() => undefined)) !== undefined,
+      "the new process 1 to answer",
+      30_000,
+    );
+  }, 60_000);
+
+  test("killing process 0 with SIGKILL stops the others: nothing is left on the port", async () => {
+    const children = childrenOf(cluster.proc.pid);
+    expect(children).toHaveLength(1);
+    cluster.proc.kill("SIGKILL");
+    await cluster.proc.exited;
+    // Orphaned, process 1 notices within a second and shuts down gracefully.
+    await until(() => children.every((pid) => !alive(pid)), "process 1 to stop", 20_000);
+    const after = await fetch(`${cluster.base}/health`).catch((error: Error) => error);
+    expect(after).toBeInstanceOf(Error);
+  }, 30_000);
+});
+
+describe("SIGTERM to process 0", () => {
+  test("drains and stops every process, all exiting 0", async () => {
+    const cluster = startCluster(2);
+    await waitForBoth(cluster);
+    const children = childrenOf(cluster.proc.pid);
+    expect(children).toHaveLength(1);
+    cluster.proc.kill("SIGTERM");
+    expect(await cluster.proc.exited).toBe(0);
+    // Process 0 exits only after its processes did (it waits for them).
+    expect(children.filter(alive)).toEqual([]);
+    const after = await fetch(`${cluster.base}/health`).catch((error: Error) => error);
+    expect(after).toBeInstanceOf(Error);
+  }, 60_000);
+});
