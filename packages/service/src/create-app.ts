@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { docsRoutes } from "./docs.ts";
 import { DomainError, problemOfDomainError } from "./domain-error.ts";
-import { createHttpMetrics } from "./metrics.ts";
+import { createHttpMetrics, type HttpMetrics } from "./metrics.ts";
 import { observeRequests } from "./observe.ts";
 import {
   AppError,
@@ -43,6 +43,11 @@ export type AppOptions = {
   readyDetails?: () => Record<string, unknown>;
   /** Extra metrics served on `/metrics` after the HTTP ones (a gateway's per-upstream metrics). */
   metricsRegistry?: Registry;
+  /**
+   * The HTTP metrics the app observes into (default: its own). A service that answers some requests before
+   * the Hono chain (the gateway's proxy fast path) passes the set it also observes those into.
+   */
+  httpMetrics?: HttpMetrics;
 };
 
 // Problem locations name the part of the HTTP message, not the validator (RFC 9457 `errors[].location`).
@@ -139,9 +144,10 @@ export function createApp({
   lifecycle = createLifecycle(),
   readyDetails,
   metricsRegistry,
+  httpMetrics,
 }: AppOptions) {
   const app = createRouter();
-  const metrics = createHttpMetrics();
+  const metrics = httpMetrics ?? createHttpMetrics();
 
   app.use(requestId({ limitLength: 128 }));
   app.use(observeRequests({ logger, tracer, metrics }));

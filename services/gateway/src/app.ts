@@ -31,7 +31,7 @@ import {
   withGatewayResponses,
 } from "./docs/merge.ts";
 import { readUpstreamDocuments } from "./docs/upstreams.ts";
-import { createGatewayMetrics } from "./metrics.ts";
+import { createGatewayMetrics, createHttpMetrics } from "./metrics.ts";
 import { createAdmission } from "./policies/admission.ts";
 import { type Breakers, createBreakers } from "./policies/breaker.ts";
 import { createRateLimiter, type RateLimiter } from "./policies/rate-limit.ts";
@@ -117,6 +117,7 @@ function routeStateNote(store: RouteStateStore): string {
 export function buildGateway(deps: GatewayDeps) {
   const { table, store, verifier, logger, operatorTenant = DEFAULT_OPERATOR_TENANT } = deps;
   const metrics = createGatewayMetrics();
+  const httpMetrics = createHttpMetrics();
   const breakers = deps.breakers ?? createBreakers();
   breakers.onStateChange(({ upstream, from, to }) => {
     const log = to === "closed" ? logger.info.bind(logger) : logger.warn.bind(logger);
@@ -152,6 +153,7 @@ export function buildGateway(deps: GatewayDeps) {
     lifecycle: deps.lifecycle,
     readyDetails: () => ({ routeState: routeStateNote(store) }),
     metricsRegistry: metrics.registry,
+    httpMetrics,
   });
   // Every /_fig request is admitted once, here, whichever router answers it; the console checks its own token.
   app.use(
