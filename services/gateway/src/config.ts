@@ -48,6 +48,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: () => readServiceAuthConfig(cleaned),
     routes: () => readRouteFile(cleaned.FIG_ROUTES_FILE ?? DEFAULT_ROUTES_FILE, cleaned),
   });
+  // Elsewhere Bun ignores reusePort: the other processes could not listen and would be restarted forever.
+  if (service.FIG_GATEWAY_PROCESSES > 1 && process.platform !== "linux")
+    throw new ConfigError([
+      `FIG_GATEWAY_PROCESSES: ${service.FIG_GATEWAY_PROCESSES} processes share a port through SO_REUSEPORT, on Linux only; use 1 on ${process.platform}`,
+    ]);
   return { ...service, auth, routes };
 }
 
