@@ -122,14 +122,29 @@ export function createEventConsumer<T extends EventType>({
     await js.publish(deadLetterSubject(namespace, name), msg.data, { headers: h });
   }
 
+  /**
+   * Sends an ack, nak or term. One that cannot reach the broker (the connection is gone) only means the
+   * message comes back after ack_wait, where the inbox absorbs what was committed: it never fails a batch.
+   */
+  function settle(msg: JsMsg, send: (msg: JsMsg) => void) {
+    try {
+      send(msg);
+    } catch (error) {
+      logger.warn(
+        { err: error, consumer: name, seq: msg.seq },
+        "event: could not settle the message; the broker will redeliver it",
+      );
+    }
+  }
+
   /** Dead-letters then terminates; if the dead-letter publish itself fails, the message is retried instead of lost. */
   async function deadLetterOrRetry(msg: JsMsg, error: unknown) {
     try {
       await deadLetter(msg, error);
-      msg.term();
+      settle(msg, (m) => m.term());
     } catch (publishError) {
       logger.error({ err: publishError, consumer: name }, "event: could not dead-letter; will retry");
-      msg.nak(backoff.maxMs);
+      settle(msg, (m) => m.nak(backoff.maxMs));
     }
   }
 
@@ -144,31 +159,38 @@ export function createEventConsumer<T extends EventType>({
       return;
     }
     const heartbeat = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 2));
+    let applied: boolean;
     try {
-      const applied = (await apply([event])) === 1;
-      msg.ack();
-      logger.debug(
-        { consumer: name, id: event.id, applied },
-        applied ? "event: applied" : "event: duplicate, skipped",
-      );
+      applied = (await apply([event])) === 1;
     } catch (error) {
-      const deliveries = msg.info.deliveryCount;
-      if (deliveries >= maxDeliver) {
-        await deadLetterOrRetry(msg, error);
-        logger.error(
-          { err: error, consumer: name, id: event.id, deliveries },
-          "event: failed for the last time; dead-lettered",
-        );
-      } else {
-        const delay = backoffDelayMs(backoff, deliveries);
-        msg.nak(delay);
-        logger.warn(
-          { err: error, consumer: name, id: event.id, deliveries, retryInMs: delay },
-          "event: handler failed; will retry",
-        );
-      }
+      await retryOrDeadLetter(msg, event, error);
+      return;
     } finally {
       clearInterval(heartbeat);
+    }
+    settle(msg, (m) => m.ack());
+    logger.debug(
+      { consumer: name, id: event.id, applied },
+      applied ? "event: applied" : "event: duplicate, skipped",
+    );
+  }
+
+  /** After a failed apply: redelivery with backoff, or the dead-letter stream after `maxDeliver` deliveries. */
+  async function retryOrDeadLetter(msg: JsMsg, event: FigEvent<T>, error: unknown) {
+    const deliveries = msg.info.deliveryCount;
+    if (deliveries >= maxDeliver) {
+      await deadLetterOrRetry(msg, error);
+      logger.error(
+        { err: error, consumer: name, id: event.id, deliveries },
+        "event: failed for the last time; dead-lettered",
+      );
+    } else {
+      const delay = backoffDelayMs(backoff, deliveries);
+      settle(msg, (m) => m.nak(delay));
+      logger.warn(
+        { err: error, consumer: name, id: event.id, deliveries, retryInMs: delay },
+        "event: handler failed; will retry",
+      );
     }
   }
 
@@ -198,16 +220,18 @@ export function createEventConsumer<T extends EventType>({
     );
     try {
       await apply(events);
-      for (const msg of msgs) msg.ack();
     } catch (error) {
       logger.warn(
         { err: error, consumer: name, size: msgs.length },
         "event batch failed; retrying one by one",
       );
       for (const msg of msgs) await handle(msg);
+      return;
     } finally {
       clearInterval(heartbeat);
     }
+    // Sent back to back after the commit; nats.js writes them out together.
+    for (const msg of msgs) settle(msg, (m) => m.ack());
   }
 
   // Messages wait while the previous batch is applied; reading pauses when 2 × batchSize wait.
