@@ -15,8 +15,12 @@ import { blockOf } from "./yaml-text.ts";
 
 export class RouteEditRefusal extends Error {}
 
-/** The route the scaffold adds: the legacy side keeps 100 % and the writes until a promotion moves them. */
-export function serviceRoute(names: ServiceNames, legacy: string): RouteFileRouteInput {
+/**
+ * The route the scaffold adds: the legacy side keeps 100 % and the writes until a promotion moves them. With a
+ * database, its table is the route's data (`fig.data`): migrate-data backfills, verifies and flips it, and the
+ * service follows the write owner's changes to it.
+ */
+export function serviceRoute(names: ServiceNames, legacy: string, db: boolean): RouteFileRouteInput {
   return {
     name: names.name,
     matches: [{ path: { type: "PathPrefix", value: `/api/${names.resource}` } }],
@@ -30,6 +34,7 @@ export function serviceRoute(names: ServiceNames, legacy: string): RouteFileRout
       writeOwner: legacy,
       shadow: { ignorePaths: ["id", "createdAt", "updatedAt"] },
       gate: { script: `loadtests/${names.name}.js`, roles: ["editor", "gate"], tenant: "fig" },
+      ...(db ? { data: { tables: [{ name: names.table, key: "id", updatedAt: "updated_at" }] } } : {}),
     },
   };
 }
@@ -59,6 +64,14 @@ function routeLines(names: ServiceNames, legacy: string, port: number, db: boole
     "      shadow: { ignorePaths: [id, createdAt, updatedAt] }",
     `      # Made by \`bun run new service ${name}\`: the journey creates and renames (editor); gate pins the candidate.`,
     `      gate: { script: loadtests/${name}.js, roles: [editor, gate], tenant: fig }`,
+    ...(db
+      ? [
+          `      # The service's table moves with the route's writes: \`bun run migrate-data <verb> ${name}\`.`,
+          "      data:",
+          "        tables:",
+          `          - { name: ${names.table}, key: id, updatedAt: updated_at }`,
+        ]
+      : []),
   ];
   return { upstream, route };
 }
@@ -99,7 +112,7 @@ export function addServiceRoute(text: string, names: ServiceNames, port: number,
         openapi: `openapi/${names.name}.json`,
         ...(db ? { database: { env: `${names.env}_DATABASE_URL` } } : {}),
       }),
-      serviceRoute(names, legacy),
+      serviceRoute(names, legacy, db),
     );
   } catch (error) {
     if (!(error instanceof RouteFileError)) throw error;

@@ -127,6 +127,7 @@ function packageJson(names: ServiceNames, port: number, db: boolean): string {
     "@opentelemetry/api": "^1.10.0",
     ...(db ? { "drizzle-orm": "^0.45.4" } : {}),
     hono: "^4.13.19",
+    ...(db ? { "prom-client": "^15.1.3" } : {}),
     zod: "^4.6.7",
   };
   const devDependencies: Record<string, string> = {
@@ -163,8 +164,8 @@ async function run(cmd: string[], cwd: string): Promise<void> {
 async function generateMigrations(root: string, names: ServiceNames, values: Record<string, string>) {
   const dir = join(root, "services", names.name);
   const drizzleKit = join(dir, "node_modules", ".bin", "drizzle-kit");
-  await run([drizzleKit, "generate", "--name", "init"], dir);
-  await run([drizzleKit, "generate", "--custom", "--name", "tenant_rls"], dir);
+  await run([process.execPath, "--bun", drizzleKit, "generate", "--name", "init"], dir);
+  await run([process.execPath, "--bun", drizzleKit, "generate", "--custom", "--name", "tenant_rls"], dir);
   const rls = readdirSync(join(dir, "drizzle")).find((f) => /^0001_.*\.sql$/.test(f));
   if (!rls) throw new Error("drizzle-kit wrote no 0001_tenant_rls.sql");
   const template = readFileSync(join(FRAGMENTS, "tenant_rls.sql.tmpl"), "utf8");

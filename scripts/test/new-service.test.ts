@@ -10,7 +10,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken } from "../../packages/auth/src/index.ts";
-import { createNatsClient, deleteStreams } from "../../packages/events/src/index.ts";
+import { createNatsClient, deleteNamespace, streamNames } from "../../packages/events/src/index.ts";
 import { k6SyntaxError } from "../../packages/loadgate/src/syntax.ts";
 import { loadRouteText, parseRouteFile } from "../../packages/route-file/src/index.ts";
 import { createTestDatabase, TEST_NATS_URL } from "../../packages/testing/src/index.ts";
@@ -53,6 +53,23 @@ async function typecheckService(name: string) {
     }),
   );
   return run([join(copy, "node_modules", ".bin", "tsc"), "--noEmit", "-p", config], copy);
+}
+
+/** A durable consumer on the namespace's events stream once it exists (polled; a deadline fails the test). */
+async function followerConsumer(namespace: string, name: string) {
+  const nats = createNatsClient({ servers: TEST_NATS_URL, name: "new-service-test-follower" });
+  try {
+    const jsm = await nats.manager();
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const info = await jsm.consumers.info(streamNames(namespace).events, name).catch(() => undefined);
+      if (info) return { filter: info.config.filter_subject };
+      if (Date.now() > deadline) throw new Error(`no consumer ${name} on ${streamNames(namespace).events}`);
+      await Bun.sleep(100);
+    }
+  } finally {
+    await nats.close();
+  }
 }
 
 beforeAll(async () => {
@@ -114,6 +131,7 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
       "services/case-notes/src/routes/notes/handlers.ts",
       "services/case-notes/src/domain/notes.ts",
       "services/case-notes/src/db/schema.ts",
+      "services/case-notes/src/events.ts",
       "services/case-notes/test/security.test.ts",
       "services/case-notes/test/domain.test.ts",
       "services/case-notes/Dockerfile",
@@ -265,6 +283,10 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
           if (Date.now() > deadline) throw new Error(`case-notes never became ready at ${url}/ready`);
           await Bun.sleep(200);
         }
+        // Its data sync is wired: the follower of the route's write owner (the monolith until a flip) made its
+        // durable consumer, the one `migrate-data flip` checks for.
+        const follower = await followerConsumer(namespace, "case-notes-case-notes-sync");
+        expect(follower).toMatchObject({ filter: `${namespace}.events.data.changed.monolith` });
         const token = await mintDevToken({
           secret,
           issuer: DEFAULT_ISSUER,
@@ -291,7 +313,8 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
         service.kill("SIGTERM");
         await service.exited;
         const nats = createNatsClient({ servers: TEST_NATS_URL, name: "new-service-test" });
-        await deleteStreams(await nats.manager(), namespace).catch(() => {});
+        // Its streams and the KV buckets its follower watches (the gateway's routes, data sync's state).
+        await deleteNamespace(await nats.manager(), namespace).catch(() => {});
         await nats.close();
         await tdb.drop();
       }
@@ -319,6 +342,11 @@ describe("bun run new service case-notes --resource notes (with a database)", ()
         writes: "owner",
         writeOwner: "monolith",
         gate: { script: "loadtests/case-notes.js", roles: ["editor", "gate"], tenant: "fig" },
+        // Its table is the route's data: migrate-data moves it, the service's follower applies the owner's changes.
+        data: {
+          event: "data.changed",
+          tables: [{ name: "notes", key: ["id"], updatedAt: "updated_at", exclude: [] }],
+        },
       },
     });
     const check = await run([process.execPath, "run", "fig", "routes", "check"], copy);
@@ -377,6 +405,12 @@ describe("bun run new service scratchpad --no-db --resource jottings", () => {
     const upstream = parseRouteFile(await text("fig.yaml"), "fig.yaml").upstreams.scratchpad;
     expect(upstream).toBeDefined();
     expect(upstream?.database).toBeUndefined();
+    // Nothing to move: its route declares no data, and it has no events.ts.
+    const route = parseRouteFile(await text("fig.yaml"), "fig.yaml").routes.find(
+      (r) => r.name === "scratchpad",
+    );
+    expect(route?.fig?.data).toBeUndefined();
+    expect(existsSync(join(copy, "services/scratchpad/src/events.ts"))).toBe(false);
   });
 
   test(
