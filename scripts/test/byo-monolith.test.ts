@@ -15,7 +15,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken, type Role } from "../..
 import { createNatsClient, deleteNamespace } from "../../packages/events/src/index.ts";
 import { parseRouteFile } from "../../packages/route-file/src/index.ts";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "../../packages/testing/src/index.ts";
-import { type NotesApp, startNotesApp } from "./fixtures/byo-monolith/notes-app.ts";
+import { type NotesApp, SYNC_KEYS_DDL, startNotesApp } from "./fixtures/byo-monolith/notes-app.ts";
 import { copyRepository, expectExit, run } from "./lib/repo-copy.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -95,6 +95,39 @@ async function startProcess(name: string, entry: string, env: Record<string, str
   return url;
 }
 
+/** A long-running `bun run …` of the copy (the outbox relay), once it has said `ready` on stderr. */
+async function startCommand(name: string, args: string[], ready: RegExp): Promise<void> {
+  const proc = Bun.spawn([process.execPath, "run", ...args], {
+    cwd: copy,
+    env: { ...process.env, ...stackEnv() },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  processes.push({ name, proc, log: () => out.slice(-4000) });
+  void (async () => {
+    for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
+  })();
+  await new Promise<void>((resolve, reject) => {
+    void (async () => {
+      for await (const chunk of proc.stderr) {
+        out += new TextDecoder().decode(chunk);
+        if (ready.test(out)) resolve();
+      }
+      reject(new Error(`${name} exited before it was ready:\n${out}`.slice(-4000)));
+    })();
+  });
+}
+
+/** Polls `check` until it returns true; a deadline fails with `what`. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await Bun.sleep(100);
+  }
+}
+
 async function api(path: string, init: { method?: string; token: string; body?: unknown; pin?: string }) {
   const res = await fetch(`${gatewayUrl}${path}`, {
     method: init.method ?? "GET",
@@ -123,6 +156,13 @@ async function liveWeights(): Promise<Record<string, number>> {
     (r) => r.id === "notes",
   );
   return Object.fromEntries((route?.upstreams ?? []).map((u) => [u.name, u.weight]));
+}
+
+/** The route's write owner as the gateway has it. */
+async function writeOwner(): Promise<string | undefined> {
+  const res = await api("/_fig/routes", { token: await operator() });
+  expect(res.status).toBe(200);
+  return (res.body.routes as { id: string; writeOwner: string }[]).find((r) => r.id === "notes")?.writeOwner;
 }
 
 /** The rows of the notes table in the database at `url`, by id. */
@@ -201,33 +241,22 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
   );
 
   test(
-    "3. the route's data is declared (fig.data); the file still checks; the service already has the sync's table",
+    "3. the scaffold declared the route's data (fig.data: its table) and gave the service the sync's tables",
     async () => {
-      const routes = join(copy, "fig.yaml");
-      const text = await readFile(routes, "utf8");
-      const owner = /^( +)writeOwner: legacy$/m.exec(text);
-      expect(owner).not.toBeNull();
-      const indent = owner?.[1] ?? "";
-      const data = [
-        `${indent}data: # what migrate-data moves with the route; the event and consumers take their defaults`,
-        `${indent}  tables:`,
-        `${indent}    - { name: notes, key: id, updatedAt: updated_at }`,
-      ].join("\n");
-      await writeFile(routes, text.replace(owner?.[0] ?? "", `${owner?.[0]}\n${data}`));
-      expect(parseRouteFile(await readFile(routes, "utf8"), "fig.yaml").routes[0]?.fig?.data?.tables).toEqual(
-        [expect.objectContaining({ name: "notes", key: ["id"], updatedAt: "updated_at" })],
-      );
-      expectExit(await bunRun(["fig", "routes", "check"]), 0);
-
-      // The receiving side keeps the live sync's per-key watermarks (sync_keys), which backfill consults: the
-      // scaffold's schema has the table and its first migration creates it, so the service needs no edit.
+      const file = parseRouteFile(await readFile(join(copy, "fig.yaml"), "utf8"), "fig.yaml");
+      expect(file.routes.find((r) => r.name === "notes")?.fig?.data).toEqual({
+        event: "data.changed",
+        consumers: {},
+        tables: [{ name: "notes", key: ["id"], updatedAt: "updated_at", exclude: [] }],
+      });
+      // The receiving side keeps the live sync's per-key watermarks (sync_keys, which backfill consults) and the
+      // event ids it applied (inbox): the scaffold's first migration creates both, so the service needs no edit.
       const service = join(copy, "services", "notes");
-      expect(await readFile(join(service, "src", "db", "schema.ts"), "utf8")).toContain(
-        'export { syncKeys } from "@fig/datasync/tables";',
-      );
-      expect(await readFile(join(service, "drizzle", "0000_init.sql"), "utf8")).toContain(
-        'CREATE TABLE "sync_keys"',
-      );
+      const init = await readFile(join(service, "drizzle", "0000_init.sql"), "utf8");
+      for (const table of ["notes", "outbox", "inbox", "sync_keys"])
+        expect(init).toContain(`CREATE TABLE "${table}"`);
+      // …and its main.ts runs the follower of the route's write owner.
+      expect(await readFile(join(service, "src", "main.ts"), "utf8")).toContain("createFollower(");
     },
     STEP_MS,
   );
@@ -384,6 +413,163 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       const both = [await notesIn(legacyDb?.url), await notesIn(notesDb?.url)];
       expect([...(both[1]?.keys() ?? [])].sort()).toEqual([...(both[0]?.keys() ?? [])].sort());
       expect([...(both[1]?.keys() ?? [])].sort()).toEqual(written.map((w) => w.id).sort());
+    },
+    STEP_MS,
+  );
+
+  test(
+    "9. the flip is refused while the app writes no outbox, naming it; nothing was held and the app keeps the writes",
+    async () => {
+      const refused = await bunRun(["migrate-data", "flip", "notes"]);
+      expectExit(refused, 1);
+      const said = refused.stdout + refused.stderr;
+      expect(said).toContain("cannot flip notes's writes, nothing was held");
+      expect(said).toContain("legacy's database has no outbox table");
+      // Everything else the flip needs is there: the scaffold wired the follower and created sync_keys and inbox.
+      expect(said).not.toContain("no follower");
+      expect(said).not.toContain("notes's database has no");
+      expect(await writeOwner()).toBe("legacy");
+      const created = await api("/api/notes", {
+        method: "POST",
+        token: await token(["editor"]),
+        body: { name: "while the flip was refused" },
+      });
+      expect({ status: created.status, servedBy: created.servedBy }).toEqual({
+        status: 201,
+        servedBy: "legacy",
+      });
+      written.push({ id: created.body.id, body: created.body });
+      // Without a live sync the service catches up by backfill only.
+      expectExit(await bunRun(["migrate-data", "backfill", "notes"]), 0);
+    },
+    STEP_MS,
+  );
+
+  test(
+    "10. the app writes its outbox and `migrate-data relay` publishes it: the app's writes reach the service live",
+    async () => {
+      await app?.enableOutbox();
+      await startCommand("relay", ["migrate-data", "relay", "notes"], /relay: publishing legacy's outbox/);
+      const editor = await token(["editor"]);
+      const created = await api("/api/notes", {
+        method: "POST",
+        token: editor,
+        body: { name: "synced live" },
+      });
+      expect({ status: created.status, servedBy: created.servedBy }).toEqual({
+        status: 201,
+        servedBy: "legacy",
+      });
+      written.push({ id: created.body.id, body: created.body });
+      const [first, second] = written;
+      const renamed = await api(`/api/notes/${first?.id}`, {
+        method: "PATCH",
+        token: editor,
+        body: { name: "renamed in the app" },
+      });
+      expect({ status: renamed.status, servedBy: renamed.servedBy }).toEqual({
+        status: 200,
+        servedBy: "legacy",
+      });
+      const removed = await api(`/api/notes/${second?.id}`, {
+        method: "DELETE",
+        token: await token(["admin"]),
+      });
+      expect({ status: removed.status, servedBy: removed.servedBy }).toEqual({
+        status: 204,
+        servedBy: "legacy",
+      });
+      written.splice(1, 1);
+      // The service's follower applies each change: no backfill in between.
+      await until("the service's table follows the app's writes", async () => {
+        const rows = await notesIn(notesDb?.url);
+        return (
+          rows.has(created.body.id) &&
+          rows.get(first?.id as string)?.name === "renamed in the app" &&
+          !rows.has(second?.id as string)
+        );
+      });
+      expectExit(await bunRun(["migrate-data", "verify", "notes"]), 0);
+    },
+    STEP_MS,
+  );
+
+  const flipped: { id: string; servedBy: string | null }[] = [];
+
+  test(
+    "11. `migrate-data flip notes` holds the writes, drains the sync, verifies and makes the service the owner; no write is lost",
+    async () => {
+      const editor = await token(["editor"]);
+      // Writes keep coming through the gateway while the flip runs: each is answered, by one owner or the other.
+      let flipping = true;
+      const refusals: unknown[] = [];
+      const writer = (async () => {
+        for (let i = 0; ; i++) {
+          const after = !flipping; // the last write starts once the flip has ended
+          const res = await api("/api/notes", {
+            method: "POST",
+            token: editor,
+            body: { name: `during ${i}` },
+          });
+          if (res.status === 201) flipped.push({ id: res.body.id, servedBy: res.servedBy });
+          else refusals.push(res);
+          if (after) return;
+        }
+      })();
+      const flip = await bunRun(["migrate-data", "flip", "notes", "--hold-ms", "20000"]);
+      flipping = false;
+      await writer;
+      expectExit(flip, 0);
+      expect(flip.stdout).toContain("FLIPPED: notes now owns the writes of notes");
+      expect(refusals).toEqual([]);
+      expect(await writeOwner()).toBe("notes");
+      // Before the hold the app took them (and the sync brought them over); after it, the service did.
+      expect(flipped.at(-1)?.servedBy).toBe("notes");
+      const inService = await notesIn(notesDb?.url);
+      for (const { id } of [...written, ...flipped])
+        expect({ id, inService: inService.has(id) }).toEqual({ id, inService: true });
+      const inApp = await notesIn(legacyDb?.url);
+      for (const { id, servedBy } of flipped)
+        expect({ id, servedBy, inApp: inApp.has(id) }).toEqual({
+          id,
+          servedBy,
+          inApp: servedBy === "legacy",
+        });
+    },
+    STEP_MS,
+  );
+
+  test(
+    "12. after the flip a POST through the gateway is written by the service; the app's table gets it only by backfill",
+    async () => {
+      const created = await api("/api/notes", {
+        method: "POST",
+        token: await token(["editor"]),
+        body: { name: "owned by the service" },
+      });
+      expect({ status: created.status, servedBy: created.servedBy }).toEqual({
+        status: 201,
+        servedBy: "notes",
+      });
+      const read = await api(`/api/notes/${created.body.id}`, { token: await token(["viewer"]) });
+      expect({ status: read.status, servedBy: read.servedBy, body: read.body }).toEqual({
+        status: 200,
+        servedBy: "notes",
+        body: created.body,
+      });
+      expect((await notesIn(notesDb?.url)).get(created.body.id)?.name).toBe("owned by the service");
+      // Nothing flows back to the app by itself: verify (the service now the owner) names what the app lacks.
+      expect((await notesIn(legacyDb?.url)).has(created.body.id)).toBe(false);
+      const behind = await bunRun(["migrate-data", "verify", "notes"]);
+      expectExit(behind, 1);
+      expect(behind.stderr).toContain(created.body.id);
+      // The guide's way to bring the app's table current: sync_keys in its database, then backfill from the owner.
+      await app?.sql.unsafe(SYNC_KEYS_DDL);
+      const back = await bunRun(["migrate-data", "backfill", "notes"]);
+      expectExit(back, 0);
+      expect(back.stderr).toContain("backfill notes: notes (write owner) → legacy");
+      expectExit(await bunRun(["migrate-data", "verify", "notes"]), 0);
+      expect((await notesIn(legacyDb?.url)).get(created.body.id)?.name).toBe("owned by the service");
     },
     STEP_MS,
   );
