@@ -49,6 +49,9 @@ export async function identify(verifier: TokenVerifier, header: string | undefin
 }
 
 async function verified(verifier: TokenVerifier, token: string): Promise<Identity> {
+  // A token verified moments ago (the same client's previous request) is read back without a promise.
+  const known = verifier.cached?.(token);
+  if (known) return { kind: "token", claims: known };
   try {
     return { kind: "token", claims: await verifier.verifyBearerToken(token) };
   } catch (error) {

@@ -1,0 +1,199 @@
+import {
+  AppError,
+  type HttpMetrics,
+  type Logger,
+  problemResponse,
+  startServerSpan,
+  traceIdOf,
+} from "@fig/service";
+import { type Span, SpanStatusCode, type Tracer } from "@opentelemetry/api";
+import type { Context } from "hono";
+
+/** The proxy's Hono handler (proxy/forward.ts): it reads the context through the members `Exchange` has. */
+type ProxyHandler = (c: Context) => Promise<Response>;
+
+export type FastPathDeps = {
+  proxy: ProxyHandler;
+  logger: Logger;
+  tracer: Tracer;
+  /** The app's HTTP metrics (createApp's `httpMetrics`): a request answered here is counted as in the chain. */
+  httpMetrics: HttpMetrics;
+  /** Path prefixes proxied under `<prefix>/*` (`/api`, the identity roots). */
+  prefixes: readonly string[];
+};
+
+// hono/request-id's rule (createApp: limitLength 128): a client's id is kept when short and of these characters.
+const REQUEST_ID_LENGTH = 128;
+const REQUEST_ID_REFUSED = /[^\w\-=]/;
+
+/**
+ * One proxied request outside Hono: what the proxy handler and the admission step read of a Hono `Context`
+ * (`req.method/path/url/raw/header()`, `get`, `header`, `body`, `env`), and the request's logger (`get
+ * ("logger")` is this object: bindings kept as two fields, no pino child per request). Its own `req`.
+ */
+class Exchange {
+  readonly req = this;
+  readonly method: string;
+  readonly url: string;
+  /** Headers set with `header()` (RateLimit-*, on a refusal): the problem answer carries them. */
+  private headersSet: Record<string, string> | undefined;
+  private bindings: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly raw: Request,
+    readonly env: unknown,
+    readonly path: string,
+    readonly requestId: string,
+    readonly span: Span,
+    readonly traceId: string | undefined,
+    private readonly tracer: Tracer,
+    private readonly base: Logger,
+  ) {
+    this.method = raw.method;
+    this.url = raw.url;
+  }
+
+  header(name: string, value?: string): string | undefined {
+    // As Hono's: `c.req.header(name)` reads the request, `c.header(name, value)` sets an answer's field.
+    if (value === undefined) return this.raw.headers.get(name) ?? undefined;
+    this.headersSet ??= {};
+    this.headersSet[name.toLowerCase()] = value;
+    return undefined;
+  }
+
+  get(key: string): unknown {
+    switch (key) {
+      case "requestId":
+        return this.requestId;
+      case "span":
+        return this.span;
+      case "tracer":
+        return this.tracer;
+      case "logger":
+        return this;
+      default:
+        return undefined;
+    }
+  }
+
+  /** `c.body` as problemResponse calls it: the fields set with `header()` first, then its own. */
+  body(data: string, status: number, headers: Record<string, string>): Response {
+    return new Response(data, {
+      status,
+      headers: { ...this.headersSet, "x-request-id": this.requestId, ...headers },
+    });
+  }
+
+  // ─── the request's logger (pino's API, as much as the proxy uses) ───
+  setBindings(bindings: Record<string, unknown>): void {
+    this.bindings = { ...this.bindings, ...bindings };
+  }
+  isLevelEnabled(level: string): boolean {
+    return this.base.isLevelEnabled(level);
+  }
+  /** The fields of every line of this request: as the chain's child logger (request_id, trace_id, bindings). */
+  fields(object: object): object {
+    return {
+      request_id: this.requestId,
+      ...(this.traceId ? { trace_id: this.traceId } : {}),
+      ...this.bindings,
+      ...object,
+    };
+  }
+  debug(object: object, message: string): void {
+    if (this.base.isLevelEnabled("debug")) this.base.debug(this.fields(object), message);
+  }
+  info(object: object, message: string): void {
+    if (this.base.isLevelEnabled("info")) this.base.info(this.fields(object), message);
+  }
+  warn(object: object, message: string): void {
+    this.base.warn(this.fields(object), message);
+  }
+  error(object: object, message: string): void {
+    this.base.error(this.fields(object), message);
+  }
+}
+
+/**
+ * The proxied requests' path around Hono: for a request under one of `prefixes` (any method but HEAD, whose
+ * GET-without-body answer Hono builds), the proxy handler runs with what createApp's middleware would have
+ * given it (request id, server span, the request's logger) and the same accounting after it (HTTP metrics by
+ * route pattern, span name and status, one access line), without Hono's routing, context and middleware chain
+ * or a pino child per request. Refusals and failures answer the same problem+json (with the RateLimit-* fields
+ * and `x-request-id`) as the chain's onError. Everything else (/_fig, the console, docs, /openapi.json, /health,
+ * a path with percent-escapes, which Hono decodes) returns undefined: the caller hands it to Hono.
+ * Web-standard APIs only.
+ *
+ * @example
+ * const fast = createFastPath({ proxy, logger, tracer, httpMetrics, prefixes: ["/api", "/oauth"] });
+ * app.fetch = (request, env, ctx) => fast(request, env) ?? honoFetch(request, env, ctx);
+ */
+export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }: FastPathDeps) {
+  const patterns = prefixes.map((prefix) => ({ under: `${prefix}/`, pattern: `${prefix}/*` }));
+
+  return function fastPath(request: Request, env: unknown): Promise<Response> | undefined {
+    const method = request.method;
+    if (method === "HEAD") return undefined;
+    const url = request.url;
+    const start = url.indexOf("/", url.indexOf(":") + 3);
+    let end = url.indexOf("?", start);
+    if (end === -1) end = url.length;
+    const path = url.slice(start, end);
+    if (path.includes("%")) return undefined;
+    let pattern: string | undefined;
+    for (const p of patterns)
+      if (path.startsWith(p.under)) {
+        pattern = p.pattern;
+        break;
+      }
+    if (pattern === undefined) return undefined;
+    return serve(request, env, path, pattern);
+  };
+
+  async function serve(request: Request, env: unknown, path: string, pattern: string): Promise<Response> {
+    const started = performance.now();
+    const given = request.headers.get("x-request-id");
+    const requestId =
+      given && given.length <= REQUEST_ID_LENGTH && !REQUEST_ID_REFUSED.test(given)
+        ? given
+        : crypto.randomUUID();
+    const span = startServerSpan(tracer, request, request.method);
+    const x = new Exchange(request, env, path, requestId, span, traceIdOf(span), tracer, logger);
+    let response: Response;
+    try {
+      response = await proxy(x as unknown as Context);
+    } catch (error) {
+      response = problemOf(x, error);
+    }
+    const status = response.status;
+    const seconds = (performance.now() - started) / 1000;
+    span.updateName(`${x.method} ${pattern}`);
+    span.setAttributes({ "http.route": pattern, "http.response.status_code": status });
+    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+    httpMetrics.observe(x.method, pattern, status, seconds);
+    // The access line as observeRequests writes it (a level below which nothing is built).
+    if (status >= 500 && status !== 503) x.error(line(x, pattern, status, seconds), "request failed");
+    else if (status === 503) x.warn(line(x, pattern, status, seconds), "request refused: not ready");
+    else if (logger.isLevelEnabled("info")) x.info(line(x, pattern, status, seconds), "request");
+    return response;
+  }
+
+  /** The chain's onError for what the proxy throws: its problem, else 500 `internal` (logged). */
+  function problemOf(x: Exchange, error: unknown): Response {
+    if (error instanceof AppError) return problemResponse(x as unknown as Context, error);
+    x.error({ err: error }, "unhandled error");
+    return problemResponse(
+      x as unknown as Context,
+      new AppError("internal", "An unexpected error occurred; quote the instance id when reporting it."),
+    );
+  }
+}
+
+const line = (x: Exchange, route: string, status: number, seconds: number) => ({
+  method: x.method,
+  path: x.path,
+  route,
+  status,
+  duration_ms: Math.round(seconds * 10000) / 10,
+});
