@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-// bun run migrate-data <backfill|verify|flip|status|relay> <route> [--json]
+// bun run migrate-data <backfill|verify|flip|status|relay|follow> <route> [--json]
 // Data during the migration: copy the write owner's data into the candidate, compare both sides, and move
 // write ownership through the gateway. What moves is the route's `fig.data` in the route file (FIG_ROUTES_FILE);
 // each side's database is its upstream's `database: { env: … }` (unset, the URL a running `bun run dev` wrote to
@@ -8,24 +8,29 @@
 import { parseArgs } from "node:util";
 import { mintDevToken, resolveDevSecret } from "@fig/auth";
 import { createDatabase, type DatabaseHandle } from "@fig/db";
-import { createNatsClient, createOutboxRelay } from "@fig/events";
+import { createNatsClient, createOutboxRelay, type NatsClient } from "@fig/events";
 import { createLogger } from "@fig/service";
+import { Registry } from "prom-client";
 import { backfill } from "./backfill.ts";
+import { createFollowerSync } from "./component.ts";
 import { type CliConfig, loadCliConfig } from "./config.ts";
 import { type DataRoute, dataRouteOf, otherSide } from "./data-routes.ts";
 import { flipWriteOwner, gatewayAdmin } from "./flip.ts";
-import { requireSyncKeys } from "./preflight.ts";
+import { hasTable, requireSyncKeys } from "./preflight.ts";
 import { createDatasyncState } from "./state.ts";
 import { followerBacklog, formatStatus, outboxPending, type RouteStatus, recentLag } from "./status.ts";
 import { formatVerify, verifySides } from "./verify.ts";
 
-const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status|relay> <route> [--json] [--hold-ms N]
+const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status|relay|follow> <route> [--json] [--hold-ms N] [--side S]
   backfill  copy the write owner's tables into the candidate (idempotent, resumable; progress on stderr)
   verify    compare both sides: counts, checksums, first differing keys (exit 1 on a mismatch)
   flip      hold writes at the gateway, drain the sync, verify, switch the write owner, release
   status    write owner, sync lag and backlog, last verify, last flip
   relay     publish the write owner's outbox to JetStream until stopped (SIGINT/SIGTERM): Fig's outbox relay
             for an app that is not a Fig service (its outbox table: docs/data-migration.md)
+  follow    apply the other side's changes to --side's database (default: the route's first backendRef, the
+            legacy app) while the other side owns the writes, until stopped: the follower a Fig service runs
+            itself, for an app that is not one (its sync_keys and inbox tables: docs/data-migration.md)
 <route>: a route of the route file that declares fig.data`;
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -80,10 +85,18 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: "boolean", default: false }, "hold-ms": { type: "string" } },
+    options: {
+      json: { type: "boolean", default: false },
+      "hold-ms": { type: "string" },
+      side: { type: "string" },
+    },
   });
   const [command, routeId] = positionals;
-  if (!command || !routeId || !["backfill", "verify", "flip", "status", "relay"].includes(command)) {
+  if (
+    !command ||
+    !routeId ||
+    !["backfill", "verify", "flip", "status", "relay", "follow"].includes(command)
+  ) {
     err(USAGE);
     return 2;
   }
@@ -95,6 +108,8 @@ async function main(argv: string[]): Promise<number> {
   const print = (text: string, json: unknown) =>
     process.stdout.write(`${values.json ? JSON.stringify(json) : text}\n`);
   try {
+    if (command === "follow")
+      return await followFor(route, config, nats, values.side ?? route.sides[0], handles);
     const ownerName = await state.writeOwner(route.id, route.seedOwner);
     const candidateName = otherSide(route, ownerName);
     const ownerDb = await open(route, config, ownerName);
@@ -222,6 +237,52 @@ async function relayOutbox(
   await stopped;
   await relay.stop();
   err("relay: stopped");
+  return 0;
+}
+
+/**
+ * The follower of `side` (a route's legacy app, which runs none of its own), until SIGINT or SIGTERM: while the
+ * other side owns the route's writes, its changes are applied to `side`'s database, as a Fig service's own
+ * follower (createFollowerSync) applies them to its database. Refused before it starts when that database lacks
+ * the follower's tables.
+ */
+async function followFor(
+  route: DataRoute,
+  config: CliConfig,
+  nats: NatsClient,
+  side: string,
+  handles: DatabaseHandle[],
+): Promise<number> {
+  const origin = otherSide(route, side);
+  const database = await open(route, config, side);
+  handles.push(database);
+  await requireSyncKeys({ name: side, db: database.db });
+  if (!(await hasTable(database.db, "inbox")))
+    throw new Error(
+      `${side}'s database has no inbox table (the follower records each applied event id there): create it ` +
+        "with the DDL in docs/bring-your-own-monolith.md (section 6)",
+    );
+  const logger = createLogger({ service: `migrate-data-follow-${side}`, pretty: false });
+  const follower = createFollowerSync({
+    route,
+    origin,
+    database,
+    nats,
+    namespace: config.FIG_NAMESPACE,
+    logger,
+    registry: new Registry(),
+  });
+  const stopped = new Promise((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  follower.start();
+  err(
+    `follow: applying ${origin}'s ${route.event} to ${side}'s tables while ${origin} owns ${route.id}'s writes (stop with Ctrl-C)`,
+  );
+  await stopped;
+  await follower.stop();
+  err("follow: stopped");
   return 0;
 }
 
