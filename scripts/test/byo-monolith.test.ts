@@ -15,7 +15,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintDevToken, type Role } from "../..
 import { createNatsClient, deleteNamespace } from "../../packages/events/src/index.ts";
 import { parseRouteFile } from "../../packages/route-file/src/index.ts";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "../../packages/testing/src/index.ts";
-import { type NotesApp, SYNC_KEYS_DDL, startNotesApp } from "./fixtures/byo-monolith/notes-app.ts";
+import { FOLLOWER_TABLES_DDL, type NotesApp, startNotesApp } from "./fixtures/byo-monolith/notes-app.ts";
 import { copyRepository, expectExit, run } from "./lib/repo-copy.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -521,6 +521,9 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       await writer;
       expectExit(flip, 0);
       expect(flip.stdout).toContain("FLIPPED: notes now owns the writes of notes");
+      // The client kept writing through the hold: some writes waited at the gateway, none was refused.
+      const waited = Number(/\((\d+) writes waited\)/.exec(flip.stdout)?.[1]);
+      expect(waited).toBeGreaterThan(0);
       expect(refusals).toEqual([]);
       expect(await writeOwner()).toBe("notes");
       // Before the hold the app took them (and the sync brought them over); after it, the service did.
@@ -540,11 +543,12 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
   );
 
   test(
-    "12. after the flip a POST through the gateway is written by the service; the app's table gets it only by backfill",
+    "12. after the flip a POST through the gateway is written by the service; `migrate-data follow` brings it to the app's table",
     async () => {
+      const editor = await token(["editor"]);
       const created = await api("/api/notes", {
         method: "POST",
-        token: await token(["editor"]),
+        token: editor,
         body: { name: "owned by the service" },
       });
       expect({ status: created.status, servedBy: created.servedBy }).toEqual({
@@ -558,18 +562,65 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
         body: created.body,
       });
       expect((await notesIn(notesDb?.url)).get(created.body.id)?.name).toBe("owned by the service");
+      written.push({ id: created.body.id, body: created.body });
       // Nothing flows back to the app by itself: verify (the service now the owner) names what the app lacks.
       expect((await notesIn(legacyDb?.url)).has(created.body.id)).toBe(false);
       const behind = await bunRun(["migrate-data", "verify", "notes"]);
       expectExit(behind, 1);
       expect(behind.stderr).toContain(created.body.id);
-      // The guide's way to bring the app's table current: sync_keys in its database, then backfill from the owner.
-      await app?.sql.unsafe(SYNC_KEYS_DDL);
-      const back = await bunRun(["migrate-data", "backfill", "notes"]);
-      expectExit(back, 0);
-      expect(back.stderr).toContain("backfill notes: notes (write owner) → legacy");
+      // The follower an app does not run itself: refused while the app's database lacks its tables, then run.
+      const refused = await bunRun(["migrate-data", "follow", "notes"]);
+      expectExit(refused, 1);
+      expect(refused.stderr).toContain("legacy's database has no sync_keys table");
+      for (const statement of FOLLOWER_TABLES_DDL) await app?.sql.unsafe(statement);
+      await startCommand(
+        "follow",
+        ["migrate-data", "follow", "notes"],
+        /follow: applying notes's data.changed/,
+      );
+      // What the service took since the flip reaches the app's table: during the flip, and after it.
+      const renamed = await api(`/api/notes/${created.body.id}`, {
+        method: "PATCH",
+        token: editor,
+        body: { name: "renamed by the service" },
+      });
+      expect({ status: renamed.status, servedBy: renamed.servedBy }).toEqual({
+        status: 200,
+        servedBy: "notes",
+      });
+      const fromService = flipped.filter((w) => w.servedBy === "notes").map((w) => w.id);
+      await until("the app's table follows the service's writes", async () => {
+        const rows = await notesIn(legacyDb?.url);
+        return (
+          rows.get(created.body.id)?.name === "renamed by the service" &&
+          fromService.every((id) => rows.has(id))
+        );
+      });
       expectExit(await bunRun(["migrate-data", "verify", "notes"]), 0);
-      expect((await notesIn(legacyDb?.url)).get(created.body.id)?.name).toBe("owned by the service");
+    },
+    STEP_MS,
+  );
+
+  test(
+    "13. flipping back returns the writes to the app, and the service follows it again",
+    async () => {
+      const back = await bunRun(["migrate-data", "flip", "notes"]);
+      expectExit(back, 0);
+      expect(back.stdout).toContain("FLIPPED: legacy now owns the writes of notes");
+      expect(await writeOwner()).toBe("legacy");
+      const created = await api("/api/notes", {
+        method: "POST",
+        token: await token(["editor"]),
+        body: { name: "the app owns it again" },
+      });
+      expect({ status: created.status, servedBy: created.servedBy }).toEqual({
+        status: 201,
+        servedBy: "legacy",
+      });
+      await until("the service's table follows the app again", async () =>
+        (await notesIn(notesDb?.url)).has(created.body.id),
+      );
+      expectExit(await bunRun(["migrate-data", "verify", "notes"]), 0);
     },
     STEP_MS,
   );
