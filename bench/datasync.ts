@@ -1,8 +1,12 @@
 /**
  * Data during the migration, in figures (real Postgres, real NATS; nothing asserted):
  *   backfill   rows/s copying 100k codes owner → candidate (packages/datasync backfill, direct DB both sides)
- *   lag        live-sync lag commit → applied, p50/p99, at 200 writes/s offered (open loop, many connections) to the
- *              monolith's API (the monolith as its own process; the sync under test in this one)
+ *   lag        what the outbox adds to a write (the same create with and without its outbox row, side by side in
+ *              alternating rounds: CPU per write in the writer, writes/s at 16 connections, latency at 1), then the
+ *              live-sync lag commit → applied, p50/p99, at 200 writes/s offered (open loop, many connections) to the
+ *              monolith's store (the monolith as its own process publishing; the sync under test in this one), with
+ *              commit → published (the relay's share), and every published event checked: none lost (each in the
+ *              sync's inbox, both sides' rows equal), none applied twice (applied count = distinct events)
  *   flip       gateway + monolith + reference-data as processes, a writer through the gateway at ~100 writes/s:
  *              how long writes were held, how many waited, and the longest a client's write took meanwhile
  *
@@ -10,12 +14,15 @@
  *   --writer direct (default): the monolith's own store verbs (row + outbox in one transaction, 16 connections each, in `--writers` processes),
  *   3 creates : 1 update of a hot key; --writer api: POSTs to the monolith's HTTP API (JWT, one process).
  */
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { sql } from "../packages/datasync/node_modules/drizzle-orm";
+import { Registry } from "../packages/datasync/node_modules/prom-client";
 import {
   backfill,
   createDatasyncState,
   createLiveSync,
+  createSyncMetrics,
   destroyNamespaceState,
   fetchOwnerTable,
   recentLag,
@@ -72,6 +79,16 @@ const silent = createLogger({ service: "bench-datasync", level: "silent" });
 const nats = createNatsClient({ servers: TEST_NATS_URL, name: "bench-datasync" });
 const want = (name: string) => !values.only || values.only === name;
 const ms = (s: number | null) => (s === null ? "–" : `${(s * 1000).toFixed(1)} ms`);
+/** The machine's load average now (1, 5, 15 min): printed beside each figure, this machine being shared. */
+const load = () =>
+  `load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`;
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+};
+const pct = (ratio: number) => `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(0)} %`;
 
 async function benchBackfill() {
   const rows = Number(values.rows);
@@ -130,11 +147,84 @@ async function benchBackfill() {
 }
 
 /**
+ * What the outbox adds to a write: the monolith's own create verb with its `reference.changed` outbox row and
+ * with a recorder that writes nothing, in alternating rounds on one database (so load swings hit both alike):
+ * CPU per write in this process and writes/s at 16 connections, and the latency of one write at a time.
+ */
+async function measureOutboxCost() {
+  const rounds = 6;
+  const perRound = 400;
+  const database = await createTestDatabase({ service: "monolith", migrationsFolder: MONOLITH_MIGRATIONS });
+  const writer = await createDatabase({
+    service: "bench-outbox-cost",
+    url: database.url as string,
+    poolMax: 16,
+  });
+  let key = 10000;
+  const variants = {
+    without: { db: writer.db, recordChange: async () => {} },
+    with: { db: writer.db, recordChange: recordMonolithReferenceChanged },
+  };
+  type Figures = { cpuMs: number[]; perSecond: number[]; latencyMs: number[] };
+  const figures: Record<keyof typeof variants, Figures> = {
+    without: { cpuMs: [], perSecond: [], latencyMs: [] },
+    with: { cpuMs: [], perSecond: [], latencyMs: [] },
+  };
+  async function round(variant: keyof typeof variants) {
+    const store = variants[variant];
+    let left = perRound;
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (left-- > 0) await createRecord(store, codesSpec, codeInput(String(key++)));
+      }),
+    );
+    const elapsed = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    figures[variant].cpuMs.push((used.user + used.system) / 1000 / perRound);
+    figures[variant].perSecond.push(perRound / (elapsed / 1000));
+    const single: number[] = [];
+    for (let i = 0; i < perRound / 8; i++) {
+      const t = performance.now();
+      await createRecord(store, codesSpec, codeInput(String(key++)));
+      single.push(performance.now() - t);
+    }
+    figures[variant].latencyMs.push(median(single));
+  }
+  try {
+    // Warm both paths (prepared statements on every connection), then measure.
+    await round("without");
+    await round("with");
+    for (const f of Object.values(figures)) for (const list of Object.values(f)) list.length = 0;
+    for (let r = 0; r < rounds; r++) {
+      const order: (keyof typeof variants)[] = r % 2 === 0 ? ["without", "with"] : ["with", "without"];
+      for (const variant of order) await round(variant);
+    }
+  } finally {
+    await writer.close();
+    await database.drop();
+  }
+  const m = (v: keyof typeof variants, f: keyof Figures) => median(figures[v][f]);
+  const cpu = m("with", "cpuMs") / m("without", "cpuMs");
+  const time = m("without", "perSecond") / m("with", "perSecond");
+  const latency = m("with", "latencyMs") / m("without", "latencyMs");
+  console.log(
+    `outbox    the same create with / without its outbox row (${rounds} alternating rounds of ${perRound}, medians): ` +
+      `CPU per write ${m("with", "cpuMs").toFixed(3)} / ${m("without", "cpuMs").toFixed(3)} ms (${pct(cpu)}), ` +
+      `16 connections ${m("with", "perSecond").toFixed(0)} / ${m("without", "perSecond").toFixed(0)} writes/s (time per write ${pct(time)}), ` +
+      `1 connection ${m("with", "latencyMs").toFixed(2)} / ${m("without", "latencyMs").toFixed(2)} ms (${pct(latency)}); ` +
+      `goal: the outbox adds ≤ 20 % (was 2–4 ms CPU per write); ${load()}`,
+  );
+}
+
+/**
  * Open-loop writer: `rate` writes per second for `seconds`, each started at its due time whatever the previous ones
  * are doing (several connections at once). The monolith runs as its own process (its relay publishes the outbox);
  * the sync under test runs here. Offered = started / sending time; achieved = committed / time to the last commit.
  */
 async function benchLag() {
+  await measureOutboxCost();
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const namespace = uniqueNamespace("blag");
@@ -153,7 +243,9 @@ async function benchLag() {
     dev: { secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience },
     caller: "bench",
   };
+  const metrics = createSyncMetrics(new Registry());
   const sync = createLiveSync({
+    metrics,
     name: "bench-sync",
     origin: "monolith",
     event: REFERENCE_ROUTE.event,
@@ -205,16 +297,25 @@ async function benchLag() {
       maxInFlight: figures.reduce((n, f) => n + f.maxInFlight, 0),
     };
     const { created, updated } = w;
-    for (;;) {
-      const [row] = rowsOf<{ n: number }>(
-        await ref.db.execute(
-          sql`select count(*)::int as n from sync_keys where applied_at >= ${measureFrom.toISOString()}::timestamptz`,
-        ),
+    // Every event the writers committed (the monolith's outbox since the seed) must reach the sync's inbox.
+    const published = rowsOf<{ id: string }>(
+      await mono.db.execute(
+        sql`select id::text as id from outbox where source = 'monolith' and created_at >= ${measureFrom.toISOString()}::timestamptz`,
+      ),
+    ).map((r) => r.id);
+    const inboxIds = async () =>
+      new Set(
+        rowsOf<{ id: string }>(
+          await ref.db.execute(sql`select event_id as id from inbox where consumer = 'bench-sync'`),
+        ).map((r) => r.id),
       );
-      // One watermark per created key (updates land on keys that have one).
-      if ((row?.n ?? 0) >= created) break;
+    const deadline = Date.now() + 120_000;
+    let seen = await inboxIds();
+    while (published.some((id) => !seen.has(id)) && Date.now() < deadline) {
       await Bun.sleep(100);
+      seen = await inboxIds();
     }
+    const lost = published.filter((id) => !seen.has(id)).length;
     const [lag] = rowsOf<{ p50: number; p99: number; max: number }>(
       await ref.db.execute(sql`
         select percentile_cont(0.5) within group (order by extract(epoch from applied_at - event_time)) as p50,
@@ -222,12 +323,36 @@ async function benchLag() {
           max(extract(epoch from applied_at - event_time)) as max
         from sync_keys where applied_at >= ${measureFrom.toISOString()}::timestamptz`),
     );
+    // The relay's share: the outbox row's commit (created_at, its transaction's start) → marked sent.
+    const [relayed] = rowsOf<{ p50: number; p99: number }>(
+      await mono.db.execute(sql`
+        select percentile_cont(0.5) within group (order by extract(epoch from sent_at - created_at)) as p50,
+          percentile_cont(0.99) within group (order by extract(epoch from sent_at - created_at)) as p99
+        from outbox where source = 'monolith' and created_at >= ${measureFrom.toISOString()}::timestamptz`),
+    );
     const window = await recentLag(ref.db, "monolith", 60);
     console.log(
       `lag       ${total} writes offered at ${(total / w.sentIn).toFixed(0)}/s (target ${rate}/s, up to ${w.maxInFlight} in flight), ` +
         `achieved ${((created + updated) / w.answeredIn).toFixed(0)}/s (${values.writer} writer: ${created} created, ${updated} updated, ${total - created - updated} failed): ` +
         `commit → applied p50 ${ms(Number(lag?.p50))}, p99 ${ms(Number(lag?.p99))}, max ${ms(Number(lag?.max))} ` +
-        `(migrate-data status over the same window: p50 ${ms(window.p50Seconds)}, p99 ${ms(window.p99Seconds)})`,
+        `(migrate-data status over the same window: p50 ${ms(window.p50Seconds)}, p99 ${ms(window.p99Seconds)}); ` +
+        `of which commit → published p50 ${ms(Number(relayed?.p50))}, p99 ${ms(Number(relayed?.p99))}; ` +
+        `goal p99 ≤ 100 ms at 500/s offered; ${load()}`,
+    );
+    // Applied twice: the sync counts each event it applies once, after its commit; the inbox holds each id once.
+    const counted = await metrics.events.get();
+    const outcome = (name: string) =>
+      counted.values.filter((v) => v.labels.outcome === name).reduce((n, v) => n + v.value, 0);
+    const applied = outcome("applied");
+    const verify = await verifySides({
+      owner: { name: "monolith", db: mono.db },
+      candidate: { name: "reference-data", db: ref.db },
+      tables: REFERENCE_ROUTE.tables,
+    });
+    console.log(
+      `lag       checked: ${published.length} events published, ${lost} lost (not in the sync's inbox), ` +
+        `${applied - seen.size} applied twice (${applied} applies counted, ${seen.size} distinct events; ` +
+        `${outcome("duplicate")} redeliveries absorbed), sides ${verify.ok ? "equal" : "DIFFER"} after the run; goal 0 lost, 0 applied twice`,
     );
   } finally {
     await sync.stop();

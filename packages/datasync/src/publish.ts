@@ -1,6 +1,5 @@
-import { type Database, rowsOf } from "@fig/db";
+import type { Database } from "@fig/db";
 import { DATA_CHANGED_MAX_KEYS, type EventType, enqueueEvent } from "@fig/events";
-import { sql } from "drizzle-orm";
 import type { ChangeOp } from "./apply.ts";
 import { type DeclaredTable, keyOf, type Row } from "./declared-table.ts";
 
@@ -10,17 +9,6 @@ export type OwnerChange = { table: string; op: ChangeOp; rows: Row[] };
 /** JSON as events carry it: times as ISO strings (with their milliseconds). */
 const jsonRow = (row: Row) =>
   Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]));
-
-/**
- * A per-publisher change sequence, drawn after the write took its row locks: two writes of one key are
- * serialized by the lock, so the later commit draws the larger value. The outbox's own sequence serves.
- */
-async function nextSequence(tx: Database): Promise<number> {
-  const [row] = rowsOf<{ n: string | number }>(
-    await tx.execute(sql`select nextval(pg_get_serial_sequence('outbox', 'seq')) as n`),
-  );
-  return Number(row?.n);
-}
 
 /**
  * How an owner written in TypeScript publishes a declared table's change: in the write's transaction, through
@@ -58,9 +46,10 @@ export function createChangeRecorder({
         count: keys.length,
         truncated,
         rows: truncated ? [] : change.rows.map(jsonRow),
-        sequence: await nextSequence(tx),
       },
-      { source, subject: keys.length === 1 ? `${change.table}/${keys[0]}` : change.table },
+      // The per-key sequence is the outbox row's own `seq`, drawn by its insert after the write took its row
+      // locks: two writes of one key are serialized by the lock, so the later commit has the larger one.
+      { source, subject: keys.length === 1 ? `${change.table}/${keys[0]}` : change.table, sequence: true },
     );
   };
 }

@@ -2,7 +2,7 @@ import type { Database } from "@fig/db";
 import { sql } from "drizzle-orm";
 import { catalog, type EventData, type EventType } from "./catalog.ts";
 import { subjectOf } from "./subjects.ts";
-import { OUTBOX_CHANNEL, outbox } from "./tables.ts";
+import { OUTBOX_CHANNEL } from "./tables.ts";
 
 const notified = new WeakSet<object>();
 
@@ -12,7 +12,44 @@ export type EnqueueOptions = {
   traceparent?: string;
   /** The publishing service when it is not the catalog's owner (one of its `alsoPublishedBy`). */
   source?: string;
+  /**
+   * Stamps `data.sequence` with the outbox row's own `seq`, drawn by this insert: a change event's per-key
+   * sequence (drawn after the write's row locks, so a later commit of a key has a larger one) without a
+   * round trip of its own.
+   */
+  sequence?: boolean;
 };
+
+/**
+ * The outbox row in one statement (one round trip): the `seq` drawn first so `data.sequence` can carry it, and
+ * the relay's NOTIFY on the same statement when this transaction has not sent it yet. The text is fixed, so the
+ * driver prepares it once per connection. `created_at` (the event's time) is when the row is written, after
+ * the write took its locks, not when its transaction began: a write that waited for a row lock did not happen
+ * before it got it, and the sync's lag (event time → applied) then starts near the commit.
+ */
+function outboxInsert(row: {
+  id: string;
+  type: string;
+  source: string;
+  subject: string | null;
+  tenant: string | null;
+  traceparent: string | null;
+  data: string;
+  sequence: boolean;
+  notify: boolean;
+}) {
+  const data = row.sequence
+    ? sql`jsonb_set(${row.data}::jsonb, '{sequence}', to_jsonb(s.n))`
+    : sql`${row.data}::jsonb`;
+  const insert = sql`with s as (select nextval(pg_get_serial_sequence('outbox', 'seq')) as n),
+    ins as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
+      select ${row.id}::uuid, s.n, ${row.type}, ${row.source}, ${row.subject}, ${row.tenant}, ${row.traceparent}, ${data},
+        clock_timestamp()
+      from s returning seq)`;
+  return row.notify
+    ? sql`${insert} select pg_notify(${OUTBOX_CHANNEL}, '') from ins`
+    : sql`${insert} select seq from ins`;
+}
 
 /**
  * Records an event in the outbox, inside the caller's transaction: it is published if and only if the
@@ -36,19 +73,21 @@ export async function enqueueEvent<T extends EventType>(
   const source = options.source ?? definition.source;
   subjectOf("-", type, source); // throws for a source the catalog does not name
   const id = crypto.randomUUID();
-  await tx.insert(outbox).values({
-    id,
-    type,
-    source,
-    subject: options.subject ?? null,
-    tenant: options.tenant ?? null,
-    traceparent: options.traceparent ?? null,
-    data: parsed,
-  });
   // Delivered at commit, dropped on rollback: exactly the hint the relay needs. Once per transaction is enough.
-  if (!notified.has(tx)) {
-    notified.add(tx);
-    await tx.execute(sql`select pg_notify(${OUTBOX_CHANNEL}, '')`);
-  }
+  const notify = !notified.has(tx);
+  if (notify) notified.add(tx);
+  await tx.execute(
+    outboxInsert({
+      id,
+      type,
+      source,
+      subject: options.subject ?? null,
+      tenant: options.tenant ?? null,
+      traceparent: options.traceparent ?? null,
+      data: JSON.stringify(parsed),
+      sequence: options.sequence === true,
+      notify,
+    }),
+  );
   return id;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { count, eq, inArray } from "drizzle-orm";
+import { rowsOf } from "@fig/db";
+import { count, eq, inArray, sql } from "drizzle-orm";
 import { enqueueEvent, outbox, streamNames } from "../src/index.ts";
 import { capturingLogger, changed, enqueueMany, eventsTestEnv, outboxRows, until } from "./helpers.ts";
 import { effects, widgets } from "./schema.ts";
@@ -77,6 +78,61 @@ describe("enqueueEvent: the outbox row shares the state change's transaction", (
     ).rejects.toThrow();
 
     expect(await outboxCount()).toBe(before);
+  });
+});
+
+describe("enqueueEvent with sequence: a change event's per-key order, drawn by the outbox insert", () => {
+  test("data.sequence is the row's own seq; a write that waited for a key's lock gets the larger one, and its time is after the wait", async () => {
+    await env.tdb.db.insert(widgets).values({ id: "w-seq", name: "v0" });
+    let releaseFirst: () => void = () => {};
+    const firstHolds = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let firstLocked: () => void = () => {};
+    const locked = new Promise<void>((resolve) => {
+      firstLocked = resolve;
+    });
+    // The first write takes the row lock and records its event late; the second waits for the lock meanwhile.
+    const first = env.tdb.db.transaction(async (tx) => {
+      await tx.update(widgets).set({ name: "v1" }).where(eq(widgets.id, "w-seq"));
+      firstLocked();
+      await firstHolds;
+      return enqueueEvent(tx, "reference.changed", changed(301), { sequence: true });
+    });
+    await locked;
+    const second = env.tdb.db.transaction(async (tx) => {
+      await tx.update(widgets).set({ name: "v2" }).where(eq(widgets.id, "w-seq"));
+      return enqueueEvent(tx, "reference.changed", changed(302), { sequence: true });
+    });
+    // The second is queued on the lock (not yet through its update) when the first records its event.
+    await until(
+      async () => {
+        const [row] = rowsOf<{ n: number }>(
+          await env.tdb.db.execute(
+            sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          ),
+        );
+        return (row?.n ?? 0) > 0;
+      },
+      { message: "the second write to wait for the row lock" },
+    );
+    const releasedAt = Date.now();
+    releaseFirst();
+    const [a, b] = await Promise.all([first, second]);
+    const rows = await outboxRows(env.tdb.db, [a, b]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const [ra, rb] = [byId.get(a), byId.get(b)];
+    if (!ra || !rb) throw new Error("both events are in the outbox");
+    const seqA = (ra.data as { sequence?: number }).sequence;
+    const seqB = (rb.data as { sequence?: number }).sequence;
+    expect(seqA).toBe(ra.seq);
+    expect(seqB).toBe(rb.seq);
+    expect(seqB as number).toBeGreaterThan(seqA as number);
+    // The event's time is the outbox insert's, after the lock wait (its transaction began before the release).
+    expect(rb.created_at.getTime()).toBeGreaterThanOrEqual(releasedAt - 5);
+    // Without the option the data is stored as given.
+    const plain = await env.tdb.db.transaction((tx) => enqueueEvent(tx, "reference.changed", changed(303)));
+    expect((await outboxRows(env.tdb.db, [plain]))[0]?.data).toEqual(changed(303));
   });
 });
 

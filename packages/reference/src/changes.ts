@@ -1,6 +1,6 @@
-import { type Database, rowsOf } from "@fig/db";
+import type { Database } from "@fig/db";
 import { enqueueEvent, REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
-import { inArray, sql } from "drizzle-orm";
+import { inArray } from "drizzle-orm";
 import type { ResourceSpec, Row } from "./resource.ts";
 
 export type ChangeOp = "created" | "updated" | "deleted" | "imported";
@@ -20,17 +20,6 @@ async function storedRows(tx: Database, { spec, op, keys, rows }: ReferenceChang
   const found = (await tx.select().from(spec.table).where(inArray(spec.keyColumn, keys))) as Row[];
   const byKey = new Map(found.map((r) => [String(r[spec.key]), r]));
   return keys.map((k) => byKey.get(k)).filter((r): r is Row => r !== undefined);
-}
-
-/**
- * A per-publisher change sequence, drawn after the write took its row locks: two writes of one key are
- * serialized by the lock, so the later commit draws the larger value. The outbox's own sequence serves.
- */
-async function nextSequence(tx: Database): Promise<number> {
-  const [row] = rowsOf<{ n: string | number }>(
-    await tx.execute(sql`select nextval(pg_get_serial_sequence('outbox', 'seq')) as n`),
-  );
-  return Number(row?.n);
 }
 
 const isoOf = (value: unknown) => (value instanceof Date ? value.toISOString() : value);
@@ -68,9 +57,11 @@ export function referenceChangeRecorder({
         keys: truncated ? [] : keys,
         count: keys.length,
         truncated,
-        ...(withRows ? { rows, sequence: await nextSequence(tx) } : {}),
+        ...(withRows ? { rows } : {}),
       },
       {
+        // The per-key sequence is the outbox row's own `seq`, drawn by its insert after the write's row locks.
+        ...(withRows ? { sequence: true } : {}),
         subject: keys.length === 1 ? `${spec.resource}/${keys[0]}` : spec.resource,
         ...(source ? { source } : {}),
         ...(traceparent ? { traceparent } : {}),
