@@ -240,7 +240,7 @@ export function buildGateway(deps: GatewayDeps) {
     );
     return merged as unknown as ReturnType<typeof own>;
   };
-  return { app, metrics, breakers, limiter, shadow, sampler };
+  return { app, metrics, breakers, limiter, shadow, sampler, writeHolds };
 }
 
 /**

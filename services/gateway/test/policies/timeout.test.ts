@@ -116,4 +116,30 @@ describe("route deadline through the resilient send", () => {
     expect(other.expired).toBe(false);
     other.stop();
   });
+
+  test("deadlines share one timer: each fires at its time, never early; a stopped one never fires", async () => {
+    const started = Date.now();
+    const stopped = startDeadline(20);
+    const deadlines = [40, 25, 60, 25].map((ms) => ({ ms, deadline: startDeadline(ms), firedAfter: -1 }));
+    for (const d of deadlines)
+      d.deadline.signal.addEventListener("abort", () => {
+        d.firedAfter = Date.now() - started;
+      });
+    stopped.stop();
+    await Promise.all(
+      deadlines.map(
+        ({ deadline }) => new Promise((resolve) => deadline.signal.addEventListener("abort", resolve)),
+      ),
+    );
+    for (const { ms, deadline, firedAfter } of deadlines) {
+      expect(firedAfter).toBeGreaterThanOrEqual(ms);
+      expect(deadline.expired).toBe(true);
+      expect(isTimeoutError(deadline.signal.reason)).toBe(true);
+    }
+    // Fired in due order (25, 25, 40, 60), whatever the order they were started in.
+    const order = [...deadlines].sort((a, b) => a.firedAfter - b.firedAfter).map((d) => d.ms);
+    expect(order).toEqual([25, 25, 40, 60]);
+    expect(stopped.signal.aborted).toBe(false);
+    expect(stopped.expired).toBe(false);
+  });
 });

@@ -3,6 +3,7 @@ import { createMemoryRouteStore } from "../../src/state/memory-store.ts";
 import type { RouteStateStore } from "../../src/state/types.ts";
 import { routeTable } from "../fixtures/dash-routes.ts";
 import { bearer, ipFromHeader, operator, testGateway } from "../harness.ts";
+import { until } from "../policies/upstream.ts";
 
 // The write hold a flip of write ownership uses: held writes are not forwarded until released (then they go to
 // the new owner), a hold past its deadline answers 503 + Retry-After without forwarding, and the admin call that
@@ -35,7 +36,7 @@ async function hold(app: ReturnType<typeof testGateway>["app"], holdMs: number) 
 
 describe("write hold", () => {
   test("a held write is not forwarded; released after the owner moved, it goes to the new owner once", async () => {
-    const { app, sent, store } = gatewayWithLog();
+    const { app, sent, store, writeHolds } = gatewayWithLog();
     expect((await hold(app, 30_000)).status).toBe(200);
     const write = app.request("/api/codes", {
       method: "POST",
@@ -47,6 +48,8 @@ describe("write hold", () => {
     expect(read.status).toBe(200);
     const held = () => store.get("reference-data")?.writeHold;
     expect(held()).toBeTruthy();
+    // The write reaches the hold after its admission (its token verified): wait for it there.
+    await until(() => writeHolds.stats("reference-data").held === 1, "the write held");
     expect(sent.filter((s) => s.method === "POST")).toHaveLength(0);
     await store.change(
       "reference-data",
