@@ -110,6 +110,8 @@ export function createKvRouteStore({
       }
     })();
     stopWatch = () => watch.stop();
+    // stop() came while this was connecting, seeding or opening the watch (a process stopped as it started).
+    if (stopped) watch.stop();
     try {
       await consume(watch, new Set<string>());
     } finally {

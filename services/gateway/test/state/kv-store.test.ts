@@ -59,6 +59,19 @@ const put = async (
   });
 
 describe("route state in NATS KV", () => {
+  test("stop() right after start() ends the watch it was still opening (a process stopped as it started)", async () => {
+    const { store } = kvGateway(NATS_URL, `${bucket}_quickstop`);
+    await store.start();
+    const outcome = await Promise.race([
+      store.stop().then(() => "stopped"),
+      Bun.sleep(5000).then(() => "still running after 5 s"),
+    ]);
+    expect(outcome).toBe("stopped");
+    const admin = createNatsClient({ servers: NATS_URL, name: "gateway-test-cleanup" });
+    await (await admin.manager()).streams.delete(`KV_${bucket}_quickstop`).catch(() => {});
+    await admin.close();
+  });
+
   test("seeded once; a change through one replica's admin API is applied by another", async () => {
     const a = kvGateway();
     const b = kvGateway();
