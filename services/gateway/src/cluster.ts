@@ -29,8 +29,11 @@ const HEALTHY_RUN_MS = 60_000;
 /**
  * Process 0 of N: starts the other N-1 gateway processes (Bun.spawn, the same entry and environment plus
  * PORT and FIG_GATEWAY_PROCESS_INDEX), restarts one that dies (backing off), and stops them with itself.
- * They run detached, in their own process group: a Ctrl-C in a terminal reaches process 0 only, which
- * passes one SIGTERM on; a second signal would cut a process's drain short (serveApp handles the first).
+ * They stay in process 0's session: with a session of their own (`detached`), Linux's autogroup scheduling
+ * weighed each as a whole session against process 0 with the load generator, and under load the second
+ * process got ⅓ of the CPU (bench/gateway-scale.ts). So a signal to the group reaches them all (a Ctrl-C,
+ * systemd's control-group SIGTERM), and process 0's comes second: `ignoreRepeatedSignals` keeps a repeated
+ * one from ending a drain.
  * A process whose parent is gone stops itself (`watchParent`), so a `kill -9` of process 0 leaves none behind.
  *
  * @example
@@ -57,13 +60,19 @@ export function superviseProcesses({
     const child = Bun.spawn(argv, {
       env: { ...env, PORT: String(port), FIG_GATEWAY_PROCESS_INDEX: String(index) },
       stdio: ["ignore", "inherit", "inherit"],
-      detached: true,
     });
     live.set(index, child);
     logger.info({ gatewayProcess: index, pid: child.pid }, "gateway process started");
     void child.exited.then((code) => {
       live.delete(index);
-      if (stopping) return;
+      if (stopping) {
+        if (code !== 0)
+          logger.warn(
+            { gatewayProcess: index, pid: child.pid, code, signal: child.signalCode },
+            "gateway process did not stop cleanly",
+          );
+        return;
+      }
       const ranMs = Date.now() - startedAt;
       const delay = ranMs >= HEALTHY_RUN_MS ? restartDelayMs : (delays.get(index) ?? restartDelayMs);
       delays.set(index, Math.min(delay * 2, maxRestartDelayMs));
@@ -81,6 +90,8 @@ export function superviseProcesses({
 
   return {
     start(listeningPort) {
+      // A signal that came while process 0 was starting stopped it before there was anything to start.
+      if (stopping) return;
       port = listeningPort;
       for (let index = 1; index < role.processes; index++) spawn(index);
     },
@@ -124,4 +135,13 @@ export function watchParent({
   }, intervalMs);
   timer.unref?.();
   return () => clearInterval(timer);
+}
+
+/**
+ * Processes 1 … N-1: the first SIGTERM or SIGINT starts the drain (serveApp's handler, once per signal); a
+ * listener that stays keeps the same signal a second time (systemd's SIGTERM to the whole control group,
+ * then process 0's) from ending the process half-way. The shutdown's own deadline still ends it.
+ */
+export function ignoreRepeatedSignals(): void {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => {});
 }

@@ -5,7 +5,7 @@ import { createRouteDataReader } from "@fig/datasync/view";
 import type { NatsClient } from "@fig/events";
 import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
 import { buildGateway, SERVICE } from "./app.ts";
-import { type ProcessSupervisor, superviseProcesses, watchParent } from "./cluster.ts";
+import { ignoreRepeatedSignals, type ProcessSupervisor, superviseProcesses, watchParent } from "./cluster.ts";
 import { rateLimitShare, withProcessHeader } from "./cluster-share.ts";
 import { loadConfig, processEnvironment } from "./config.ts";
 import type { UpstreamDocument } from "./docs/merge.ts";
@@ -108,6 +108,7 @@ function processComponents(
 ) {
   if (role.processes <= 1) return [];
   if (role.index > 0) {
+    ignoreRepeatedSignals();
     const parentPid = process.ppid;
     let unwatch = () => {};
     return [

@@ -12,7 +12,11 @@ const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 /** 4 a minute: each of the 2 processes enforces 2, refilled one per 30 s, so a test sees no refill. */
 const LIMIT = 4;
 
-const monolith = startEchoUpstream("monolith");
+/** The monolith, whose `…/slow` paths answer after a second: requests still in flight while a process drains. */
+const monolith = startEchoUpstream("monolith", async (request) => {
+  if (new URL(request.url).pathname.endsWith("/slow")) await Bun.sleep(1000);
+  return Response.json({ upstream: "monolith" });
+});
 const candidate = startEchoUpstream("reference-data");
 const namespaces: string[] = [];
 const started: Bun.Subprocess[] = [];
@@ -33,7 +37,7 @@ function freePort(): number {
   return port;
 }
 
-type Cluster = { proc: Bun.Subprocess; base: string };
+type Cluster = { proc: Bun.Subprocess; base: string; output: () => string };
 
 function startCluster(processes: number): Cluster {
   const port = freePort();
@@ -57,11 +61,17 @@ function startCluster(processes: number): Cluster {
       VALIDATION_URL: monolith.url,
       RATE_LIMIT_PER_MINUTE: String(LIMIT),
     },
-    stdout: "ignore",
+    stdout: "pipe",
     stderr: "inherit",
   });
   started.push(proc);
-  return { proc, base: `http://127.0.0.1:${port}` };
+  // Read as it comes (a full pipe would block the gateway): its warnings, one JSON line each.
+  let output = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stdout) output += decoder.decode(chunk, { stream: true });
+  })();
+  return { proc, base: `http://127.0.0.1:${port}`, output: () => output };
 }
 
 /**
@@ -258,17 +268,41 @@ describe("two gateway processes on one port", () => {
   }, 30_000);
 });
 
-describe("SIGTERM to process 0", () => {
-  test("drains and stops every process, all exiting 0", async () => {
+describe("stopping process 0", () => {
+  test("SIGTERM drains and stops every process, all exiting 0", async () => {
     const cluster = startCluster(2);
     await waitForBoth(cluster);
     const children = childrenOf(cluster.proc.pid);
     expect(children).toHaveLength(1);
     cluster.proc.kill("SIGTERM");
     expect(await cluster.proc.exited).toBe(0);
-    // Process 0 exits only after its processes did (it waits for them).
+    // Process 0 exits only after its processes did (it waits for them), and says when one did not exit 0.
     expect(children.filter(alive)).toEqual([]);
+    expect(cluster.output()).not.toContain("did not stop cleanly");
     const after = await fetch(`${cluster.base}/health`).catch((error: Error) => error);
     expect(after).toBeInstanceOf(Error);
+  }, 60_000);
+
+  test("SIGTERM to every process (systemd's control-group kill), then process 0's own: requests in flight finish", async () => {
+    const cluster = startCluster(2);
+    await waitForBoth(cluster);
+    const children = childrenOf(cluster.proc.pid);
+    // Slow requests on connections of their own: some reach each process, and are in flight at the signals.
+    const headers = await reader("in-flight");
+    const slow = Array.from({ length: 12 }, () => once(`${cluster.base}/api/anything/slow`, { headers }));
+    await until(
+      () => monolith.received.filter((r) => r.path.endsWith("/slow")).length === 12,
+      "all 12 at the monolith",
+    );
+    for (const pid of children) process.kill(pid, "SIGTERM");
+    await Bun.sleep(200);
+    cluster.proc.kill("SIGTERM");
+    const answers = await Promise.all(slow);
+    expect(new Set(answers.map((a) => a.process))).toEqual(new Set(["0", "1"]));
+    // The second SIGTERM, passed on by process 0 while process 1 drained, did not end it half-way.
+    expect(answers.map((a) => a.response.status)).toEqual(Array(12).fill(200));
+    expect(await cluster.proc.exited).toBe(0);
+    expect(children.filter(alive)).toEqual([]);
+    expect(cluster.output()).not.toContain("did not stop cleanly");
   }, 60_000);
 });
