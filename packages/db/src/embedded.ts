@@ -19,9 +19,18 @@ export type { PGlite };
 /** Where a fresh PGlite cluster is kept for reuse: initdb costs seconds, copying its files a fraction of one. */
 export const DEFAULT_TEMPLATE_DIR = join(homedir(), ".cache", "fig");
 
-const pgliteVersion: string = JSON.parse(
-  readFileSync(new URL("../package.json", import.meta.resolve("@electric-sql/pglite")), "utf8"),
-).version;
+let version: string | undefined;
+
+/**
+ * The installed PGlite's version, read on first use rather than at import: drizzle-kit loads a service's schema
+ * (and through it this package) as CommonJS under Node, where import.meta.resolve does not exist.
+ */
+function pgliteVersion(): string {
+  version ??= JSON.parse(
+    readFileSync(new URL("../package.json", import.meta.resolve("@electric-sql/pglite")), "utf8"),
+  ).version as string;
+  return version;
+}
 
 let compiled: Promise<WebAssembly.Module> | undefined;
 
@@ -62,7 +71,7 @@ export async function openPglite(
   const compiling = pgliteModule();
   if (path && !existsSync(join(path, "PG_VERSION")) && templateDir !== null) {
     // The copy runs on libuv's threads while the main thread compiles.
-    const base = join(templateDir, `pglite-${pgliteVersion}-wal1m-postgres-only`);
+    const base = join(templateDir, `pglite-${pgliteVersion()}-wal1m-postgres-only`);
     let template = await templateCluster(base, compiling);
     if (template && migrationsFolder) {
       // Named after the folder's owner (services/<name>/drizzle) too: a reader of the cache sees whose it is.
