@@ -39,6 +39,7 @@ import {
 } from "./lib/report.ts";
 import {
   freePort,
+  machineCpuSeconds,
   processCpuSeconds,
   type Service,
   serviceEnv,
@@ -163,11 +164,13 @@ async function verifyTarget(target: Target, authorization: string): Promise<bool
 
 // ─── measuring ──────────────────────────────────────────────────────────────────────────────────────────────
 
-type Run = { wrk: WrkResult; cpuSeconds: number[] };
+/** `idle`: the share of the machine's CPU nobody used during the run (what a second process could take). */
+type Run = { wrk: WrkResult; cpuSeconds: number[]; idle: number };
 
 async function measure(target: Target, script: string, args: Args, seconds = args.duration): Promise<Run> {
   const pids = target.name === "direct" ? [target.service.pid] : gatewayPids(target);
   const before = pids.map(processCpuSeconds);
+  const machine = machineCpuSeconds();
   const wrk = await runWrk({
     url: target.url,
     script,
@@ -175,7 +178,13 @@ async function measure(target: Target, script: string, args: Args, seconds = arg
     threads: args.threads,
     seconds,
   });
-  return { wrk, cpuSeconds: pids.map((pid, i) => processCpuSeconds(pid) - (before[i] ?? 0)) };
+  const after = machineCpuSeconds();
+  const total = after.total - machine.total;
+  return {
+    wrk,
+    cpuSeconds: pids.map((pid, i) => processCpuSeconds(pid) - (before[i] ?? 0)),
+    idle: total > 0 ? 1 - (after.busy - machine.busy) / total : 0,
+  };
 }
 
 /** As bench/gateway.ts: 1 s runs until two in a row agree within 5 % (the JIT needs seconds of load). */
@@ -189,7 +198,15 @@ async function warmUp(target: Target, script: string, args: Args): Promise<void>
   }
 }
 
-type Row = { rps: number; ratio: number; p50: number; p99: number; cpuUs: number; shares: number[] };
+type Row = {
+  rps: number;
+  ratio: number;
+  p50: number;
+  p99: number;
+  cpuUs: number;
+  shares: number[];
+  idle: number;
+};
 
 async function benchScale(args: Args) {
   heading(`Throughput: the gateway as 1 and as ${args.processes} processes on one port, ÷ direct`);
@@ -264,7 +281,7 @@ async function benchScale(args: Args) {
       let directRps = 0;
       const cells: string[] = [];
       for (const target of targets) {
-        const { wrk, cpuSeconds } = await measure(target, script, args);
+        const { wrk, cpuSeconds, idle } = await measure(target, script, args);
         check(
           wrk.non2xx === 0 && wrk.errors === 0,
           `${target.label}: ${wrk.non2xx} non-2xx, ${wrk.errors} errors`,
@@ -278,6 +295,7 @@ async function benchScale(args: Args) {
           p99: wrk.p99,
           cpuUs: (total / wrk.requests) * 1e6,
           shares: cpuSeconds.map((s) => (total > 0 ? s / total : 0)),
+          idle,
         };
         rows.set(target.name, [...(rows.get(target.name) ?? []), row]);
         cells.push(
@@ -289,7 +307,7 @@ async function benchScale(args: Args) {
 
     line();
     line(
-      `  ${"target".padEnd(30)} ${"req/s (median)".padStart(14)} ${"ratio".padStart(6)} ${"ratios".padEnd(18)} ${"p50/p99 ms".padEnd(13)} ${"CPU/req".padStart(8)}  CPU split`,
+      `  ${"target".padEnd(30)} ${"req/s (median)".padStart(14)} ${"ratio".padStart(6)} ${"ratios".padEnd(18)} ${"p50/p99 ms".padEnd(13)} ${"CPU/req".padStart(8)} ${"idle".padStart(5)}  CPU split`,
     );
     const medians: Record<string, { rps: number; ratio: number }> = {};
     for (const target of targets) {
@@ -311,13 +329,16 @@ async function benchScale(args: Args) {
           list.map((r) => r.p50),
         ).toFixed(2)}/${median(list.map((r) => r.p99)).toFixed(1)}`.padEnd(13)} ${`${Math.round(
           median(list.map((r) => r.cpuUs)),
-        )} µs`.padStart(8)}  ${split ?? ""}`,
+        )} µs`.padStart(
+          8,
+        )} ${`${Math.round(median(list.map((r) => r.idle)) * 100)} %`.padStart(5)}  ${split ?? ""}`,
       );
     }
     line(
       "  (CPU/req: every gateway process's user+sys ÷ requests; for direct, the upstream's. CPU split: each",
     );
-    line("  gateway process's share of that CPU in the last round, process 0 first.)");
+    line("  gateway process's share of that CPU in the last round, process 0 first. idle: the machine's CPU");
+    line("  nobody used during the runs, median: all a second process could add.)");
     line(`  load average after: ${loadAverage()}`);
 
     const single = medians["gateway×1"] ?? { rps: 0, ratio: 0 };
