@@ -4,17 +4,18 @@ import { catalog, type EventType, type FigEvent, isEventType } from "./catalog.t
 // CloudEvents 1.0 NATS protocol binding, binary mode: attributes as `ce-` headers, data as the payload.
 // https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/nats-protocol-binding.md
 export function envelopeHeaders(event: FigEvent): MsgHdrs {
+  // append, not set: the headers are new, and set searches them for the key first (the relay's hot path).
   const h = natsHeaders();
-  h.set("ce-specversion", "1.0");
-  h.set("ce-id", event.id);
-  h.set("ce-type", event.type);
-  h.set("ce-source", event.source);
-  h.set("ce-time", event.time);
-  h.set("ce-dataschema", `urn:fig:events:${event.type}:v${catalog[event.type].version}`);
-  h.set("content-type", "application/json");
-  if (event.subject) h.set("ce-subject", event.subject);
-  if (event.tenant) h.set("tenant", event.tenant);
-  if (event.traceparent) h.set("traceparent", event.traceparent);
+  h.append("ce-specversion", "1.0");
+  h.append("ce-id", event.id);
+  h.append("ce-type", event.type);
+  h.append("ce-source", event.source);
+  h.append("ce-time", event.time);
+  h.append("ce-dataschema", `urn:fig:events:${event.type}:v${catalog[event.type].version}`);
+  h.append("content-type", "application/json");
+  if (event.subject) h.append("ce-subject", event.subject);
+  if (event.tenant) h.append("tenant", event.tenant);
+  if (event.traceparent) h.append("traceparent", event.traceparent);
   return h;
 }
 
@@ -26,7 +27,10 @@ export class EnvelopeError extends Error {
 
 /** Reads a message back into a typed event; throws EnvelopeError when it is not a valid catalog event. */
 export function readEnvelope(headers: MsgHdrs | undefined, payload: Uint8Array): FigEvent {
-  const get = (name: string) => headers?.get(name) || undefined;
+  // One pass over the headers instead of a search per attribute (the consumer's hot path).
+  const attributes = new Map<string, string>();
+  for (const [key, values] of headers ?? []) if (values[0]) attributes.set(key, values[0]);
+  const get = (name: string) => attributes.get(name);
   const type = get("ce-type");
   const id = get("ce-id");
   if (get("ce-specversion") !== "1.0" || !id || !type)

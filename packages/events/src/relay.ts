@@ -1,7 +1,7 @@
 import type { DatabaseHandle } from "@fig/db";
 import { backoffDelayMs } from "@fig/retry";
 import type { PubAck } from "@nats-io/jetstream";
-import { and, asc, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { EventType } from "./catalog.ts";
 import { envelopeHeaders } from "./envelope.ts";
@@ -114,15 +114,12 @@ export function createOutboxRelay({
       const published = firstFailure === -1 ? rows : rows.slice(0, firstFailure);
       if (published.length > 0) {
         await afterPublish?.(published.map((r) => r.id));
+        // The ids as one jsonb parameter: drizzle's inArray builds (and Postgres parses) a parameter per id.
+        const ids = JSON.stringify(published.map((r) => r.id));
         await tx
           .update(outbox)
           .set({ sent_at: new Date() })
-          .where(
-            inArray(
-              outbox.id,
-              published.map((r) => r.id),
-            ),
-          );
+          .where(sql`${outbox.id} in (select value::uuid from jsonb_array_elements_text(${ids}::jsonb))`);
       }
       const failure =
         firstFailure === -1 ? undefined : (results[firstFailure] as PromiseRejectedResult).reason;
