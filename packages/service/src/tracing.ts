@@ -68,14 +68,23 @@ export function setupTracing({ serviceName, otlpEndpoint, spanProcessors = [] }:
   return { tracer: provider.getTracer(serviceName), shutdown: () => provider.shutdown() };
 }
 
-// Random ids from a pooled buffer of Web Crypto bytes, hex through a table: ≈ 10× cheaper than the SDK's generator.
+// Random ids from a pooled buffer of Web Crypto bytes: ≈ 10× cheaper than the SDK's generator. Hex by
+// Uint8Array.prototype.toHex (ES2026) where the runtime has it: one flat string, where adding up two-character
+// pieces builds a rope of 16 (≈ 1 KB of garbage per trace id); through the table elsewhere.
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const pool = new Uint8Array(4096);
 let poolAt = pool.length;
+type WithToHex = Uint8Array & { toHex?: () => string };
+const hasToHex = typeof (pool as WithToHex).toHex === "function";
 function randomHex(bytes: number): string {
   if (poolAt + bytes > pool.length) {
     crypto.getRandomValues(pool);
     poolAt = 0;
+  }
+  if (hasToHex) {
+    const hex = (pool.subarray(poolAt, poolAt + bytes) as WithToHex).toHex?.() as string;
+    poolAt += bytes;
+    return hex;
   }
   let out = "";
   for (let end = poolAt + bytes; poolAt < end; poolAt++) out += HEX[pool[poolAt] as number];
