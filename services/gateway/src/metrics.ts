@@ -7,6 +7,17 @@ import type { ProxyMetrics } from "./proxy/forward.ts";
  * The gateway's own Prometheus metrics, per route AND upstream (canary analysis compares them), served on
  * /metrics after the HTTP ones. prom-client stays out of the request path: the proxy sees `ProxyMetrics`.
  */
+// Status codes as label values, made once each (String() of a number allocates a new string every call).
+const statusText: string[] = [];
+function statusOf(status: number): string {
+  let text = statusText[status];
+  if (text === undefined) {
+    text = String(status);
+    statusText[status] = text;
+  }
+  return text;
+}
+
 export function createGatewayMetrics(): ProxyMetrics & { registry: Registry } {
   const registry = new Registry();
   const requests = new BoundCounter({
@@ -43,7 +54,7 @@ export function createGatewayMetrics(): ProxyMetrics & { registry: Registry } {
   return {
     registry,
     observe(route, upstream, method, status, seconds) {
-      requests.child(route, upstream, method, String(status)).inc();
+      requests.child(route, upstream, method, statusOf(status)).inc();
       duration.child(route, upstream).observe(seconds);
       if (status >= 500) errors.child(route, upstream, `http_${status}`).inc();
     },
@@ -85,7 +96,7 @@ export function createHttpMetrics(): HttpMetrics {
   return {
     registry,
     observe(method, route, status, seconds) {
-      const code = String(status);
+      const code = statusOf(status);
       requests.child(method, route, code).inc();
       duration.child(method, route, code).observe(seconds);
     },

@@ -171,9 +171,10 @@ export function createBreakers({
 
   return {
     isOpen,
-    async run(upstream, fn) {
+    // Not async: cockatiel's execute is the promise; a frame of our own would add one per attempt.
+    run(upstream, fn) {
       const { policy } = entry(upstream);
-      if (isOpen(upstream)) throw new BrokenCircuitError();
+      if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
       return policy.execute(fn);
     },
     state: (upstream) => {

@@ -73,13 +73,25 @@ export function limitFor(policy: RoutePolicies["rateLimit"], roles: readonly Rol
   return limit ?? policy.perMinute;
 }
 
+// A route's limit and policy fields are the same on every answer: made once per limit (a handful of values).
+const fieldsByLimit = new Map<number, { limit: string; policy: string }>();
+function limitFields(limit: number) {
+  let fields = fieldsByLimit.get(limit);
+  if (!fields) {
+    fields = { limit: String(limit), policy: `${limit};w=60` };
+    if (fieldsByLimit.size < 1000) fieldsByLimit.set(limit, fields);
+  }
+  return fields;
+}
+
 /** The RateLimit-* fields (draft-ietf-httpapi-ratelimit-headers) for a decision; Retry-After on refusal. */
 export function rateLimitHeaders(d: RateDecision): Record<string, string> {
+  const fixed = limitFields(d.limit);
   const headers: Record<string, string> = {
-    "ratelimit-limit": String(d.limit),
+    "ratelimit-limit": fixed.limit,
     "ratelimit-remaining": String(d.remaining),
     "ratelimit-reset": String(d.resetSeconds),
-    "ratelimit-policy": `${d.limit};w=60`,
+    "ratelimit-policy": fixed.policy,
   };
   if (!d.allowed) headers["retry-after"] = String(d.retryAfterSeconds);
   return headers;

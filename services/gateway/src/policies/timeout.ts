@@ -77,16 +77,18 @@ class DeadlineWheel {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
     const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const [due, slot] of this.slots) {
-      if (due <= now) {
-        this.slots.delete(due);
-        for (const deadline of slot) deadline.expire();
-      } else if (slot.size === 0) {
-        this.slots.delete(due);
-      } else if (due < next) next = due;
+    const due: number[] = [];
+    for (const [at, slot] of this.slots) if (at <= now || slot.size === 0) due.push(at);
+    // Earliest first: a late timer (a busy event loop) still fires deadlines in the order they fell due.
+    due.sort((a, b) => a - b);
+    for (const at of due) {
+      const slot = this.slots.get(at);
+      this.slots.delete(at);
+      if (slot && at <= now) for (const deadline of slot) deadline.expire();
     }
-    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    let next = Number.POSITIVE_INFINITY;
+    for (const at of this.slots.keys()) if (at < next) next = at;
+    if (next !== Number.POSITIVE_INFINITY && next < this.armedFor) this.arm(next);
   }
 }
 

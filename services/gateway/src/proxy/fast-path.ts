@@ -86,30 +86,41 @@ class Exchange {
 
   // ─── the request's logger (pino's API, as much as the proxy uses) ───
   setBindings(bindings: Record<string, unknown>): void {
-    this.bindings = { ...this.bindings, ...bindings };
+    if (this.bindings === undefined) this.bindings = bindings;
+    else this.bindings = { ...this.bindings, ...bindings };
   }
   isLevelEnabled(level: string): boolean {
     return this.base.isLevelEnabled(level);
   }
   /** The fields of every line of this request: as the chain's child logger (request_id, trace_id, bindings). */
-  fields(object: object): object {
-    return {
-      request_id: this.requestId,
-      ...(this.traceId ? { trace_id: this.traceId } : {}),
-      ...this.bindings,
-      ...object,
-    };
+  fields(object: Record<string, unknown>): Record<string, unknown> {
+    const fields: Record<string, unknown> = { request_id: this.requestId };
+    if (this.traceId) fields.trace_id = this.traceId;
+    const bindings = this.bindings;
+    if (bindings) for (const name in bindings) fields[name] = bindings[name];
+    for (const name in object) fields[name] = object[name];
+    return fields;
   }
-  debug(object: object, message: string): void {
+  /** The access line: the request's fields and the line's own, one object (what pino serialises). */
+  access(route: string, status: number, seconds: number): Record<string, unknown> {
+    const fields = this.fields({});
+    fields.method = this.method;
+    fields.path = this.path;
+    fields.route = route;
+    fields.status = status;
+    fields.duration_ms = Math.round(seconds * 10000) / 10;
+    return fields;
+  }
+  debug(object: Record<string, unknown>, message: string): void {
     if (this.base.isLevelEnabled("debug")) this.base.debug(this.fields(object), message);
   }
-  info(object: object, message: string): void {
+  info(object: Record<string, unknown>, message: string): void {
     if (this.base.isLevelEnabled("info")) this.base.info(this.fields(object), message);
   }
-  warn(object: object, message: string): void {
+  warn(object: Record<string, unknown>, message: string): void {
     this.base.warn(this.fields(object), message);
   }
-  error(object: object, message: string): void {
+  error(object: Record<string, unknown>, message: string): void {
     this.base.error(this.fields(object), message);
   }
 }
@@ -173,9 +184,9 @@ export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }:
     span.end();
     httpMetrics.observe(x.method, pattern, status, seconds);
     // The access line as observeRequests writes it (a level below which nothing is built).
-    if (status >= 500 && status !== 503) x.error(line(x, pattern, status, seconds), "request failed");
-    else if (status === 503) x.warn(line(x, pattern, status, seconds), "request refused: not ready");
-    else if (logger.isLevelEnabled("info")) x.info(line(x, pattern, status, seconds), "request");
+    if (status >= 500 && status !== 503) logger.error(x.access(pattern, status, seconds), "request failed");
+    else if (status === 503) logger.warn(x.access(pattern, status, seconds), "request refused: not ready");
+    else if (logger.isLevelEnabled("info")) logger.info(x.access(pattern, status, seconds), "request");
     return response;
   }
 
@@ -189,11 +200,3 @@ export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }:
     );
   }
 }
-
-const line = (x: Exchange, route: string, status: number, seconds: number) => ({
-  method: x.method,
-  path: x.path,
-  route,
-  status,
-  duration_ms: Math.round(seconds * 10000) / 10,
-});

@@ -9,7 +9,7 @@ import { isAbortError } from "../policies/timeout.ts";
 import type { UpstreamRequest } from "../policies/types.ts";
 import type { RouteDefinition, RouteTable } from "../routes.ts";
 import type { LiveRoute, RouteStateStore } from "../state/types.ts";
-import { clientResponse, upstreamRequestHeaders } from "./headers.ts";
+import { clientResponse, rewriteRequestHeaders } from "./headers.ts";
 import { createRouteMatcher } from "./match.ts";
 import { bucketOf, pickByWeight } from "./pick.ts";
 import type { WriteHolds } from "./write-hold.ts";
@@ -195,17 +195,21 @@ export function createProxyHandler(deps: ProxyDeps) {
     return fallback;
   }
 
-  /** The request as the upstream gets it: forwarding headers rewritten, the body streamed as it came. */
+  /**
+   * The request as the upstream gets it: forwarding headers rewritten on the client's own Headers (in place:
+   * nothing reads the client's hop-by-hop or x-fig-* fields after this point), the body streamed as it came.
+   */
   function upstreamRequestOf({ c, clientIp }: ProxyRequest): UpstreamRequest {
     const incoming = c.req.raw;
-    const headers = upstreamRequestHeaders(incoming.headers, {
+    const url = incoming.url;
+    const headers = rewriteRequestHeaders(incoming.headers, {
       requestId: c.get("requestId"),
       traceparent: traceparentOf(c.get("span")) ?? incoming.headers.get("traceparent") ?? undefined,
       clientIp,
-      proto: c.req.url.startsWith("https:") ? "https" : "http",
+      proto: url.startsWith("https:") ? "https" : "http",
       host: incoming.headers.get("host") ?? undefined,
     });
-    return { method: incoming.method, url: incoming.url, headers, body: incoming.body };
+    return { method: incoming.method, url, headers, body: incoming.body };
   }
 
   /** No answer from any upstream: 499 when the client left first, else the policies' problem (metrics, log bindings). */

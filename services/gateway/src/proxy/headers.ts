@@ -49,6 +49,27 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardedInfo): 
   return out;
 }
 
+/**
+ * `upstreamRequestHeaders` done on the client's own Headers, in place: the same fields sent upstream without a
+ * copy of every field (the bearer token is most of a request's header bytes). Only names are read to find what
+ * to drop; nearly always that is `host` alone. The caller must not need the removed fields afterwards.
+ */
+export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): Headers {
+  const listed = connectionListed(headers);
+  const prior = info.clientIp ? headers.get("x-forwarded-for") : null;
+  const drop: string[] = [];
+  for (const name of headers.keys())
+    if (HOP_BY_HOP.has(name) || name === "host" || name.startsWith("x-fig-") || listed?.has(name))
+      drop.push(name);
+  for (const name of drop) headers.delete(name);
+  headers.set("x-request-id", info.requestId);
+  if (info.traceparent) headers.set("traceparent", info.traceparent);
+  if (info.clientIp) headers.set("x-forwarded-for", prior ? `${prior}, ${info.clientIp}` : info.clientIp);
+  headers.set("x-forwarded-proto", info.proto);
+  if (info.host) headers.set("x-forwarded-host", info.host);
+  return headers;
+}
+
 /** The upstream's response headers for the client, less hop-by-hop fields. */
 export function clientResponseHeaders(upstream: Headers): Headers {
   const listed = connectionListed(upstream);
