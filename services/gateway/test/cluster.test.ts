@@ -242,6 +242,34 @@ describe("two gateway processes on one port", () => {
     expect(admitted).toBe(LIMIT);
   });
 
+  test("breakers are per process: each ejects a dead candidate on its own failures", async () => {
+    await setWeights(cluster.base, { monolith: 0, "reference-data": 100 });
+    await everyProcessHas(cluster.base, { monolith: 0, "reference-data": 100 });
+    candidate.stop();
+    // One kept-alive connection meets one process: only that one sees the candidate refuse.
+    const headers = await reader("breaker");
+    const seen = new Set<string | null>();
+    for (let i = 0; i < 8; i++) {
+      const response = await fetch(`${cluster.base}/api/codes/00103`, { headers });
+      await response.arrayBuffer();
+      seen.add(response.headers.get(PROCESS_HEADER));
+    }
+    expect(seen.size).toBe(1);
+    const [failed] = [...seen] as string[];
+    const views = await fromEveryProcess(async () => {
+      const answer = await once(`${cluster.base}/_fig/routes`, {
+        headers: await operator(`op-${crypto.randomUUID()}`),
+      });
+      const body = JSON.parse(answer.text) as {
+        routes: { id: string; upstreams: { name: string; breaker: string }[] }[];
+      };
+      const route = body.routes.find((r) => r.id === "reference-data");
+      return { ...answer, breaker: route?.upstreams.find((u) => u.name === "reference-data")?.breaker };
+    });
+    for (const [process, list] of views)
+      expect(list.at(-1)?.breaker, `process ${process}`).toBe(process === failed ? "open" : "closed");
+  });
+
   test("a process that dies is started again", async () => {
     const [first] = childrenOf(cluster.proc.pid);
     expect(first).toBeDefined();
