@@ -223,6 +223,18 @@ describe("two gateway processes on one port", () => {
     expect([...seen].sort()).toEqual(["monolith", "reference-data"]);
   }, 60_000);
 
+  test("each process's /metrics labels its gateway_* series with its index", async () => {
+    // The sticky test sent requests through both processes: each has counted some.
+    const answers = await fromEveryProcess(() => once(`${cluster.base}/metrics`));
+    for (const [process, list] of answers) {
+      const lines = (list[0]?.text ?? "")
+        .split("\n")
+        .filter((l) => l.startsWith("gateway_upstream_requests_total{"));
+      expect(lines.length, `process ${process}`).toBeGreaterThan(0);
+      for (const line of lines) expect(line).toContain(`gateway_process="${process}"`);
+    }
+  });
+
   test(`each process enforces ⌊${LIMIT} ÷ 2⌋ a minute: together, never more than ${LIMIT}`, async () => {
     const token = await auth.token({ sub: "limited", roles: ["viewer"] });
     const headers = { authorization: `Bearer ${token}` };
