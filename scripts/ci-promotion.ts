@@ -98,8 +98,11 @@ function start(name: string, port: number, env: Record<string, string>): Child {
   return child;
 }
 
-/** A tenant's editor seeds data; the gateway's admin API (/_fig) takes an operator: role operator in tenant platform. */
-const token = (roles: ("editor" | "admin" | "operator")[], tenant = TENANT) =>
+/**
+ * A tenant's editor seeds data; the control plane (the gateway's /_fig, a service's /_fig/faults) takes an
+ * operator: role operator in tenant platform (FIG_OPERATOR_TENANT's default, which nothing here sets).
+ */
+const token = (roles: ("editor" | "operator")[], tenant = TENANT) =>
   mintDevToken({
     secret: AUTH.AUTH_DEV_SECRET,
     issuer: AUTH.AUTH_ISSUER,
@@ -141,21 +144,21 @@ async function promote(gatewayUrl: string, args: string[]) {
 
 type GatewayRoute = { id: string; upstreams: { name: string; weight: number }[] };
 
-async function routes(gatewayUrl: string, admin: string): Promise<GatewayRoute[]> {
-  const res = await fetch(`${gatewayUrl}/_fig/routes`, { headers: { authorization: `Bearer ${admin}` } });
+async function routes(gatewayUrl: string, operator: string): Promise<GatewayRoute[]> {
+  const res = await fetch(`${gatewayUrl}/_fig/routes`, { headers: { authorization: `Bearer ${operator}` } });
   if (!res.ok) fail(`GET /_fig/routes: ${res.status}`);
   return ((await res.json()) as { routes: GatewayRoute[] }).routes;
 }
 
-async function weights(gatewayUrl: string, admin: string, id = ROUTE): Promise<Record<string, number>> {
+async function weights(gatewayUrl: string, operator: string, id = ROUTE): Promise<Record<string, number>> {
   const route =
-    (await routes(gatewayUrl, admin)).find((r) => r.id === id) ?? fail(`no route ${id} at the gateway`);
+    (await routes(gatewayUrl, operator)).find((r) => r.id === id) ?? fail(`no route ${id} at the gateway`);
   return Object.fromEntries(route.upstreams.map((u) => [u.name, u.weight]));
 }
 
-async function latestPromotion(gatewayUrl: string, admin: string, route = ROUTE) {
+async function latestPromotion(gatewayUrl: string, operator: string, route = ROUTE) {
   const res = await fetch(`${gatewayUrl}/_fig/promotions?route=${route}`, {
-    headers: { authorization: `Bearer ${admin}` },
+    headers: { authorization: `Bearer ${operator}` },
   });
   if (!res.ok) fail(`GET /_fig/promotions: ${res.status}`);
   const { promotions } = (await res.json()) as {
@@ -187,7 +190,7 @@ async function main() {
   });
   await Promise.all([waitReady(monolith), waitReady(referenceData)]);
   const editor = await token(["editor"]);
-  const admin = await token(["operator"], "platform");
+  const operator = await token(["operator"], "platform");
   await seed(monolith, editor);
   await seed(referenceData, editor);
   say("seeded contexts and codes into the monolith and reference-data");
@@ -202,7 +205,7 @@ async function main() {
   const common = ["--engine", "builtin", "--vus", "4", "--step-duration", "3s", "--min-requests", "30"];
   // Every carved-out route, from its defaults: the candidate is the upstream that is not the monolith. A route
   // with one upstream (Fig's own, e.g. identity, routed whole) has nothing to promote.
-  const all = (await routes(gateway.url, admin)).filter((r) => r.id !== "default");
+  const all = (await routes(gateway.url, operator)).filter((r) => r.id !== "default");
   for (const r of all.filter((r) => r.upstreams.length < 2))
     say(`route ${r.id}: one upstream (${r.upstreams[0]?.name}), nothing to promote`);
   const table = all.filter((r) => r.upstreams.length >= 2);
@@ -211,9 +214,9 @@ async function main() {
     const candidate =
       route.upstreams.find((u) => u.name !== "monolith")?.name ?? fail(`route ${route.id} has no candidate`);
     const code = await promote(gateway.url, [route.id, "--to", candidate, "--steps", "50,100", ...common]);
-    const after = await weights(gateway.url, admin, route.id);
+    const after = await weights(gateway.url, operator, route.id);
     if (code !== 0 || after[candidate] !== 100) {
-      const record = await latestPromotion(gateway.url, admin, route.id).catch(() => null);
+      const record = await latestPromotion(gateway.url, operator, route.id).catch(() => null);
       fail(
         `route ${route.id}: the promotion to candidate ${candidate} from the defaults did not reach 100 % ` +
           `(exit ${code}, weights ${JSON.stringify(after)}${record ? `, reason: ${record.reason}` : ""})`,
@@ -231,18 +234,18 @@ async function main() {
     ])) !== 0
   )
     fail("promote rollback failed");
-  // The service's own fault switch (FIG_FAULTS=1 only) checks role admin itself, not the gateway's operators.
+  // The service's own fault switch (FIG_FAULTS=1 only) checks the token itself: an operator's, as at the gateway.
   const faults = await fetch(`${referenceData.url}/_fig/faults`, {
     method: "PUT",
-    headers: { authorization: `Bearer ${await token(["admin"])}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${operator}`, "content-type": "application/json" },
     body: JSON.stringify({ errorRate: 0.05 }),
   });
   if (!faults.ok) fail(`PUT /_fig/faults on reference-data: ${faults.status} ${await faults.text()}`);
   say("reference-data now answers 5 % of /api requests with 500");
 
   const faulty = await promote(gateway.url, [ROUTE, "--to", ROUTE, "--steps", "10,50,100", ...common]);
-  const afterFaulty = await weights(gateway.url, admin);
-  const record = await latestPromotion(gateway.url, admin);
+  const afterFaulty = await weights(gateway.url, operator);
+  const record = await latestPromotion(gateway.url, operator);
   const first = record.decisions[0];
   if (faulty !== 1 || record.state !== "rolled-back")
     fail(`the faulty candidate was not rolled back (exit ${faulty}, state ${record.state})`);

@@ -28,6 +28,8 @@ export type ServiceConfig = {
   FIG_FAULTS?: boolean;
   FIG_FAULT_ERROR_RATE?: number;
   FIG_FAULT_LATENCY_MS?: number;
+  /** Whose role `operator` may use /_fig/faults (default `platform`, as at the gateway). */
+  FIG_OPERATOR_TENANT?: string;
   auth: AuthConfig;
   DATABASE_URL?: string | undefined;
   DATA_DIR?: string;

@@ -1,5 +1,5 @@
 import { createAuditRecorder } from "@fig/audit/publish";
-import type { TokenVerifier } from "@fig/auth";
+import { isOperator, type TokenVerifier } from "@fig/auth";
 import { type DatabaseHandle, databaseOptions, openMigratedDatabase } from "@fig/db";
 import { createNatsClient, createOutboxRelay, type NatsClient } from "@fig/events";
 import { createFaultInjection, type Logger, type ReadinessCheck } from "@fig/service";
@@ -153,7 +153,10 @@ export function withFaults(
   const faults = createFaultInjection({
     errorRate: config.FIG_FAULT_ERROR_RATE ?? 0,
     latencyMs: config.FIG_FAULT_LATENCY_MS ?? 0,
-    isAdmin: async (authorization) => (await claimsOf(authorization))?.roles.includes("admin") ?? false,
+    checkOperator: async (authorization) => {
+      const claims = await claimsOf(authorization);
+      return claims && { operator: isOperator(claims, config.FIG_OPERATOR_TENANT ?? "platform") };
+    },
     onChange: async ({ before, after, authorization }) => {
       const claims = await claimsOf(authorization);
       await audit?.record({

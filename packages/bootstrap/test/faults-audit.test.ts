@@ -32,7 +32,7 @@ describe("fault injection in the audit log", () => {
       },
     });
     try {
-      const token = await auth.token({ sub: "dana", tenant: "platform", roles: ["admin"] });
+      const token = await auth.token({ sub: "dana", tenant: "platform", roles: ["operator"] });
       const res = await fetch(`http://127.0.0.1:${started.port}/_fig/faults`, {
         method: "PUT",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },

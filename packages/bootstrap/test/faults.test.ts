@@ -33,7 +33,9 @@ async function start(overrides: Partial<ServiceConfig>) {
   };
 }
 
-const admin = async () => ({ authorization: `Bearer ${await auth.token({ roles: ["admin"] })}` });
+const operator = async () => ({
+  authorization: `Bearer ${await auth.token({ tenant: "platform", roles: ["operator"] })}`,
+});
 
 async function statuses(base: string, n: number) {
   const out: number[] = [];
@@ -45,7 +47,7 @@ describe("fault injection", () => {
   test("off by default: /_fig/faults is 404 and nothing is injected", async () => {
     const service = await start({ FIG_FAULT_ERROR_RATE: 1 });
     try {
-      const res = await fetch(`${service.base}/_fig/faults`, { headers: await admin() });
+      const res = await fetch(`${service.base}/_fig/faults`, { headers: await operator() });
       expect(res.status).toBe(404);
       expect(new Set(await statuses(service.base, 20))).toEqual(new Set([200]));
     } finally {
@@ -68,16 +70,78 @@ describe("fault injection", () => {
     }
   });
 
-  test("the admin endpoint needs role admin, validates, and changes the share at run time", async () => {
+  // The switch fails the service for every tenant: only the platform's operators hold it, never a tenant's admin.
+  describe("/_fig/faults: operators only", () => {
+    const settings = { errorRate: 1, latencyMs: 0 };
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const callers: [string, number, () => Promise<Record<string, string>>][] = [
+      ["no token", 401, async () => ({})],
+      ["a malformed token", 401, async () => bearer("not-a-jwt")],
+      ["a token signed with another key", 401, async () => bearer((await auth.invalidTokens()).foreignKey)],
+      ["an expired token", 401, async () => bearer((await auth.invalidTokens()).expired)],
+      ["a tenant's viewer", 403, async () => bearer(await auth.token({ roles: ["viewer"] }))],
+      ["a tenant's admin", 403, async () => bearer(await auth.token({ roles: ["admin"] }))],
+      [
+        "another tenant's admin",
+        403,
+        async () => bearer(await auth.token({ tenant: "acme", roles: ["admin"] })),
+      ],
+      [
+        "an admin of the operator tenant",
+        403,
+        async () => bearer(await auth.token({ tenant: "platform", roles: ["admin"] })),
+      ],
+      [
+        "role operator in a tenant",
+        403,
+        async () => bearer(await auth.token({ tenant: "acme", roles: ["operator"] })),
+      ],
+      ["an operator", 200, async () => bearer(await auth.token({ tenant: "platform", roles: ["operator"] }))],
+    ];
+
+    test.each(callers)(
+      "%s: GET and PUT answer %d; only an operator's PUT changes the settings",
+      async (_, status, headers) => {
+        const service = await start({ FIG_FAULTS: true });
+        try {
+          const url = `${service.base}/_fig/faults`;
+          const read = await fetch(url, { headers: await headers() });
+          expect(read.status).toBe(status);
+          const put = await fetch(url, {
+            method: "PUT",
+            headers: { ...(await headers()), "content-type": "application/json" },
+            body: JSON.stringify(settings),
+          });
+          expect(put.status).toBe(status);
+          if (status !== 200) expect(put.headers.get("content-type")).toBe("application/problem+json");
+          const now = await fetch(url, { headers: await operator() });
+          expect(await now.json()).toEqual(status === 200 ? settings : { errorRate: 0, latencyMs: 0 });
+        } finally {
+          await service.stop();
+        }
+      },
+    );
+
+    test("FIG_OPERATOR_TENANT names the operators' tenant: an operator of `platform` is then refused", async () => {
+      const service = await start({ FIG_FAULTS: true, FIG_OPERATOR_TENANT: "ops" });
+      try {
+        const url = `${service.base}/_fig/faults`;
+        expect((await fetch(url, { headers: await operator() })).status).toBe(403);
+        const ops = bearer(await auth.token({ tenant: "ops", roles: ["operator"] }));
+        expect((await fetch(url, { headers: ops })).status).toBe(200);
+      } finally {
+        await service.stop();
+      }
+    });
+  });
+
+  test("an operator's PUT is validated, and changes the share at run time", async () => {
     const service = await start({ FIG_FAULTS: true });
     try {
       const url = `${service.base}/_fig/faults`;
-      expect((await fetch(url)).status).toBe(401);
-      const viewer = { authorization: `Bearer ${await auth.token({ roles: ["viewer"] })}` };
-      expect((await fetch(url, { headers: viewer })).status).toBe(403);
       const bad = await fetch(url, {
         method: "PUT",
-        headers: { ...(await admin()), "content-type": "application/json" },
+        headers: { ...(await operator()), "content-type": "application/json" },
         body: JSON.stringify({ errorRate: 2 }),
       });
       expect(bad.status).toBe(400);
@@ -88,12 +152,12 @@ describe("fault injection", () => {
       expect(new Set(await statuses(service.base, 10))).toEqual(new Set([200]));
       const put = await fetch(url, {
         method: "PUT",
-        headers: { ...(await admin()), "content-type": "application/json" },
+        headers: { ...(await operator()), "content-type": "application/json" },
         body: JSON.stringify({ errorRate: 1 }),
       });
       expect(await put.json()).toEqual({ errorRate: 1, latencyMs: 0 });
       expect(new Set(await statuses(service.base, 10))).toEqual(new Set([500]));
-      const read = await fetch(url, { headers: await admin() });
+      const read = await fetch(url, { headers: await operator() });
       expect(await read.json()).toEqual({ errorRate: 1, latencyMs: 0 });
     } finally {
       await service.stop();
@@ -106,7 +170,7 @@ describe("fault injection", () => {
     const draws = Array.from({ length: 200 }, (_, k) => ((k * 37) % 200) / 200);
     const faults = createFaultInjection({
       errorRate: 0.05,
-      isAdmin: async () => false,
+      checkOperator: async () => null,
       random: () => draws[i++] as number,
     });
     const fetchApp = faults.wrap(() => new Response("ok"));
@@ -117,7 +181,7 @@ describe("fault injection", () => {
   });
 
   test("latency is added before the request reaches the app (the app sees it later than the client sent it)", async () => {
-    const faults = createFaultInjection({ latencyMs: 150, isAdmin: async () => false });
+    const faults = createFaultInjection({ latencyMs: 150, checkOperator: async () => null });
     let reachedAt = 0;
     const fetchApp = faults.wrap(() => {
       reachedAt = performance.now();

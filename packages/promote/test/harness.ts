@@ -53,7 +53,7 @@ export async function startStack() {
   };
   let draw = 0;
   const faults = createFaultInjection({
-    isAdmin: async () => false,
+    checkOperator: async () => null,
     // Exactly `errorRate` of the requests fail: draws 0, 0.05, 0.10, … repeat every 20 requests.
     random: () => (draw++ % 20) / 20,
   });

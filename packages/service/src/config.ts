@@ -8,12 +8,14 @@ export const baseConfigShape = {
   LOG_PRETTY: z.stringbool().default(false),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  /** Fault injection for proving load gates (`/_fig/faults`, role admin): off unless set to 1/true. */
+  /** Fault injection for proving load gates (`/_fig/faults`, operators only): off unless set to 1/true. */
   FIG_FAULTS: z.stringbool().default(false),
   /** With FIG_FAULTS: the share of /api requests answered 500 at start (0..1). */
   FIG_FAULT_ERROR_RATE: z.coerce.number().min(0).max(1).default(0),
   /** With FIG_FAULTS: extra latency before every /api request at start. */
   FIG_FAULT_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** The tenant whose role `operator` is Fig's control plane (here: `/_fig/faults`), as at the gateway. */
+  FIG_OPERATOR_TENANT: z.string().min(1).default("platform"),
 };
 
 export class ConfigError extends Error {

@@ -12,12 +12,18 @@ const FaultSettingsSchema = z
   })
   .strict();
 
-/** Checks a bearer token for the admin role (a service's TokenVerifier, kept structural to avoid a cycle). */
-export type AdminCheck = (authorization: string | undefined) => Promise<boolean>;
+/**
+ * Who an Authorization header names: null when it holds no valid bearer token, else whether the caller is one
+ * of the platform's operators (@fig/auth's TokenVerifier and isOperator, kept structural to avoid a cycle).
+ */
+export type OperatorCheck = (authorization: string) => Promise<{ operator: boolean } | null>;
 
 export type FaultInjectionOptions = Partial<FaultSettings> & {
-  /** Who may read and change the settings at `/_fig/faults`. */
-  isAdmin: AdminCheck;
+  /**
+   * Who may read and change the settings at `/_fig/faults`: operators only (role `operator` in the operator
+   * tenant). The switch fails a service for every tenant, so no tenant's role reaches it, admin included.
+   */
+  checkOperator: OperatorCheck;
   /** Injected only under these prefixes (the service's API), never on /health, /ready, /metrics, /docs. */
   prefixes?: string[];
   random?: () => number;
@@ -34,23 +40,23 @@ type Fetch = (request: Request, env?: unknown) => Response | Promise<Response>;
 export type FaultInjection = {
   settings(): FaultSettings;
   set(change: Partial<FaultSettings>): FaultSettings;
-  /** The service's fetch with faults in front of it and `GET|PUT /_fig/faults` (role admin). */
+  /** The service's fetch with faults in front of it and `GET|PUT /_fig/faults` (operators only). */
   wrap(fetch: Fetch): (request: Request, env?: unknown) => Promise<Response>;
 };
 
 /**
  * Fault injection for proving load gates: only a service started with `FIG_FAULTS=1` has it (runService
  * wraps its fetch), never by default. Settings come from FIG_FAULT_ERROR_RATE / FIG_FAULT_LATENCY_MS and
- * can be changed at run time with `PUT /_fig/faults {"errorRate":0.05,"latencyMs":300}` (role admin).
+ * can be changed at run time with `PUT /_fig/faults {"errorRate":0.05,"latencyMs":300}` (operators only).
  *
  * @example
- * const faults = createFaultInjection({ errorRate: 0.05, isAdmin });
+ * const faults = createFaultInjection({ errorRate: 0.05, checkOperator });
  * Bun.serve({ fetch: faults.wrap(app.fetch) });
  */
 export function createFaultInjection({
   errorRate = 0,
   latencyMs = 0,
-  isAdmin,
+  checkOperator,
   prefixes = ["/api"],
   random = Math.random,
   onChange,
@@ -71,10 +77,12 @@ export function createFaultInjection({
         error instanceof AppError ? error : new AppError("internal", "Fault endpoint failed"),
       ),
     );
-    app.use("/_fig/faults", async function requireAdmin(c, next) {
+    app.use("/_fig/faults", async function requireOperator(c, next) {
       const authorization = c.req.header("authorization");
-      if (!authorization) throw new AppError("unauthorized", "A bearer token with role admin is required");
-      if (!(await isAdmin(authorization))) throw new AppError("forbidden", "Role admin is required");
+      const caller = authorization ? await checkOperator(authorization) : null;
+      if (!caller) throw new AppError("unauthorized", "An operator's valid bearer token is required");
+      if (!caller.operator)
+        throw new AppError("forbidden", "Operators only: role operator in the operator tenant");
       await next();
     });
     app.get("/_fig/faults", (c) => c.json(current));
