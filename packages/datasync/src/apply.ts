@@ -1,6 +1,6 @@
 import { type Database, rowsOf } from "@fig/db";
 import { DATA_CHANGED_MAX_KEYS } from "@fig/events";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import {
   type Column,
   ident,
@@ -65,17 +65,29 @@ function newer(table: ResolvedTable, local: Row, incoming: Row) {
     : timeOf(local[table.updatedAt as string]) > timeOf(incoming[table.updatedAt as string]);
 }
 
-/** `<expr> in (the keys)`, the keys as ONE jsonb parameter (any batch size, one statement). */
-const inKeys = (expr: string, keys: string[]) =>
-  sql`${sql.raw(expr)} in (select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`;
+/**
+ * `<the key> = any(the keys)`, the keys as ONE jsonb parameter (any batch size, one statement), made an array
+ * first: the planner then looks each key up in the key's index, where `in (select …)` over the set (estimated at
+ * 100 rows whatever its size) hashes it and reads the whole table. A one-column key is compared as its own type
+ * (a uuid key keeps its index); a composite key as its joined text.
+ */
+function inKeys(table: ResolvedTable | "sync_keys", keys: string[], alias?: string) {
+  const array = sql`array(select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`;
+  if (table === "sync_keys") return sql`key = any(${array})`;
+  const [only] = table.key;
+  const column = table.stored.find((c) => c.name === only);
+  if (table.key.length !== 1 || !column) return sql`${sql.raw(keySql(table, alias))} = any(${array})`;
+  const name = `${alias ? `${alias}.` : ""}${ident(column.name)}`;
+  return sql`${sql.raw(name)} = any(${array}::${sql.raw(column.type)}[])`;
+}
 
 /** `x("a" int4, "b" text, …)`: the record type jsonb_to_recordset reads the rows as. */
 export const recordType = (columns: readonly Column[]) =>
   columns.map((c) => `${ident(c.name)} ${c.type}`).join(", ");
 
 /** Every row in one statement: jsonb_to_recordset over the columns the rows carry, upsert on the key. */
-async function upsertRows(tx: Database, table: ResolvedTable, rows: Row[]) {
-  if (rows.length === 0) return;
+function upsertRows(table: ResolvedTable, rows: Row[]): SQL | undefined {
+  if (rows.length === 0) return undefined;
   const columns = writtenColumns(table, rows);
   const names = columns.map((c) => ident(c.name)).join(", ");
   const data = columns.filter((c) => !table.key.includes(c.name)).map((c) => ident(c.name));
@@ -84,34 +96,71 @@ async function upsertRows(tx: Database, table: ResolvedTable, rows: Row[]) {
   );
   const onConflict =
     data.length === 0 ? "do nothing" : `do update set ${data.map((n) => `${n} = excluded.${n}`).join(", ")}`;
-  await tx.execute(
-    sql`insert into ${sql.raw(ident(table.name))} (${sql.raw(names)}) select ${sql.raw(names)} from jsonb_to_recordset(${JSON.stringify(json)}::jsonb) as x(${sql.raw(recordType(columns))}) on conflict (${sql.raw(table.key.map(ident).join(", "))}) ${sql.raw(onConflict)}`,
+  return sql`insert into ${sql.raw(ident(table.name))} (${sql.raw(names)}) select ${sql.raw(names)} from jsonb_to_recordset(${JSON.stringify(json)}::jsonb) as x(${sql.raw(recordType(columns))}) on conflict (${sql.raw(table.key.map(ident).join(", "))}) ${sql.raw(onConflict)}`;
+}
+
+function deleteKeys(table: ResolvedTable, keys: string[]): SQL | undefined {
+  if (keys.length === 0) return undefined;
+  return sql`delete from ${sql.raw(ident(table.name))} where ${inKeys(table, keys)}`;
+}
+
+/**
+ * The writes in one statement (one round trip): each as a data-modifying CTE, which Postgres runs exactly once
+ * whether or not it is read. They never touch one row twice (a key is deleted or upserted, its watermark is in
+ * `sync_keys`), the one thing a single statement may not do.
+ */
+async function writeAll(tx: Database, writes: (SQL | undefined)[]) {
+  const parts = writes.filter((w): w is SQL => w !== undefined);
+  if (parts.length === 0) return;
+  if (parts.length === 1) {
+    await tx.execute(parts[0] as SQL);
+    return;
+  }
+  const ctes = sql.join(
+    parts.map((part, i) => sql`${sql.raw(`w${i}`)} as (${part})`),
+    sql`, `,
   );
+  await tx.execute(sql`with ${ctes} select 1`);
 }
 
-async function deleteKeys(tx: Database, table: ResolvedTable, keys: string[]) {
-  if (keys.length === 0) return;
-  await tx.execute(sql`delete from ${sql.raw(ident(table.name))} where ${inKeys(keySql(table), keys)}`);
+const jsonOf = <T>(value: unknown): T => (typeof value === "string" ? JSON.parse(value) : value) as T;
+
+/** Local rows and watermarks of some keys, per table, all locked: what one batch decides on. */
+type LocalState = { locals: Map<string, Row>; marks: Map<string, number> };
+
+/**
+ * For each group, the rows of its keys here (as JSON, the form events carry) and their watermarks
+ * (`sync_keys`: last applied `sequence` per key from that origin), locked, in one statement for all groups.
+ */
+async function readLocalState(
+  tx: Database,
+  groups: { origin: string; table: ResolvedTable; keys: string[] }[],
+): Promise<LocalState[]> {
+  if (groups.length === 0) return [];
+  const columns = groups.map(
+    ({ origin, table, keys }, i) => sql`(select coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb)
+      from (select * from ${sql.raw(ident(table.name))} x where ${inKeys(table, keys, "x")} for update) t) as ${sql.raw(`r${i}`)},
+    (select coalesce(jsonb_agg(jsonb_build_array(t.key, t.sequence)), '[]'::jsonb)
+      from (select key, sequence from sync_keys
+        where origin = ${origin} and table_name = ${table.name} and ${inKeys("sync_keys", keys)} for update) t) as ${sql.raw(`m${i}`)}`,
+  );
+  const [row] = rowsOf<Record<string, unknown>>(await tx.execute(sql`select ${sql.join(columns, sql`, `)}`));
+  return groups.map(({ table }, i) => ({
+    locals: new Map(jsonOf<Row[]>(row?.[`r${i}`]).map((r) => [keyOf(table, r), r])),
+    marks: new Map(
+      jsonOf<[string, string | number][]>(row?.[`m${i}`]).map(([key, sequence]) => [key, Number(sequence)]),
+    ),
+  }));
 }
 
-/** The rows of `keys` here, locked, as JSON (the same form events carry). */
+/** The rows of `keys` here (every row without keys), locked, as JSON (the same form events carry). */
 async function localRows(tx: Database, table: ResolvedTable, keys?: string[]): Promise<Map<string, Row>> {
   if (keys?.length === 0) return new Map();
-  const where = keys ? sql` where ${inKeys(keySql(table, "t"), keys)}` : sql``;
+  const where = keys ? sql` where ${inKeys(table, keys, "t")}` : sql``;
   const found = rowsOf<{ r: Row | string }>(
     await tx.execute(sql`select to_jsonb(t) as r from ${sql.raw(ident(table.name))} t${where} for update`),
-  ).map(({ r }) => (typeof r === "string" ? (JSON.parse(r) as Row) : r));
+  ).map(({ r }) => jsonOf<Row>(r));
   return new Map(found.map((r) => [keyOf(table, r), r]));
-}
-
-async function watermarks(tx: Database, origin: string, table: ResolvedTable, keys: string[]) {
-  if (keys.length === 0) return new Map<string, number>();
-  const found = rowsOf<{ key: string; sequence: string | number }>(
-    await tx.execute(
-      sql`select key, sequence from sync_keys where origin = ${origin} and table_name = ${table.name} and ${inKeys("key", keys)} for update`,
-    ),
-  );
-  return new Map(found.map((w) => [w.key, Number(w.sequence)]));
 }
 
 type Watermark = { key: string; sequence: number; version: number; deleted: boolean; eventTime: Date };
@@ -120,17 +169,17 @@ type Watermark = { key: string; sequence: number; version: number; deleted: bool
 const versionOf = (table: ResolvedTable, row: Row) => (table.version ? Number(row[table.version]) : 0);
 
 /** Every key's watermark in one statement; a sequence never moves back (`greatest`). */
-async function setWatermarks(tx: Database, origin: string, table: ResolvedTable, marks: Watermark[]) {
-  if (marks.length === 0) return;
+function setWatermarks(origin: string, table: ResolvedTable, marks: Watermark[]): SQL | undefined {
+  if (marks.length === 0) return undefined;
   const json = marks.map((m) => ({ ...m, eventTime: m.eventTime.toISOString() }));
-  await tx.execute(sql`
+  return sql`
     insert into sync_keys (origin, table_name, key, sequence, version, deleted, event_time, applied_at)
     select ${origin}, ${table.name}, x.key, x.sequence, x.version, x.deleted, x."eventTime", clock_timestamp()
     from jsonb_to_recordset(${JSON.stringify(json)}::jsonb)
       as x(key text, sequence bigint, version int4, deleted bool, "eventTime" timestamptz)
     on conflict (origin, table_name, key) do update set
       sequence = greatest(sync_keys.sequence, excluded.sequence), version = excluded.version,
-      deleted = excluded.deleted, event_time = excluded.event_time, applied_at = excluded.applied_at`);
+      deleted = excluded.deleted, event_time = excluded.event_time, applied_at = excluded.applied_at`;
 }
 
 type Changed = { table: ResolvedTable; op: ChangeOp; key: string; row: Row };
@@ -154,9 +203,10 @@ async function republish(tx: Database, hook: RepublishChange | undefined, change
 type Candidate = { op: ChangeOp; row: Row; sequence: number; eventTime: Date };
 
 /**
- * Applies a batch of changes in the caller's transaction, set-based: per table, one locking read of the rows and
- * of their watermarks (`sync_keys`: last applied `sequence` per key from this origin), one upsert of every row that
- * changes, one delete, one watermark upsert, and the republish. Per key, exactly as if applied one by one in order:
+ * Applies a batch of changes in the caller's transaction, set-based and in two statements whatever the tables:
+ * one locking read of the rows and of their watermarks (`sync_keys`: last applied `sequence` per key from this
+ * origin), one write (per table an upsert of every row that changes, a delete, a watermark upsert), then the
+ * republish. Per key, exactly as if applied one by one in order:
  * - a change at or below the key's watermark is skipped (a replay, or a redelivery overtaken by a later change);
  * - of a key's several changes in the batch, the highest `sequence` wins (the others are overtaken: skipped);
  * - a key never seen from this origin (backfilled, seeded) takes the change unless its local version is newer;
@@ -185,9 +235,11 @@ export async function applyIncomingChanges(
     }
   }
   const changed: Changed[] = [];
-  for (const { origin, table, entries } of tables.values()) {
-    const keys = [...new Set(entries.map((e) => e.key))];
-    const [locals, marks] = [await localRows(tx, table, keys), await watermarks(tx, origin, table, keys)];
+  const groups = [...tables.values()].map((g) => ({ ...g, keys: [...new Set(g.entries.map((e) => e.key))] }));
+  const states = await readLocalState(tx, groups);
+  const writes: (SQL | undefined)[] = [];
+  for (const [i, { origin, table, entries }] of groups.entries()) {
+    const { locals, marks } = states[i] as LocalState;
     const winners = new Map<string, Candidate>();
     for (const e of entries) {
       const mark = marks.get(e.key);
@@ -221,10 +273,13 @@ export async function applyIncomingChanges(
         eventTime: w.eventTime,
       });
     }
-    await deleteKeys(tx, table, deletes);
-    await upsertRows(tx, table, upserts);
-    await setWatermarks(tx, origin, table, newMarks);
+    writes.push(
+      deleteKeys(table, deletes),
+      upsertRows(table, upserts),
+      setWatermarks(origin, table, newMarks),
+    );
   }
+  await writeAll(tx, writes);
   await republish(tx, hooks.republish, changed);
   return outcome;
 }
@@ -274,18 +329,20 @@ export async function applySnapshot(
   }
   for (const [key, row] of local) if (!incoming.has(key)) removed.push(row);
   const keyOfRow = (r: Row) => keyOf(table, r);
-  await upsertRows(tx, table, written);
-  await deleteKeys(tx, table, removed.map(keyOfRow));
-  if (sequence !== undefined) {
-    const mark = (deleted: boolean) => (row: Row) => ({
-      key: keyOfRow(row),
-      sequence,
-      version: versionOf(table, row),
-      deleted,
-      eventTime,
-    });
-    await setWatermarks(tx, origin, table, [...written.map(mark(false)), ...removed.map(mark(true))]);
-  }
+  const mark = (deleted: boolean) => (row: Row) => ({
+    key: keyOfRow(row),
+    sequence: sequence as number,
+    version: versionOf(table, row),
+    deleted,
+    eventTime,
+  });
+  await writeAll(tx, [
+    upsertRows(table, written),
+    deleteKeys(table, removed.map(keyOfRow)),
+    sequence === undefined
+      ? undefined
+      : setWatermarks(origin, table, [...written.map(mark(false)), ...removed.map(mark(true))]),
+  ]);
   await republish(tx, hooks.republish, [
     ...written.map((row) => ({ table, op: "imported" as const, key: keyOfRow(row), row })),
     ...removed.map((row) => ({ table, op: "deleted" as const, key: keyOfRow(row), row })),

@@ -3,6 +3,7 @@ import type { Database } from "@fig/db";
 import {
   codes,
   codesSpec,
+  contexts,
   type RecordChange,
   type ReferenceChange,
   type Row,
@@ -141,6 +142,53 @@ describe("applyIncomingChanges", () => {
       updated_at: at(123),
       search_text: "20008 acces epidural",
     });
+  });
+});
+
+describe("applyIncomingChanges over several tables at once", () => {
+  test("one batch of creates, an update and a delete in two tables: every row and watermark lands, per key as if one by one", async () => {
+    const doomed = codeRow("22000", { updated_at: at(1) });
+    await apply([change("created", 1, doomed)]);
+    const context = (version: number, description: string) => ({
+      code: "C22",
+      description,
+      active: true,
+      version,
+      updated_at: at(version).toISOString(),
+    });
+    const inContexts = (op: IncomingChange["op"], sequence: number, row: Row): IncomingChange => ({
+      origin: "monolith",
+      table: contextsTable,
+      op,
+      sequence,
+      eventTime: at(sequence),
+      rows: [row],
+    });
+    const recorded: ReferenceChange[] = [];
+    const outcome = await apply(
+      [
+        change("deleted", 5, doomed),
+        inContexts("updated", 8, context(2, "second")),
+        change("created", 6, codeRow("22001", { updated_at: at(6) })),
+        inContexts("created", 7, context(1, "first")),
+      ],
+      recorded,
+    );
+    expect(outcome).toEqual({ applied: 3, skipped: 1 });
+    expect(await stored("22000")).toBeUndefined();
+    expect(await stored("22001")).toMatchObject({ code: "22001", version: 1 });
+    const [ctx] = await db().select().from(contexts).where(eq(contexts.code, "C22"));
+    expect(ctx).toMatchObject({ description: "second", version: 2, search_text: expect.any(String) });
+    expect(await watermark("22000")).toMatchObject({ sequence: 5, deleted: true });
+    expect(await watermark("22001")).toMatchObject({ sequence: 6, deleted: false });
+    expect(await watermark("C22")).toMatchObject({ table_name: "contexts", sequence: 8, version: 2 });
+    expect(recorded.map((c) => [c.spec.resource, c.op, c.keys]).sort()).toEqual(
+      [
+        ["codes", "deleted", ["22000"]],
+        ["codes", "created", ["22001"]],
+        ["contexts", "updated", ["C22"]],
+      ].sort(),
+    );
   });
 });
 
