@@ -121,6 +121,9 @@ export function runBatchedPull({ batchSize, handleBatch, ...options }: BatchedPu
         await new Promise<void>((resolve) => {
           wakeApplier = resolve;
         });
+        // Woken by the first message of a burst: one turn of the event loop lets the reader queue the rest
+        // already received, so a burst becomes one batch rather than a batch of one and then the rest.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
       await handleBatch(queue.splice(0, batchSize));
