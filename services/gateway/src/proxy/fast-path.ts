@@ -178,9 +178,12 @@ export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }:
     }
     const status = response.status;
     const seconds = (performance.now() - started) / 1000;
-    span.updateName(`${x.method} ${pattern}`);
-    span.setAttributes({ "http.route": pattern, "http.response.status_code": status });
-    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    // A span nothing records (no exporter: ids only) is not given a name and attributes it would drop.
+    if (span.isRecording()) {
+      span.updateName(`${x.method} ${pattern}`);
+      span.setAttributes({ "http.route": pattern, "http.response.status_code": status });
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    }
     span.end();
     httpMetrics.observe(x.method, pattern, status, seconds);
     // The access line as observeRequests writes it (a level below which nothing is built).

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "@fig/service";
+import type { Span, SpanContext, Tracer } from "@opentelemetry/api";
 import { bearer, nameSend, testGateway } from "../harness.ts";
 
 type LogLine = Record<string, unknown> & { msg: string };
@@ -130,5 +131,44 @@ describe("the proxy's fast path answers as the Hono chain does", () => {
     expect((await g.app.request("http://gw.test/api", { headers })).headers.get("fig-served-by")).toBe(
       "monolith",
     );
+  });
+
+  test("a recording tracer gets the server span named and attributed as the chain names it", async () => {
+    type Recorded = { name: string; attributes: Record<string, unknown>; ended: boolean };
+    const spans: Recorded[] = [];
+    const context: SpanContext = { traceId: "a".repeat(32), spanId: "b".repeat(16), traceFlags: 1 };
+    const tracer = {
+      startSpan(name: string) {
+        const recorded: Recorded = { name, attributes: {}, ended: false };
+        spans.push(recorded);
+        const span = {
+          isRecording: () => true,
+          spanContext: () => context,
+          updateName(next: string) {
+            recorded.name = next;
+            return span;
+          },
+          setAttributes(attributes: Record<string, unknown>) {
+            Object.assign(recorded.attributes, attributes);
+            return span;
+          },
+          setStatus: () => span,
+          end() {
+            recorded.ended = true;
+          },
+        };
+        return span as unknown as Span;
+      },
+    } as unknown as Tracer;
+    const g = testGateway({ send: nameSend, tracer });
+    const res = await g.app.request(FAST, { headers: await bearer({ roles: ["viewer"] }) });
+    expect(res.status).toBe(200);
+    expect(spans).toEqual([
+      {
+        name: "GET /api/*",
+        attributes: { "http.route": "/api/*", "http.response.status_code": 200 },
+        ended: true,
+      },
+    ]);
   });
 });
