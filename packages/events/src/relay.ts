@@ -17,6 +17,12 @@ export type OutboxRelayOptions = {
   logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
   /** Poll even without NOTIFY (NOTIFY is a hint; a missed one must not strand an event). */
   pollIntervalMs?: number;
+  /**
+   * After a flush that sent events, poll every `busyPollMs` until `lingerMs` pass without any: writers NOTIFY
+   * at most every OUTBOX_NOTIFY_EVERY_MS (a NOTIFY serializes the commits of every notifying transaction).
+   */
+  busyPollMs?: number;
+  lingerMs?: number;
   batchSize?: number;
   /** Backoff while NATS is unreachable or rejecting. */
   retryMinMs?: number;
@@ -57,6 +63,8 @@ export function createOutboxRelay({
   namespace,
   logger,
   pollIntervalMs = 1000,
+  busyPollMs = 5,
+  lingerMs = 1000,
   batchSize = 500,
   retryMinMs = 200,
   retryMaxMs = 10_000,
@@ -74,6 +82,7 @@ export function createOutboxRelay({
   let unlisten: (() => Promise<void>) | undefined;
   let streamsReady = false;
   let lastPrune = 0;
+  let lastSent = 0;
 
   async function relayBatch(): Promise<number> {
     const js = await nats.jetstream();
@@ -83,7 +92,17 @@ export function createOutboxRelay({
     }
     const outcome = await db.transaction(async (tx) => {
       const rows = await tx
-        .select()
+        .select({
+          id: outbox.id,
+          type: outbox.type,
+          source: outbox.source,
+          subject: outbox.subject,
+          tenant: outbox.tenant,
+          traceparent: outbox.traceparent,
+          created_at: outbox.created_at,
+          // Published as it is stored: the JSON text, not parsed here only to be stringified again.
+          data: sql<string>`${outbox.data}::text`,
+        })
         .from(outbox)
         .where(isNull(outbox.sent_at))
         .orderBy(asc(outbox.seq))
@@ -94,7 +113,7 @@ export function createOutboxRelay({
       const results = await Promise.allSettled(
         rows.map(
           (row): Promise<PubAck> =>
-            js.publish(subjectOf(namespace, row.type as EventType, row.source), JSON.stringify(row.data), {
+            js.publish(subjectOf(namespace, row.type as EventType, row.source), row.data, {
               msgID: row.id,
               timeout: publishTimeoutMs,
               headers: envelopeHeaders({
@@ -190,9 +209,10 @@ export function createOutboxRelay({
       try {
         const sent = await flush();
         if (sent > 0) logger.debug({ sent }, "outbox: published");
+        if (sent > 0) lastSent = Date.now();
         failures = 0;
         await prune();
-        if (running) await sleep(pollIntervalMs);
+        if (running) await sleep(Date.now() - lastSent < lingerMs ? busyPollMs : pollIntervalMs);
       } catch (error) {
         // The streams may be gone (a NATS restart without its store): declare them again on the next try.
         streamsReady = false;
