@@ -295,7 +295,9 @@ async function benchLag() {
       created: figures.reduce((n, f) => n + f.created, 0),
       updated: figures.reduce((n, f) => n + f.updated, 0),
       maxInFlight: figures.reduce((n, f) => n + f.maxInFlight, 0),
+      failures: Object.assign({}, ...figures.map((f) => f.failures)),
     };
+    if (Object.keys(w.failures).length > 0) console.error("lag       failed writes:", w.failures);
     const { created, updated } = w;
     // Every event the writers committed (the monolith's outbox since the seed) must reach the sync's inbox.
     const published = rowsOf<{ id: string }>(
@@ -369,6 +371,8 @@ type WriterFigures = {
   created: number;
   updated: number;
   maxInFlight: number;
+  /** Why writes failed: message → count. */
+  failures: Record<string, number>;
 };
 
 /** `--role writer`: the open-loop load generator of `lag`; prints its figures as JSON. */
@@ -383,6 +387,7 @@ async function runWriter(): Promise<WriterFigures> {
   const inflight: Promise<number>[] = [];
   let maxInFlight = 0;
   let open = 0;
+  const failures = new Map<string, number>();
   for (let n = 0; n < total; n++) {
     // Writer `part` of `parts` takes every parts-th write, so together they send the keys 50000, 50001, …
     const i = n * parts + part;
@@ -411,8 +416,10 @@ async function runWriter(): Promise<WriterFigures> {
           open--;
           return status;
         },
-        () => {
+        (error: Error) => {
           open--;
+          const reason = String(error?.message ?? error).slice(0, 120);
+          failures.set(reason, (failures.get(reason) ?? 0) + 1);
           return 0;
         },
       ),
@@ -428,6 +435,7 @@ async function runWriter(): Promise<WriterFigures> {
     created: statuses.filter((s) => s === 201).length,
     updated: statuses.filter((s) => s === 200).length,
     maxInFlight,
+    failures: Object.fromEntries(failures),
   };
 }
 

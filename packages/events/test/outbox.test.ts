@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { rowsOf } from "@fig/db";
 import { count, eq, inArray, sql } from "drizzle-orm";
-import { enqueueEvent, outbox, streamNames } from "../src/index.ts";
+import { enqueueEvent, OUTBOX_CHANNEL, OUTBOX_NOTIFY_EVERY_MS, outbox, streamNames } from "../src/index.ts";
 import { capturingLogger, changed, enqueueMany, eventsTestEnv, outboxRows, until } from "./helpers.ts";
 import { effects, widgets } from "./schema.ts";
 
@@ -141,7 +141,8 @@ describe("relay", () => {
     const namespace = testNamespace("notify");
     // The next poll is far beyond this test's timeout: only NOTIFY can get the second event out in time.
     const { logger, records } = capturingLogger();
-    const relay = env.relay({ namespace, pollIntervalMs: 3_600_000, logger });
+    // No busy polling after a send either (lingerMs 0): NOTIFY alone must wake it.
+    const relay = env.relay({ namespace, pollIntervalMs: 3_600_000, lingerMs: 0, logger });
     const applied = new Set<string>();
     const consumer = env.consumer({
       name: "notify-test",
@@ -159,6 +160,8 @@ describe("relay", () => {
     await consumer.start();
     await until(() => applied.has(warmup as string), { message: "the warm-up event to be consumed" });
 
+    // The writer's NOTIFY window (one per OUTBOX_NOTIFY_EVERY_MS) has passed since the warm-up's: this one notifies.
+    await Bun.sleep(OUTBOX_NOTIFY_EVERY_MS);
     const [id] = await enqueueMany(env.tdb.db, 1, 101);
     await until(async () => (await outboxRows(env.tdb.db, [id as string]))[0]?.sent_at, {
       timeoutMs: 20_000,
@@ -167,6 +170,37 @@ describe("relay", () => {
     await until(() => applied.has(id as string), { timeoutMs: 20_000, message: "the event to be consumed" });
     // Not sent by the retry path instead: the relay never failed, so it only ever slept for the hour-long poll.
     expect(records.filter((r) => r.msg.startsWith("outbox: publish failed"))).toEqual([]);
+  }, 30_000);
+
+  test("a burst of commits NOTIFYs at most once per window, and the relay, lingering, still sends every event at once", async () => {
+    const namespace = testNamespace("burst");
+    const heard: string[] = [];
+    const unlisten = await env.tdb.listen(OUTBOX_CHANNEL, (payload) => heard.push(payload));
+    // Only NOTIFY and the relay's busy polling after it sent can get these out before this test's deadline.
+    const relay = env.relay({ namespace, pollIntervalMs: 3_600_000 });
+    await relay.start();
+    try {
+      const started = performance.now();
+      const ids: string[] = [];
+      // Source monolith: a window of its own, untouched by the other tests' reference-data events.
+      for (let i = 0; i < 20; i++)
+        ids.push(
+          await env.tdb.db.transaction((tx) =>
+            enqueueEvent(tx, "reference.changed", changed(400 + i), { source: "monolith" }),
+          ),
+        );
+      const elapsed = performance.now() - started;
+      await until(async () => (await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null), {
+        timeoutMs: 20_000,
+        message: "the relay to send the whole burst",
+      });
+      await until(() => heard.length > 0, { message: "the burst's first NOTIFY" });
+      expect(heard.length).toBeLessThanOrEqual(Math.ceil(elapsed / OUTBOX_NOTIFY_EVERY_MS) + 1);
+      expect(heard.length).toBeLessThan(ids.length);
+    } finally {
+      await relay.stop();
+      await unlisten();
+    }
   }, 30_000);
 
   test("sent rows older than retentionMs are pruned; younger sent rows and pending rows are kept", async () => {
