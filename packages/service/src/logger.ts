@@ -39,6 +39,22 @@ export function prettyMessage(log: LogRecord, messageKey: string): string {
 }
 
 /**
+ * pino's `stdTimeFunctions.isoTime` (`,"time":"<ISO 8601>"`), made once per millisecond: a busy service writes
+ * several lines in the same millisecond (a gateway's access log at 10k requests/s), and a Date plus its
+ * toISOString per line was ≈ 5 % of the gateway's JavaScript per request.
+ */
+let timeAt = -1;
+let timeText = "";
+export function isoTimeCached(): string {
+  const now = Date.now();
+  if (now !== timeAt) {
+    timeAt = now;
+    timeText = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return timeText;
+}
+
+/**
  * JSON lines (pino) in production; human-readable lines when `pretty` (dev only).
  * Pretty printing runs in-process (no worker thread) so it behaves the same under Bun.
  *
@@ -52,7 +68,7 @@ export function createLogger({
   destination,
   colors = true,
 }: LoggerOptions): Logger {
-  const options = { level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime };
+  const options = { level, base: { service }, timestamp: isoTimeCached };
   if (!isPretty) return destination ? pino(options, destination) : pino(options);
   // Loaded only when asked for: it is development-only and costs ~150 ms of start-up.
   const pretty = require("pino-pretty") as typeof import("pino-pretty");

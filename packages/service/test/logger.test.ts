@@ -1,7 +1,7 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setSystemTime, test } from "bun:test";
 import { Writable } from "node:stream";
 import { createRoute, z } from "@hono/zod-openapi";
-import { createApp, createLogger, createRouter } from "../src/index.ts";
+import { createApp, createLogger, createRouter, isoTimeCached } from "../src/index.ts";
 
 /** A destination that keeps what pino-pretty writes, split into lines. */
 function captureStream() {
@@ -66,5 +66,28 @@ describe("pretty log (bun run dev)", () => {
     const logger = createLogger({ service: "test", pretty: true, colors: false, destination: stream });
     logger.info({ port: 8082, status: "migrated" }, "listening");
     expect(lines()).toEqual([expect.stringMatching(/INFO: listening status="migrated" \{"port":8082\}$/)]);
+  });
+});
+
+describe("JSON lines' time", () => {
+  test("pino's ISO time, made once per millisecond: the same text within one, the new time in the next", () => {
+    try {
+      setSystemTime(new Date("2026-12-07T10:00:00.123Z"));
+      expect(isoTimeCached()).toBe(',"time":"2026-12-07T10:00:00.123Z"');
+      expect(isoTimeCached()).toBe(',"time":"2026-12-07T10:00:00.123Z"');
+      setSystemTime(new Date("2026-12-07T10:00:00.124Z"));
+      expect(isoTimeCached()).toBe(',"time":"2026-12-07T10:00:00.124Z"');
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger({
+        service: "t",
+        destination: { write: (chunk: string) => void lines.push(JSON.parse(chunk)) },
+      });
+      logger.info({ a: 1 }, "hello");
+      expect(lines).toEqual([
+        { level: 30, time: "2026-12-07T10:00:00.124Z", service: "t", a: 1, msg: "hello" },
+      ]);
+    } finally {
+      setSystemTime();
+    }
   });
 });
