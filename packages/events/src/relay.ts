@@ -20,6 +20,7 @@ export type OutboxRelayOptions = {
   /**
    * After a flush that sent events, poll every `busyPollMs` until `lingerMs` pass without any: writers NOTIFY
    * at most every OUTBOX_NOTIFY_EVERY_MS (a NOTIFY serializes the commits of every notifying transaction).
+   * Costs at most lingerMs / busyPollMs empty polls after the last event of a burst.
    */
   busyPollMs?: number;
   lingerMs?: number;
@@ -63,7 +64,7 @@ export function createOutboxRelay({
   namespace,
   logger,
   pollIntervalMs = 1000,
-  busyPollMs = 5,
+  busyPollMs = 10,
   lingerMs = 1000,
   batchSize = 500,
   retryMinMs = 200,
