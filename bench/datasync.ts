@@ -152,8 +152,8 @@ async function benchBackfill() {
  * CPU per write in this process and writes/s at 16 connections, and the latency of one write at a time.
  */
 async function measureOutboxCost() {
-  const rounds = 6;
-  const perRound = 400;
+  const rounds = 10;
+  const perRound = 800;
   const database = await createTestDatabase({ service: "monolith", migrationsFolder: MONOLITH_MIGRATIONS });
   const writer = await createDatabase({
     service: "bench-outbox-cost",
