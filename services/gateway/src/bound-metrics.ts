@@ -41,7 +41,10 @@ abstract class BoundMetric<Child> {
     for (let i = 0; i < last; i++) {
       const value = values[i] as string;
       let next = level.get(value) as Map<string, unknown> | undefined;
-      if (!next) level.set(value, (next = new Map()));
+      if (!next) {
+        next = new Map<string, unknown>();
+        level.set(value, next);
+      }
       level = next;
     }
     let child = level.get(values[last] as string) as Child | undefined;
