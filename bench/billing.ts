@@ -24,11 +24,11 @@ import {
   generateClaims,
   loadReferenceSnapshot,
   parseClaims,
-} from "../packages/billing/src/index.ts";
+} from "../packages/dash/billing/src/index.ts";
 import { heading, int, kv, line, mib, seconds, table } from "./lib/report.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const SEED = join(ROOT, "services/reference-data/seed");
+const SEED = join(ROOT, "services/dash/reference-data/seed");
 const TODAY = "2025-06-01";
 type ChildResult = {
   rules: number;

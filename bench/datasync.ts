@@ -16,6 +16,12 @@
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import {
+  codesSpec,
+  createRecord,
+  referenceSyncHooks,
+  updateRecord,
+} from "../packages/dash/reference/src/index.ts";
 import { sql } from "../packages/datasync/node_modules/drizzle-orm";
 import { Registry } from "../packages/datasync/node_modules/prom-client";
 import {
@@ -30,12 +36,6 @@ import {
 } from "../packages/datasync/src/index.ts";
 import { createDatabase, rowsOf } from "../packages/db/src/index.ts";
 import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
-import {
-  codesSpec,
-  createRecord,
-  referenceSyncHooks,
-  updateRecord,
-} from "../packages/reference/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
 import {
   createTestAuth,
@@ -43,21 +43,21 @@ import {
   TEST_AUTH,
   TEST_NATS_URL,
 } from "../packages/testing/src/index.ts";
-import { recordMonolithReferenceChanged } from "../services/monolith/src/events.ts";
-import { recordReferenceChanged } from "../services/reference-data/src/events.ts";
-import { codeInput } from "../services/reference-data/test/helpers.ts";
+import { recordMonolithReferenceChanged } from "../services/dash/monolith/src/events.ts";
+import { recordReferenceChanged } from "../services/dash/reference-data/src/events.ts";
+import { codeInput } from "../services/dash/reference-data/test/helpers.ts";
 import {
   MONOLITH_MIGRATIONS,
   REFERENCE_MIGRATIONS,
   REFERENCE_ROUTE,
   uniqueNamespace,
-} from "../services/reference-data/test/sync-helpers.ts";
+} from "../services/dash/reference-data/test/sync-helpers.ts";
 import {
   commonEnv,
   freePort,
   migrateData,
   startService,
-} from "../services/reference-data/test/sync-processes.ts";
+} from "../services/dash/reference-data/test/sync-processes.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),

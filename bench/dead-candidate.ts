@@ -17,7 +17,7 @@
  * error, answers the dead candidate still served, and the gateway's gateway_diverted_total by reason.
  * Goal (printed, not asserted): < 0.1 % client-visible errors, as Envoy's outlier ejection plus retry gives.
  *
- * `--services real` runs the real services/monolith and services/reference-data instead of the stand-ins, each
+ * `--services real` runs the real services/dash/monolith and services/dash/reference-data instead of the stand-ins, each
  * on a fresh Postgres database (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:
  * 5432/postgres; dropped at the end) with events in a NATS namespace of this run (BENCH_NATS_URL, else NATS_URL,
  * else 127.0.0.1:4222; deleted at the end).
@@ -159,7 +159,7 @@ async function standInUpstreams(upstreamMs: number): Promise<Upstreams> {
 }
 
 /**
- * The real services, as in the field report: services/monolith and services/reference-data, each on a fresh
+ * The real services, as in the field report: services/dash/monolith and services/dash/reference-data, each on a fresh
  * Postgres database, events in this run's NATS namespace; reference-data seeded with seed/codes.csv
  * (the monolith seeds its own copy at start).
  */
@@ -180,12 +180,12 @@ async function realUpstreams(): Promise<Upstreams> {
       ...extra,
     });
   const monolith = startService(
-    ["bun", "services/monolith/src/main.ts"],
+    ["bun", "services/dash/monolith/src/main.ts"],
     env(monolithPort, monolithDb.url, { REFERENCE_DATA_URL: `http://127.0.0.1:${candidatePort}` }),
     ROOT,
   );
   const candidate = startService(
-    ["bun", "services/reference-data/src/main.ts"],
+    ["bun", "services/dash/reference-data/src/main.ts"],
     env(candidatePort, candidateDb.url, { MONOLITH_URL: `http://127.0.0.1:${monolithPort}` }),
     ROOT,
   );
@@ -203,7 +203,7 @@ async function realUpstreams(): Promise<Upstreams> {
     });
     const seeded = await fetch(`${candidate.baseUrl}/api/codes/import`, {
       method: "POST",
-      body: Bun.file(resolve(ROOT, "services/reference-data/seed/codes.csv")),
+      body: Bun.file(resolve(ROOT, "services/dash/reference-data/seed/codes.csv")),
       headers: { "content-type": "text/csv", authorization: `Bearer ${editor}` },
     });
     if (seeded.status !== 200) throw new Error(`seeding reference-data answered ${seeded.status}`);
@@ -387,7 +387,7 @@ async function main(): Promise<number> {
   line(`kill -9 of the candidate ${killAfterMs / 1000} s in, ${durationMs / 1000} s in all`);
   line(
     real
-      ? `real services/monolith and services/reference-data on fresh Postgres databases, NATS namespace ${NAMESPACE}`
+      ? `real services/dash/monolith and services/dash/reference-data on fresh Postgres databases, NATS namespace ${NAMESPACE}`
       : `stand-in monolith and candidate answer after ${upstreamMs} ms (requests are in flight at the kill)`,
   );
   line(`load average before (1 / 5 / 15 min): ${loadAverage(" / ")}`);

@@ -431,7 +431,9 @@ async function profileStep(step: string, dir: string): Promise<never> {
     lap("existing database, open", "warm");
     await again.close();
   } else if (step === "migrate") {
-    const { seedEmptyReferenceTables } = await import("../services/monolith/src/modules/reference/seed.ts");
+    const { seedEmptyReferenceTables } = await import(
+      "../services/dash/monolith/src/modules/reference/seed.ts"
+    );
     if (!existsSync(templateDir))
       await (await openPglite(join(dir, "made-template"), { templateDir })).close();
     t = performance.now();
@@ -459,7 +461,7 @@ async function profileStep(step: string, dir: string): Promise<never> {
       if (service.name === "monolith") {
         const seeded = await seedEmptyReferenceTables(
           database.db,
-          join(ROOT, "services", "reference-data", "seed"),
+          join(ROOT, "services", "dash", "reference-data", "seed"),
         );
         lap(
           "monolith: reference seed into empty tables",

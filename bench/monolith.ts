@@ -69,7 +69,7 @@ const env = (vars: Record<string, string>) =>
 async function coldStart(name: string, vars: Record<string, string> = {}) {
   const db = await createBenchDatabase(name.replace("-", "_"));
   const service = startService(
-    ["bun", `services/${name}/src/main.ts`],
+    ["bun", `services/dash/${name}/src/main.ts`],
     env({ PORT: String(freePort()), DATABASE_URL: db.url, ...vars }),
     ROOT,
   );
@@ -192,7 +192,7 @@ try {
     check((await gen.exited) === 0, "gen:claims failed");
     const expected = (await Bun.file(`${path}.expected.json`).json()) as { findings: Record<string, number> };
     const worker = startService(
-      ["bun", "services/validation/src/main.ts", "--worker-only"],
+      ["bun", "services/dash/validation/src/main.ts", "--worker-only"],
       env({
         PORT: String(freePort()),
         DATABASE_URL: validation.dbUrl,

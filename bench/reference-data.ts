@@ -68,8 +68,8 @@ import {
 } from "./lib/service.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const ENTRY = ["bun", "services/reference-data/src/main.ts"];
-const SEED_CODES = join(ROOT, "services/reference-data/seed/codes.csv");
+const ENTRY = ["bun", "services/dash/reference-data/src/main.ts"];
+const SEED_CODES = join(ROOT, "services/dash/reference-data/seed/codes.csv");
 const SECRET = `fig-bench-${crypto.randomUUID()}`; // 46 bytes: the verifier wants ≥ 32
 const SECTIONS = ["cold", "get", "import"] as const;
 type Section = (typeof SECTIONS)[number];

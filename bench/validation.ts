@@ -1,7 +1,7 @@
 /**
- * validation benchmarks, end to end through real processes: services/validation as a separate API process
+ * validation benchmarks, end to end through real processes: services/dash/validation as a separate API process
  * (WORKER=off) and a separate `--worker-only` process, on a real Postgres and a real NATS JetStream, with its
- * reference read model synced at start from a services/reference-data process (seeded with `bun run seed`).
+ * reference read model synced at start from a services/dash/reference-data process (seeded with `bun run seed`).
  * Prints, each with how it was measured:
  *
  *   small — 10,000 rows, 3 times: upload → completed (POST /api/files raw text/csv streamed from a file, then
@@ -36,9 +36,9 @@ import {
   type NatsClient,
   streamNames,
 } from "../packages/events/src/index.ts";
-// The object-store client is a dependency of services/validation, not of the root: import it from there.
-import { Objm } from "../services/validation/node_modules/@nats-io/obj/lib/mod.js";
-import { bucketName } from "../services/validation/src/domain/object-store.ts";
+// The object-store client is a dependency of services/dash/validation, not of the root: import it from there.
+import { Objm } from "../services/dash/validation/node_modules/@nats-io/obj/lib/mod.js";
+import { bucketName } from "../services/dash/validation/src/domain/object-store.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { adminUrl, backendPids, createBenchDatabase, dropAll, serverVersion } from "./lib/postgres.ts";
 import {
@@ -75,8 +75,8 @@ import {
 } from "./lib/service.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const VALIDATION = ["bun", "services/validation/src/main.ts"];
-const REFERENCE_DATA = ["bun", "services/reference-data/src/main.ts"];
+const VALIDATION = ["bun", "services/dash/validation/src/main.ts"];
+const REFERENCE_DATA = ["bun", "services/dash/reference-data/src/main.ts"];
 const NATS_URL = process.env.BENCH_NATS_URL ?? process.env.NATS_URL ?? "127.0.0.1:4222";
 /** The services' development secret: validation mints its reference-data token from it, the bench its own. */
 const SECRET = "fig-dev-secret-change-me-0123456789abcdef";
@@ -133,7 +133,7 @@ function readArgs(): Args {
 
 // ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
 
-/** "YYYY-MM-DD" in local time: what the worker's rule engine takes as today (packages/billing localToday). */
+/** "YYYY-MM-DD" in local time: what the worker's rule engine takes as today (packages/dash/billing localToday). */
 function localToday(now = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;

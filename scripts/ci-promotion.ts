@@ -14,8 +14,11 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
 import { createNatsClient } from "../packages/events/src/nats.ts";
+import { discoverServices } from "./dev-runner/discover.ts";
 
 const ROOT = join(import.meta.dir, "..");
+/** Each service's entry point, found as `bun run dev` finds it (services/gateway, services/dash/monolith…). */
+const MAINS = new Map(discoverServices(ROOT).map((service) => [service.name, service.main]));
 const PG = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -74,7 +77,8 @@ async function waitReady(child: Child, ms = 60_000) {
 }
 
 function start(name: string, port: number, env: Record<string, string>): Child {
-  const proc = Bun.spawn(["bun", join(ROOT, "services", name, "src/main.ts")], {
+  const main = MAINS.get(name) ?? fail(`no service named ${name} under the workspaces`);
+  const proc = Bun.spawn(["bun", main], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -118,7 +122,7 @@ async function seed(service: Child, editor: string) {
     const res = await fetch(`${service.url}/api/${resource}/import`, {
       method: "POST",
       headers: { authorization: `Bearer ${editor}`, "content-type": "text/csv" },
-      body: Bun.file(join(ROOT, "services/reference-data/seed", `${resource}.csv`)),
+      body: Bun.file(join(ROOT, "services/dash/reference-data/seed", `${resource}.csv`)),
     });
     if (!res.ok) fail(`seeding ${resource} into ${service.name}: ${res.status} ${await res.text()}`);
   }

@@ -16,7 +16,7 @@ import {
   encodeClaimsText,
   generateClaims,
   loadReferenceSnapshot,
-} from "../packages/billing/src/index.ts";
+} from "../packages/dash/billing/src/index.ts";
 
 const USAGE = `usage: bun run gen:claims --rows N [--error-rate 0.05] [--encoding utf8|latin1] [--seed S]
                           [--out file.csv] [--today YYYY-MM-DD] [--delimiter ";"|","] [--reference dir]
@@ -27,7 +27,7 @@ const USAGE = `usage: bun run gen:claims --rows N [--error-rate 0.05] [--encodin
   --out         the CSV file; <out>.expected.json is written beside it (default: stdout, expectation on stderr)
   --today       the date the engine will check against (default: today, local time)
   --delimiter   ";" (default, decimal comma) or ","
-  --reference   directory of codes/contexts/establishments/rules CSVs (default services/reference-data/seed)`;
+  --reference   directory of codes/contexts/establishments/rules CSVs (default services/dash/reference-data/seed)`;
 
 function fail(message: string): never {
   console.error(`gen:claims: ${message}\n\n${USAGE}`);
@@ -47,7 +47,7 @@ function readOptions() {
         out: { type: "string" },
         today: { type: "string" },
         delimiter: { type: "string", default: ";" },
-        reference: { type: "string", default: join(import.meta.dir, "../services/reference-data/seed") },
+        reference: { type: "string", default: join(import.meta.dir, "../services/dash/reference-data/seed") },
         help: { type: "boolean", short: "h" },
       },
       strict: true,

@@ -56,7 +56,7 @@ const services = discoverServices(root).sort(
 );
 const routesFile = join(root, "fig.yaml");
 for (const service of services) {
-  const appModule = join(root, "services", service.name, "src", "app.ts");
+  const appModule = join(service.dir, "src", "app.ts");
   const { openApiDocument } = (await import(appModule)) as {
     openApiDocument?: (l: typeof logger, routesFile: string) => object;
   };

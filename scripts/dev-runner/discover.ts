@@ -1,30 +1,57 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
 
-/** A service `bun run dev` starts: one per `services/<name>/package.json` with a `"fig": { "port": n }` field. */
+/**
+ * A service `bun run dev` starts: one per workspace folder whose package.json has a `"fig": { "port": n }`
+ * field, named after its folder (services/gateway → gateway, services/dash/monolith → monolith).
+ */
 export interface DevService {
   name: string;
   port: number;
-  /** services/<name> (absolute) */
+  /** the service's folder (absolute), e.g. services/gateway */
   dir: string;
-  /** services/<name>/src/main.ts (absolute) */
+  /** <dir>/src/main.ts (absolute) */
   main: string;
 }
 
 export class DiscoveryError extends Error {}
 
-/** Reads services/*\/package.json under root; returns the services that declare fig.port, sorted by port. */
+/** The workspace globs a root without a package.json (or without `workspaces`) is read with. */
+const DEFAULT_WORKSPACES = ["packages/*", "services/*"];
+
+/**
+ * The folders the root package.json's `workspaces` globs match that hold a package.json (absolute, sorted), as
+ * Bun resolves them: a matched folder without one (services/dash, which only groups Dash's services) is not a
+ * workspace.
+ */
+export function workspaceFolders(root: string): string[] {
+  let patterns = DEFAULT_WORKSPACES;
+  const rootManifest = join(root, "package.json");
+  if (existsSync(rootManifest)) {
+    const { workspaces } = JSON.parse(readFileSync(rootManifest, "utf8")) as {
+      workspaces?: string[] | { packages?: string[] };
+    };
+    const declared = Array.isArray(workspaces) ? workspaces : workspaces?.packages;
+    if (declared) patterns = declared;
+  }
+  const folders = new Set<string>();
+  for (const pattern of patterns) {
+    const glob = new Bun.Glob(`${pattern.replace(/\/+$/, "")}/package.json`);
+    for (const manifest of glob.scanSync({ cwd: root, onlyFiles: true }))
+      folders.add(dirname(join(root, manifest)));
+  }
+  return [...folders].sort();
+}
+
+/** Reads each workspace's package.json under root; returns the services that declare fig.port, sorted by port. */
 export function discoverServices(root: string): DevService[] {
-  const servicesDir = join(root, "services");
-  if (!existsSync(servicesDir)) {
+  if (!existsSync(join(root, "services"))) {
     throw new DiscoveryError(`no services/ folder under ${root}`);
   }
   const found: DevService[] = [];
-  for (const entry of readdirSync(servicesDir, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const dir = join(servicesDir, entry.name);
+  for (const dir of workspaceFolders(root)) {
+    const name = basename(dir);
     const pkgPath = join(dir, "package.json");
-    if (!existsSync(pkgPath)) continue;
     let pkg: unknown;
     try {
       pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
@@ -42,10 +69,16 @@ export function discoverServices(root: string): DevService[] {
     const main = join(dir, "src", "main.ts");
     if (!existsSync(main)) {
       throw new DiscoveryError(
-        `service "${entry.name}" declares fig.port ${port} but has no entry point at ${relative(root, main)}`,
+        `service "${name}" declares fig.port ${port} but has no entry point at ${relative(root, main)}`,
       );
     }
-    found.push({ name: entry.name, port, dir, main });
+    const twin = found.find((other) => other.name === name);
+    if (twin) {
+      throw new DiscoveryError(
+        `${relative(root, twin.dir)} and ${relative(root, dir)} are both named "${name}" (a service is named after its folder)`,
+      );
+    }
+    found.push({ name, port, dir, main });
   }
   found.sort((a, b) => a.port - b.port || a.name.localeCompare(b.name));
   for (let i = 1; i < found.length; i++) {

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
+import { workspaceFolders } from "../dev-runner/discover.ts";
 import { addComposeService, ComposeEditError } from "./compose.ts";
 import { deriveNames, type ServiceNames } from "./names.ts";
 import { applyBlocks, fill, renderTemplates } from "./render.ts";
@@ -39,18 +40,17 @@ export type ScaffoldResult = {
 
 const read = (root: string, path: string) => readFileSync(join(root, path), "utf8");
 
-/** Ports services/*\/package.json declare (`"fig": { "port" }`), whether or not the service is complete yet. */
+/** Ports the workspaces' package.json files declare (`"fig": { "port" }`), whether or not the service is complete yet. */
 function declaredPorts(root: string): Set<number> {
   const ports = new Set<number>();
-  if (!existsSync(join(root, "services"))) return ports;
-  for (const entry of readdirSync(join(root, "services"), { withFileTypes: true })) {
-    const manifest = join(root, "services", entry.name, "package.json");
-    if (!entry.isDirectory() || !existsSync(manifest)) continue;
+  for (const dir of workspaceFolders(root)) {
     try {
-      const port = (JSON.parse(readFileSync(manifest, "utf8")) as { fig?: { port?: unknown } }).fig?.port;
+      const port = (
+        JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { fig?: { port?: unknown } }
+      ).fig?.port;
       if (typeof port === "number") ports.add(port);
     } catch {
-      throw new ScaffoldRefusal(`services/${entry.name}/package.json is not valid JSON; fix it first`);
+      throw new ScaffoldRefusal(`${relative(root, dir)}/package.json is not valid JSON; fix it first`);
     }
   }
   return ports;
@@ -64,17 +64,12 @@ export function nextFreePort(root: string): number {
   return port;
 }
 
-/** Every workspace package name (`@fig/…`) under packages/ and services/. */
+/** Every workspace's package name (`@fig/…`, `@dash/…`) and its folder, repository-relative. */
 function workspaceNames(root: string): Map<string, string> {
   const names = new Map<string, string>();
-  for (const folder of ["packages", "services"]) {
-    if (!existsSync(join(root, folder))) continue;
-    for (const entry of readdirSync(join(root, folder), { withFileTypes: true })) {
-      const manifest = join(root, folder, entry.name, "package.json");
-      if (!entry.isDirectory() || !existsSync(manifest)) continue;
-      const { name } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string };
-      if (name) names.set(name, `${folder}/${entry.name}`);
-    }
+  for (const dir of workspaceFolders(root)) {
+    const { name } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string };
+    if (name) names.set(name, relative(root, dir));
   }
   return names;
 }
@@ -86,12 +81,9 @@ function knownVariables(root: string, routeText: string): Set<string> {
     for (const match of text.matchAll(/\b([A-Z][A-Z0-9_]*_URL)\b/g)) found.add(match[1] as string);
   };
   scan(routeText);
-  for (const folder of ["packages", "services"]) {
-    if (!existsSync(join(root, folder))) continue;
-    for (const entry of readdirSync(join(root, folder), { withFileTypes: true })) {
-      const config = join(root, folder, entry.name, "src", "config.ts");
-      if (existsSync(config)) scan(readFileSync(config, "utf8"));
-    }
+  for (const dir of workspaceFolders(root)) {
+    const config = join(dir, "src", "config.ts");
+    if (existsSync(config)) scan(readFileSync(config, "utf8"));
   }
   return found;
 }
@@ -103,9 +95,13 @@ function refuseCollisions(root: string, names: ServiceNames, routeText: string) 
     throw new ScaffoldRefusal(`"${name}" is reserved in Fig's stack; choose another name`);
   if (existsSync(join(root, "services", name)))
     throw new ScaffoldRefusal(`services/${name} exists already; choose another name`);
-  const owner = workspaceNames(root).get(`@fig/${name}`);
+  const workspaces = workspaceNames(root);
+  const owner = workspaces.get(`@fig/${name}`);
   if (owner)
     throw new ScaffoldRefusal(`the package @fig/${name} exists already (${owner}); choose another name`);
+  // `bun run dev` names a service after its folder, wherever the workspace globs found it.
+  const namesake = [...workspaces.values()].find((folder) => basename(folder) === name);
+  if (namesake) throw new ScaffoldRefusal(`${namesake} exists already; choose another name`);
   for (const path of [`loadtests/${name}.js`, `openapi/${name}.json`])
     if (existsSync(join(root, path)))
       throw new ScaffoldRefusal(`${path} exists already; choose another name`);

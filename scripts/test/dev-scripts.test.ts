@@ -15,7 +15,7 @@ import {
 } from "../../packages/auth/src/index.ts";
 import { createLogger } from "../../packages/service/src/index.ts";
 import { createTestDatabase, type TestDatabase } from "../../packages/testing/src/index.ts";
-import { buildApp } from "../../services/reference-data/src/app.ts";
+import { buildApp } from "../../services/dash/reference-data/src/app.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -69,7 +69,7 @@ describe("bun run seed", () => {
   beforeAll(async () => {
     tdb = await createTestDatabase({
       service: "reference-data",
-      migrationsFolder: fileURLToPath(new URL("../../services/reference-data/drizzle", import.meta.url)),
+      migrationsFolder: fileURLToPath(new URL("../../services/dash/reference-data/drizzle", import.meta.url)),
     });
     const logger = createLogger({ service: "reference-data", level: "silent" });
     const app = buildApp({ db: tdb.db, verifier: devServiceVerifier(), logger });

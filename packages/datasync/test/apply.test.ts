@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import type { Database } from "@fig/db";
 import {
   codes,
   codesSpec,
@@ -8,7 +7,8 @@ import {
   type ReferenceChange,
   type Row,
   referenceSyncHooks,
-} from "@fig/reference";
+} from "@dash/reference";
+import type { Database } from "@fig/db";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { eq } from "drizzle-orm";
 import {

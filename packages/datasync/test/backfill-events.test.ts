@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { codesSpec } from "@dash/reference";
 import { DATA_CHANGED_MAX_KEYS } from "@fig/events";
-import { codesSpec } from "@fig/reference";
 import { type BackfillOptions, backfill } from "../src/index.ts";
 import {
   codeRow,

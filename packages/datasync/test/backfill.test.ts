@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { codes, codesSpec, contextsSpec, type Row } from "@fig/reference";
+import { codes, codesSpec, contextsSpec, type Row } from "@dash/reference";
 import { eq } from "drizzle-orm";
 import { type BackfillOptions, backfill, syncKeys, verifySides } from "../src/index.ts";
 import type { BackfillCheckpoint } from "../src/state.ts";

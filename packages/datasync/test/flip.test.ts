@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { codes, codesSpec } from "@dash/reference";
 import {
   createNatsClient,
   deleteNamespace,
@@ -8,7 +9,6 @@ import {
   streamNames,
   subjectOf,
 } from "@fig/events";
-import { codes, codesSpec } from "@fig/reference";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { eq } from "drizzle-orm";
 import {

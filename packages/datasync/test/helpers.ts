@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach } from "bun:test";
 import { fileURLToPath } from "node:url";
+import { codesSpec, type ResourceSpec, type Row, searchTextOf } from "@dash/reference";
 import { devScriptEnv } from "@fig/auth";
 import { type Database, rowsOf } from "@fig/db";
 import { createNatsClient, deleteNamespace, type NatsClient, natsConfigShape } from "@fig/events";
-import { codesSpec, type ResourceSpec, type Row, searchTextOf } from "@fig/reference";
 import { parseConfig, withoutEmptyValues } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
 import { getTableName, sql } from "drizzle-orm";
@@ -41,10 +41,10 @@ export async function checksumOf(db: Database, name: string) {
 // The two sides of the reference-data route, each with the schema its service migrates: the monolith (the
 // first write owner) and reference-data (the candidate). Both carry the four tables, outbox, inbox, sync_keys.
 export const MONOLITH_MIGRATIONS = fileURLToPath(
-  new URL("../../../services/monolith/drizzle", import.meta.url),
+  new URL("../../../services/dash/monolith/drizzle", import.meta.url),
 );
 export const REFERENCE_MIGRATIONS = fileURLToPath(
-  new URL("../../../services/reference-data/drizzle", import.meta.url),
+  new URL("../../../services/dash/reference-data/drizzle", import.meta.url),
 );
 
 /** NATS_URL as every Fig process reads it (the dev default when unset), through the shared config shape. */

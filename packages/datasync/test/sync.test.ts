@@ -1,13 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Database, rowsOf } from "@fig/db";
-import {
-  createNatsClient,
-  createOutboxRelay,
-  deleteNamespace,
-  type NatsClient,
-  type OutboxRelay,
-  streamNames,
-} from "@fig/events";
 import {
   codes,
   codesSpec,
@@ -21,7 +12,16 @@ import {
   referenceSyncHooks,
   type StoreContext,
   updateRecord,
-} from "@fig/reference";
+} from "@dash/reference";
+import { type Database, rowsOf } from "@fig/db";
+import {
+  createNatsClient,
+  createOutboxRelay,
+  deleteNamespace,
+  type NatsClient,
+  type OutboxRelay,
+  streamNames,
+} from "@fig/events";
 import { createApp, createLogger } from "@fig/service";
 import { createTestAuth, TEST_AUTH } from "@fig/testing";
 import { eq, sql } from "drizzle-orm";
@@ -51,7 +51,7 @@ function codeInput(code: string) {
   return input;
 }
 
-// The live sync end to end, in process: the owner (monolith schema) writes through @fig/reference's store
+// The live sync end to end, in process: the owner (monolith schema) writes through @dash/reference's store
 // verbs into its outbox, a real relay publishes to real NATS, and the candidate's consumer applies.
 const namespace = uniqueNamespace();
 const silent = createLogger({ service: "datasync-sync-test", level: "silent" });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { codes, codesSpec } from "@dash/reference";
 import type { Database } from "@fig/db";
-import { codes, codesSpec } from "@fig/reference";
 import { eq, sql } from "drizzle-orm";
 import { comparedColumns, firstDifferences, formatVerify, verifySides } from "../src/index.ts";
 import {

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { buildApp as buildReferenceApp } from "@fig/reference-data";
+import { buildApp as buildReferenceApp } from "@dash/reference-data";
 import { createLogger } from "@fig/service";
 import { createTestAuth, createTestDatabase, type TestDatabase } from "@fig/testing";
-import { startPipeline, useValidationApp } from "../../../services/validation/test/helpers.ts";
+import { startPipeline, useValidationApp } from "../../../services/dash/validation/test/helpers.ts";
 import { runGate } from "../src/gate.ts";
 
 const ROOT = resolve(import.meta.dir, "../../..");
@@ -25,7 +25,7 @@ let front: ReturnType<typeof Bun.serve>;
 beforeAll(async () => {
   referenceDb = await createTestDatabase({
     service: "reference-data",
-    migrationsFolder: resolve(ROOT, "services/reference-data/drizzle"),
+    migrationsFolder: resolve(ROOT, "services/dash/reference-data/drizzle"),
   });
   const app = buildReferenceApp({
     db: referenceDb.db,

@@ -5,11 +5,11 @@ import { createLogger } from "@fig/service";
 import { createTestDatabase, TEST_AUTH, type TestDatabase } from "@fig/testing";
 import { fetchOwnerTable } from "../../../packages/datasync/src/index.ts";
 import { loadRouteFile } from "../../../packages/route-file/src/index.ts";
+import { buildApp as buildReferenceData } from "../../dash/reference-data/src/app.ts";
+import { fetchReferenceTable } from "../../dash/validation/src/domain/reference-model.ts";
 // The real gateway and a real JWKS-verifying service, from their sources: this file tests how they meet identity.
 import { buildGateway } from "../../gateway/src/app.ts";
 import { createMemoryRouteStore } from "../../gateway/src/state/memory-store.ts";
-import { buildApp as buildReferenceData } from "../../reference-data/src/app.ts";
-import { fetchReferenceTable } from "../../validation/src/domain/reference-model.ts";
 import { loginAs, PASSWORD, useIdentityApp } from "./helpers.ts";
 
 // Through the gateway built from the repository's fig.yaml: a login, the key set and discovery at the root, and
@@ -38,7 +38,7 @@ let referenceData = "";
 beforeAll(async () => {
   referenceDb = await createTestDatabase({
     service: "reference-data",
-    migrationsFolder: fileURLToPath(new URL("../../reference-data/drizzle", import.meta.url)),
+    migrationsFolder: fileURLToPath(new URL("../../dash/reference-data/drizzle", import.meta.url)),
   });
   const identity = serve((req) => t.app.fetch(req));
   // reference-data reads the key set through the gateway, as a service would in production.

@@ -14,16 +14,16 @@ import { parseRouteFile } from "@fig/route-file";
 import type { QueueDeclaration } from "@fig/route-file/queues";
 import { createTestDatabase } from "@fig/testing";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { codes } from "../../../../packages/reference/src/index.ts";
-import { codeInput } from "../../../reference-data/test/helpers.ts";
-import { MONOLITH_MIGRATIONS, REFERENCE_MIGRATIONS } from "../../../reference-data/test/sync-helpers.ts";
+import { codes } from "../../../../packages/dash/reference/src/index.ts";
+import { codeInput } from "../../../dash/reference-data/test/helpers.ts";
+import { MONOLITH_MIGRATIONS, REFERENCE_MIGRATIONS } from "../../../dash/reference-data/test/sync-helpers.ts";
 import {
   generatedClaims,
   startPipeline,
   startWorker,
   useValidationApp,
   validateCsv,
-} from "../../../validation/test/helpers.ts";
+} from "../../../dash/validation/test/helpers.ts";
 import { queueStreamName } from "../../src/admin/jobs.ts";
 import { auth, silent, testGateway } from "../harness.ts";
 import { openBrowser, type Page, readPng, screenshotFolder, signIn, VIEWPORT } from "./browser.ts";

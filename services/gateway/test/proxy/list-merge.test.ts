@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fileURLToPath } from "node:url";
 import { encodeCursor } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
-import { buildApp as buildMonolith } from "../../../monolith/src/app.ts";
-import { validations as monolithRuns } from "../../../monolith/src/db/schema.ts";
-import { buildApp as buildValidation } from "../../../validation/src/app.ts";
+import { buildApp as buildMonolith } from "../../../dash/monolith/src/app.ts";
+import { validations as monolithRuns } from "../../../dash/monolith/src/db/schema.ts";
+import { buildApp as buildValidation } from "../../../dash/validation/src/app.ts";
 import {
   files as validationFiles,
   validations as validationRuns,
-} from "../../../validation/src/db/schema.ts";
-import type { FileStore } from "../../../validation/src/domain/object-store.ts";
+} from "../../../dash/validation/src/db/schema.ts";
+import type { FileStore } from "../../../dash/validation/src/domain/object-store.ts";
 import { type Breakers, BrokenCircuitError, createBreakers } from "../../src/policies/breaker.ts";
 import { PARTIAL_HEADER } from "../../src/proxy/list-merge.ts";
 import { dashUpstreamDocuments } from "../fixtures/dash-routes.ts";
@@ -36,11 +36,11 @@ beforeAll(async () => {
   [monolithDb, validationDb] = await Promise.all([
     createTestDatabase({
       service: "monolith",
-      migrationsFolder: fileURLToPath(new URL("../../../monolith/drizzle", import.meta.url)),
+      migrationsFolder: fileURLToPath(new URL("../../../dash/monolith/drizzle", import.meta.url)),
     }),
     createTestDatabase({
       service: "validation",
-      migrationsFolder: fileURLToPath(new URL("../../../validation/drizzle", import.meta.url)),
+      migrationsFolder: fileURLToPath(new URL("../../../dash/validation/drizzle", import.meta.url)),
     }),
   ]);
   // No upload happens here: the list and POST /api/validations read only Postgres.
