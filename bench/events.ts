@@ -57,6 +57,8 @@ import {
   streamConfigs,
   streamNames,
 } from "../packages/events/src/index.ts";
+// The bench publishes Dash's reference.changed, declared in Dash's code.
+import "../packages/dash/reference/src/event-catalog.ts";
 import { effects, inbox, outbox } from "../packages/events/test/schema.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
 import { adminUrl, createBenchDatabase, dropAll, dropBenchDatabase, serverVersion } from "./lib/postgres.ts";

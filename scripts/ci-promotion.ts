@@ -17,7 +17,7 @@ import { createNatsClient } from "../packages/events/src/nats.ts";
 import { discoverServices } from "./dev-runner/discover.ts";
 
 const ROOT = join(import.meta.dir, "..");
-/** Each service's entry point, found as `bun run dev` finds it (services/gateway, services/dash/monolith…). */
+/** Each service's entry point, found as `bun run dev` finds it (through the workspace globs). */
 const MAINS = new Map(discoverServices(ROOT).map((service) => [service.name, service.main]));
 const PG = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";

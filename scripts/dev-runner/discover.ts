@@ -3,7 +3,7 @@ import { basename, dirname, join, relative } from "node:path";
 
 /**
  * A service `bun run dev` starts: one per workspace folder whose package.json has a `"fig": { "port": n }`
- * field, named after its folder (services/gateway → gateway, services/dash/monolith → monolith).
+ * field, named after its folder (services/gateway → gateway; a service in a group folder, one level down, too).
  */
 export interface DevService {
   name: string;
@@ -21,7 +21,7 @@ const DEFAULT_WORKSPACES = ["packages/*", "services/*"];
 
 /**
  * The folders the root package.json's `workspaces` globs match that hold a package.json (absolute, sorted), as
- * Bun resolves them: a matched folder without one (services/dash, which only groups Dash's services) is not a
+ * Bun resolves them: a matched folder without one (a group folder, which only holds workspaces) is not a
  * workspace.
  */
 export function workspaceFolders(root: string): string[] {

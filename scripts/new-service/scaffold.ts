@@ -64,7 +64,7 @@ export function nextFreePort(root: string): number {
   return port;
 }
 
-/** Every workspace's package name (`@fig/…`, `@dash/…`) and its folder, repository-relative. */
+/** Every workspace's package name (`@fig/…` or a system's own scope) and its folder, repository-relative. */
 function workspaceNames(root: string): Map<string, string> {
   const names = new Map<string, string>();
   for (const dir of workspaceFolders(root)) {

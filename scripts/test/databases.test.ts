@@ -165,7 +165,7 @@ const BUSY_MAIN = (repo: string, service: string) => `
 import { createDatabase } from ${JSON.stringify(join(repo, "packages/db/src/index.ts"))};
 import { sql } from ${JSON.stringify(join(repo, "packages/db/node_modules/drizzle-orm/index.js"))};
 const database = await createDatabase({ service: ${JSON.stringify(service)}, url: process.env.DATABASE_URL, poolMax: 4 });
-await database.migrate(${JSON.stringify(join(repo, "services", service, "drizzle"))});
+await database.migrate(${JSON.stringify(join(repo, "services", "dash", service, "drizzle"))});
 await database.db.execute(sql\`create table if not exists dev_ticks (n int)\`);
 let ticks = 0;
 const errors = [];

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { EventType } from "@fig/events";
+import { type EventType, ensureChangeEvent } from "@fig/events";
 import { parseRouteFile, type RouteFile } from "@fig/route-file";
 import type { DeclaredTable } from "./declared-table.ts";
 
@@ -36,6 +36,8 @@ export function dataRoutesOf(file: RouteFile): Record<string, DataRoute> {
         throw new Error(
           `route ${route.name}: fig.data.consumers names ${upstream}, not one of its backendRefs`,
         );
+    // A program that knows the system only through this file (the CLI) must still record and read its event.
+    ensureChangeEvent(data.event, { owner: candidate, alsoPublishedBy: [legacy] });
     out[route.name] = {
       id: route.name,
       event: data.event as EventType,

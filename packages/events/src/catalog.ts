@@ -25,32 +25,33 @@ export type EventDefinition<S extends z.ZodType = z.ZodType> = {
   schema: S;
 };
 
-function defineEvent<S extends z.ZodType>(definition: EventDefinition<S>): EventDefinition<S> {
+/** Declares one event type (an identity function that keeps the schema's type for `EventData`). */
+export function defineEvent<S extends z.ZodType>(definition: EventDefinition<S>): EventDefinition<S> {
   return definition;
 }
 
-/** Above this many keys, a change event (`reference.changed`, `data.changed`) carries a count instead of every key. */
-export const REFERENCE_CHANGED_MAX_KEYS = 1000;
-export const DATA_CHANGED_MAX_KEYS = REFERENCE_CHANGED_MAX_KEYS;
+/** Above this many keys, a row-change event (`data.changed`, or a system's own) carries a count instead of every key. */
+export const CHANGE_EVENT_MAX_KEYS = 1000;
+export const DATA_CHANGED_MAX_KEYS = CHANGE_EVENT_MAX_KEYS;
 
 /**
  * The payload every row-change event shares, whatever the table: what happened to which keys, the rows as
  * stored after the change (for `deleted`, as they were), and the publisher's per-key `sequence`. A composite
  * key is one string: its columns' text joined by U+001F (unit separator), in the declared key order.
  */
-function changeEventSchema<T extends z.ZodType<string>>(table: T) {
+export function changeEventSchema<T extends z.ZodType<string>>(table: T) {
   return z
     .object({
       table,
       op: z.enum(["created", "updated", "deleted", "imported"]).describe("What happened"),
-      keys: z.array(z.string()).max(REFERENCE_CHANGED_MAX_KEYS).describe("Keys of the changed rows"),
+      keys: z.array(z.string()).max(CHANGE_EVENT_MAX_KEYS).describe("Keys of the changed rows"),
       count: z.number().int().nonnegative().describe("Number of rows changed"),
       truncated: z
         .boolean()
         .describe("True when `keys` (and `rows`) were left empty because too many rows changed"),
       rows: z
         .array(z.record(z.string(), z.unknown()))
-        .max(REFERENCE_CHANGED_MAX_KEYS)
+        .max(CHANGE_EVENT_MAX_KEYS)
         .optional()
         .describe(
           "The changed rows' fields, with their version and updated_at (for `deleted`, the row as it was), in `keys` order",
@@ -67,24 +68,11 @@ function changeEventSchema<T extends z.ZodType<string>>(table: T) {
     .strict();
 }
 
-export const catalog = {
-  "reference.changed": defineEvent({
-    type: "reference.changed",
-    version: 1,
-    source: "reference-data",
-    alsoPublishedBy: ["monolith"],
-    tenantOwned: false,
-    description:
-      "Reference data changed: one event per write, and one per import. `keys` lists the changed keys, " +
-      `or is empty with \`truncated: true\` when an import touched more than ${REFERENCE_CHANGED_MAX_KEYS}; \`count\` is always the number of rows. ` +
-      "The monolith publishes it too (source `monolith`, on its own subject). Both publishers send `rows`: the changed rows' fields " +
-      "with their `version` and `updated_at`, enough to apply the change elsewhere without calling back, and `sequence`, " +
-      "which grows with every change of a key in commit order (per publisher), so a replica applies each key's changes in order. " +
-      "Older events may lack `rows` and `sequence`: a consumer then re-reads the table, as for `truncated`.",
-    schema: changeEventSchema(
-      z.enum(["codes", "contexts", "establishments", "rules"]).describe("The reference table"),
-    ),
-  }),
+/**
+ * Fig's own events: row changes of declared tables, audit acts and identity events. A system that Fig
+ * strangles declares its events in its own code and adds them with `registerEvents` (see below).
+ */
+const figEvents = {
   "data.changed": defineEvent({
     type: "data.changed",
     version: 1,
@@ -96,7 +84,7 @@ export const catalog = {
       "write (or import), published through the owner's outbox on `<ns>.events.data.changed.<publisher>`, the publisher " +
       "being the upstream's name. `rows` carries each changed row's columns, its declared version (or updated_at) " +
       "included, and `sequence` grows with every change of a key in commit order, so another copy applies each key's " +
-      `changes in order. Above ${REFERENCE_CHANGED_MAX_KEYS} rows, \`keys\` and \`rows\` are empty and \`truncated\` is true.`,
+      `changes in order. Above ${CHANGE_EVENT_MAX_KEYS} rows, \`keys\` and \`rows\` are empty and \`truncated\` is true.`,
     schema: changeEventSchema(z.string().min(1).describe("The table, as the route's `fig.data` names it")),
   }),
   "audit.recorded": defineEvent({
@@ -127,62 +115,6 @@ export const catalog = {
         data: z.record(z.string(), z.unknown()).nullable().describe("Numbers behind the act (a gate's p95…)"),
       })
       .strict(),
-  }),
-  "file.uploaded": defineEvent({
-    type: "file.uploaded",
-    version: 1,
-    source: "validation",
-    tenantOwned: true,
-    description: "A billing CSV was stored in the object store.",
-    schema: z
-      .object({
-        fileId: z.uuid(),
-        name: z.string(),
-        bytes: z.number().int().nonnegative(),
-        sha256: z.string().regex(/^[0-9a-f]{64}$/),
-      })
-      .strict(),
-  }),
-  "validation.queued": defineEvent({
-    type: "validation.queued",
-    version: 1,
-    source: "validation",
-    tenantOwned: true,
-    description: "A validation run was requested for a file.",
-    schema: z.object({ validationId: z.uuid(), fileId: z.uuid() }).strict(),
-  }),
-  "validation.requested": defineEvent({
-    type: "validation.requested",
-    version: 1,
-    source: "validation",
-    tenantOwned: true,
-    channel: "jobs",
-    description: "The job message a validation worker takes: validate this file for this run.",
-    schema: z.object({ validationId: z.uuid(), fileId: z.uuid() }).strict(),
-  }),
-  "validation.completed": defineEvent({
-    type: "validation.completed",
-    version: 1,
-    source: "validation",
-    tenantOwned: true,
-    description: "A validation run finished; counts of findings by severity.",
-    schema: z
-      .object({
-        validationId: z.uuid(),
-        rows: z.number().int().nonnegative(),
-        errors: z.number().int().nonnegative(),
-        warnings: z.number().int().nonnegative(),
-        durationMs: z.number().int().nonnegative(),
-      })
-      .strict(),
-  }),
-  "validation.failed": defineEvent({
-    type: "validation.failed",
-    version: 1,
-    source: "validation",
-    tenantOwned: true,
-    description: "A validation run could not complete (for example, the header is unusable).",
-    schema: z.object({ validationId: z.uuid(), reason: z.string() }).strict(),
   }),
   // Identity events: the identity service's logins, sessions, users and keys, for the audit log. All share the
   // `identity.` prefix, so one consumer of `<ns>.events.identity.>` takes every one.
@@ -256,8 +188,87 @@ export const catalog = {
   }),
 } as const;
 
-export type Catalog = typeof catalog;
-export type EventType = keyof Catalog;
+type FigEvents = typeof figEvents;
+
+/** Fig's own event types, in declaration order (the AsyncAPI document lists them first). */
+export const FIG_EVENT_TYPES: readonly string[] = Object.keys(figEvents);
+
+/**
+ * Every event type a program knows, for the types: Fig's own, and each system's, added by augmenting this
+ * interface where the system declares its events (next to its `registerEvents` call).
+ *
+ * @example
+ * declare module "@fig/events/catalog" {
+ *   interface EventRegistry {
+ *     "note.signed": typeof noteSigned;
+ *   }
+ * }
+ */
+export interface EventRegistry extends FigEvents {}
+
+/**
+ * The event catalog at run time: Fig's own events, then whatever the program's modules registered. Outbox,
+ * relay, consumers, envelopes and the AsyncAPI document all read it.
+ */
+// The cast: the types list every declared event; at run time a system's are here once their module has loaded.
+export const catalog = { ...figEvents } as EventRegistry;
+
+/** Why a registration was refused: a type declared twice, differently, or a key that is not the event's type. */
+export class EventRegistrationError extends Error {}
+
+/**
+ * Adds a system's events to the catalog (call it once, where the events are declared, at module load). The
+ * same declaration twice is a no-op (a module loaded twice); another declaration of a known type is refused.
+ *
+ * @example
+ * export const noteEvents = { "note.signed": defineEvent({ type: "note.signed", version: 1, ... }) } as const;
+ * registerEvents(noteEvents);
+ */
+export function registerEvents(definitions: Record<string, EventDefinition>): void {
+  const known = catalog as unknown as Record<string, EventDefinition>;
+  for (const [type, definition] of Object.entries(definitions)) {
+    if (definition.type !== type)
+      throw new EventRegistrationError(`the event under "${type}" declares type "${definition.type}"`);
+    const existing = known[type];
+    if (existing === definition) continue;
+    if (existing && !implied.has(existing))
+      throw new EventRegistrationError(
+        `${type} is declared twice (by ${existing.source} and by ${definition.source}); an event type has one declaration`,
+      );
+    known[type] = definition;
+  }
+}
+
+/** Declarations `ensureChangeEvent` made up; a system's own declaration of the type replaces one. */
+const implied = new WeakSet<EventDefinition>();
+
+/**
+ * Makes sure `type`, the change event a route file names (`fig.data.event`), is in the catalog, so a Fig
+ * program that knows the system only through its route file (`bun run migrate-data`) can record and read it.
+ * A declaration the system registered stays; otherwise `type` is a row-change event of any table, owned by
+ * `owner` (the route's new service) and published by each of `alsoPublishedBy` (the legacy side) on its own
+ * subject.
+ */
+export function ensureChangeEvent(
+  type: string,
+  { owner, alsoPublishedBy }: { owner: string; alsoPublishedBy: readonly string[] },
+): void {
+  if (Object.hasOwn(catalog, type)) return;
+  const definition = defineEvent({
+    type,
+    version: 1,
+    source: owner,
+    alsoPublishedBy,
+    tenantOwned: false,
+    description: `Rows of the tables a route declares changed (${type}, named by the route file's fig.data.event).`,
+    schema: changeEventSchema(z.string().min(1).describe("The table, as the route's `fig.data` names it")),
+  });
+  implied.add(definition);
+  (catalog as unknown as Record<string, EventDefinition>)[type] = definition;
+}
+
+export type Catalog = EventRegistry;
+export type EventType = keyof Catalog & string;
 export type EventData<T extends EventType> = z.infer<Catalog[T]["schema"]>;
 
 /** A received (or about-to-be-sent) event: CloudEvents attributes plus typed data. */

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { catalog, subjectOf } from "../src/index.ts";
+// Dash's reference.changed, declared in Dash's code: the strict counterpart this file compares with.
+import "../../dash/reference/src/event-catalog.ts";
 
 // data.changed: the one row-change event every system's declared tables use, each publisher on its own subject.
 describe("data.changed", () => {

@@ -27,6 +27,8 @@ import {
   subjectOf,
 } from "../src/index.ts";
 import { effects } from "./schema.ts";
+// Dash's reference.changed is the fixture event of these tests (Fig's own catalog has no owner-and-legacy event).
+import "../../dash/reference/src/event-catalog.ts";
 
 export const NATS_URL = TEST_NATS_URL;
 export const migrationsFolder = join(import.meta.dir, "drizzle");

@@ -94,11 +94,11 @@ describe("generated claims", () => {
   });
 });
 
-test("scripts/gen-claims.ts writes the file and its sidecar", async () => {
+test("gen-claims.ts writes the file and its sidecar", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gen-claims-"));
   try {
     const out = join(dir, "claims.csv");
-    const script = join(import.meta.dir, "../../../../scripts/gen-claims.ts");
+    const script = join(import.meta.dir, "../src/gen-claims.ts");
     const args = ["--rows", "1500", "--encoding", "latin1", "--seed", "5", "--out", out, "--today", TODAY];
     const child = Bun.spawnSync(["bun", script, ...args, "--reference", SEED_DIR], { stderr: "pipe" });
     expect(child.exitCode).toBe(0);

@@ -1,6 +1,7 @@
 import type { Database } from "@fig/db";
-import { enqueueEvent, REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
+import { enqueueEvent } from "@fig/events";
 import { inArray } from "drizzle-orm";
+import { REFERENCE_CHANGED_MAX_KEYS } from "./event-catalog.ts";
 import type { ResourceSpec, Row } from "./resource.ts";
 
 export type ChangeOp = "created" | "updated" | "deleted" | "imported";

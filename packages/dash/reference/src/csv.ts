@@ -1,11 +1,11 @@
 import { type Database, rowsOf } from "@fig/db";
-import { REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
 import { DomainError } from "@fig/service";
 import { parse } from "csv-parse/stream";
 import { stringify } from "csv-stringify/sync";
 import { asc, getTableColumns, getTableName, gt, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import type { RecordChange } from "./changes.ts";
+import { REFERENCE_CHANGED_MAX_KEYS } from "./event-catalog.ts";
 import type { CsvColumn, ResourceSpec, Row } from "./resource.ts";
 import { searchTextOf } from "./resource.ts";
 

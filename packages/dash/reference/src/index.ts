@@ -2,6 +2,7 @@
 // routes. reference-data serves it; the monolith's legacy admin module serves the same contract.
 export * from "./changes.ts";
 export { exportCsv, type ImportOptions, type ImportResult, importCsv, type LineError } from "./csv.ts";
+export * from "./event-catalog.ts";
 export * from "./read-cache.ts";
 export * from "./read-cache-feed.ts";
 export type { ColumnKind, CsvColumn, ResourceSpec, Row } from "./resource.ts";

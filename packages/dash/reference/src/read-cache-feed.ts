@@ -7,6 +7,7 @@ import {
   streamNames,
   subjectOf,
 } from "@fig/events";
+import "./event-catalog.ts"; // reference.changed, which the feed reads
 import type { ReferenceReadCache } from "./read-cache.ts";
 
 type JetStream = Awaited<ReturnType<NatsClient["jetstream"]>>;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { REFERENCE_CHANGED_MAX_KEYS } from "@fig/events";
 import { AppError, DomainError } from "@fig/service";
 import { createTestDatabase, type TestDatabase } from "@fig/testing";
+import { REFERENCE_CHANGED_MAX_KEYS } from "../src/event-catalog.ts";
 import {
   codesSpec,
   contextsSpec,

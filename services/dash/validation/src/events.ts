@@ -2,6 +2,7 @@
 // Publishes (through the outbox): file.uploaded, validation.queued, validation.requested (job, work queue),
 //   validation.completed, validation.failed.
 // Consumes: reference.changed (keeps the reference read model current), validation.requested (the worker).
+import "@dash/reference/event-catalog"; // reference.changed, which it consumes
 import type { DatabaseHandle } from "@fig/db";
 import { createEventConsumer, type NatsClient } from "@fig/events";
 import type { Logger } from "pino";

@@ -1,5 +1,6 @@
 import { CLAIMS_HEAD_BYTES, inspectClaimsHead } from "@dash/billing";
 import { type Database, withTenant } from "@fig/db";
+import "@dash/billing-validation/events"; // the events it records
 import { enqueueEvent } from "@fig/events";
 import { DomainError } from "@fig/service";
 import { files } from "../db/schema.ts";

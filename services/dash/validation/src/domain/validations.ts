@@ -1,4 +1,5 @@
 import { type Database, withTenant } from "@fig/db";
+import "@dash/billing-validation/events"; // the events it records
 import { enqueueEvent } from "@fig/events";
 import { DomainError, decodeCursor, encodeCursor, INT4_MAX } from "@fig/service";
 import { and, asc, desc, eq, gt, gte, lt, lte, or, type SQL } from "drizzle-orm";

@@ -1,5 +1,6 @@
 import { ClaimsHeaderError, createRuleEngine, type Finding, parseClaims } from "@dash/billing";
 import { type Database, withTenant } from "@fig/db";
+import "@dash/billing-validation/events"; // the events it records
 import { enqueueEvent } from "@fig/events";
 import { eq, sql } from "drizzle-orm";
 import { files, results, validations } from "../db/schema.ts";

@@ -7,6 +7,7 @@ import {
   streamNames,
   subjectOf,
 } from "@fig/events";
+import "@dash/billing-validation/events"; // validation.requested, the jobs it takes
 import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";

@@ -16,7 +16,7 @@ import {
   encodeClaimsText,
   generateClaims,
   loadReferenceSnapshot,
-} from "../packages/dash/billing/src/index.ts";
+} from "./index.ts";
 
 const USAGE = `usage: bun run gen:claims --rows N [--error-rate 0.05] [--encoding utf8|latin1] [--seed S]
                           [--out file.csv] [--today YYYY-MM-DD] [--delimiter ";"|","] [--reference dir]
@@ -47,7 +47,10 @@ function readOptions() {
         out: { type: "string" },
         today: { type: "string" },
         delimiter: { type: "string", default: ";" },
-        reference: { type: "string", default: join(import.meta.dir, "../services/dash/reference-data/seed") },
+        reference: {
+          type: "string",
+          default: join(import.meta.dir, "../../../../services/dash/reference-data/seed"),
+        },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
