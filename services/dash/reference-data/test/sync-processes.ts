@@ -1,9 +1,12 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TEST_AUTH, TEST_NATS_URL } from "@fig/testing";
+import { discoverServices } from "../../../../scripts/dev-runner/discover.ts";
 import { until } from "./sync-helpers.ts";
 
 const ROOT = join(import.meta.dir, "..", "..", "..", "..");
+/** Each service's entry point, found as `bun run dev` finds it (gateway is Fig's, the others Dash's). */
+const MAINS = new Map(discoverServices(ROOT).map((service) => [service.name, service.main]));
 
 /** A free TCP port on 127.0.0.1 (bound, then released: services need each other's URLs before they start). */
 export function freePort(): number {
@@ -41,7 +44,7 @@ export function commonEnv(namespace: string, natsUrl = TEST_NATS_URL): Record<st
   };
 }
 
-/** `bun services/dash/<name>/src/main.ts` as a real process on `port`, ready once /ready answers 200. */
+/** `bun <service folder>/src/main.ts` as a real process on `port`, ready once /ready answers 200. */
 export async function startService(
   name: string,
   port: number,
@@ -50,7 +53,7 @@ export async function startService(
   let proc: ReturnType<typeof Bun.spawn>;
   let log = "";
   async function spawn() {
-    proc = Bun.spawn([process.execPath, join(ROOT, "services", "dash", name, "src", "main.ts")], {
+    proc = Bun.spawn([process.execPath, MAINS.get(name) ?? `no service named ${name}`], {
       cwd: ROOT,
       env: { ...env, PORT: String(port) },
       stdout: "pipe",
