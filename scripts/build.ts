@@ -1,17 +1,17 @@
 /**
- * `bun run build`: bundles each service's entry point into services/<name>/dist/main.js (what the container
+ * `bun run build`: bundles each service's entry point into <its folder>/dist/main.js (what the container
  * images run). Loading one bundled file instead of the module graph roughly halves the time to /ready.
  * `--service <name>` (repeatable) builds only those: an image's build stage builds its own service.
  * `bun run dev` and the tests run the sources; nothing here is needed for them.
  */
 import { copyFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { type DevService, DiscoveryError, discoverServices } from "./dev-runner/discover.ts";
 
 const usage = `usage: bun scripts/build.ts [--service <name>]...
 
-Bundles services/<name>/src/main.ts into services/<name>/dist/ for every service with a "fig.port"
+Bundles <service folder>/src/main.ts into <service folder>/dist/ for every workspace with a "fig.port"
 (or only the services named).`;
 
 function fail(message: string): never {
@@ -97,6 +97,6 @@ for (const service of services) {
   const hasDatabase = existsSync(join(service.dir, "drizzle"));
   const assets = hasDatabase ? await copyRuntimeAssets(join(outdir, "main.js"), outdir) : [];
   const extra = assets.length > 0 ? `; beside it: ${assets.join(", ")}` : "";
-  console.log(`✓ services/${service.name}/dist/main.js (${(bytes / 1024 / 1024).toFixed(1)} MiB${extra})`);
+  console.log(`✓ ${relative(root, outdir)}/main.js (${(bytes / 1024 / 1024).toFixed(1)} MiB${extra})`);
 }
 process.exit(failed ? 1 : 0);
