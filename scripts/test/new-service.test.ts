@@ -435,7 +435,7 @@ describe("bun run new service scratchpad --no-db --resource jottings", () => {
 
 describe("refusals: nothing is written", () => {
   const cases: [string, string[], RegExp][] = [
-    ["an existing service", ["validation"], /services\/validation exists already/],
+    ["an existing service", ["validation"], /services\/dash\/validation exists already/],
     ["an existing package", ["auth"], /the package @fig\/auth exists already \(packages\/auth\)/],
     ["a name the stack reserves", ["gateway"], /"gateway" is reserved/],
     [

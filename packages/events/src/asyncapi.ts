@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { catalog, type EventType, FIG_EVENT_TYPES } from "./catalog.ts";
+import { catalog, type EventDefinition, type EventType, FIG_EVENT_TYPES } from "./catalog.ts";
 import { publishersOf, subjectOf } from "./subjects.ts";
 
 const cloudEventHeaders = {
@@ -30,10 +30,11 @@ export function asyncApiDocument(namespace = "fig") {
   const operations: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};
   // Fig's own events, then each system's by type: the same document whatever order the modules loaded in.
-  const systems = Object.values(catalog)
+  const known = catalog as unknown as Record<string, EventDefinition>;
+  const systems = Object.values(known)
     .filter((d) => !FIG_EVENT_TYPES.includes(d.type))
     .sort((a, b) => a.type.localeCompare(b.type));
-  const figOwn = FIG_EVENT_TYPES.map((type) => catalog[type as EventType]);
+  const figOwn = FIG_EVENT_TYPES.map((type) => known[type] as EventDefinition);
   for (const definition of [...figOwn, ...systems]) {
     const id = definition.type.replace(/\./g, "-");
     const payload = z.toJSONSchema(definition.schema, { target: "draft-07" }) as Record<string, unknown>;
