@@ -31,14 +31,8 @@ export type EnqueueOptions = {
   sequence?: boolean;
 };
 
-/**
- * The outbox row in one statement (one round trip): the `seq` drawn first so `data.sequence` can carry it, and
- * the relay's NOTIFY on the same statement when this transaction has not sent it yet. The text is fixed, so the
- * driver prepares it once per connection. `created_at` (the event's time) is when the row is written, after
- * the write took its locks, not when its transaction began: a write that waited for a row lock did not happen
- * before it got it, and the sync's lag (event time → applied) then starts near the commit.
- */
-function outboxInsert(row: {
+/** The fields of one outbox row, as written. */
+type OutboxRow = {
   id: string;
   type: string;
   source: string;
@@ -47,19 +41,108 @@ function outboxInsert(row: {
   traceparent: string | null;
   data: string;
   sequence: boolean;
-  notify: boolean;
-}) {
-  const data = row.sequence
-    ? sql`jsonb_set(${row.data}::jsonb, '{sequence}', to_jsonb(s.n))`
-    : sql`${row.data}::jsonb`;
-  const insert = sql`with s as (select nextval(pg_get_serial_sequence('outbox', 'seq')) as n),
+};
+
+/**
+ * The outbox row in one statement (one round trip): the `seq` drawn first so `data.sequence` can carry it, and
+ * the relay's NOTIFY on the same statement when this transaction has not sent it yet. `created_at` (the event's
+ * time) is when the row is written, after the write took its locks, not when its transaction began: a write that
+ * waited for a row lock did not happen before it got it, and the sync's lag (event time → applied) then starts
+ * near the commit. Four fixed texts (sequence × notify), so the driver prepares each once per connection.
+ */
+const INSERT_TEXT = (
+  sequence: boolean,
+  notify: boolean,
+) => `with s as (select nextval(pg_get_serial_sequence('outbox', 'seq')) as n),
     ins as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
-      select ${row.id}::uuid, s.n, ${row.type}, ${row.source}, ${row.subject}, ${row.tenant}, ${row.traceparent}, ${data},
+      select $1::uuid, s.n, $2, $3, $4, $5, $6, ${sequence ? "jsonb_set($7::jsonb, '{sequence}', to_jsonb(s.n))" : "$7::jsonb"},
         clock_timestamp()
-      from s returning seq)`;
-  return row.notify
-    ? sql`${insert} select pg_notify(${OUTBOX_CHANNEL}, '') from ins`
-    : sql`${insert} select seq from ins`;
+      from s returning seq)
+    ${notify ? `select pg_notify('${OUTBOX_CHANNEL}', '') from ins` : "select seq from ins"}`;
+const INSERT_TEXTS = [
+  INSERT_TEXT(false, false),
+  INSERT_TEXT(false, true),
+  INSERT_TEXT(true, false),
+  INSERT_TEXT(true, true),
+];
+
+/**
+ * Many outbox rows in one statement: the rows travel as one JSON array, and each draws its `seq` in the array's
+ * order (the CTE is evaluated once, row by row, in `ordinality` order), so the events of one key keep the order
+ * the writer gave them.
+ */
+const INSERT_MANY_TEXT = (notify: boolean) => `with e as (
+      select x.e, nextval(pg_get_serial_sequence('outbox', 'seq')) as n
+      from jsonb_array_elements($1::jsonb) with ordinality as x(e, ord) order by x.ord),
+    ins as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
+      select (e->>'id')::uuid, n, e->>'type', e->>'source', e->>'subject', e->>'tenant', e->>'traceparent',
+        case when (e->>'sequence')::boolean then jsonb_set(e->'data', '{sequence}', to_jsonb(n)) else e->'data' end,
+        clock_timestamp()
+      from e returning seq)
+    ${notify ? `select pg_notify('${OUTBOX_CHANNEL}', '') from ins limit 1` : "select count(*) from ins"}`;
+const INSERT_MANY_TEXTS = [INSERT_MANY_TEXT(false), INSERT_MANY_TEXT(true)];
+
+type Unsafe = (query: string, params: unknown[], options: { prepare: boolean }) => PromiseLike<unknown>;
+
+/**
+ * postgres.js underneath (the server's driver): its `unsafe` runs our fixed text as a named prepared statement,
+ * without drizzle's query building and result mapping (about a third of an event's cost in the writer). PGlite
+ * (the embedded database) has no such call and goes through drizzle.
+ */
+function postgresJsOf(tx: Database): Unsafe | undefined {
+  const client = (tx._.session as unknown as { client?: { unsafe?: unknown } }).client;
+  return typeof client?.unsafe === "function" ? (client.unsafe.bind(client) as Unsafe) : undefined;
+}
+
+async function runStatement(tx: Database, text: string, params: unknown[]): Promise<void> {
+  const unsafe = postgresJsOf(tx);
+  if (unsafe) {
+    await unsafe(text, params, { prepare: true });
+    return;
+  }
+  // drizzle's sql with the same text: `$n` placeholders become its own parameters.
+  const chunks = text.split(/\$(\d+)/);
+  const query = sql.empty();
+  chunks.forEach((chunk, i) => {
+    if (i % 2 === 0) query.append(sql.raw(chunk));
+    else query.append(sql`${params[Number(chunk) - 1]}`);
+  });
+  await tx.execute(query);
+}
+
+/** Validated against the catalog; throws for data the schema refuses, a missing tenant, or an unknown source. */
+function outboxRowOf<T extends EventType>(type: T, data: EventData<T>, options: EnqueueOptions): OutboxRow {
+  const definition = catalog[type];
+  const parsed = definition.schema.parse(data);
+  if (definition.tenantOwned && !options.tenant) throw new Error(`${type} is tenant-owned: pass the tenant`);
+  const source = options.source ?? definition.source;
+  subjectOf("-", type, source); // throws for a source the catalog does not name
+  return {
+    id: crypto.randomUUID(),
+    type,
+    source,
+    subject: options.subject ?? null,
+    tenant: options.tenant ?? null,
+    traceparent: options.traceparent ?? null,
+    data: JSON.stringify(parsed),
+    sequence: options.sequence === true,
+  };
+}
+
+/**
+ * Delivered at commit, dropped on rollback: exactly the hint the relay needs. Once per transaction is enough,
+ * and once per OUTBOX_NOTIFY_EVERY_MS from this process while the relay lingers.
+ */
+function shouldNotify(tx: Database, source: string): boolean {
+  const now = performance.now();
+  const notify =
+    !notified.has(tx) &&
+    now - (lastNotified.get(source) ?? Number.NEGATIVE_INFINITY) >= OUTBOX_NOTIFY_EVERY_MS;
+  if (notify) {
+    notified.add(tx);
+    lastNotified.set(source, now);
+  }
+  return notify;
 }
 
 /**
@@ -78,34 +161,45 @@ export async function enqueueEvent<T extends EventType>(
   data: EventData<T>,
   options: EnqueueOptions = {},
 ): Promise<string> {
-  const definition = catalog[type];
-  const parsed = definition.schema.parse(data);
-  if (definition.tenantOwned && !options.tenant) throw new Error(`${type} is tenant-owned: pass the tenant`);
-  const source = options.source ?? definition.source;
-  subjectOf("-", type, source); // throws for a source the catalog does not name
-  const id = crypto.randomUUID();
-  // Delivered at commit, dropped on rollback: exactly the hint the relay needs. Once per transaction is enough,
-  // and once per OUTBOX_NOTIFY_EVERY_MS from this process while the relay lingers.
-  const now = performance.now();
-  const notify =
-    !notified.has(tx) &&
-    now - (lastNotified.get(source) ?? Number.NEGATIVE_INFINITY) >= OUTBOX_NOTIFY_EVERY_MS;
-  if (notify) {
-    notified.add(tx);
-    lastNotified.set(source, now);
-  }
-  await tx.execute(
-    outboxInsert({
-      id,
-      type,
-      source,
-      subject: options.subject ?? null,
-      tenant: options.tenant ?? null,
-      traceparent: options.traceparent ?? null,
-      data: JSON.stringify(parsed),
-      sequence: options.sequence === true,
-      notify,
-    }),
-  );
-  return id;
+  const row = outboxRowOf(type, data, options);
+  const notify = shouldNotify(tx, row.source);
+  await runStatement(tx, INSERT_TEXTS[(row.sequence ? 2 : 0) + (notify ? 1 : 0)] as string, [
+    row.id,
+    row.type,
+    row.source,
+    row.subject,
+    row.tenant,
+    row.traceparent,
+    row.data,
+  ]);
+  return row.id;
+}
+
+/** One event of a batch for `enqueueEvents`: its data typed by its own `type`. */
+export type EventToEnqueue = {
+  [T in EventType]: { type: T; data: EventData<T>; options?: EnqueueOptions };
+}[EventType];
+
+/**
+ * Records many events in the outbox in one statement, inside the caller's transaction, for writers that produce
+ * a batch at once (an import, a backfill): each is validated as `enqueueEvent` does before anything is written
+ * (one invalid event refuses the whole batch), and their `seq` follows the array's order. Returns the ids in
+ * that order.
+ *
+ * @example
+ * await db.transaction(async (tx) => {
+ *   await tx.insert(codes).values(rows);
+ *   await enqueueEvents(tx, rows.map((r) => ({ type: "reference.changed", data: changedOf(r) })));
+ * });
+ */
+export async function enqueueEvents(tx: Database, events: readonly EventToEnqueue[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((e) => outboxRowOf(e.type, e.data as never, e.options ?? {}));
+  const notify = shouldNotify(tx, (rows[0] as OutboxRow).source);
+  // `data` is already JSON text: spliced in as is rather than parsed and stringified again.
+  const json = `[${rows
+    .map(({ data, ...rest }) => `${JSON.stringify(rest).slice(0, -1)},"data":${data}}`)
+    .join(",")}]`;
+  await runStatement(tx, INSERT_MANY_TEXTS[notify ? 1 : 0] as string, [json]);
+  return rows.map((r) => r.id);
 }
