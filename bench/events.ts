@@ -51,7 +51,9 @@ import {
   deleteStreams,
   type EventConsumer,
   type EventData,
+  type EventToEnqueue,
   enqueueEvent,
+  enqueueEvents,
   type NatsClient,
   type OutboxRelay,
   streamConfigs,
@@ -104,14 +106,16 @@ const RUN = crypto.randomUUID().replace(/-/g, "").slice(0, 8);
 
 // ─── arguments ──────────────────────────────────────────────────────────────────────────────────────────────
 
-const USAGE = `usage: bun bench/events.ts [--only throughput|latency|raw[,…]] [--events <n>] [--duration <seconds>]
+const USAGE = `usage: bun bench/events.ts [--only throughput|latency|raw[,…]] [--events <n>] [--duration <seconds>] [--enqueue batch|each]
   --only       run only these figures (comma-separated); default: all three
+  --enqueue    how "throughput" writes its transactions of ${EVENTS_PER_TX}: one enqueueEvents statement (batch, default),
+               or ${EVENTS_PER_TX} enqueueEvent statements (each)
   --events     events for "throughput" and messages for "raw" (default 20000, at least ${EVENTS_PER_TX})
   --duration   seconds measured at ${int(LATENCY_RATE)} events/s for "latency" (default 10; a ${LATENCY_WARMUP_S} s warmup comes first;
                the ${LATENCY_REFERENCE_RATE} events/s reference runs min(duration, 5) s)`;
 
-function readArgs(): { only: Section[]; events: number; duration: number } {
-  const values = parseFlags(USAGE, ["only", "events", "duration"]);
+function readArgs(): { only: Section[]; events: number; duration: number; enqueue: "batch" | "each" } {
+  const values = parseFlags(USAGE, ["only", "events", "duration", "enqueue"]);
   const only = parseOnly(USAGE, SECTIONS, values.only);
   const events = Number(values.events ?? 20_000);
   if (!Number.isInteger(events) || events < EVENTS_PER_TX)
@@ -119,7 +123,9 @@ function readArgs(): { only: Section[]; events: number; duration: number } {
   const duration = Number(values.duration ?? 10);
   if (!Number.isFinite(duration) || duration < 1)
     usageError(USAGE, "--duration must be a number of seconds ≥ 1");
-  return { only, events, duration };
+  const enqueue = values.enqueue ?? "batch";
+  if (enqueue !== "batch" && enqueue !== "each") usageError(USAGE, "--enqueue must be batch or each");
+  return { only, events, duration, enqueue };
 }
 
 // ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
@@ -417,6 +423,14 @@ function pipeline(database: BenchDatabase, nats: NatsClient, namespace: string, 
   };
 }
 
+/**
+ * How a producer transaction writes its events: one `enqueueEvents` statement (a batch writer, such as an
+ * import or a backfill), or one `enqueueEvent` each (a writer that records events one by one).
+ */
+let enqueueMode: "batch" | "each" = "batch";
+const enqueueWording = () =>
+  enqueueMode === "batch" ? "one enqueueEvents statement per transaction" : "one enqueueEvent per event";
+
 /** Enqueues `n` events in transactions of `perTx`, `writers` transactions in flight at once. */
 async function produce(db: Database, n: number, perTx: number, writers: number, from = 0): Promise<void> {
   let next = from;
@@ -427,7 +441,11 @@ async function produce(db: Database, n: number, perTx: number, writers: number, 
       const last = Math.min(end, first + perTx);
       next = last;
       await db.transaction(async (tx) => {
-        for (let i = first; i < last; i++) await enqueueEvent(tx, TYPE, data(i));
+        if (enqueueMode === "batch") {
+          const batch: EventToEnqueue[] = [];
+          for (let i = first; i < last; i++) batch.push({ type: TYPE, data: data(i) });
+          await enqueueEvents(tx, batch);
+        } else for (let i = first; i < last; i++) await enqueueEvent(tx, TYPE, data(i));
       });
     }
   }
@@ -465,7 +483,7 @@ async function benchThroughput(n: number) {
   line(`  batchHandler inserts one effects row per event, one insert per batch) run in this process.`);
   line("  Warmup: 100 events through the pipeline.");
   line(
-    `  Then ${int(n)} events are enqueued with enqueueEvent in transactions of ${EVENTS_PER_TX}, ${WRITERS} transactions`,
+    `  Then ${int(n)} events are enqueued in transactions of ${EVENTS_PER_TX} (${enqueueWording()}), ${WRITERS} transactions`,
   );
   line(`  in flight at once, as fast as they go. Clock: first BEGIN → the consumer's ${int(n)}-th apply`);
   line(
@@ -585,7 +603,7 @@ async function benchThroughput(n: number) {
 async function benchStages(n: number) {
   heading(`throughput (ii): stage by stage on a backlog of ${int(n)} events`);
   line(
-    `  How: fresh database and namespace. 1. enqueue ${int(n)} events (transactions of ${EVENTS_PER_TX}, ${WRITERS} in flight)`,
+    `  How: fresh database and namespace. 1. enqueue ${int(n)} events (transactions of ${EVENTS_PER_TX}, ${enqueueWording()}, ${WRITERS} in flight)`,
   );
   line(`  with nothing running; 2. relay.flush() (batches of 500) until the outbox is empty, consumer not`);
   line(
@@ -1066,7 +1084,8 @@ async function cleanup() {
 cleanupOnSignals("deleting the bench streams and dropping the bench databases", cleanup);
 
 async function main(): Promise<number> {
-  const { only, events, duration } = readArgs();
+  const { only, events, duration, enqueue } = readArgs();
+  enqueueMode = enqueue;
   const pgVersion = await serverVersion();
   const probe = await connect({ servers: NATS_URL, name: "bench-events-probe" });
   const natsVersion = probe.info?.version ?? "?";
