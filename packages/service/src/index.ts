@@ -1,5 +1,6 @@
 import "./context.ts";
 
+export * from "./access-log.ts";
 export * from "./config.ts";
 export * from "./create-app.ts";
 export * from "./cursor.ts";

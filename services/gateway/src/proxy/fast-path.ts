@@ -1,8 +1,11 @@
 import {
   AppError,
   type HttpMetrics,
+  jsonString,
   type Logger,
   problemResponse,
+  type RawLineLevel,
+  rawLineWriter,
   startServerSpan,
   traceIdOf,
 } from "@fig/service";
@@ -25,6 +28,17 @@ export type FastPathDeps = {
 // hono/request-id's rule (createApp: limitLength 128): a client's id is kept when short and of these characters.
 const REQUEST_ID_LENGTH = 128;
 const REQUEST_ID_REFUSED = /[^\w\-=]/;
+/** The access line's names: a binding with one of them takes pino's path (see `accessProps`). */
+const ACCESS_NAMES = new Set([
+  "request_id",
+  "trace_id",
+  "method",
+  "path",
+  "route",
+  "status",
+  "duration_ms",
+  "err",
+]);
 
 /**
  * One proxied request outside Hono: what the proxy handler and the admission step read of a Hono `Context`
@@ -111,6 +125,28 @@ class Exchange {
     fields.duration_ms = Math.round(seconds * 10000) / 10;
     return fields;
   }
+  /**
+   * The access line's fields already as JSON (`,"request_id":…`), in `access()`'s order and with pino's value
+   * rules; undefined when a binding is not a plain value or reuses one of the line's own names or `err` (pino's
+   * path then: it keeps the first place of a repeated name and serialises `err`).
+   */
+  accessProps(route: string, status: number, seconds: number): string | undefined {
+    let props = `,"request_id":${jsonString(this.requestId)}`;
+    if (this.traceId) props += `,"trace_id":${jsonString(this.traceId)}`;
+    const bindings = this.bindings;
+    if (bindings)
+      for (const name in bindings) {
+        const value = bindings[name];
+        if (value === undefined || typeof value === "function") continue;
+        if (ACCESS_NAMES.has(name)) return undefined;
+        if (typeof value === "string") props += `,${jsonString(name)}:${jsonString(value)}`;
+        else if (typeof value === "number")
+          props += `,${jsonString(name)}:${Number.isFinite(value) ? value : null}`;
+        else if (typeof value === "boolean") props += `,${jsonString(name)}:${value}`;
+        else return undefined;
+      }
+    return `${props},"method":${jsonString(this.method)},"path":${jsonString(this.path)},"route":${jsonString(route)},"status":${status},"duration_ms":${Math.round(seconds * 10000) / 10}`;
+  }
   debug(object: Record<string, unknown>, message: string): void {
     if (this.base.isLevelEnabled("debug")) this.base.debug(this.fields(object), message);
   }
@@ -141,6 +177,22 @@ class Exchange {
  */
 export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }: FastPathDeps) {
   const patterns = prefixes.map((prefix) => ({ under: `${prefix}/`, pattern: `${prefix}/*` }));
+  // The access line written from a template of its fixed fields when the logger lets it (plain JSON lines).
+  const rawLine = rawLineWriter(logger);
+
+  /** One access line at `level`: the template when it applies, else pino with the line's object. */
+  function accessLine(
+    x: Exchange,
+    level: RawLineLevel,
+    route: string,
+    status: number,
+    seconds: number,
+    message: string,
+  ) {
+    const props = rawLine && x.accessProps(route, status, seconds);
+    if (props !== undefined && rawLine) rawLine(level, props, message);
+    else logger[level](x.access(route, status, seconds), message);
+  }
 
   return function fastPath(request: Request, env: unknown): Promise<Response> | undefined {
     const method = request.method;
@@ -187,9 +239,9 @@ export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }:
     span.end();
     httpMetrics.observe(x.method, pattern, status, seconds);
     // The access line as observeRequests writes it (a level below which nothing is built).
-    if (status >= 500 && status !== 503) logger.error(x.access(pattern, status, seconds), "request failed");
-    else if (status === 503) logger.warn(x.access(pattern, status, seconds), "request refused: not ready");
-    else if (logger.isLevelEnabled("info")) logger.info(x.access(pattern, status, seconds), "request");
+    if (status >= 500 && status !== 503) accessLine(x, "error", pattern, status, seconds, "request failed");
+    else if (status === 503) accessLine(x, "warn", pattern, status, seconds, "request refused: not ready");
+    else if (logger.isLevelEnabled("info")) accessLine(x, "info", pattern, status, seconds, "request");
     return response;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "@fig/service";
+import { createLogger, rawLineWriter } from "@fig/service";
 import type { Span, SpanContext, Tracer } from "@opentelemetry/api";
 import { bearer, nameSend, testGateway } from "../harness.ts";
 
@@ -81,6 +81,50 @@ describe("the proxy's fast path answers as the Hono chain does", () => {
     expect(metrics).toContain(
       'gateway_upstream_requests_total{route="reference-data",upstream="monolith",method="GET",status="200"} 2',
     );
+  });
+
+  test("the access line written from its template is byte for byte pino's line of the same fields", async () => {
+    // The same gateway twice: createLogger's logger (the template applies) and one whose no-op streamWrite
+    // hook makes the fast path hand pino the line's object, as it did before the template.
+    const templated: string[] = [];
+    const viaPino: string[] = [];
+    const plain = createLogger({
+      service: "gateway-test",
+      destination: { write: (l: string) => void viaPino.push(l) },
+    });
+    // pino reads its hooks (Symbol.for("pino.hooks")) on every line: an identity streamWrite changes no byte.
+    const hooks = Symbol.for("pino.hooks");
+    const internals = plain as unknown as Record<symbol, object>;
+    internals[hooks] = { ...internals[hooks], streamWrite: (l: string) => l };
+    const loggers = [
+      createLogger({
+        service: "gateway-test",
+        destination: { write: (l: string) => void templated.push(l) },
+      }),
+      plain,
+    ];
+    expect(rawLineWriter(loggers[0] as never)).toBeDefined();
+    expect(rawLineWriter(plain)).toBeUndefined();
+    const headers = await bearer({ sub: "fast-bytes", roles: ["viewer"] });
+    for (const logger of loggers) {
+      const g = testGateway({ logger, send: nameSend });
+      for (const [id, url] of [
+        ["bytes-1", FAST],
+        ["bytes-2", "http://gw.test/api/validations/a-b_c.d~e!$&'()*+,;=:@?q=%22"],
+        ["bytes-3", "http://gw.test/oauth/token"],
+      ] as const)
+        await g.app.request(url, { headers: { ...headers, "x-request-id": id } });
+      // An error line: an upstream answering 500.
+      const failing = testGateway({ logger, send: async () => new Response("no", { status: 500 }) });
+      await failing.app.request(FAST, { headers: { ...headers, "x-request-id": "bytes-4" } });
+    }
+    // The time and the duration are the request's own; every other byte must be the same.
+    const norm = (lines: string[]) =>
+      lines
+        .filter((l) => l.includes('"msg":"request'))
+        .map((l) => l.replace(/"time":"[^"]*"/, "").replace(/"duration_ms":[\d.e-]+/, ""));
+    expect(norm(templated).length).toBe(4);
+    expect(norm(templated)).toEqual(norm(viaPino));
   });
 
   test("refusals: no token, a bad token, a wrong role: the chain's problem and headers", async () => {
