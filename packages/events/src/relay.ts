@@ -101,8 +101,10 @@ export function createOutboxRelay({
           tenant: outbox.tenant,
           traceparent: outbox.traceparent,
           created_at: outbox.created_at,
-          // Published as it is stored: the JSON text, not parsed here only to be stringified again.
-          data: sql<string>`${outbox.data}::text`,
+          // Published as it is stored: the JSON text, not parsed here only to be stringified again. A payload
+          // stored as a jsonb string (an app binding JSON text to a jsonb parameter as a string, which Bun's SQL
+          // encodes once more) is published as the text it holds, the payload, as it was when rows were parsed.
+          data: sql<string>`case jsonb_typeof(${outbox.data}) when 'string' then ${outbox.data} #>> '{}' else ${outbox.data}::text end`,
         })
         .from(outbox)
         .where(isNull(outbox.sent_at))

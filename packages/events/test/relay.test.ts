@@ -1,5 +1,6 @@
 import { beforeEach, expect, test } from "bun:test";
 import { join } from "node:path";
+import { rowsOf } from "@fig/db";
 import { sql } from "drizzle-orm";
 import { createNatsClient, createOutboxRelay, deleteStreams, type NatsClient } from "../src/index.ts";
 import {
@@ -226,6 +227,30 @@ test("relay killed between publish and mark: rows stay pending, the republish is
   expectEachOnce(await effectCounts(env.tdb.db, ids), ids);
   // JetStream's duplicate window dropped the republished copies: one message per event id.
   expect(await streamMessages(nats, namespace)).toBe(ids.length);
+}, 30_000);
+
+test("a payload stored as a jsonb string holding its JSON (Bun's SQL binding JSON text to ::jsonb) is published as the payload", async () => {
+  const namespace = testNamespace("string-payload");
+  const relay = env.relay({ namespace });
+  const { consumer, seen } = effectConsumer("string-payload", namespace);
+  await consumer.start();
+  const [first, second] = await enqueueMany(env.tdb.db, 2, 0);
+  // What an app stores with Bun's SQL from `${JSON.stringify(data)}::jsonb`: a string, not the object.
+  await env.tdb.db.execute(sql`update outbox set data = to_jsonb(data::text) where id = ${first as string}`);
+  const stored = rowsOf<{ kind: string }>(
+    await env.tdb.db.execute(
+      sql`select jsonb_typeof(data) as kind from outbox where id = ${first as string}`,
+    ),
+  );
+  expect(stored).toEqual([{ kind: "string" }]);
+  expect(await relay.flush()).toBe(2);
+  await until(() => seen.length >= 2, { timeoutMs: 10_000, message: "both events to be applied" });
+  await drained(nats, namespace, "string-payload");
+  expect(seen).toEqual(["0", "1"]);
+  expectEachOnce(await effectCounts(env.tdb.db, [first as string, second as string]), [
+    first as string,
+    second as string,
+  ]);
 }, 30_000);
 
 test("one relay keeps per-subject order: 200 events arrive in the order they were enqueued", async () => {
