@@ -499,8 +499,10 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
   test(
     "11. `migrate-data flip notes` holds the writes, drains the sync, verifies and makes the service the owner; no write is lost",
     async () => {
-      const editor = await token(["editor"]);
       // Writes keep coming through the gateway while the flip runs: each is answered, by one owner or the other.
+      // As fast as the gateway answers, so with the gate role's limit: the route's 100 per minute per consumer
+      // refuses such a client (429) within the second the flip command takes to start, before any hold.
+      const editor = await token(["editor", "gate"], TENANT, "byo-flip-writer");
       let flipping = true;
       const refusals: unknown[] = [];
       const writer = (async () => {
