@@ -1,6 +1,6 @@
 import { createAuditRecorder } from "@fig/audit/publish";
 import { isOperator, type TokenVerifier } from "@fig/auth";
-import { type DatabaseHandle, databaseOptions, openMigratedDatabase } from "@fig/db";
+import { createDatabase, type DatabaseHandle, databaseOptions, openMigratedDatabase } from "@fig/db";
 import { createNatsClient, createOutboxRelay, type NatsClient } from "@fig/events";
 import { createFaultInjection, type Logger, type ReadinessCheck } from "@fig/service";
 import type { Component } from "./component.ts";
@@ -101,7 +101,7 @@ export async function openEvents(
   if (wiring.relay) {
     if (!database) start.fatal("events", new Error("an outbox relay needs the service's database"));
     const relay = createOutboxRelay({
-      database: database as DatabaseHandle,
+      database: await relayDatabase(start, database as DatabaseHandle),
       nats: client,
       namespace,
       logger,
@@ -110,6 +110,32 @@ export async function openEvents(
     start.opened.unshift({ name: "outbox relay", stop: () => relay.stop() });
   }
   return client;
+}
+
+/** The relay's connections: its claim, publish and mark transaction plus its LISTEN. */
+const RELAY_POOL_MAX = 2;
+
+/**
+ * A pool of the relay's own on a Postgres server: its transaction never waits behind the service's writers for a
+ * connection of their pool, where a busy writer's events would otherwise wait for their own relay. PGlite is one
+ * connection in one process, so the relay shares it.
+ */
+async function relayDatabase(start: Startup, database: DatabaseHandle): Promise<DatabaseHandle> {
+  const { url, statementTimeoutMs } = databaseOptions({
+    DATA_DIR: ".data",
+    DB_POOL_MAX: RELAY_POOL_MAX,
+    DB_STATEMENT_TIMEOUT_MS: 30_000,
+    ...start.config,
+  });
+  if (database.kind !== "postgres" || !url) return database;
+  const own = await createDatabase({
+    service: `${start.service}-relay`,
+    url,
+    poolMax: RELAY_POOL_MAX,
+    statementTimeoutMs,
+  });
+  start.opened.unshift({ name: "relay database", stop: () => own.close() });
+  return own;
 }
 
 /** Starts the components in order; a failure stops what was started and ends the process. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createNatsClient, deleteStreams } from "@fig/events";
+import { createDatabase } from "@fig/db";
+import { createNatsClient, deleteStreams, enqueueEvent } from "@fig/events";
 import { createApp, createLogger } from "@fig/service";
 import { TEST_NATS_URL, testConfig } from "@fig/testing";
 import postgres from "postgres";
@@ -197,4 +198,72 @@ describe("runService", () => {
     }
     expect(seen).toContain("stopping during start-up");
   });
+
+  test("the relay has connections of its own: it sends an event while every connection of the service's pool is held", async () => {
+    const { exit, exited } = exitProbe();
+    const started = await runService({
+      service: { name: "bootstrap-relay", version: "0.0.0" },
+      // 2: the migration holds one connection (its lock) while it runs on another.
+      loadConfig: () => configWith({ DB_POOL_MAX: 2 }),
+      database: { migrationsFolder: migrations },
+      events: { relay: true },
+      exit,
+      build: () => ({ app }),
+    });
+    const db = started.database?.db;
+    if (!db) throw new Error("the service has a database");
+    // Two long transactions take the service pool's two connections for the whole check.
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const holders: Promise<void>[] = [];
+    const holding: Promise<void>[] = [];
+    for (let i = 0; i < 2; i++) {
+      let began!: () => void;
+      holding.push(
+        new Promise<void>((r) => {
+          began = r;
+        }),
+      );
+      holders.push(
+        db.transaction(async () => {
+          began();
+          await released;
+        }),
+      );
+    }
+    await Promise.all(holding);
+    // Another writer (a pool of its own) commits an event: only a relay with its own connection can send it now.
+    const writer = await createDatabase({
+      service: "bootstrap-relay-writer",
+      url: configWith().DATABASE_URL,
+    });
+    const reader = postgres(configWith().DATABASE_URL as string, { max: 1, onnotice: () => {} });
+    try {
+      const id = await writer.db.transaction((tx) =>
+        enqueueEvent(
+          tx,
+          "data.changed",
+          { table: "widgets", op: "created", keys: ["w1"], count: 1, truncated: false },
+          { source: "bootstrap-relay-test" },
+        ),
+      );
+      const deadline = Date.now() + 15_000;
+      let row: { sent: boolean; last_error: string | null } | undefined;
+      while (!row?.sent && Date.now() < deadline) {
+        [row] = await reader<{ sent: boolean; last_error: string | null }[]>`
+          select sent_at is not null as sent, last_error from outbox where id = ${id}`;
+        if (!row?.sent) await Bun.sleep(20);
+      }
+      expect(row).toEqual({ sent: true, last_error: null });
+    } finally {
+      release();
+      await Promise.all(holders);
+      await writer.close();
+      await reader.end();
+    }
+    void started.shutdown("SIGTERM");
+    expect(await exited).toBe(0);
+  }, 30_000);
 });
