@@ -256,31 +256,38 @@ type BenchDatabase = DatabaseHandle & {
   name: string;
   /** A second pool on the same database for the consumer, as a consuming service would have its own. */
   consumerSide: DatabaseHandle;
+  /** The relay's own small pool, as runService gives it, so it never waits behind the producer's writers. */
+  relaySide: DatabaseHandle;
   closeAll(): Promise<void>;
 };
 
 /**
  * A fresh database with the events test schema (outbox, inbox, effects) and two pools of POOL_MAX: one for
- * the producing side (enqueueEvent + relay, as in reference-data) and one for the consumer.
+ * the producing side (enqueueEvent, as in reference-data) and one for the consumer; and the relay's own pool of
+ * 2, as runService opens it beside the service's.
  */
 async function benchDatabase(what: string): Promise<BenchDatabase> {
   const created = await createBenchDatabase(`events_${what}`);
-  const open = (side: string) =>
-    createDatabase({ service: `bench-events-${side}`, url: created.url, poolMax: POOL_MAX });
+  const open = (side: string, poolMax = POOL_MAX) =>
+    createDatabase({ service: `bench-events-${side}`, url: created.url, poolMax });
   const handle = await open("producer");
   const consumerSide = await open("consumer");
+  const relaySide = await open("relay", 2);
   closers.push(
     () => handle.close(),
     () => consumerSide.close(),
+    () => relaySide.close(),
   );
   await handle.migrate(MIGRATIONS);
   return {
     ...handle,
     name: created.name,
     consumerSide,
+    relaySide,
     async closeAll() {
       await handle.close().catch(() => {});
       await consumerSide.close().catch(() => {});
+      await relaySide.close().catch(() => {});
     },
   };
 }
@@ -350,7 +357,7 @@ function pipeline(database: BenchDatabase, nats: NatsClient, namespace: string, 
   const txEvents = new WeakMap<object, string[]>();
 
   const relay: OutboxRelay = createOutboxRelay({
-    database,
+    database: database.relaySide,
     nats,
     namespace,
     logger,
@@ -474,9 +481,11 @@ const STALL_MS = 15_000;
 async function benchThroughput(n: number) {
   heading(`throughput (i): outbox → relay → consumer, live, ${int(n)} events`);
   line(
-    `  How: fresh database (outbox, inbox, effects), fresh namespace, two pools of ${POOL_MAX} (producer + relay |`,
+    `  How: fresh database (outbox, inbox, effects), fresh namespace, two pools of ${POOL_MAX} (producer |`,
   );
-  line("  consumer, as two services would have). The relay");
+  line(
+    "  consumer, as two services would have) and the relay's own pool of 2 (as runService opens it). The relay",
+  );
   line(
     `  (createOutboxRelay, defaults: batch 500, poll 1 s + NOTIFY) and one consumer (createEventConsumer,`,
   );
