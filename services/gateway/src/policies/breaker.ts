@@ -61,10 +61,11 @@ const stateName: Record<CircuitState, BreakerState> = {
   [CircuitState.Isolated]: "isolated",
 };
 
+/** An answer that counts as a failure: a 5xx response. */
+const failedAnswer = (result: unknown) => result instanceof Response && result.status >= 500;
+
 /** Failures: thrown errors other than client aborts, and 5xx responses. */
-const failurePolicy = handleWhen((error) => !isAbortError(error)).orWhenResult(
-  (result) => result instanceof Response && result.status >= 500,
-);
+const failurePolicy = handleWhen((error) => !isAbortError(error)).orWhenResult(failedAnswer);
 
 /** A connection failure: fetch threw, not because the client left or the route deadline passed. */
 function isConnectionFailure(error: unknown): boolean {
@@ -121,7 +122,13 @@ export function createBreakers({
   halfOpenAfterMs = 5000,
   consecutiveConnectionFailures = 5,
 }: BreakerOptions = {}): Breakers {
-  type Entry = { policy: CircuitBreakerPolicy; openedAt: number };
+  type Entry = {
+    policy: CircuitBreakerPolicy;
+    openedAt: number;
+    /** The closed breaker's settle handlers, made once per upstream (see `run`). */
+    answered: (result: unknown) => unknown;
+    failed: (error: unknown) => unknown;
+  };
   const policies = new Map<UpstreamName, Entry>();
   const listeners = new Set<(change: BreakerStateChange) => void>();
 
@@ -141,7 +148,20 @@ export function createBreakers({
       () => policy.lastFailure,
     );
     const policy = circuitBreaker(failurePolicy, { halfOpenAfter: halfOpenAfterMs, breaker });
-    const created: Entry = { policy, openedAt: 0 };
+    // A success while closed is what cockatiel's execute records itself (breaker.success(Closed)); anything
+    // else, a failure or an error it may ignore (a client abort), is handed to cockatiel as the settled outcome
+    // so its policy counts it, opens and emits as before. Handed over only while still closed: open or
+    // half-open by now, execute would refuse it or make it the probe, so it is returned as it came, uncounted.
+    const answered = (result: unknown) => {
+      if (!failedAnswer(result)) breaker.success(CircuitState.Closed);
+      else if (policy.state === CircuitState.Closed) return policy.execute(() => Promise.resolve(result));
+      return result;
+    };
+    const failed = (error: unknown) => {
+      if (policy.state === CircuitState.Closed) return policy.execute(() => Promise.reject(error));
+      throw error;
+    };
+    const created: Entry = { policy, openedAt: 0, answered, failed };
     let previous: BreakerState = "closed";
     policy.onStateChange((state) => {
       const to = stateName[state];
@@ -171,11 +191,13 @@ export function createBreakers({
 
   return {
     isOpen,
-    // Not async: cockatiel's execute is the promise; a frame of our own would add one per attempt.
-    run(upstream, fn) {
-      const { policy } = entry(upstream);
+    // Closed (nearly every request): the attempt itself and one `then`, not cockatiel's execute and invoke (two
+    // async frames, an argument array, a result object). Open or half-open: cockatiel's execute as is.
+    run<T>(upstream: UpstreamName, fn: () => Promise<T>): Promise<T> {
+      const found = entry(upstream);
       if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
-      return policy.execute(fn);
+      if (found.policy.state !== CircuitState.Closed) return found.policy.execute(fn);
+      return fn().then(found.answered, found.failed) as Promise<T>;
     },
     state: (upstream) => {
       const found = policies.get(upstream);

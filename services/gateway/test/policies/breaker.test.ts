@@ -135,6 +135,44 @@ describe("circuit breaker per upstream", () => {
     expect(aborted.state("validation")).toBe("closed");
   });
 
+  test("while closed, each attempt's own answer or error reaches the caller, also one settling after the breaker opened", async () => {
+    const breakers = createBreakers(options);
+    const error = new TypeError("connection reset");
+    // The error itself (not a copy or cockatiel's), and a 5xx answer as it came.
+    expect(await breakers.run("validation", async () => Promise.reject(error)).catch((e) => e)).toBe(error);
+    const answer = new Response("down", { status: 503 });
+    expect(await breakers.run("validation", async () => answer)).toBe(answer);
+    // Three attempts start while closed and settle after 20 failures have opened the breaker.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const late = [
+      breakers.run("validation", () => held.then(() => new Response("late ok"))),
+      breakers.run("validation", () => held.then(() => new Response("late down", { status: 500 }))),
+      breakers.run("validation", () => held.then(() => Promise.reject(error))).catch((e) => e),
+    ];
+    for (let i = 0; i < 18; i++)
+      await breakers.run("validation", async () => new Response(null, { status: 502 }));
+    expect(breakers.state("validation")).toBe("open");
+    release();
+    const [ok, down, failed] = await Promise.all(late);
+    expect((ok as Response).status).toBe(200);
+    expect((down as Response).status).toBe(500);
+    expect(failed).toBe(error);
+    // A late success does not close it; a new attempt is refused without being made.
+    expect(breakers.state("validation")).toBe("open");
+    let called = false;
+    const refused = await breakers
+      .run("validation", async () => {
+        called = true;
+        return new Response("ok");
+      })
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(BrokenCircuitError);
+    expect(called).toBe(false);
+  });
+
   test("breakers are per upstream: one open breaker leaves the others closed", async () => {
     const breakers = createBreakers(options);
     for (let i = 0; i < 20; i++)
