@@ -57,19 +57,19 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardedInfo): 
 export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): Headers {
   // One pass over the names says which fields are there: `connection` and `x-forwarded-for` are read only
   // when present (nearly never), rather than a native get each per request.
-  let drop: string[] | undefined;
+  const drop: string[] = [];
   let hasConnection = false;
   let hasForwardedFor = false;
   for (const name of headers.keys()) {
     if (name === "x-forwarded-for") hasForwardedFor = true;
     else if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith("x-fig-")) {
-      (drop ??= []).push(name);
+      drop.push(name);
       if (name === "connection") hasConnection = true;
     }
   }
   const listed = hasConnection ? connectionListed(headers) : undefined;
   const prior = info.clientIp && hasForwardedFor ? headers.get("x-forwarded-for") : null;
-  if (drop) for (const name of drop) headers.delete(name);
+  for (const name of drop) headers.delete(name);
   // The fields the Connection header names (deleting an absent one is a no-op).
   if (listed) for (const name of listed) headers.delete(name);
   headers.set("x-request-id", info.requestId);
