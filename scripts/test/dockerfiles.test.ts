@@ -110,7 +110,7 @@ async function simulate(dockerfile: string, context: string, work: string): Prom
         workdir = args.startsWith("/") ? args : join(workdir, args);
         mkdirSync(inside("."), { recursive: true });
       } else if (keyword === "COPY") {
-        copyStep(parseCopy(args), { context, ignored, simulation, stageName: stage.name, inside });
+        copyStep(parseCopy(args), { context, ignored, simulation, inside });
       } else if (keyword === "RUN" && index < stages.length - 1) {
         const command = args.startsWith("[") ? (JSON.parse(args) as string[]).join(" ") : args;
         const result = await run(["sh", "-c", command], inside("."), {
@@ -135,13 +135,12 @@ function copyStep(
     context: string;
     ignored: (path: string) => boolean;
     simulation: Simulation;
-    stageName: string;
     inside: (path: string) => string;
   },
 ) {
   const dest = at.inside(copy.dest);
   if (copy.from) {
-    // From an earlier stage: its files, without node_modules (large, and only copied as they are).
+    // From an earlier stage: its files but node_modules (hundreds of MB; the runtime's CMD runs the bundle).
     const fromRoot = at.simulation.stages.get(copy.from);
     if (!fromRoot) throw new Error(`COPY --from=${copy.from}: no earlier stage of that name`);
     for (const source of copy.sources) {
@@ -238,7 +237,7 @@ const dockerfiles = [...new Bun.Glob("services/**/Dockerfile").scanSync({ cwd: R
   .filter((p) => !p.split("/").includes("node_modules"))
   .sort();
 
-describe("parsing", () => {
+describe("the simulation", () => {
   test("continuations are joined, comments dropped, stages named; COPY's flags, sources and destination", () => {
     const stages = parseDockerfile(
       '# syntax=docker/dockerfile:1.20\nARG X=1\nFROM a AS deps\nWORKDIR /app\n# note\nRUN one \\\n  two\nFROM b\nCMD ["bun", "x.js"]\n',
@@ -266,11 +265,26 @@ describe("parsing", () => {
     expect(() => parseCopy("a")).toThrow("needs a source and a destination");
   });
 
-  test("a pruned install that leaves out a workspace a kept one depends on fails (what the check catches)", async () => {
-    const dir = join(work, "pruned");
-    const pruned =
-      "FROM x AS deps\nWORKDIR /app\nCOPY package.json bun.lock ./\nCOPY --parents packages/*/package.json services/gateway/package.json ./\nRUN bun install --frozen-lockfile --production --filter @fig/gateway\nFROM x\n";
-    await expect(simulate(pruned, ROOT, dir)).rejects.toThrow(/depends on workspace/);
+  test("a pruned install fails when a kept workspace devDepends on one left out, and passes with every manifest", async () => {
+    // A workspace of two: a's tests use b (a devDependency), as the gateway's use the audit service.
+    const context = join(work, "two-workspaces");
+    const manifests = {
+      "package.json": { name: "root", private: true, workspaces: ["a", "b"] },
+      "a/package.json": { name: "a", devDependencies: { b: "workspace:*" } },
+      "b/package.json": { name: "b" },
+    };
+    for (const [path, manifest] of Object.entries(manifests)) {
+      mkdirSync(dirname(join(context, path)), { recursive: true });
+      writeFileSync(join(context, path), JSON.stringify(manifest));
+    }
+    expectExit(await run([process.execPath, "install"], context), 0);
+    const image = (copied: string) =>
+      `FROM x AS deps\nWORKDIR /app\nCOPY package.json bun.lock ./\nCOPY --parents ${copied} ./\nRUN bun install --frozen-lockfile --production --filter a\nFROM x\n`;
+    await expect(simulate(image("a/package.json"), context, join(work, "pruned-a"))).rejects.toThrow(
+      'depends on workspace "b"',
+    );
+    const whole = await simulate(image("*/package.json"), context, join(work, "pruned-all"));
+    expect(whole.runs).toHaveLength(1);
   });
 });
 
@@ -290,7 +304,7 @@ describe("compose.yaml", () => {
 
 describe.each(dockerfiles)("%s", (path) => {
   test(
-    "its stages install, bundle and run from only what they copy",
+    "its stages install and bundle from only what they copy; the runtime stage finds its files and its CMD",
     async () => {
       const text = readFileSync(join(ROOT, path), "utf8");
       expect(text.split("\n")[0]).toMatch(/^# syntax=docker\/dockerfile:1\.(2\d|[3-9]\d)/);
@@ -303,7 +317,7 @@ describe.each(dockerfiles)("%s", (path) => {
 
 describe("the scaffold's Dockerfile, rendered for a new service", () => {
   test(
-    "installs, bundles and runs from only what it copies, in a repository with the service added",
+    "installs and bundles from only what it copies, in a repository with the service added",
     async () => {
       // The build context: the repository's files as git sees them, plus the new service and its lockfile entry.
       const context = join(work, "scaffold-context");
