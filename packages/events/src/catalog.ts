@@ -286,3 +286,15 @@ export type FigEvent<T extends EventType = EventType> = {
 export function isEventType(type: string): type is EventType {
   return Object.hasOwn(catalog, type);
 }
+
+/**
+ * The declaration of `type`, or an EventRegistrationError naming it: a system's event is only known once the
+ * module that registers it has loaded, and a writer that runs before that must hear so, not read `undefined`.
+ */
+export function definitionOf<T extends EventType>(type: T): Catalog[T] {
+  if (!isEventType(type))
+    throw new EventRegistrationError(
+      `unknown event type ${type}: declare it with defineEvent and add it with registerEvents before writing it`,
+    );
+  return catalog[type];
+}

@@ -1,6 +1,6 @@
 import type { Database } from "@fig/db";
 import { sql } from "drizzle-orm";
-import { catalog, type EventData, type EventType } from "./catalog.ts";
+import { definitionOf, type EventData, type EventType } from "./catalog.ts";
 import { subjectOf } from "./subjects.ts";
 import { OUTBOX_CHANNEL } from "./tables.ts";
 
@@ -112,7 +112,7 @@ async function runStatement(tx: Database, text: string, params: unknown[]): Prom
 
 /** Validated against the catalog; throws for data the schema refuses, a missing tenant, or an unknown source. */
 function outboxRowOf<T extends EventType>(type: T, data: EventData<T>, options: EnqueueOptions): OutboxRow {
-  const definition = catalog[type];
+  const definition = definitionOf(type);
   const parsed = definition.schema.parse(data);
   if (definition.tenantOwned && !options.tenant) throw new Error(`${type} is tenant-owned: pass the tenant`);
   const source = options.source ?? definition.source;

@@ -4,14 +4,37 @@ import { rowsOf } from "@fig/db";
 import { createTestDatabase, TEST_NATS_URL, type TestDatabase } from "@fig/testing";
 import { sql } from "drizzle-orm";
 import pino from "pino";
+import { z } from "zod";
 import {
   createEventConsumer,
   createNatsClient,
   createOutboxRelay,
+  defineEvent,
   deleteStreams,
+  EventRegistrationError,
+  type EventType,
   enqueueEvent,
+  registerEvents,
 } from "../src/index.ts";
 import { effects } from "./schema.ts";
+
+// The package's own test declares its own event, as any system does: no other system's catalog is loaded.
+const smokeEvents = {
+  "smoke.happened": defineEvent({
+    type: "smoke.happened",
+    version: 1,
+    source: "events-smoke",
+    tenantOwned: false,
+    description: "A test event of packages/events' smoke test.",
+    schema: z.object({ n: z.number().int() }).strict(),
+  }),
+} as const;
+registerEvents(smokeEvents);
+declare module "../src/catalog.ts" {
+  interface EventRegistry {
+    "smoke.happened": (typeof smokeEvents)["smoke.happened"];
+  }
+}
 
 const logger = pino({ level: "silent" });
 const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
@@ -31,7 +54,7 @@ test("smoke: outbox → relay → consumer", async () => {
   const relay = createOutboxRelay({ database: tdb, nats, namespace, logger, pollIntervalMs: 50 });
   const consumer = createEventConsumer({
     name: "smoke",
-    type: "reference.changed",
+    type: "smoke.happened",
     database: tdb,
     nats,
     namespace,
@@ -44,13 +67,7 @@ test("smoke: outbox → relay → consumer", async () => {
   await consumer.start();
   for (let i = 0; i < 20; i++) {
     await tdb.db.transaction(async (tx) => {
-      await enqueueEvent(tx, "reference.changed", {
-        table: "codes",
-        op: "created",
-        keys: [String(i)],
-        count: 1,
-        truncated: false,
-      });
+      await enqueueEvent(tx, "smoke.happened", { n: i });
     });
   }
   const deadline = Date.now() + 10_000;
@@ -63,4 +80,17 @@ test("smoke: outbox → relay → consumer", async () => {
   await consumer.stop();
   await relay.stop();
   expect(n).toBe(20);
+});
+
+test("writing an event type nobody registered is refused by name, and writes nothing", async () => {
+  const write = tdb.db.transaction(async (tx) => {
+    await tx.insert(effects).values({ event_id: "never-committed" });
+    await enqueueEvent(tx, "nobody.declared" as EventType, { n: 1 } as never);
+  });
+  await expect(write).rejects.toThrow(EventRegistrationError);
+  await expect(write).rejects.toThrow(/unknown event type nobody\.declared: declare it/);
+  const rows = rowsOf<{ n: number }>(
+    await tdb.db.execute(sql`select count(*)::int as n from effects where event_id = 'never-committed'`),
+  );
+  expect(rows[0]?.n).toBe(0);
 });
