@@ -84,7 +84,8 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     const maxRetries = plan.maxRetries ?? DEFAULT_MAX_RETRIES;
     const deadline = startDeadline(timeoutMs, plan.clientSignal);
     const attempts: Attempt[] = [];
-    const tried = new Set<UpstreamName>();
+    // In the order tried (an upstream may repeat: a PUT retried where it failed); a Set only if a retry or fallback needs one.
+    const tried: UpstreamName[] = [];
     budget?.recordRequest();
 
     const attempt = async (
@@ -92,7 +93,7 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       kind: Attempt["kind"],
       sent: UpstreamRequest = request,
     ): Promise<Outcome> => {
-      tried.add(upstream);
+      tried.push(upstream);
       const call = () => send(upstream, sent, deadline.signal);
       try {
         const response = guard ? await guard.run(upstream, call) : await call();
@@ -178,7 +179,7 @@ const openIn = (guard: Breakers | undefined) => (upstream: UpstreamName) => guar
  */
 function retryTarget(
   plan: ForwardPlan,
-  tried: ReadonlySet<UpstreamName>,
+  tried: Iterable<UpstreamName>,
   guard: Breakers | undefined,
   failed: UpstreamName,
 ): UpstreamName | undefined {
