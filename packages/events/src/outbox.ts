@@ -1,5 +1,6 @@
-import type { Database } from "@fig/db";
-import { sql } from "drizzle-orm";
+import { type Database, rowsOf } from "@fig/db";
+import { getTableColumns, type SQL, sql } from "drizzle-orm";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { definitionOf, type EventData, type EventType } from "./catalog.ts";
 import { subjectOf } from "./subjects.ts";
 import { OUTBOX_CHANNEL } from "./tables.ts";
@@ -202,4 +203,105 @@ export async function enqueueEvents(tx: Database, events: readonly EventToEnqueu
     .join(",")}]`;
   await runStatement(tx, INSERT_MANY_TEXTS[notify ? 1 : 0] as string, [json]);
   return rows.map((r) => r.id);
+}
+
+/** A data-modifying statement with RETURNING, as drizzle builds it (`tx.insert(t).values(v).returning()`), or its SQL. */
+export type WriteStatement = SQL | { getSQL(): SQL };
+
+export type EnqueueWithOptions<T extends EventType> = EnqueueOptions & {
+  /**
+   * A field of `data` computed from the written rows in the same statement: `each` is a jsonb expression over one
+   * row RETURNed by the write (its columns by their unqualified names), and the field becomes the array of those, in
+   * the order the write returned its rows. `data` still carries a stand-in for it (an empty array, say), validated
+   * with the rest before anything is written; the data as written is validated again, whole, before this returns.
+   */
+  fromRows?: { field: keyof EventData<T> & string; each: SQL };
+  /** Maps the written rows to this table's properties and JS values, as drizzle's `.returning()` does. */
+  table?: PgTable;
+};
+
+/** The column the combined statement adds to each written row: the event's data as written. */
+const WRITTEN_EVENT = "__outbox_event";
+
+type Dialect = { sqlToQuery(query: SQL): { sql: string; params: unknown[] } };
+
+/**
+ * A write and its event in one statement (one round trip, where `write` then `enqueueEvent` take two): the write
+ * runs as a data-modifying CTE, and the outbox row is inserted from its RETURNING, so the event can carry what
+ * only the database knows (a default, a version bumped in SQL, the row as deleted). The guarantees of
+ * `enqueueEvent` hold:
+ * - before anything is written: the type, tenant and source are checked and `data` (with the `fromRows` stand-in)
+ *   is validated against the catalog, as `enqueueEvent` does;
+ * - the event is written only when the write returned at least one row (an insert that conflicted, an update or
+ *   delete that matched nothing leaves no event);
+ * - `seq` (and `data.sequence` with `sequence: true`) is drawn after the write has locked every row it wrote: it
+ *   is taken over an aggregate of the write's rows, which Postgres computes only once the write has returned them
+ *   all;
+ * - the data as written is validated against the catalog before this returns, inside the caller's transaction:
+ *   data the schema refuses throws there, and the transaction rolls back with the write;
+ * - the relay's NOTIFY follows the same rule as `enqueueEvent`.
+ * On Postgres the statement runs through postgres.js as a prepared statement, on PGlite through drizzle, with the
+ * same SQL. Returns the written rows (mapped to `table` when given) and the event's id (none when nothing was
+ * written).
+ *
+ * @example
+ * await db.transaction(async (tx) => {
+ *   const { rows } = await enqueueWith(tx, tx.insert(codes).values(row).onConflictDoNothing().returning(),
+ *     "reference.changed", { table: "codes", op: "created", keys: [row.code], count: 1, truncated: false, rows: [] },
+ *     { fromRows: { field: "rows", each: sql`jsonb_build_object('code', code, 'version', version)` }, table: codes });
+ * });
+ */
+export async function enqueueWith<T extends EventType>(
+  tx: Database,
+  write: WriteStatement,
+  type: T,
+  data: EventData<T>,
+  options: EnqueueWithOptions<T> = {},
+): Promise<{ rows: Record<string, unknown>[]; id: string | undefined }> {
+  const row = outboxRowOf(type, data, options);
+  const notify = shouldNotify(tx, row.source);
+  const { fromRows, table } = options;
+  let written = sql`${row.data}::jsonb`;
+  if (fromRows) written = sql`jsonb_set(${written}, ${`{${fromRows.field}}`}::text[], s.d)`;
+  if (row.sequence) written = sql`jsonb_set(${written}, '{sequence}', to_jsonb(s.n))`;
+  const statement = sql`with w as (${"getSQL" in write ? write.getSQL() : write}),
+    s as (select a.d, nextval(pg_get_serial_sequence('outbox', 'seq')) as n
+      from (select ${fromRows ? sql`jsonb_agg(${fromRows.each})` : sql`null::jsonb`} as d from w having count(*) > 0) a),
+    e as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
+      select ${row.id}::uuid, s.n, ${row.type}, ${row.source}, ${row.subject}, ${row.tenant}, ${row.traceparent},
+        ${written}, clock_timestamp()
+      from s returning data${sql.raw(notify ? `, pg_notify('${OUTBOX_CHANNEL}', '')` : "")})
+    select w.*, e.data as ${sql.identifier(WRITTEN_EVENT)} from w, e`;
+  const unsafe = postgresJsOf(tx);
+  let raw: Record<string, unknown>[];
+  if (unsafe) {
+    const query = (tx as unknown as { dialect: Dialect }).dialect.sqlToQuery(statement);
+    raw = (await unsafe(query.sql, query.params, { prepare: true })) as Record<string, unknown>[];
+  } else {
+    raw = rowsOf<Record<string, unknown>>(await tx.execute(statement));
+  }
+  const first = raw[0];
+  if (!first) return { rows: [], id: undefined };
+  const asWritten = first[WRITTEN_EVENT];
+  const checked = definitionOf(type).schema.safeParse(
+    typeof asWritten === "string" ? JSON.parse(asWritten) : asWritten,
+  );
+  if (!checked.success) {
+    throw new Error(`${type} as written from the rows fails its catalog schema: ${checked.error.message}`);
+  }
+  return { rows: raw.map((r) => (table ? mapRow(table, r) : withoutEvent(r))), id: row.id };
+}
+
+function withoutEvent({ [WRITTEN_EVENT]: _event, ...row }: Record<string, unknown>): Record<string, unknown> {
+  return row;
+}
+
+/** A driver row (column names, driver values) as drizzle maps a `.returning()` row: property names, JS values. */
+function mapRow(table: PgTable, raw: Record<string, unknown>): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(getTableColumns(table))) {
+    const value = raw[column.name];
+    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return row;
 }
