@@ -7,7 +7,7 @@ import { foldForSearch, type ResourceSpec, type Row, searchTextOf } from "./reso
 
 /**
  * `recordChange` writes the service's event for a change in the write's transaction; `traceparent` of the
- * request is carried onto it.
+ * request is carried onto it. With its `withWrite`, a create, update or delete and its event are one statement.
  */
 export type StoreContext = { db: Database; recordChange: RecordChange; traceparent?: string | undefined };
 
@@ -99,13 +99,18 @@ export async function createRecord(
   input: Row,
 ): Promise<Row> {
   return db.transaction(async (tx) => {
-    const [row] = (await tx
+    const insert = tx
       .insert(spec.table)
       .values({ ...input, search_text: searchTextOf(spec, input) })
       .onConflictDoNothing()
-      .returning()) as Row[];
+      .returning();
+    const keys = [String(input[spec.key])];
+    const [row] = recordChange.withWrite
+      ? await recordChange.withWrite(tx, { spec, op: "created", keys, write: insert }, traceparent)
+      : ((await insert) as Row[]);
     if (!row) throw new DomainError("already_exists", `${spec.singular} ${input[spec.key]} already exists`);
-    await recordChange(tx, { spec, op: "created", keys: [String(row[spec.key])], rows: [row] }, traceparent);
+    if (!recordChange.withWrite)
+      await recordChange(tx, { spec, op: "created", keys, rows: [row] }, traceparent);
     return publicRow(row);
   });
 }
@@ -146,7 +151,7 @@ export async function updateRecord(
       });
     }
     const versionColumn = getTableColumns(spec.table).version as PgColumn;
-    const [row] = (await tx
+    const update = tx
       .update(spec.table)
       .set({
         ...patch,
@@ -155,7 +160,16 @@ export async function updateRecord(
         updated_at: new Date(),
       })
       .where(eq(spec.keyColumn, key))
-      .returning()) as Row[];
+      .returning();
+    if (recordChange.withWrite) {
+      const [row] = await recordChange.withWrite(
+        tx,
+        { spec, op: "updated", keys: [key], write: update },
+        traceparent,
+      );
+      return publicRow(row as Row);
+    }
+    const [row] = (await update) as Row[];
     await recordChange(tx, { spec, op: "updated", keys: [key], rows: [row as Row] }, traceparent);
     return publicRow(row as Row);
   });
@@ -167,9 +181,13 @@ export async function deleteRecord(
   key: string,
 ): Promise<void> {
   await db.transaction(async (tx) => {
-    const deleted = (await tx.delete(spec.table).where(eq(spec.keyColumn, key)).returning()) as Row[];
+    const remove = tx.delete(spec.table).where(eq(spec.keyColumn, key)).returning();
+    const deleted = recordChange.withWrite
+      ? await recordChange.withWrite(tx, { spec, op: "deleted", keys: [key], write: remove }, traceparent)
+      : ((await remove) as Row[]);
     if (deleted.length === 0) throw notFound(spec, key);
-    await recordChange(tx, { spec, op: "deleted", keys: [key], rows: deleted }, traceparent);
+    if (!recordChange.withWrite)
+      await recordChange(tx, { spec, op: "deleted", keys: [key], rows: deleted }, traceparent);
   });
 }
 

@@ -10,6 +10,7 @@ import {
   etagOf,
   getRecord,
   listRecords,
+  type RecordChange,
   type Row,
   referenceChangeRecorder,
   StaleWriteError,
@@ -72,6 +73,37 @@ describe.each(SAMPLES)("$spec.resource: the store verbs", ({ spec, input, patch 
     const sequences = events.map((e) => Number(e.data.sequence));
     expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
     expect(new Set(sequences).size).toBe(3);
+  });
+
+  test("the write and its event in one statement record the same event as the write, then the recorder", async () => {
+    const recorder = referenceChangeRecorder({ withRows: true });
+    // The same recorder without its one-statement path: the store writes, then records from the returned row.
+    const twoStep: RecordChange = (tx, change, traceparent) => recorder(tx, change, traceparent);
+    // The same key through both paths, one after the other (the delete frees the key for the second create).
+    const row = input(77);
+    const key = String(row[spec.key]);
+    for (const store of [
+      { db: tdb.db, recordChange: recorder },
+      { db: tdb.db, recordChange: twoStep },
+    ]) {
+      const created = await createRecord(store, spec, row);
+      expect(await getRecord(store, spec, key)).toEqual(created);
+      const updated = await updateRecord(store, spec, key, patch, "*");
+      expect(await getRecord(store, spec, key)).toEqual(updated);
+      await deleteRecord(store, spec, key);
+    }
+    expect(recorder.withWrite).toBeFunction();
+    // What each event says, but for the write time and sequence, which both paths take when they run.
+    const said = (await eventsFor(spec.resource, key)).map(({ data }) => ({
+      ...data,
+      sequence: typeof data.sequence,
+      rows: (data.rows as Row[]).map(({ updated_at, ...r }) => {
+        expect(updated_at).toBe(new Date(String(updated_at)).toISOString());
+        return r;
+      }),
+    }));
+    expect(said).toHaveLength(6);
+    expect(JSON.stringify(said.slice(0, 3))).toBe(JSON.stringify(said.slice(3)));
   });
 
   test("creating a key that exists is already_exists, and records no event", async () => {
