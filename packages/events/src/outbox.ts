@@ -1,6 +1,6 @@
 import { type Database, rowsOf } from "@fig/db";
 import { getTableColumns, type SQL, sql } from "drizzle-orm";
-import type { PgTable } from "drizzle-orm/pg-core";
+import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import { definitionOf, type EventData, type EventType } from "./catalog.ts";
 import { subjectOf } from "./subjects.ts";
 import { OUTBOX_CHANNEL } from "./tables.ts";
@@ -95,12 +95,13 @@ function postgresJsOf(tx: Database): Unsafe | undefined {
   return typeof client?.unsafe === "function" ? (client.unsafe.bind(client) as Unsafe) : undefined;
 }
 
-async function runStatement(tx: Database, text: string, params: unknown[]): Promise<void> {
+async function runStatement(
+  tx: Database,
+  text: string,
+  params: unknown[],
+): Promise<Record<string, unknown>[]> {
   const unsafe = postgresJsOf(tx);
-  if (unsafe) {
-    await unsafe(text, params, { prepare: true });
-    return;
-  }
+  if (unsafe) return (await unsafe(text, params, { prepare: true })) as Record<string, unknown>[];
   // drizzle's sql with the same text: `$n` placeholders become its own parameters.
   const chunks = text.split(/\$(\d+)/);
   const query = sql.empty();
@@ -108,7 +109,7 @@ async function runStatement(tx: Database, text: string, params: unknown[]): Prom
     if (i % 2 === 0) query.append(sql.raw(chunk));
     else query.append(sql`${params[Number(chunk) - 1]}`);
   });
-  await tx.execute(query);
+  return rowsOf<Record<string, unknown>>(await tx.execute(query));
 }
 
 /** Validated against the catalog; throws for data the schema refuses, a missing tenant, or an unknown source. */
@@ -211,7 +212,8 @@ export type WriteStatement = SQL | { getSQL(): SQL };
 export type EnqueueWithOptions<T extends EventType> = EnqueueOptions & {
   /**
    * A field of `data` computed from the written rows in the same statement: `each` is a jsonb expression over one
-   * row RETURNed by the write (its columns by their unqualified names), and the field becomes the array of those, in
+   * row RETURNed by the write (its columns by their unqualified names, and constants: no parameters, so the
+   * statement's text stays the same and is prepared once per connection), and the field becomes the array of those, in
    * the order the write returned its rows. `data` still carries a stand-in for it (an empty array, say), validated
    * with the rest before anything is written; the data as written is validated again, whole, before this returns.
    */
@@ -261,25 +263,32 @@ export async function enqueueWith<T extends EventType>(
   const row = outboxRowOf(type, data, options);
   const notify = shouldNotify(tx, row.source);
   const { fromRows, table } = options;
-  let written = sql`${row.data}::jsonb`;
-  if (fromRows) written = sql`jsonb_set(${written}, ${`{${fromRows.field}}`}::text[], s.d)`;
-  if (row.sequence) written = sql`jsonb_set(${written}, '{sequence}', to_jsonb(s.n))`;
-  const statement = sql`with w as (${"getSQL" in write ? write.getSQL() : write}),
+  const dialect = (tx as unknown as { dialect: Dialect }).dialect;
+  // drizzle builds the write's text and parameters (as its own `.returning()` would); the rest is fixed text.
+  const query = dialect.sqlToQuery("getSQL" in write ? write.getSQL() : write);
+  const at = query.params.length;
+  const p = (i: number) => `$${at + i}`;
+  let written = `${p(7)}::jsonb`;
+  if (fromRows) written = `jsonb_set(${written}, '{${fieldName(fromRows.field)}}', s.d)`;
+  if (row.sequence) written = `jsonb_set(${written}, '{sequence}', to_jsonb(s.n))`;
+  const text = `with w as (${query.sql}),
     s as (select a.d, nextval(pg_get_serial_sequence('outbox', 'seq')) as n
-      from (select ${fromRows ? sql`jsonb_agg(${fromRows.each})` : sql`null::jsonb`} as d from w having count(*) > 0) a),
+      from (select ${fromRows ? `jsonb_agg(${eachText(dialect, fromRows.each)})` : "null::jsonb"} as d
+        from w having count(*) > 0) a),
     e as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
-      select ${row.id}::uuid, s.n, ${row.type}, ${row.source}, ${row.subject}, ${row.tenant}, ${row.traceparent},
-        ${written}, clock_timestamp()
-      from s returning data${sql.raw(notify ? `, pg_notify('${OUTBOX_CHANNEL}', '')` : "")})
-    select w.*, e.data as ${sql.identifier(WRITTEN_EVENT)} from w, e`;
-  const unsafe = postgresJsOf(tx);
-  let raw: Record<string, unknown>[];
-  if (unsafe) {
-    const query = (tx as unknown as { dialect: Dialect }).dialect.sqlToQuery(statement);
-    raw = (await unsafe(query.sql, query.params, { prepare: true })) as Record<string, unknown>[];
-  } else {
-    raw = rowsOf<Record<string, unknown>>(await tx.execute(statement));
-  }
+      select ${p(1)}::uuid, s.n, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${written}, clock_timestamp()
+      from s returning data${notify ? `, pg_notify('${OUTBOX_CHANNEL}', '')` : ""})
+    select w.*, e.data as "${WRITTEN_EVENT}" from w, e`;
+  const raw = await runStatement(tx, text, [
+    ...query.params,
+    row.id,
+    row.type,
+    row.source,
+    row.subject,
+    row.tenant,
+    row.traceparent,
+    row.data,
+  ]);
   const first = raw[0];
   if (!first) return { rows: [], id: undefined };
   const asWritten = first[WRITTEN_EVENT];
@@ -292,14 +301,42 @@ export async function enqueueWith<T extends EventType>(
   return { rows: raw.map((r) => (table ? mapRow(table, r) : withoutEvent(r))), id: row.id };
 }
 
+function fieldName(field: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field))
+    throw new Error(`fromRows.field must be a plain name: ${field}`);
+  return field;
+}
+
+const eachTexts = new WeakMap<SQL, string>();
+
+/** `each` as text, once per expression: columns and constants only, so the combined text is the same each time. */
+function eachText(dialect: Dialect, each: SQL): string {
+  let text = eachTexts.get(each);
+  if (text === undefined) {
+    const query = dialect.sqlToQuery(each);
+    if (query.params.length > 0)
+      throw new Error("fromRows.each takes no parameters: columns and constants only");
+    text = query.sql;
+    eachTexts.set(each, text);
+  }
+  return text;
+}
+
 function withoutEvent({ [WRITTEN_EVENT]: _event, ...row }: Record<string, unknown>): Record<string, unknown> {
   return row;
 }
 
+const tableColumns = new WeakMap<PgTable, [string, PgColumn][]>();
+
 /** A driver row (column names, driver values) as drizzle maps a `.returning()` row: property names, JS values. */
 function mapRow(table: PgTable, raw: Record<string, unknown>): Record<string, unknown> {
+  let columns = tableColumns.get(table);
+  if (!columns) {
+    columns = Object.entries(getTableColumns(table));
+    tableColumns.set(table, columns);
+  }
   const row: Record<string, unknown> = {};
-  for (const [key, column] of Object.entries(getTableColumns(table))) {
+  for (const [key, column] of columns) {
     const value = raw[column.name];
     row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
   }
