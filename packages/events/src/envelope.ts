@@ -30,7 +30,44 @@ export function readEnvelope(headers: MsgHdrs | undefined, payload: Uint8Array):
   // One pass over the headers instead of a search per attribute (the consumer's hot path).
   const attributes = new Map<string, string>();
   for (const [key, values] of headers ?? []) if (values[0]) attributes.set(key, values[0]);
-  const get = (name: string) => attributes.get(name);
+  return eventOf(attributes, payload);
+}
+
+/** A received message as nats.js holds it: `msg` is the core message under a JetStream one. */
+type ReceivedMsg = {
+  headers?: MsgHdrs;
+  data: Uint8Array;
+  msg?: { _rdata?: unknown; _msg?: { hdr?: unknown } };
+};
+
+/**
+ * `readEnvelope` of a received message, reading its header block (`NATS/1.0`, then `key: value` lines) in one
+ * pass: nats.js's own `headers` builds a MsgHdrs with a canonical-key check and a linear key search per header,
+ * a few µs per event in the consumer. Falls back to `headers` when the message does not hold its raw bytes
+ * where nats.js 3 keeps them. As there, keys are exact and values trimmed; the first value of a key counts.
+ */
+export function readMessageEnvelope(msg: ReceivedMsg): FigEvent {
+  const core = msg.msg;
+  const end = core?._msg?.hdr;
+  const raw = core?._rdata;
+  if (typeof end !== "number" || !(raw instanceof Uint8Array)) return readEnvelope(msg.headers, msg.data);
+  const attributes = new Map<string, string>();
+  if (end > 0) {
+    const lines = utf8.decode(raw.subarray(0, end)).split("\r\n");
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(":");
+      if (colon < 0) continue;
+      const key = line.slice(0, colon);
+      if (!attributes.has(key)) attributes.set(key, line.slice(colon + 1).trim());
+    }
+  }
+  return eventOf(attributes, msg.data);
+}
+
+function eventOf(attributes: Map<string, string>, payload: Uint8Array): FigEvent {
+  // An empty value counts as absent, as in readEnvelope.
+  const get = (name: string) => attributes.get(name) || undefined;
   const type = get("ce-type");
   const id = get("ce-id");
   if (get("ce-specversion") !== "1.0" || !id || !type)

@@ -9,6 +9,7 @@ import {
   envelopeHeaders,
   publishersOf,
   readEnvelope,
+  readMessageEnvelope,
   subjectOf,
 } from "../src/index.ts";
 import { changed, makeEvent } from "./helpers.ts";
@@ -69,6 +70,52 @@ describe("CloudEvents envelope", () => {
     const decoded = MsgHdrsImpl.decode(wire);
     expect(decoded.get("ce-id")).toBe(event.id);
     expect(readEnvelope(decoded, encode(event.data))).toEqual(event);
+  });
+
+  test("readMessageEnvelope reads the raw header block as nats.js holds it, and the same as readEnvelope", () => {
+    const event = makeEvent({
+      subject: "codes/A1",
+      tenant: "acme",
+      traceparent: "00-ab-cd-01",
+      data: changed(7),
+    });
+    const h = envelopeHeaders(event);
+    h.append("Nats-Msg-Id", event.id);
+    h.append("tenant", "other"); // a second value: the first counts, as with MsgHdrs.get
+    h.append("ce-subject-extra", "");
+    const block = (h as MsgHdrsImpl).encode();
+    const data = encode(event.data);
+    const rdata = new Uint8Array(block.length + data.length);
+    rdata.set(block);
+    rdata.set(data, block.length);
+    // A message whose `headers` getter would throw: the raw path must not need it.
+    const received = {
+      msg: { _rdata: rdata, _msg: { hdr: block.length } },
+      data: rdata.subarray(block.length),
+      get headers(): never {
+        throw new Error("headers decoded");
+      },
+    };
+    expect(readMessageEnvelope(received)).toEqual(event);
+    expect(readMessageEnvelope(received)).toEqual(readEnvelope(MsgHdrsImpl.decode(block), data));
+    // Without the raw bytes (another client layout) it reads `headers`.
+    expect(readMessageEnvelope({ headers: h, data })).toEqual(event);
+    // No header block at all: not an event.
+    const bare = { msg: { _rdata: data, _msg: { hdr: -1 } }, data };
+    expect(() => readMessageEnvelope(bare)).toThrow(EnvelopeError);
+    // A malformed event read from the raw block is an EnvelopeError as well.
+    const bad = natsHeaders();
+    for (const [k, values] of h) if (k !== "ce-specversion") for (const v of values) bad.append(k, v);
+    const badBlock = (bad as MsgHdrsImpl).encode();
+    const badRaw = new Uint8Array(badBlock.length + data.length);
+    badRaw.set(badBlock);
+    badRaw.set(data, badBlock.length);
+    expect(() =>
+      readMessageEnvelope({
+        msg: { _rdata: badRaw, _msg: { hdr: badBlock.length } },
+        data: badRaw.subarray(badBlock.length),
+      }),
+    ).toThrow(EnvelopeError);
   });
 
   test("readEnvelope rejects what is not a valid catalog event with an EnvelopeError", () => {
