@@ -29,7 +29,7 @@ export type RunOutcome = "completed" | "failed" | "skipped";
 const CHECK_RSS_EVERY_ROWS = 10_000;
 /**
  * RSS above which the worker runs a full collection (it falls to 200–240 MiB): the peak stays within 300 MiB
- * (258–272 MiB from 250,000 to 2,000,000 lines), with 2–4 collections per million lines instead of 20.
+ * (230–280 MiB in the bench, 250,000 to 2,000,000 lines), with 2–4 collections per million lines instead of 20.
  */
 const COLLECT_ABOVE_RSS_BYTES = 256 * 2 ** 20;
 /** Lines between two collections at least, so an RSS that stays above the mark never collects more often. */
