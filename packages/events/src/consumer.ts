@@ -1,13 +1,14 @@
-import { type Database, type DatabaseHandle, rowsOf } from "@fig/db";
+import type { Database, DatabaseHandle } from "@fig/db";
 import { type Backoff, backoffDelayMs } from "@fig/retry";
 import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { getTableName, sql } from "drizzle-orm";
+import { getTableName } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { EventType, FigEvent } from "./catalog.ts";
 import { EnvelopeError, readMessageEnvelope } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
 import { runBatchedPull } from "./pull.ts";
+import { runStatement } from "./statement.ts";
 import { deadLetterSubject, streamNames, subjectOf } from "./subjects.ts";
 import { inbox } from "./tables.ts";
 
@@ -18,14 +19,6 @@ import { inbox } from "./tables.ts";
 const INBOX_INSERT_TEXT = `insert into "${getTableName(inbox)}" ("${inbox.consumer.name}", "${inbox.event_id.name}")
   select $1, id from jsonb_array_elements_text($2::jsonb) as ids(id)
   on conflict do nothing returning "${inbox.event_id.name}"`;
-
-type Unsafe = (query: string, params: unknown[], options: { prepare: boolean }) => PromiseLike<unknown>;
-
-/** postgres.js underneath drizzle (the server's driver); PGlite (the embedded database) has none and goes through drizzle. */
-function postgresJsOf(tx: Database): Unsafe | undefined {
-  const client = (tx._.session as unknown as { client?: { unsafe?: unknown } }).client;
-  return typeof client?.unsafe === "function" ? (client.unsafe.bind(client) as Unsafe) : undefined;
-}
 
 export type EventHandler<T extends EventType> = (event: FigEvent<T>, tx: Database) => Promise<void>;
 /**
@@ -102,16 +95,9 @@ export function createEventConsumer<T extends EventType>({
   async function apply(events: FigEvent<T>[]): Promise<number> {
     return database.db.transaction(async (tx) => {
       const ids = JSON.stringify(events.map((e) => e.id));
-      const unsafe = postgresJsOf(tx as unknown as Database);
-      const inserted = unsafe
-        ? ((await unsafe(INBOX_INSERT_TEXT, [name, ids], { prepare: true })) as { event_id: string }[])
-        : rowsOf<{ event_id: string }>(
-            await tx.execute(
-              sql`insert into ${inbox} (${sql.identifier(inbox.consumer.name)}, ${sql.identifier(inbox.event_id.name)})
-                  select ${name}, id from jsonb_array_elements_text(${ids}::jsonb) as ids(id)
-                  on conflict do nothing returning ${sql.identifier(inbox.event_id.name)}`,
-            ),
-          );
+      const inserted = (await runStatement(tx as unknown as Database, INBOX_INSERT_TEXT, [name, ids])) as {
+        event_id: string;
+      }[];
       const fresh = new Set(inserted.map((r) => r.event_id));
       const toApply = events.filter((e) => fresh.delete(e.id));
       if (toApply.length > 0) await applyEvents(toApply, tx as unknown as Database);

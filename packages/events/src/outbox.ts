@@ -1,7 +1,8 @@
-import { type Database, rowsOf } from "@fig/db";
-import { getTableColumns, type SQL, sql } from "drizzle-orm";
+import type { Database } from "@fig/db";
+import { getTableColumns, type SQL } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import { definitionOf, type EventData, type EventType } from "./catalog.ts";
+import { runStatement } from "./statement.ts";
 import { subjectOf } from "./subjects.ts";
 import { OUTBOX_CHANNEL } from "./tables.ts";
 
@@ -82,35 +83,6 @@ const INSERT_MANY_TEXT = (notify: boolean) => `with e as (
       from e returning seq)
     ${notify ? `select pg_notify('${OUTBOX_CHANNEL}', '') from ins limit 1` : "select count(*) from ins"}`;
 const INSERT_MANY_TEXTS = [INSERT_MANY_TEXT(false), INSERT_MANY_TEXT(true)];
-
-type Unsafe = (query: string, params: unknown[], options: { prepare: boolean }) => PromiseLike<unknown>;
-
-/**
- * postgres.js underneath (the server's driver): its `unsafe` runs our fixed text as a named prepared statement,
- * without drizzle's query building and result mapping (about a third of an event's cost in the writer). PGlite
- * (the embedded database) has no such call and goes through drizzle.
- */
-function postgresJsOf(tx: Database): Unsafe | undefined {
-  const client = (tx._.session as unknown as { client?: { unsafe?: unknown } }).client;
-  return typeof client?.unsafe === "function" ? (client.unsafe.bind(client) as Unsafe) : undefined;
-}
-
-async function runStatement(
-  tx: Database,
-  text: string,
-  params: unknown[],
-): Promise<Record<string, unknown>[]> {
-  const unsafe = postgresJsOf(tx);
-  if (unsafe) return (await unsafe(text, params, { prepare: true })) as Record<string, unknown>[];
-  // drizzle's sql with the same text: `$n` placeholders become its own parameters.
-  const chunks = text.split(/\$(\d+)/);
-  const query = sql.empty();
-  chunks.forEach((chunk, i) => {
-    if (i % 2 === 0) query.append(sql.raw(chunk));
-    else query.append(sql`${params[Number(chunk) - 1]}`);
-  });
-  return rowsOf<Record<string, unknown>>(await tx.execute(query));
-}
 
 /** Validated against the catalog; throws for data the schema refuses, a missing tenant, or an unknown source. */
 function outboxRowOf<T extends EventType>(type: T, data: EventData<T>, options: EnqueueOptions): OutboxRow {
