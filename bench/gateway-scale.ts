@@ -21,11 +21,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
-// The NATS client is a dependency of packages/events, not of the root: import it from there.
-import { jetstreamManager } from "../packages/events/node_modules/@nats-io/jetstream/lib/mod.js";
-import { connect } from "../packages/events/node_modules/@nats-io/transport-node/lib/mod.js";
-import { deleteNamespace } from "../packages/events/src/streams.ts";
 import { cleanupOnSignals, parseFlags, usageError } from "./lib/cli.ts";
+// The NATS client is a dependency of packages/events, not of the root: import it from there.
+import { deleteBenchNamespace, splitReferenceData } from "./lib/gateway-admin.ts";
 import {
   check,
   heading,
@@ -130,13 +128,7 @@ const operatorToken = () =>
 
 /** Weighted routing on, as in bench/gateway.ts; written once, through `gateway`, into the shared bucket. */
 async function setWeights(gateway: Service): Promise<void> {
-  const res = await fetch(`${gateway.baseUrl}/_fig/routes/reference-data/weights`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${await operatorToken()}`, "content-type": "application/json" },
-    body: JSON.stringify({ weights: { monolith: 50, "reference-data": 50 }, reason: "bench" }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`PUT weights answered ${res.status}: ${text}`);
+  await splitReferenceData(gateway.baseUrl, await operatorToken());
 }
 
 /**
@@ -380,12 +372,7 @@ const scratchDir = () => {
 };
 
 async function deleteNamespaceStreams(): Promise<void> {
-  const nc = await connect({ servers: NATS_URL, name: "bench-gateway-scale-cleanup" });
-  try {
-    await deleteNamespace(await jetstreamManager(nc), NAMESPACE);
-  } finally {
-    await nc.close();
-  }
+  await deleteBenchNamespace(NATS_URL, NAMESPACE, "bench-gateway-scale-cleanup");
 }
 
 async function cleanup() {

@@ -33,11 +33,9 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { mintDevToken } from "../packages/auth/src/mint.ts";
 // The NATS client is a dependency of packages/events, not of the root: import it from there.
-import { jetstreamManager } from "../packages/events/node_modules/@nats-io/jetstream/lib/mod.js";
-import { connect } from "../packages/events/node_modules/@nats-io/transport-node/lib/mod.js";
-import { deleteNamespace } from "../packages/events/src/streams.ts";
 import { startHaproxy, startNginx, toolVersion } from "./lib/anchors.ts";
 import { cleanupOnSignals, parseFlags, parseOnly, usageError } from "./lib/cli.ts";
+import { deleteBenchNamespace, splitReferenceData } from "./lib/gateway-admin.ts";
 import { type OpenLoopResult, runOpenLoop } from "./lib/open-loop.ts";
 import {
   check,
@@ -205,17 +203,15 @@ const token = (role: "viewer" | "editor" | "admin") =>
 
 /** Weighted routing on: the reference-data route split 50/50 between two names of the same upstream. */
 async function setWeights(gateway: Service): Promise<void> {
-  const res = await fetch(`${gateway.baseUrl}/_fig/routes/reference-data/weights`, {
-    method: "PUT",
-    // The admin API is an operator's: role operator in the operator tenant (platform by default).
-    headers: {
-      authorization: `Bearer ${await mintDevToken({ secret: SECRET, sub: "bench-operator", tenant: "platform", roles: ["operator"], ttl: "2h" })}`,
-      "content-type": "application/json",
-    },
-    body: JSON.stringify({ weights: { monolith: 50, "reference-data": 50 }, reason: "bench" }),
+  // The admin API is an operator's: role operator in the operator tenant (platform by default).
+  const token = await mintDevToken({
+    secret: SECRET,
+    sub: "bench-operator",
+    tenant: "platform",
+    roles: ["operator"],
+    ttl: "2h",
   });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`PUT weights answered ${res.status}: ${text}`);
+  await splitReferenceData(gateway.baseUrl, token);
 }
 
 /** Checks that `proxy` answers GET_PATH with the upstream's bytes (and, for the gateway, that policies run). */
@@ -260,12 +256,7 @@ const LABELS: Record<"direct" | "nginx" | "haproxy" | TargetKind, string> = {
 
 /** Deletes the JetStream streams and KV buckets of this run's namespace. */
 async function deleteNamespaceStreams(): Promise<void> {
-  const nc = await connect({ servers: NATS_URL, name: "bench-gateway-cleanup" });
-  try {
-    await deleteNamespace(await jetstreamManager(nc), NAMESPACE);
-  } finally {
-    await nc.close();
-  }
+  await deleteBenchNamespace(NATS_URL, NAMESPACE, "bench-gateway-cleanup");
 }
 
 // ─── CPU accounting ─────────────────────────────────────────────────────────────────────────────────────────
