@@ -50,6 +50,24 @@ const HoldSchema = z
   })
   .openapi("GatewayWriteHold");
 
+export const getWriteHoldRoute = createRoute({
+  method: "get",
+  path: "/routes/{id}/write-hold",
+  operationId: "getGatewayRouteWriteHold",
+  tags: ADMIN_TAGS,
+  summary: "A route's write hold on this replica: its deadline, the writes in flight, the writes held so far",
+  description:
+    "Operators only (role operator in the operator tenant). `until` is null when the route's writes flow; `stats.held` counts " +
+    "the writes that have reached a hold on this replica (each waits there until the release or the deadline), so a flip's " +
+    "operator, or a test, sees a write waiting as it happens.",
+  security: bearerSecurity,
+  request: { params: IdParams },
+  responses: {
+    200: { description: "The route's hold, as this replica has it", content: jsonContent(HoldSchema) },
+    ...errorResponses(401, 403, 404, 429),
+  },
+});
+
 export const putWriteHoldRoute = createRoute({
   method: "put",
   path: "/routes/{id}/write-hold",
@@ -127,6 +145,12 @@ export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
       throw error;
     }
   }
+
+  router.openapi(getWriteHoldRoute, (c) => {
+    const { id } = c.req.valid("param");
+    if (!ids.has(id)) throw new AppError("not_found", `No carved-out route ${id}`);
+    return c.json(view(id), 200);
+  });
 
   router.openapi(putWriteHoldRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -102,6 +102,11 @@ const ROWS: Row[] = [
   },
   { route: "GET /_fig/routes/:id/history", path: () => "/_fig/routes/reference-data/history", operator: 200 },
   {
+    route: "GET /_fig/routes/:id/write-hold",
+    path: () => "/_fig/routes/reference-data/write-hold",
+    operator: 200,
+  },
+  {
     route: "PUT /_fig/routes/:id/write-hold",
     path: () => "/_fig/routes/reference-data/write-hold",
     body: { holdMs: 5000 },
