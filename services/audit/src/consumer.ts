@@ -4,7 +4,7 @@ import {
   deadLetterSubject,
   type FigEvent,
   type NatsClient,
-  readEnvelope,
+  readMessageEnvelope,
   runBatchedPull,
   streamNames,
 } from "@fig/events";
@@ -65,7 +65,7 @@ export function createAuditConsumers(options: AuditConsumerOptions) {
       const settled: JsMsg[] = [];
       for (const msg of batch) {
         try {
-          const event = readEnvelope(msg.headers, msg.data);
+          const event = readMessageEnvelope(msg);
           const record = recordOf(event);
           if (record) submissions.push({ eventId: event.id, record });
           settled.push(msg);

@@ -3,7 +3,7 @@ import {
   ensureStreams,
   type FigEvent,
   type NatsClient,
-  readEnvelope,
+  readMessageEnvelope,
   streamNames,
   subjectOf,
 } from "@fig/events";
@@ -124,7 +124,7 @@ export function createReadCacheFeed({
     for await (const msg of current) {
       healthy();
       try {
-        apply(readEnvelope(msg.headers, msg.data) as FigEvent<"reference.changed">);
+        apply(readMessageEnvelope(msg) as FigEvent<"reference.changed">);
       } catch (error) {
         // An event we cannot read may name keys we cannot drop: start over from an empty cache.
         logger.warn({ err: error, seq: msg.seq }, "read cache: unreadable event; cache emptied");
