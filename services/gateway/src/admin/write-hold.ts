@@ -156,10 +156,12 @@ export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
     const { id } = c.req.valid("param");
     const { holdMs, reason: why } = c.req.valid("json");
     const until = new Date(Date.now() + holdMs);
-    await change(c, id, { until: until.toISOString(), by: c.get("auth")?.sub ?? "unknown" }, why);
-    // The counts as the hold took effect: a flip subtracts them from the release's, so a write held while the
-    // ones forwarded before the hold finish is counted as this hold's too.
+    // The counts before the hold takes effect: a flip subtracts them from the release's. Taken before the
+    // change, not after it: a write that meets the hold while the change is still being stored (the local
+    // state has it before the KV put is acknowledged) is this hold's too, as is one held while the writes
+    // forwarded before the hold finish.
     const atHold = holds.stats(id);
+    await change(c, id, { until: until.toISOString(), by: c.get("auth")?.sub ?? "unknown" }, why);
     // The hold is in this replica's state now; writes forwarded before it finish within the route's timeout.
     while (holds.inFlight(id) > 0 && Date.now() < until.getTime()) await new Promise((r) => setTimeout(r, 2));
     return c.json({ ...view(id), stats: atHold }, 200);

@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { createMemoryRouteStore } from "../../src/state/memory-store.ts";
+import type { RouteStateStore } from "../../src/state/types.ts";
+import { routeTable } from "../fixtures/dash-routes.ts";
 import { bearer, operator, testGateway } from "../harness.ts";
 
 // GET /_fig/routes/{id}/write-hold: what a flip's operator (or a test driving a flip) watches while the writes
@@ -47,6 +50,67 @@ describe("GET /_fig/routes/{id}/write-hold", () => {
     expect(release.status).toBe(200);
     expect((await write).status).toBe(201);
     expect(await view()).toMatchObject({ until: null, stats: { held: 1, released: 1 } });
+  });
+
+  test("a write that meets the hold while the hold is still being stored counts as this hold's", async () => {
+    // The store applies the hold locally, then takes its time (the KV put's ack, the audit record): a write
+    // arriving meanwhile is held. A flip counts its held writes as the release's `held` less the PUT's.
+    const nowhere = "http://127.0.0.1:9";
+    const table = routeTable({
+      urls: { monolith: nowhere, referenceData: nowhere, validation: nowhere },
+      perMinute: 1_000_000,
+    });
+    const base = createMemoryRouteStore([table.defaultRoute, ...table.routes]);
+    let applied = () => {};
+    const holdApplied = new Promise<void>((resolve) => {
+      applied = resolve;
+    });
+    let finish = () => {};
+    const stored = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const store: RouteStateStore = {
+      ...base,
+      async change(id, change, meta) {
+        const live = await base.change(id, change, meta);
+        if (change.kind === "write-hold" && change.hold) {
+          applied();
+          await stored;
+        }
+        return live;
+      },
+    };
+    const { app, writeHolds } = testGateway({
+      table,
+      store,
+      send: async (upstream) => Response.json({ upstream }, { status: 201 }),
+    });
+    const admin = async () => ({ ...(await operator()), "content-type": "application/json" });
+    const put = app.request("/_fig/routes/reference-data/write-hold", {
+      method: "PUT",
+      headers: await admin(),
+      body: JSON.stringify({ holdMs: 30_000, reason: "test flip" }),
+    });
+    await holdApplied;
+    const write = app.request("/api/codes", {
+      method: "POST",
+      headers: { ...(await bearer({ roles: ["editor"] })), "content-type": "application/json" },
+      body: JSON.stringify({ code: "91001" }),
+    });
+    for (const deadline = Date.now() + 10_000; writeHolds.stats("reference-data").held === 0; ) {
+      if (Date.now() > deadline) throw new Error("the write never reached the hold");
+      await Bun.sleep(5);
+    }
+    finish();
+    const atHold = (await (await put).json()) as { stats: { held: number } };
+    const release = await app.request("/_fig/routes/reference-data/write-hold", {
+      method: "DELETE",
+      headers: await admin(),
+      body: JSON.stringify({ reason: "done" }),
+    });
+    const released = (await release.json()) as { stats: { held: number } };
+    expect((await write).status).toBe(201);
+    expect({ atHold: atHold.stats.held, released: released.stats.held }).toEqual({ atHold: 0, released: 1 });
   });
 
   test("an unknown route is 404", async () => {
