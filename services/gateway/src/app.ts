@@ -18,7 +18,7 @@ import { figGuard } from "./admin/guard.ts";
 import { type JobsSource, registerJobsRoutes } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
 import { routeStateRouter } from "./admin/route-state.ts";
-import { shadowRouter } from "./admin/shadow.ts";
+import { type ShadowAdminDeps, shadowRouter } from "./admin/shadow.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
 import { DEFAULT_OPERATOR_TENANT, DEFAULT_ROUTES_FILE } from "./config.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
@@ -80,6 +80,8 @@ export type GatewayDeps = {
   limiter?: RateLimiter;
   /** Shadow traffic (mirror, compare, noise baseline); default: one over the proxy's own send. */
   shadow?: Shadow;
+  /** GET /_fig/shadow's report of every process sharing the port (cluster-share.ts); default: this one's. */
+  shadowReport?: ShadowAdminDeps["report"];
   /** The route file's work queues and the dead letters (/_fig/jobs, /_fig/dlq, the console's Jobs). */
   jobs?: JobsSource;
   console?: ConsoleOptions;
@@ -184,7 +186,7 @@ export function buildGateway(deps: GatewayDeps) {
   app.route("/_fig", writeHoldRouter({ table, store, holds: writeHolds }));
   app.route("/_fig", promotionsRouter({ table, store, promotions: deps.promotions }));
   app.route("/_fig", routeStateRouter({ table, store, breakers }));
-  app.route("/_fig", shadowRouter({ shadow }));
+  app.route("/_fig", shadowRouter({ shadow, report: deps.shadowReport }));
   app.route("/_fig", auditRouter(deps.audit ?? {}));
   const jobsRouter = createRouter();
   registerJobsRoutes(jobsRouter, deps.jobs, logger);

@@ -1,8 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "@fig/service";
-import { PROCESS_HEADER, rateLimitShare, withProcessHeader } from "../src/cluster-share.ts";
+import {
+  mergeShadowReports,
+  PROCESS_HEADER,
+  processGroupSubject,
+  rateLimitShare,
+  shadowShare,
+  withProcessHeader,
+} from "../src/cluster-share.ts";
 import { loadConfig } from "../src/config.ts";
 import { createRateLimiter } from "../src/policies/rate-limit.ts";
+import type { ShadowReport, ShadowRouteReport } from "../src/policies/shadow/report.ts";
 
 describe("FIG_GATEWAY_PROCESSES", () => {
   const base = { NODE_ENV: "development", AUTH_DEV_SECRET: "cluster-share-test-secret-0123456789abcdef" };
@@ -87,5 +95,122 @@ describe("withProcessHeader", () => {
     }, 0);
     await fetch(new Request("http://gateway/x"), server);
     expect(seen).toBe(server);
+  });
+});
+
+/** One process's report of route `reference-data`: `counts` over an empty one. */
+function shadowReport(counts: Partial<ShadowRouteReport>, outstanding = 0): ShadowReport {
+  return {
+    queue: { max: 100, outstanding },
+    routes: [
+      {
+        route: "reference-data",
+        candidate: "reference-data",
+        mirrored: 0,
+        dropped: 0,
+        compared: 0,
+        matches: 0,
+        mismatches: 0,
+        noiseOnly: 0,
+        mismatchRate: 0,
+        candidateErrors: 0,
+        bodiesNotCompared: { tooLarge: 0, notJson: 0 },
+        noise: { samples: 0, errors: 0, fields: [] },
+        samples: [],
+        ...counts,
+      },
+    ],
+  };
+}
+
+const sample = (at: string) => ({
+  at,
+  request: "/api/codes/00103",
+  primary: "monolith",
+  candidate: "reference-data",
+  status: { primary: 200, candidate: 200 },
+  fields: [{ path: "/upstream", primary: "monolith", candidate: "reference-data" }],
+  truncated: false,
+});
+
+describe("the shadow report of N processes", () => {
+  test("sums the counters, recomputes the rate, adds up noise by field and keeps the latest samples", () => {
+    const merged = mergeShadowReports([
+      shadowReport(
+        {
+          mirrored: 10,
+          compared: 10,
+          matches: 9,
+          mismatches: 1,
+          mismatchRate: 0.1,
+          noise: { samples: 2, errors: 0, fields: [{ path: "/at", count: 2 }] },
+          samples: [sample("2026-01-01T00:00:01.000Z"), sample("2026-01-01T00:00:03.000Z")],
+        },
+        1,
+      ),
+      shadowReport({
+        mirrored: 30,
+        compared: 30,
+        matches: 27,
+        mismatches: 3,
+        mismatchRate: 0.1,
+        candidateErrors: 2,
+        noise: {
+          samples: 1,
+          errors: 1,
+          fields: [
+            { path: "/at", count: 1 },
+            { path: "/etag", count: 1 },
+          ],
+        },
+        samples: [sample("2026-01-01T00:00:02.000Z")],
+      }),
+    ]);
+    expect(merged.queue).toEqual({ max: 200, outstanding: 1 });
+    expect(merged.routes).toHaveLength(1);
+    const [route] = merged.routes;
+    expect(route).toMatchObject({
+      mirrored: 40,
+      compared: 40,
+      matches: 36,
+      mismatches: 4,
+      mismatchRate: 0.1,
+      candidateErrors: 2,
+      noise: {
+        samples: 3,
+        errors: 1,
+        fields: [
+          { path: "/at", count: 3 },
+          { path: "/etag", count: 1 },
+        ],
+      },
+    });
+    expect(route?.samples.map((s) => s.at)).toEqual(["2026-01-01T00:00:02.000Z", "2026-01-01T00:00:03.000Z"]);
+  });
+
+  test("a route only one process has mirrored is in the report as that process has it", () => {
+    const merged = mergeShadowReports([
+      { queue: { max: 100, outstanding: 0 }, routes: [] },
+      shadowReport({ mirrored: 3 }),
+    ]);
+    expect(merged.routes.map((r) => [r.route, r.mirrored])).toEqual([["reference-data", 3]]);
+  });
+
+  test("with NATS unreachable, this process's own report, saying it covers 1 of N", async () => {
+    const share = shadowShare({
+      connection: () => Promise.reject(new Error("NATS down")),
+      subject: "t.gateway.host-1",
+      processes: 2,
+    });
+    const own = shadowReport({ mirrored: 5 });
+    expect(await share.report(() => own)).toEqual({ ...own, processes: { of: 2, answered: 1 } });
+  });
+
+  test("process 0's pid names the group: the others (its children) find it as their parent", () => {
+    const ids = { pid: 200, ppid: 100, host: "gw.example.com" };
+    expect(processGroupSubject("fig", { index: 0 }, { ...ids, pid: 100, ppid: 1 })).toBe(
+      "fig.gateway.gw_example_com-100",
+    );
+    expect(processGroupSubject("fig", { index: 1 }, ids)).toBe("fig.gateway.gw_example_com-100");
   });
 });

@@ -172,6 +172,20 @@ async function everyProcessHas(base: string, weights: Record<string, number>) {
   );
 }
 
+/** Until each process's own view of the route (GET /_fig/routes, answered by it) is at `revision` or later. */
+async function everyProcessAt(base: string, revision: number) {
+  await until(async () => {
+    const answers = await fromEveryProcess(async () => {
+      const answer = await once(`${base}/_fig/routes`, {
+        headers: await operator(`op-${crypto.randomUUID()}`),
+      });
+      const body = JSON.parse(answer.text) as { routes: { id: string; revision: number }[] };
+      return { ...answer, revision: body.routes.find((r) => r.id === "reference-data")?.revision ?? 0 };
+    });
+    return [...answers.values()].every((list) => (list.at(-1)?.revision ?? 0) >= revision);
+  }, `both processes at revision ${revision}`);
+}
+
 /** A reader with the `gate` role, whose limit is far above what these tests send. */
 const reader = (sub: string) =>
   auth.token({ sub, roles: ["viewer", "gate"] }).then((token) => ({ authorization: `Bearer ${token}` }));
@@ -234,6 +248,68 @@ describe("two gateway processes on one port", () => {
       for (const line of lines) expect(line).toContain(`gateway_process="${process}"`);
     }
   });
+
+  test("GET /_fig/shadow answers for both processes, whichever answers it", async () => {
+    await setWeights(cluster.base, { monolith: 100, "reference-data": 0 });
+    await everyProcessHas(cluster.base, { monolith: 100, "reference-data": 0 });
+    const put = await once(`${cluster.base}/_fig/routes/reference-data/shadow`, {
+      method: "PUT",
+      headers: { ...(await operator(`op-${crypto.randomUUID()}`)), "content-type": "application/json" },
+      body: JSON.stringify({ percent: 100, reason: "cluster test" }),
+    });
+    expect(put.response.status, put.text).toBe(200);
+    const { revision } = JSON.parse(put.text) as { revision: number };
+    await everyProcessAt(cluster.base, revision);
+    // Every GET mirrored, some by each process: each holds the comparisons of the requests it served.
+    const headers = await reader("shadow-reader");
+    const served = await fromEveryProcess(() => once(`${cluster.base}/api/codes/00103`, { headers }), {
+      each: 3,
+      what: "3 GETs served by each process",
+    });
+    const sent = [...served.values()].flat().length;
+    for (const [process, list] of served)
+      expect(list.length, `process ${process} served some, not all`).toBeLessThan(sent);
+    const report = async () => {
+      const answer = await once(`${cluster.base}/_fig/shadow`, {
+        headers: await operator(`op-${crypto.randomUUID()}`),
+      });
+      expect(answer.response.status, answer.text).toBe(200);
+      const body = JSON.parse(answer.text) as {
+        queue: { outstanding: number };
+        routes: { route: string; mirrored: number; compared: number }[];
+        processes?: { of: number; answered: number };
+      };
+      const route = body.routes.find((r) => r.route === "reference-data");
+      return {
+        ...answer,
+        seen: {
+          mirrored: route?.mirrored,
+          compared: route?.compared,
+          outstanding: body.queue.outstanding,
+          processes: body.processes,
+        },
+      };
+    };
+    const whole = { mirrored: sent, compared: sent, outstanding: 0, processes: { of: 2, answered: 2 } };
+    let last: unknown;
+    await until(async () => {
+      last = (await report()).seen;
+      return Bun.deepEquals(last, whole);
+    }, "every comparison in the report").catch((error) => {
+      throw new Error(`${(error as Error).message}: ${JSON.stringify(last)}, not ${JSON.stringify(whole)}`);
+    });
+    // Asked of each process, the same whole picture, not its own half.
+    const answers = await fromEveryProcess(report);
+    for (const [process, list] of answers) expect(list.at(-1)?.seen, `process ${process}`).toEqual(whole);
+    // Back to the route file's share (the later tests stop the candidate: no mirrors of theirs).
+    const reset = await once(`${cluster.base}/_fig/routes/reference-data/shadow`, {
+      method: "PUT",
+      headers: { ...(await operator(`op-${crypto.randomUUID()}`)), "content-type": "application/json" },
+      body: JSON.stringify({ percent: null, reason: "cluster test done" }),
+    });
+    expect(reset.response.status, reset.text).toBe(200);
+    await everyProcessAt(cluster.base, (JSON.parse(reset.text) as { revision: number }).revision);
+  }, 60_000);
 
   test(`each process enforces ⌊${LIMIT} ÷ 2⌋ a minute: together, never more than ${LIMIT}`, async () => {
     const token = await auth.token({ sub: "limited", roles: ["viewer"] });
