@@ -119,6 +119,13 @@ async function startCommand(name: string, args: string[], ready: RegExp): Promis
   });
 }
 
+/** Stops a process this test started (SIGTERM, which `bun run` passes on) and waits for it to exit. */
+async function stopProcess(name: string): Promise<void> {
+  const running = processes.filter((p) => p.name === name && p.proc.exitCode === null);
+  for (const { proc } of running) proc.kill("SIGTERM");
+  await Promise.all(running.map(({ proc }) => proc.exited));
+}
+
 /** Polls `check` until it returns true; a deadline fails with `what`. */
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -156,6 +163,13 @@ async function liveWeights(): Promise<Record<string, number>> {
     (r) => r.id === "notes",
   );
   return Object.fromEntries((route?.upstreams ?? []).map((u) => [u.name, u.weight]));
+}
+
+/** The notes route's write hold as the gateway has it: its deadline (null when writes flow) and the writes held. */
+async function writeHold(): Promise<{ until: string | null; stats: { held: number } }> {
+  const res = await api("/_fig/routes/notes/write-hold", { token: await operator() });
+  expect(res.status).toBe(200);
+  return res.body;
 }
 
 /** The route's write owner as the gateway has it. */
@@ -503,6 +517,17 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       // As fast as the gateway answers, so with the gate role's limit: the route's 100 per minute per consumer
       // refuses such a client (429) within the second the flip command takes to start, before any hold.
       const editor = await token(["editor", "gate"], TENANT, "byo-flip-writer");
+      // The hold lasts while the sync drains (the app's outbox published, the service's follower caught up): a
+      // blink. So the relay is stopped first and a write leaves the app's outbox one event behind; the flip's
+      // drain waits for it, and the relay starts again only once a write is seen waiting at the gateway's hold.
+      await stopProcess("relay");
+      const before = await api("/api/notes", { method: "POST", token: editor, body: { name: "unrelayed" } });
+      expect({ status: before.status, servedBy: before.servedBy }).toEqual({
+        status: 201,
+        servedBy: "legacy",
+      });
+      flipped.push({ id: before.body.id, servedBy: before.servedBy });
+      const heldBefore = (await writeHold()).stats.held;
       let flipping = true;
       const refusals: unknown[] = [];
       const writer = (async () => {
@@ -518,7 +543,24 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
           if (after) return;
         }
       })();
-      const flip = await bunRun(["migrate-data", "flip", "notes", "--hold-ms", "20000"]);
+      let flipEnded = false;
+      const flipRun = bunRun(["migrate-data", "flip", "notes", "--hold-ms", "20000"]).finally(() => {
+        flipEnded = true;
+      });
+      await until("a write waits at the gateway's hold (or the flip ended)", async () => {
+        if (flipEnded) return true;
+        const hold = await writeHold();
+        return hold.until !== null && hold.stats.held > heldBefore;
+      });
+      // The flip cannot end while the app's outbox holds an unpublished change.
+      const [pending]: { n: number }[] = await (app as NotesApp).sql`
+        select count(*)::int as n from outbox where sent_at is null`;
+      expect({ flipEnded, unpublished: (pending?.n ?? 0) > 0 }).toEqual({
+        flipEnded: false,
+        unpublished: true,
+      });
+      await startCommand("relay", ["migrate-data", "relay", "notes"], /relay: publishing legacy's outbox/);
+      const flip = await flipRun;
       flipping = false;
       await writer;
       expectExit(flip, 0);
