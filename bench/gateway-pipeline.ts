@@ -16,12 +16,14 @@
  *               upstream choice, header rewriting both ways, gateway metrics; proxy/forward.ts)
  *   full      — buildGateway(), the app main.ts serves: a proxied request takes its fast path (proxy/fast-path.ts:
  *               request id, span, HTTP metrics, the access line, problem errors, without Hono's chain); the
- *               logger is at info, so the access line is built (written to a sink that drops it)
+ *               logger is at info, so the access line is built (written to a sink that drops it); the tracer
+ *               is production's without an OTLP endpoint (setupTracing: ids only, a trace id on the access line
+ *               and a traceparent sent upstream; before 2026-12-07 afternoon the API's no-op tracer, which made none)
  *
  * Usage: bun bench/gateway-pipeline.ts [--requests 60000] [--rounds 3]
  */
 import { mintDevToken } from "../packages/auth/src/index.ts";
-import { createLogger } from "../packages/service/src/index.ts";
+import { createLogger, setupTracing } from "../packages/service/src/index.ts";
 import { buildGateway } from "../services/gateway/src/app.ts";
 import { createBreakers } from "../services/gateway/src/policies/breaker.ts";
 import { createResilientSend } from "../services/gateway/src/policies/resilient-send.ts";
@@ -70,8 +72,15 @@ type Layer = { name: string; label: string; handle: (request: Request) => Respon
 const forward = createResilientSend({ send, breakers: createBreakers(), budget: createRetryBudget() });
 const plain = plainProxyApp({ table, store, verifier, logger }, send, () => "127.0.0.1");
 // The access log on, as in production, into a sink that drops the lines (the cost is building them).
-const accessLogger = createLogger({ service: "gateway", level: "info", destination: { write: () => {} } });
-const { app } = buildGateway({ table, store, verifier, logger: accessLogger, send });
+const accessLogger = createLogger({
+  service: "gateway",
+  level: "info",
+  destination: { write: () => {} },
+});
+// The tracer main.ts gets from runService without OTEL_EXPORTER_OTLP_ENDPOINT: ids only (a trace id on the
+// access line, a traceparent sent upstream), as in production; without it the API's no-op tracer made no ids.
+const { tracer } = setupTracing({ serviceName: "gateway" });
+const { app } = buildGateway({ table, store, verifier, logger: accessLogger, send, tracer });
 
 const layers: Layer[] = [
   { name: "harness", label: "harness: new Request, canned answer, body read", handle: () => send() },

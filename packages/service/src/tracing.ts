@@ -13,7 +13,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { parseTraceParent, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
@@ -68,27 +68,24 @@ export function setupTracing({ serviceName, otlpEndpoint, spanProcessors = [] }:
   return { tracer: provider.getTracer(serviceName), shutdown: () => provider.shutdown() };
 }
 
-// Random ids from a pooled buffer of Web Crypto bytes: ≈ 10× cheaper than the SDK's generator. Hex by
-// Uint8Array.prototype.toHex (ES2026) where the runtime has it: one flat string, where adding up two-character
-// pieces builds a rope of 16 (≈ 1 KB of garbage per trace id); through the table elsewhere.
+// Random ids from a pooled buffer of Web Crypto bytes, ≈ 10× cheaper than the SDK's generator: the pool is
+// turned into hex once per refill (Uint8Array.prototype.toHex, ES2026, where the runtime has it) and each id is
+// a slice of that one flat string; adding up two-character pieces per id builds a rope of 16 (≈ 1 KB of garbage
+// per trace id), and a hex string per id needs a view of the pool each time.
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const pool = new Uint8Array(4096);
 let poolAt = pool.length;
+let poolHex = "";
 type WithToHex = Uint8Array & { toHex?: () => string };
-const hasToHex = typeof (pool as WithToHex).toHex === "function";
 function randomHex(bytes: number): string {
   if (poolAt + bytes > pool.length) {
     crypto.getRandomValues(pool);
     poolAt = 0;
+    poolHex = (pool as WithToHex).toHex?.() ?? Array.from(pool, (byte) => HEX[byte]).join("");
   }
-  if (hasToHex) {
-    const hex = (pool.subarray(poolAt, poolAt + bytes) as WithToHex).toHex?.() as string;
-    poolAt += bytes;
-    return hex;
-  }
-  let out = "";
-  for (let end = poolAt + bytes; poolAt < end; poolAt++) out += HEX[pool[poolAt] as number];
-  return out;
+  const hex = poolHex.slice(2 * poolAt, 2 * (poolAt + bytes));
+  poolAt += bytes;
+  return hex;
 }
 
 /**
@@ -97,6 +94,39 @@ function randomHex(bytes: number): string {
  * else sampled, as the SDK's default sampler would say), so logs keep their `trace_id` and `traceparent`
  * still propagates to upstreams, without the SDK building, timing and ending a span per request.
  */
+// The tracers `idOnlyTracer` made: a caller on a hot path may then skip the span object (`serverTraceparent`).
+const idOnlyTracers = new WeakSet<Tracer>();
+
+/** Whether `tracer` records nothing (made by `idOnlyTracer`): a span of it is only its ids. */
+export function isIdOnlyTracer(tracer: Tracer): boolean {
+  return idOnlyTracers.has(tracer);
+}
+
+/**
+ * The `traceparent` of the server span an id-only tracer would start for a request whose `traceparent` field is
+ * `parent` (null without one), as `traceparentOf(startServerSpan(tracer, request, …))` gives it: the caller's
+ * trace id and sampled flag when `parent` is valid (W3C Trace Context, as the propagator parses it), else a fresh
+ * trace id, sampled; a fresh span id. One string, no context, span or options object: the trace id is
+ * `traceparent.slice(3, 35)`, the span id `traceparent.slice(36, 52)` (see `spanOfTraceparent`).
+ *
+ * @example
+ * const traceparent = serverTraceparent(request.headers.get("traceparent"));
+ */
+export function serverTraceparent(parent: string | null): string {
+  const context = parent ? parseTraceParent(parent) : null;
+  if (context === null) return `00-${randomHex(16)}-${randomHex(8)}-01`;
+  return `00-${context.traceId}-${randomHex(8)}-0${context.traceFlags & 1}`;
+}
+
+/** The non-recording span of a `serverTraceparent` value (what `c.get("span")` is on a Hono request). */
+export function spanOfTraceparent(traceparent: string): Span {
+  return trace.wrapSpanContext({
+    traceId: traceparent.slice(3, 35),
+    spanId: traceparent.slice(36, 52),
+    traceFlags: traceparent.endsWith("1") ? TraceFlags.SAMPLED : TraceFlags.NONE,
+  });
+}
+
 export function idOnlyTracer(): Tracer {
   const startSpan = (_name: string, _options?: SpanOptions, context: OtelContext = otelContext.active()) => {
     const parent = trace.getSpanContext(context);
@@ -108,7 +138,7 @@ export function idOnlyTracer(): Tracer {
       ...(valid && parent.traceState ? { traceState: parent.traceState } : {}),
     });
   };
-  return {
+  const tracer = {
     startSpan,
     startActiveSpan(name: string, ...rest: unknown[]) {
       const fn = rest.pop() as (span: Span) => unknown;
@@ -117,6 +147,8 @@ export function idOnlyTracer(): Tracer {
       return otelContext.with(trace.setSpan(context, span), fn, undefined, span);
     },
   } as Tracer;
+  idOnlyTracers.add(tracer);
+  return tracer;
 }
 
 /** Starts the server span of a request, parented by the caller's `traceparent` when there is one. */

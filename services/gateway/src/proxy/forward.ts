@@ -204,7 +204,12 @@ export function createProxyHandler(deps: ProxyDeps) {
     const url = incoming.url;
     const headers = rewriteRequestHeaders(incoming.headers, {
       requestId: c.get("requestId"),
-      traceparent: traceparentOf(c.get("span")) ?? incoming.headers.get("traceparent") ?? undefined,
+      // The fast path's exchange has the server span's traceparent as a string (no span object made for it).
+      traceparent:
+        (c.get("traceparent" as never) as string | undefined) ??
+        traceparentOf(c.get("span")) ??
+        incoming.headers.get("traceparent") ??
+        undefined,
       clientIp,
       proto: url.startsWith("https:") ? "https" : "http",
       host: incoming.headers.get("host") ?? undefined,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger, rawLineWriter } from "@fig/service";
+import { createLogger, idOnlyTracer, rawLineWriter } from "@fig/service";
 import type { Span, SpanContext, Tracer } from "@opentelemetry/api";
+import type { UpstreamRequest } from "../../src/policies/types.ts";
 import { bearer, nameSend, testGateway } from "../harness.ts";
 
 type LogLine = Record<string, unknown> & { msg: string };
@@ -224,5 +225,57 @@ describe("the proxy's fast path answers as the Hono chain does", () => {
         ended: true,
       },
     ]);
+  });
+
+  test("an id-only tracer (no exporter): the traceparent sent upstream is the access line's trace, on both paths", async () => {
+    // The fast path keeps the server span as its traceparent string; the chain makes the span object.
+    const sent: string[] = [];
+    const send = async (upstream: string, request: UpstreamRequest) => {
+      sent.push(request.headers.get("traceparent") ?? "none");
+      return nameSend(upstream, request);
+    };
+    const lines: LogLine[] = [];
+    const logger = createLogger({
+      service: "gateway-test",
+      destination: { write: (chunk: string) => void lines.push(JSON.parse(chunk) as LogLine) },
+    });
+    const g = testGateway({ logger, send, tracer: idOnlyTracer() });
+    const headers = await bearer({ sub: "fast-trace", roles: ["viewer"] });
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    const requests = [
+      ["trace-fast", FAST, undefined],
+      ["trace-chain", CHAIN, undefined],
+      ["trace-fast-continued", FAST, `00-${traceId}-b7ad6b7169203331-01`],
+      ["trace-chain-continued", CHAIN, `00-${traceId}-b7ad6b7169203331-01`],
+      ["trace-fast-unsampled", FAST, `00-${traceId}-b7ad6b7169203331-00`],
+      ["trace-chain-unsampled", CHAIN, `00-${traceId}-b7ad6b7169203331-00`],
+      // Not a valid parent (an all-zero trace id): a fresh trace on both paths.
+      ["trace-fast-invalid", FAST, `00-${"0".repeat(32)}-b7ad6b7169203331-01`],
+      ["trace-chain-invalid", CHAIN, `00-${"0".repeat(32)}-b7ad6b7169203331-01`],
+    ] as const;
+    for (const [id, url, traceparent] of requests) {
+      const res = await g.app.request(url, {
+        headers: { ...headers, "x-request-id": id, ...(traceparent ? { traceparent } : {}) },
+      });
+      expect(res.status).toBe(200);
+    }
+    expect(sent.length).toBe(requests.length);
+    requests.forEach(([id, , incoming], i) => {
+      const out = sent[i] as string;
+      expect(out).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      const [, trace, span, flags] = out.split("-");
+      expect(accessLine(lines, id).trace_id).toBe(trace);
+      if (incoming === undefined || id.endsWith("invalid")) {
+        expect(trace).not.toBe(traceId);
+        expect(flags).toBe("01");
+      } else {
+        expect(trace).toBe(traceId);
+        expect(span).not.toBe("b7ad6b7169203331");
+        expect(flags).toBe(incoming.slice(-2));
+      }
+    });
+    // Each request without a parent has its own trace; the span ids are all different.
+    expect(new Set(sent.map((t) => t.split("-")[2])).size).toBe(sent.length);
+    expect(sent[0]?.split("-")[1]).not.toBe(sent[1]?.split("-")[1]);
   });
 });
