@@ -20,7 +20,7 @@
  *
  * Usage (from the repository root):
  *   bun bench/validation.ts [--only small|large[,…]] [--runs 3] [--small-rows 10000]
- *                           [--sizes 250000,500000,1000000] [--anchor /tmp/fig-val-old]
+ *                           [--sizes 250000,500000,1000000] [--anchor /tmp/fig-val-old] [--worker-profile dir]
  * Env: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres): a server
  * where this user may CREATE DATABASE; BENCH_NATS_URL (else NATS_URL, else 127.0.0.1:4222): a JetStream server.
  * Two databases (fig_bench_val_*, fig_bench_val_refdata_*) are dropped at the end; the streams and the
@@ -109,12 +109,21 @@ const USAGE = `usage: bun bench/validation.ts [--only small|large[,…]] [--runs
   --small-rows  rows of the small file (default 10000)
   --sizes       rows of the large files, comma-separated, each on a fresh worker process (default 250000,500000,1000000)
   --anchor      another checkout (e.g. git worktree add /tmp/fig-val-old <commit>, with node_modules): each large
-                file is validated again by its worker, whose peak RSS and time print beside this tree's`;
+                file is validated again by its worker, whose peak RSS and time print beside this tree's
+  --worker-profile  write a CPU profile of each of this tree's large-file workers into dir (bun --cpu-prof-md,
+                written when the worker stops; the profiler's own cost is in that run's figures)`;
 
-type Args = { only: Section[]; runs: number; smallRows: number; sizes: number[]; anchor: string | undefined };
+type Args = {
+  only: Section[];
+  runs: number;
+  smallRows: number;
+  sizes: number[];
+  anchor: string | undefined;
+  workerProfile: string | undefined;
+};
 
 function readArgs(): Args {
-  const values = parseFlags(USAGE, ["only", "runs", "small-rows", "sizes", "anchor"]);
+  const values = parseFlags(USAGE, ["only", "runs", "small-rows", "sizes", "anchor", "worker-profile"]);
   const only = parseOnly(USAGE, SECTIONS, values.only);
   const whole = (text: string, flag: string) => {
     const n = Number(text);
@@ -128,6 +137,7 @@ function readArgs(): Args {
     smallRows: whole(values["small-rows"] ?? "10000", "--small-rows"),
     sizes: (values.sizes ?? "250000,500000,1000000").split(",").map((s) => whole(s.trim(), "--sizes")),
     anchor: values.anchor ? resolve(values.anchor) : undefined,
+    workerProfile: values["worker-profile"] ? resolve(values["worker-profile"]) : undefined,
   };
 }
 
@@ -238,9 +248,16 @@ type Env = {
   nats: NatsClient;
 };
 
-function startValidation(dbUrl: string, refDataUrl: string, workerOnly: boolean, root = ROOT): Service {
+function startValidation(
+  dbUrl: string,
+  refDataUrl: string,
+  workerOnly: boolean,
+  root = ROOT,
+  runtimeFlags: string[] = [],
+): Service {
+  const [bun, main] = VALIDATION as [string, string];
   return startService(
-    workerOnly ? [...VALIDATION, "--worker-only"] : VALIDATION,
+    [bun, ...runtimeFlags, main, ...(workerOnly ? ["--worker-only"] : [])],
     envFor({
       PORT: String(freePort()),
       DATABASE_URL: dbUrl,
@@ -313,10 +330,10 @@ async function setUp(): Promise<Env> {
   return { dbName: db.name, dbUrl: db.url, refData, api, worker, editor, viewer, nats };
 }
 
-/** A fresh --worker-only process, of this tree or of the anchor checkout `root`. */
-async function restartWorker(env: Env, root = ROOT): Promise<void> {
+/** A fresh --worker-only process, of this tree or of the anchor checkout `root`, with bun's `runtimeFlags`. */
+async function restartWorker(env: Env, root = ROOT, runtimeFlags: string[] = []): Promise<void> {
   await stopService(env.worker);
-  env.worker = startValidation(env.dbUrl, env.refData.baseUrl, true, root);
+  env.worker = startValidation(env.dbUrl, env.refData.baseUrl, true, root, runtimeFlags);
   await waitReady(env.worker);
 }
 
@@ -526,7 +543,13 @@ async function benchSmall(env: Env, dir: string, rows: number, runs: number) {
 
 // ─── large: 250k / 500k / 1M rows, fresh worker each ──────────────────────────────────────────────────────
 
-async function benchLarge(env: Env, dir: string, sizes: number[], anchor: string | undefined) {
+async function benchLarge(
+  env: Env,
+  dir: string,
+  sizes: number[],
+  anchor: string | undefined,
+  workerProfile: string | undefined,
+) {
   heading(`large. ${sizes.map(int).join(" / ")} rows: seconds and the worker's peak RSS`);
   line("  How: as above, one run per size, each on a freshly started --worker-only process (so its peak is");
   line(
@@ -547,6 +570,10 @@ async function benchLarge(env: Env, dir: string, sizes: number[], anchor: string
     );
     line("  API, NATS and reference read model); its worker peak and duration print beside this tree's.");
   }
+  if (workerProfile)
+    line(
+      `  Profiled: this tree's workers run with bun --cpu-prof-md into ${workerProfile} (worker-<rows>.md).`,
+    );
   const rowsOut: { rows: number; r: RunFigures; fileBytes: number; old: RunFigures | undefined }[] = [];
   for (const rows of sizes) {
     const today = localToday();
@@ -557,7 +584,10 @@ async function benchLarge(env: Env, dir: string, sizes: number[], anchor: string
       `  ${int(rows)} rows: ${mib(gen.bytes)} (${int(gen.bytes)} bytes), generated in ${seconds(gen.seconds)}, ` +
         `${int(gen.expected.total)} findings expected, today ${today}`,
     );
-    await restartWorker(env);
+    const profile = workerProfile
+      ? ["--cpu-prof-md", `--cpu-prof-dir=${workerProfile}`, `--cpu-prof-name=worker-${rows}.md`]
+      : [];
+    await restartWorker(env, ROOT, profile);
     const r = await measureRun(env, path, gen.expected, LARGE_TIMEOUT_MS);
     let old: RunFigures | undefined;
     if (anchor) {
@@ -719,7 +749,7 @@ async function main(): Promise<number> {
     const env = await setUp();
     natsForCleanup = env.nats;
     if (args.only.includes("small")) await benchSmall(env, dir, args.smallRows, args.runs);
-    if (args.only.includes("large")) await benchLarge(env, dir, args.sizes, args.anchor);
+    if (args.only.includes("large")) await benchLarge(env, dir, args.sizes, args.anchor, args.workerProfile);
   } catch (error) {
     problems.push((error as Error).message);
     console.error(`\nerror: ${(error as Error).message}`);
