@@ -136,6 +136,7 @@ export async function seedReadModel(db: Database) {
 
 export type PipelineOptions = {
   progressEveryRows?: number;
+  resultBatchSize?: number;
   ackWaitMs?: number;
   worker?: boolean;
   /** The worker's test hook: awaited after each progress update commits (hold a run mid-way). */
@@ -170,6 +171,7 @@ export async function startWorker(t: ValidationTest, options: PipelineOptions = 
     ackWaitMs: options.ackWaitMs ?? 10_000,
     maxDeliver: 5,
     today: TODAY,
+    ...(options.resultBatchSize ? { resultBatchSize: options.resultBatchSize } : {}),
     ...(options.afterProgress ? { afterProgress: options.afterProgress } : {}),
   });
   await worker.start();

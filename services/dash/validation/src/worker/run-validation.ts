@@ -1,4 +1,4 @@
-import { ClaimsHeaderError, createRuleEngine, type Finding, parseClaims } from "@dash/billing";
+import { ClaimsHeaderError, createRuleEngine, parseClaims } from "@dash/billing";
 import { type Database, withTenant } from "@fig/db";
 import "@dash/billing-validation/events"; // the events it records
 import { enqueueEvent } from "@fig/events";
@@ -6,6 +6,7 @@ import { eq, sql } from "drizzle-orm";
 import { files, results, validations } from "../db/schema.ts";
 import type { FileStore } from "../domain/object-store.ts";
 import { loadReferenceSnapshot } from "../domain/reference-model.ts";
+import { createResultsWriter, type FindingCounts } from "./results-writer.ts";
 
 export type RunContext = {
   db: Database;
@@ -66,39 +67,7 @@ export async function runValidation(
   if (!claimed) return "skipped";
   const { file } = claimed;
 
-  const counts = {
-    bySeverity: { error: 0, warning: 0, info: 0 } as Record<string, number>,
-    byRule: {} as Record<string, number>,
-  };
-  let seq = 0;
-  let pending: Finding[] = [];
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    await withTenant(db, tenant, (tx) =>
-      tx.insert(results).values(
-        batch.map((f) => ({
-          validation_id: validationId,
-          tenant_id: tenant,
-          seq: seq++,
-          line: f.line,
-          rule_id: f.ruleId,
-          severity: f.severity,
-          column: f.column,
-          message: f.message,
-        })),
-      ),
-    );
-  };
-  const record = async (found: Finding[]) => {
-    for (const f of found) {
-      counts.bySeverity[f.severity] = (counts.bySeverity[f.severity] ?? 0) + 1;
-      counts.byRule[f.ruleId] = (counts.byRule[f.ruleId] ?? 0) + 1;
-      pending.push(f);
-    }
-    if (pending.length >= (ctx.resultBatchSize ?? 2000)) await flush();
-  };
+  const writer = createResultsWriter(db, tenant, validationId, ctx.resultBatchSize ?? 2000);
 
   let rows = 0;
   let collectedAt = 0; // the line of the last full collection
@@ -119,16 +88,15 @@ export async function runValidation(
     if (file && file.bytes > 0) {
       for await (const line of parseClaims(counted)) {
         rows++;
-        await record([...line.findings, ...engine.check(line)]);
+        // Awaited only when a write has to wait for the one in flight: most lines never leave this loop.
+        const full = writer.add(line.findings, engine.check(line));
+        if (full) await full;
         if (rows % ctx.progressEveryRows === 0) {
-          await withTenant(db, tenant, (tx) =>
-            tx
-              .update(validations)
-              .set({ processed_rows: rows, processed_bytes: bytes })
-              .where(eq(validations.id, validationId)),
-          );
-          ctx.onProgress?.();
-          await ctx.afterProgress?.({ validationId, processedRows: rows });
+          await writer.progress(rows, bytes, ctx.onProgress);
+          if (ctx.afterProgress) {
+            await writer.flush(); // the hook is promised a committed update
+            await ctx.afterProgress({ validationId, processedRows: rows });
+          }
         }
         // JSC collects the per-line garbage lazily: left alone, RSS grows with the file although what is live
         // stays flat. A full collection when RSS passes the mark holds it; collecting on a fixed schedule
@@ -142,24 +110,30 @@ export async function runValidation(
           collectedAt = rows;
         }
       }
-      await record(engine.finish());
+      await writer.add(engine.finish());
     } else {
       await counted.cancel();
     }
     if (rows === 0) {
-      await record([
+      await writer.add([
         { line: 0, ruleId: "no-rows", severity: "error", column: null, message: "The file has no data rows" },
       ]);
     }
-    await flush();
+    await writer.flush();
   } catch (error) {
+    await writer.abandon();
     if (!(error instanceof ClaimsHeaderError)) throw error;
     await finish(ctx, tenant, validationId, started, { status: "failed", reason: (error as Error).message });
     return "failed";
   } finally {
     engine?.close();
   }
-  await finish(ctx, tenant, validationId, started, { status: "completed", rows, bytes, counts });
+  await finish(ctx, tenant, validationId, started, {
+    status: "completed",
+    rows,
+    bytes,
+    counts: writer.counts,
+  });
   return "completed";
 }
 
@@ -169,7 +143,7 @@ type Ending =
       status: "completed";
       rows: number;
       bytes: number;
-      counts: { bySeverity: Record<string, number>; byRule: Record<string, number> };
+      counts: FindingCounts;
     };
 
 /** Marks the run finished and records its terminal event, in one tenant transaction. */
