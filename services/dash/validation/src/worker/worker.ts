@@ -2,7 +2,7 @@ import type { Database } from "@fig/db";
 import {
   EnvelopeError,
   type NatsClient,
-  readEnvelope,
+  readMessageEnvelope,
   runDurablePull,
   streamNames,
   subjectOf,
@@ -24,6 +24,8 @@ export type WorkerOptions = {
   namespace: string;
   logger: Pick<Logger, "info" | "warn" | "error" | "debug">;
   progressEveryRows: number;
+  /** Findings per insert (default 2,000). */
+  resultBatchSize?: number;
   ackWaitMs: number;
   maxDeliver: number;
   today?: string;
@@ -45,7 +47,7 @@ export function createValidationWorker(options: WorkerOptions) {
     let tenant: string | undefined;
     let validationId: string | undefined;
     try {
-      const event = readEnvelope(msg.headers, msg.data);
+      const event = readMessageEnvelope(msg);
       if (event.type !== "validation.requested" || !event.tenant)
         throw new EnvelopeError("not a validation job");
       tenant = event.tenant;
