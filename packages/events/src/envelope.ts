@@ -19,6 +19,35 @@ export function envelopeHeaders(event: FigEvent): MsgHdrs {
   return h;
 }
 
+/** The attributes `envelopeHeaders` sends: an event less its data. */
+export type EnvelopeAttributes = Pick<
+  FigEvent,
+  "id" | "type" | "source" | "time" | "subject" | "tenant" | "traceparent"
+>;
+
+const lineBreak = /[\r\n]/;
+
+function headerValue(key: string, value: string): string {
+  if (lineBreak.test(value)) throw new EnvelopeError(`header ${key} cannot contain a line break`);
+  return value.trim();
+}
+
+/**
+ * The NATS header block (`NATS/1.0`, `key: value` lines, a blank line) of `envelopeHeaders(event)`, with
+ * `Nats-Msg-Id: <msgId>` after them when given: byte for byte what nats.js encodes from those MsgHdrs (the
+ * envelope tests compare them), written as one string instead of a MsgHdrs whose every append canonicalises the
+ * key and searches the keys before it (the relay's hot path: a few µs per event). Values are trimmed and may not
+ * hold a line break, as nats.js's MsgHdrs require.
+ */
+export function envelopeHeaderBlock(event: EnvelopeAttributes, msgId?: string): string {
+  let block = `NATS/1.0\r\nce-specversion: 1.0\r\nce-id: ${headerValue("ce-id", event.id)}\r\nce-type: ${event.type}\r\nce-source: ${headerValue("ce-source", event.source)}\r\nce-time: ${headerValue("ce-time", event.time)}\r\nce-dataschema: urn:fig:events:${event.type}:v${catalog[event.type].version}\r\ncontent-type: application/json`;
+  if (event.subject) block += `\r\nce-subject: ${headerValue("ce-subject", event.subject)}`;
+  if (event.tenant) block += `\r\ntenant: ${headerValue("tenant", event.tenant)}`;
+  if (event.traceparent) block += `\r\ntraceparent: ${headerValue("traceparent", event.traceparent)}`;
+  if (msgId) block += `\r\nNats-Msg-Id: ${headerValue("Nats-Msg-Id", msgId)}`;
+  return `${block}\r\n\r\n`;
+}
+
 const utf8 = new TextDecoder();
 
 export class EnvelopeError extends Error {

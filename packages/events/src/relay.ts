@@ -1,14 +1,44 @@
-import type { DatabaseHandle } from "@fig/db";
+import type { Database, DatabaseHandle } from "@fig/db";
 import { backoffDelayMs } from "@fig/retry";
-import type { PubAck } from "@nats-io/jetstream";
-import { and, asc, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, getTableName, isNotNull, lt, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { EventType } from "./catalog.ts";
-import { envelopeHeaders } from "./envelope.ts";
+import { envelopeHeaderBlock } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
+import { ackedPublisher } from "./publisher.ts";
+import { runStatement } from "./statement.ts";
 import { ensureStreams } from "./streams.ts";
 import { subjectOf } from "./subjects.ts";
 import { OUTBOX_CHANNEL, outbox } from "./tables.ts";
+
+const OUTBOX = getTableName(outbox);
+
+/**
+ * The claim, as one fixed text (prepared once per connection through postgres.js, as the consumer's inbox insert):
+ * the oldest pending rows, locked, skipping rows another relay holds. `time` is `created_at` as
+ * `Date#toISOString` writes it (milliseconds, truncated, UTC). `data` is published as it is stored: the JSON text,
+ * not parsed here only to be stringified again. A payload stored as a jsonb string (an app binding JSON text to a
+ * jsonb parameter as a string, which Bun's SQL encodes once more) is published as the text it holds.
+ */
+const CLAIM_TEXT = `select id, type, source, subject, tenant, traceparent,
+    to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as time,
+    case jsonb_typeof(data) when 'string' then data #>> '{}' else data::text end as data
+  from "${OUTBOX}" where sent_at is null order by seq limit $1 for update skip locked`;
+
+/** The ids as one jsonb parameter: a parameter per id would make a text per batch size, each parsed anew. */
+const MARK_SENT_TEXT = `update "${OUTBOX}" set sent_at = clock_timestamp()
+  where id in (select value::uuid from jsonb_array_elements_text($1::jsonb))`;
+
+type ClaimedRow = {
+  id: string;
+  type: string;
+  source: string;
+  subject: string | null;
+  tenant: string | null;
+  traceparent: string | null;
+  time: string;
+  data: string;
+};
 
 export type OutboxRelayOptions = {
   database: DatabaseHandle;
@@ -86,65 +116,45 @@ export function createOutboxRelay({
   let lastSent = 0;
 
   async function relayBatch(): Promise<number> {
-    const js = await nats.jetstream();
+    const publisher = ackedPublisher(await nats.connection());
     if (!streamsReady) {
       await ensureStreams(await nats.manager(), namespace);
       streamsReady = true;
     }
     const outcome = await db.transaction(async (tx) => {
-      const rows = await tx
-        .select({
-          id: outbox.id,
-          type: outbox.type,
-          source: outbox.source,
-          subject: outbox.subject,
-          tenant: outbox.tenant,
-          traceparent: outbox.traceparent,
-          created_at: outbox.created_at,
-          // Published as it is stored: the JSON text, not parsed here only to be stringified again. A payload
-          // stored as a jsonb string (an app binding JSON text to a jsonb parameter as a string, which Bun's SQL
-          // encodes once more) is published as the text it holds, the payload, as it was when rows were parsed.
-          data: sql<string>`case jsonb_typeof(${outbox.data}) when 'string' then ${outbox.data} #>> '{}' else ${outbox.data}::text end`,
-        })
-        .from(outbox)
-        .where(isNull(outbox.sent_at))
-        .orderBy(asc(outbox.seq))
-        .limit(batchSize)
-        .for("update", { skipLocked: true });
+      const rows = (await runStatement(tx as unknown as Database, CLAIM_TEXT, [
+        batchSize,
+      ])) as unknown as ClaimedRow[];
       if (rows.length === 0) return { sent: 0, failure: undefined, failedId: undefined };
-      // Issued in order on one connection, so the stream receives them in order; acks are awaited together.
-      const results = await Promise.allSettled(
-        rows.map(
-          (row): Promise<PubAck> =>
-            js.publish(subjectOf(namespace, row.type as EventType, row.source), row.data, {
-              msgID: row.id,
-              timeout: publishTimeoutMs,
-              headers: envelopeHeaders({
-                id: row.id,
-                type: row.type as EventType,
-                source: row.source,
-                time: row.created_at.toISOString(),
-                subject: row.subject ?? undefined,
-                tenant: row.tenant ?? undefined,
-                traceparent: row.traceparent ?? undefined,
-                data: row.data as never,
-              }),
-            }),
-        ),
+      // Written in order on one connection, so the stream receives them in order; acks are awaited together.
+      const results = await publisher.publish(
+        rows.map((row) => ({
+          subject: subjectOf(namespace, row.type as EventType, row.source),
+          headers: envelopeHeaderBlock(
+            {
+              id: row.id,
+              type: row.type as EventType,
+              source: row.source,
+              time: row.time,
+              subject: row.subject ?? undefined,
+              tenant: row.tenant ?? undefined,
+              traceparent: row.traceparent ?? undefined,
+            },
+            row.id,
+          ),
+          data: row.data,
+        })),
+        publishTimeoutMs,
       );
-      const firstFailure = results.findIndex((r) => r.status === "rejected");
+      const firstFailure = results.findIndex((error) => error !== undefined);
       const published = firstFailure === -1 ? rows : rows.slice(0, firstFailure);
       if (published.length > 0) {
         await afterPublish?.(published.map((r) => r.id));
-        // The ids as one jsonb parameter: drizzle's inArray builds (and Postgres parses) a parameter per id.
-        const ids = JSON.stringify(published.map((r) => r.id));
-        await tx
-          .update(outbox)
-          .set({ sent_at: new Date() })
-          .where(sql`${outbox.id} in (select value::uuid from jsonb_array_elements_text(${ids}::jsonb))`);
+        await runStatement(tx as unknown as Database, MARK_SENT_TEXT, [
+          JSON.stringify(published.map((r) => r.id)),
+        ]);
       }
-      const failure =
-        firstFailure === -1 ? undefined : (results[firstFailure] as PromiseRejectedResult).reason;
+      const failure = firstFailure === -1 ? undefined : results[firstFailure];
       return { sent: published.length, failure, failedId: rows[firstFailure]?.id };
     });
     // Recorded and thrown only after the commit, so rows published before the failure stay marked sent.

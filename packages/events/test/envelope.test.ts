@@ -6,6 +6,7 @@ import {
   catalog,
   EnvelopeError,
   type EventType,
+  envelopeHeaderBlock,
   envelopeHeaders,
   publishersOf,
   readEnvelope,
@@ -70,6 +71,27 @@ describe("CloudEvents envelope", () => {
     const decoded = MsgHdrsImpl.decode(wire);
     expect(decoded.get("ce-id")).toBe(event.id);
     expect(readEnvelope(decoded, encode(event.data))).toEqual(event);
+  });
+
+  test("envelopeHeaderBlock is byte for byte what nats.js encodes from envelopeHeaders plus Nats-Msg-Id", () => {
+    const text = (h: ReturnType<typeof envelopeHeaders>) =>
+      new TextDecoder().decode((h as MsgHdrsImpl).encode());
+    const full = makeEvent({
+      subject: "codes/A1",
+      tenant: "acme",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
+    for (const event of [full, makeEvent(), makeEvent({ subject: "", tenant: " padded " })]) {
+      const withId = envelopeHeaders(event);
+      withId.set("Nats-Msg-Id", event.id);
+      expect(envelopeHeaderBlock(event, event.id)).toBe(text(withId));
+      expect(envelopeHeaderBlock(event)).toBe(text(envelopeHeaders(event)));
+    }
+    // nats.js refuses a value with a line break (it would end the header): so does the block.
+    expect(() => envelopeHeaderBlock(makeEvent({ subject: "a\r\nNats-Msg-Id: forged" }))).toThrow(
+      EnvelopeError,
+    );
+    expect(() => envelopeHeaders(makeEvent({ subject: "a\nb" }))).toThrow();
   });
 
   test("readMessageEnvelope reads the raw header block as nats.js holds it, and the same as readEnvelope", () => {
