@@ -46,18 +46,22 @@ type OutboxRow = {
 };
 
 /**
+ * The next `seq`: the sequence by its name (a bigserial's, `<table>_<column>_seq`, which the services' migrations
+ * grant by that name too), resolved once when the statement is prepared. `pg_get_serial_sequence('outbox', 'seq')`
+ * found it again on every execution (a relation lookup and an index scan of pg_depend).
+ */
+const NEXT_SEQ = "nextval('outbox_seq_seq')";
+
+/**
  * The outbox row in one statement (one round trip): the `seq` drawn first so `data.sequence` can carry it, and
  * the relay's NOTIFY on the same statement when this transaction has not sent it yet. `created_at` (the event's
  * time) is when the row is written, after the write took its locks, not when its transaction began: a write that
  * waited for a row lock did not happen before it got it, and the sync's lag (event time → applied) then starts
  * near the commit. Four fixed texts (sequence × notify), so the driver prepares each once per connection.
  */
-const INSERT_TEXT = (
-  sequence: boolean,
-  notify: boolean,
-) => `with s as (select nextval(pg_get_serial_sequence('outbox', 'seq')) as n),
+const INSERT_TEXT = (sequence: boolean, notify: boolean) => `with s as (select ${NEXT_SEQ} as n),
     ins as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
-      select $1::uuid, s.n, $2, $3, $4, $5, $6, ${sequence ? "jsonb_set($7::jsonb, '{sequence}', to_jsonb(s.n))" : "$7::jsonb"},
+      select $1::uuid, s.n, $2, $3, $4, $5, $6, ${sequence ? "$7::jsonb || jsonb_build_object('sequence', s.n)" : "$7::jsonb"},
         clock_timestamp()
       from s returning seq)
     ${notify ? `select pg_notify('${OUTBOX_CHANNEL}', '') from ins` : "select seq from ins"}`;
@@ -74,11 +78,11 @@ const INSERT_TEXTS = [
  * the writer gave them.
  */
 const INSERT_MANY_TEXT = (notify: boolean) => `with e as (
-      select x.e, nextval(pg_get_serial_sequence('outbox', 'seq')) as n
+      select x.e, ${NEXT_SEQ} as n
       from jsonb_array_elements($1::jsonb) with ordinality as x(e, ord) order by x.ord),
     ins as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
       select (e->>'id')::uuid, n, e->>'type', e->>'source', e->>'subject', e->>'tenant', e->>'traceparent',
-        case when (e->>'sequence')::boolean then jsonb_set(e->'data', '{sequence}', to_jsonb(n)) else e->'data' end,
+        case when (e->>'sequence')::boolean then e->'data' || jsonb_build_object('sequence', n) else e->'data' end,
         clock_timestamp()
       from e returning seq)
     ${notify ? `select pg_notify('${OUTBOX_CHANNEL}', '') from ins limit 1` : "select count(*) from ins"}`;
@@ -240,11 +244,15 @@ export async function enqueueWith<T extends EventType>(
   const query = dialect.sqlToQuery("getSQL" in write ? write.getSQL() : write);
   const at = query.params.length;
   const p = (i: number) => `$${at + i}`;
-  let written = `${p(7)}::jsonb`;
-  if (fromRows) written = `jsonb_set(${written}, '{${fieldName(fromRows.field)}}', s.d)`;
-  if (row.sequence) written = `jsonb_set(${written}, '{sequence}', to_jsonb(s.n))`;
+  // The SQL-made fields in one concatenation (its right side's keys replace the left's), not a jsonb_set each.
+  const made = [
+    ...(fromRows ? [`'${fieldName(fromRows.field)}', s.d`] : []),
+    ...(row.sequence ? ["'sequence', s.n"] : []),
+  ];
+  const written =
+    made.length > 0 ? `${p(7)}::jsonb || jsonb_build_object(${made.join(", ")})` : `${p(7)}::jsonb`;
   const text = `with w as (${query.sql}),
-    s as (select a.d, nextval(pg_get_serial_sequence('outbox', 'seq')) as n
+    s as (select a.d, ${NEXT_SEQ} as n
       from (select ${fromRows ? `jsonb_agg(${eachText(dialect, fromRows.each)})` : "null::jsonb"} as d
         from w having count(*) > 0) a),
     e as (insert into outbox (id, seq, type, source, subject, tenant, traceparent, data, created_at)
