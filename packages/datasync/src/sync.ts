@@ -5,7 +5,7 @@ import {
   type FigEvent,
   inbox,
   type NatsClient,
-  readEnvelope,
+  readMessageEnvelope,
   runBatchedPull,
   streamNames,
   subjectOf,
@@ -252,7 +252,8 @@ export function createLiveSync({
     const parsed: { msg: JsMsg; event: ChangedEvent }[] = [];
     for (const msg of batch) {
       try {
-        const event = readEnvelope(msg.headers, msg.data) as unknown as ChangedEvent;
+        // The raw header block in one pass, rather than nats.js's MsgHdrs (a few µs per event).
+        const event = readMessageEnvelope(msg) as unknown as ChangedEvent;
         if (!declared(event.data.table)) throw new UndeclaredTable(event.data.table);
         parsed.push({ msg, event });
       } catch (error) {
