@@ -11,10 +11,13 @@
  *   flip       gateway + monolith + reference-data as processes, a writer through the gateway at ~100 writes/s:
  *              how long writes were held, how many waited, and the longest a client's write took meanwhile
  *
- *   bun bench/datasync.ts [--only backfill|lag|flip] [--rows 100000] [--rate 200] [--seconds 10] [--writer direct|api] [--writers 2]
+ *   outbox     the first part of lag alone (what the outbox adds to a write), with the Postgres backends' CPU beside
+ *
+ *   bun bench/datasync.ts [--only backfill|lag|outbox|flip] [--rows 100000] [--rate 200] [--seconds 10] [--writer direct|api] [--writers 2]
  *   --writer direct (default): the monolith's own store verbs (row + outbox in one transaction, 16 connections each, in `--writers` processes),
  *   3 creates : 1 update of a hot key; --writer api: POSTs to the monolith's HTTP API (JWT, one process).
  */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import {
@@ -36,7 +39,7 @@ import {
   recentLag,
   verifySides,
 } from "../packages/datasync/src/index.ts";
-import { createDatabase, rowsOf } from "../packages/db/src/index.ts";
+import { createDatabase, type Database, rowsOf } from "../packages/db/src/index.ts";
 import { createNatsClient, deleteStreams } from "../packages/events/src/index.ts";
 import { createLogger } from "../packages/service/src/index.ts";
 import {
@@ -175,15 +178,20 @@ async function measureOutboxCost() {
         recordMonolithReferenceChanged(tx, change, traceparent)) as RecordChange,
     },
   };
-  type Figures = { cpuMs: number[]; perSecond: number[]; latencyMs: number[] };
+  type Figures = { cpuMs: number[]; pgCpuMs: number[]; perSecond: number[]; latencyMs: number[] };
   const figures: Record<keyof typeof variants, Figures> = {
-    without: { cpuMs: [], perSecond: [], latencyMs: [] },
-    with: { cpuMs: [], perSecond: [], latencyMs: [] },
-    twoStatements: { cpuMs: [], perSecond: [], latencyMs: [] },
+    without: { cpuMs: [], pgCpuMs: [], perSecond: [], latencyMs: [] },
+    with: { cpuMs: [], pgCpuMs: [], perSecond: [], latencyMs: [] },
+    twoStatements: { cpuMs: [], pgCpuMs: [], perSecond: [], latencyMs: [] },
   };
+  const singleWrites = perRound / 4;
+  const oneAtATime = Object.fromEntries(
+    Object.keys(variants).map((v) => [v, { cpuMs: 0, pgCpuMs: 0, writes: 0 }]),
+  ) as Record<keyof typeof variants, { cpuMs: number; pgCpuMs: number; writes: number }>;
   async function round(variant: keyof typeof variants) {
     const store = variants[variant];
     let left = perRound;
+    const backends = await backendCpuMs(database.db, "bench-outbox-cost");
     const cpu = process.cpuUsage();
     const started = performance.now();
     await Promise.all(
@@ -194,20 +202,33 @@ async function measureOutboxCost() {
     const elapsed = performance.now() - started;
     const used = process.cpuUsage(cpu);
     figures[variant].cpuMs.push((used.user + used.system) / 1000 / perRound);
+    const backendsAfter = await backendCpuMs(database.db, "bench-outbox-cost");
+    if (backends !== null && backendsAfter !== null)
+      figures[variant].pgCpuMs.push((backendsAfter - backends) / perRound);
     figures[variant].perSecond.push(perRound / (elapsed / 1000));
     const single: number[] = [];
-    for (let i = 0; i < perRound / 8; i++) {
+    const singleBackends = await backendCpuMs(database.db, "bench-outbox-cost");
+    const singleCpu = process.cpuUsage();
+    for (let i = 0; i < singleWrites; i++) {
       const t = performance.now();
       await createRecord(store, codesSpec, codeInput(String(key++)));
       single.push(performance.now() - t);
     }
+    const singleUsed = process.cpuUsage(singleCpu);
+    const singleBackendsAfter = await backendCpuMs(database.db, "bench-outbox-cost");
     figures[variant].latencyMs.push(median(single));
+    // Summed over the rounds rather than a median per round: one round's Postgres share is a few 10 ms ticks.
+    oneAtATime[variant].cpuMs += (singleUsed.user + singleUsed.system) / 1000;
+    if (singleBackends !== null && singleBackendsAfter !== null)
+      oneAtATime[variant].pgCpuMs += singleBackendsAfter - singleBackends;
+    oneAtATime[variant].writes += singleWrites;
   }
   try {
     // Warm both paths (prepared statements on every connection), then measure.
     const names = Object.keys(variants) as (keyof typeof variants)[];
     for (const variant of names) await round(variant);
     for (const f of Object.values(figures)) for (const list of Object.values(f)) list.length = 0;
+    for (const o of Object.values(oneAtATime)) Object.assign(o, { cpuMs: 0, pgCpuMs: 0, writes: 0 });
     for (let r = 0; r < rounds; r++) {
       // Each variant in each position in turn, so load swings and a warming pool hit all alike.
       const order = names.map((_, i) => names[(i + r) % names.length] as keyof typeof variants);
@@ -228,6 +249,30 @@ async function measureOutboxCost() {
       `1 connection ${m("with", "latencyMs").toFixed(2)} / ${m("without", "latencyMs").toFixed(2)} ms (${pct(latency)}); ` +
       `goal: the outbox adds ≤ 20 % (was 2–4 ms CPU per write); ${load()}`,
   );
+  if (figures.with.pgCpuMs.length > 0) {
+    const pg = (v: keyof typeof variants) => m(v, "pgCpuMs");
+    const both = (v: keyof typeof variants) => m(v, "cpuMs") + pg(v);
+    console.log(
+      `outbox    the Postgres side of the same rounds (its backends' CPU from /proc, 10 ms ticks): ` +
+        `CPU per write ${pg("with").toFixed(3)} / ${pg("without").toFixed(3)} ms (${pct(pg("with") / pg("without"))}), ` +
+        `as a second statement ${pg("twoStatements").toFixed(3)} ms (${pct(pg("twoStatements") / pg("without"))}); ` +
+        `writer + Postgres ${both("with").toFixed(3)} / ${both("without").toFixed(3)} ms (${pct(both("with") / both("without"))}); ${load()}`,
+    );
+  }
+  {
+    const per = (v: keyof typeof variants, f: "cpuMs" | "pgCpuMs") => oneAtATime[v][f] / oneAtATime[v].writes;
+    const pgKnown = figures.with.pgCpuMs.length > 0;
+    console.log(
+      `outbox    one write at a time (1 connection, no replies arriving together; ${oneAtATime.with.writes} writes each, summed): ` +
+        `CPU per write in the writer ${per("with", "cpuMs").toFixed(3)} / ${per("without", "cpuMs").toFixed(3)} ms (${pct(per("with", "cpuMs") / per("without", "cpuMs"))}), ` +
+        `as a second statement ${per("twoStatements", "cpuMs").toFixed(3)} ms (${pct(per("twoStatements", "cpuMs") / per("without", "cpuMs"))})` +
+        (pgKnown
+          ? `; Postgres ${per("with", "pgCpuMs").toFixed(3)} / ${per("without", "pgCpuMs").toFixed(3)} ms (${pct(per("with", "pgCpuMs") / per("without", "pgCpuMs"))}), ` +
+            `as a second statement ${per("twoStatements", "pgCpuMs").toFixed(3)} ms (${pct(per("twoStatements", "pgCpuMs") / per("without", "pgCpuMs"))})`
+          : "") +
+        `; ${load()}`,
+    );
+  }
   const two = m("twoStatements", "cpuMs") / m("without", "cpuMs");
   console.log(
     `outbox    the same create with its outbox row as a second statement (the recorder without withWrite, same rounds): ` +
@@ -235,6 +280,28 @@ async function measureOutboxCost() {
       `16 connections ${m("twoStatements", "perSecond").toFixed(0)} writes/s (time per write ${pct(m("without", "perSecond") / m("twoStatements", "perSecond"))}), ` +
       `1 connection ${m("twoStatements", "latencyMs").toFixed(2)} ms (${pct(m("twoStatements", "latencyMs") / m("without", "latencyMs"))})`,
   );
+}
+
+/**
+ * CPU time (ms) the Postgres backends of one application have used so far, from /proc (the server on this host, as
+ * in the benches); null when it cannot be read. A round's difference is the server's share of its writes.
+ */
+async function backendCpuMs(db: Database, application: string): Promise<number | null> {
+  const pids = rowsOf<{ pid: number }>(
+    await db.execute(sql`select pid from pg_stat_activity where application_name = ${application}`),
+  );
+  if (pids.length === 0) return null;
+  let ticks = 0;
+  try {
+    for (const { pid } of pids) {
+      // Fields after the command's ") ": state is the 1st, utime the 12th, stime the 13th (proc(5)).
+      const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] as string).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+  } catch {
+    return null;
+  }
+  return ticks * 10; // USER_HZ = 100 on Linux
 }
 
 /**
@@ -547,6 +614,7 @@ if (values.role === "writer") {
 try {
   if (want("backfill")) await benchBackfill();
   if (want("lag")) await benchLag();
+  if (values.only === "outbox") await measureOutboxCost();
   if (want("flip")) await benchFlip();
 } finally {
   await nats.close();
