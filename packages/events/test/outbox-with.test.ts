@@ -161,3 +161,47 @@ describe("the embedded database (PGlite) runs the same statement through drizzle
     }
   });
 });
+
+describe("the fields made in SQL replace the data's own under those names, on Postgres and PGlite", () => {
+  // `rows` and `sequence` join the data with one `||` (its right side's keys win), where each had a jsonb_set.
+  async function check(db: Database, id: string) {
+    const { id: eventId } = await db.transaction(async (tx) => {
+      const result = await enqueueWith(
+        tx,
+        tx.insert(widgets).values({ id, name: "made" }).returning(),
+        "reference.changed",
+        { ...changed(5), keys: [id], rows: [{ id: "stand-in", name: "stale" }], sequence: 0 },
+        { fromRows: { field: "rows", each: widgetJson }, sequence: true },
+      );
+      // The sequence the statements name (outbox_seq_seq) is the one this transaction drew from.
+      const [drawn] = rowsOf<{ n: number }>(
+        await tx.execute(sql`select currval('outbox_seq_seq')::int as n`),
+      );
+      const [row] = await outboxRows(tx, [result.id as string]);
+      expect(row?.seq).toBe(drawn?.n as number);
+      return result;
+    });
+    const [event] = await outboxRows(db, [eventId as string]);
+    expect(event?.data).toEqual({
+      ...changed(5),
+      keys: [id],
+      rows: [{ id, name: "made" }],
+      sequence: event?.seq,
+    });
+    expect(event?.seq).toBeGreaterThan(0);
+  }
+
+  test("Postgres", async () => {
+    await check(env.tdb.db, `ww-made-${crypto.randomUUID().slice(0, 8)}`);
+  });
+
+  test("PGlite", async () => {
+    const embedded = await createDatabase({ service: "outbox-with-made-pglite", dataDir: "memory://" });
+    try {
+      await embedded.migrate(migrationsFolder);
+      await check(embedded.db, "ww-made-e");
+    } finally {
+      await embedded.close();
+    }
+  });
+});
