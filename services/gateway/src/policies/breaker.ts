@@ -47,6 +47,14 @@ export type Breakers = {
    * without calling `fn` while `isOpen(upstream)`.
    */
   run<T>(upstream: UpstreamName, fn: () => Promise<T>): Promise<T>;
+  /** `run(upstream, () => fn(a, b, c))` without the closure: the proxy's attempt, `call(name, send, name, request, signal)`. */
+  call<A, B, C, T>(
+    upstream: UpstreamName,
+    fn: (a: A, b: B, c: C) => Promise<T>,
+    a: A,
+    b: B,
+    c: C,
+  ): Promise<T>;
   state(upstream: UpstreamName): BreakerState;
   /** Every upstream that has been seen, with its state: for `/metrics` and `/_fig/routes`. */
   states(): Record<UpstreamName, BreakerState>;
@@ -198,6 +206,12 @@ export function createBreakers({
       if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
       if (found.policy.state !== CircuitState.Closed) return found.policy.execute(fn);
       return fn().then(found.answered, found.failed) as Promise<T>;
+    },
+    call(upstream, fn, a, b, c) {
+      const found = entry(upstream);
+      if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
+      if (found.policy.state !== CircuitState.Closed) return found.policy.execute(() => fn(a, b, c));
+      return fn(a, b, c).then(found.answered, found.failed) as Promise<Awaited<ReturnType<typeof fn>>>;
     },
     state: (upstream) => {
       const found = policies.get(upstream);

@@ -1,16 +1,24 @@
 import { AppError } from "@fig/service";
 import { type Breakers, BrokenCircuitError } from "./breaker.ts";
 import { fallbackOrder, shouldFallback } from "./read-fallback.ts";
-import { DEFAULT_MAX_RETRIES, isRetryable, isSafeMethod, type RetryBudget, retryDelayMs } from "./retry.ts";
+import {
+  DEFAULT_MAX_RETRIES,
+  isRetryable,
+  isSafeMethod,
+  type RetryBudget,
+  retryableAnswer,
+  retryDelayMs,
+} from "./retry.ts";
 import {
   DEFAULT_TIMEOUT_MS,
+  type Deadline,
   gatewayTimeout,
   isAbortError,
   isTimeoutError,
   startDeadline,
 } from "./timeout.ts";
 import type { Outcome, SendFn, UpstreamName, UpstreamRequest } from "./types.ts";
-import { neverReached, sendableAgain } from "./unreached.ts";
+import { type FirstSend, neverReached, sendableAgain } from "./unreached.ts";
 
 export type ForwardPlan = {
   /** The prepared upstream request (headers rewritten, body streaming). Sent as is to every attempt. */
@@ -76,17 +84,63 @@ export type ResilientSendOptions = {
  */
 export function createResilientSend({ send, breakers, budget }: ResilientSendOptions) {
   return async function forward(plan: ForwardPlan): Promise<ForwardResult> {
-    const { request, upstreams } = plan;
+    const { request } = plan;
     const guard = plan.breaker === false ? undefined : breakers;
+    const method = request.method;
+    const hasBody = request.body !== null;
+    const maxRetries = plan.maxRetries ?? DEFAULT_MAX_RETRIES;
+    const deadline = startDeadline(plan.timeoutMs ?? DEFAULT_TIMEOUT_MS, plan.clientSignal);
+    budget?.recordRequest();
+    const upstream = plan.upstream;
+    // Only a body needs the wrapper: a bodiless request can always be sent again.
+    const first = plan.unreachedFallback !== undefined && hasBody ? sendableAgain(request) : undefined;
+    try {
+      // The first attempt inline (no closure, outcome object or async frame of its own): nearly every request
+      // ends with its answer, and then nothing below applies.
+      const sent = first?.request ?? request;
+      let response: Response | undefined;
+      let error: unknown;
+      try {
+        response = await (guard
+          ? guard.call(upstream, send, upstream, sent, deadline.signal)
+          : send(upstream, sent, deadline.signal));
+      } catch (thrown) {
+        error = thrown;
+      }
+      const attempts: Attempt[] = [
+        response
+          ? { upstream, kind: "first", status: response.status }
+          : { upstream, kind: "first", error: errorName(error) },
+      ];
+      if (
+        response !== undefined &&
+        !(maxRetries > 0 && retryableAnswer(method, response.status, hasBody)) &&
+        !(plan.readFallback && !plan.pinned && shouldFallback(method, response))
+      )
+        return { response, upstream, attempts };
+      return await afterFirst(plan, guard, deadline, attempts, first, { upstream, response, error });
+    } finally {
+      // Headers are in (or it failed): the deadline bounded the wait; the body streams as long as it needs.
+      deadline.stop();
+    }
+  };
+
+  /** Unreached fallback, retries and read fallback after a first attempt that did not settle the request. */
+  async function afterFirst(
+    plan: ForwardPlan,
+    guard: Breakers | undefined,
+    deadline: Deadline,
+    attempts: Attempt[],
+    first: FirstSend | undefined,
+    firstOutcome: Outcome,
+  ): Promise<ForwardResult> {
+    const { request, upstreams } = plan;
     const method = request.method;
     const hasBody = request.body !== null;
     const timeoutMs = plan.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const maxRetries = plan.maxRetries ?? DEFAULT_MAX_RETRIES;
-    const deadline = startDeadline(timeoutMs, plan.clientSignal);
-    const attempts: Attempt[] = [];
     // In the order tried (an upstream may repeat: a PUT retried where it failed); a Set only if a retry or fallback needs one.
-    const tried: UpstreamName[] = [];
-    budget?.recordRequest();
+    const tried: UpstreamName[] = [firstOutcome.upstream];
 
     const attempt = async (
       upstream: UpstreamName,
@@ -94,61 +148,58 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       sent: UpstreamRequest = request,
     ): Promise<Outcome> => {
       tried.push(upstream);
-      const call = () => send(upstream, sent, deadline.signal);
       try {
-        const response = guard ? await guard.run(upstream, call) : await call();
+        const response = await (guard
+          ? guard.call(upstream, send, upstream, sent, deadline.signal)
+          : send(upstream, sent, deadline.signal));
         attempts.push({ upstream, kind, status: response.status });
         return { upstream, response };
       } catch (error) {
-        attempts.push({ upstream, kind, error: error instanceof Error ? error.name : String(error) });
+        attempts.push({ upstream, kind, error: errorName(error) });
         return { upstream, error };
       }
     };
 
-    try {
-      const rescue = plan.unreachedFallback;
-      // Only a body needs the wrapper: a bodiless request can always be sent again.
-      const first = rescue !== undefined && hasBody ? sendableAgain(request) : undefined;
-      let outcome = await attempt(plan.upstream, "first", first?.request);
-      if (
-        rescue !== undefined &&
-        rescue !== outcome.upstream &&
-        (first?.untouched() ?? true) &&
-        neverReached(outcome.error, method) &&
-        !deadline.signal.aborted
-      ) {
-        outcome = await attempt(rescue, "unreached");
-      }
-      for (let retries = 0; retries < maxRetries; retries++) {
-        if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
-        const next = retryTarget(plan, tried, guard, outcome.upstream);
-        if (next === undefined || (budget && !budget.tryAcquire())) break;
-        discard(outcome.response);
-        const delay = retryDelayMs(next === outcome.upstream);
-        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-        outcome = await attempt(next, "retry");
-      }
-
-      if (outcome.response && plan.readFallback && !plan.pinned && shouldFallback(method, outcome.response)) {
-        for (const next of fallbackOrder(upstreams, tried, openIn(guard))) {
-          const fallback = await attempt(next, "fallback");
-          if (fallback.response && fallback.response.status !== 404) {
-            discard(outcome.response);
-            outcome = fallback;
-            break;
-          }
-          discard(fallback.response);
-        }
-      }
-
-      if (outcome.response) return { response: outcome.response, upstream: outcome.upstream, attempts };
-      throw problemOf(outcome, timeoutMs, deadline.expired);
-    } finally {
-      // Headers are in (or it failed): the deadline bounded the wait; the body streams as long as it needs.
-      deadline.stop();
+    const rescue = plan.unreachedFallback;
+    let outcome = firstOutcome;
+    if (
+      rescue !== undefined &&
+      rescue !== outcome.upstream &&
+      (first?.untouched() ?? true) &&
+      neverReached(outcome.error, method) &&
+      !deadline.signal.aborted
+    ) {
+      outcome = await attempt(rescue, "unreached");
     }
-  };
+    for (let retries = 0; retries < maxRetries; retries++) {
+      if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
+      const next = retryTarget(plan, tried, guard, outcome.upstream);
+      if (next === undefined || (budget && !budget.tryAcquire())) break;
+      discard(outcome.response);
+      const delay = retryDelayMs(next === outcome.upstream);
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      outcome = await attempt(next, "retry");
+    }
+
+    if (outcome.response && plan.readFallback && !plan.pinned && shouldFallback(method, outcome.response)) {
+      for (const next of fallbackOrder(upstreams, tried, openIn(guard))) {
+        const fallback = await attempt(next, "fallback");
+        if (fallback.response && fallback.response.status !== 404) {
+          discard(outcome.response);
+          outcome = fallback;
+          break;
+        }
+        discard(fallback.response);
+      }
+    }
+
+    if (outcome.response) return { response: outcome.response, upstream: outcome.upstream, attempts };
+    throw problemOf(outcome, timeoutMs, deadline.expired);
+  }
 }
+
+/** An attempt's error as the metrics name it. */
+const errorName = (error: unknown): string => (error instanceof Error ? error.name : String(error));
 
 function problemOf(outcome: Outcome, timeoutMs: number, expired: boolean): unknown {
   const { upstream, error } = outcome;

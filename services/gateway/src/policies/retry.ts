@@ -31,10 +31,15 @@ export function isSafeMethod(method: string): boolean {
  * isRetryable("POST", { upstream: "validation", error })   // always false
  */
 export function isRetryable(method: string, outcome: Outcome, hasBody = false): boolean {
+  if (outcome.response) return retryableAnswer(method, outcome.response.status, hasBody);
   if (hasBody || !IDEMPOTENT.has(method.toUpperCase())) return false;
-  if (outcome.response) return RETRYABLE_STATUS.has(outcome.response.status);
   if (outcome.error === undefined) return false;
   return !isAbortError(outcome.error) && !isTimeoutError(outcome.error);
+}
+
+/** `isRetryable` of an answer with `status`, without an outcome object. */
+export function retryableAnswer(method: string, status: number, hasBody = false): boolean {
+  return !hasBody && RETRYABLE_STATUS.has(status) && IDEMPOTENT.has(method.toUpperCase());
 }
 
 export type RetryBudgetOptions = {

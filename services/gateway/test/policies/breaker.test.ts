@@ -28,6 +28,35 @@ async function drive(breakers: ReturnType<typeof createBreakers>, count: number)
 }
 
 describe("circuit breaker per upstream", () => {
+  test("call (run without a closure, the proxy's attempt) counts, opens, refuses and closes as run does", async () => {
+    candidate.handle(() => new Response("down", { status: 500 }));
+    const breakers = createBreakers(options);
+    const viaCall = async () => {
+      const response = await breakers.call(
+        "validation",
+        send,
+        "validation",
+        get(),
+        new AbortController().signal,
+      );
+      await response.body?.cancel();
+      return response.status;
+    };
+    for (let i = 0; i < 19; i++) expect(await viaCall()).toBe(500);
+    expect(breakers.state("validation")).toBe("closed");
+    expect(await viaCall()).toBe(500);
+    expect(breakers.state("validation")).toBe("open");
+    const hits = candidate.hits.length;
+    await expect(viaCall()).rejects.toBeInstanceOf(BrokenCircuitError);
+    expect(candidate.hits.length).toBe(hits);
+    // Half-open after the cool-down: call's probe goes through cockatiel and closes the breaker.
+    candidate.handle(() => new Response("candidate"));
+    await until(() => !breakers.isOpen("validation"), "the cool-down to pass");
+    expect(await viaCall()).toBe(200);
+    expect(breakers.state("validation")).toBe("closed");
+    expect(candidate.hits.length).toBe(hits + 1);
+  });
+
   test("opens at 50 % failures over 20 requests, falls back, half-opens and closes", async () => {
     candidate.handle(() => new Response("down", { status: 500 }));
     const breakers = createBreakers(options);

@@ -428,6 +428,11 @@ describe("one side down", () => {
       ...real,
       run: (upstream, fn) =>
         upstream === "validation" ? Promise.reject(new BrokenCircuitError()) : real.run(upstream, fn),
+      // The proxy's attempts go through call (run without a closure).
+      call: (upstream, fn, a, b, c) =>
+        upstream === "validation"
+          ? Promise.reject(new BrokenCircuitError())
+          : real.call(upstream, fn, a, b, c),
     };
     const gw = testGateway({ urls, breakers });
     await gw.store.change(
