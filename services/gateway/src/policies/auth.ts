@@ -29,7 +29,24 @@ const challenge = (error: string, detail: string) =>
  * const identity = await identify(verifier, c.req.header("authorization"));
  */
 export async function identify(verifier: TokenVerifier, header: string | undefined): Promise<Identity> {
-  if (header === undefined) return { kind: "anonymous" };
+  return identifyKnown(verifier, header) ?? identifyAny(verifier, header);
+}
+
+const ANONYMOUS: Identity = { kind: "anonymous" };
+
+/**
+ * `identify` without a promise where it needs none: no header, or the canonical form of a token verified
+ * moments ago (the verifier's cache). Undefined otherwise: the caller awaits `identify`.
+ */
+export function identifyKnown(verifier: TokenVerifier, header: string | undefined): Identity | undefined {
+  if (header === undefined) return ANONYMOUS;
+  if (!CANONICAL.test(header)) return undefined;
+  const known = verifier.cached?.(header.slice(7));
+  return known ? { kind: "token", claims: known } : undefined;
+}
+
+async function identifyAny(verifier: TokenVerifier, header: string | undefined): Promise<Identity> {
+  if (header === undefined) return ANONYMOUS;
   // The form nearly every client sends, "Bearer <token>", read without trimming and splitting the header.
   if (CANONICAL.test(header)) return verified(verifier, header.slice(7));
   if (header.trim() === "") return { kind: "anonymous" };

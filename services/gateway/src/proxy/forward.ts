@@ -93,78 +93,107 @@ export function createProxyHandler(deps: ProxyDeps) {
     onRateLimited: (routeId) => deps.metrics.rateLimited(routeId),
   });
 
-  return async function proxy(c: Context): Promise<Response> {
+  return function proxy(c: Context): Promise<Response> {
     const method = c.req.method;
     const route = match(c.req.path, method) ?? deps.table.defaultRoute;
-    const request = await admit(c, route);
+    // A write to the owner waits out a hold first (held), then reads the live state: released, it goes to the new owner.
+    const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
+    let admitted: ProxyRequest | Promise<ProxyRequest>;
     try {
-      // A write to the owner waits out a hold first, then reads the live state: released, it goes to the new owner.
-      const holds = !SAFE.has(method) && route.writes === "owner" ? deps.writeHolds : undefined;
-      if (holds) {
-        await holds.pass(route.id, c.req.raw.signal);
-        holds.begin(route.id);
-      }
-      try {
-        return await proxyTo(request);
-      } finally {
-        holds?.end(route.id);
-      }
+      admitted = admit(c, route);
     } catch (error) {
-      // The problem answer (onError, from the context) carries the RateLimit-* fields as every answer does;
-      // a proxied answer gets them on its own Response (proxyTo), so they are set on the context only here.
-      const headers = request.limitHeaders;
-      for (const name in headers) c.header(name, headers[name]);
-      throw error;
+      return Promise.reject(error);
     }
+    // Admitted without a promise (a token verified moments ago: nearly every request) and nothing to wait for:
+    // straight to the upstream, no async frame here.
+    if (holds === undefined && !(admitted instanceof Promise)) return proxyTo(admitted);
+    return admittedThen(admitted, holds);
   };
 
-  async function proxyTo(request: ProxyRequest): Promise<Response> {
+  /** A request whose admission is a promise (a signature to check) or that must wait out a write hold. */
+  async function admittedThen(
+    admitted: ProxyRequest | Promise<ProxyRequest>,
+    holds: WriteHolds | undefined,
+  ): Promise<Response> {
+    const request = await admitted;
+    if (!holds) return proxyTo(request);
     const { c, scope: route } = request;
-    const method = c.req.method;
-    // The route's upstreams in declared order; the first is the stable one (the monolith).
-    const order = orders.get(route.id) as string[];
-    const live: LiveChoice = deps.store.get(route.id) ?? {
-      weights: { [order[0] as string]: 100 },
-      state: "active",
-      writeOwner: order[0] as string,
-    };
-    const pinned = pinOf(request, order);
-    const upstream = pinned ?? divertFromOpenBreaker(request, order, chooseUpstream(request, order, live));
-    // Chosen by weights (not a pin, not the write owner): may go to the stable upstream if never reached.
-    const movable = pinned === undefined && byWeights(route, live, method);
-
-    const incoming = c.req.raw;
-    const sent = upstreamRequestOf(request);
-    const started = performance.now();
-    let result: ForwardResult;
     try {
-      result = await deps.forward({
-        request: sent,
-        upstream,
-        upstreams: order,
-        weights: live.weights,
-        clientSignal: incoming.signal,
-        timeoutMs: route.policies.timeoutMs,
-        maxRetries: route.policies.retries,
-        readFallback: route.policies.readFallback,
-        pinned: pinned !== undefined,
-        breaker: route.policies.breaker,
-        unreachedFallback: movable && upstream !== order[0] ? order[0] : undefined,
-      });
+      await holds.pass(route.id, c.req.raw.signal);
     } catch (error) {
-      return failed(request, upstream, error, started);
+      // The problem answer carries the RateLimit-* fields as every answer does (see proxyTo).
+      withLimitHeaders(request);
+      throw error;
     }
-    report(request, upstream, result, started);
+    holds.begin(route.id);
+    try {
+      return await proxyTo(request);
+    } finally {
+      holds.end(route.id);
+    }
+  }
 
-    // The mirror clones the primary's answer before its headers are rewritten for the client.
-    if (deps.mirror && method === "GET" && pinned === undefined)
-      deps.mirror(route, sent, result.response, result.upstream);
-    // A returned Response does not carry headers set with c.header() earlier in the chain: set them on it.
-    // limitHeaders is this request's own object: the answer's extra fields go on it rather than on a copy.
-    const headers = request.limitHeaders;
-    headers["fig-served-by"] = result.upstream;
-    headers["x-request-id"] = c.get("requestId");
-    return clientResponse(result.response, headers);
+  /**
+   * The problem answer (onError, from the context) carries the RateLimit-* fields as every answer does; a
+   * proxied answer gets them on its own Response (proxyTo), so they are set on the context only for a problem.
+   */
+  function withLimitHeaders({ c, limitHeaders }: ProxyRequest): void {
+    for (const name in limitHeaders) c.header(name, limitHeaders[name]);
+  }
+
+  /** The upstream's answer to an admitted request; a problem it throws carries the RateLimit-* fields. */
+  async function proxyTo(request: ProxyRequest): Promise<Response> {
+    try {
+      const { c, scope: route } = request;
+      const method = c.req.method;
+      // The route's upstreams in declared order; the first is the stable one (the monolith).
+      const order = orders.get(route.id) as string[];
+      const live: LiveChoice = deps.store.get(route.id) ?? {
+        weights: { [order[0] as string]: 100 },
+        state: "active",
+        writeOwner: order[0] as string,
+      };
+      const pinned = pinOf(request, order);
+      const upstream = pinned ?? divertFromOpenBreaker(request, order, chooseUpstream(request, order, live));
+      // Chosen by weights (not a pin, not the write owner): may go to the stable upstream if never reached.
+      const movable = pinned === undefined && byWeights(route, live, method);
+
+      const incoming = c.req.raw;
+      const sent = upstreamRequestOf(request);
+      const started = performance.now();
+      let result: ForwardResult;
+      try {
+        result = await deps.forward({
+          request: sent,
+          upstream,
+          upstreams: order,
+          weights: live.weights,
+          clientSignal: incoming.signal,
+          timeoutMs: route.policies.timeoutMs,
+          maxRetries: route.policies.retries,
+          readFallback: route.policies.readFallback,
+          pinned: pinned !== undefined,
+          breaker: route.policies.breaker,
+          unreachedFallback: movable && upstream !== order[0] ? order[0] : undefined,
+        });
+      } catch (error) {
+        return failed(request, upstream, error, started);
+      }
+      report(request, upstream, result, started);
+
+      // The mirror clones the primary's answer before its headers are rewritten for the client.
+      if (deps.mirror && method === "GET" && pinned === undefined)
+        deps.mirror(route, sent, result.response, result.upstream);
+      // A returned Response does not carry headers set with c.header() earlier in the chain: set them on it.
+      // limitHeaders is this request's own object: the answer's extra fields go on it rather than on a copy.
+      const headers = request.limitHeaders;
+      headers["fig-served-by"] = result.upstream;
+      headers["x-request-id"] = c.get("requestId");
+      return clientResponse(result.response, headers);
+    } catch (error) {
+      withLimitHeaders(request);
+      throw error;
+    }
   }
 
   /** `x-fig-route: <upstream>` from a token with role admin or gate: that upstream, whatever the weights. */
