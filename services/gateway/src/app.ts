@@ -17,9 +17,11 @@ import { dataRouter } from "./admin/data.ts";
 import { figGuard } from "./admin/guard.ts";
 import { type JobsSource, registerJobsRoutes } from "./admin/jobs.ts";
 import { type PromotionsReader, promotionsRouter, withLiveShadow } from "./admin/promotions.ts";
+import { routeCountersRouter } from "./admin/route-counters.ts";
 import { routeStateRouter } from "./admin/route-state.ts";
-import { type ShadowAdminDeps, shadowRouter } from "./admin/shadow.ts";
+import { shadowRouter } from "./admin/shadow.ts";
 import { writeHoldRouter } from "./admin/write-hold.ts";
+import type { ProcessGroup } from "./cluster-share.ts";
 import { DEFAULT_OPERATOR_TENANT, DEFAULT_ROUTES_FILE } from "./config.ts";
 import { type ConsoleOptions, mountConsole } from "./console/mount.ts";
 import { CONSOLE_PATH } from "./console/page.tsx";
@@ -80,8 +82,8 @@ export type GatewayDeps = {
   limiter?: RateLimiter;
   /** Shadow traffic (mirror, compare, noise baseline); default: one over the proxy's own send. */
   shadow?: Shadow;
-  /** GET /_fig/shadow's report of every process sharing the port (cluster-share.ts); default: this one's. */
-  shadowReport?: ShadowAdminDeps["report"];
+  /** The N processes sharing the port (cluster-share.ts): the shadow report, counters and write hold cover all. */
+  processGroup?: ProcessGroup;
   /** The route file's work queues and the dead letters (/_fig/jobs, /_fig/dlq, the console's Jobs). */
   jobs?: JobsSource;
   console?: ConsoleOptions;
@@ -183,10 +185,11 @@ export function buildGateway(deps: GatewayDeps) {
   });
   const writeHolds = createWriteHolds(store);
   app.route("/_fig", dataRouter({ table, store, reader: deps.data }));
-  app.route("/_fig", writeHoldRouter({ table, store, holds: writeHolds }));
+  app.route("/_fig", writeHoldRouter({ table, store, holds: writeHolds, group: deps.processGroup }));
+  app.route("/_fig", routeCountersRouter({ table, registry: metrics.registry, group: deps.processGroup }));
   app.route("/_fig", promotionsRouter({ table, store, promotions: deps.promotions }));
   app.route("/_fig", routeStateRouter({ table, store, breakers }));
-  app.route("/_fig", shadowRouter({ shadow, report: deps.shadowReport }));
+  app.route("/_fig", shadowRouter({ shadow, group: deps.processGroup }));
   app.route("/_fig", auditRouter(deps.audit ?? {}));
   const jobsRouter = createRouter();
   registerJobsRoutes(jobsRouter, deps.jobs, logger);

@@ -71,46 +71,59 @@ export function processGroupSubject(
 }
 
 /**
- * The shadow report of every process sharing the port, where any one of them answers `GET /_fig/shadow`:
- * each process answers requests on `<group subject>.shadow` with its own snapshot (`serve`), and `report`
- * asks all N at once over NATS and merges what arrives within `waitMs` (sums of the counters, each process's
- * noise fields added up, the latest samples). With NATS unreachable it is this process's own report, said so
- * in `processes` (answered 1 of N).
+ * The N processes sharing the port as one group over NATS, so that whichever answers an admin request can
+ * answer it for all N: each process answers `<group subject>.<topic>` with its own figures (`answer`, served
+ * from `start` to `stop`), and `ask` asks all N at once and returns every share that arrived within the wait
+ * (the caller merges them), with how many answered. With NATS unreachable (or nobody answering) it is this
+ * process's own share, said so in `processes` (answered 1 of N). Used by GET /_fig/shadow, GET
+ * /_fig/routes/{id}/counters and the write hold (admin/).
  *
  * @example
- * const share = shadowShare({ connection: () => nats.connection(), subject: processGroupSubject(ns, role), processes: 2 });
- * const stop = share.serve(() => shadow.snapshot());
- * await share.report(() => shadow.snapshot()); // { queue, routes, processes: { of: 2, answered: 2 } }
+ * const group = processGroup({ connection: () => nats.connection(), subject: processGroupSubject(ns, role), role });
+ * group.answer("shadow", () => shadow.snapshot());
+ * group.start();
+ * await group.ask("shadow", "", () => shadow.snapshot()); // { shares: [a, b], processes: { of: 2, answered: 2 } }
  */
-export function shadowShare({
+export function processGroup({
   connection,
   subject: group,
-  processes,
-  waitMs = 1000,
+  role,
+  waitMs: defaultWaitMs = 1000,
 }: {
   connection: () => Promise<GroupConnection>;
   subject: string;
-  processes: number;
+  role: { processes: number; index: number };
   waitMs?: number;
 }) {
-  const subject = `${group}.shadow`;
+  const answers = new Map<string, (request: string) => unknown>();
+  let stopped = false;
+  let sub: { unsubscribe(): void } | undefined;
   return {
+    processes: role.processes,
+    index: role.index,
+
+    /** This process's answer to `topic` (a share of the figures: made of the request's text, e.g. a route id). */
+    answer<T>(topic: string, reply: (request: string) => T | Promise<T>): void {
+      answers.set(topic, reply);
+    },
+
     /**
-     * Answers the group's requests with this process's snapshot until the returned function is called. Does not
-     * wait for NATS: before the first connection it tries again every `retryMs` (nats.js keeps the subscription
-     * over reconnects once made).
+     * Answers the group's requests until `stop`. Does not wait for NATS: before the first connection it tries
+     * again every `retryMs` (nats.js keeps the subscription over reconnects once made). A share that throws is
+     * not sent (the asker counts one process fewer).
      */
-    serve(snapshot: () => ShadowReport, { retryMs = 1000 }: { retryMs?: number } = {}): () => void {
-      let stopped = false;
-      let sub: { unsubscribe(): void } | undefined;
+    start({ retryMs = 1000 }: { retryMs?: number } = {}): void {
+      stopped = false;
       void (async () => {
         while (!stopped && !sub) {
           try {
             const nc = await connection();
             if (stopped) return;
-            sub = nc.subscribe(subject, {
+            sub = nc.subscribe(`${group}.*`, {
               callback: (error, msg) => {
-                if (!error) msg.respond(JSON.stringify(snapshot()));
+                const reply = error ? undefined : answers.get(msg.subject.slice(group.length + 1));
+                if (!reply) return;
+                void (async () => msg.respond(JSON.stringify(await reply(msg.string()))))().catch(() => {});
               },
             });
           } catch {
@@ -118,29 +131,39 @@ export function shadowShare({
           }
         }
       })();
-      return () => {
-        stopped = true;
-        sub?.unsubscribe();
-      };
     },
 
-    async report(local: () => ShadowReport): Promise<ShadowReport & { processes: ProcessCoverage }> {
-      const reports: ShadowReport[] = [];
+    stop(): void {
+      stopped = true;
+      sub?.unsubscribe();
+      sub = undefined;
+    },
+
+    /** Every process's share of `topic` that arrives within `waitMs` (this one's alone without NATS). */
+    async ask<T>(
+      topic: string,
+      request: string,
+      local: () => T | Promise<T>,
+      { waitMs = defaultWaitMs }: { waitMs?: number } = {},
+    ): Promise<{ shares: T[]; processes: ProcessCoverage }> {
+      const shares: T[] = [];
       try {
-        const replies = await (await connection()).requestMany(subject, "", {
+        const replies = await (await connection()).requestMany(`${group}.${topic}`, request, {
           strategy: "count",
-          maxMessages: processes,
+          maxMessages: role.processes,
           maxWait: waitMs,
         });
-        for await (const reply of replies) reports.push(reply.json<ShadowReport>());
+        for await (const reply of replies) shares.push(reply.json<T>());
       } catch {
         // NATS unreachable (or the request failed): this process's own picture, and the coverage says so.
       }
-      if (reports.length === 0) reports.push(local());
-      return { ...mergeShadowReports(reports), processes: { of: processes, answered: reports.length } };
+      if (shares.length === 0) shares.push(await local());
+      return { shares, processes: { of: role.processes, answered: shares.length } };
     },
   };
 }
+
+export type ProcessGroup = ReturnType<typeof processGroup>;
 
 /**
  * One report from N processes' reports: counters summed (the mismatch rate recomputed from the sums), noise

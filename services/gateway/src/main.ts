@@ -6,7 +6,7 @@ import type { NatsClient } from "@fig/events";
 import { createPromotionStore, promotionsBucketName, promotionViews } from "@fig/promote/records";
 import { buildGateway, SERVICE } from "./app.ts";
 import { ignoreRepeatedSignals, type ProcessSupervisor, superviseProcesses, watchParent } from "./cluster.ts";
-import { processGroupSubject, rateLimitShare, shadowShare, withProcessHeader } from "./cluster-share.ts";
+import { processGroup, processGroupSubject, rateLimitShare, withProcessHeader } from "./cluster-share.ts";
 import { loadConfig, processEnvironment } from "./config.ts";
 import type { UpstreamDocument } from "./docs/merge.ts";
 import { loadUpstreamDocuments } from "./docs/upstreams.ts";
@@ -40,17 +40,16 @@ const started = await runService({
     // (/ready says "stale since …"), so the bootstrap's NATS check must not take the gateway out of rotation.
     delete readiness.nats;
     const role = { processes: config.FIG_GATEWAY_PROCESSES, index: config.FIG_GATEWAY_PROCESS_INDEX };
-    // GET /_fig/shadow on any of N processes answers for all N (each holds the comparisons of its own requests).
-    const shadows =
+    // Any of N processes answers /_fig/shadow, a route's counters and its write hold for all N (over NATS).
+    const group =
       role.processes > 1
-        ? shadowShare({
+        ? processGroup({
             connection: () => nats.connection(),
             subject: processGroupSubject(namespace, role),
-            processes: role.processes,
+            role,
           })
         : undefined;
-    let stopServingShadow = () => {};
-    const { app, sampler, metrics, shadow } = buildGateway({
+    const { app, sampler, metrics } = buildGateway({
       table,
       store,
       verifier,
@@ -71,7 +70,7 @@ const started = await runService({
       audit: { url: upstreams.audit?.url },
       // Route state comes from KV and is the same in every process; rate-limit buckets are each process's own.
       limiter: rateLimitShare(createRateLimiter(), role.processes),
-      shadowReport: shadows?.report,
+      processGroup: group,
     });
     if (role.processes > 1) metrics.registry.setDefaultLabels({ gateway_process: String(role.index) });
     return {
@@ -91,16 +90,8 @@ const started = await runService({
         },
         { name: "route state", start: () => store.start(), stop: () => store.stop() },
         { name: "console sampler", start: async () => sampler.start(), stop: async () => sampler.stop() },
-        ...(shadows
-          ? [
-              {
-                name: "shadow share",
-                start: async () => {
-                  stopServingShadow = shadows.serve(() => shadow.snapshot());
-                },
-                stop: async () => stopServingShadow(),
-              },
-            ]
+        ...(group
+          ? [{ name: "process group", start: async () => group.start(), stop: async () => group.stop() }]
           : []),
         // Stopped after HTTP drained: a last try at publishing audit entries still pending (else logged in full).
         { name: "audit recorder", start: async () => {}, stop: () => audit.stop() },

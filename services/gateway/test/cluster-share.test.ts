@@ -3,9 +3,9 @@ import { ConfigError } from "@fig/service";
 import {
   mergeShadowReports,
   PROCESS_HEADER,
+  processGroup,
   processGroupSubject,
   rateLimitShare,
-  shadowShare,
   withProcessHeader,
 } from "../src/cluster-share.ts";
 import { loadConfig } from "../src/config.ts";
@@ -196,14 +196,17 @@ describe("the shadow report of N processes", () => {
     expect(merged.routes.map((r) => [r.route, r.mirrored])).toEqual([["reference-data", 3]]);
   });
 
-  test("with NATS unreachable, this process's own report, saying it covers 1 of N", async () => {
-    const share = shadowShare({
+  test("with NATS unreachable, this process's own share, saying it covers 1 of N", async () => {
+    const group = processGroup({
       connection: () => Promise.reject(new Error("NATS down")),
       subject: "t.gateway.host-1",
-      processes: 2,
+      role: { processes: 2, index: 0 },
     });
     const own = shadowReport({ mirrored: 5 });
-    expect(await share.report(() => own)).toEqual({ ...own, processes: { of: 2, answered: 1 } });
+    expect(await group.ask("shadow", "", () => own)).toEqual({
+      shares: [own],
+      processes: { of: 2, answered: 1 },
+    });
   });
 
   test("process 0's pid names the group: the others (its children) find it as their parent", () => {

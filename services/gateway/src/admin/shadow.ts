@@ -1,24 +1,16 @@
 import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
-import { createRoute, z } from "@hono/zod-openapi";
-import type { ProcessCoverage } from "../cluster-share.ts";
+import { createRoute } from "@hono/zod-openapi";
+import { mergeShadowReports, type ProcessGroup } from "../cluster-share.ts";
 import type { Shadow } from "../policies/shadow/mirror.ts";
 import { type ShadowReport, ShadowReportSchema } from "../policies/shadow/report.ts";
 import { ADMIN_TAGS } from "./guard.ts";
+import { ProcessesSchema } from "./processes.ts";
 
 const GatewayShadowReportSchema = ShadowReportSchema.extend({
-  processes: z
-    .object({
-      of: z.number().int().openapi({ description: "Gateway processes sharing the port", example: 2 }),
-      answered: z.number().int().openapi({
-        description: "Processes whose figures the report holds (fewer: one did not answer)",
-        example: 2,
-      }),
-    })
-    .optional()
-    .openapi({
-      description:
-        "With FIG_GATEWAY_PROCESSES > 1: the report sums every process's figures; this says how many answered",
-    }),
+  processes: ProcessesSchema.optional().openapi({
+    description:
+      "With FIG_GATEWAY_PROCESSES > 1: the report sums every process's figures; this says how many answered",
+  }),
 }).openapi("GatewayShadowReport");
 
 export const shadowReportRoute = createRoute({
@@ -41,20 +33,22 @@ export type ShadowAdminDeps = {
   /** Without one (no shadow traffic configured) GET /_fig/shadow is 404. */
   shadow?: Shadow | undefined;
   /**
-   * The report of every process sharing the port (cluster-share.ts `shadowShare`), given this one's snapshot;
-   * without it, this process's own.
+   * The N processes sharing the port (cluster-share.ts): each answers with its own snapshot, and the report
+   * sums every process's; without it, this process's own.
    */
-  report?:
-    | ((local: () => ShadowReport) => Promise<ShadowReport & { processes: ProcessCoverage }>)
-    | undefined;
+  group?: ProcessGroup | undefined;
 };
 
 /** GET /_fig/shadow: operators only (see guard.ts). */
-export function shadowRouter({ shadow, report }: ShadowAdminDeps) {
+export function shadowRouter({ shadow, group }: ShadowAdminDeps) {
   const router = createRouter();
+  const snapshot = () => shadow?.snapshot() ?? { queue: { max: 0, outstanding: 0 }, routes: [] };
+  group?.answer<ShadowReport>("shadow", snapshot);
   router.openapi(shadowReportRoute, async (c) => {
     if (!shadow) throw new AppError("not_found", "Shadow traffic is not configured");
-    return c.json(report ? await report(() => shadow.snapshot()) : shadow.snapshot(), 200);
+    if (!group) return c.json(shadow.snapshot(), 200);
+    const { shares, processes } = await group.ask("shadow", "", snapshot);
+    return c.json({ ...mergeShadowReports(shares), processes }, 200);
   });
   return router;
 }

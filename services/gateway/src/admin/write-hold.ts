@@ -1,10 +1,12 @@
 import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { WriteHolds } from "../proxy/write-hold.ts";
+import type { ProcessCoverage, ProcessGroup } from "../cluster-share.ts";
+import type { WriteHoldStats, WriteHolds } from "../proxy/write-hold.ts";
 import type { RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
 import { ADMIN_TAGS } from "./guard.ts";
+import { ProcessesSchema } from "./processes.ts";
 
 /** The longest a route's writes may be held: a flip is seconds; a longer hold is an outage. */
 export const MAX_HOLD_MS = 30_000;
@@ -32,11 +34,13 @@ const HoldSchema = z
     }),
     writeOwner: z.string().openapi({ example: "monolith" }),
     inFlight: z.number().int().openapi({
-      description: "Writes forwarded before the hold still unanswered (this replica)",
+      description:
+        "Writes forwarded before the hold still unanswered (this replica: all its processes that answered)",
       example: 0,
     }),
     drained: z.boolean().openapi({
-      description: "Every write forwarded before the hold has been answered (this replica)",
+      description:
+        "Every write forwarded before the hold has been answered (this replica: all its processes that answered)",
       example: true,
     }),
     stats: z
@@ -46,7 +50,14 @@ const HoldSchema = z
         rejected: z.number().int(),
         longestHeldMs: z.number().int(),
       })
-      .openapi({ description: "Writes held, released and answered 503 since start, on this replica" }),
+      .openapi({
+        description:
+          "Writes held, released and answered 503 since start, on this replica: summed over its processes (longestHeldMs: the longest of any)",
+      }),
+    processes: ProcessesSchema.openapi({
+      description:
+        "With N gateway processes on one port, the figures are every process's (asked over NATS): how many answered",
+    }),
   })
   .openapi("GatewayWriteHold");
 
@@ -106,23 +117,74 @@ export type WriteHoldAdminDeps = {
   table: RouteTable;
   store: RouteStateStore;
   holds: WriteHolds;
+  /** The N processes sharing the port (cluster-share.ts): the figures are all N's; without it, this one's. */
+  group?: ProcessGroup | undefined;
 };
 
+/** One process's figures of a route's hold. */
+type HoldShare = { inFlight: number; stats: WriteHoldStats };
+
+/** Several processes' figures as one: counts summed, the longest wait the longest of any. */
+export function sumHoldShares(shares: HoldShare[]): HoldShare {
+  const sum = (f: (s: HoldShare) => number) => shares.reduce((n, s) => n + f(s), 0);
+  return {
+    inFlight: sum((s) => s.inFlight),
+    stats: {
+      held: sum((s) => s.stats.held),
+      released: sum((s) => s.stats.released),
+      rejected: sum((s) => s.stats.rejected),
+      longestHeldMs: Math.max(0, ...shares.map((s) => s.stats.longestHeldMs)),
+    },
+  };
+}
+
 /** /_fig/routes/{id}/write-hold: operators only (see guard.ts). */
-export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
+export function writeHoldRouter({ table, store, holds, group }: WriteHoldAdminDeps) {
   const ids = new Set(table.routes.map((r) => r.id));
   const router = createRouter();
 
-  const view = (id: string) => {
+  const own = (id: string): HoldShare => ({ inFlight: holds.inFlight(id), stats: holds.stats(id) });
+  /**
+   * Until this process has the hold in its state (another process stored it; the KV watch brings it) and the
+   * writes it forwarded before the hold are answered, or the deadline; then its figures.
+   */
+  const drained = async (id: string, until: string): Promise<HoldShare> => {
+    const deadline = Date.parse(until);
+    while (Date.now() < deadline) {
+      // A later hold (a later deadline) counts as this one: ISO times compare as text.
+      const seen = (store.get(id)?.writeHold?.until ?? "") >= until;
+      if (seen && holds.inFlight(id) === 0) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return own(id);
+  };
+  group?.answer<HoldShare>("write-hold", own);
+  group?.answer<HoldShare>("write-hold-drained", (request) => {
+    const { id, until } = JSON.parse(request) as { id: string; until: string };
+    return drained(id, until);
+  });
+  /** Every process's figures (this one's alone without a group), summed. */
+  const all = async (
+    topic: string,
+    request: string,
+    local: () => HoldShare | Promise<HoldShare>,
+    waitMs?: number,
+  ) => {
+    if (!group) return { ...sumHoldShares([await local()]), processes: { of: 1, answered: 1 } };
+    const { shares, processes } = await group.ask(topic, request, local, { waitMs });
+    return { ...sumHoldShares(shares), processes };
+  };
+
+  const view = (id: string, { inFlight, stats, processes }: HoldShare & { processes: ProcessCoverage }) => {
     const live = store.get(id);
-    const inFlight = holds.inFlight(id);
     return {
       route: id,
       until: live?.writeHold?.until ?? null,
       writeOwner: live?.writeOwner ?? "",
       inFlight,
       drained: inFlight === 0,
-      stats: holds.stats(id),
+      stats,
+      processes,
     };
   };
 
@@ -146,10 +208,10 @@ export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
     }
   }
 
-  router.openapi(getWriteHoldRoute, (c) => {
+  router.openapi(getWriteHoldRoute, async (c) => {
     const { id } = c.req.valid("param");
     if (!ids.has(id)) throw new AppError("not_found", `No carved-out route ${id}`);
-    return c.json(view(id), 200);
+    return c.json(view(id, await all("write-hold", id, () => own(id))), 200);
   });
 
   router.openapi(putWriteHoldRoute, async (c) => {
@@ -160,18 +222,30 @@ export function writeHoldRouter({ table, store, holds }: WriteHoldAdminDeps) {
     // change, not after it: a write that meets the hold while the change is still being stored (the local
     // state has it before the KV put is acknowledged) is this hold's too, as is one held while the writes
     // forwarded before the hold finish.
-    const atHold = holds.stats(id);
+    if (!ids.has(id)) throw new AppError("not_found", `No carved-out route ${id}`);
+    const atHold = await all("write-hold", id, () => own(id));
     await change(c, id, { until: until.toISOString(), by: c.get("auth")?.sub ?? "unknown" }, why);
     // The hold is in this replica's state now; writes forwarded before it finish within the route's timeout.
-    while (holds.inFlight(id) > 0 && Date.now() < until.getTime()) await new Promise((r) => setTimeout(r, 2));
-    return c.json({ ...view(id), stats: atHold }, 200);
+    // Every process answers once it has the hold too and its own writes from before it are answered.
+    const request = JSON.stringify({ id, until: until.toISOString() });
+    const after = await all(
+      "write-hold-drained",
+      request,
+      () => drained(id, until.toISOString()),
+      holdMs + 1000,
+    );
+    const processes = {
+      of: after.processes.of,
+      answered: Math.min(atHold.processes.answered, after.processes.answered),
+    };
+    return c.json({ ...view(id, after), stats: atHold.stats, processes }, 200);
   });
 
   router.openapi(deleteWriteHoldRoute, async (c) => {
     const { id } = c.req.valid("param");
     const body = (await c.req.json().catch(() => ({}))) as { reason?: string };
     await change(c, id, null, body.reason);
-    return c.json(view(id), 200);
+    return c.json(view(id, await all("write-hold", id, () => own(id))), 200);
   });
 
   return router;

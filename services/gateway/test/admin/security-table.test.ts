@@ -102,6 +102,11 @@ const ROWS: Row[] = [
   },
   { route: "GET /_fig/routes/:id/history", path: () => "/_fig/routes/reference-data/history", operator: 200 },
   {
+    route: "GET /_fig/routes/:id/counters",
+    path: () => "/_fig/routes/reference-data/counters",
+    operator: 200,
+  },
+  {
     route: "GET /_fig/routes/:id/write-hold",
     path: () => "/_fig/routes/reference-data/write-hold",
     operator: 200,
