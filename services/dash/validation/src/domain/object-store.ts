@@ -16,7 +16,10 @@ export function bucketName(namespace: string): string {
 }
 
 const MS_NS = 1_000_000;
-/** Chunks (128 KiB each) fetched per read: enough to hide the round trip, small enough to keep memory flat. */
+/**
+ * Chunks (128 KiB each) fetched per read, and held ahead of the reader: the next fetch goes out while the reader
+ * parses the last one, so it rarely waits for the round trip; at most 2 reads (1 MiB) sit in memory.
+ */
 const CHUNKS_PER_READ = 4;
 
 /** "SHA-256=<base64url>" (the object store's digest) → hex. */
@@ -45,8 +48,9 @@ export function createFileStore(nats: NatsClient, namespace: string): FileStore 
 
   /**
    * @nats-io/obj's get() pushes every chunk into its stream without backpressure, so a slow reader (the worker,
-   * waiting on Postgres) ends up holding the unread rest of the file in memory. This reads chunks on demand
-   * through a short-lived pull consumer on the bucket's stream, and checks the digest at the end as get() does.
+   * waiting on Postgres) ends up holding the unread rest of the file in memory. This reads one batch of chunks
+   * ahead of the caller, no more, through a short-lived pull consumer on the bucket's stream, and checks the
+   * digest at the end as get() does.
    */
   async function get(name: string): Promise<ReadableStream<Uint8Array> | null> {
     const info = await (await open()).info(name);
@@ -103,7 +107,7 @@ export function createFileStore(nats: NatsClient, namespace: string): FileStore 
           await release();
         },
       },
-      { highWaterMark: 0 },
+      { highWaterMark: CHUNKS_PER_READ },
     );
   }
 

@@ -15,11 +15,21 @@ export function createResultsWriter(db: Database, tenant: string, validationId: 
   let pending: Finding[] = [];
   let seq = 0;
   let writing: Promise<void> | undefined;
+  let inFlight = false;
 
   /** Starts `task` once the write in flight has committed (rethrowing its error), without waiting for `task`. */
   async function enqueue(task: () => Promise<unknown>): Promise<void> {
     if (writing) await writing;
-    const next = task().then(() => {});
+    inFlight = true;
+    const next = task().then(
+      () => {
+        inFlight = false;
+      },
+      (error) => {
+        inFlight = false;
+        throw error;
+      },
+    );
     next.catch(() => {}); // awaited by the next enqueue or by `flush`
     writing = next;
   }
@@ -45,6 +55,10 @@ export function createResultsWriter(db: Database, tenant: string, validationId: 
 
   return {
     counts,
+    /** No write in flight: the next one starts at once. */
+    get idle(): boolean {
+      return !inFlight;
+    },
     /** Counts the findings and queues them; returns a promise to await only when a batch went out. */
     add(found: Finding[], more?: Finding[]): Promise<void> | undefined {
       take(found);

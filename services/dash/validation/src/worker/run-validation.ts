@@ -26,6 +26,11 @@ export type RunContext = {
 
 export type RunOutcome = "completed" | "failed" | "skipped";
 
+/**
+ * Lines between two turns of the event loop. Without them it turns only when the parser waits for the next
+ * chunk, so a write in flight (5 round trips for a progress update) and the next chunk's fetch wait for that.
+ */
+const YIELD_EVERY_ROWS = 1000;
 /** Lines between two looks at the worker's RSS (`process.memoryUsage.rss()`: ~70 µs a call). */
 const CHECK_RSS_EVERY_ROWS = 10_000;
 /**
@@ -91,11 +96,16 @@ export async function runValidation(
         // Awaited only when a write has to wait for the one in flight: most lines never leave this loop.
         const full = writer.add(line.findings, engine.check(line));
         if (full) await full;
+        if (rows % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve));
         if (rows % ctx.progressEveryRows === 0) {
-          await writer.progress(rows, bytes, ctx.onProgress);
           if (ctx.afterProgress) {
+            await writer.progress(rows, bytes, ctx.onProgress);
             await writer.flush(); // the hook is promised a committed update
             await ctx.afterProgress({ validationId, processedRows: rows });
+          } else if (writer.idle) {
+            // With a write still in flight this update is left to the next one (or to the run's end): the
+            // reader never waits for a progress update.
+            await writer.progress(rows, bytes, ctx.onProgress);
           }
         }
         // JSC collects the per-line garbage lazily: left alone, RSS grows with the file although what is live
