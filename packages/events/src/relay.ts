@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { EventType } from "./catalog.ts";
 import { envelopeHeaderBlock } from "./envelope.ts";
 import type { NatsClient } from "./nats.ts";
-import { ackedPublisher } from "./publisher.ts";
+import { type AckedPublisher, ackedPublisher } from "./publisher.ts";
 import { runStatement } from "./statement.ts";
 import { ensureStreams } from "./streams.ts";
 import { subjectOf } from "./subjects.ts";
@@ -115,54 +115,71 @@ export function createOutboxRelay({
   let lastPrune = 0;
   let lastSent = 0;
 
-  async function relayBatch(): Promise<number> {
-    const publisher = ackedPublisher(await nats.connection());
-    if (!streamsReady) {
-      await ensureStreams(await nats.manager(), namespace);
-      streamsReady = true;
-    }
-    const outcome = await db.transaction(async (tx) => {
-      const rows = (await runStatement(tx as unknown as Database, CLAIM_TEXT, [
-        batchSize,
-      ])) as unknown as ClaimedRow[];
-      if (rows.length === 0) return { sent: 0, failure: undefined, failedId: undefined };
-      // Written in order on one connection, so the stream receives them in order; acks are awaited together.
-      const results = await publisher.publish(
-        rows.map((row) => ({
-          subject: subjectOf(namespace, row.type as EventType, row.source),
-          headers: envelopeHeaderBlock(
-            {
-              id: row.id,
-              type: row.type as EventType,
-              source: row.source,
-              time: row.time,
-              subject: row.subject ?? undefined,
-              tenant: row.tenant ?? undefined,
-              traceparent: row.traceparent ?? undefined,
-            },
-            row.id,
-          ),
-          data: row.data,
-        })),
-        publishTimeoutMs,
-      );
-      const firstFailure = results.findIndex((error) => error !== undefined);
-      const published = firstFailure === -1 ? rows : rows.slice(0, firstFailure);
-      if (published.length > 0) {
-        await afterPublish?.(published.map((r) => r.id));
-        await runStatement(tx as unknown as Database, MARK_SENT_TEXT, [
-          JSON.stringify(published.map((r) => r.id)),
-        ]);
+  /** A batch in flight: its claim, whether all its messages were acked, and what it sent once committed. */
+  type Batch = { claimed: Promise<number>; acked: Promise<boolean>; done: Promise<number> };
+
+  /**
+   * Claims, publishes and marks one batch in a transaction of its own. Its messages go out only once
+   * `previousAcked` says every message of the batch before was acked (so the stream stores them in `seq`
+   * order), and not at all if one of those failed: its rows then stay pending, to go out after the failed ones.
+   */
+  function startBatch(publisher: AckedPublisher, previousAcked: Promise<boolean>): Batch {
+    const claimed = Promise.withResolvers<number>();
+    const acked = Promise.withResolvers<boolean>();
+    const done = (async () => {
+      const outcome = await db.transaction(async (tx) => {
+        const rows = (await runStatement(tx as unknown as Database, CLAIM_TEXT, [
+          batchSize,
+        ])) as unknown as ClaimedRow[];
+        claimed.resolve(rows.length);
+        if (rows.length === 0 || !(await previousAcked))
+          return { sent: 0, failure: undefined, failedId: undefined };
+        // Written in order on one connection, so the stream receives them in order; acks are awaited together.
+        const results = await publisher.publish(
+          rows.map((row) => ({
+            subject: subjectOf(namespace, row.type as EventType, row.source),
+            headers: envelopeHeaderBlock(
+              {
+                id: row.id,
+                type: row.type as EventType,
+                source: row.source,
+                time: row.time,
+                subject: row.subject ?? undefined,
+                tenant: row.tenant ?? undefined,
+                traceparent: row.traceparent ?? undefined,
+              },
+              row.id,
+            ),
+            data: row.data,
+          })),
+          publishTimeoutMs,
+        );
+        const firstFailure = results.findIndex((error) => error !== undefined);
+        acked.resolve(firstFailure === -1);
+        const published = firstFailure === -1 ? rows : rows.slice(0, firstFailure);
+        if (published.length > 0) {
+          await afterPublish?.(published.map((r) => r.id));
+          await runStatement(tx as unknown as Database, MARK_SENT_TEXT, [
+            JSON.stringify(published.map((r) => r.id)),
+          ]);
+        }
+        const failure = firstFailure === -1 ? undefined : results[firstFailure];
+        return { sent: published.length, failure, failedId: rows[firstFailure]?.id };
+      });
+      // Recorded and thrown only after the commit, so rows published before the failure stay marked sent.
+      if (outcome.failure !== undefined) {
+        await recordFailure(outcome.failure, outcome.failedId);
+        throw new RecordedFailure(outcome.failure);
       }
-      const failure = firstFailure === -1 ? undefined : results[firstFailure];
-      return { sent: published.length, failure, failedId: rows[firstFailure]?.id };
-    });
-    // Recorded and thrown only after the commit, so rows published before the failure stay marked sent.
-    if (outcome.failure !== undefined) {
-      await recordFailure(outcome.failure, outcome.failedId);
-      throw new RecordedFailure(outcome.failure);
-    }
-    return outcome.sent;
+      return outcome.sent;
+    })();
+    // Whatever ended the batch (nothing to claim, a claim or a mark that threw), the next one is not left waiting.
+    const release = () => {
+      claimed.resolve(0);
+      acked.resolve(false);
+    };
+    done.then(release, release);
+    return { claimed: claimed.promise, acked: acked.promise, done };
   }
 
   /** Notes a failed attempt on the event (default: the oldest pending one), so operators see why the outbox is stuck. */
@@ -189,12 +206,31 @@ export function createOutboxRelay({
     if (deleted.length > 0) logger.info({ deleted: deleted.length }, "outbox: pruned sent events");
   }
 
+  /**
+   * Relays batches until one comes back less than full. A full batch has the next one claimed at once, by a
+   * second transaction (SKIP LOCKED passes over the rows the first holds), while its acks come back; the next one
+   * publishes once they are all in, while the first marks its rows and commits. So the claim and the mark of a
+   * batch overlap the other's publishing, and at most two transactions are open.
+   */
   async function flush(): Promise<number> {
+    const publisher = ackedPublisher(await nats.connection());
+    if (!streamsReady) {
+      await ensureStreams(await nats.manager(), namespace);
+      streamsReady = true;
+    }
     let total = 0;
+    let current = startBatch(publisher, Promise.resolve(true));
     for (;;) {
-      const sent = await relayBatch();
-      total += sent;
-      if (sent < batchSize) return total;
+      const next = (await current.claimed) === batchSize ? startBatch(publisher, current.acked) : undefined;
+      try {
+        total += await current.done;
+      } catch (error) {
+        // The next batch publishes nothing after a failure here; its transaction ends before the retry.
+        await next?.done.catch(() => {});
+        throw error;
+      }
+      if (!next) return total;
+      current = next;
     }
   }
 

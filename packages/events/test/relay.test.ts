@@ -326,3 +326,83 @@ test("two relays on one database deliver every event exactly once (SKIP LOCKED)"
   expect(await streamMessages(nats, namespace)).toBe(n);
   expect((await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null)).toBe(true);
 }, 40_000);
+
+test("a full batch has the next one claimed behind it, publishing once the first is acked, before it commits", async () => {
+  const namespace = testNamespace("overlap");
+  const ids = await enqueueMany(env.tdb.db, 15, 0);
+  const batches: string[][] = [];
+  const secondPublished = Promise.withResolvers<void>();
+  let secondWhileFirstOpen = false;
+  let firstOpen = false;
+  const relay = env.relay({
+    namespace,
+    batchSize: 5,
+    afterPublish: async (batch) => {
+      batches.push(batch);
+      if (batches.length === 1) {
+        // The first batch stays open (published, not marked) until the second has published.
+        firstOpen = true;
+        await Promise.race([secondPublished.promise, Bun.sleep(5_000)]);
+        firstOpen = false;
+      } else if (batches.length === 2) {
+        secondWhileFirstOpen = firstOpen;
+        secondPublished.resolve();
+      }
+    },
+  });
+  expect(await relay.flush()).toBe(15);
+  expect(secondWhileFirstOpen).toBe(true);
+  expect(batches).toEqual([ids.slice(0, 5), ids.slice(5, 10), ids.slice(10, 15)]);
+  expect(await streamMessages(nats, namespace)).toBe(15);
+  expect((await outboxRows(env.tdb.db, ids)).every((r) => r.sent_at !== null)).toBe(true);
+}, 30_000);
+
+test("the batch claimed behind one that fails publishes nothing: its rows do not overtake the failed ones", async () => {
+  const namespace = testNamespace("behind");
+  const ids = await enqueueMany(env.tdb.db, 15, 0);
+  // The third row is larger than the server takes in one message: its publish fails, the two before it go out.
+  const maxPayload = (await nats.connection()).info?.max_payload ?? 1024 * 1024;
+  const big = (value: string) =>
+    env.tdb.db.execute(
+      sql`update outbox set data = jsonb_set(data, '{big}', to_jsonb(${value}::text)) where id = ${ids[2] as string}`,
+    );
+  await big("x".repeat(maxPayload + 1024));
+  // The relay's transactions, counted as they begin and end.
+  let begun = 0;
+  let ended = 0;
+  const real = env.tdb.db;
+  const transaction = ((fn: never, config?: never) => {
+    begun++;
+    return real.transaction(fn, config).finally(() => ended++);
+  }) as typeof real.transaction;
+  const db = new Proxy(real, {
+    get: (target, prop) => (prop === "transaction" ? transaction : Reflect.get(target, prop, target)),
+  });
+  const published: string[] = [];
+  // Flushed only, never started: nothing to stop.
+  const relay = createOutboxRelay({
+    database: { ...env.tdb, db },
+    nats,
+    logger: silent,
+    namespace,
+    batchSize: 5,
+    afterPublish: async (batch) => {
+      published.push(...batch);
+      // The first batch (its two rows before the failure) stays open until the batch claimed behind it has
+      // ended, whatever it did.
+      if (published.length === 2)
+        await until(() => begun === 2 && ended === 1, { message: "the next batch to end" });
+    },
+  });
+  await expect(relay.flush()).rejects.toThrow(/max_payload/);
+  // Rows 5–9 were claimed behind the failed batch and not published.
+  expect(published).toEqual(ids.slice(0, 2));
+  const rows = new Map((await outboxRows(env.tdb.db, ids)).map((r) => [r.id, r]));
+  expect(ids.map((id) => rows.get(id)?.sent_at !== null)).toEqual(ids.map((_, i) => i < 2));
+  expect(rows.get(ids[2] as string)?.last_error).toMatch(/max_payload/);
+
+  await big("small now");
+  expect(await relay.flush()).toBe(13);
+  expect(published).toEqual(ids);
+  expect(await streamMessages(nats, namespace)).toBe(15);
+}, 30_000);
