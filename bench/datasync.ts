@@ -294,6 +294,8 @@ async function backendCpuMs(db: Database, application: string): Promise<number |
   let ticks = 0;
   try {
     for (const { pid } of pids) {
+      // A server on another host: its pids are not this machine's processes.
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") return null;
       // Fields after the command's ") ": state is the 1st, utime the 12th, stime the 13th (proc(5)).
       const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] as string).split(" ");
       ticks += Number(fields[11]) + Number(fields[12]);
