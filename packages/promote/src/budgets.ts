@@ -51,6 +51,7 @@ export function gatewayMeasurement(
   budgets: Budget[],
   upstream: string,
   span: { from: string; to: string },
+  coverage: Pick<GatewayMeasurement, "processes" | "partial"> = { processes: null, partial: null },
 ): GatewayMeasurement {
   const attempts = window.requests + window.transportErrors;
   const errors = window.serverErrors + window.transportErrors;
@@ -83,5 +84,7 @@ export function gatewayMeasurement(
     errors,
     thresholds,
     note: "p95 interpolated within the gateway's histogram buckets (time to response headers)",
+    processes: coverage.processes ?? null,
+    partial: coverage.partial ?? null,
   };
 }

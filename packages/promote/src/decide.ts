@@ -11,7 +11,9 @@ const failing = (
 /**
  * Decides one step from the gate (pinned to the candidate) and the gateway's numbers for the candidate over
  * the same window, against the same budgets. Never a pass on no data: too few candidate requests at the
- * gateway, or a gate threshold without samples, is inconclusive.
+ * gateway, or a gate threshold without samples, is inconclusive. Nor on part of the gateway's data (a gateway
+ * process that did not answer a reading of its counters): a failure seen in the part is still a failure, but
+ * otherwise the step is inconclusive and measured again (failed at the inconclusive deadline).
  */
 export function decide(
   gate: GateMeasurement | null,
@@ -28,6 +30,8 @@ export function decide(
   if (gate?.verdict === "fail" && failures.length === 0) failures.push("gate failed (see its thresholds)");
   if (refusals.length > 0) return { verdict: "fail", reason: [...refusals, ...failures].join("; ") };
   if (failures.length > 0) return { verdict: "fail", reason: failures.join("; ") };
+  if (gateway.partial)
+    return { verdict: "inconclusive", reason: `not the whole gateway's numbers: ${gateway.partial}` };
   if (!enough)
     return {
       verdict: "inconclusive",

@@ -27,6 +27,27 @@ export type ShadowRouteCounters = {
   samples: unknown[];
 };
 
+/** One upstream's counters of a route at the gateway (`GET /_fig/routes/{id}/counters`), since its process started. */
+export type UpstreamCounters = {
+  upstream: string;
+  requests: number;
+  serverErrors: number;
+  transportErrors: number;
+  duration: { buckets: { le: number; count: number }[]; count: number; sumSeconds: number };
+};
+
+/**
+ * A route's counters at the gateway: every process's own (a new pid: restarted, counting from zero) and how
+ * many of the N processes sharing its port answered.
+ */
+export type RouteCounters = {
+  route: string;
+  at: string;
+  upstreams: UpstreamCounters[];
+  perProcess: { process: number; pid: number; upstreams: UpstreamCounters[] }[];
+  processes: { of: number; answered: number };
+};
+
 /** The gateway answered a change with 412: the route changed since its revision was read. */
 export class RouteChangedError extends Error {}
 
@@ -116,11 +137,29 @@ export function createGatewayClient({ baseUrl, token }: { baseUrl: string; token
     }
   }
 
-  async function metrics(): Promise<string> {
-    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new GatewayError(`GET /metrics: ${res.status}`, res.status);
-    return res.text();
+  /**
+   * The route's counters summed over every gateway process (`GET /_fig/routes/{id}/counters`); null from a
+   * gateway older than that endpoint (404 for a route `route()` found).
+   */
+  async function counters(id: string): Promise<RouteCounters | null> {
+    try {
+      const { json } = await call("GET", `/_fig/routes/${encodeURIComponent(id)}/counters`);
+      return json as RouteCounters;
+    } catch (error) {
+      if (error instanceof GatewayError && error.status === 404) return null;
+      throw error;
+    }
   }
 
-  return { baseUrl: base, route, setWeights, setShadow, shadow, drainShadow, metrics };
+  /**
+   * The /metrics page of whichever gateway process answers (on a connection of its own), and which one it
+   * was (`Fig-Gateway-Process`, sent when N > 1 processes share the port; null otherwise).
+   */
+  async function metrics(): Promise<{ text: string; process: string | null }> {
+    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000), keepalive: false });
+    if (!res.ok) throw new GatewayError(`GET /metrics: ${res.status}`, res.status);
+    return { text: await res.text(), process: res.headers.get("fig-gateway-process") };
+  }
+
+  return { baseUrl: base, route, setWeights, setShadow, shadow, drainShadow, counters, metrics };
 }

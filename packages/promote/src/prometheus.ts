@@ -36,7 +36,17 @@ export type UpstreamWindow = {
 const matches = (s: Sample, name: string, route: string, upstream: string) =>
   s.name === name && s.labels.route === route && s.labels.upstream === upstream;
 
-function totals(samples: Sample[], route: string, upstream: string) {
+/** An upstream's counters of a route at one reading (cumulative since its gateway process started). */
+export type Totals = {
+  requests: number;
+  serverErrors: number;
+  transportErrors: number;
+  sumSeconds: number;
+  /** Cumulative buckets: upper bound (s, Infinity for +Inf) → count. */
+  buckets: Map<number, number>;
+};
+
+function totals(samples: Sample[], route: string, upstream: string): Totals {
   let requests = 0;
   let serverErrors = 0;
   let transportErrors = 0;
@@ -68,8 +78,11 @@ const delta = (after: number, before: number) => (after >= before ? after - befo
  * const window = windowOf(parseMetrics(before), parseMetrics(after), "reference-data", "reference-data");
  */
 export function windowOf(before: Sample[], after: Sample[], route: string, upstream: string): UpstreamWindow {
-  const a = totals(before, route, upstream);
-  const b = totals(after, route, upstream);
+  return windowBetween(totals(before, route, upstream), totals(after, route, upstream));
+}
+
+/** The window between two readings of one process's counters: their differences (from zero after a restart). */
+export function windowBetween(a: Totals, b: Totals): UpstreamWindow {
   const bounds = [...new Set([...a.buckets.keys(), ...b.buckets.keys()])].sort((x, y) => x - y);
   return {
     requests: delta(b.requests, a.requests),

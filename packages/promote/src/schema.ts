@@ -56,8 +56,10 @@ export const GateMeasurementSchema = z
 export const GatewayMeasurementSchema = z
   .object({
     upstream: z.string().openapi({ example: "reference-data" }),
-    from: z.string().openapi({ description: "Window start (first /metrics scrape)" }),
-    to: z.string().openapi({ description: "Window end (second /metrics scrape)" }),
+    from: z
+      .string()
+      .openapi({ description: "Window start (first reading of the gateway's counters of the route)" }),
+    to: z.string().openapi({ description: "Window end (second reading)" }),
     numbers: NumbersSchema,
     errors: z.number().int().openapi({ description: "5xx answers plus connection errors and timeouts" }),
     thresholds: z.array(ThresholdResultSchema).openapi({
@@ -65,6 +67,20 @@ export const GatewayMeasurementSchema = z
         "The gate script's http_req_duration / http_req_failed budgets held to the gateway's numbers",
     }),
     note: z.string().openapi({ example: "p95 interpolated from the gateway's histogram buckets" }),
+    processes: z
+      .object({ of: z.number().int(), answered: z.number().int() })
+      .nullable()
+      .optional()
+      .openapi({
+        description:
+          "Of the gateway processes sharing its port (FIG_GATEWAY_PROCESSES), how many the numbers cover (in both readings); null: read from an older gateway's /metrics",
+        example: { of: 2, answered: 2 },
+      }),
+    partial: z.string().nullable().optional().openapi({
+      description:
+        "Why the numbers are not the whole gateway's (a process did not answer a reading): such a window never passes a step",
+      example: null,
+    }),
   })
   .openapi("PromotionGatewayMeasurement");
 

@@ -80,6 +80,9 @@ describe("promotion outcomes", () => {
       expect(d.gateway?.numbers.p95).not.toBeNull();
       expect(d.gateway?.numbers.errorRate).toBe(0);
       expect(d.gateway?.thresholds.every((t) => t.ok)).toBe(true);
+      // Read from GET /_fig/routes/{id}/counters: the one gateway process, whole.
+      expect(d.gateway?.processes).toEqual({ of: 1, answered: 1 });
+      expect(d.gateway?.partial).toBeNull();
       expect(d.gate?.summary).toHaveProperty("metrics.http_reqs");
     }
     expect(record.decisions[0]?.weights).toEqual({ monolith: 50, [CANDIDATE]: 50 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { createNatsClient, deleteNamespace } from "@fig/events";
+import { createGatewayClient, readCounters, readCountersAfter, stepWindow } from "@fig/promote";
 import { TEST_AUTH, TEST_NATS_URL } from "@fig/testing";
 import { PROCESS_HEADER } from "../src/cluster-share.ts";
 import { auth, operator, startEchoUpstream, until } from "./harness.ts";
@@ -309,6 +310,100 @@ describe("two gateway processes on one port", () => {
     });
     expect(reset.response.status, reset.text).toBe(200);
     await everyProcessAt(cluster.base, (JSON.parse(reset.text) as { revision: number }).revision);
+  }, 60_000);
+
+  test("promote's step window counts every request the candidate got, whichever process served it", async () => {
+    await setWeights(cluster.base, { monolith: 0, "reference-data": 100 });
+    await everyProcessHas(cluster.base, { monolith: 0, "reference-data": 100 });
+    // promote's own reading (packages/promote), with an operator of its own per reading (the /_fig limit).
+    const gateway = async () =>
+      createGatewayClient({
+        baseUrl: cluster.base,
+        token: await auth.token({
+          sub: `op-${crypto.randomUUID()}`,
+          roles: ["operator"],
+          tenant: "platform",
+        }),
+      });
+    const before = await readCounters(await gateway(), "reference-data");
+    const headers = await reader("counters-reader");
+    const served = await fromEveryProcess(() => once(`${cluster.base}/api/codes/00103`, { headers }), {
+      each: 3,
+      what: "3 GETs served by each process",
+    });
+    const sent = [...served.values()].flat();
+    expect(sent.every((a) => a.response.headers.get("fig-served-by") === "reference-data")).toBe(true);
+    const after = await readCountersAfter(await gateway(), "reference-data", before);
+    const step = stepWindow(before, after, "reference-data", "reference-data");
+    expect(step.processes).toEqual({ of: 2, answered: 2 });
+    expect(step.partial).toBeNull();
+    // Read as before, from /metrics (each page one process's), this counted 3 of 6 and 3 of 8 requests.
+    expect(step.window.requests).toBe(sent.length);
+    expect(step.window.buckets.at(-1)?.[1]).toBe(sent.length);
+    // Asked through either process, the counters are both processes' (the sum, and each one's own).
+    const answers = await fromEveryProcess(async () => {
+      const answer = await once(`${cluster.base}/_fig/routes/reference-data/counters`, {
+        headers: await operator(`op-${crypto.randomUUID()}`),
+      });
+      return {
+        ...answer,
+        body: JSON.parse(answer.text) as { processes: unknown; perProcess: { process: number }[] },
+      };
+    });
+    for (const [process, list] of answers) {
+      const body = list.at(-1)?.body;
+      expect(body?.processes, `process ${process}`).toEqual({ of: 2, answered: 2 });
+      expect(body?.perProcess.map((p) => p.process)).toEqual([0, 1]);
+    }
+  }, 60_000);
+
+  test("a flip's 'writes waited' counts the writes held at both processes", async () => {
+    const admin = async () => ({
+      ...(await operator(`op-${crypto.randomUUID()}`)),
+      "content-type": "application/json",
+    });
+    const hold = async (method: "GET" | "PUT" | "DELETE", body?: unknown) => {
+      const answer = await once(`${cluster.base}/_fig/routes/reference-data/write-hold`, {
+        method,
+        headers: await admin(),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      expect(answer.response.status, answer.text).toBe(200);
+      return JSON.parse(answer.text) as {
+        until: string | null;
+        stats: { held: number };
+        processes: { of: number; answered: number };
+      };
+    };
+    // As packages/datasync's flip counts them: the release's `held` less the hold's.
+    const held = await hold("PUT", { holdMs: 30_000, reason: "cluster test flip" });
+    expect(held.processes).toEqual({ of: 2, answered: 2 });
+    // The other process has the hold too before the PUT answered (it waits for every process).
+    // Writes on connections of their own (and a consumer each: the rate limit), spread over both processes.
+    const WRITES = 16;
+    const writes = Array.from({ length: WRITES }, async () => {
+      const token = await auth.token({ sub: `writer-${crypto.randomUUID()}`, roles: ["editor", "gate"] });
+      return once(`${cluster.base}/api/codes`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ code: "91001" }),
+      });
+    });
+    let seen = held;
+    await until(async () => {
+      seen = await hold("GET");
+      return seen.stats.held - held.stats.held === WRITES;
+    }, `all ${WRITES} writes waiting at the hold`).catch((error) => {
+      throw new Error(`${(error as Error).message}: ${seen.stats.held - held.stats.held} seen`);
+    });
+    const released = await hold("DELETE", { reason: "cluster test flip done" });
+    expect(released.until).toBeNull();
+    const answered = await Promise.all(writes);
+    expect(answered.map((a) => a.response.status)).toEqual(Array(WRITES).fill(200));
+    // Some at each process: the count below is both processes' (each alone held fewer than all).
+    expect(new Set(answered.map((a) => a.process))).toEqual(new Set(["0", "1"]));
+    expect(released.processes).toEqual({ of: 2, answered: 2 });
+    expect(released.stats.held - held.stats.held).toBe(WRITES);
   }, 60_000);
 
   test(`each process enforces ⌊${LIMIT} ÷ 2⌋ a minute: together, never more than ${LIMIT}`, async () => {

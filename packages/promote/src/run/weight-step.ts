@@ -1,7 +1,7 @@
 import { gatewayMeasurement } from "../budgets.ts";
+import { readCounters, readCountersAfter, stepWindow } from "../counters.ts";
 import { decide } from "../decide.ts";
 import { RouteChangedError } from "../gateway-client.ts";
-import { parseMetrics, windowOf } from "../prometheus.ts";
 import type { Verdict, Weights } from "../schema.ts";
 import { stepWeights } from "../weights.ts";
 import { waitWhilePaused } from "./control.ts";
@@ -52,6 +52,9 @@ async function setWeights(run: PromotionRun, weights: Weights, why: string) {
   });
 }
 
+/** Promotions told once that their gateway predates its counters endpoint. */
+const warnedOlderGateway = new WeakSet<PromotionRun>();
+
 /** One step: measure until conclusive (or the deadline); returns the final verdict and reason. */
 async function measureStep(run: PromotionRun, step: number): Promise<{ verdict: Verdict; reason: string }> {
   const { gateway } = run.options;
@@ -61,13 +64,27 @@ async function measureStep(run: PromotionRun, step: number): Promise<{ verdict: 
     run.checkStop();
     await waitWhilePaused(run, step);
     const from = iso();
-    const before = parseMetrics(await gateway.metrics());
+    const before = await readCounters(gateway, route);
+    if (before.source === "metrics" && !warnedOlderGateway.has(run)) {
+      warnedOlderGateway.add(run);
+      run.log(
+        "warning: the gateway has no GET /_fig/routes/{id}/counters (older than this promote): reading its /metrics, " +
+          "the page of one gateway process; with FIG_GATEWAY_PROCESSES > 1 both readings of a window must reach the same one",
+      );
+    }
     const result = await runGateWindow(run, step, candidate, run.options.stepDurationMs, stepStarted);
-    const after = parseMetrics(await gateway.metrics());
+    const after = await readCountersAfter(gateway, route, before);
     run.checkStop();
     if (run.paused) continue; // paused mid-window: the window is discarded, measured again on resume
-    const window = windowOf(before, after, route, candidate);
-    const gw = gatewayMeasurement(window, target.budgets, candidate, { from, to: iso() });
+    const { window, processes, partial } = stepWindow(before, after, route, candidate);
+    if (partial) run.log(`warning: step ${step}: ${partial}; this window cannot pass the step`);
+    const gw = gatewayMeasurement(
+      window,
+      target.budgets,
+      candidate,
+      { from, to: iso() },
+      { processes, partial },
+    );
     const gate = gateMeasurement(target.script, candidate, result);
     const { minRequests, inconclusiveDeadlineMs } = run.current;
     let { verdict, reason } = decide(gate, gw, minRequests);
