@@ -130,12 +130,16 @@ async function waitForBoth(cluster: Cluster) {
     "process 0 to be ready",
     30_000,
   );
+  // Each process is ready on its own (its KV watch, its NATS connection): wait until the latest answer of
+  // every process to /ready is 200, not only process 0's.
   await until(
     async () => {
-      const answers = await fromEveryProcess(() => once(`${cluster.base}/health`)).catch(() => undefined);
-      return answers !== undefined;
+      const answers = await fromEveryProcess(() => once(`${cluster.base}/ready`)).catch(() => undefined);
+      return (
+        answers !== undefined && [...answers.values()].every((list) => list.at(-1)?.response.status === 200)
+      );
     },
-    "both processes to answer",
+    "both processes to be ready",
     30_000,
   );
 }
