@@ -101,6 +101,15 @@ export function createAdmission({ verifier, limiter, clientIp, onRateLimited }: 
     const header = c.req.header("authorization");
     const known = identifyKnown(verifier, header);
     if (known !== undefined) return admitAs(c, scope, known);
-    return identify(verifier, header).then((identity) => admitAs(c, scope, identity));
+    return admitVerified(c, scope, header);
   };
+
+  /** Admission after the token's signature check (a separate function: see breaker.ts's executeCall). */
+  async function admitVerified<S extends AdmissionScope>(
+    c: Context,
+    scope: S,
+    header: string | undefined,
+  ): Promise<Admitted<S>> {
+    return admitAs(c, scope, await identify(verifier, header));
+  }
 }

@@ -210,7 +210,7 @@ export function createBreakers({
     call(upstream, fn, a, b, c) {
       const found = entry(upstream);
       if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
-      if (found.policy.state !== CircuitState.Closed) return found.policy.execute(() => fn(a, b, c));
+      if (found.policy.state !== CircuitState.Closed) return executeCall(found.policy, fn, a, b, c);
       return fn(a, b, c).then(found.answered, found.failed) as Promise<Awaited<ReturnType<typeof fn>>>;
     },
     state: (upstream) => {
@@ -224,6 +224,20 @@ export function createBreakers({
       return () => listeners.delete(listener);
     },
   };
+}
+
+/**
+ * cockatiel's execute of `fn(a, b, c)`: the closure is made here, not in `call`, whose every run would otherwise
+ * allocate the scope it captures (JSC makes a function's captured scope on entry, whether or not the closure is).
+ */
+function executeCall<A, B, C, T>(
+  policy: CircuitBreakerPolicy,
+  fn: (a: A, b: B, c: C) => Promise<T>,
+  a: A,
+  b: B,
+  c: C,
+): Promise<T> {
+  return policy.execute(() => fn(a, b, c));
 }
 
 export { BrokenCircuitError };

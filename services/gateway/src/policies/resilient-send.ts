@@ -94,39 +94,54 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     const upstream = plan.upstream;
     // Only a body needs the wrapper: a bodiless request can always be sent again.
     const first = plan.unreachedFallback !== undefined && hasBody ? sendableAgain(request) : undefined;
+    // The first attempt inline (no closure, outcome object or async frame of its own): nearly every request
+    // ends with its answer, and then nothing below applies. No try/finally around it: in an async function
+    // that costs a scope object per call; the deadline is stopped on each way out instead.
+    const sent = first?.request ?? request;
+    let response: Response | undefined;
+    let error: unknown;
     try {
-      // The first attempt inline (no closure, outcome object or async frame of its own): nearly every request
-      // ends with its answer, and then nothing below applies.
-      const sent = first?.request ?? request;
-      let response: Response | undefined;
-      let error: unknown;
-      try {
-        response = await (guard
-          ? guard.call(upstream, send, upstream, sent, deadline.signal)
-          : send(upstream, sent, deadline.signal));
-      } catch (thrown) {
-        error = thrown;
-      }
-      const attempts: Attempt[] = [
-        response
-          ? { upstream, kind: "first", status: response.status }
-          : { upstream, kind: "first", error: errorName(error) },
-      ];
-      if (
-        response !== undefined &&
-        !(maxRetries > 0 && retryableAnswer(method, response.status, hasBody)) &&
-        !(plan.readFallback && !plan.pinned && shouldFallback(method, response))
-      )
-        return { response, upstream, attempts };
-      return await afterFirst(plan, guard, deadline, attempts, first, { upstream, response, error });
-    } finally {
-      // Headers are in (or it failed): the deadline bounded the wait; the body streams as long as it needs.
-      deadline.stop();
+      response = await (guard
+        ? guard.call(upstream, send, upstream, sent, deadline.signal)
+        : send(upstream, sent, deadline.signal));
+    } catch (thrown) {
+      error = thrown;
     }
+    const attempts: Attempt[] = [
+      response
+        ? { upstream, kind: "first", status: response.status }
+        : { upstream, kind: "first", error: errorName(error) },
+    ];
+    if (
+      response !== undefined &&
+      !(maxRetries > 0 && retryableAnswer(method, response.status, hasBody)) &&
+      !(plan.readFallback && !plan.pinned && shouldFallback(method, response))
+    ) {
+      // Headers are in: the deadline bounded the wait; the body streams as long as it needs.
+      deadline.stop();
+      return { response, upstream, attempts };
+    }
+    return afterFirst(plan, guard, deadline, attempts, first, { upstream, response, error });
   };
 
   /** Unreached fallback, retries and read fallback after a first attempt that did not settle the request. */
   async function afterFirst(
+    plan: ForwardPlan,
+    guard: Breakers | undefined,
+    deadline: Deadline,
+    attempts: Attempt[],
+    first: FirstSend | undefined,
+    firstOutcome: Outcome,
+  ): Promise<ForwardResult> {
+    try {
+      return await further(plan, guard, deadline, attempts, first, firstOutcome);
+    } finally {
+      // Headers are in (or it failed): the deadline bounded the wait; the body streams as long as it needs.
+      deadline.stop();
+    }
+  }
+
+  async function further(
     plan: ForwardPlan,
     guard: Breakers | undefined,
     deadline: Deadline,

@@ -80,7 +80,7 @@ export function withListMerges(
     const archive = archiveOf(hit.route, hit.spec);
     if (!hit.item) return mergeList(forward, plan, hit.spec, archive);
     // One item of the list (`/api/validations/{id}`): the legacy side's answer is marked as the list marks it.
-    return archive ? forward(plan).then((result) => markItem(result, archive)) : forward(plan);
+    return archive ? markedItem(forward(plan), archive) : forward(plan);
   };
 }
 
@@ -317,4 +317,9 @@ function downError(side: Side): unknown {
       headers: { "fig-served-by": side.name },
     })
   );
+}
+
+/** `markItem` once the item is forwarded (outside forwardOrMerge: a closure there costs every GET its scope). */
+function markedItem(forwarded: Promise<ForwardResult>, archive: Archive): Promise<ForwardResult> {
+  return forwarded.then((result) => markItem(result, archive));
 }
