@@ -13,9 +13,16 @@ const HOP_BY_HOP = new Set([
 
 function connectionListed(headers: Headers): Set<string> | undefined {
   const value = headers.get("connection");
-  if (!value) return undefined;
+  return value ? tokensOf(value) : undefined;
+}
+
+/** The field names a Connection header's value lists, lower-cased. */
+function tokensOf(value: string): Set<string> {
   return new Set(value.split(",").map((token) => token.trim().toLowerCase()));
 }
+
+/** Bun's Headers: toJSON() gives every field as one plain object (Set-Cookie as an array). */
+type WithToJSON = Headers & { toJSON?: () => Record<string, string | string[]> };
 
 export type ForwardedInfo = {
   requestId: string;
@@ -55,23 +62,40 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardedInfo): 
  * to drop; nearly always that is `host` alone. The caller must not need the removed fields afterwards.
  */
 export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): Headers {
-  // One pass over the names says which fields are there: `connection` and `x-forwarded-for` are read only
-  // when present (nearly never), rather than a native get each per request.
-  const drop: string[] = [];
-  let hasConnection = false;
-  let hasForwardedFor = false;
-  for (const name of headers.keys()) {
-    if (name === "x-forwarded-for") hasForwardedFor = true;
-    else if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith("x-fig-")) {
-      drop.push(name);
-      if (name === "connection") hasConnection = true;
+  // Bun's Headers.toJSON (one plain object of every field) where the runtime has it: its names walked with
+  // for…in cost one object, where the standard keys() iterator costs an iterator and a result object per
+  // field (≈ 4 objects a request); the names to drop are deleted as they are found. Elsewhere: keys().
+  const fields = (headers as WithToJSON).toJSON?.();
+  let prior: string | null = null;
+  if (fields !== undefined) {
+    let listed: Set<string> | undefined;
+    for (const name in fields) {
+      if (name === "x-forwarded-for") prior = info.clientIp ? String(fields[name]) : null;
+      else if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith("x-fig-")) {
+        if (name === "connection" && fields[name]) listed = tokensOf(String(fields[name]));
+        headers.delete(name);
+      }
     }
+    // The fields the Connection header names (deleting an absent one is a no-op).
+    if (listed) for (const name of listed) headers.delete(name);
+  } else {
+    // One pass over the names says which fields are there: `connection` and `x-forwarded-for` are read only
+    // when present (nearly never), rather than a native get each per request.
+    const drop: string[] = [];
+    let hasConnection = false;
+    let hasForwardedFor = false;
+    for (const name of headers.keys()) {
+      if (name === "x-forwarded-for") hasForwardedFor = true;
+      else if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith("x-fig-")) {
+        drop.push(name);
+        if (name === "connection") hasConnection = true;
+      }
+    }
+    const listed = hasConnection ? connectionListed(headers) : undefined;
+    prior = info.clientIp && hasForwardedFor ? headers.get("x-forwarded-for") : null;
+    for (const name of drop) headers.delete(name);
+    if (listed) for (const name of listed) headers.delete(name);
   }
-  const listed = hasConnection ? connectionListed(headers) : undefined;
-  const prior = info.clientIp && hasForwardedFor ? headers.get("x-forwarded-for") : null;
-  for (const name of drop) headers.delete(name);
-  // The fields the Connection header names (deleting an absent one is a no-op).
-  if (listed) for (const name of listed) headers.delete(name);
   headers.set("x-request-id", info.requestId);
   if (info.traceparent) headers.set("traceparent", info.traceparent);
   if (info.clientIp) headers.set("x-forwarded-for", prior ? `${prior}, ${info.clientIp}` : info.clientIp);
