@@ -487,9 +487,12 @@ async function benchThroughput(n: number) {
     "  consumer, as two services would have) and the relay's own pool of 2 (as runService opens it). The relay",
   );
   line(
-    `  (createOutboxRelay, defaults: batch 500, poll 1 s + NOTIFY) and one consumer (createEventConsumer,`,
+    `  (createOutboxRelay, defaults: batch 500, the next batch claimed while one is acked, poll 1 s + NOTIFY)`,
   );
-  line(`  batchHandler inserts one effects row per event, one insert per batch) run in this process.`);
+  line(
+    `  and one consumer (createEventConsumer, defaults: batch 250; batchHandler inserts one effects row per`,
+  );
+  line(`  event, one insert per batch) run in this process.`);
   line("  Warmup: 100 events through the pipeline.");
   line(
     `  Then ${int(n)} events are enqueued in transactions of ${EVENTS_PER_TX} (${enqueueWording()}), ${WRITERS} transactions`,
