@@ -42,8 +42,16 @@ export function identifyKnown(verifier: TokenVerifier, header: string | undefine
   if (header === undefined) return ANONYMOUS;
   if (!CANONICAL.test(header)) return undefined;
   const known = verifier.cached?.(header.slice(7));
-  return known ? { kind: "token", claims: known } : undefined;
+  if (!known) return undefined;
+  // The verifier's cache hands back the same claims object for a token: its identity object is kept with it.
+  let identity = identities.get(known);
+  if (identity === undefined) {
+    identity = { kind: "token", claims: known };
+    identities.set(known, identity);
+  }
+  return identity;
 }
+const identities = new WeakMap<AuthClaims, Identity>();
 
 async function identifyAny(verifier: TokenVerifier, header: string | undefined): Promise<Identity> {
   if (header === undefined) return ANONYMOUS;

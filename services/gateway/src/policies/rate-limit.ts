@@ -34,17 +34,38 @@ const WINDOW_MS = 60_000;
  * if (!d.allowed) return 429;
  */
 export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): RateLimiter {
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  // Buckets by route, then by consumer (no key string built per request); `order` lists every bucket in the
+  // order it was made, so the oldest is the one dropped past maxKeys.
+  const routes = new Map<string, Map<string, Bucket>>();
+  const order: { byConsumer: Map<string, Bucket>; consumer: string }[] = [];
+  let oldest = 0;
+  let size = 0;
   return {
     take(routeId, consumer, limit) {
-      const key = `${routeId}\u0000${consumer}`;
       const t = now();
       const perMs = limit / WINDOW_MS;
-      let bucket = buckets.get(key);
+      let byConsumer = routes.get(routeId);
+      if (byConsumer === undefined) {
+        byConsumer = new Map();
+        routes.set(routeId, byConsumer);
+      }
+      let bucket = byConsumer.get(consumer);
       if (!bucket) {
-        if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value as string);
+        if (size >= maxKeys) {
+          const gone = order[oldest] as (typeof order)[number];
+          gone.byConsumer.delete(gone.consumer);
+          oldest++;
+          size--;
+          // The dropped entries' slots are reclaimed now and then, not on every drop.
+          if (oldest >= 1024 && oldest * 2 >= order.length) {
+            order.splice(0, oldest);
+            oldest = 0;
+          }
+        }
         bucket = { tokens: limit, at: t };
-        buckets.set(key, bucket);
+        byConsumer.set(consumer, bucket);
+        order.push({ byConsumer, consumer });
+        size++;
       } else {
         bucket.tokens = Math.min(limit, bucket.tokens + (t - bucket.at) * perMs);
         bucket.at = t;
@@ -59,9 +80,11 @@ export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): R
         retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)),
       };
     },
-    size: () => buckets.size,
+    size: () => size,
   };
 }
+
+type Bucket = { tokens: number; at: number };
 
 /** The consumer's limit on a route: the highest `byRole` limit among its roles, else the route's. */
 export function limitFor(policy: RoutePolicies["rateLimit"], roles: readonly Role[] | undefined): number {

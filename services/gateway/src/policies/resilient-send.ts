@@ -59,6 +59,7 @@ export type Attempt = {
   error?: string;
 };
 
+/** `attempts` may be shared between requests (frozen): read it, do not change it. */
 export type ForwardResult = { response: Response; upstream: UpstreamName; attempts: Attempt[] };
 
 export type ResilientSendOptions = {
@@ -107,11 +108,6 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     } catch (thrown) {
       error = thrown;
     }
-    const attempts: Attempt[] = [
-      response
-        ? { upstream, kind: "first", status: response.status }
-        : { upstream, kind: "first", error: errorName(error) },
-    ];
     if (
       response !== undefined &&
       !(maxRetries > 0 && retryableAnswer(method, response.status, hasBody)) &&
@@ -119,8 +115,13 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     ) {
       // Headers are in: the deadline bounded the wait; the body streams as long as it needs.
       deadline.stop();
-      return { response, upstream, attempts };
+      return { response, upstream, attempts: firstAnswered(upstream, response.status) };
     }
+    const attempts: Attempt[] = [
+      response
+        ? { upstream, kind: "first", status: response.status }
+        : { upstream, kind: "first", error: errorName(error) },
+    ];
     return afterFirst(plan, guard, deadline, attempts, first, { upstream, response, error });
   };
 
@@ -211,6 +212,27 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
     if (outcome.response) return { response: outcome.response, upstream: outcome.upstream, attempts };
     throw problemOf(outcome, timeoutMs, deadline.expired);
   }
+}
+
+/**
+ * The attempts of a request its first attempt answered: one frozen array per upstream and status, shared by
+ * every such request (read by the metrics; list merges copy them into their own array).
+ */
+const firstAnswers = new Map<UpstreamName, Map<number, Attempt[]>>();
+function firstAnswered(upstream: UpstreamName, status: number): Attempt[] {
+  let byStatus = firstAnswers.get(upstream);
+  if (byStatus === undefined) {
+    // Upstream names are the route table's; the bound is for a caller that makes them up.
+    if (firstAnswers.size >= 1000) return [{ upstream, kind: "first", status }];
+    byStatus = new Map();
+    firstAnswers.set(upstream, byStatus);
+  }
+  let attempts = byStatus.get(status);
+  if (attempts === undefined) {
+    attempts = Object.freeze([Object.freeze({ upstream, kind: "first", status } as Attempt)]) as Attempt[];
+    byStatus.set(status, attempts);
+  }
+  return attempts;
 }
 
 /** An attempt's error as the metrics name it. */

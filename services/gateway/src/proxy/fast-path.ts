@@ -48,6 +48,8 @@ const ACCESS_NAMES = new Set([
 
 // Text JSON.stringify leaves as it is: printable ASCII but the quote and the backslash.
 const PLAIN_JSON_TEXT = /^[ !#-[\]-~]*$/;
+/** The usual methods as JSON string literals, made once. */
+const METHOD_JSON = new Map(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].map((m) => [m, `"${m}"`]));
 /** A JSON string literal for `value`, as `jsonString` gives it, without JSON.stringify for plain text. */
 const quoted = (value: string): string => (PLAIN_JSON_TEXT.test(value) ? `"${value}"` : jsonString(value));
 
@@ -198,8 +200,11 @@ class Exchange {
   accessProps(routeJson: string, status: number, seconds: number): string | undefined {
     const bindings = this.bindings === undefined ? "" : bindingsProps(this.bindings);
     if (bindings === undefined) return undefined;
-    const trace = this.traceId ? `,"trace_id":"${this.traceId}"` : "";
-    return `,"request_id":"${this.requestId}"${trace}${bindings},"method":${quoted(this.method)},"path":${quoted(this.path)},"route":${routeJson},"status":${status},"duration_ms":${Math.round(seconds * 10000) / 10}`;
+    const method = METHOD_JSON.get(this.method) ?? quoted(this.method);
+    const ms = Math.round(seconds * 10000) / 10;
+    return this.traceId
+      ? `,"request_id":"${this.requestId}","trace_id":"${this.traceId}"${bindings},"method":${method},"path":${quoted(this.path)},"route":${routeJson},"status":${status},"duration_ms":${ms}`
+      : `,"request_id":"${this.requestId}"${bindings},"method":${method},"path":${quoted(this.path)},"route":${routeJson},"status":${status},"duration_ms":${ms}`;
   }
   debug(object: Record<string, unknown>, message: string): void {
     if (this.base.isLevelEnabled("debug")) this.base.debug(this.fields(object), message);

@@ -26,6 +26,24 @@ describe("token bucket", () => {
     const limiter = createRateLimiter({ maxKeys: 10 });
     for (let i = 0; i < 50; i++) limiter.take("r", `u${i}`, 5);
     expect(limiter.size()).toBe(10);
+    // The 10 newest kept their count; the oldest start again full.
+    expect(limiter.take("r", "u49", 5).remaining).toBe(3);
+    expect(limiter.take("r", "u0", 5).remaining).toBe(4);
+    expect(limiter.size()).toBe(10);
+    // Across routes: one bucket per route and consumer, the oldest of all dropped first.
+    const mixed = createRateLimiter({ maxKeys: 3 });
+    mixed.take("a", "x", 5);
+    mixed.take("b", "x", 5);
+    mixed.take("a", "y", 5);
+    mixed.take("b", "y", 5); // drops a/x
+    expect(mixed.size()).toBe(3);
+    expect(mixed.take("b", "x", 5).remaining).toBe(3);
+    expect(mixed.take("a", "x", 5).remaining).toBe(4); // a/x was dropped: full again (b/x, now the oldest, goes)
+    // Many drops: the order list is compacted, the count stays right.
+    const churn = createRateLimiter({ maxKeys: 5 });
+    for (let i = 0; i < 5000; i++) churn.take("r", `c${i}`, 5);
+    expect(churn.size()).toBe(5);
+    expect(churn.take("r", "c4999", 5).remaining).toBe(3);
   });
 });
 
