@@ -106,6 +106,10 @@ class Exchange {
   readonly req = this;
   readonly method: string;
   readonly url: string;
+  /** performance.now() when the request came in. */
+  started = 0;
+  /** The proxied prefix it came under. */
+  route: Pattern | undefined;
   /** Headers set with `header()` (RateLimit-*, on a refusal): the problem answer carries them. */
   private headersSet: Record<string, string> | undefined;
   private bindings: Record<string, unknown> | undefined;
@@ -125,6 +129,11 @@ class Exchange {
   ) {
     this.method = raw.method;
     this.url = raw.url;
+  }
+
+  /** The span serve started (a recording tracer's), not one made from the traceparent for a reader. */
+  get serverSpan(): Span | undefined {
+    return this.traceparent === undefined ? this.span : undefined;
   }
 
   header(name: string, value?: string): string | undefined {
@@ -272,8 +281,7 @@ export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }:
     return undefined;
   };
 
-  async function serve(request: Request, env: unknown, path: string, route: Pattern): Promise<Response> {
-    const pattern = route.pattern;
+  function serve(request: Request, env: unknown, path: string, route: Pattern): Promise<Response> {
     const started = performance.now();
     const given = request.headers.get("x-request-id");
     const requestId =
@@ -291,22 +299,40 @@ export function createFastPath({ proxy, logger, tracer, httpMetrics, prefixes }:
       traceId = traceIdOf(span);
     }
     const x = new Exchange(request, env, path, requestId, span, traceparent, traceId, tracer, logger);
+    x.started = started;
+    x.route = route;
+    let answer: Promise<Response>;
+    try {
+      answer = proxy(x as unknown as Context);
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    return settle(x, answer);
+  }
+
+  /**
+   * The proxy's answer (or its problem) accounted for: span, metrics, access line. Only the exchange lives
+   * across the await (JSC keeps an async function's values used after an await in a scope object).
+   */
+  async function settle(x: Exchange, answer: Promise<Response>): Promise<Response> {
     let response: Response;
     try {
-      response = await proxy(x as unknown as Context);
+      response = await answer;
     } catch (error) {
       response = problemOf(x, error);
     }
     const status = response.status;
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - x.started) / 1000;
+    const route = x.route as Pattern;
+    const span = x.serverSpan;
     // A span nothing records (no exporter: ids only) is not given a name and attributes it would drop.
     if (span?.isRecording()) {
-      span.updateName(`${x.method} ${pattern}`);
-      span.setAttributes({ "http.route": pattern, "http.response.status_code": status });
+      span.updateName(`${x.method} ${route.pattern}`);
+      span.setAttributes({ "http.route": route.pattern, "http.response.status_code": status });
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     }
     span?.end();
-    httpMetrics.observe(x.method, pattern, status, seconds);
+    httpMetrics.observe(x.method, route.pattern, status, seconds);
     // The access line as observeRequests writes it (a level below which nothing is built).
     if (status >= 500 && status !== 503) accessLine(x, "error", route, status, seconds, "request failed");
     else if (status === 503) accessLine(x, "warn", route, status, seconds, "request refused: not ready");
