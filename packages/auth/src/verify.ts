@@ -72,6 +72,11 @@ export type TokenVerifier = {
    * synchronously; undefined when it would have to verify it. Never verifies, never throws.
    */
   cached?(token: string): AuthClaims | undefined;
+  /**
+   * `cached` of an Authorization header's exact value, `Bearer <token>` (that spelling, one space): a hot
+   * caller holding the header need not cut the token out of it (a string per request) to ask.
+   */
+  cachedBearer?(header: string): AuthClaims | undefined;
 };
 
 /**
@@ -149,16 +154,21 @@ export function createTokenVerifier({
 
   // Verified tokens are remembered (bounded, and never past their exp or CACHE_MS) so a client that sends
   // the same token on every request pays for the signature check once. Only a token that passed every check
-  // is stored, keyed by its exact string; a key withdrawn from the key set (rotation, revocation) stops
-  // being honoured within CACHE_MS of the token's verification, never later.
+  // is stored, keyed by its exact string (as the header carries it: `Bearer <token>`, so `cachedBearer` reads
+  // the header's own string); a key withdrawn from the key set (rotation, revocation) stops being honoured
+  // within CACHE_MS of the token's verification, never later.
   const verified = new Map<string, { claims: AuthClaims; until: number }>();
 
-  function cached(token: string): AuthClaims | undefined {
-    const hit = verified.get(token);
+  function cachedBearer(header: string): AuthClaims | undefined {
+    const hit = verified.get(header);
     if (hit === undefined) return undefined;
     if (hit.until > Date.now()) return hit.claims;
-    verified.delete(token);
+    verified.delete(header);
     return undefined;
+  }
+
+  function cached(token: string): AuthClaims | undefined {
+    return cachedBearer(`Bearer ${token}`);
   }
 
   async function verifyBearerToken(token: string): Promise<AuthClaims> {
@@ -173,11 +183,14 @@ export function createTokenVerifier({
     }
     const claims = parseClaims(payload);
     if (verified.size >= cacheEntries) verified.delete(verified.keys().next().value as string);
-    verified.set(token, { claims, until: Math.min(Date.now() + CACHE_MS, (payload.exp as number) * 1000) });
+    verified.set(`Bearer ${token}`, {
+      claims,
+      until: Math.min(Date.now() + CACHE_MS, (payload.exp as number) * 1000),
+    });
     return claims;
   }
 
-  return { verifyBearerToken, cached };
+  return { verifyBearerToken, cached, cachedBearer };
 }
 
 type RemoteKeySetOptions = {

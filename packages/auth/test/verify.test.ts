@@ -91,6 +91,11 @@ describe("the verified-token cache (cached)", () => {
     await verifier.verifyBearerToken(globex);
     expect(verifier.cached?.(globex)).toMatchObject({ sub: "bob", tenant: "globex" });
     expect(verifier.cached?.(acme)).toMatchObject({ tenant: "acme" });
+    // cachedBearer: the same entries, asked with the Authorization header's exact value.
+    expect(verifier.cachedBearer?.(`Bearer ${acme}`)).toBe(verifier.cached?.(acme) as never);
+    expect(verifier.cachedBearer?.(`Bearer ${globex}`)).toMatchObject({ tenant: "globex" });
+    for (const other of [acme, `bearer ${acme}`, `Bearer  ${acme}`, `Bearer ${acme} `, `Bearer ${acme}x`])
+      expect(verifier.cachedBearer?.(other)).toBeUndefined();
   });
 
   test("a bad token is never cached as good, and refused again on every try", async () => {

@@ -41,7 +41,8 @@ const ANONYMOUS: Identity = { kind: "anonymous" };
 export function identifyKnown(verifier: TokenVerifier, header: string | undefined): Identity | undefined {
   if (header === undefined) return ANONYMOUS;
   if (!CANONICAL.test(header)) return undefined;
-  const known = verifier.cached?.(header.slice(7));
+  // The header itself when the verifier can look it up as it is (no token string cut out per request).
+  const known = verifier.cachedBearer ? verifier.cachedBearer(header) : verifier.cached?.(header.slice(7));
   if (!known) return undefined;
   // The verifier's cache hands back the same claims object for a token: its identity object is kept with it.
   let identity = identities.get(known);
