@@ -9,7 +9,7 @@ import { isAbortError } from "../policies/timeout.ts";
 import type { UpstreamRequest } from "../policies/types.ts";
 import type { RouteDefinition, RouteTable } from "../routes.ts";
 import type { LiveRoute, RouteStateStore } from "../state/types.ts";
-import { clientResponse, rewriteRequestHeaders } from "./headers.ts";
+import { clientResponse, rewriteForwardedHeaders } from "./headers.ts";
 import { createRouteMatcher } from "./match.ts";
 import { bucketOf, pickByWeight } from "./pick.ts";
 import type { WriteHolds } from "./write-hold.ts";
@@ -231,18 +231,17 @@ export function createProxyHandler(deps: ProxyDeps) {
   function upstreamRequestOf({ c, clientIp }: ProxyRequest): UpstreamRequest {
     const incoming = c.req.raw;
     const url = incoming.url;
-    const headers = rewriteRequestHeaders(incoming.headers, {
-      requestId: c.get("requestId"),
+    const headers = rewriteForwardedHeaders(
+      incoming.headers,
+      c.get("requestId"),
       // The fast path's exchange has the server span's traceparent as a string (no span object made for it).
-      traceparent:
-        (c.get("traceparent" as never) as string | undefined) ??
+      (c.get("traceparent" as never) as string | undefined) ??
         traceparentOf(c.get("span")) ??
         incoming.headers.get("traceparent") ??
         undefined,
       clientIp,
-      proto: url.startsWith("https:") ? "https" : "http",
-      host: incoming.headers.get("host") ?? undefined,
-    });
+      url.startsWith("https:") ? "https" : "http",
+    );
     return { method: incoming.method, url, headers, body: incoming.body };
   }
 
@@ -255,7 +254,7 @@ export function createProxyHandler(deps: ProxyDeps) {
   ): Response {
     const seconds = (performance.now() - started) / 1000;
     // The request's own child logger (createApp's): bound in place, no second child per request.
-    c.get("logger").setBindings({ route_id: route.id, upstream });
+    c.get("logger").setBindings(routeBindings(route.id, upstream));
     if (isAbortError(error)) {
       c.get("logger").debug({ seconds }, "client disconnected before the upstream answered");
       return new Response(null, { status: 499 });
@@ -282,11 +281,31 @@ export function createProxyHandler(deps: ProxyDeps) {
     // The access line (info) and a 5xx's error line carry the route and upstream; with neither to write
     // (LOG_LEVEL=warn and a good answer) the bindings, which re-serialise the logger's fields, are skipped.
     if (result.response.status >= 500 || logger.isLevelEnabled("info"))
-      logger.setBindings({ route_id: route.id, upstream: served });
+      logger.setBindings(routeBindings(route.id, served));
     // A listener per request only when its debug line can be written (one fewer native call per request).
     if (logger.isLevelEnabled("debug")) logDisconnect(logger, c.req.raw.signal, route.id, served);
   }
 }
+
+/**
+ * The log bindings of a route and upstream, `{ route_id, upstream }`: one frozen object per pair, shared by
+ * every request (setBindings copies from it, never into it). The pairs are the route table's.
+ */
+function routeBindings(routeId: string, upstream: string): Record<string, string> {
+  let byUpstream = bindingsByRoute.get(routeId);
+  if (byUpstream === undefined) {
+    if (bindingsByRoute.size >= 1000) return { route_id: routeId, upstream };
+    byUpstream = new Map();
+    bindingsByRoute.set(routeId, byUpstream);
+  }
+  let bindings = byUpstream.get(upstream);
+  if (bindings === undefined) {
+    bindings = Object.freeze({ route_id: routeId, upstream });
+    byUpstream.set(upstream, bindings);
+  }
+  return bindings;
+}
+const bindingsByRoute = new Map<string, Map<string, Readonly<Record<string, string>>>>();
 
 /**
  * The debug line of a client that leaves mid-response. Its own function: a closure made inside `report` would

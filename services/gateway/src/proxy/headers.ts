@@ -62,6 +62,33 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardedInfo): 
  * to drop; nearly always that is `host` alone. The caller must not need the removed fields afterwards.
  */
 export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): Headers {
+  return rewrite(headers, info.requestId, info.traceparent, info.clientIp, info.proto, info.host, false);
+}
+
+/**
+ * `rewriteRequestHeaders` with X-Forwarded-Host taken from the request's own Host field, the other values as
+ * arguments: the proxy's call, without an info object or a read of Host of its own per request.
+ */
+export function rewriteForwardedHeaders(
+  headers: Headers,
+  requestId: string,
+  traceparent: string | undefined,
+  clientIp: string | undefined,
+  proto: string,
+): Headers {
+  return rewrite(headers, requestId, traceparent, clientIp, proto, undefined, true);
+}
+
+function rewrite(
+  headers: Headers,
+  requestId: string,
+  traceparent: string | undefined,
+  clientIp: string | undefined,
+  proto: string,
+  givenHost: string | undefined,
+  hostFromRequest: boolean,
+): Headers {
+  let host = givenHost;
   // Bun's Headers.toJSON (one plain object of every field) where the runtime has it: its names walked with
   // for…in cost one object, where the standard keys() iterator costs an iterator and a result object per
   // field (≈ 4 objects a request); the names to drop are deleted as they are found. Elsewhere: keys().
@@ -70,8 +97,11 @@ export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): He
   if (fields !== undefined) {
     let listed: Set<string> | undefined;
     for (const name in fields) {
-      if (name === "x-forwarded-for") prior = info.clientIp ? String(fields[name]) : null;
-      else if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith("x-fig-")) {
+      if (name === "x-forwarded-for") prior = clientIp ? String(fields[name]) : null;
+      else if (name === "host") {
+        if (hostFromRequest) host = String(fields[name]);
+        headers.delete(name);
+      } else if (HOP_BY_HOP.has(name) || name.startsWith("x-fig-")) {
         if (name === "connection" && fields[name]) listed = tokensOf(String(fields[name]));
         headers.delete(name);
       }
@@ -81,6 +111,7 @@ export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): He
   } else {
     // One pass over the names says which fields are there: `connection` and `x-forwarded-for` are read only
     // when present (nearly never), rather than a native get each per request.
+    if (hostFromRequest) host = headers.get("host") ?? undefined;
     const drop: string[] = [];
     let hasConnection = false;
     let hasForwardedFor = false;
@@ -92,15 +123,15 @@ export function rewriteRequestHeaders(headers: Headers, info: ForwardedInfo): He
       }
     }
     const listed = hasConnection ? connectionListed(headers) : undefined;
-    prior = info.clientIp && hasForwardedFor ? headers.get("x-forwarded-for") : null;
+    prior = clientIp && hasForwardedFor ? headers.get("x-forwarded-for") : null;
     for (const name of drop) headers.delete(name);
     if (listed) for (const name of listed) headers.delete(name);
   }
-  headers.set("x-request-id", info.requestId);
-  if (info.traceparent) headers.set("traceparent", info.traceparent);
-  if (info.clientIp) headers.set("x-forwarded-for", prior ? `${prior}, ${info.clientIp}` : info.clientIp);
-  headers.set("x-forwarded-proto", info.proto);
-  if (info.host) headers.set("x-forwarded-host", info.host);
+  headers.set("x-request-id", requestId);
+  if (traceparent) headers.set("traceparent", traceparent);
+  if (clientIp) headers.set("x-forwarded-for", prior ? `${prior}, ${clientIp}` : clientIp);
+  headers.set("x-forwarded-proto", proto);
+  if (host) headers.set("x-forwarded-host", host);
   return headers;
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   clientResponse,
   clientResponseHeaders,
+  rewriteForwardedHeaders,
   rewriteRequestHeaders,
   upstreamRequestHeaders,
 } from "../../src/proxy/headers.ts";
@@ -49,6 +50,17 @@ describe("forwarding headers", () => {
         const copied = Object.fromEntries(upstreamRequestHeaders(new Headers(fields), info2));
         const iterated = Object.fromEntries(rewriteRequestHeaders(withoutToJSON(fields), info2));
         expect({ fields, headers: iterated }).toEqual({ fields, headers: copied });
+      }
+    // The proxy's form: X-Forwarded-Host from the request's own Host, read by either walk of the names.
+    for (const make of [(f: Record<string, string>) => new Headers(f), withoutToJSON])
+      for (const fields of requests) {
+        const host = new Headers(fields).get("host") ?? undefined;
+        const copied = Object.fromEntries(upstreamRequestHeaders(new Headers(fields), { ...info, host }));
+        const { requestId, traceparent, clientIp, proto } = info;
+        const forwarded = Object.fromEntries(
+          rewriteForwardedHeaders(make(fields), requestId, traceparent, clientIp, proto),
+        );
+        expect({ fields, headers: forwarded }).toEqual({ fields, headers: copied });
       }
     for (const fields of requests) {
       const copied = Object.fromEntries(upstreamRequestHeaders(new Headers(fields), info));
