@@ -95,9 +95,11 @@ class DeadlineWheel {
 const wheel = new DeadlineWheel();
 const ONCE = { once: true } as const;
 
-/** One request's deadline: its own AbortController, a place in the shared wheel, a listener on the client. */
-class RouteDeadline implements Deadline {
-  private readonly controller = new AbortController();
+/**
+ * One request's deadline: an AbortController itself (one object per request, not a wrapper around one), a place
+ * in the shared wheel, a listener on the client.
+ */
+class RouteDeadline extends AbortController implements Deadline {
   private slot: Set<RouteDeadline> | undefined;
   expired = false;
 
@@ -105,29 +107,26 @@ class RouteDeadline implements Deadline {
     private readonly ms: number,
     private readonly clientSignal: AbortSignal | undefined,
   ) {
+    super();
     this.slot = wheel.add(this, ms);
     // One controller and a listener on the client's signal rather than AbortSignal.any([deadline, client]):
     // the same signal for ≈ 10 µs less per request (bench/README.md). The listener (this object: no closure)
     // lives as long as the client's per-request signal, so the client leaving mid-body still aborts the
     // upstream after stop().
-    if (clientSignal?.aborted) this.controller.abort(clientSignal.reason);
+    if (clientSignal?.aborted) this.abort(clientSignal.reason);
     else clientSignal?.addEventListener("abort", this, ONCE);
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
   }
 
   /** The client's signal aborted (EventListener object). */
   handleEvent(): void {
-    this.controller.abort(this.clientSignal?.reason);
+    this.abort(this.clientSignal?.reason);
   }
 
   expire(): void {
     this.slot = undefined;
-    if (this.controller.signal.aborted) return;
+    if (this.signal.aborted) return;
     this.expired = true;
-    this.controller.abort(new DOMException(`No response within ${this.ms} ms`, "TimeoutError"));
+    this.abort(new DOMException(`No response within ${this.ms} ms`, "TimeoutError"));
   }
 
   stop(): void {
