@@ -520,6 +520,7 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
       // The hold lasts while the sync drains (the app's outbox published, the service's follower caught up): a
       // blink. So the relay is stopped first and a write leaves the app's outbox one event behind; the flip's
       // drain waits for it, and the relay starts again only once a write is seen waiting at the gateway's hold.
+      // --drain-ms gives the relay's restart room on a loaded machine (the drain's default limit is 10 s).
       await stopProcess("relay");
       const before = await api("/api/notes", { method: "POST", token: editor, body: { name: "unrelayed" } });
       expect({ status: before.status, servedBy: before.servedBy }).toEqual({
@@ -544,7 +545,15 @@ describe("bring your own monolith: a node:http notes app behind Fig", () => {
         }
       })();
       let flipEnded = false;
-      const flipRun = bunRun(["migrate-data", "flip", "notes", "--hold-ms", "20000"]).finally(() => {
+      const flipRun = bunRun([
+        "migrate-data",
+        "flip",
+        "notes",
+        "--hold-ms",
+        "20000",
+        "--drain-ms",
+        "18000",
+      ]).finally(() => {
         flipEnded = true;
       });
       await until("a write waits at the gateway's hold (or the flip ended)", async () => {

@@ -21,10 +21,12 @@ import { createDatasyncState } from "./state.ts";
 import { followerBacklog, formatStatus, outboxPending, type RouteStatus, recentLag } from "./status.ts";
 import { formatVerify, verifySides } from "./verify.ts";
 
-const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status|relay|follow> <route> [--json] [--hold-ms N] [--side S]
+const USAGE = `usage: bun run migrate-data <backfill|verify|flip|status|relay|follow> <route> [--json] [--hold-ms N] [--drain-ms N] [--side S]
   backfill  copy the write owner's tables into the candidate (idempotent, resumable; progress on stderr)
   verify    compare both sides: counts, checksums, first differing keys (exit 1 on a mismatch)
   flip      hold writes at the gateway, drain the sync, verify, switch the write owner, release
+            (--hold-ms: how long a write may wait at the hold; --drain-ms: how long the drain may take before
+            the flip is refused, default 10000)
   status    write owner, sync lag and backlog, last verify, last flip
   relay     publish the write owner's outbox to JetStream until stopped (SIGINT/SIGTERM): Fig's outbox relay
             for an app that is not a Fig service (its outbox table: docs/data-migration.md)
@@ -88,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       json: { type: "boolean", default: false },
       "hold-ms": { type: "string" },
+      "drain-ms": { type: "string" },
       side: { type: "string" },
     },
   });
@@ -176,6 +179,11 @@ async function main(argv: string[]): Promise<number> {
         throw new Error(`the gateway says ${current} owns ${route.id}, NATS KV says ${ownerName}`);
       err(`flip ${route.id}: ${ownerName} → ${candidateName}`);
       const holdMs = values["hold-ms"] ? Number(values["hold-ms"]) : config.FLIP_HOLD_MS;
+      const drainTimeoutMs = values["drain-ms"] ? Number(values["drain-ms"]) : undefined;
+      if (drainTimeoutMs !== undefined && !(Number.isInteger(drainTimeoutMs) && drainTimeoutMs > 0))
+        throw new Error(
+          `--drain-ms must be a positive whole number of milliseconds, got ${values["drain-ms"]}`,
+        );
       const result = await flipWriteOwner({
         route: route.id,
         owner,
@@ -188,6 +196,7 @@ async function main(argv: string[]): Promise<number> {
         namespace: config.FIG_NAMESPACE,
         state,
         holdMs,
+        drainTimeoutMs,
         log: (line) => err(`  ${line}`),
       });
       const text =
