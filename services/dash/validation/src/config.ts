@@ -21,6 +21,7 @@ const ServiceEnv = z.object({
   REFERENCE_DATA_TOKEN: z.string().optional(),
   /** Run the validation worker in this process (`--worker-only` runs only the worker). */
   WORKER: z.enum(["on", "off"]).default("on"),
+  /** Lines between two progress updates of a run; one due while the run's previous write is in flight is skipped. */
   WORKER_PROGRESS_EVERY_ROWS: z.coerce.number().int().positive().default(5000),
   WORKER_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
   WORKER_MAX_DELIVER: z.coerce.number().int().min(1).default(5),
