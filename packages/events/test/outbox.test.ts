@@ -5,7 +5,10 @@ import { enqueueEvent, OUTBOX_CHANNEL, OUTBOX_NOTIFY_EVERY_MS, outbox, streamNam
 import { capturingLogger, changed, enqueueMany, eventsTestEnv, outboxRows, until } from "./helpers.ts";
 import { effects, widgets } from "./schema.ts";
 
-const env = eventsTestEnv("events-outbox-test");
+const env = eventsTestEnv("events-outbox-test", {
+  // A second connection waits on the first's row lock, and the relay's wake-up is a LISTEN on another one.
+  requiresServer: "row locks and LISTEN/NOTIFY across connections",
+});
 const { nats, testNamespace } = env;
 
 async function outboxCount(): Promise<number> {
