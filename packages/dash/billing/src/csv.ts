@@ -34,21 +34,41 @@ type Failure = { error: CsvError; line: number; onFirstLine: boolean };
  * csv-parse reports it (`skip_records_with_error`), the record becomes an error row, and a fresh csv-parse
  * instance takes over at the next line break after the fault. Holds the bytes of the record being read and
  * one chunk; csv-parse's `max_record_size` bounds a runaway record.
+ *
+ * Fast path: a line without a quote character is split at the delimiter right here, from the text, with the
+ * cells csv-parse would give it (it has no other rule for such a line). A line with a quote (and every line
+ * up to the end of its record), or one long enough to reach `max_record_size`, goes to a csv-parse instance
+ * opened there, as bytes; the instance is closed as soon as what it was given ends with a line break outside
+ * quotes (counted from its last record), which is where csv-parse ends a record too. `fastPath: false` sends
+ * everything to csv-parse (the differential test compares the two).
  */
 export class CsvRecords {
   private readonly encoder = new TextEncoder();
   private readonly options: Options;
-  private instance: Instance;
-  /** The bytes from `pendingStart` (in the whole stream) to the end of what was fed: the current record. */
+  private readonly fastPath: boolean;
+  /** The csv-parse instance reading the current quoted stretch; null while lines are split here. */
+  private instance: Instance | null = null;
+  /** The bytes from `pendingStart` (in the stream of bytes given to csv-parse) to what was fed: the current record. */
   private pending: Uint8Array = new Uint8Array(0);
   private pendingStart = 0;
   /** After a broken record: drop bytes up to the next line break, then resume on `line`. */
   private skipping: { line: number; afterCr: boolean } | null = null;
   private rows: CsvRow[] = [];
+  /** Fast path: the physical line the next line starts on; the start of a line not ended yet; a CR just seen. */
+  private line = 1;
+  private tail = "";
+  private afterCr = false;
+  /** csv-parse stretch: quotes open in what was given since the instance's last record; the last byte given was a CR. */
+  private quoted = false;
+  private crFed = false;
+  private nextLf = -2;
+  private nextCr = -2;
+  private nextQuote = -2;
 
   constructor(
     delimiter: CsvDelimiter,
     private readonly maxRecordChars = 1 << 20,
+    { fastPath = true }: { fastPath?: boolean } = {},
   ) {
     this.options = {
       delimiter,
@@ -58,24 +78,176 @@ export class CsvRecords {
       skip_records_with_error: true,
       max_record_size: maxRecordChars,
     };
-    this.instance = this.open(0, 1);
+    this.delimiter = delimiter;
+    this.fastPath = fastPath;
+    if (!fastPath) this.instance = this.open(0, 1);
   }
+
+  private readonly delimiter: CsvDelimiter;
 
   /** Parses `text`, returning every record it completes. */
   async push(text: string): Promise<CsvRow[]> {
-    const bytes = this.encoder.encode(text);
-    this.pending = this.pending.length === 0 ? bytes : concat(this.pending, bytes);
-    await this.feed(bytes, false);
-    this.trim();
+    // What TextEncoder would do to a lone surrogate, so both paths read the same characters.
+    if (!(text as WellFormed).isWellFormed()) text = (text as WellFormed).toWellFormed();
+    if (!this.fastPath) {
+      await this.give(text, 0, text.length);
+      this.trim();
+      return this.take();
+    }
+    if (this.tail !== "") {
+      text = this.tail + text;
+      this.tail = "";
+    }
+    this.nextLf = this.nextCr = this.nextQuote = -2; // not looked for yet in this text
+    let i = 0;
+    while (i < text.length) {
+      if (!this.instance) {
+        i = this.split(text, i);
+        if (i >= text.length) break;
+        this.instance = this.open(this.fedEnd(), this.line);
+        this.quoted = false;
+        this.crFed = false;
+      }
+      if (this.crFed) {
+        // What was given ended with a CR: an LF starting this text is the rest of its line break.
+        if (text.charCodeAt(i) === LF) await this.give(text, i, ++i);
+        this.crFed = false;
+      } else {
+        const end = this.stretchEnd(text, i);
+        await this.give(text, i, end);
+        i = end;
+        if (i >= text.length && text.charCodeAt(i - 1) === CR) {
+          this.crFed = true; // it may be a CRLF cut in two: wait for the next text
+          continue;
+        }
+      }
+      if (this.closable()) await this.close();
+    }
+    if (this.instance) this.trim();
     return this.take();
   }
 
   /** Flushes the last record when the text ends. */
   async end(): Promise<CsvRow[]> {
-    await this.feed(new Uint8Array(0), true);
+    if (this.instance) {
+      await this.feed(new Uint8Array(0), true);
+    } else if (this.tail !== "") {
+      this.rows.push({ line: this.line, fields: this.tail.split(this.delimiter), error: null });
+      this.tail = "";
+    }
     return this.take();
   }
 
+  /**
+   * Splits the quote-free lines of `text` from `i` into rows, and returns where a line that needs csv-parse
+   * starts, or the length of `text` (a line not ended yet kept in `tail`).
+   */
+  private split(text: string, i: number): number {
+    const limit = Math.floor(this.maxRecordChars / 3); // a UTF-16 unit is at most 3 UTF-8 bytes
+    const delimiter = this.delimiter;
+    // Where the next LF, CR and quote are (-1: none left), kept for the whole text: a search for a CR in a file
+    // without one would otherwise scan to the end of the text for every quoted stretch.
+    let lf = this.nextLf;
+    let cr = this.nextCr;
+    let quote = this.nextQuote;
+    for (;;) {
+      if (this.afterCr) {
+        if (i >= text.length) return i;
+        if (text.charCodeAt(i) === LF) i++;
+        this.afterCr = false;
+      }
+      if (i >= text.length) return i;
+      if (lf !== -1 && lf < i) lf = text.indexOf("\n", i);
+      if (cr !== -1 && cr < i) cr = text.indexOf("\r", i);
+      if (quote !== -1 && quote < i) quote = text.indexOf('"', i);
+      const end = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+      const stop = end < 0 ? text.length : end;
+      if ((quote >= 0 && quote < stop) || stop - i > limit || end < 0) {
+        this.nextLf = lf;
+        this.nextCr = cr;
+        this.nextQuote = quote;
+        if (end >= 0 || (quote >= 0 && quote < stop) || stop - i > limit) return i;
+        this.tail = text.slice(i);
+        return text.length;
+      }
+      if (end > i)
+        this.rows.push({ line: this.line, fields: text.slice(i, end).split(delimiter), error: null });
+      this.line++;
+      i = end + 1;
+      if (end === cr) {
+        if (i < text.length) {
+          if (text.charCodeAt(i) === LF) i++;
+        } else this.afterCr = true;
+      }
+    }
+  }
+
+  /**
+   * Where the csv-parse stretch from `i` may end: just past the first line break outside quotes whose next
+   * line has no quote (or is not in `text` yet), LF after a CR included; or the length of `text`.
+   */
+  private stretchEnd(text: string, i: number): number {
+    let quoted = this.quoted;
+    for (let j = i; j < text.length; j++) {
+      const c = text.charCodeAt(j);
+      if (c === QUOTE) quoted = !quoted;
+      else if (!quoted && (c === LF || c === CR)) {
+        let end = j + 1;
+        if (c === CR) {
+          if (end >= text.length) {
+            this.quoted = quoted;
+            return end;
+          }
+          if (text.charCodeAt(end) === LF) end++;
+        }
+        const quote = text.indexOf('"', end);
+        if (quote < 0 || hasBreak(text, end, quote)) {
+          this.quoted = false;
+          return end;
+        }
+        j = end - 1; // the next line has a quote: keep it in this stretch
+      }
+    }
+    this.quoted = quoted;
+    return text.length;
+  }
+
+  /** Gives `text[from, to)` to csv-parse. */
+  private async give(text: string, from: number, to: number): Promise<void> {
+    const bytes = this.encoder.encode(from === 0 && to === text.length ? text : text.slice(from, to));
+    this.pending = this.pending.length === 0 ? bytes : concat(this.pending, bytes);
+    await this.feed(bytes, false);
+  }
+
+  /**
+   * Whether the instance can be closed without changing a record: not skipping after a fault, what it was given
+   * ends with a line break, and the quotes since its last record are paired (csv-parse is not inside quotes).
+   */
+  private closable(): boolean {
+    const instance = this.instance as Instance;
+    if (this.skipping || instance.failure) return false;
+    const pending = this.pending;
+    if (pending.length > 0 && !isBreak(pending[pending.length - 1] as number)) return false;
+    let quotes = 0;
+    for (let k = Math.max(instance.recordEnd - this.pendingStart, 0); k < pending.length; k++)
+      if (pending[k] === QUOTE) quotes++;
+    this.quoted = quotes % 2 === 1;
+    return !this.quoted;
+  }
+
+  /** Ends the csv-parse instance at a line break and goes back to splitting lines here. */
+  private async close(): Promise<void> {
+    await this.feed(new Uint8Array(0), true);
+    const instance = this.instance as Instance;
+    const from = Math.max(instance.recordEnd - this.pendingStart, 0);
+    // Blank lines after its last record (csv-parse skipped them).
+    this.line = instance.nextLine + countBreaks(this.pending, from, this.pending.length);
+    this.pendingStart += this.pending.length;
+    this.pending = new Uint8Array(0);
+    this.instance = null;
+    this.skipping = null;
+    this.quoted = false;
+  }
   private take(): CsvRow[] {
     const rows = this.rows;
     this.rows = [];
@@ -90,7 +262,7 @@ export class CsvRecords {
         if (resume < 0) return;
         data = data.subarray(resume);
       }
-      const instance = this.instance;
+      const instance = this.instance as Instance;
       try {
         if (data.length > 0) await instance.writer.write(asBuffer(data));
         if (end) await instance.writer.close();
@@ -138,7 +310,7 @@ export class CsvRecords {
   private recover({ error, line, onFirstLine }: Failure): Uint8Array {
     const pending = this.pending;
     const offset = this.pendingStart;
-    let start = Math.max(this.instance.recordEnd - offset, 0);
+    let start = Math.max((this.instance as Instance).recordEnd - offset, 0);
     while (start < pending.length && isBreak(pending[start] as number)) start++;
     if (error.code === "CSV_QUOTE_NOT_CLOSED") {
       this.rows.push({ line, fields: [], error: "unterminated quoted field" });
@@ -233,21 +405,35 @@ export class CsvRecords {
     return this.pendingStart + this.pending.length;
   }
 
-  /** Drops the bytes before the current record (and the blank lines before it). */
+  /**
+   * Drops the bytes before the current record. The blank lines before it stay: `close` counts them (csv-parse
+   * holds the last bytes it was given, so it may not have seen them yet).
+   */
   private trim(): void {
-    let from = this.skipping ? this.pending.length : Math.max(this.instance.recordEnd - this.pendingStart, 0);
-    while (from < this.pending.length && isBreak(this.pending[from] as number)) from++;
+    const recordEnd = (this.instance as Instance).recordEnd;
+    const from = this.skipping ? this.pending.length : Math.max(recordEnd - this.pendingStart, 0);
     if (from === 0) return;
     this.pending = this.pending.slice(from);
     this.pendingStart += from;
   }
 }
 
+/** ES2024's string methods, which the workspace's `lib` setting does not declare yet (Bun has them). */
+type WellFormed = string & { isWellFormed(): boolean; toWellFormed(): string };
+
 class FaultAt {
   constructor(readonly raw: string) {}
 }
 
 const isBreak = (byte: number): boolean => byte === LF || byte === CR;
+
+function hasBreak(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === LF || c === CR) return true;
+  }
+  return false;
+}
 
 function indexOfBreak(bytes: Uint8Array, from: number): number {
   const lf = bytes.indexOf(LF, from);
