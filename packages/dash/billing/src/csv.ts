@@ -18,11 +18,22 @@ type Instance = {
   /** csv-parse's `lines` and `empty_lines` counters at its last record. */
   lines: number;
   emptyLines: number;
-  /** Where its last record ended (past the line break) in the whole byte stream. */
+  /** Where it was started, and where its last record ended (past the line break), in the bytes given to csv-parse. */
+  base: number;
   recordEnd: number;
   /** The error csv-parse stopped at: the instance is dropped after it. */
   failure: Failure | null;
 };
+
+/**
+ * Where the lines split here sit among csv-parse's records: after the csv-parse bytes up to `at` (csv-parse holds
+ * the last bytes it was given, so the record ending there may not be out yet) and before the record starting at
+ * line `line` (the next quoted stretch's first line). `rows` wait there until csv-parse's records catch up.
+ */
+type Gap = { at: number; line: number; rows: CsvRow[] };
+
+/** Split rows held behind gaps before csv-parse is made to finish its record (by closing it) to let them out. */
+const MAX_HELD_ROWS = 1024;
 
 /** A broken record: the line it starts on, and whether the fault is on that line too. */
 type Failure = { error: CsvError; line: number; onFirstLine: boolean };
@@ -37,30 +48,39 @@ type Failure = { error: CsvError; line: number; onFirstLine: boolean };
  *
  * Fast path: a line without a quote character is split at the delimiter right here, from the text, with the
  * cells csv-parse would give it (it has no other rule for such a line). A line with a quote (and every line
- * up to the end of its record), or one long enough to reach `max_record_size`, goes to a csv-parse instance
- * opened there, as bytes; the instance is closed as soon as what it was given ends with a line break outside
- * quotes (counted from its last record), which is where csv-parse ends a record too. `fastPath: false` sends
- * everything to csv-parse (the differential test compares the two).
+ * up to the end of its record, and the quoted lines right after), or one long enough to reach
+ * `max_record_size`, goes to csv-parse as bytes; the stretch ends at a line break outside quotes (counted from
+ * csv-parse's last record), where csv-parse ends a record too, and splitting resumes. One csv-parse instance
+ * reads all the stretches, as if the lines between them were not there; as it holds the last bytes it was given
+ * until more come, the rows split after a stretch wait (a {@link Gap}) until its last record is out.
+ * `fastPath: false` sends everything to csv-parse (the differential test compares the two).
  */
 export class CsvRecords {
   private readonly encoder = new TextEncoder();
   private readonly options: Options;
+  private readonly delimiter: CsvDelimiter;
   private readonly fastPath: boolean;
-  /** The csv-parse instance reading the current quoted stretch; null while lines are split here. */
-  private instance: Instance | null = null;
+  private instance: Instance;
   /** The bytes from `pendingStart` (in the stream of bytes given to csv-parse) to what was fed: the current record. */
   private pending: Uint8Array = new Uint8Array(0);
   private pendingStart = 0;
   /** After a broken record: drop bytes up to the next line break, then resume on `line`. */
   private skipping: { line: number; afterCr: boolean } | null = null;
   private rows: CsvRow[] = [];
-  /** Fast path: the physical line the next line starts on; the start of a line not ended yet; a CR just seen. */
+  /** Split rows waiting for csv-parse's records before them, oldest first. */
+  private gaps: Gap[] = [];
+  /** Whether lines are split here (else a stretch is being given to csv-parse). */
+  private splitting: boolean;
+  /** Splitting: the physical line the next line starts on; the start of a line not ended yet; a CR just seen. */
   private line = 1;
   private tail = "";
   private afterCr = false;
-  /** csv-parse stretch: quotes open in what was given since the instance's last record; the last byte given was a CR. */
+  /** Stretch: its first line and the line breaks given since; quotes open; the last byte given was a CR. */
+  private stretchLine = 1;
+  private stretchBreaks = 0;
   private quoted = false;
   private crFed = false;
+  /** Where the next LF, CR and quote are in the text being split (-1: none left; -2: not looked for). */
   private nextLf = -2;
   private nextCr = -2;
   private nextQuote = -2;
@@ -80,10 +100,9 @@ export class CsvRecords {
     };
     this.delimiter = delimiter;
     this.fastPath = fastPath;
-    if (!fastPath) this.instance = this.open(0, 1);
+    this.splitting = fastPath;
+    this.instance = this.open(0, 1);
   }
-
-  private readonly delimiter: CsvDelimiter;
 
   /** Parses `text`, returning every record it completes. */
   async push(text: string): Promise<CsvRow[]> {
@@ -98,13 +117,18 @@ export class CsvRecords {
       text = this.tail + text;
       this.tail = "";
     }
-    this.nextLf = this.nextCr = this.nextQuote = -2; // not looked for yet in this text
+    this.nextLf = this.nextCr = this.nextQuote = -2;
     let i = 0;
     while (i < text.length) {
-      if (!this.instance) {
+      if (this.splitting) {
         i = this.split(text, i);
         if (i >= text.length) break;
-        this.instance = this.open(this.fedEnd(), this.line);
+        this.splitting = false;
+        const gap = this.gaps[this.gaps.length - 1];
+        if (gap) gap.line = this.line;
+        else this.instance.nextLine = this.line; // csv-parse has let out all it was given
+        this.stretchLine = this.line;
+        this.stretchBreaks = 0;
         this.quoted = false;
         this.crFed = false;
       }
@@ -114,6 +138,7 @@ export class CsvRecords {
         this.crFed = false;
       } else {
         const end = this.stretchEnd(text, i);
+        this.stretchBreaks += countBreaksIn(text, i, end);
         await this.give(text, i, end);
         i = end;
         if (i >= text.length && text.charCodeAt(i - 1) === CR) {
@@ -121,21 +146,65 @@ export class CsvRecords {
           continue;
         }
       }
-      if (this.closable()) await this.close();
+      if (this.closable()) {
+        this.splitting = true;
+        this.line = this.stretchLine + this.stretchBreaks;
+        this.gaps.push({ at: this.fedEnd(), line: -1, rows: [] });
+      }
     }
-    if (this.instance) this.trim();
+    if (this.splitting && this.held() > MAX_HELD_ROWS) await this.settle();
+    this.trim();
     return this.take();
   }
 
   /** Flushes the last record when the text ends. */
   async end(): Promise<CsvRow[]> {
-    if (this.instance) {
-      await this.feed(new Uint8Array(0), true);
-    } else if (this.tail !== "") {
-      this.rows.push({ line: this.line, fields: this.tail.split(this.delimiter), error: null });
+    if (this.tail !== "") {
+      this.out().push({ line: this.line, fields: this.tail.split(this.delimiter), error: null });
       this.tail = "";
     }
+    await this.feed(new Uint8Array(0), true);
+    this.release();
     return this.take();
+  }
+
+  private take(): CsvRow[] {
+    const rows = this.rows;
+    this.rows = [];
+    return rows;
+  }
+
+  /** Where a split row goes: behind the last gap, if csv-parse's records may still come before it. */
+  private out(): CsvRow[] {
+    const gap = this.gaps[this.gaps.length - 1];
+    return gap ? gap.rows : this.rows;
+  }
+
+  private held(): number {
+    let n = 0;
+    for (const gap of this.gaps) n += gap.rows.length;
+    return n;
+  }
+
+  /** Lets every held row out (csv-parse has nothing left before them). */
+  private release(): void {
+    for (const gap of this.gaps) for (const row of gap.rows) this.rows.push(row);
+    this.gaps = [];
+  }
+
+  /**
+   * Lets the held rows out (so a file with few quotes does not pile them up): csv-parse is closed, which ends
+   * the record it holds, and a new instance (given nothing yet, so no gap) waits for the next stretch.
+   */
+  private async settle(): Promise<void> {
+    if (this.fedEnd() !== this.instance.base) {
+      await this.feed(new Uint8Array(0), true);
+      this.pendingStart += this.pending.length;
+      this.pending = new Uint8Array(0);
+      this.skipping = null;
+      this.instance = this.open(this.fedEnd(), this.line);
+    }
+    this.release();
   }
 
   /**
@@ -145,6 +214,7 @@ export class CsvRecords {
   private split(text: string, i: number): number {
     const limit = Math.floor(this.maxRecordChars / 3); // a UTF-16 unit is at most 3 UTF-8 bytes
     const delimiter = this.delimiter;
+    const rows = this.out();
     // Where the next LF, CR and quote are (-1: none left), kept for the whole text: a search for a CR in a file
     // without one would otherwise scan to the end of the text for every quoted stretch.
     let lf = this.nextLf;
@@ -170,8 +240,7 @@ export class CsvRecords {
         this.tail = text.slice(i);
         return text.length;
       }
-      if (end > i)
-        this.rows.push({ line: this.line, fields: text.slice(i, end).split(delimiter), error: null });
+      if (end > i) rows.push({ line: this.line, fields: text.slice(i, end).split(delimiter), error: null });
       this.line++;
       i = end + 1;
       if (end === cr) {
@@ -224,7 +293,7 @@ export class CsvRecords {
    * ends with a line break, and the quotes since its last record are paired (csv-parse is not inside quotes).
    */
   private closable(): boolean {
-    const instance = this.instance as Instance;
+    const instance = this.instance;
     if (this.skipping || instance.failure) return false;
     const pending = this.pending;
     if (pending.length > 0 && !isBreak(pending[pending.length - 1] as number)) return false;
@@ -235,25 +304,6 @@ export class CsvRecords {
     return !this.quoted;
   }
 
-  /** Ends the csv-parse instance at a line break and goes back to splitting lines here. */
-  private async close(): Promise<void> {
-    await this.feed(new Uint8Array(0), true);
-    const instance = this.instance as Instance;
-    const from = Math.max(instance.recordEnd - this.pendingStart, 0);
-    // Blank lines after its last record (csv-parse skipped them).
-    this.line = instance.nextLine + countBreaks(this.pending, from, this.pending.length);
-    this.pendingStart += this.pending.length;
-    this.pending = new Uint8Array(0);
-    this.instance = null;
-    this.skipping = null;
-    this.quoted = false;
-  }
-  private take(): CsvRow[] {
-    const rows = this.rows;
-    this.rows = [];
-    return rows;
-  }
-
   /** Feeds `data` (the tail of `pending`) to csv-parse, starting a new instance after each broken record. */
   private async feed(data: Uint8Array, end: boolean): Promise<void> {
     for (;;) {
@@ -262,7 +312,7 @@ export class CsvRecords {
         if (resume < 0) return;
         data = data.subarray(resume);
       }
-      const instance = this.instance as Instance;
+      const instance = this.instance;
       try {
         if (data.length > 0) await instance.writer.write(asBuffer(data));
         if (end) await instance.writer.close();
@@ -310,7 +360,7 @@ export class CsvRecords {
   private recover({ error, line, onFirstLine }: Failure): Uint8Array {
     const pending = this.pending;
     const offset = this.pendingStart;
-    let start = Math.max((this.instance as Instance).recordEnd - offset, 0);
+    let start = Math.max(this.instance.recordEnd - offset, 0);
     while (start < pending.length && isBreak(pending[start] as number)) start++;
     if (error.code === "CSV_QUOTE_NOT_CLOSED") {
       this.rows.push({ line, fields: [], error: "unterminated quoted field" });
@@ -369,6 +419,7 @@ export class CsvRecords {
       nextLine: line,
       lines: 0,
       emptyLines: 0,
+      base,
       recordEnd: base,
       failure: null,
     };
@@ -376,14 +427,17 @@ export class CsvRecords {
       ...this.options,
       on_record: (fields: string[], info: InfoRecord) => {
         const blank = info.empty_lines - instance.emptyLines;
-        const line = instance.nextLine + blank;
+        const end = base + info.bytes;
+        // The first record after split lines starts the stretch that followed them.
+        let line = instance.nextLine + blank;
+        while (this.gaps.length > 0 && end > (this.gaps[0] as Gap).at) line = this.cross();
         // csv-parse's `lines` counts a CRLF inside quotes twice, so it only tells whether the record spans
         // lines; if it does, its line breaks are counted in its cells.
         const spanned = info.lines - instance.lines === 1 + blank ? 0 : breaksIn(fields);
         instance.nextLine = line + spanned + 1;
         instance.lines = info.lines;
         instance.emptyLines = info.empty_lines;
-        instance.recordEnd = base + info.bytes;
+        instance.recordEnd = end;
         this.rows.push({ line, fields, error: null });
         return null; // collected here, not queued on the stream
       },
@@ -392,13 +446,28 @@ export class CsvRecords {
         const blank = Number(error.empty_lines) - instance.emptyLines;
         // csv-parse's `lines` at the fault, against its count where the record started (it only over-counts).
         const onFirstLine = Number(error.lines) === instance.lines + 1 + blank;
-        instance.failure = { error, line: instance.nextLine + blank, onFirstLine };
+        let line = instance.nextLine + blank;
+        if (this.gaps.length > 0) {
+          // Where the broken record starts: after the last record and the blank lines after it.
+          let start = instance.recordEnd - this.pendingStart;
+          while (start < this.pending.length && isBreak(this.pending[start] as number)) start++;
+          while (this.gaps.length > 0 && this.pendingStart + start >= (this.gaps[0] as Gap).at)
+            line = this.cross();
+        }
+        instance.failure = { error, line, onFirstLine };
         // csv-parse would go on, out of step (still inside quotes, or dropping the rest): stop it here.
         throw error;
       },
     });
     instance.writer = stream.writable.getWriter();
     return instance;
+  }
+
+  /** Lets the rows of the oldest gap out, and returns the line the record after it starts on. */
+  private cross(): number {
+    const gap = this.gaps.shift() as Gap;
+    for (const row of gap.rows) this.rows.push(row);
+    return gap.line;
   }
 
   private fedEnd(): number {
@@ -410,7 +479,7 @@ export class CsvRecords {
    * holds the last bytes it was given, so it may not have seen them yet).
    */
   private trim(): void {
-    const recordEnd = (this.instance as Instance).recordEnd;
+    const recordEnd = this.instance.recordEnd;
     const from = this.skipping ? this.pending.length : Math.max(recordEnd - this.pendingStart, 0);
     if (from === 0) return;
     this.pending = this.pending.slice(from);
@@ -426,6 +495,16 @@ class FaultAt {
 }
 
 const isBreak = (byte: number): boolean => byte === LF || byte === CR;
+
+/** Line breaks (LF, CRLF or CR) in `text[from, to)`. */
+function countBreaksIn(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === LF || (c === CR && text.charCodeAt(i + 1) !== LF)) n++;
+  }
+  return n;
+}
 
 function hasBreak(text: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {

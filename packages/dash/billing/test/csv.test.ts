@@ -132,6 +132,36 @@ describe("the fast path reads as csv-parse does", () => {
     }
   });
 
+  test("many lines between quoted ones (split rows held, then let out) in chunks of every size", async () => {
+    const random = mulberry32(4);
+    const lines: string[] = [];
+    for (let n = 0; n < 6000; n++) {
+      const r = random();
+      // Long quote-free runs (more than the 1,024 rows held back), short ones, quoted and broken lines.
+      const run = r < 0.02 ? 1500 : r < 0.5 ? 0 : Math.floor(random() * 30);
+      for (let k = 0; k < run && lines.length < 6000; k++) lines.push(`${n},${k},é`);
+      const q = random();
+      lines.push(
+        q < 0.7
+          ? `"${n}","a;""b""",c`
+          : q < 0.8
+            ? `"${n}\nx",d`
+            : q < 0.9
+              ? `${n}",e`
+              : q < 0.95
+                ? ""
+                : `"${n}"x`,
+      );
+    }
+    const csv = `${lines.join(random() < 0.5 ? "\n" : "\r\n")}\n`;
+    const bytes = new TextEncoder().encode(csv);
+    for (const size of [7, 100, 4096, 65_536]) {
+      const cuts = Array.from({ length: Math.ceil(bytes.length / size) - 1 }, (_, i) => (i + 1) * size);
+      const rows = await expectSame(decodeAt(bytes, cuts), {}, `chunks of ${size}`);
+      expect(rows.length).toBeGreaterThan(6000);
+    }
+  });
+
   test("lone surrogates read as TextEncoder writes them", async () => {
     await expectSame(["a,\uD83D", "\uDE00b\nc,d\n"]);
     await expectSame(['"a\uD83D', '\uDE00",b\nc\uDC00,d\n']);
