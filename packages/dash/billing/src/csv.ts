@@ -289,8 +289,9 @@ export class CsvRecords {
   }
 
   /**
-   * Whether the instance can be closed without changing a record: not skipping after a fault, what it was given
-   * ends with a line break, and the quotes since its last record are paired (csv-parse is not inside quotes).
+   * Whether the stretch can end here (lines be split again) without changing a record: not skipping after a
+   * fault, what csv-parse was given ends with a line break, and the quotes since its last record are paired (so
+   * it is not inside quotes: the record it holds, if any, ends at that line break).
    */
   private closable(): boolean {
     const instance = this.instance;
