@@ -74,6 +74,8 @@ const GATEWAY_ENTRY = "services/gateway/src/main.ts";
 const NATS_URL = process.env.BENCH_NATS_URL ?? process.env.NATS_URL ?? "127.0.0.1:4222";
 const RUN = crypto.randomUUID().replace(/-/g, "").slice(0, 8);
 const NAMESPACE = `bench${RUN}gw`;
+/** The --anchor checkout's gateway keeps its route state apart from this tree's. */
+const ANCHOR_NAMESPACE = `bench${RUN}gwa`;
 const SECRET = `fig-bench-${crypto.randomUUID()}`; // 46 bytes: the verifier wants ≥ 32
 const SECTIONS = ["ratio", "latency", "memory", "profile", "breakdown"] as const;
 type Section = (typeof SECTIONS)[number];
@@ -95,6 +97,7 @@ const REFERENCE = { nginx: "0.43–0.51", haproxy: "0.44–0.52", bare: "0.36", 
 
 const USAGE = `usage: bun bench/gateway.ts [--only ratio|latency|memory|profile|breakdown[,…]] [--duration <s>] [--rounds <n>]
                             [--target gateway|bare|hono] [--threads <n>] [--rate <req/s>] [--upload-mb <MiB>]
+                            [--anchor <checkout>]
   --only       run only these figures (comma-separated); default: all five
   --duration   seconds of each measured run (default 10; each proxy gets a ${WARMUP_S} s warmup first)
   --rounds     interleaved rounds for ratio and latency (default 3; medians are reported)
@@ -102,7 +105,9 @@ const USAGE = `usage: bun bench/gateway.ts [--only ratio|latency|memory|profile|
   --threads    wrk threads (default 2, wrk's default)
   --rate       requests/s for latency (default 3000)
   --upload-mb  size of the upload for memory, MiB (default 200)
-  --log-level  the gateway's LOG_LEVEL (default info: the access log on, as in production; warn: off)`;
+  --log-level  the gateway's LOG_LEVEL (default info: the access log on, as in production; warn: off)
+  --anchor     ratio only: also run the gateway of another checkout of this repository (a git worktree of an
+               older commit, installed) in the same interleaved rounds, and print this gateway ÷ that one`;
 
 type Args = {
   logLevel: string;
@@ -113,6 +118,7 @@ type Args = {
   threads: number;
   rate: number;
   uploadBytes: number;
+  anchor: string | undefined;
 };
 
 function readArgs(): Args {
@@ -125,6 +131,7 @@ function readArgs(): Args {
     "rate",
     "upload-mb",
     "log-level",
+    "anchor",
   ]);
   const only = parseOnly(USAGE, SECTIONS, values.only);
   const number = (name: string, raw: string | undefined, fallback: number, min: number) => {
@@ -134,6 +141,9 @@ function readArgs(): Args {
   };
   const target = (values.target ?? "gateway") as TargetKind;
   if (!TARGETS.includes(target)) usageError(USAGE, `--target takes ${TARGETS.join(", ")}`);
+  const anchor = values.anchor ? resolve(values.anchor) : undefined;
+  if (anchor !== undefined && !existsSync(join(anchor, GATEWAY_ENTRY)))
+    usageError(USAGE, `--anchor ${anchor} has no ${GATEWAY_ENTRY}: give a checkout of this repository`);
   return {
     only,
     target,
@@ -143,6 +153,7 @@ function readArgs(): Args {
     rate: number("rate", values.rate, 3000, 1),
     uploadBytes: Math.round(number("upload-mb", values["upload-mb"], 200, 1) * 1024 * 1024),
     logLevel: values["log-level"] ?? "info",
+    anchor,
   };
 }
 
@@ -180,13 +191,17 @@ let gatewayLogLevel = "info";
 /** The reference proxies found at start (the Bun rows run without them). */
 const installed = { nginx: true, haproxy: true };
 
-function startGateway(upstream: Service, bunFlags: string[] = []): Service {
+function startGateway(
+  upstream: Service,
+  bunFlags: string[] = [],
+  { root = ROOT, namespace = NAMESPACE } = {},
+): Service {
   return startService(
     ["bun", ...bunFlags, GATEWAY_ENTRY],
     serviceEnv({
       PORT: String(freePort()),
       NATS_URL,
-      FIG_NAMESPACE: NAMESPACE,
+      FIG_NAMESPACE: namespace,
       AUTH_DEV_SECRET: SECRET,
       LOG_LEVEL: gatewayLogLevel,
       MONOLITH_URL: upstream.baseUrl,
@@ -194,7 +209,7 @@ function startGateway(upstream: Service, bunFlags: string[] = []): Service {
       VALIDATION_URL: upstream.baseUrl,
       RATE_LIMIT_PER_MINUTE: String(1_000_000_000),
     }),
-    ROOT,
+    root,
   );
 }
 
@@ -223,7 +238,7 @@ async function verifyProxy(proxy: Proxy, authorization: string): Promise<boolean
     res.status === 200 && body === expected,
     `${proxy.label}: GET ${GET_PATH} answered ${res.status} with ${body.length} bytes (${body.slice(0, 120)})`,
   );
-  if (proxy.name !== "gateway") return ok;
+  if (proxy.name !== "gateway" && proxy.name !== "anchor") return ok;
   ok &&= check(res.headers.has("fig-served-by"), "gateway: no Fig-Served-By header");
   ok &&= check(res.headers.has("ratelimit-limit"), "gateway: no RateLimit-Limit header (rate limiting off?)");
   const anonymous = await fetch(proxy.url);
@@ -257,6 +272,7 @@ const LABELS: Record<"direct" | "nginx" | "haproxy" | TargetKind, string> = {
 /** Deletes the JetStream streams and KV buckets of this run's namespace. */
 async function deleteNamespaceStreams(): Promise<void> {
   await deleteBenchNamespace(NATS_URL, NAMESPACE, "bench-gateway-cleanup");
+  await deleteBenchNamespace(NATS_URL, ANCHOR_NAMESPACE, "bench-gateway-cleanup");
 }
 
 // ─── CPU accounting ─────────────────────────────────────────────────────────────────────────────────────────
@@ -388,6 +404,19 @@ async function benchRatio(args: Args) {
     } else {
       check(false, `${GATEWAY_ENTRY} does not exist yet: the gateway's ratio is not measured`);
     }
+    if (args.anchor) {
+      const service = startGateway(upstream, [], { root: args.anchor, namespace: ANCHOR_NAMESPACE });
+      started.push(service);
+      await waitReady(service);
+      await setWeights(service);
+      proxies.push({
+        name: "anchor",
+        label: "Fig gateway, --anchor",
+        service,
+        url: `${service.baseUrl}${GET_PATH}`,
+      });
+      line(`  anchor: the gateway of ${args.anchor} (same settings, its own namespace), in every round`);
+    }
 
     const authorization = `Bearer ${await token("viewer")}`;
     const script = writeWrkScript(tempDir(), "get", { authorization });
@@ -482,6 +511,19 @@ async function benchRatio(args: Args) {
         verdict: "",
         note: `issue: 57 µs (bare 20 µs); load ${load}`,
       });
+      if (ratios.anchor !== undefined) {
+        const versus = (ratios.gateway ?? 0) / ratios.anchor;
+        line(
+          `  gateway ÷ --anchor's gateway: ${versus.toFixed(2)} × throughput (${(ratios.anchor / ratios.bare).toFixed(2)} × the bare proxy's); CPU/request ${cpu("gateway")} vs ${cpu("anchor")} µs`,
+        );
+        summary.push({
+          figure: "Throughput ratio, Fig gateway ÷ the --anchor checkout's gateway",
+          result: `${versus.toFixed(2)} × (anchor ÷ bare ${(ratios.anchor / ratios.bare).toFixed(2)} ×)`,
+          goal: "—",
+          verdict: "",
+          note: `CPU/request ${cpu("gateway")} vs ${cpu("anchor")} µs; ${args.anchor}; load ${load}`,
+        });
+      }
     }
   } finally {
     for (const service of started.reverse()) await stopService(service, 5000);
