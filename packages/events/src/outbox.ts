@@ -107,6 +107,17 @@ function outboxRowOf<T extends EventType>(type: T, data: EventData<T>, options: 
   };
 }
 
+/** The row's parameters in the order of the single-row statements' $1..$7 (INSERT_TEXT, enqueueWith's p(1)..p(7)). */
+const rowParams = (row: OutboxRow) => [
+  row.id,
+  row.type,
+  row.source,
+  row.subject,
+  row.tenant,
+  row.traceparent,
+  row.data,
+];
+
 /**
  * Delivered at commit, dropped on rollback: exactly the hint the relay needs. Once per transaction is enough,
  * and once per OUTBOX_NOTIFY_EVERY_MS from this process while the relay lingers.
@@ -141,15 +152,7 @@ export async function enqueueEvent<T extends EventType>(
 ): Promise<string> {
   const row = outboxRowOf(type, data, options);
   const notify = shouldNotify(tx, row.source);
-  await runStatement(tx, INSERT_TEXTS[(row.sequence ? 2 : 0) + (notify ? 1 : 0)] as string, [
-    row.id,
-    row.type,
-    row.source,
-    row.subject,
-    row.tenant,
-    row.traceparent,
-    row.data,
-  ]);
+  await runStatement(tx, INSERT_TEXTS[(row.sequence ? 2 : 0) + (notify ? 1 : 0)] as string, rowParams(row));
   return row.id;
 }
 
@@ -259,16 +262,7 @@ export async function enqueueWith<T extends EventType>(
       select ${p(1)}::uuid, s.n, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${written}, clock_timestamp()
       from s returning data${notify ? `, pg_notify('${OUTBOX_CHANNEL}', '')` : ""})
     select w.*, e.data as "${WRITTEN_EVENT}" from w, e`;
-  const raw = await runStatement(tx, text, [
-    ...query.params,
-    row.id,
-    row.type,
-    row.source,
-    row.subject,
-    row.tenant,
-    row.traceparent,
-    row.data,
-  ]);
+  const raw = await runStatement(tx, text, [...query.params, ...rowParams(row)]);
   const first = raw[0];
   if (!first) return { rows: [], id: undefined };
   const asWritten = first[WRITTEN_EVENT];
