@@ -197,22 +197,19 @@ export function createBreakers({
     }
   };
 
+  // Closed (nearly every request): the attempt itself and one `then`, not cockatiel's execute and invoke (two
+  // async frames, an argument array, a result object). Open or half-open: cockatiel's execute as is.
+  const call: Breakers["call"] = (upstream, fn, a, b, c) => {
+    const found = entry(upstream);
+    if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
+    if (found.policy.state !== CircuitState.Closed) return executeCall(found.policy, fn, a, b, c);
+    return fn(a, b, c).then(found.answered, found.failed) as Promise<Awaited<ReturnType<typeof fn>>>;
+  };
+
   return {
     isOpen,
-    // Closed (nearly every request): the attempt itself and one `then`, not cockatiel's execute and invoke (two
-    // async frames, an argument array, a result object). Open or half-open: cockatiel's execute as is.
-    run<T>(upstream: UpstreamName, fn: () => Promise<T>): Promise<T> {
-      const found = entry(upstream);
-      if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
-      if (found.policy.state !== CircuitState.Closed) return found.policy.execute(fn);
-      return fn().then(found.answered, found.failed) as Promise<T>;
-    },
-    call(upstream, fn, a, b, c) {
-      const found = entry(upstream);
-      if (isOpen(upstream)) return Promise.reject(new BrokenCircuitError());
-      if (found.policy.state !== CircuitState.Closed) return executeCall(found.policy, fn, a, b, c);
-      return fn(a, b, c).then(found.answered, found.failed) as Promise<Awaited<ReturnType<typeof fn>>>;
-    },
+    run: (upstream, fn) => call(upstream, fn, undefined, undefined, undefined),
+    call,
     state: (upstream) => {
       const found = policies.get(upstream);
       return found ? stateName[found.policy.state] : "closed";

@@ -39,7 +39,6 @@ export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): R
   const routes = new Map<string, Map<string, Bucket>>();
   const order: { byConsumer: Map<string, Bucket>; consumer: string }[] = [];
   let oldest = 0;
-  let size = 0;
   return {
     take(routeId, consumer, limit) {
       const t = now();
@@ -51,11 +50,10 @@ export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): R
       }
       let bucket = byConsumer.get(consumer);
       if (!bucket) {
-        if (size >= maxKeys) {
+        if (order.length - oldest >= maxKeys) {
           const gone = order[oldest] as (typeof order)[number];
           gone.byConsumer.delete(gone.consumer);
           oldest++;
-          size--;
           // The dropped entries' slots are reclaimed now and then, not on every drop.
           if (oldest >= 1024 && oldest * 2 >= order.length) {
             order.splice(0, oldest);
@@ -65,7 +63,6 @@ export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): R
         bucket = { tokens: limit, at: t };
         byConsumer.set(consumer, bucket);
         order.push({ byConsumer, consumer });
-        size++;
       } else {
         bucket.tokens = Math.min(limit, bucket.tokens + (t - bucket.at) * perMs);
         bucket.at = t;
@@ -80,7 +77,7 @@ export function createRateLimiter({ maxKeys = 100_000, now = Date.now } = {}): R
         retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)),
       };
     },
-    size: () => size,
+    size: () => order.length - oldest,
   };
 }
 
