@@ -165,6 +165,18 @@ export function processGroup({
 
 export type ProcessGroup = ReturnType<typeof processGroup>;
 
+/** `group.ask`, or without a group (a single process) this process's own share, answered 1 of 1. */
+export async function askAll<T>(
+  group: ProcessGroup | undefined,
+  topic: string,
+  request: string,
+  local: () => T | Promise<T>,
+  options?: { waitMs?: number },
+): Promise<{ shares: T[]; processes: ProcessCoverage }> {
+  if (!group) return { shares: [await local()], processes: { of: 1, answered: 1 } };
+  return group.ask(topic, request, local, options);
+}
+
 /**
  * One report from N processes' reports: counters summed (the mismatch rate recomputed from the sums), noise
  * fields added up by path, and the latest samples (as many as the longest list kept). Each process classified

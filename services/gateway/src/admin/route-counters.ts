@@ -1,7 +1,7 @@
 import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Registry } from "prom-client";
-import type { ProcessGroup } from "../cluster-share.ts";
+import { askAll, type ProcessGroup } from "../cluster-share.ts";
 import type { RouteTable } from "../routes.ts";
 import { ADMIN_TAGS } from "./guard.ts";
 import { ProcessesSchema } from "./processes.ts";
@@ -186,9 +186,7 @@ export function routeCountersRouter({ table, registry, group }: RouteCountersDep
   router.openapi(getRouteCountersRoute, async (c) => {
     const { id } = c.req.valid("param");
     if (!ids.has(id)) throw new AppError("not_found", `No route ${id}`);
-    const { shares, processes } = group
-      ? await group.ask("counters", id, () => own(id))
-      : { shares: [await own(id)], processes: { of: 1, answered: 1 } };
+    const { shares, processes } = await askAll(group, "counters", id, () => own(id));
     shares.sort((a, b) => a.process - b.process);
     const body: RouteCounters = {
       route: id,

@@ -1,7 +1,7 @@
 import { AppError, bearerSecurity, createRouter, errorResponses, jsonContent } from "@fig/service";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { ProcessCoverage, ProcessGroup } from "../cluster-share.ts";
+import { askAll, type ProcessCoverage, type ProcessGroup } from "../cluster-share.ts";
 import type { WriteHoldStats, WriteHolds } from "../proxy/write-hold.ts";
 import type { RouteTable } from "../routes.ts";
 import { type RouteStateStore, StateUnavailableError, UnknownRouteError } from "../state/types.ts";
@@ -170,8 +170,7 @@ export function writeHoldRouter({ table, store, holds, group }: WriteHoldAdminDe
     local: () => HoldShare | Promise<HoldShare>,
     waitMs?: number,
   ) => {
-    if (!group) return { ...sumHoldShares([await local()]), processes: { of: 1, answered: 1 } };
-    const { shares, processes } = await group.ask(topic, request, local, { waitMs });
+    const { shares, processes } = await askAll(group, topic, request, local, { waitMs });
     return { ...sumHoldShares(shares), processes };
   };
 
