@@ -117,100 +117,90 @@ export function createResilientSend({ send, breakers, budget }: ResilientSendOpt
       deadline.stop();
       return { response, upstream, attempts: firstAnswered(upstream, response.status) };
     }
-    const attempts: Attempt[] = [
-      response
-        ? { upstream, kind: "first", status: response.status }
-        : { upstream, kind: "first", error: errorName(error) },
-    ];
-    return afterFirst(plan, guard, deadline, attempts, first, { upstream, response, error });
+    return further(plan, guard, deadline, first, { upstream, response, error });
   };
 
-  /** Unreached fallback, retries and read fallback after a first attempt that did not settle the request. */
-  async function afterFirst(
-    plan: ForwardPlan,
-    guard: Breakers | undefined,
-    deadline: Deadline,
-    attempts: Attempt[],
-    first: FirstSend | undefined,
-    firstOutcome: Outcome,
-  ): Promise<ForwardResult> {
-    try {
-      return await further(plan, guard, deadline, attempts, first, firstOutcome);
-    } finally {
-      // Headers are in (or it failed): the deadline bounded the wait; the body streams as long as it needs.
-      deadline.stop();
-    }
-  }
-
+  /**
+   * Unreached fallback, retries and read fallback after a first attempt that did not settle the request; the
+   * deadline stopped on the way out (headers are in, or it failed: the body streams as long as it needs).
+   */
   async function further(
     plan: ForwardPlan,
     guard: Breakers | undefined,
     deadline: Deadline,
-    attempts: Attempt[],
     first: FirstSend | undefined,
     firstOutcome: Outcome,
   ): Promise<ForwardResult> {
-    const { request, upstreams } = plan;
-    const method = request.method;
-    const hasBody = request.body !== null;
-    const timeoutMs = plan.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const maxRetries = plan.maxRetries ?? DEFAULT_MAX_RETRIES;
-    // In the order tried (an upstream may repeat: a PUT retried where it failed); a Set only if a retry or fallback needs one.
-    const tried: UpstreamName[] = [firstOutcome.upstream];
+    const attempts: Attempt[] = [
+      firstOutcome.response
+        ? { upstream: firstOutcome.upstream, kind: "first", status: firstOutcome.response.status }
+        : { upstream: firstOutcome.upstream, kind: "first", error: errorName(firstOutcome.error) },
+    ];
+    try {
+      const { request, upstreams } = plan;
+      const method = request.method;
+      const hasBody = request.body !== null;
+      const timeoutMs = plan.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const maxRetries = plan.maxRetries ?? DEFAULT_MAX_RETRIES;
+      // In the order tried (an upstream may repeat: a PUT retried where it failed); a Set only if a retry or fallback needs one.
+      const tried: UpstreamName[] = [firstOutcome.upstream];
 
-    const attempt = async (
-      upstream: UpstreamName,
-      kind: Attempt["kind"],
-      sent: UpstreamRequest = request,
-    ): Promise<Outcome> => {
-      tried.push(upstream);
-      try {
-        const response = await (guard
-          ? guard.call(upstream, send, upstream, sent, deadline.signal)
-          : send(upstream, sent, deadline.signal));
-        attempts.push({ upstream, kind, status: response.status });
-        return { upstream, response };
-      } catch (error) {
-        attempts.push({ upstream, kind, error: errorName(error) });
-        return { upstream, error };
-      }
-    };
-
-    const rescue = plan.unreachedFallback;
-    let outcome = firstOutcome;
-    if (
-      rescue !== undefined &&
-      rescue !== outcome.upstream &&
-      (first?.untouched() ?? true) &&
-      neverReached(outcome.error, method) &&
-      !deadline.signal.aborted
-    ) {
-      outcome = await attempt(rescue, "unreached");
-    }
-    for (let retries = 0; retries < maxRetries; retries++) {
-      if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
-      const next = retryTarget(plan, tried, guard, outcome.upstream);
-      if (next === undefined || (budget && !budget.tryAcquire())) break;
-      discard(outcome.response);
-      const delay = retryDelayMs(next === outcome.upstream);
-      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-      outcome = await attempt(next, "retry");
-    }
-
-    if (outcome.response && plan.readFallback && !plan.pinned && shouldFallback(method, outcome.response)) {
-      for (const next of fallbackOrder(upstreams, tried, openIn(guard))) {
-        const fallback = await attempt(next, "fallback");
-        if (fallback.response && fallback.response.status !== 404) {
-          discard(outcome.response);
-          outcome = fallback;
-          break;
+      const attempt = async (
+        upstream: UpstreamName,
+        kind: Attempt["kind"],
+        sent: UpstreamRequest = request,
+      ): Promise<Outcome> => {
+        tried.push(upstream);
+        try {
+          const response = await (guard
+            ? guard.call(upstream, send, upstream, sent, deadline.signal)
+            : send(upstream, sent, deadline.signal));
+          attempts.push({ upstream, kind, status: response.status });
+          return { upstream, response };
+        } catch (error) {
+          attempts.push({ upstream, kind, error: errorName(error) });
+          return { upstream, error };
         }
-        discard(fallback.response);
-      }
-    }
+      };
 
-    if (outcome.response) return { response: outcome.response, upstream: outcome.upstream, attempts };
-    throw problemOf(outcome, timeoutMs, deadline.expired);
+      const rescue = plan.unreachedFallback;
+      let outcome = firstOutcome;
+      if (
+        rescue !== undefined &&
+        rescue !== outcome.upstream &&
+        (first?.untouched() ?? true) &&
+        neverReached(outcome.error, method) &&
+        !deadline.signal.aborted
+      ) {
+        outcome = await attempt(rescue, "unreached");
+      }
+      for (let retries = 0; retries < maxRetries; retries++) {
+        if (!isRetryable(method, outcome, hasBody) || deadline.signal.aborted) break;
+        const next = retryTarget(plan, tried, guard, outcome.upstream);
+        if (next === undefined || (budget && !budget.tryAcquire())) break;
+        discard(outcome.response);
+        const delay = retryDelayMs(next === outcome.upstream);
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        outcome = await attempt(next, "retry");
+      }
+
+      if (outcome.response && plan.readFallback && !plan.pinned && shouldFallback(method, outcome.response)) {
+        for (const next of fallbackOrder(upstreams, tried, openIn(guard))) {
+          const fallback = await attempt(next, "fallback");
+          if (fallback.response && fallback.response.status !== 404) {
+            discard(outcome.response);
+            outcome = fallback;
+            break;
+          }
+          discard(fallback.response);
+        }
+      }
+
+      if (outcome.response) return { response: outcome.response, upstream: outcome.upstream, attempts };
+      throw problemOf(outcome, timeoutMs, deadline.expired);
+    } finally {
+      deadline.stop();
+    }
   }
 }
 
