@@ -536,10 +536,7 @@ function breaksIn(fields: string[]): number {
   let n = 0;
   for (const field of fields) {
     if (field.indexOf("\n") < 0 && field.indexOf("\r") < 0) continue;
-    for (let i = 0; i < field.length; i++) {
-      const c = field.charCodeAt(i);
-      if (c === LF || (c === CR && field.charCodeAt(i + 1) !== LF)) n++;
-    }
+    n += countBreaksIn(field, 0, field.length);
   }
   return n;
 }
