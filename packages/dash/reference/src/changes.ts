@@ -27,6 +27,24 @@ export type RecordChange = ((
 };
 
 /**
+ * Makes `change.write` (a drizzle query that RETURNs the changed rows) and records its change: in one statement
+ * through `withWrite` when the recorder has it, else the write, then the recorder when it changed a row. Returns
+ * the changed rows as stored.
+ */
+export async function writeChange(
+  tx: Database,
+  recordChange: RecordChange,
+  change: ChangeWrite & { write: PromiseLike<unknown> },
+  traceparent?: string,
+): Promise<Row[]> {
+  if (recordChange.withWrite) return recordChange.withWrite(tx, change, traceparent);
+  const { write, ...rest } = change;
+  const rows = (await write) as Row[];
+  if (rows.length > 0) await recordChange(tx, { ...rest, rows }, traceparent);
+  return rows;
+}
+
+/**
  * The rows as stored, in `keys` order: an import hands over its parsed input (no `version`), so it is read back
  * inside the import's transaction, where its own writes are visible.
  */

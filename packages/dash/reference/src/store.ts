@@ -2,7 +2,7 @@ import type { Database } from "@fig/db";
 import { DomainError, decodeCursor, encodeCursor, fieldErrorsFromZod } from "@fig/service";
 import { and, asc, eq, getTableColumns, gt, like, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import type { RecordChange } from "./changes.ts";
+import { type RecordChange, writeChange } from "./changes.ts";
 import { foldForSearch, type ResourceSpec, type Row, searchTextOf } from "./resource.ts";
 
 /**
@@ -105,12 +105,13 @@ export async function createRecord(
       .onConflictDoNothing()
       .returning();
     const keys = [String(input[spec.key])];
-    const [row] = recordChange.withWrite
-      ? await recordChange.withWrite(tx, { spec, op: "created", keys, write: insert }, traceparent)
-      : ((await insert) as Row[]);
+    const [row] = await writeChange(
+      tx,
+      recordChange,
+      { spec, op: "created", keys, write: insert },
+      traceparent,
+    );
     if (!row) throw new DomainError("already_exists", `${spec.singular} ${input[spec.key]} already exists`);
-    if (!recordChange.withWrite)
-      await recordChange(tx, { spec, op: "created", keys, rows: [row] }, traceparent);
     return publicRow(row);
   });
 }
@@ -161,16 +162,12 @@ export async function updateRecord(
       })
       .where(eq(spec.keyColumn, key))
       .returning();
-    if (recordChange.withWrite) {
-      const [row] = await recordChange.withWrite(
-        tx,
-        { spec, op: "updated", keys: [key], write: update },
-        traceparent,
-      );
-      return publicRow(row as Row);
-    }
-    const [row] = (await update) as Row[];
-    await recordChange(tx, { spec, op: "updated", keys: [key], rows: [row as Row] }, traceparent);
+    const [row] = await writeChange(
+      tx,
+      recordChange,
+      { spec, op: "updated", keys: [key], write: update },
+      traceparent,
+    );
     return publicRow(row as Row);
   });
 }
@@ -182,12 +179,13 @@ export async function deleteRecord(
 ): Promise<void> {
   await db.transaction(async (tx) => {
     const remove = tx.delete(spec.table).where(eq(spec.keyColumn, key)).returning();
-    const deleted = recordChange.withWrite
-      ? await recordChange.withWrite(tx, { spec, op: "deleted", keys: [key], write: remove }, traceparent)
-      : ((await remove) as Row[]);
+    const deleted = await writeChange(
+      tx,
+      recordChange,
+      { spec, op: "deleted", keys: [key], write: remove },
+      traceparent,
+    );
     if (deleted.length === 0) throw notFound(spec, key);
-    if (!recordChange.withWrite)
-      await recordChange(tx, { spec, op: "deleted", keys: [key], rows: deleted }, traceparent);
   });
 }
 
