@@ -129,15 +129,10 @@ export async function routeCountersOf(registry: Registry, route: string): Promis
     if (metricName?.endsWith("_sum")) duration.sumSeconds += value;
     else if (metricName?.endsWith("_count")) duration.count += value;
     else if (metricName?.endsWith("_bucket") && labels.le !== "+Inf") {
-      const le = Number(labels.le);
-      const bucket = duration.buckets.find((b) => b.le === le);
-      if (bucket) bucket.count += value;
-      else duration.buckets.push({ le, count: value });
+      addToBucket(duration.buckets, Number(labels.le), value);
     }
   }
-  const list = [...byUpstream.values()];
-  for (const counters of list) counters.duration.buckets.sort((a, b) => a.le - b.le);
-  return list.sort((a, b) => a.upstream.localeCompare(b.upstream));
+  return sortedCounters(byUpstream);
 }
 
 /** Several processes' counters of one route as one: every figure summed, by upstream and bucket bound. */
@@ -155,14 +150,23 @@ export function sumRouteCounters(shares: UpstreamCounters[][]): UpstreamCounters
       sum.transportErrors += counters.transportErrors;
       sum.duration.count += counters.duration.count;
       sum.duration.sumSeconds += counters.duration.sumSeconds;
-      for (const { le, count } of counters.duration.buckets) {
-        const bucket = sum.duration.buckets.find((b) => b.le === le);
-        if (bucket) bucket.count += count;
-        else sum.duration.buckets.push({ le, count });
-      }
-      sum.duration.buckets.sort((a, b) => a.le - b.le);
+      for (const { le, count } of counters.duration.buckets) addToBucket(sum.duration.buckets, le, count);
     }
-  return [...byUpstream.values()].sort((a, b) => a.upstream.localeCompare(b.upstream));
+  return sortedCounters(byUpstream);
+}
+
+/** Adds `count` to the bucket bounded by `le`, made if it is not there yet. */
+function addToBucket(buckets: UpstreamCounters["duration"]["buckets"], le: number, count: number): void {
+  const bucket = buckets.find((b) => b.le === le);
+  if (bucket) bucket.count += count;
+  else buckets.push({ le, count });
+}
+
+/** By upstream name, each upstream's buckets by bound. */
+function sortedCounters(byUpstream: Map<string, UpstreamCounters>): UpstreamCounters[] {
+  const list = [...byUpstream.values()];
+  for (const counters of list) counters.duration.buckets.sort((a, b) => a.le - b.le);
+  return list.sort((a, b) => a.upstream.localeCompare(b.upstream));
 }
 
 export type RouteCountersDeps = {
